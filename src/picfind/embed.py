@@ -1,0 +1,80 @@
+"""CLIP encoders on ONNX Runtime: images and texts to unit vectors in one embedding space.
+
+CPU by default; the CUDA execution provider when onnxruntime-gpu and a GPU are present.
+Texts are run unpadded where the graph allows (CLIP pools the end-of-text token behind a causal
+mask, so padding changes nothing but the cost).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .bundle import Bundle, BundleError, TowerSpec
+from .tokenizer import ClipTokenizer
+
+
+def available_device() -> str:
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+
+def normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(norms, 1e-12)
+
+
+class Encoder:
+    """Both towers of one bundle. `threads` caps ONNX Runtime's intra-op threads (CPU)."""
+
+    def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None) -> None:
+        self.bundle = bundle
+        self.device = available_device() if device == "auto" else device
+        self.threads = threads or os.cpu_count() or 1
+        self.tokenizer = ClipTokenizer(bundle.tokenizer_path, bundle.context_length)
+        self._sessions: dict[str, ort.InferenceSession] = {}
+
+    def _session(self, tower: TowerSpec) -> ort.InferenceSession:
+        if tower.file not in self._sessions:
+            path = Path(self.bundle.path) / tower.file
+            if not path.is_file():
+                raise BundleError(f"model {self.bundle.name!r}: {tower.file} is missing in {self.bundle.path}")
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            providers = ["CPUExecutionProvider"]
+            if self.device == "cuda":
+                providers.insert(0, "CUDAExecutionProvider")
+            self._sessions[tower.file] = ort.InferenceSession(str(path), opts, providers=providers)
+        return self._sessions[tower.file]
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the image encoder really runs on (first one wins)."""
+        return self._session(self.bundle.image_tower).get_providers()
+
+    def encode_images(self, pixels: np.ndarray) -> np.ndarray:
+        """float32 [N, 3, S, S] preprocessed pixels -> float32 [N, D] unit vectors."""
+        tower = self.bundle.image_tower
+        out = self._session(tower).run([tower.output], {tower.input: np.ascontiguousarray(pixels, np.float32)})
+        return normalise(out[0])
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> float32 [N, D] unit vectors."""
+        tower = self.bundle.text_tower
+        session = self._session(tower)
+        if tower.fixed_length:
+            ids = self.tokenizer.batch(texts, pad_to=tower.fixed_length, pad_id=tower.pad_id)
+            return normalise(session.run([tower.output], {tower.input: ids})[0])
+        # One at a time, unpadded: padding a short query to a long neighbour costs more than
+        # the per-call overhead saves.
+        rows = [session.run([tower.output], {tower.input: self.tokenizer.batch([t])})[0][0]
+                for t in texts]
+        return normalise(np.stack(rows)) if rows else np.zeros((0, self.bundle.embedding_dim), np.float32)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        return self.encode_texts([text])[0]

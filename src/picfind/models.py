@@ -1,0 +1,365 @@
+"""Which models picfind knows, where they come from, and where they live on this machine.
+
+Real CLIP weights come from the public model hub, downloaded once (resumable, sha256-checked,
+moved into place atomically) or imported from a folder; after that everything runs offline.
+A file whose hash its publisher does not show is pinned on first download and checked ever after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
+
+DEFAULT_MODEL = "vit-b-32"
+BUILTIN_DIR = Path(__file__).parent / "bundles"
+HUB_URL = "https://huggingface.co"
+PINS = "pins.json"
+# How long one network read may stall before the download gives up (seconds).
+NETWORK_TIMEOUT = 15
+
+
+class ModelError(Exception):
+    """A model is unknown, not installed, or could not be fetched; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str  # path inside the hub repository
+    local: str  # file name inside the bundle
+    size: int  # bytes (approximate where marked in the registry notes)
+    sha256: str | None = None  # as published; None: pinned on first download
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    name: str
+    description: str
+    licence: str
+    repo: str
+    revision: str
+    files: tuple[RemoteFile, ...]
+    manifest: dict = field(default_factory=dict)
+
+    def url(self, f: RemoteFile, hub: str) -> str:
+        return f"{hub.rstrip('/')}/{self.repo}/resolve/{self.revision}/{f.path}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _split_layout(dim: int, size: int, vision: str, text: str) -> dict:
+    return {
+        "embedding_dim": dim, "image_size": size, "context_length": 77,
+        "image_encoder": {"file": vision, "input": "pixel_values", "output": "image_embeds",
+                          "normalised": False},
+        "text_encoder": {"file": text, "input": "input_ids", "output": "text_embeds",
+                         "normalised": False, "fixed_length": None, "pad_id": 0},
+        "tokenizer": BUILTIN_TOKENIZER,
+    }
+
+
+REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
+    RegistryEntry(
+        name="vit-b-32",
+        description="OpenAI CLIP ViT-B/32 (the default): MS-COCO text->image R@1 30.4",
+        licence="MIT", repo="Xenova/clip-vit-base-patch32",
+        revision="4c1807b705b1d015fb032789cc4d221b23025a6f",
+        files=(RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 352_000_000,
+                          "fd6e1402a588279d1723c7534d4bcba5bc0b14b47dfab0e46f8c47b8270d7d40"),
+               RemoteFile("onnx/text_model.onnx", "text_model.onnx", 254_000_000)),
+        manifest=_split_layout(512, 224, "vision_model.onnx", "text_model.onnx"),
+    ),
+    RegistryEntry(
+        name="vit-b-32-fp16",
+        description="OpenAI CLIP ViT-B/32, half-size fp16 files (same quality, GPU-friendly)",
+        licence="MIT", repo="Xenova/clip-vit-base-patch32",
+        revision="4c1807b705b1d015fb032789cc4d221b23025a6f",
+        files=(RemoteFile("onnx/vision_model_fp16.onnx", "vision_model_fp16.onnx", 176_000_000,
+                          "35c4e0fb0aeee527dcde1693520b214a34424a786babd530f35366bad5844efd"),
+               RemoteFile("onnx/text_model_fp16.onnx", "text_model_fp16.onnx", 127_000_000,
+                          "df587ffbf248bf20d44fa6e16adc5ebc27ead691860e5333dbdaab5fd6bf3f6e")),
+        manifest=_split_layout(512, 224, "vision_model_fp16.onnx", "text_model_fp16.onnx"),
+    ),
+    RegistryEntry(
+        name="vit-b-16",
+        description="OpenAI CLIP ViT-B/16: R@1 33.1, about 4x slower to index than B/32",
+        licence="MIT", repo="Xenova/clip-vit-base-patch16", revision="main",
+        files=(RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 345_000_000),
+               RemoteFile("onnx/text_model.onnx", "text_model.onnx", 254_000_000)),
+        manifest=_split_layout(512, 224, "vision_model.onnx", "text_model.onnx"),
+    ),
+    RegistryEntry(
+        name="vit-b-32-datacomp",
+        description="OpenCLIP ViT-B/32-256 DataComp: R@1 39.9 at about B/32's cost (rclip's model)",
+        licence="MIT", repo="yurijmikhalevich/rclip-models", revision="main",
+        files=(RemoteFile("ViT-B-32-256-datacomp_s34b_b86k/visual.onnx", "visual.onnx", 352_000_000),
+               RemoteFile("ViT-B-32-256-datacomp_s34b_b86k/textual.onnx", "textual.onnx", 254_000_000)),
+        manifest={
+            "embedding_dim": 512, "image_size": 256, "context_length": 77,
+            "image_encoder": {"file": "visual.onnx", "input": "input", "output": "output",
+                              "normalised": False},
+            "text_encoder": {"file": "textual.onnx", "input": "input", "output": "output",
+                             "normalised": False, "fixed_length": 77, "pad_id": 0},
+            "tokenizer": BUILTIN_TOKENIZER,
+        },
+    ),
+)}
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("PICFIND_MODELS_DIR") or Path(platformdirs.user_cache_dir("picfind")) / "models")
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / MANIFEST).is_file())
+
+
+def load_pins(root: Path) -> dict[str, dict[str, str]]:
+    try:
+        return json.loads((root / PINS).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_pins(root: Path, pins: dict) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / (PINS + ".tmp")
+    tmp.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
+    tmp.replace(root / PINS)
+
+
+def resolve(model: str | None = None) -> Bundle:
+    """A model name (built-in, installed or registry) or a bundle folder -> a loaded bundle."""
+    model = model or os.environ.get("PICFIND_MODEL") or DEFAULT_MODEL
+    as_path = Path(model).expanduser()
+    if as_path.is_dir():
+        return Bundle.load(as_path)
+    if model in builtin_names():
+        return Bundle.load(BUILTIN_DIR / model)
+    installed = models_dir() / model
+    if (installed / MANIFEST).is_file():
+        return Bundle.load(installed)
+    if model in REGISTRY:
+        raise ModelError(
+            f"model {model!r} is not installed: run `picfind models download {model}` (needs "
+            f"internet, once), or `picfind models import DIR` with a folder holding its files; "
+            f"`--model tiny-shapes` runs offline with the built-in test model")
+    known = ", ".join(sorted({*REGISTRY, *builtin_names()}))
+    raise ModelError(f"unknown model {model!r}: use one of {known}, or a bundle folder")
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    description: str
+    licence: str
+    size: int
+    installed: bool
+    path: str | None
+    hashes: str  # "published", "pinned on first use", "not yet pinned", "bundle manifest"
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def list_models() -> list[ModelInfo]:
+    root = models_dir()
+    pins = load_pins(root)
+    out = []
+    for name in builtin_names():
+        b = Bundle.load(BUILTIN_DIR / name)
+        out.append(ModelInfo(name, b.manifest.get("description", ""), b.manifest.get("licence", "?"),
+                             b.size_bytes(), True, str(b.path), "bundle manifest"))
+    for e in REGISTRY.values():
+        path = root / e.name
+        installed = (path / MANIFEST).is_file()
+        if all(f.sha256 for f in e.files):
+            hashes = "published"
+        elif e.name in pins:
+            hashes = "published + pinned on first use" if any(f.sha256 for f in e.files) else "pinned on first use"
+        else:
+            hashes = "pinned on first use (not downloaded yet)"
+        out.append(ModelInfo(e.name, e.description, e.licence, e.size, installed,
+                             str(path) if installed else None, hashes))
+    if root.is_dir():
+        for path in sorted(root.iterdir()):
+            if path.name not in REGISTRY and (path / MANIFEST).is_file():
+                b = Bundle.load(path)
+                out.append(ModelInfo(path.name, b.manifest.get("description", "imported bundle"),
+                                     b.manifest.get("licence", "?"), b.size_bytes(), True,
+                                     str(path), "bundle manifest"))
+    return out
+
+
+Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("PICFIND_OFFLINE") == "1"
+
+
+def _fetch(url: str, part: Path, progress: Progress | None, label: str) -> None:
+    """Download `url` into `part`, resuming from its current length with an HTTP Range request."""
+    start = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "picfind"})
+    if start:
+        req.add_header("Range", f"bytes={start}-")
+    with urllib.request.urlopen(req, timeout=NETWORK_TIMEOUT) as resp:
+        if start and resp.status != 206:
+            start = 0  # the server ignored Range: start again
+        length = resp.headers.get("Content-Length")
+        total = start + int(length) if length else 0
+        with open(part, "ab" if start else "wb") as out:
+            done = start
+            while block := resp.read(1 << 20):
+                out.write(block)
+                done += len(block)
+                if progress:
+                    progress(label, done, total)
+
+
+def download(name: str, progress: Progress | None = None, hub: str | None = None) -> Bundle:
+    """Fetch a registry model into the models folder; partial files resume on the next try."""
+    if name not in REGISTRY:
+        raise ModelError(f"unknown model {name!r}: `picfind models list` shows what can be downloaded")
+    entry = REGISTRY[name]
+    hub = hub or os.environ.get("PICFIND_HUB_URL") or HUB_URL
+    root = models_dir()
+    final = root / name
+    if (final / MANIFEST).is_file():
+        return Bundle.load(final)
+    how = (f"on a machine with internet, download {', '.join(f.path for f in entry.files)} from "
+           f"{HUB_URL}/{entry.repo} (revision {entry.revision}) into one folder, copy it here "
+           f"and run `picfind models import FOLDER`")
+    if _offline():
+        raise ModelError(f"offline mode (HF_HUB_OFFLINE/PICFIND_OFFLINE) forbids downloading {name!r}: {how}")
+    staging = root / f".{name}.download"
+    staging.mkdir(parents=True, exist_ok=True)
+    pins = load_pins(root)
+    for f in entry.files:
+        dest = staging / f.local
+        if dest.is_file():
+            continue
+        part = staging / (f.local + ".part")
+        try:
+            _fetch(entry.url(f, hub), part, progress, f.local)
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ModelError(f"could not download {f.path} from {hub}: {reason}. "
+                             f"What was fetched is kept and resumes on the next try. Offline? {how}") from e
+        expected = f.sha256 or pins.get(name, {}).get(f.local)
+        digest = sha256_file(part)
+        if expected and digest != expected:
+            part.unlink()
+            raise ModelError(f"{f.path}: sha256 {digest} does not match the expected {expected}; "
+                             "the partial file was removed, try again")
+        if not f.sha256:
+            pins.setdefault(name, {})[f.local] = digest
+            _save_pins(root, pins)
+        part.rename(dest)
+    write_manifest(staging, {"name": name, "description": entry.description, "licence": entry.licence,
+                             "source": f"{HUB_URL}/{entry.repo}@{entry.revision}", **entry.manifest})
+    staging.rename(final)
+    return Bundle.load(final)
+
+
+def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bundle:
+    """Build a bundle in a temporary folder beside the target, then move it into place."""
+    root = models_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.import-", dir=root))
+    try:
+        make(tmp)
+        problems = Bundle.load(tmp).verify()
+        if problems:
+            raise ModelError(f"{src}: " + "; ".join(problems))
+        final = root / name
+        if final.exists():
+            old = root / f".{name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Bundle.load(root / name)
+
+
+def import_folder(folder: Path) -> Bundle:
+    """Install a bundle folder, or a folder holding a registry model's files as on the hub."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such folder")
+    if (folder / MANIFEST).is_file():
+        bundle = Bundle.load(folder)
+        problems = bundle.verify()
+        if problems:
+            raise ModelError(f"{folder} fails verification: " + "; ".join(problems))
+        return _install(folder, bundle.name, lambda tmp: shutil.copytree(folder, tmp, dirs_exist_ok=True))
+    for entry in REGISTRY.values():
+        found = [_find(folder, f) for f in entry.files]
+        if all(found):
+            return _import_registry_files(entry, folder, found)  # type: ignore[arg-type]
+    raise ModelError(f"{folder} holds neither a picfind bundle ({MANIFEST}) nor the files of a known "
+                     f"model (for vit-b-32: onnx/vision_model.onnx and onnx/text_model.onnx)")
+
+
+def _find(folder: Path, f: RemoteFile) -> Path | None:
+    for candidate in (folder / f.path, folder / f.local):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _import_registry_files(entry: RegistryEntry, folder: Path, found: list[Path]) -> Bundle:
+    root = models_dir()
+    pins = load_pins(root)
+    for f, path in zip(entry.files, found):
+        expected = f.sha256 or pins.get(entry.name, {}).get(f.local)
+        if expected and sha256_file(path) != expected:
+            raise ModelError(f"{path}: sha256 does not match the published or pinned value for "
+                             f"{entry.name}; the file is corrupt or is another model's")
+
+    def make(tmp: Path) -> None:
+        for f, path in zip(entry.files, found):
+            shutil.copyfile(path, tmp / f.local)
+        write_manifest(tmp, {"name": entry.name, "description": entry.description,
+                             "licence": entry.licence,
+                             "source": f"imported from {folder} ({entry.repo})", **entry.manifest})
+
+    bundle = _install(folder, entry.name, make)
+    for f in entry.files:
+        if not f.sha256:
+            pins.setdefault(entry.name, {}).setdefault(f.local, bundle.files[f.local]["sha256"])
+    _save_pins(root, pins)
+    return bundle
+
+
+def remove(name: str) -> Path:
+    path = models_dir() / name
+    if name in builtin_names():
+        raise ModelError(f"{name!r} is built into picfind and cannot be removed")
+    if not path.is_dir():
+        raise ModelError(f"model {name!r} is not installed in {models_dir()}")
+    shutil.rmtree(path)
+    return path
+
+
+def verify(model: str) -> tuple[Bundle, list[str]]:
+    bundle = resolve(model)
+    return bundle, bundle.verify()

@@ -1,0 +1,48 @@
+"""CLIP image preprocessing: the exact steps of the reference image processor.
+
+Shorter side resized (bicubic) to the model size, centre crop, scale to [0, 1], CLIP mean/std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    size: int = 224
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """Output size of the shorter-side resize, rounded as the reference processor does."""
+        short, long = (width, height) if width <= height else (height, width)
+        new_long = int(self.size * long / short)
+        return (self.size, new_long) if width <= height else (new_long, self.size)
+
+    def pixels(self, img: Image.Image) -> np.ndarray:
+        """An RGB PIL image -> float32 array (3, size, size), ready for the image encoder."""
+        if img.mode != "RGB":
+            raise ValueError(f"expected an RGB image, got mode {img.mode}")
+        w, h = img.size
+        if (w, h) != (self.size, self.size):
+            img = img.resize(self.resized_size(w, h), Image.Resampling.BICUBIC)
+        img = centre_crop(img, self.size)
+        arr = np.asarray(img, dtype=np.float32) * np.float32(1 / 255)
+        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def centre_crop(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    left = (w - size) // 2
+    top = (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
