@@ -1,0 +1,286 @@
+"""The catalog: one SQLite file (WAL) with roots, files and embeddings.
+
+The schema lives here alone, as numbered migrations applied in order and recorded in
+`PRAGMA user_version`. Embeddings are keyed by (content hash, model), so copies, moves and
+renames reuse a vector, and vectors of two models never mix. Paths are stored as the bytes
+the OS gave, so names that are not valid UTF-8 survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE roots (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        extensions TEXT NOT NULL,          -- JSON list, lower case, no dots
+        excludes TEXT NOT NULL,            -- JSON list of glob patterns
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_hash TEXT,                 -- NULL for files skipped before hashing
+        status TEXT NOT NULL CHECK (status IN ('ok', 'skipped')),
+        reason TEXT,                       -- why a skipped file was skipped (a category)
+        detail TEXT,                       -- the error behind the reason
+        width INTEGER,
+        height INTEGER
+    );
+    CREATE INDEX files_content_hash ON files(content_hash);
+    CREATE INDEX files_root ON files(root_id);
+    CREATE TABLE embeddings (
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,              -- float32, unit length
+        PRIMARY KEY (content_hash, model)
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened or used; the message says why and what to do."""
+
+
+def fs(path: bytes) -> str:
+    """A stored path as the str Python's os functions take (undecodable bytes kept)."""
+    return os.fsdecode(path)
+
+
+@dataclass(frozen=True)
+class Root:
+    id: int
+    path: str
+    extensions: list[str]
+    excludes: list[str]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """One successfully read file, ready to be written with its embedding."""
+    path: str
+    root_id: int
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    root_id: int
+    size: int
+    mtime_ns: int
+    reason: str
+    detail: str = ""
+
+
+class Catalog:
+    """The embedded SQLite catalog. Kept behind this small interface so that a shared
+    (server) catalog can implement the same methods later."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+        except OSError as e:
+            raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {self.path} has schema version {version}, newer than this picfind "
+                f"understands ({SCHEMA_VERSION}): upgrade picfind, or use another --db")
+        for number in range(version, SCHEMA_VERSION):
+            # One script, one transaction: a migration is applied whole or not at all.
+            try:
+                self.db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\n"
+                                      f"PRAGMA user_version = {number + 1};\nCOMMIT;")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # roots
+    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET extensions = excluded.extensions, "
+                "excludes = excluded.excludes",
+                (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
+        return next(r for r in self.roots() if r.path == path)
+
+    def roots(self) -> list[Root]:
+        rows = self.db.execute("SELECT id, path, extensions, excludes FROM roots ORDER BY path")
+        return [Root(i, fs(p), json.loads(e), json.loads(x)) for i, p, e, x in rows]
+
+    def remove_root(self, path: str) -> int:
+        """Forget a root and its files; returns how many files were dropped."""
+        with self.transaction():
+            row = self.db.execute("SELECT id FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone()
+            if row is None:
+                return -1
+            n = self.db.execute("SELECT count(*) FROM files WHERE root_id = ?", (row[0],)).fetchone()[0]
+            self.db.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
+            self.db.execute("DELETE FROM roots WHERE id = ?", (row[0],))
+        self.prune_embeddings()
+        return n
+
+    # files
+    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, status, content_hash, reason FROM files WHERE root_id = ?",
+            (root_id,))
+        return {fs(p): FileRecord(fs(p), s, m, st, h, r) for p, s, m, st, h, r in rows}
+
+    def has_embedding(self, content_hash: str, model: str) -> bool:
+        return self.db.execute("SELECT 1 FROM embeddings WHERE content_hash = ? AND model = ?",
+                               (content_hash, model)).fetchone() is not None
+
+    def embedded_hashes(self, model: str) -> set[str]:
+        return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
+
+    def write_batch(self, model: str, indexed: Iterable[IndexedFile],
+                    vectors: dict[str, np.ndarray], skipped: Iterable[SkippedFile],
+                    gone: Iterable[str] = ()) -> None:
+        """One transaction: new vectors, files that now point at them, skipped and vanished files.
+        A kill before COMMIT loses this batch only; the next run redoes it."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO embeddings(content_hash, model, vector) VALUES (?, ?, ?)",
+                           [(h, model, np.asarray(v, np.float32).tobytes()) for h, v in vectors.items()])
+            db.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height) "
+                "VALUES (?, ?, ?, ?, ?, 'ok', NULL, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "content_hash = excluded.content_hash, status = 'ok', reason = NULL, "
+                "width = excluded.width, height = excluded.height",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height)
+                 for f in indexed])
+            db.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
+                "VALUES (?, ?, ?, ?, NULL, 'skipped', ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "content_hash = NULL, status = 'skipped', reason = excluded.reason, "
+                "detail = excluded.detail, width = NULL, height = NULL",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail) for f in skipped])
+            db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
+
+    def forget_files(self, paths: Iterable[str]) -> int:
+        """Drop files that are gone from disk."""
+        paths = [os.fsencode(p) for p in paths]
+        with self.transaction() as db:
+            db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        return len(paths)
+
+    def prune_embeddings(self) -> int:
+        """Drop vectors no file points at any more (a deleted photo's vector is not kept)."""
+        with self.transaction() as db:
+            cur = db.execute("DELETE FROM embeddings WHERE content_hash NOT IN "
+                             "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)")
+        return cur.rowcount
+
+    # search support
+    def vectors(self, model: str) -> tuple[list[str], np.ndarray]:
+        """Content hashes and their unit vectors, for contents that some indexed file has."""
+        rows = self.db.execute(
+            "SELECT e.content_hash, e.vector FROM embeddings e WHERE e.model = ? AND EXISTS "
+            "(SELECT 1 FROM files f WHERE f.content_hash = e.content_hash AND f.status = 'ok') "
+            "ORDER BY e.content_hash", (model,)).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), np.float32)
+        hashes = [h for h, _ in rows]
+        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)
+        return hashes, matrix
+
+    def files_for_hashes(self, hashes: list[str]) -> dict[str, list[dict]]:
+        """The indexed files holding each content, oldest entry first."""
+        out: dict[str, list[dict]] = {h: [] for h in hashes}
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT content_hash, path, size, mtime_ns, width, height FROM files "
+                f"WHERE status = 'ok' AND content_hash IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                chunk)
+            for h, p, size, mtime_ns, w, hgt in rows:
+                out[h].append({"path": fs(p), "size": size, "mtime": mtime_ns / 1e9, "width": w, "height": hgt})
+        return out
+
+    # status
+    def stats(self, model: str) -> dict:
+        q = self.db.execute
+        by_reason = dict(q("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
+                           "GROUP BY reason ORDER BY count(*) DESC").fetchall())
+        ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
+        embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
+                     "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
+        return {
+            "files_seen": q("SELECT count(*) FROM files").fetchone()[0],
+            "images_indexed": ok[0],
+            "unique_contents": ok[1],
+            "duplicate_copies": ok[0] - ok[1],
+            "embedded_with_model": embedded,
+            "skipped": sum(by_reason.values()),
+            "skipped_by_reason": by_reason,
+        }
+
+    def skipped_files(self) -> list[dict]:
+        rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
+        return [{"path": fs(p), "reason": r, "detail": d} for p, r, d in rows]
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

@@ -1,0 +1,401 @@
+"""The `picfind` command: a thin layer over `picfind.Library` and `picfind.models`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__, models
+from .bundle import BundleError
+from .catalog import CatalogError
+from .indexer import IndexOptions, IndexReport
+from .library import Library, default_db
+from .search import Hit
+from .sheet import contact_sheet
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """Wrong arguments get one line saying what is wrong and where help is, no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    p.add_argument("--db", default=s, help="catalog file (default: $PICFIND_DB or the user data folder)")
+    p.add_argument("--model", default=s, help="model name or bundle folder (default: $PICFIND_MODEL or vit-b-32)")
+    p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (scores run from -1 to 1)") from None
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside -1..1 (cosine scores)")
+    return value
+
+
+def build_parser() -> Parser:
+    common = _common()
+    parser = Parser(prog="picfind", parents=[common],
+                    description="Find your photos by describing them. Offline, with CLIP.")
+    parser.add_argument("--version", action="version", version=f"picfind {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="index folders (or re-scan the remembered ones)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="images per encoder batch")
+    p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
+    p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
+    p.add_argument("--max-megapixels", type=float, default=100.0, help="skip larger images (default 100)")
+    p.add_argument("--commit-seconds", type=float, default=2.0,
+                   help="commit finished work this often; a crash loses at most this much (default 2)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("search", parents=[common], help="find images by a description")
+    p.add_argument("query", metavar="TEXT")
+    _result_options(p)
+
+    sub.add_parser("shell", parents=[common], help="interactive prompt (also: picfind with no command)")
+
+    p = sub.add_parser("status", parents=[common], help="what the catalog holds")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--skipped", action="store_true", help="list every skipped file with its reason")
+
+    p = sub.add_parser("roots", parents=[common], help="list remembered folders; `roots remove PATH`")
+    p.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", parents=[common], help="list, download, import, verify, remove models")
+    msub = p.add_subparsers(dest="models_command", parser_class=Parser, metavar="ACTION")
+    m = msub.add_parser("list", parents=[common], help="known and installed models")
+    m.add_argument("--json", action="store_true")
+    msub.add_parser("download", parents=[common], help="fetch a model once (needs internet)").add_argument("name")
+    msub.add_parser("import", parents=[common], help="install a model folder from disk").add_argument("dir")
+    msub.add_parser("verify", parents=[common], help="check every file's sha256").add_argument("model")
+    msub.add_parser("remove", parents=[common], help="delete an installed model").add_argument("name")
+    return parser
+
+
+def _result_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", type=_positive_int, default=20, help="how many results (default 20)")
+    p.add_argument("--json", action="store_true", help="a JSON array of results")
+    p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes")
+    p.add_argument("--min-score", type=_score, help="drop results scoring below this")
+    p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
+    p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+
+
+# output helpers
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
+
+
+def _show_path(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _json_path(path: str) -> str:
+    return _show_path(path)
+
+
+def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
+    if args.json:
+        rows = []
+        for h in hits:
+            d = h.as_dict()
+            d["path"] = _json_path(h.path)
+            d["duplicates"] = [_json_path(p) for p in h.duplicates]
+            rows.append(d)
+        print(json.dumps(rows, indent=2))
+    elif args.paths_only:
+        out = sys.stdout.buffer
+        for h in hits:
+            out.write(os.fsencode(h.path) + b"\n")
+        out.flush()
+    else:
+        if not hits:
+            print("no matches")
+        for rank, h in enumerate(hits, 1):
+            size = f"  {h.width}x{h.height}" if h.width else ""
+            print(f"{rank:>3}  {h.score:.3f}  {_show_path(h.path)}{size}")
+            for d in h.duplicates:
+                print(f"{'':>3}  {'':>5}  = {_show_path(d)}")
+
+
+def _after_results(hits: list[Hit], args: argparse.Namespace, query: str) -> None:
+    if args.sheet:
+        out = contact_sheet(hits, args.sheet, title=f"picfind: {query}")
+        _say(args, f"contact sheet: {out}")
+    if args.open and hits:
+        _open_paths([h.path for h in hits[:5]])
+
+
+def _open_paths(paths: list[str]) -> None:
+    opener = os.environ.get("PICFIND_OPENER")
+    if opener:
+        cmd = shlex.split(opener)
+    elif sys.platform == "darwin":
+        cmd = ["open"]
+    elif os.name == "nt":  # pragma: no cover
+        for p in paths:
+            os.startfile(p)  # type: ignore[attr-defined]
+        return
+    else:
+        cmd = ["xdg-open"]
+    for p in paths:
+        try:
+            subprocess.Popen([*cmd, p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError as e:
+            raise UsageError(f"cannot open {p}: {cmd[0]} failed ({e.strerror}); set PICFIND_OPENER") from e
+
+
+class _Bar:
+    """Progress on stderr: files/s, embedded, skipped and ETA (tqdm)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, report: IndexReport, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="file", desc="indexing", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# commands
+def cmd_index(args: argparse.Namespace, lib: Library) -> int:
+    options = IndexOptions(batch_size=args.batch_size, workers=args.workers or 0,
+                           max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds)
+    if args.threads:
+        lib._threads = args.threads
+    quiet = getattr(args, "quiet", False) or args.json
+    if not quiet:
+        print(f"model {lib.model} on {lib.encoder.device}", file=sys.stderr)
+    bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
+    try:
+        report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif not getattr(args, "quiet", False):
+        skipped = sum(report.skipped.values())
+        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
+        rate = report.read / report.seconds if report.seconds else 0
+        print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
+              f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
+              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
+              f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s)")
+        if skipped:
+            print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
+        if report.interrupted:
+            print("what was done is kept: run `picfind index` again to continue", file=sys.stderr)
+    return EXIT_INTERRUPTED if report.interrupted else 0
+
+
+def cmd_search(args: argparse.Namespace, lib: Library) -> int:
+    if not args.query.strip():
+        raise UsageError("the query is empty: describe the picture, e.g. picfind search \"a red car\"")
+    hits = lib.search(args.query, n=args.n, min_score=args.min_score)
+    _print_hits(hits, args)
+    _after_results(hits, args, args.query)
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
+    try:
+        import readline  # noqa: F401 - line editing and history for input()
+    except ImportError:  # pragma: no cover
+        pass
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"picfind {__version__}: {len(lib.vectors())} images, model {lib.model}. "
+              "Describe a picture; `exit` leaves.")
+    opts = argparse.Namespace(json=False, paths_only=False)
+    while True:
+        try:
+            line = input("picfind> " if interactive else "")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            print()
+            continue
+        query = line.strip()
+        if query.lower() in ("exit", "quit", ":q"):
+            break
+        if not query:
+            continue
+        _print_hits(lib.search(query, n=10), opts)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, lib: Library) -> int:
+    st = lib.status()
+    if args.skipped:
+        st["skipped_files"] = [{**f, "path": _json_path(f["path"])} for f in lib.catalog.skipped_files()]
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(f"catalog   {st['catalog']} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
+    print(f"model     {st['model']}")
+    print("roots     " + ("\n          ".join(_show_path(r["path"]) for r in st["roots"]) or "(none)"))
+    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
+          f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
+    print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    print(f"skipped   {st['skipped']}" + "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items()))
+    if args.skipped:
+        for f in st["skipped_files"]:
+            print(f"  {f['reason']}: {f['path']}" + (f" ({f['detail']})" if f["detail"] else ""))
+    return 0
+
+
+def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
+    if args.action == "remove":
+        if not args.path:
+            raise UsageError("which root? `picfind roots remove PATH`")
+        n = lib.remove_root(args.path)
+        print(f"removed {args.path} and its {n} files from the catalog (nothing on disk was touched)")
+        return 0
+    roots = lib.roots()
+    if args.json:
+        print(json.dumps([{"path": _json_path(r.path), "extensions": r.extensions, "excludes": r.excludes}
+                          for r in roots], indent=2))
+    elif not roots:
+        print("no roots yet: `picfind index FOLDER` adds one")
+    for r in roots if not args.json else []:
+        print(f"{_show_path(r.path)}  [{','.join(r.extensions)}]")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    action = args.models_command or "list"
+    if action == "list":
+        rows = models.list_models()
+        if getattr(args, "json", False):
+            print(json.dumps([r.as_dict() for r in rows], indent=2))
+            return 0
+        for r in rows:
+            mark = "installed" if r.installed else "-"
+            print(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}")
+            print(f"{'':<20} {r.description}" + (f"\n{'':<20} {r.path}" if r.path else ""))
+        return 0
+    if action == "download":
+        bar = None
+
+        def progress(label: str, done: int, total: int) -> None:
+            nonlocal bar
+            if getattr(args, "quiet", False):
+                return
+            from tqdm import tqdm
+
+            if bar is None or bar.desc != label:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=label, file=sys.stderr)
+            bar.update(done - bar.n)
+
+        try:
+            bundle = models.download(args.name, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"{bundle.name} installed in {bundle.path}")
+        return 0
+    if action == "import":
+        bundle = models.import_folder(Path(args.dir))
+        print(f"{bundle.name} imported into {bundle.path} (all files verified)")
+        return 0
+    if action == "verify":
+        bundle, problems = models.verify(args.model)
+        if problems:
+            for p in problems:
+                print(f"FAILED {bundle.name}: {p}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})")
+        return 0
+    if action == "remove":
+        path = models.remove(args.name)
+        print(f"removed {args.name} ({path})")
+        return 0
+    raise UsageError(f"unknown models action {action!r}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops like Ctrl-C: what is committed stays."""
+    raise KeyboardInterrupt
+
+
+def _global(args: argparse.Namespace) -> None:
+    if getattr(args, "model", None):
+        os.environ["PICFIND_MODEL"] = args.model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _global(args)
+        if args.command == "models":
+            return cmd_models(args)
+        db = getattr(args, "db", None) or default_db()
+        with Library(db, model=getattr(args, "model", None)) as lib:
+            command = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
+                       "roots": cmd_roots}.get(args.command or "shell", cmd_shell)
+            return command(args, lib)
+    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError) as e:
+        print(f"picfind: error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+def run() -> None:
+    sys.exit(main())

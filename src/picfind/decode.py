@@ -1,0 +1,134 @@
+"""Turning file bytes into a small RGB picture, or a clear reason why not.
+
+JPEGs are decoded at reduced size (DCT scaling via `Image.draft`) when the model input is much
+smaller than the photo; EXIF orientation is applied to the small image, not the full one.
+Every pixel mode ends as RGB: transparency is composited onto white (what most viewers show),
+16-bit and float greys are scaled, CMYK and palettes converted.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+try:  # HEIC/HEIF (phone photos) when pillow-heif is installed
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - optional
+    pillow_heif = None
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before decoding
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger is a decompression bomb or a scan we skip
+EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+BACKGROUND = (255, 255, 255)
+
+
+class SkipFile(Exception):
+    """A file picfind will not index. `reason` is a short category, the message the detail."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # RGB, oriented, shorter side >= the requested size where the source allows
+    width: int  # of the original, after orientation
+    height: int
+    format: str
+
+
+def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode an image file's bytes; `min_side` is the smallest shorter side worth keeping."""
+    if not data:
+        raise SkipFile("empty file", "zero bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or "?"
+            w, h = img.size
+            if w * h > max_pixels:
+                raise SkipFile("too many pixels",
+                               f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
+                               "(raise it with --max-megapixels)")
+            orientation = img.getexif().get(0x0112, 1)
+            if fmt == "JPEG" and min(w, h) >= 2 * min_side:
+                scale = min_side / min(w, h)
+                img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+            img.seek(0)
+            img.load()
+            rgb = to_rgb(img)
+    except SkipFile:
+        raise
+    except UnidentifiedImageError:
+        raise SkipFile("not an image", "no known image format in its bytes") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
+    except MemoryError:
+        raise SkipFile("too many pixels", "not enough memory to decode") from None
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    rgb = _orient(rgb, orientation)
+    return Decoded(image=rgb, width=w, height=h, format=fmt)
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orient(img: Image.Image, orientation: int) -> Image.Image:
+    op = _TRANSPOSE.get(orientation)
+    return img.transpose(op) if op is not None else img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB, the way a person would expect the picture to look."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        if mode == "F" and arr.max() <= 1.0:
+            top = 1.0
+        grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("RGBa", "La"):
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, BACKGROUND)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if mode in ("L", "1") and "transparency" in img.info:
+        return to_rgb(img.convert("RGBA"))
+    return img.convert("RGB")
+
+
+def probe(data: bytes) -> tuple[int, int]:
+    """Width and height (after EXIF orientation) from the header alone."""
+    with Image.open(io.BytesIO(data)) as img:
+        w, h = img.size
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            w, h = h, w
+    return w, h

@@ -1,0 +1,270 @@
+"""The indexing job: reader -> embedder -> writer.
+
+* reader (a pool of threads, see `Runner`): read the file once, hash it, and only when that
+  content has no vector yet, decode and preprocess it;
+* embedder: batches of preprocessed pictures through the image encoder;
+* writer: one catalog transaction every couple of seconds, so a kill loses at most that batch.
+
+Decoding and hashing release the GIL, so reader threads run while the encoder computes.
+The stages meet in a bounded queue of futures, so memory stays flat for any library size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .catalog import Catalog, IndexedFile, SkippedFile
+from .crawl import Found, Unreachable, walk
+from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
+from .embed import Encoder
+
+# Skips worth retrying on every run: the file may be readable next time.
+TRANSIENT = {"permission denied", "vanished", "unreadable"}
+MAX_FILE_BYTES = 1 << 30
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class IndexOptions:
+    batch_size: int = 16
+    workers: int = 0  # reader threads; 0 = automatic
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    draft_factor: float = 2.0  # decode JPEGs down to >= this x the model's input size
+    commit_seconds: float = 2.0
+
+
+@dataclass
+class ReadResult:
+    task: Task
+    content_hash: str | None = None
+    width: int = 0
+    height: int = 0
+    pixels: np.ndarray | None = None
+    skip: SkipFile | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    path: str
+    root_id: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class IndexReport:
+    roots: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    unchanged: int = 0
+    read: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    removed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    device: str = "cpu"
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["skipped"] = dict(self.skipped)
+        d["skipped_total"] = sum(self.skipped.values())
+        return d
+
+
+Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, total)
+
+
+class Runner:
+    """Runs the reader over tasks with at most `inflight` in the air; yields in completion order.
+    The local, threaded runner; a process pool or a cluster runner can take its place."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def imap(self, fn: Callable[[Task], ReadResult], tasks: Iterable[Task], inflight: int) -> Iterator[ReadResult]:
+        if self.workers <= 0:
+            yield from map(fn, tasks)
+            return
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-read")
+        running: set[Future] = set()
+        it = iter(tasks)
+        try:
+            for task in it:
+                running.add(pool.submit(fn, task))
+                if len(running) >= inflight:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def auto_workers() -> int:
+    """Reader threads for this machine: one per core, since they wait on the GIL-free parts."""
+    return max(1, os.cpu_count() or 1)
+
+
+class Indexer:
+    def __init__(self, catalog: Catalog, encoder: Encoder, options: IndexOptions | None = None) -> None:
+        self.catalog = catalog
+        self.encoder = encoder
+        self.options = options or IndexOptions()
+        self.model = encoder.bundle.name
+        self.prep = encoder.bundle.preprocessing
+        self._known: set[str] = set()
+
+    def read(self, task: Task) -> ReadResult:
+        try:
+            if task.size > MAX_FILE_BYTES:
+                raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
+            try:
+                with open(task.path, "rb") as f:
+                    data = f.read()
+            except PermissionError as e:
+                raise SkipFile("permission denied", e.strerror or str(e)) from None
+            except FileNotFoundError:
+                raise SkipFile("vanished", "deleted while picfind was indexing") from None
+            except IsADirectoryError:
+                raise SkipFile("unreadable", "is a folder") from None
+            except OSError as e:
+                raise SkipFile("unreadable", e.strerror or str(e)) from None
+            digest = content_hash(data)
+            if digest in self._known:
+                try:
+                    w, h = probe(data)
+                except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
+                    w, h = 0, 0
+                return ReadResult(task, digest, w, h)
+            min_side = int(self.prep.size * self.options.draft_factor)
+            decoded = decode(data, min_side, self.options.max_pixels)
+            pixels = self.prep.pixels(decoded.image)
+            return ReadResult(task, digest, decoded.width, decoded.height, pixels)
+        except SkipFile as skip:
+            return ReadResult(task, skip=skip)
+
+    def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
+        """Walk the roots; return the files to read, the unreachable places, the files gone."""
+        todo: list[Task] = []
+        unreachable: list[SkippedFile] = []
+        gone: list[str] = []
+        for root in roots:
+            known = self.catalog.files_of_root(root.id)
+            seen: set[str] = set()
+            for item in walk(root.path, root.extensions, root.excludes):
+                seen.add(item.path)
+                if isinstance(item, Unreachable):
+                    unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
+                    continue
+                assert isinstance(item, Found)
+                report.files_seen += 1
+                rec = known.get(item.path)
+                if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
+                        and (rec.status == "ok" and rec.content_hash in self._known
+                             or rec.status == "skipped" and rec.content_hash is None
+                             and rec.reason not in TRANSIENT)):
+                    report.unchanged += 1
+                    continue
+                todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
+            gone += [p for p in known if p not in seen]
+        return todo, unreachable, gone
+
+    def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
+        started = time.monotonic()
+        report = IndexReport(roots=[r.path for r in roots], device=self.encoder.device)
+        self._known = self.catalog.embedded_hashes(self.model)
+        todo, unreachable, gone = self.plan(roots, report)
+        report.removed = len(gone)
+        for u in unreachable:
+            report.skipped[u.reason] += 1
+        self.catalog.write_batch(self.model, [], {}, unreachable, gone)
+        if gone:
+            self.catalog.prune_embeddings()
+
+        opts = self.options
+        workers = opts.workers or auto_workers()
+        runner = Runner(workers)
+        to_embed: list[ReadResult] = []
+        ready: list[IndexedFile] = []
+        waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
+        skipped: list[SkippedFile] = []
+        vectors: dict[str, np.ndarray] = {}
+        last_commit = time.monotonic()
+        done = 0
+
+        def embed() -> None:
+            if not to_embed:
+                return
+            out = self.encoder.encode_images(np.stack([r.pixels for r in to_embed]))
+            for r, v in zip(to_embed, out):
+                vectors[r.content_hash] = v
+                self._known.add(r.content_hash)
+                ready.append(_indexed(r))
+            report.embedded += len(to_embed)
+            to_embed.clear()
+            ready.extend(_indexed(r) for r in waiting)
+            waiting.clear()
+
+        def commit() -> None:
+            nonlocal last_commit
+            self.catalog.write_batch(self.model, ready, vectors, skipped)
+            ready.clear()
+            vectors.clear()
+            skipped.clear()
+            last_commit = time.monotonic()
+
+        try:
+            pending_hashes: set[str] = set()
+            inflight = max(2 * opts.batch_size, 4 * workers)
+            for result in runner.imap(self.read, todo, inflight):
+                done += 1
+                report.read += 1
+                if result.skip is not None:
+                    report.skipped[result.skip.reason] += 1
+                    t = result.task
+                    skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
+                                               result.skip.reason, result.skip.detail))
+                elif result.pixels is None or result.content_hash in pending_hashes:
+                    report.reused += 1
+                    if result.content_hash in pending_hashes:
+                        waiting.append(result)
+                    else:
+                        ready.append(_indexed(result))
+                else:
+                    to_embed.append(result)
+                    pending_hashes.add(result.content_hash)
+                if len(to_embed) >= opts.batch_size:
+                    embed()
+                    pending_hashes.clear()
+                if not to_embed and (time.monotonic() - last_commit >= opts.commit_seconds
+                                     or len(ready) + len(skipped) >= 4096):
+                    commit()
+                if progress:
+                    progress(report, done, len(todo))
+            embed()
+            commit()
+        except KeyboardInterrupt:
+            report.interrupted = True
+            to_embed.clear()
+            waiting.clear()
+            commit()  # keep every file that is complete
+        report.seconds = time.monotonic() - started
+        return report
+
+
+def _indexed(r: ReadResult) -> IndexedFile:
+    t = r.task
+    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, r.width, r.height)

@@ -1,0 +1,136 @@
+"""The library API under the CLI: a catalog plus a model.
+
+    from picfind import Library
+    lib = Library("photos.db", model="tiny-shapes")
+    lib.index(["~/Pictures"])
+    for hit in lib.search("a dog asleep on a red sofa", n=10):
+        print(hit.score, hit.path)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from . import models
+from .bundle import Bundle
+from .catalog import Catalog, CatalogError
+from .crawl import DEFAULT_EXCLUDES, normalise_extensions
+from .decode import EXTENSIONS
+from .embed import Encoder
+from .indexer import Indexer, IndexOptions, IndexReport, Progress
+from .search import Hit, VectorSet, search
+
+
+def default_db() -> Path:
+    env = os.environ.get("PICFIND_DB")
+    return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
+
+
+class Library:
+    def __init__(self, db: Path | str | None = None, model: str | None = None,
+                 device: str = "auto", threads: int | None = None) -> None:
+        self.catalog = Catalog(Path(db).expanduser() if db else default_db())
+        self._model_arg = model
+        self._device = device
+        self._threads = threads
+        self._bundle: Bundle | None = None
+        self._encoder: Encoder | None = None
+        self._vectors: VectorSet | None = None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            self._bundle = models.resolve(self._model_arg)
+        return self._bundle
+
+    @property
+    def model(self) -> str:
+        return self.bundle.name
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads)
+        return self._encoder
+
+    # indexing
+    def add_roots(self, paths: list[str], extensions: list[str] | str | None = None,
+                  excludes: list[str] | None = None) -> list:
+        exts = normalise_extensions(extensions, EXTENSIONS)
+        roots = []
+        for p in paths:
+            path = os.path.abspath(os.path.expanduser(p))
+            if not os.path.isdir(path):
+                raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
+            roots.append(self.catalog.add_root(path, exts, [*DEFAULT_EXCLUDES, *(excludes or [])]))
+        return roots
+
+    def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
+              excludes: list[str] | None = None, options: IndexOptions | None = None,
+              progress: Progress | None = None) -> IndexReport:
+        """Index these folders (remembered as roots), or re-scan every remembered root."""
+        if paths:
+            roots = self.add_roots(paths, extensions, excludes)
+        else:
+            roots = self.catalog.roots()
+            if not roots:
+                raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
+        report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
+        self._vectors = None
+        return report
+
+    # searching
+    def vectors(self) -> VectorSet:
+        if self._vectors is None:
+            self._vectors = VectorSet.load(self.catalog, self.model)
+        return self._vectors
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return self.encoder.encode_text(text)
+
+    def search(self, text: str, n: int = 20, min_score: float | None = None) -> list[Hit]:
+        if not text.strip():
+            raise ValueError("the query is empty: describe the picture you want")
+        return self.search_vector(self.embed_text(text), n, min_score)
+
+    def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None) -> list[Hit]:
+        return search(self.catalog, self.vectors(), vector, n, min_score)
+
+    # status
+    def status(self) -> dict:
+        try:
+            model = self.model
+        except models.ModelError:  # status still answers when the model is not installed
+            model = self._model_arg or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
+        stats = self.catalog.stats(model)
+        return {
+            "catalog": str(self.catalog.path),
+            "catalog_bytes": self.catalog.size_bytes(),
+            "model": model,
+            "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
+                      for r in self.catalog.roots()],
+            **stats,
+        }
+
+    def roots(self) -> list:
+        return self.catalog.roots()
+
+    def remove_root(self, path: str) -> int:
+        n = self.catalog.remove_root(os.path.abspath(os.path.expanduser(path)))
+        if n < 0:
+            raise CatalogError(f"{path} is not a root; `picfind roots` lists them")
+        self._vectors = None
+        return n
