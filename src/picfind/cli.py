@@ -102,7 +102,9 @@ def build_parser() -> Parser:
     m = msub.add_parser("list", parents=[common], help="known and installed models")
     m.add_argument("--json", action="store_true")
     msub.add_parser("download", parents=[common], help="fetch a model once (needs internet)").add_argument("name")
-    msub.add_parser("import", parents=[common], help="install a model folder from disk").add_argument("dir")
+    m = msub.add_parser("import", parents=[common], help="install a model folder from disk")
+    m.add_argument("dir")
+    m.add_argument("--as", dest="as_name", metavar="NAME", help="which model the files are (when ambiguous)")
     msub.add_parser("verify", parents=[common], help="check every file's sha256").add_argument("model")
     msub.add_parser("remove", parents=[common], help="delete an installed model").add_argument("name")
     return parser
@@ -212,8 +214,6 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     if args.threads:
         lib._threads = args.threads
     quiet = getattr(args, "quiet", False) or args.json
-    if not quiet:
-        print(f"model {lib.model} on {lib.encoder.device}", file=sys.stderr)
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar)
@@ -228,7 +228,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
         print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
               f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
-              f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s)")
+              f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
+              f"{lib.model} on {report.device})")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
         if report.interrupted:
@@ -285,7 +286,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
-    print(f"skipped   {st['skipped']}" + "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items()))
+    reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
+    print(f"skipped   {st['skipped']}{reasons}")
     if args.skipped:
         for f in st["skipped_files"]:
             print(f"  {f['reason']}: {f['path']}" + (f" ({f['detail']})" if f["detail"] else ""))
@@ -345,7 +347,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{bundle.name} installed in {bundle.path}")
         return 0
     if action == "import":
-        bundle = models.import_folder(Path(args.dir))
+        bundle = models.import_folder(Path(args.dir), args.as_name)
         print(f"{bundle.name} imported into {bundle.path} (all files verified)")
         return 0
     if action == "verify":

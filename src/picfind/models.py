@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
+from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, sha256_file, write_manifest
 
 DEFAULT_MODEL = "vit-b-32"
 BUILTIN_DIR = Path(__file__).parent / "bundles"
@@ -229,6 +228,8 @@ def _fetch(url: str, part: Path, progress: Progress | None, label: str) -> None:
                 done += len(block)
                 if progress:
                     progress(label, done, total)
+    if total and done < total:
+        raise ConnectionError(f"connection closed after {done} of {total} bytes")
 
 
 def download(name: str, progress: Progress | None = None, hub: str | None = None) -> Bundle:
@@ -256,7 +257,7 @@ def download(name: str, progress: Progress | None = None, hub: str | None = None
         part = staging / (f.local + ".part")
         try:
             _fetch(entry.url(f, hub), part, progress, f.local)
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise ModelError(f"could not download {f.path} from {hub}: {reason}. "
                              f"What was fetched is kept and resumes on the next try. Offline? {how}") from e
@@ -300,7 +301,7 @@ def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bun
     return Bundle.load(root / name)
 
 
-def import_folder(folder: Path) -> Bundle:
+def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
     """Install a bundle folder, or a folder holding a registry model's files as on the hub."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -310,13 +311,39 @@ def import_folder(folder: Path) -> Bundle:
         problems = bundle.verify()
         if problems:
             raise ModelError(f"{folder} fails verification: " + "; ".join(problems))
-        return _install(folder, bundle.name, lambda tmp: shutil.copytree(folder, tmp, dirs_exist_ok=True))
-    for entry in REGISTRY.values():
+        name = as_name or bundle.name
+        return _install(folder, name, lambda tmp: _copy_bundle(folder, tmp, name))
+    if as_name is not None and as_name not in REGISTRY:
+        raise ModelError(f"--as {as_name}: not a known model (`picfind models list`)")
+    pins = load_pins(models_dir())
+    hashes: dict[Path, str] = {}
+    candidates, rejected = [], []
+    for entry in [REGISTRY[as_name]] if as_name else REGISTRY.values():
         found = [_find(folder, f) for f in entry.files]
-        if all(found):
-            return _import_registry_files(entry, folder, found)  # type: ignore[arg-type]
+        if not all(found):
+            continue
+        for f, path in zip(entry.files, found):
+            expected = f.sha256 or pins.get(entry.name, {}).get(f.local)
+            if expected and hashes.setdefault(path, sha256_file(path)) != expected:
+                rejected.append(f"{path.name} is not {entry.name}'s (sha256 differs)")
+                break
+        else:
+            candidates.append((entry, found))
+    if len(candidates) == 1:
+        return _import_registry_files(*candidates[0], folder)
+    if len(candidates) > 1:
+        names = ", ".join(e.name for e, _ in candidates)
+        raise ModelError(f"{folder} could hold any of {names}: say which with `--as NAME`")
+    why = f" ({'; '.join(rejected)})" if rejected else ""
     raise ModelError(f"{folder} holds neither a picfind bundle ({MANIFEST}) nor the files of a known "
-                     f"model (for vit-b-32: onnx/vision_model.onnx and onnx/text_model.onnx)")
+                     f"model (for vit-b-32: onnx/vision_model.onnx and onnx/text_model.onnx){why}")
+
+
+def _copy_bundle(src: Path, dest: Path, name: str) -> None:
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+    if name != Bundle.load(dest).name:
+        manifest = json.loads((dest / MANIFEST).read_text())
+        (dest / MANIFEST).write_text(json.dumps({**manifest, "name": name}, indent=2) + "\n")
 
 
 def _find(folder: Path, f: RemoteFile) -> Path | None:
@@ -326,14 +353,8 @@ def _find(folder: Path, f: RemoteFile) -> Path | None:
     return None
 
 
-def _import_registry_files(entry: RegistryEntry, folder: Path, found: list[Path]) -> Bundle:
+def _import_registry_files(entry: RegistryEntry, found: list[Path], folder: Path) -> Bundle:
     root = models_dir()
-    pins = load_pins(root)
-    for f, path in zip(entry.files, found):
-        expected = f.sha256 or pins.get(entry.name, {}).get(f.local)
-        if expected and sha256_file(path) != expected:
-            raise ModelError(f"{path}: sha256 does not match the published or pinned value for "
-                             f"{entry.name}; the file is corrupt or is another model's")
 
     def make(tmp: Path) -> None:
         for f, path in zip(entry.files, found):
@@ -343,6 +364,7 @@ def _import_registry_files(entry: RegistryEntry, folder: Path, found: list[Path]
                              "source": f"imported from {folder} ({entry.repo})", **entry.manifest})
 
     bundle = _install(folder, entry.name, make)
+    pins = load_pins(root)
     for f in entry.files:
         if not f.sha256:
             pins.setdefault(entry.name, {}).setdefault(f.local, bundle.files[f.local]["sha256"])

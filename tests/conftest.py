@@ -1,0 +1,75 @@
+"""Shared fixtures: real photos, generated shape pictures, bad files, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from picfind.shapes import Scene, random_scene, render
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's catalog, model cache or the network."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PICFIND_MODELS_DIR", str(home / "models"))
+    monkeypatch.setenv("PICFIND_DB", str(home / "catalog.db"))
+    monkeypatch.setenv("PICFIND_MODEL", "tiny-shapes")
+    monkeypatch.setenv("PICFIND_HUB_URL", "http://127.0.0.1:9")  # closed port: no real download
+
+
+def real_photos() -> dict[str, np.ndarray]:
+    """Real photographs shipped inside scikit-image and scikit-learn."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    photos = {name: getattr(data, name)() for name in ("astronaut", "chelsea", "coffee", "rocket", "camera")}
+    sample = load_sample_images()
+    for fname, arr in zip(sample.filenames, sample.images):
+        photos[Path(fname).stem] = arr
+    return photos
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for i, (name, arr) in enumerate(real_photos().items()):
+        Image.fromarray(arr).save(folder / f"{name}.{'png' if i % 2 else 'jpg'}", quality=92)
+    return folder
+
+
+def write_shapes(folder: Path, n: int, seed: int = 3, size: int = 160) -> list[Scene]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    scenes = []
+    for i in range(n):
+        scene = random_scene(rng)
+        render(scene, size=size, rng=rng).save(folder / f"{i:04d}_{scene.colour}_{scene.shape}_{scene.count}.png")
+        scenes.append(scene)
+    return scenes
+
+
+def shape_files(colour: str, shape: str, count: int = 1, n: int = 3, size: int = 160,
+                seed: int = 0) -> list[Image.Image]:
+    rng = random.Random(seed)
+    return [render(Scene(shape, colour, count, rng.choice(["white", "grey", "black"])), size, rng) for _ in range(n)]
+
+
+def picfind(*args: str, env: dict | None = None, check: bool = False, timeout: float = 300,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real `picfind` command."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "picfind", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"picfind {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,143 @@
+"""Decoding and preprocessing: the reference CLIP image processor's numbers, every pixel mode,
+EXIF orientation, reduced-size JPEG decoding, and clear reasons for bad files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from picfind.decode import SkipFile, decode, probe, to_rgb
+from picfind.preprocess import Preprocessing
+
+from .conftest import real_photos
+
+
+def _jpeg(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95, **kw)
+    return buf.getvalue()
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("size", [224, 256])
+def test_preprocessing_matches_the_reference_clip_image_processor_on_real_photos(size: int) -> None:
+    from transformers import CLIPImageProcessor
+
+    ref = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    ours = Preprocessing(size=size)
+    worst = 0.0
+    for name, arr in real_photos().items():
+        img = to_rgb(Image.fromarray(arr))
+        expected = ref(images=img, return_tensors="np")["pixel_values"][0]
+        got = ours.pixels(img)
+        assert got.shape == expected.shape == (3, size, size), name
+        worst = max(worst, float(np.abs(got - expected).max()))
+    print(f"max abs difference against CLIPImageProcessor: {worst:.2e}")
+    assert worst < 1e-5
+
+
+def test_modes_become_the_rgb_picture_a_person_sees() -> None:
+    red = Image.new("RGBA", (8, 8), (255, 0, 0, 255))
+    clear = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    assert to_rgb(red).getpixel((0, 0)) == (255, 0, 0)
+    assert to_rgb(clear).getpixel((0, 0)) == (255, 255, 255)  # transparency on white
+    half = Image.new("LA", (4, 4), (0, 128))
+    assert to_rgb(half).getpixel((0, 0)) == (127, 127, 127)
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([0, 0, 255] + [0] * 765)
+    assert to_rgb(pal).getpixel((0, 0)) == (0, 0, 255)
+    pal.info["transparency"] = 0
+    assert to_rgb(pal).getpixel((0, 0)) == (255, 255, 255)
+    sixteen = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
+    assert sixteen.mode.startswith("I;16")
+    assert to_rgb(sixteen).getpixel((0, 0)) == (255, 255, 255)  # not clipped from 16 bits
+    mid16 = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))
+    assert to_rgb(mid16).getpixel((0, 0)) == (128, 128, 128)
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))
+    assert to_rgb(cmyk).getpixel((0, 0)) == (255, 0, 0)
+    assert to_rgb(Image.new("1", (4, 4), 1)).getpixel((0, 0)) == (255, 255, 255)
+    assert to_rgb(Image.new("F", (4, 4), 0.5)).getpixel((0, 0)) == (128, 128, 128)
+
+
+def test_exif_orientation_is_applied_and_reported_in_the_size() -> None:
+    # A wide picture, left half red, stored with "rotate 90 CW on display" (6).
+    img = Image.new("RGB", (64, 32), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 32, 32))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _jpeg(img, exif=exif.tobytes())
+    d = decode(data, min_side=32)
+    assert (d.width, d.height) == (32, 64)
+    assert d.image.size == (32, 64)
+    r, g, b = d.image.getpixel((16, 8))
+    assert r > 200 and b < 60  # red is on top after rotating clockwise
+    assert probe(data) == (32, 64)
+
+
+def test_large_jpegs_are_decoded_at_reduced_size_with_a_small_pixel_difference() -> None:
+    photo = Image.fromarray(real_photos()["astronaut"]).resize((2048, 2048), Image.Resampling.BICUBIC)
+    data = _jpeg(photo)
+    prep = Preprocessing(224)
+    fast = decode(data, min_side=448)
+    assert min(fast.image.size) < 2048 and min(fast.image.size) >= 448  # DCT-scaled
+    assert (fast.width, fast.height) == (2048, 2048)  # the original size is reported
+    full = to_rgb(Image.open(io.BytesIO(data)))
+    diff = np.abs(prep.pixels(fast.image) - prep.pixels(full)) * np.asarray(prep.std)[:, None, None] * 255
+    print(f"mean pixel difference, reduced vs full decode: {diff.mean():.2f}/255")
+    assert diff.mean() < 2.0
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size: picfind must refuse before allocating it."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty file"),
+    (b"this is a text file, not a picture\n" * 10, "not an image"),
+    (_bomb_png(100_000, 100_000), "too many pixels"),
+])
+def test_bad_bytes_are_refused_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(SkipFile) as err:
+        decode(data, min_side=224)
+    assert err.value.reason == reason
+
+
+def test_truncated_files_are_refused_not_half_read() -> None:
+    photo = Image.fromarray(real_photos()["coffee"])
+    for data in (_jpeg(photo), _png(photo)):
+        with pytest.raises(SkipFile) as err:
+            decode(data[: len(data) // 2], min_side=224)
+        assert err.value.reason == "truncated or corrupt"
+
+
+def test_the_pixel_cap_is_configurable() -> None:
+    data = _png(Image.new("RGB", (2000, 1000)))
+    with pytest.raises(SkipFile, match="over the cap"):
+        decode(data, 224, max_pixels=1_000_000)
+    assert decode(data, 224, max_pixels=3_000_000).width == 2000
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"])
+def test_every_supported_format_decodes(fmt: str) -> None:
+    if fmt == "HEIF":
+        pytest.importorskip("pillow_heif")
+    img = Image.fromarray(real_photos()["chelsea"]).resize((300, 200))
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    d = decode(buf.getvalue(), min_side=64)
+    assert (d.width, d.height) == (300, 200) and d.image.mode == "RGB"
+    assert np.abs(np.asarray(d.image, float).mean() - np.asarray(img, float).mean()) < 12

@@ -1,0 +1,163 @@
+"""Model bundles: list, download (resumable, verified, atomic, failing fast offline),
+import, verify, remove."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from picfind import models
+from picfind.bundle import Bundle
+
+from .conftest import picfind
+
+
+def test_models_list_shows_every_registry_entry_with_size_licence_and_state() -> None:
+    proc = picfind("models", "list", "--json", check=True)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    for name in ("vit-b-32", "vit-b-16", "vit-b-32-datacomp", "tiny-shapes"):
+        assert name in rows
+        assert rows[name]["size"] > 0 and rows[name]["licence"]
+    assert rows["tiny-shapes"]["installed"] is True
+    assert rows["vit-b-32"]["installed"] is False
+    assert "pinned on first use" in rows["vit-b-16"]["hashes"]
+    text = picfind("models", "list", check=True).stdout
+    assert "vit-b-32" in text and "MIT" in text and "installed" in text
+
+
+@pytest.mark.parametrize("hub", ["http://127.0.0.1:9", "http://picfind-test.invalid"])
+def test_download_without_network_fails_fast_and_says_how_to_import(hub: str) -> None:
+    start = time.monotonic()
+    proc = picfind("models", "download", "vit-b-32", env={"PICFIND_HUB_URL": hub})
+    assert time.monotonic() - start < 30
+    assert proc.returncode != 0
+    assert "picfind models import" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    root = Path(models.models_dir())
+    assert not (root / "vit-b-32").exists()  # nothing half-written in place
+
+
+def test_using_a_model_that_is_not_installed_says_what_to_do(tmp_path: Path) -> None:
+    proc = picfind("search", "a cat", "--model", "vit-b-32", "--db", str(tmp_path / "c.db"))
+    assert proc.returncode == 1
+    assert "picfind models download vit-b-32" in proc.stderr and "import" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A tiny hub: serves files with HTTP Range, and can drop a connection half-way once."""
+
+    cut_after: dict[str, int] = {}
+    requests: list[tuple[str, str | None]] = []
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        rng = self.headers.get("Range")
+        self.requests.append((self.path, rng))
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        body = data[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        cut = self.cut_after.pop(self.path, None)
+        self.wfile.write(body[:cut] if cut is not None else body)
+
+
+@pytest.fixture()
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A local hub with one fake model, `test-model`, made of the tiny-shapes encoders."""
+    tiny = models.resolve("tiny-shapes")
+    repo = tmp_path / "hub" / "org" / "test-model" / "resolve" / "main" / "onnx"
+    repo.mkdir(parents=True)
+    for f in ("vision_model.onnx", "text_model.onnx"):
+        shutil.copy(tiny.path / f, repo / f)
+    vision_sha = tiny.files["vision_model.onnx"]["sha256"]
+    entry = models.RegistryEntry(
+        name="test-model", description="tiny-shapes served by a local hub", licence="MIT",
+        repo="org/test-model", revision="main",
+        files=(models.RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 1, vision_sha),
+               models.RemoteFile("onnx/text_model.onnx", "text_model.onnx", 1)),
+        manifest=models._split_layout(tiny.embedding_dim, tiny.image_size, "vision_model.onnx", "text_model.onnx"),
+    )
+    monkeypatch.setitem(models.REGISTRY, "test-model", entry)
+    handler = lambda *a, **k: _RangeHandler(*a, directory=str(tmp_path / "hub"), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _RangeHandler.requests = []
+    yield f"http://127.0.0.1:{server.server_port}", repo
+    server.shutdown()
+
+
+def test_download_resumes_an_interrupted_file_and_verifies_it(hub) -> None:
+    url, repo = hub
+    _RangeHandler.cut_after["/org/test-model/resolve/main/onnx/text_model.onnx"] = 100_000
+    with pytest.raises(models.ModelError, match="resumes on the next try"):
+        models.download("test-model", hub=url)
+    assert not (models.models_dir() / "test-model").exists()
+    bundle = models.download("test-model", hub=url)
+    assert ("/org/test-model/resolve/main/onnx/text_model.onnx", "bytes=100000-") in _RangeHandler.requests
+    assert bundle.verify() == []
+    pins = models.load_pins(models.models_dir())
+    assert pins["test-model"]["text_model.onnx"] == bundle.files["text_model.onnx"]["sha256"]
+    listed = {m.name: m for m in models.list_models()}
+    assert listed["test-model"].installed and "pinned on first use" in listed["test-model"].hashes
+
+
+def test_download_rejects_a_file_whose_sha256_is_wrong(hub) -> None:
+    url, repo = hub
+    (repo / "vision_model.onnx").write_bytes(b"not the model")
+    with pytest.raises(models.ModelError, match="sha256"):
+        models.download("test-model", hub=url)
+    assert not (models.models_dir() / "test-model").exists()
+
+
+def test_import_verify_and_flip_one_byte(tmp_path: Path) -> None:
+    src = tmp_path / "bundle"
+    shutil.copytree(models.resolve("tiny-shapes").path, src)
+    proc = picfind("models", "import", str(src), check=True)
+    assert "imported" in proc.stdout
+    installed = models.models_dir() / "tiny-shapes"
+    assert picfind("models", "verify", str(installed), check=True).stdout.startswith("OK")
+    target = installed / "vision_model.onnx"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    proc = picfind("models", "verify", str(installed))
+    assert proc.returncode == 1
+    assert "vision_model.onnx" in proc.stderr and "sha256" in proc.stderr
+
+
+def test_import_of_hub_files_pins_them_and_a_corrupt_bundle_is_refused(hub, tmp_path: Path) -> None:
+    _, repo = hub
+    with pytest.raises(models.ModelError, match="could hold any of"):  # no hash tells it from vit-b-16
+        models.import_folder(repo.parent)
+    bundle = models.import_folder(repo.parent, as_name="test-model")  # a folder as on the hub: onnx/...
+    assert bundle.name == "test-model" and bundle.verify() == []
+    assert "text_model.onnx" in models.load_pins(models.models_dir())["test-model"]
+    models.remove("test-model")
+    assert not (models.models_dir() / "test-model").exists()
+    broken = tmp_path / "broken"
+    shutil.copytree(models.resolve("tiny-shapes").path, broken)
+    (broken / "text_model.onnx").write_bytes(b"truncated")
+    with pytest.raises(models.ModelError, match="text_model.onnx"):
+        models.import_folder(broken)
+
+
+def test_model_from_a_folder_or_the_environment(tmp_path: Path) -> None:
+    assert models.resolve(str(models.resolve("tiny-shapes").path)).name == "tiny-shapes"
+    assert isinstance(models.resolve(), Bundle)  # PICFIND_MODEL=tiny-shapes from conftest
+    with pytest.raises(models.ModelError, match="unknown model"):
+        models.resolve("no-such-model")
