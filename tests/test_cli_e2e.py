@@ -253,6 +253,26 @@ def test_contact_sheet_and_open(library: Path, tmp_path: Path) -> None:
     assert len(opened) == 5 and Path(opened[0]).name.startswith("green-triangle")
 
 
+def test_thumbnails_are_cached_once_per_picture_unless_switched_off(library: Path, tmp_path: Path) -> None:
+    shutil.copy(library / "photos" / "coffee.jpg", library / "coffee copy.jpg")
+    db = tmp_path / "c.db"
+    index(db, str(library))
+    thumbs = sorted(Path(f"{db}.thumbs").rglob("*.jpg"))
+    assert len(thumbs) == 16  # 17 files, one a copy
+    for t in thumbs:
+        with Image.open(t) as img:
+            assert max(img.size) <= 256
+    red = search(db, "a red circle", "-n", "1")[0]["content_hash"]
+    with Image.open(next(t for t in thumbs if t.stem == red)) as img:
+        r, g, b = img.convert("RGB").resize((1, 1)).getpixel((0, 0))
+    assert r > b  # the thumbnail is of the red picture
+    st = json.loads(picfind("status", "--db", str(db), "--json", check=True).stdout)
+    assert st["thumbnails_bytes"] > 0
+    bare = tmp_path / "bare.db"
+    picfind("index", str(library), "--db", str(bare), "--no-thumbnails", "-q", check=True)
+    assert not Path(f"{bare}.thumbs").exists()
+
+
 def test_roots_are_listed_and_removed(library: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     index(db, str(library / "photos"), "--ext", "jpg")

@@ -80,6 +80,7 @@ def build_parser() -> Parser:
     p.add_argument("--max-megapixels", type=float, default=100.0, help="skip larger images (default 100)")
     p.add_argument("--commit-seconds", type=float, default=2.0,
                    help="commit finished work this often; a crash loses at most this much (default 2)")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not cache thumbnails beside the catalog")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description")
@@ -157,9 +158,9 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
                 print(f"{'':>3}  {'':>5}  = {_show_path(d)}")
 
 
-def _after_results(hits: list[Hit], args: argparse.Namespace, query: str) -> None:
+def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
     if args.sheet:
-        out = contact_sheet(hits, args.sheet, title=f"picfind: {query}")
+        out = contact_sheet(hits, args.sheet, title=f"picfind: {query}", cache=lib.thumbnails)
         _say(args, f"contact sheet: {out}")
     if args.open and hits:
         _open_paths([h.path for h in hits[:5]])
@@ -210,7 +211,8 @@ class _Bar:
 # commands
 def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     options = IndexOptions(batch_size=args.batch_size, workers=args.workers or 0,
-                           max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds)
+                           max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds,
+                           thumbnails=not args.no_thumbnails)
     if args.threads:
         lib._threads = args.threads
     quiet = getattr(args, "quiet", False) or args.json
@@ -242,7 +244,7 @@ def cmd_search(args: argparse.Namespace, lib: Library) -> int:
         raise UsageError("the query is empty: describe the picture, e.g. picfind search \"a red car\"")
     hits = lib.search(args.query, n=args.n, min_score=args.min_score)
     _print_hits(hits, args)
-    _after_results(hits, args, args.query)
+    _after_results(hits, args, args.query, lib)
     return 0
 
 

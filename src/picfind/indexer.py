@@ -25,6 +25,7 @@ from .catalog import Catalog, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
 from .embed import Encoder
+from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
@@ -42,6 +43,7 @@ class IndexOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     draft_factor: float = 2.0  # decode JPEGs down to >= this x the model's input size
     commit_seconds: float = 2.0
+    thumbnails: bool = True  # write a small cached thumbnail of each new picture
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Indexer:
         self.catalog = catalog
         self.encoder = encoder
         self.options = options or IndexOptions()
+        self.thumbs = ThumbnailCache.beside(catalog.path) if self.options.thumbnails else None
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
@@ -152,6 +155,8 @@ class Indexer:
             min_side = int(self.prep.size * self.options.draft_factor)
             decoded = decode(data, min_side, self.options.max_pixels)
             pixels = self.prep.pixels(decoded.image)
+            if self.thumbs is not None:
+                self.thumbs.put(digest, decoded.image)
             return ReadResult(task, digest, decoded.width, decoded.height, pixels)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)

@@ -23,6 +23,7 @@ from .decode import EXTENSIONS
 from .embed import Encoder
 from .indexer import Indexer, IndexOptions, IndexReport, Progress
 from .search import Hit, VectorSet, search
+from .thumbs import ThumbnailCache
 
 
 def default_db() -> Path:
@@ -92,6 +93,10 @@ class Library:
         self._vectors = None
         return report
 
+    @property
+    def thumbnails(self) -> ThumbnailCache:
+        return ThumbnailCache.beside(self.catalog.path)
+
     # searching
     def vectors(self) -> VectorSet:
         if self._vectors is None:
@@ -119,6 +124,8 @@ class Library:
         return {
             "catalog": str(self.catalog.path),
             "catalog_bytes": self.catalog.size_bytes(),
+            "thumbnails": str(self.thumbnails.folder),
+            "thumbnails_bytes": self.thumbnails.size_bytes(),
             "model": model,
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],

@@ -10,18 +10,22 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .decode import SkipFile, decode
 from .search import Hit
+from .thumbs import ThumbnailCache
 
 CELL = 200
 LABEL = 34
 PAD = 8
 
 
-def thumbnail(path: str, size: int = CELL) -> Image.Image | None:
-    try:
-        with open(path, "rb") as f:
-            img = decode(f.read(), size).image
-    except (OSError, SkipFile):
-        return None
+def thumbnail(hit: Hit, cache: ThumbnailCache | None = None, size: int = CELL) -> Image.Image | None:
+    """The cached thumbnail when the indexer wrote one, else one made from the file."""
+    img = cache.get(hit.content_hash) if cache and hit.content_hash else None
+    if img is None:
+        try:
+            with open(hit.path, "rb") as f:
+                img = decode(f.read(), size).image
+        except (OSError, SkipFile):
+            return None
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
     return img
 
@@ -41,7 +45,8 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text + "…"
 
 
-def contact_sheet(hits: list[Hit], out: Path | str, title: str = "", columns: int | None = None) -> Path:
+def contact_sheet(hits: list[Hit], out: Path | str, title: str = "", columns: int | None = None,
+                  cache: ThumbnailCache | None = None) -> Path:
     """Write the hits as a grid of thumbnails; returns the file written."""
     out = Path(out)
     columns = columns or max(1, min(5, len(hits)))
@@ -57,7 +62,7 @@ def contact_sheet(hits: list[Hit], out: Path | str, title: str = "", columns: in
         r, c = divmod(rank - 1, columns)
         x, y = PAD + c * (CELL + PAD), head + PAD + r * (CELL + LABEL + PAD)
         draw.rectangle((x, y, x + CELL - 1, y + CELL - 1), fill=(230, 230, 230))
-        thumb = thumbnail(hit.path)
+        thumb = thumbnail(hit, cache)
         if thumb is not None:
             sheet.paste(thumb, (x + (CELL - thumb.width) // 2, y + (CELL - thumb.height) // 2))
         copies = f"  +{len(hit.duplicates)} copies" if hit.duplicates else ""

@@ -1,0 +1,55 @@
+"""Thumbnails, cached on disk by content hash, for contact sheets and the web page.
+
+Written by the indexer from the picture it already decoded (no second read), small JPEGs in a
+folder beside the catalog. Copies of one picture share one thumbnail.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+SIZE = 256
+
+
+class ThumbnailCache:
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+
+    @classmethod
+    def beside(cls, catalog_path: Path) -> ThumbnailCache:
+        return cls(catalog_path.with_name(catalog_path.name + ".thumbs"))
+
+    def path(self, content_hash: str) -> Path:
+        return self.folder / content_hash[:2] / f"{content_hash}.jpg"
+
+    def get(self, content_hash: str) -> Image.Image | None:
+        try:
+            with Image.open(self.path(content_hash)) as img:
+                return img.convert("RGB")
+        except OSError:
+            return None
+
+    def put(self, content_hash: str, image: Image.Image) -> Path:
+        """Store a thumbnail of an RGB image; atomic, so a crash never leaves half a file."""
+        target = self.path(content_hash)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        thumb = image.copy()
+        thumb.thumbnail((SIZE, SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                thumb.save(f, "JPEG", quality=82)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.rglob("*.jpg")) if self.folder.is_dir() else 0
