@@ -52,7 +52,7 @@ def write_photos(folder: Path) -> int:
     return count
 
 
-def write_shapes(folder: Path, n: int = 60) -> None:
+def write_shapes(folder: Path, n: int = 120) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
     for i in range(n):
@@ -95,7 +95,7 @@ def main() -> int:
         write_shapes(args.out / "shapes")
         folders.append(str(args.out / "shapes"))
         queries = SHAPE_QUERIES
-    print(f"sample: {n} real photos in {photos}" + (" + 60 shape pictures" if len(folders) > 1 else ""))
+    print(f"sample: {n} real photos in {photos}" + (" + 120 shape pictures" if len(folders) > 1 else ""))
     db = str(args.out / "catalog.db")
     common = ["--db", db, "--model", args.model]
     picfind("index", *folders, *common)

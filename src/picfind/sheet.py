@@ -65,7 +65,8 @@ def contact_sheet(hits: list[Hit], out: Path | str, title: str = "", columns: in
         thumb = thumbnail(hit, cache)
         if thumb is not None:
             sheet.paste(thumb, (x + (CELL - thumb.width) // 2, y + (CELL - thumb.height) // 2))
-        copies = f"  +{len(hit.duplicates)} copies" if hit.duplicates else ""
+        n = len(hit.duplicates)
+        copies = f"  +{n} {'copy' if n == 1 else 'copies'}" if n else ""
         draw.text((x, y + CELL + 3), f"#{rank}  {hit.score:.3f}{copies}", fill=(20, 20, 20), font=small)
         name = os.path.basename(hit.path).encode("utf-8", "replace").decode("utf-8")
         draw.text((x, y + CELL + 18), _fit(draw, name, small, CELL), fill=(90, 90, 90), font=small)
