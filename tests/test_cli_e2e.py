@@ -187,13 +187,21 @@ def test_a_file_that_vanishes_mid_run_is_skipped_and_the_run_finishes(tmp_path: 
     assert report.embedded == 39 and not report.interrupted
 
 
-def test_killed_with_sigkill_resumes_to_the_same_final_state(tmp_path: Path) -> None:
-    lib = tmp_path / "lib"
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lib = tmp_path_factory.mktemp("big") / "lib"
     write_shapes(lib, 1200, size=256)
-    db = tmp_path / "killed.db"
+    return lib
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_run_keeps_its_work_and_resumes_to_the_same_final_state(big_folder: Path, tmp_path: Path,
+                                                                           sig: signal.Signals) -> None:
+    lib = big_folder
+    db = tmp_path / "stopped.db"
     proc = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(lib), "--db", str(db), "-q",
-                             "--batch-size", "4", "--workers", "1", "--commit-seconds", "0.05"])
-    committed = 0
+                             "--batch-size", "4", "--workers", "1", "--commit-seconds", "0.05"],
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -203,16 +211,22 @@ def test_killed_with_sigkill_resumes_to_the_same_final_state(tmp_path: Path) -> 
         except sqlite3.Error:
             continue
         if committed >= 100:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
             break
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "indexing finished before it could be killed"
+    stopped_at = time.monotonic()
+    proc.wait(timeout=30)
+    assert time.monotonic() - stopped_at < 3, "indexing did not stop promptly"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, "indexing finished before it could be killed"
+    else:
+        assert proc.returncode == 130, proc.stderr.read()
+        assert "again to continue" in proc.stderr.read()
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         partial = con.execute("SELECT count(*) FROM files").fetchone()[0]
     assert 100 <= partial < 1200
     resumed = index(db)
-    assert resumed["unchanged"] == partial and resumed["embedded"] + partial >= 1200 - resumed["reused"]
+    assert resumed["unchanged"] == partial and resumed["read"] == 1200 - partial
     fresh = tmp_path / "fresh.db"
     index(fresh, str(lib))
 

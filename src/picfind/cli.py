@@ -234,8 +234,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"{lib.model} on {report.device})")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
-        if report.interrupted:
-            print("what was done is kept: run `picfind index` again to continue", file=sys.stderr)
+    if report.interrupted:
+        print("interrupted: what was done is kept; run `picfind index` again to continue", file=sys.stderr)
     return EXIT_INTERRUPTED if report.interrupted else 0
 
 
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"picfind: error: {e}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print("\ninterrupted: what was committed is kept; run the command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()
