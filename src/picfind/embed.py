@@ -30,8 +30,12 @@ def normalise(v: np.ndarray) -> np.ndarray:
 class Encoder:
     """Both towers of one bundle. `threads` caps ONNX Runtime's intra-op threads (CPU)."""
 
-    def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None,
+                 spinning: bool = True) -> None:
         self.bundle = bundle
+        # Idle ONNX Runtime threads spin for a while; that wins a little latency for a lone
+        # query but steals a core from the decoders while indexing.
+        self.spinning = spinning
         self.device = available_device() if device == "auto" else device
         self.threads = threads or os.cpu_count() or 1
         self.tokenizer = ClipTokenizer(bundle.tokenizer_path, bundle.context_length)
@@ -46,6 +50,7 @@ class Encoder:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
             providers = ["CPUExecutionProvider"]
             if self.device == "cuda":
                 providers.insert(0, "CUDAExecutionProvider")

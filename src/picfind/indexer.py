@@ -25,6 +25,7 @@ from .catalog import Catalog, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
 from .embed import Encoder
+from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
@@ -154,9 +155,10 @@ class Indexer:
                 return ReadResult(task, digest, w, h)
             min_side = int(self.prep.size * self.options.draft_factor)
             decoded = decode(data, min_side, self.options.max_pixels)
-            pixels = self.prep.pixels(decoded.image)
-            if self.thumbs is not None:
-                self.thumbs.put(digest, decoded.image)
+            resized = self.prep.resize(decoded.image)
+            pixels = self.prep.tensor(resized)
+            if self.thumbs is not None:  # from the small image already made when big enough: nearly free
+                self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
             return ReadResult(task, digest, decoded.width, decoded.height, pixels)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)

@@ -89,6 +89,7 @@ class Library:
             roots = self.catalog.roots()
             if not roots:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
+        self.encoder.spinning = False  # the decoders need the cores between batches
         report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
         self._vectors = None
         return report

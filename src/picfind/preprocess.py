@@ -28,12 +28,20 @@ class Preprocessing:
 
     def pixels(self, img: Image.Image) -> np.ndarray:
         """An RGB PIL image -> float32 array (3, size, size), ready for the image encoder."""
+        return self.tensor(self.resize(img))
+
+    def resize(self, img: Image.Image) -> Image.Image:
+        """The shorter-side resize alone (the indexer also makes its thumbnail from this)."""
         if img.mode != "RGB":
             raise ValueError(f"expected an RGB image, got mode {img.mode}")
         w, h = img.size
         if (w, h) != (self.size, self.size):
             img = img.resize(self.resized_size(w, h), Image.Resampling.BICUBIC)
-        img = centre_crop(img, self.size)
+        return img
+
+    def tensor(self, resized: Image.Image) -> np.ndarray:
+        """Centre crop and normalise an image that `resize` returned."""
+        img = centre_crop(resized, self.size)
         arr = np.asarray(img, dtype=np.float32) * np.float32(1 / 255)
         arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
