@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from .bundle import Bundle, BundleError, TowerSpec
-from .tokenizer import ClipTokenizer
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from .tokenizer import ClipTokenizer
 
 
 def available_device() -> str:
+    import onnxruntime as ort  # imported on first use: a re-scan with nothing to embed never pays for it
+
     return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
 
@@ -36,13 +42,29 @@ class Encoder:
         # Idle ONNX Runtime threads spin for a while; that wins a little latency for a lone
         # query but steals a core from the decoders while indexing.
         self.spinning = spinning
-        self.device = available_device() if device == "auto" else device
+        self._device = device
         self.threads = threads or os.cpu_count() or 1
-        self.tokenizer = ClipTokenizer(bundle.tokenizer_path, bundle.context_length)
+        self._tokenizer: ClipTokenizer | None = None
         self._sessions: dict[str, ort.InferenceSession] = {}
+
+    @property
+    def device(self) -> str:
+        if self._device == "auto":
+            self._device = available_device()
+        return self._device
+
+    @property
+    def tokenizer(self) -> ClipTokenizer:
+        if self._tokenizer is None:
+            from .tokenizer import ClipTokenizer
+
+            self._tokenizer = ClipTokenizer(self.bundle.tokenizer_path, self.bundle.context_length)
+        return self._tokenizer
 
     def _session(self, tower: TowerSpec) -> ort.InferenceSession:
         if tower.file not in self._sessions:
+            import onnxruntime as ort
+
             path = Path(self.bundle.path) / tower.file
             if not path.is_file():
                 raise BundleError(f"model {self.bundle.name!r}: {tower.file} is missing in {self.bundle.path}")

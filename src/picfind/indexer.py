@@ -77,7 +77,7 @@ class IndexReport:
     removed: int = 0
     seconds: float = 0.0
     interrupted: bool = False
-    device: str = "cpu"
+    device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -191,7 +191,7 @@ class Indexer:
 
     def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
         started = time.monotonic()
-        report = IndexReport(roots=[r.path for r in roots], device=self.encoder.device)
+        report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
         todo, unreachable, gone = self.plan(roots, report)
         report.removed = len(gone)
@@ -215,6 +215,7 @@ class Indexer:
         def embed() -> None:
             if not to_embed:
                 return
+            report.device = self.encoder.device
             out = self.encoder.encode_images(np.stack([r.pixels for r in to_embed]))
             for r, v in zip(to_embed, out):
                 vectors[r.content_hash] = v

@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +210,7 @@ def _offline() -> bool:
 
 def _fetch(url: str, part: Path, progress: Progress | None, label: str) -> None:
     """Download `url` into `part`, resuming from its current length with an HTTP Range request."""
+    import urllib.request
     start = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "picfind"})
     if start:
@@ -257,7 +256,7 @@ def download(name: str, progress: Progress | None = None, hub: str | None = None
         part = staging / (f.local + ".part")
         try:
             _fetch(entry.url(f, hub), part, progress, f.local)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        except OSError as e:  # URLError, timeouts and dropped connections are all OSErrors
             reason = getattr(e, "reason", e)
             raise ModelError(f"could not download {f.path} from {hub}: {reason}. "
                              f"What was fetched is kept and resumes on the next try. Offline? {how}") from e
