@@ -74,7 +74,7 @@ def build_parser() -> Parser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
     p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
-    p.add_argument("--batch-size", type=_positive_int, default=16, help="images per encoder batch")
+    p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
     p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
     p.add_argument("--max-megapixels", type=float, default=100.0, help="skip larger images (default 100)")
@@ -210,7 +210,7 @@ class _Bar:
 
 # commands
 def cmd_index(args: argparse.Namespace, lib: Library) -> int:
-    options = IndexOptions(batch_size=args.batch_size, workers=args.workers or 0,
+    options = IndexOptions(batch_size=args.batch_size or 0, workers=args.workers or 0,
                            max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds,
                            thumbnails=not args.no_thumbnails)
     if args.threads:

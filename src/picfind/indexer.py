@@ -39,7 +39,7 @@ def content_hash(data: bytes) -> str:
 
 @dataclass
 class IndexOptions:
-    batch_size: int = 16
+    batch_size: int = 0  # images per encoder batch; 0 = automatic (16 on a CPU, 64 on a GPU)
     workers: int = 0  # reader threads; 0 = automatic
     max_pixels: int = DEFAULT_MAX_PIXELS
     draft_factor: float = 2.0  # decode JPEGs down to >= this x the model's input size
@@ -202,6 +202,7 @@ class Indexer:
             self.catalog.prune_embeddings()
 
         opts = self.options
+        batch_size = opts.batch_size or (64 if self.encoder.device == "cuda" else 16)
         workers = opts.workers or auto_workers()
         runner = Runner(workers)
         to_embed: list[ReadResult] = []
@@ -236,7 +237,7 @@ class Indexer:
 
         try:
             pending_hashes: set[str] = set()
-            inflight = max(2 * opts.batch_size, 4 * workers)
+            inflight = max(2 * batch_size, 4 * workers)
             for result in runner.imap(self.read, todo, inflight):
                 done += 1
                 report.read += 1
@@ -254,7 +255,7 @@ class Indexer:
                 else:
                     to_embed.append(result)
                     pending_hashes.add(result.content_hash)
-                if len(to_embed) >= opts.batch_size:
+                if len(to_embed) >= batch_size:
                     embed()
                     pending_hashes.clear()
                 if not to_embed and (time.monotonic() - last_commit >= opts.commit_seconds
