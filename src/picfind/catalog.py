@@ -188,10 +188,6 @@ class Catalog:
             (root_id,))
         return {fs(p): FileRecord(fs(p), s, m, st, h, r) for p, s, m, st, h, r in rows}
 
-    def has_embedding(self, content_hash: str, model: str) -> bool:
-        return self.db.execute("SELECT 1 FROM embeddings WHERE content_hash = ? AND model = ?",
-                               (content_hash, model)).fetchone() is not None
-
     def embedded_hashes(self, model: str) -> set[str]:
         return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
 
@@ -219,13 +215,6 @@ class Catalog:
                 "detail = excluded.detail, width = NULL, height = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail) for f in skipped])
             db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
-
-    def forget_files(self, paths: Iterable[str]) -> int:
-        """Drop files that are gone from disk."""
-        paths = [os.fsencode(p) for p in paths]
-        with self.transaction() as db:
-            db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        return len(paths)
 
     def prune_embeddings(self) -> int:
         """Drop vectors no file points at any more (a deleted photo's vector is not kept)."""

@@ -130,17 +130,13 @@ def _show_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _json_path(path: str) -> str:
-    return _show_path(path)
-
-
 def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
         rows = []
         for h in hits:
             d = h.as_dict()
-            d["path"] = _json_path(h.path)
-            d["duplicates"] = [_json_path(p) for p in h.duplicates]
+            d["path"] = _show_path(h.path)
+            d["duplicates"] = [_show_path(p) for p in h.duplicates]
             rows.append(d)
         print(json.dumps(rows, indent=2))
     elif args.paths_only:
@@ -278,7 +274,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     st = lib.status()
     if args.skipped:
-        st["skipped_files"] = [{**f, "path": _json_path(f["path"])} for f in lib.catalog.skipped_files()]
+        st["skipped_files"] = [{**f, "path": _show_path(f["path"])} for f in lib.catalog.skipped_files()]
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
@@ -305,7 +301,7 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
         return 0
     roots = lib.roots()
     if args.json:
-        print(json.dumps([{"path": _json_path(r.path), "extensions": r.extensions, "excludes": r.excludes}
+        print(json.dumps([{"path": _show_path(r.path), "extensions": r.extensions, "excludes": r.excludes}
                           for r in roots], indent=2))
     elif not roots:
         print("no roots yet: `picfind index FOLDER` adds one")

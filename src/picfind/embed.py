@@ -80,9 +80,11 @@ class Encoder:
         return self._sessions[tower.file]
 
     @property
-    def providers(self) -> list[str]:
-        """The execution providers the image encoder really runs on (first one wins)."""
-        return self._session(self.bundle.image_tower).get_providers()
+    def active_device(self) -> str:
+        """Where the image encoder really runs: ONNX Runtime falls back to the CPU silently
+        when the CUDA provider cannot load (a missing CUDA library, say)."""
+        first = self._session(self.bundle.image_tower).get_providers()[0]
+        return "cuda" if first == "CUDAExecutionProvider" else "cpu"
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         """float32 [N, 3, S, S] preprocessed pixels -> float32 [N, D] unit vectors."""

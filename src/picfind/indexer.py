@@ -216,7 +216,7 @@ class Indexer:
         def embed() -> None:
             if not to_embed:
                 return
-            report.device = self.encoder.device
+            report.device = self.encoder.active_device
             out = self.encoder.encode_images(np.stack([r.pixels for r in to_embed]))
             for r, v in zip(to_embed, out):
                 vectors[r.content_hash] = v
