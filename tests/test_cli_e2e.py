@@ -65,6 +65,7 @@ def test_index_then_search_finds_the_right_pictures(library: Path, tmp_path: Pat
     db = tmp_path / "c.db"
     report = index(db, str(library))
     assert report["embedded"] == 7 + 9 and not report["skipped"]
+    assert report["device"] == "cpu"  # no GPU here; the run says where the encoder ran
     hits = search(db, "a red circle", "-n", "3")
     assert [Path(h["path"]).name.startswith("red-circle") for h in hits] == [True, True, True]
     for h in hits:
