@@ -73,3 +73,31 @@ def picfind(*args: str, env: dict | None = None, check: bool = False, timeout: f
     if check and proc.returncode != 0:
         raise AssertionError(f"picfind {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    """A CLIPModel of the tiny-shapes architecture with fixed random weights (the reference)."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from train_tiny_shapes import tiny_config
+    from transformers import CLIPModel
+
+    torch.manual_seed(123)
+    return CLIPModel(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
+    """The same weights exported by scripts/convert_clip.py in the Xenova-style split layout
+    and the rclip-style layout."""
+    from convert_clip import export_bundle
+
+    out = {}
+    for layout, normalised in (("split", False), ("rclip", True)):
+        folder = tmp_path_factory.mktemp("bundles") / layout
+        export_bundle(reference_model, folder, name=f"random-{layout}", image_size=64, description="test",
+                      licence="MIT", source="tests", layout=layout, normalised=normalised)
+        out[layout] = folder
+    return out

@@ -331,6 +331,26 @@ def test_unreadable_and_newer_catalogs_get_one_clear_line(tmp_path: Path) -> Non
     assert proc.returncode == 1 and "is a folder" in proc.stderr
 
 
+def test_a_model_switch_re_embeds_cleanly_and_never_mixes_vectors(library: Path, tmp_path: Path,
+                                                                    exported: dict[str, Path]) -> None:
+    db = tmp_path / "c.db"
+    index(db, str(library))
+    other = str(exported["split"])
+    switched = json.loads(picfind("index", "--db", str(db), "--model", other, "--json", check=True).stdout)
+    assert switched["embedded"] == 16 and switched["unchanged"] == 0
+    again = json.loads(picfind("index", "--db", str(db), "--model", other, "--json", check=True).stdout)
+    assert again["embedded"] == 0
+    back = index(db)  # tiny-shapes again: its vectors are still there
+    assert back["embedded"] == 0 and back["read"] == 0
+    with sqlite3.connect(db) as con:
+        per_model = dict(con.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall())
+    assert per_model == {"tiny-shapes": 16, "random-split": 16}
+    hits = search(db, "a red circle", "-n", "3")
+    assert all(Path(h["path"]).name.startswith("red-circle") for h in hits)  # tiny-shapes' vectors only
+    st = json.loads(picfind("status", "--db", str(db), "--model", other, "--json", check=True).stdout)
+    assert st["model"] == "random-split" and st["embedded_with_model"] == 16
+
+
 def test_catalog_is_wal_with_numbered_schema(library: Path, tmp_path: Path) -> None:
     from picfind.catalog import SCHEMA_VERSION
 

@@ -4,7 +4,6 @@ committed tiny-shapes model has learnt."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,30 +16,6 @@ from picfind.preprocess import Preprocessing
 from .conftest import REPO, shape_files
 
 sys.path.insert(0, str(REPO / "scripts"))
-
-
-@pytest.fixture(scope="session")
-def reference_model():
-    import torch
-    from train_tiny_shapes import tiny_config
-    from transformers import CLIPModel
-
-    torch.manual_seed(123)
-    return CLIPModel(tiny_config()).eval()
-
-
-@pytest.fixture(scope="session")
-def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
-    """The same weights exported in the Xenova-style split layout and the rclip-style layout."""
-    from convert_clip import export_bundle
-
-    out = {}
-    for layout, normalised in (("split", False), ("rclip", True)):
-        folder = tmp_path_factory.mktemp("bundles") / layout
-        export_bundle(reference_model, folder, name=f"random-{layout}", image_size=64, description="test",
-                      licence="MIT", source="tests", layout=layout, normalised=normalised)
-        out[layout] = folder
-    return out
 
 
 @pytest.mark.parametrize("layout", ["split", "rclip"])
