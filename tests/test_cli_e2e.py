@@ -303,7 +303,7 @@ def test_roots_are_listed_and_removed(library: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["search", "a cat", "-n", "zero"], "not a whole number"),
-    (["search", "a cat", "--min-score", "7"], "outside -1..1"),
+    (["search", "a cat", "--min-score", "7"], "out of range: use -1 to 1"),
     (["search", "   "], "query is empty"),
     (["index", "/no/such/folder"], "no such folder"),
     (["frobnicate"], "invalid choice"),

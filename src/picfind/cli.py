@@ -43,24 +43,21 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
-    return value
+def _bounded(cast: type, low: float, high: float, what: str, range_text: str):
+    """An argparse type: `cast` the text and keep it within [low, high], or say why not."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: {range_text}")
+        return value
+    return parse
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (scores run from -1 to 1)") from None
-    if not -1 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside -1..1 (cosine scores)")
-    return value
+_positive_int = _bounded(int, 1, float("inf"), "a whole number", "use 1 or more")
+_score = _bounded(float, -1.0, 1.0, "a number (scores run from -1 to 1)", "use -1 to 1 (cosine scores)")
 
 
 def build_parser() -> Parser:
