@@ -28,6 +28,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from encode import CACHE  # noqa: E402
+
 from picfind.bundle import Bundle  # noqa: E402
 from picfind.decode import decode, to_rgb  # noqa: E402
 from picfind.embed import Encoder  # noqa: E402
@@ -73,7 +75,7 @@ def main() -> None:
         images[name] = [fn(d) for d in files]
         result[name] = {"images_per_s": round(len(files) / (time.perf_counter() - start), 2)}
     bundles = [resolve("tiny-shapes")]
-    random_b32 = HERE / ".cache" / "vit-b-32-random"
+    random_b32 = CACHE / "vit-b-32-random"
     if (random_b32 / "manifest.json").is_file():
         bundles.append(Bundle.load(random_b32))
     queries = ["a cat", "an astronaut", "a cup of coffee", "a rocket", "a red circle", "a flower"]

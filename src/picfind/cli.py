@@ -206,8 +206,6 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     options = IndexOptions(batch_size=args.batch_size or 0, workers=args.workers or 0,
                            max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds,
                            thumbnails=not args.no_thumbnails)
-    if args.threads:
-        lib._threads = args.threads
     quiet = getattr(args, "quiet", False) or args.json
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
@@ -233,8 +231,6 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    if not args.query.strip():
-        raise UsageError("the query is empty: describe the picture, e.g. picfind search \"a red car\"")
     hits = lib.search(args.query, n=args.n, min_score=args.min_score)
     _print_hits(hits, args)
     _after_results(hits, args, args.query, lib)
@@ -365,21 +361,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _global(args: argparse.Namespace) -> None:
-    if getattr(args, "model", None):
-        os.environ["PICFIND_MODEL"] = args.model
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _global(args)
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
-        with Library(db, model=getattr(args, "model", None)) as lib:
+        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
                        "roots": cmd_roots}.get(args.command or "shell", cmd_shell)
             return command(args, lib)

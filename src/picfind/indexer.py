@@ -125,6 +125,7 @@ class Indexer:
     def __init__(self, catalog: Catalog, encoder: Encoder, options: IndexOptions | None = None) -> None:
         self.catalog = catalog
         self.encoder = encoder
+        self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
         self.thumbs = ThumbnailCache.beside(catalog.path) if self.options.thumbnails else None
         self.model = encoder.bundle.name
@@ -210,8 +211,8 @@ class Indexer:
         waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
         skipped: list[SkippedFile] = []
         vectors: dict[str, np.ndarray] = {}
+        pending: set[str] = set()  # content hashes in `to_embed`
         last_commit = time.monotonic()
-        done = 0
 
         def embed() -> None:
             if not to_embed:
@@ -224,6 +225,7 @@ class Indexer:
                 ready.append(_indexed(r))
             report.embedded += len(to_embed)
             to_embed.clear()
+            pending.clear()
             ready.extend(_indexed(r) for r in waiting)
             waiting.clear()
 
@@ -236,33 +238,30 @@ class Indexer:
             last_commit = time.monotonic()
 
         try:
-            pending_hashes: set[str] = set()
             inflight = max(2 * batch_size, 4 * workers)
             for result in runner.imap(self.read, todo, inflight):
-                done += 1
                 report.read += 1
                 if result.skip is not None:
                     report.skipped[result.skip.reason] += 1
                     t = result.task
                     skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
                                                result.skip.reason, result.skip.detail))
-                elif result.pixels is None or result.content_hash in pending_hashes:
+                elif result.content_hash in pending:
                     report.reused += 1
-                    if result.content_hash in pending_hashes:
-                        waiting.append(result)
-                    else:
-                        ready.append(_indexed(result))
+                    waiting.append(result)
+                elif result.pixels is None:
+                    report.reused += 1
+                    ready.append(_indexed(result))
                 else:
                     to_embed.append(result)
-                    pending_hashes.add(result.content_hash)
+                    pending.add(result.content_hash)
                 if len(to_embed) >= batch_size:
                     embed()
-                    pending_hashes.clear()
                 if not to_embed and (time.monotonic() - last_commit >= opts.commit_seconds
                                      or len(ready) + len(skipped) >= 4096):
                     commit()
                 if progress:
-                    progress(report, done, len(todo))
+                    progress(report, report.read, len(todo))
             embed()
             commit()
         except KeyboardInterrupt:

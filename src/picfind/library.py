@@ -89,7 +89,6 @@ class Library:
             roots = self.catalog.roots()
             if not roots:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
-        self.encoder.spinning = False  # the decoders need the cores between batches
         report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
         self._vectors = None
         return report
@@ -109,7 +108,7 @@ class Library:
 
     def search(self, text: str, n: int = 20, min_score: float | None = None) -> list[Hit]:
         if not text.strip():
-            raise ValueError("the query is empty: describe the picture you want")
+            raise ValueError('the query is empty: describe the picture, e.g. picfind search "a red car"')
         return self.search_vector(self.embed_text(text), n, min_score)
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None) -> list[Hit]:
