@@ -56,6 +56,11 @@ class RegistryEntry:
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
+    def bundle_manifest(self, source: str) -> dict:
+        """The manifest of a bundle made from this entry's files (hashes added on writing)."""
+        return {"name": self.name, "description": self.description, "licence": self.licence,
+                "source": source, **self.manifest}
+
 
 def _split_layout(dim: int, size: int, vision: str, text: str) -> dict:
     return {
@@ -270,8 +275,7 @@ def download(name: str, progress: Progress | None = None, hub: str | None = None
             pins.setdefault(name, {})[f.local] = digest
             _save_pins(root, pins)
         part.rename(dest)
-    write_manifest(staging, {"name": name, "description": entry.description, "licence": entry.licence,
-                             "source": f"{HUB_URL}/{entry.repo}@{entry.revision}", **entry.manifest})
+    write_manifest(staging, entry.bundle_manifest(f"{HUB_URL}/{entry.repo}@{entry.revision}"))
     staging.rename(final)
     return Bundle.load(final)
 
@@ -358,9 +362,7 @@ def _import_registry_files(entry: RegistryEntry, found: list[Path], folder: Path
     def make(tmp: Path) -> None:
         for f, path in zip(entry.files, found):
             shutil.copyfile(path, tmp / f.local)
-        write_manifest(tmp, {"name": entry.name, "description": entry.description,
-                             "licence": entry.licence,
-                             "source": f"imported from {folder} ({entry.repo})", **entry.manifest})
+        write_manifest(tmp, entry.bundle_manifest(f"imported from {folder} ({entry.repo})"))
 
     bundle = _install(folder, entry.name, make)
     pins = load_pins(root)
