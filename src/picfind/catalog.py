@@ -52,6 +52,25 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: a log of every vector added or removed, so a vector index can tell how far behind the
+    # catalog it is and catch up. A vector's id in any index is the seq of its latest 'add'.
+    """
+    CREATE TABLE vector_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+    );
+    CREATE INDEX vector_log_content ON vector_log(model, content_hash, seq);
+    INSERT INTO vector_log(content_hash, model, op)
+        SELECT content_hash, model, 'add' FROM embeddings ORDER BY model, content_hash;
+    CREATE TRIGGER embeddings_added AFTER INSERT ON embeddings BEGIN
+        INSERT INTO vector_log(content_hash, model, op) VALUES (new.content_hash, new.model, 'add');
+    END;
+    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
+        INSERT INTO vector_log(content_hash, model, op) VALUES (old.content_hash, old.model, 'del');
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -155,6 +174,15 @@ class Catalog:
         else:
             self.db.execute("COMMIT")
 
+    # settings
+    def setting(self, key: str, default: str) -> str:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
         with self.transaction():
@@ -223,28 +251,61 @@ class Catalog:
                              "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)")
         return cur.rowcount
 
-    # search support
-    def vectors(self, model: str) -> tuple[list[str], np.ndarray]:
-        """Content hashes and their unit vectors, for contents that some indexed file has."""
-        rows = self.db.execute(
-            "SELECT e.content_hash, e.vector FROM embeddings e WHERE e.model = ? AND EXISTS "
-            "(SELECT 1 FROM files f WHERE f.content_hash = e.content_hash AND f.status = 'ok') "
-            "ORDER BY e.content_hash", (model,)).fetchall()
-        if not rows:
-            return [], np.zeros((0, 0), np.float32)
-        hashes = [h for h, _ in rows]
-        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)
-        return hashes, matrix
+    # vectors, for search and the vector indexes
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
+        """A consistent snapshot: the vector log position, then the id and unit vector of every
+        content embedded with this model."""
+        self.db.execute("BEGIN")  # one read transaction: the position matches the rows
+        try:
+            position = self.log_position()
+            rows = self.db.execute(
+                "SELECT (SELECT max(l.seq) FROM vector_log l WHERE l.model = e.model "
+                "AND l.content_hash = e.content_hash AND l.op = 'add'), e.vector "
+                "FROM embeddings e WHERE e.model = ?", (model,)).fetchall()
+        finally:
+            self.db.execute("COMMIT")
+        return position, *_id_matrix(rows)
+
+    def count_vectors(self, model: str) -> int:
+        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
+
+    def log_position(self) -> int:
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
+
+    def vector_changes(self, model: str, since: int) -> list[tuple[int, str, str]]:
+        """(seq, content hash, 'add' or 'del') after `since`, oldest first."""
+        return self.db.execute("SELECT seq, content_hash, op FROM vector_log WHERE model = ? AND seq > ? "
+                               "ORDER BY seq", (model, since)).fetchall()
+
+    def vector_id(self, model: str, content_hash: str, before: int) -> int | None:
+        """The id a content had just before log position `before` (None if it had none)."""
+        return self.db.execute("SELECT max(seq) FROM vector_log WHERE model = ? AND content_hash = ? "
+                               "AND op = 'add' AND seq < ?", (model, content_hash, before)).fetchone()[0]
+
+    def vectors_for_ids(self, model: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live vectors among these ids (ids of removed vectors are left out)."""
+        rows = []
+        for chunk in _chunks(ids):
+            rows += self.db.execute(
+                f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
+                f"e.content_hash = l.content_hash WHERE l.model = ? AND l.seq IN ({_marks(chunk)})",
+                (model, *chunk)).fetchall()
+        return _id_matrix(rows)
+
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(ids):
+            out.update(self.db.execute(f"SELECT seq, content_hash FROM vector_log WHERE seq IN ({_marks(chunk)})",
+                                       chunk).fetchall())
+        return out
 
     def files_for_hashes(self, hashes: list[str]) -> dict[str, list[dict]]:
         """The indexed files holding each content, oldest entry first."""
         out: dict[str, list[dict]] = {h: [] for h in hashes}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start:start + 500]
+        for chunk in _chunks(hashes):
             rows = self.db.execute(
                 f"SELECT content_hash, path, size, mtime_ns, width, height FROM files "
-                f"WHERE status = 'ok' AND content_hash IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                chunk)
+                f"WHERE status = 'ok' AND content_hash IN ({_marks(chunk)}) ORDER BY id", chunk)
             for h, p, size, mtime_ns, w, hgt in rows:
                 out[h].append({"path": fs(p), "size": size, "mtime": mtime_ns / 1e9, "width": w, "height": hgt})
         return out
@@ -273,3 +334,20 @@ class Catalog:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    """SQLite caps the number of ? parameters in one statement."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(chunk: list) -> str:
+    return ",".join("?" * len(chunk))
+
+
+def _id_matrix(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([i for i, _ in rows], dtype=np.int64)
+    if not rows:
+        return ids, np.zeros((0, 0), np.float32)
+    return ids, np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__, models
 from .bundle import BundleError
 from .catalog import CatalogError
+from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
 from .search import Hit
@@ -78,6 +79,9 @@ def build_parser() -> Parser:
     p.add_argument("--commit-seconds", type=float, default=2.0,
                    help="commit finished work this often; a crash loses at most this much (default 2)")
     p.add_argument("--no-thumbnails", action="store_true", help="do not cache thumbnails beside the catalog")
+    p.add_argument("--ann", choices=["auto", *BACKENDS],
+                   help="vector index, remembered: auto (default: exact up to 100k images, hnsw above), "
+                        "exact, hnsw or annoy")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description")
@@ -186,19 +190,28 @@ class _Bar:
         self.bar = None
 
     def __call__(self, report: IndexReport, done: int, total: int) -> None:
+        if self._advance("indexing", "file", done, total):
+            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
+
+    def vectors(self, done: int, total: int) -> None:
+        """Building the vector index (minutes at a million images)."""
+        self._advance("vector index", "vector", done, total)
+
+    def _advance(self, desc: str, unit: str, done: int, total: int) -> bool:
         if not self.enabled:
-            return
-        if self.bar is None:
+            return False
+        if self.bar is None or self.bar.desc != desc:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="file", desc="indexing", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5)
+            self.close()
+            self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
         self.bar.update(done - self.bar.n)
-        self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
+        return True
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 # commands
@@ -209,7 +222,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     quiet = getattr(args, "quiet", False) or args.json
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
-        report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar)
+        report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
+                           build_progress=bar.vectors)
     finally:
         bar.close()
     if args.json:
@@ -244,7 +258,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         pass
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"picfind {__version__}: {len(lib.vectors())} images, model {lib.model}. "
+        print(f"picfind {__version__}: {len(lib.vector_index())} images, model {lib.model}. "
               "Describe a picture; `exit` leaves.")
     opts = argparse.Namespace(json=False, paths_only=False)
     while True:

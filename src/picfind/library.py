@@ -21,8 +21,9 @@ from .catalog import Catalog, CatalogError
 from .crawl import DEFAULT_EXCLUDES, normalise_extensions
 from .decode import EXTENSIONS
 from .embed import Encoder
+from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress
-from .search import Hit, VectorSet, search
+from .search import Hit, search
 from .thumbs import ThumbnailCache
 
 
@@ -40,7 +41,7 @@ class Library:
         self._threads = threads
         self._bundle: Bundle | None = None
         self._encoder: Encoder | None = None
-        self._vectors: VectorSet | None = None
+        self._index: VectorIndex | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -81,16 +82,24 @@ class Library:
 
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
-              progress: Progress | None = None) -> IndexReport:
-        """Index these folders (remembered as roots), or re-scan every remembered root."""
+              progress: Progress | None = None, ann: str | None = None,
+              build_progress: BuildProgress | None = None) -> IndexReport:
+        """Index these folders (remembered as roots), or re-scan every remembered root; then bring
+        the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
             roots = self.catalog.roots()
             if not roots:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
+        if ann:
+            settings = IndexSettings.of(self.catalog)
+            settings.backend = ann
+            settings.save(self.catalog)
         report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
-        self._vectors = None
+        self._index = None
+        if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
+            self._index = IndexStore(self.catalog).open(self.model, progress=build_progress)
         return report
 
     @property
@@ -98,10 +107,11 @@ class Library:
         return ThumbnailCache.beside(self.catalog.path)
 
     # searching
-    def vectors(self) -> VectorSet:
-        if self._vectors is None:
-            self._vectors = VectorSet.load(self.catalog, self.model)
-        return self._vectors
+    def vector_index(self) -> VectorIndex:
+        """The vector index, opened once (and caught up with the catalog if it fell behind)."""
+        if self._index is None:
+            self._index = IndexStore(self.catalog).open(self.model)
+        return self._index
 
     def embed_text(self, text: str) -> np.ndarray:
         return self.encoder.encode_text(text)
@@ -112,7 +122,7 @@ class Library:
         return self.search_vector(self.embed_text(text), n, min_score)
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None) -> list[Hit]:
-        return search(self.catalog, self.vectors(), vector, n, min_score)
+        return search(self.catalog, self.vector_index(), vector, n, min_score)
 
     # status
     def status(self) -> dict:
@@ -139,5 +149,5 @@ class Library:
         n = self.catalog.remove_root(os.path.abspath(os.path.expanduser(path)))
         if n < 0:
             raise CatalogError(f"{path} is not a root; `picfind roots` lists them")
-        self._vectors = None
+        self._index = None
         return n

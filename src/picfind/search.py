@@ -1,4 +1,4 @@
-"""Exact cosine search over every vector of the current model, grouped by content.
+"""Search the current model's vectors (through a vector index), grouped by content.
 
 One row per unique picture: its best-placed existing path first, copies under `duplicates`.
 Files that vanished since the last scan are dropped at query time, so they never show.
@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .catalog import Catalog
+from .index import VectorIndex
 
 
 @dataclass
@@ -29,45 +30,20 @@ class Hit:
         return asdict(self)
 
 
-class VectorSet:
-    """The catalog's vectors for one model, loaded once and searched in memory."""
-
-    def __init__(self, hashes: list[str], matrix: np.ndarray) -> None:
-        self.hashes = hashes
-        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-
-    @classmethod
-    def load(cls, catalog: Catalog, model: str) -> VectorSet:
-        return cls(*catalog.vectors(model))
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Indices and cosine scores of the k best rows, best first."""
-        if not self.hashes or k <= 0:
-            return []
-        scores = self.matrix @ np.asarray(query, dtype=np.float32)
-        k = min(k, len(scores))
-        idx = np.argpartition(-scores, k - 1)[:k]
-        idx = idx[np.argsort(-scores[idx], kind="stable")]
-        return [(int(i), float(scores[i])) for i in idx]
-
-
-def search(catalog: Catalog, vectors: VectorSet, query: np.ndarray, n: int = 20,
+def search(catalog: Catalog, index: VectorIndex, query: np.ndarray, n: int = 20,
            min_score: float | None = None) -> list[Hit]:
     hits: list[Hit] = []
     k = n
     while True:
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
-        ranked = vectors.top(query, fetch)
-        if min_score is not None:
-            ranked = [(i, s) for i, s in ranked if s >= min_score]
-        files = catalog.files_for_hashes([vectors.hashes[i] for i, _ in ranked])
+        found = index.top(query, fetch)
+        ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
+        hashes = catalog.hashes_for_ids([i for i, _ in ranked])
+        ranked = [(hashes[i], s) for i, s in ranked if i in hashes]
+        files = catalog.files_for_hashes([h for h, _ in ranked])
         hits = []
-        for i, score in ranked:
-            h = vectors.hashes[i]
+        for h, score in ranked:
             present = [f for f in files[h] if os.path.lexists(f["path"])]
             if not present:
                 continue
@@ -78,6 +54,6 @@ def search(catalog: Catalog, vectors: VectorSet, query: np.ndarray, n: int = 20,
                             size=first["size"], content_hash=h))
             if len(hits) == n:
                 return hits
-        if len(ranked) < fetch or fetch >= len(vectors):
+        if len(found) < fetch or fetch >= len(index) or (min_score is not None and ranked != found):
             return hits
         k *= 2

@@ -1,0 +1,334 @@
+"""Vector indexes: how the vectors nearest a query are found.
+
+* `exact`: every vector in one float32 matrix, scored by one matrix product. Exact, and quick
+  while the catalog is small (about 7 ms at 100k vectors on 2 cores). Read from the catalog,
+  never stored.
+* `hnsw`: a graph index (usearch's HNSW), vectors stored in float16 by default: about a
+  millisecond at 1M vectors, vectors added and removed in place.
+* `annoy`: Spotify's Annoy, the classic choice (memery used it): a forest of random-projection
+  trees that cannot change once built, so it is rebuilt whenever the catalog changes.
+
+`auto` keeps exact search up to `AUTO_EXACT_MAX` vectors and uses hnsw above.
+
+Every index keys vectors by the catalog's vector id (see migration 2) and is stored beside the
+catalog as `<model>.<backend>.<position>.<ext>`, where position is the point of the catalog's
+vector log it reflects. Opening an index that is behind the catalog (a crash after a catalog
+commit, a root removed since) catches up from the log, or rebuilds; the new file replaces the
+old with one rename, so a crash mid-save leaves the old file, which the next open repairs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .catalog import Catalog, CatalogError
+
+AUTO_EXACT_MAX = 100_000  # exact search answers in about 20 ms up to here on 2 cores
+BuildProgress = Callable[[int, int], None]  # (vectors added, total)
+
+
+@dataclass
+class IndexSettings:
+    """How the catalog's vectors are indexed; kept in the catalog's settings table."""
+    backend: str = "auto"  # auto, exact, hnsw or annoy
+    dtype: str = "f16"  # hnsw storage: f32, f16 or i8
+    connectivity: int = 16  # hnsw: links per node
+    expansion_add: int = 128  # hnsw: candidates while building
+    expansion_search: int = 96  # hnsw: candidates while searching (recall against speed)
+    trees: int = 50  # annoy: trees in the forest
+    search_k: int = 0  # annoy: nodes inspected per query; 0 = Annoy's default (trees x k)
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> IndexSettings:
+        stored = json.loads(catalog.setting("index", "{}"))
+        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
+
+    def save(self, catalog: Catalog) -> None:
+        catalog.set_setting("index", json.dumps(asdict(self)))
+
+    def resolve(self, count: int) -> str:
+        if self.backend == "auto":
+            return "exact" if count <= AUTO_EXACT_MAX else "hnsw"
+        return self.backend
+
+
+class VectorIndex(ABC):
+    name: ClassVar[str]
+    incremental: ClassVar[bool] = True  # can add and remove vectors in place
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Ids and cosine scores of (about) the k nearest vectors, best first."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings,
+              progress: BuildProgress | None = None) -> VectorIndex: ...
+
+    def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
+        raise NotImplementedError(f"{self.name} cannot change after building")
+
+    # storage (the exact index is never stored)
+    def save(self, path: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> VectorIndex:
+        raise NotImplementedError
+
+
+class ExactIndex(VectorIndex):
+    name = "exact"
+
+    def __init__(self, ids: np.ndarray, matrix: np.ndarray, position: int = 0) -> None:
+        super().__init__(position)
+        self.ids = ids
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings | None = None,
+              progress: BuildProgress | None = None) -> ExactIndex:
+        return cls(ids, matrix, position)
+
+    def top(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """`within`: only these ids (a filter)."""
+        rows = None if within is None else np.flatnonzero(np.isin(self.ids, within))
+        matrix = self.matrix if rows is None else self.matrix[rows]
+        if not len(matrix) or k <= 0:
+            return []
+        scores = matrix @ np.asarray(query, dtype=np.float32)
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        ids = self.ids if rows is None else self.ids[rows]
+        return [(int(ids[i]), float(scores[i])) for i in best]
+
+
+class HnswIndex(VectorIndex):
+    name = "hnsw"
+    suffix = "usearch"
+
+    def __init__(self, index, position: int) -> None:  # index: usearch.index.Index
+        super().__init__(position)
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @staticmethod
+    def _new(ndim: int, settings: IndexSettings):
+        from usearch.index import Index
+        return Index(ndim=ndim, metric="ip", dtype=settings.dtype, connectivity=settings.connectivity,
+                     expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings,
+              progress: BuildProgress | None = None) -> HnswIndex:
+        index = cls(cls._new(matrix.shape[1] if len(matrix) else 1, settings), position)
+        index._add(ids, matrix, progress)
+        return index
+
+    def _add(self, ids: np.ndarray, matrix: np.ndarray, progress: BuildProgress | None = None) -> None:
+        if not len(ids):
+            return
+        total = len(ids)
+        # Chunks, so that progress shows and Ctrl-C is honoured between them.
+        for start in range(0, total, 20_000):
+            self.index.add(ids[start:start + 20_000].astype(np.uint64), matrix[start:start + 20_000], threads=0)
+            if progress:
+                progress(min(start + 20_000, total), total)
+
+    def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
+        if removed:
+            self.index.remove(np.asarray(removed, dtype=np.uint64))
+        self._add(ids, matrix)
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not len(self.index) or k <= 0:
+            return []
+        found = self.index.search(np.asarray(query, dtype=np.float32), k, threads=1)
+        return [(int(i), 1.0 - float(d)) for i, d in zip(found.keys, found.distances)]
+
+    def save(self, path: Path) -> None:
+        self.index.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
+        from usearch.index import Index
+        # Read-only opens map the file: a million vectors open instantly and share the page cache.
+        index = Index.restore(str(path), view=not writable)
+        if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
+            raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
+        index.expansion_search = settings.expansion_search
+        return cls(index, _position_of(path))
+
+
+class AnnoyIndex(VectorIndex):
+    name = "annoy"
+    suffix = "annoy"
+    incremental = False
+
+    def __init__(self, forest, ids: np.ndarray, position: int, search_k: int) -> None:
+        super().__init__(position)
+        self.forest = forest  # annoy.AnnoyIndex
+        self.ids = ids
+        self.search_k = search_k or -1
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings,
+              progress: BuildProgress | None = None) -> AnnoyIndex:
+        from annoy import AnnoyIndex as Forest
+        forest = Forest(matrix.shape[1] if len(matrix) else 1, "dot")
+        for row, vector in enumerate(matrix):
+            forest.add_item(row, vector)
+            if progress and (row + 1) % 20_000 == 0:
+                progress(row + 1, len(ids))
+        forest.build(settings.trees, n_jobs=-1)
+        if progress:
+            progress(len(ids), len(ids))
+        return cls(forest, ids, position, settings.search_k)
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not len(self.ids) or k <= 0:
+            return []
+        rows, scores = self.forest.get_nns_by_vector(np.asarray(query, dtype=np.float32), k,
+                                                     search_k=self.search_k, include_distances=True)
+        return [(int(self.ids[r]), float(s)) for r, s in zip(rows, scores)]
+
+    def save(self, path: Path) -> None:
+        np.save(_ids_path(path), self.ids)  # first: the forest file, written last, marks the pair whole
+        self.forest.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> AnnoyIndex:
+        from annoy import AnnoyIndex as Forest
+        ids = np.load(_ids_path(path))
+        forest = Forest(1, "dot")
+        forest.load(str(path))  # maps the file
+        if forest.get_n_items() != len(ids):
+            raise ValueError(f"{path.name} does not match its ids")
+        return cls(forest, ids, _position_of(path), settings.search_k)
+
+
+BACKENDS: dict[str, type[VectorIndex]] = {c.name: c for c in (ExactIndex, HnswIndex, AnnoyIndex)}
+
+
+def _ids_path(path: Path) -> Path:
+    return path.with_suffix(".ids.npy")
+
+
+def _position_of(path: Path) -> int:
+    return int(path.name.split(".")[-2])
+
+
+def folder_beside(db: Path) -> Path:
+    return db.with_name(db.name + ".index")
+
+
+class IndexStore:
+    """The stored indexes of one catalog, one file (set) per model and backend."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.folder = folder_beside(catalog.path)
+
+    def files(self, model: str, backend: str) -> list[Path]:
+        """Stored files for this model and backend, newest position first."""
+        cls = BACKENDS[backend]
+        if not self.folder.is_dir() or not hasattr(cls, "suffix"):
+            return []
+        pattern = re.compile(rf"{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
+        found = [p for p in self.folder.iterdir() if pattern.fullmatch(p.name)]
+        return sorted(found, key=_position_of, reverse=True)
+
+    def open(self, model: str, settings: IndexSettings | None = None,
+             progress: BuildProgress | None = None, count: int | None = None) -> VectorIndex:
+        """The index for this model, caught up with the catalog (repaired or rebuilt if need be)."""
+        settings = settings or IndexSettings.of(self.catalog)
+        if count is None:
+            count = self.catalog.count_vectors(model)
+        cls = BACKENDS[settings.resolve(count)]
+        if cls is ExactIndex or count == 0:
+            position, ids, matrix = self.catalog.vectors(model)
+            return ExactIndex(ids, matrix, position)
+        index = self._load(cls, model, settings, writable=False)
+        changes = self.catalog.vector_changes(model, index.position) if index else []
+        if index is not None and not changes:
+            return index
+        if index is not None and cls.incremental and len(changes) <= max(10_000, len(index) // 2):
+            index = self._load(cls, model, settings, writable=True)
+        if index is not None and cls.incremental:
+            self._catch_up(model, index, self.catalog.vector_changes(model, index.position))
+        else:
+            position, ids, matrix = self.catalog.vectors(model)
+            index = cls.build(ids, matrix, position, settings, progress)
+        self._save(model, index)
+        return index
+
+    def _load(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
+              writable: bool) -> VectorIndex | None:
+        for path in self.files(model, cls.name):
+            try:
+                return cls.load(path, settings, writable)
+            except (ValueError, RuntimeError, OSError):
+                continue  # unreadable, half-written or built with other settings: try the next, or rebuild
+        return None
+
+    def _catch_up(self, model: str, index: VectorIndex, changes: list[tuple[int, str, str]]) -> None:
+        pending: dict[int, str] = {}  # ids added since the index was saved, not yet in it
+        live: dict[str, int] = {}
+        removed: list[int] = []
+        for seq, content_hash, op in changes:
+            if op == "add":
+                pending[seq] = content_hash
+                live[content_hash] = seq
+                continue
+            old = live.pop(content_hash, None) or self.catalog.vector_id(model, content_hash, seq)
+            if old in pending:
+                del pending[old]
+            elif old is not None:
+                removed.append(old)
+        ids, matrix = self.catalog.vectors_for_ids(model, list(pending))
+        index.update(ids, matrix, removed)
+        if changes:
+            index.position = changes[-1][0]
+
+    def _save(self, model: str, index: VectorIndex) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / f"{model}.{index.name}.{index.position}.{type(index).suffix}"
+        temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            index.save(temp)
+            if isinstance(index, AnnoyIndex):
+                os.replace(_ids_path(temp), _ids_path(final))
+            os.replace(temp, final)
+        except OSError as e:
+            raise CatalogError(f"cannot save the {index.name} index in {self.folder}: {e.strerror or e}") from e
+        finally:
+            for leftover in (temp, _ids_path(temp)):
+                leftover.unlink(missing_ok=True)
+        for old in self.files(model, index.name):
+            if old != final:
+                old.unlink(missing_ok=True)
+                _ids_path(old).unlink(missing_ok=True)
