@@ -77,11 +77,11 @@ def test_exif_orientation_is_applied_and_reported_in_the_size() -> None:
     exif[0x0112] = 6
     data = _jpeg(img, exif=exif.tobytes())
     d = decode(data, min_side=32)
-    assert (d.width, d.height) == (32, 64)
+    assert (d.meta.width, d.meta.height) == (32, 64)
     assert d.image.size == (32, 64)
     r, g, b = d.image.getpixel((16, 8))
     assert r > 200 and b < 60  # red is on top after rotating clockwise
-    assert probe(data) == (32, 64)
+    assert (probe(data).width, probe(data).height) == (32, 64)
 
 
 def test_large_jpegs_are_decoded_at_reduced_size_with_a_small_pixel_difference() -> None:
@@ -90,7 +90,7 @@ def test_large_jpegs_are_decoded_at_reduced_size_with_a_small_pixel_difference()
     prep = Preprocessing(224)
     fast = decode(data, min_side=448)
     assert min(fast.image.size) < 2048 and min(fast.image.size) >= 448  # DCT-scaled
-    assert (fast.width, fast.height) == (2048, 2048)  # the original size is reported
+    assert (fast.meta.width, fast.meta.height) == (2048, 2048)  # the original size is reported
     full = to_rgb(Image.open(io.BytesIO(data)))
     diff = np.abs(prep.pixels(fast.image) - prep.pixels(full)) * np.asarray(prep.std)[:, None, None] * 255
     print(f"mean pixel difference, reduced vs full decode: {diff.mean():.2f}/255")
@@ -128,7 +128,7 @@ def test_the_pixel_cap_is_configurable() -> None:
     data = _png(Image.new("RGB", (2000, 1000)))
     with pytest.raises(SkipFile, match="over the cap"):
         decode(data, 224, max_pixels=1_000_000)
-    assert decode(data, 224, max_pixels=3_000_000).width == 2000
+    assert decode(data, 224, max_pixels=3_000_000).meta.width == 2000
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"])
@@ -139,7 +139,7 @@ def test_every_supported_format_decodes(fmt: str) -> None:
     buf = io.BytesIO()
     img.save(buf, fmt)
     d = decode(buf.getvalue(), min_side=64)
-    assert (d.width, d.height) == (300, 200) and d.image.mode == "RGB"
+    assert (d.meta.width, d.meta.height) == (300, 200) and d.image.mode == "RGB"
     assert np.abs(np.asarray(d.image, float).mean() - np.asarray(img, float).mean()) < 12
 
 
@@ -152,7 +152,7 @@ def test_heic_uses_a_stored_thumbnail_when_it_is_big_enough() -> None:
     fast = decode(with_thumb.getvalue(), min_side=448)
     full = decode(without.getvalue(), min_side=448)
     assert fast.image.size == (512, 384) and full.image.size == (1600, 1200)
-    assert (fast.width, fast.height) == (full.width, full.height) == (1600, 1200)
+    assert (fast.meta.width, fast.meta.height) == (full.meta.width, full.meta.height) == (1600, 1200)
     prep = Preprocessing(224)
     diff = np.abs(prep.pixels(fast.image) - prep.pixels(full.image)).mean() * 0.27 * 255
     assert diff < 6  # the same picture, slightly softer (about 4/255 here)

@@ -71,6 +71,13 @@ MIGRATIONS: list[str] = [
         INSERT INTO vector_log(content_hash, model, op) VALUES (old.content_hash, old.model, 'del');
     END;
     """,
+    # 3: capture time and camera from EXIF, for date filters and sorting. Files indexed before
+    # have meta_read = 0; the next `picfind index` reads their headers and fills these in.
+    """
+    ALTER TABLE files ADD COLUMN taken_at TEXT;      -- "YYYY-MM-DD HH:MM:SS", local wall clock
+    ALTER TABLE files ADD COLUMN camera TEXT;
+    ALTER TABLE files ADD COLUMN meta_read INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -100,6 +107,7 @@ class FileRecord:
     status: str
     content_hash: str | None
     reason: str | None
+    meta_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,8 @@ class IndexedFile:
     content_hash: str
     width: int
     height: int
+    taken_at: str | None = None
+    camera: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,9 +222,9 @@ class Catalog:
     # files
     def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
         rows = self.db.execute(
-            "SELECT path, size, mtime_ns, status, content_hash, reason FROM files WHERE root_id = ?",
+            "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?",
             (root_id,))
-        return {fs(p): FileRecord(fs(p), s, m, st, h, r) for p, s, m, st, h, r in rows}
+        return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
 
     def embedded_hashes(self, model: str) -> set[str]:
         return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
@@ -228,13 +238,15 @@ class Catalog:
             db.executemany("INSERT OR IGNORE INTO embeddings(content_hash, model, vector) VALUES (?, ?, ?)",
                            [(h, model, np.asarray(v, np.float32).tobytes()) for h, v in vectors.items()])
             db.executemany(
-                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height) "
-                "VALUES (?, ?, ?, ?, ?, 'ok', NULL, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
+                "taken_at, camera, meta_read) VALUES (?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1) "
+                "ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "content_hash = excluded.content_hash, status = 'ok', reason = NULL, "
-                "width = excluded.width, height = excluded.height",
-                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height)
-                 for f in indexed])
+                "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
+                "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
+                "camera = excluded.camera, meta_read = 1",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
+                  f.taken_at, f.camera) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
                 "VALUES (?, ?, ?, ?, NULL, 'skipped', ?, ?) ON CONFLICT(path) DO UPDATE SET "
@@ -337,9 +349,10 @@ class Catalog:
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
-    """SQLite caps the number of ? parameters in one statement."""
+    """SQLite caps the number of ? parameters in one statement. (numpy integers become ints:
+    sqlite3 would bind them as blobs that match nothing.)"""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
 
 
 def _marks(chunk: list) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -39,10 +40,18 @@ class SkipFile(Exception):
 
 
 @dataclass(frozen=True)
+class Meta:
+    """What the header says: size after EXIF orientation, capture time and camera."""
+    width: int
+    height: int
+    taken_at: str | None = None  # local wall-clock time, "YYYY-MM-DD HH:MM:SS", as cameras record it
+    camera: str | None = None
+
+
+@dataclass(frozen=True)
 class Decoded:
     image: Image.Image  # RGB, oriented, shorter side >= the requested size where the source allows
-    width: int  # of the original, after orientation
-    height: int
+    meta: Meta  # of the original
     format: str
 
 
@@ -60,7 +69,9 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
                 raise SkipFile("too many pixels",
                                f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
                                "(raise it with --max-megapixels)")
-            orientation = img.getexif().get(0x0112, 1)
+            exif = img.getexif()
+            orientation = exif.get(0x0112, 1)
+            meta = _meta(w, h, exif)
             if fmt == "JPEG" and min(w, h) >= 2 * min_side:
                 scale = min_side / min(w, h)
                 img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
@@ -78,10 +89,31 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
     except MemoryError:
         raise SkipFile("too many pixels", "not enough memory to decode") from None
-    if orientation in (5, 6, 7, 8):
+    return Decoded(image=_orient(rgb, orientation), meta=meta, format=fmt)
+
+
+def _meta(w: int, h: int, exif: Image.Exif) -> Meta:
+    if exif.get(0x0112, 1) in (5, 6, 7, 8):
         w, h = h, w
-    rgb = _orient(rgb, orientation)
-    return Decoded(image=rgb, width=w, height=h, format=fmt)
+    try:
+        sub = exif.get_ifd(0x8769)  # the Exif IFD holds the capture time
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
+        sub = {}
+    when = _exif_time(sub.get(0x9003)) or _exif_time(sub.get(0x9004)) or _exif_time(exif.get(0x0132))
+    make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (0x010F, 0x0110))
+    camera = model if make and model.lower().startswith(make.lower().split()[0]) else f"{make} {model}".strip()
+    return Meta(w, h, when, camera or None)
+
+
+def _exif_time(value: object) -> str | None:
+    """EXIF "YYYY:MM:DD HH:MM:SS" -> "YYYY-MM-DD HH:MM:SS"; None for blanks and nonsense."""
+    text = str(value or "").strip("\x00 ")
+    if len(text) < 19 or text.startswith("0000"):
+        return None
+    try:
+        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
 
 
 def _heif_preview(data: bytes, min_side: int) -> Image.Image | None:
@@ -144,10 +176,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def probe(data: bytes) -> tuple[int, int]:
-    """Width and height (after EXIF orientation) from the header alone."""
+def probe(data: bytes) -> Meta:
+    """Size, capture time and camera from the header alone."""
     with Image.open(io.BytesIO(data)) as img:
-        w, h = img.size
-        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-            w, h = h, w
-    return w, h
+        return _meta(*img.size, img.getexif())

@@ -23,7 +23,7 @@ import numpy as np
 
 from .catalog import Catalog, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
-from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
+from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
@@ -51,8 +51,7 @@ class IndexOptions:
 class ReadResult:
     task: Task
     content_hash: str | None = None
-    width: int = 0
-    height: int = 0
+    meta: Meta | None = None
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
 
@@ -150,17 +149,17 @@ class Indexer:
             digest = content_hash(data)
             if digest in self._known:
                 try:
-                    w, h = probe(data)
+                    meta = probe(data)
                 except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
-                    w, h = 0, 0
-                return ReadResult(task, digest, w, h)
+                    meta = None
+                return ReadResult(task, digest, meta)
             min_side = int(self.prep.size * self.options.draft_factor)
             decoded = decode(data, min_side, self.options.max_pixels)
             resized = self.prep.resize(decoded.image)
             pixels = self.prep.tensor(resized)
             if self.thumbs is not None:  # from the small image already made when big enough: nearly free
                 self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
-            return ReadResult(task, digest, decoded.width, decoded.height, pixels)
+            return ReadResult(task, digest, decoded.meta, pixels)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)
 
@@ -181,7 +180,7 @@ class Indexer:
                 report.files_seen += 1
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
-                        and (rec.status == "ok" and rec.content_hash in self._known
+                        and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
                              or rec.status == "skipped" and rec.content_hash is None
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
@@ -274,5 +273,7 @@ class Indexer:
 
 
 def _indexed(r: ReadResult) -> IndexedFile:
-    t = r.task
-    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, r.width, r.height)
+    t, m = r.task, r.meta
+    if m is None:
+        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0)
+    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera)

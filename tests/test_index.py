@@ -1,0 +1,150 @@
+"""Vector indexes over a real SQLite catalog: parity with exact search, persistence, repair, deletes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from picfind import index as index_module
+from picfind.catalog import MIGRATIONS, Catalog, IndexedFile
+from picfind.index import ExactIndex, IndexSettings, IndexStore
+
+MODEL = "m"
+DIM = 32
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def add(catalog: Catalog, folder: Path, names: list[str], vectors: np.ndarray) -> None:
+    root = catalog.add_root(str(folder), ["jpg"], [])
+    files = [IndexedFile(str(folder / f"{n}.jpg"), root.id, 1, 0, n, 8, 8) for n in names]
+    catalog.write_batch(MODEL, files, dict(zip(names, vectors)), [])
+
+
+def delete(catalog: Catalog, folder: Path, names: list[str]) -> None:
+    catalog.write_batch(MODEL, [], {}, [], gone=[str(folder / f"{n}.jpg") for n in names])
+    catalog.prune_embeddings()
+
+
+def ranked(catalog: Catalog, index, query: np.ndarray, k: int = 10) -> list[str]:
+    found = index.top(query, k)
+    hashes = catalog.hashes_for_ids([i for i, _ in found])
+    return [hashes[i] for i, _ in found]
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> tuple[Catalog, np.ndarray]:
+    rng = np.random.default_rng(0)
+    vectors = unit(rng.standard_normal((1500, DIM)))
+    catalog = Catalog(tmp_path / "c.db")
+    add(catalog, tmp_path, [f"h{i}" for i in range(len(vectors))], vectors)
+    yield catalog, vectors
+    catalog.close()
+
+
+@pytest.mark.parametrize("backend", ["hnsw", "annoy"])
+def test_approximate_backends_find_what_exact_search_finds(filled, backend: str) -> None:
+    catalog, vectors = filled
+    queries = unit(np.random.default_rng(1).standard_normal((20, DIM)))
+    exact = IndexStore(catalog).open(MODEL, IndexSettings(backend="exact"))
+    approx = IndexStore(catalog).open(MODEL, IndexSettings(backend=backend, dtype="f32", search_k=20_000))
+    assert isinstance(exact, ExactIndex) and approx.name == backend and len(approx) == len(exact) == 1500
+    recall = np.mean([len(set(ranked(catalog, exact, q)) & set(ranked(catalog, approx, q))) / 10 for q in queries])
+    assert recall >= 0.95
+    top = approx.top(queries[0], 1)[0]
+    assert top[1] == pytest.approx(max(vectors @ queries[0]), abs=1e-5)  # scores are cosines
+
+
+@pytest.mark.parametrize("backend", ["hnsw", "annoy"])
+def test_the_index_is_stored_and_reopened_without_rebuilding(filled, backend: str, monkeypatch) -> None:
+    catalog, _ = filled
+    settings = IndexSettings(backend=backend)
+    first = IndexStore(catalog).open(MODEL, settings)
+    [stored] = IndexStore(catalog).files(MODEL, backend)
+    assert stored.name == f"{MODEL}.{backend}.{first.position}{stored.suffix}"
+
+    def no_rebuild(*a, **k):
+        raise AssertionError("rebuilt an index that was up to date")
+    monkeypatch.setattr(index_module.BACKENDS[backend], "build", no_rebuild)
+    again = IndexStore(catalog).open(MODEL, settings)
+    assert len(again) == 1500 and again.position == first.position
+
+
+@pytest.mark.parametrize("backend", ["hnsw", "annoy"])
+def test_an_index_behind_the_catalog_catches_up_and_deletes_never_return(filled, tmp_path, backend) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend=backend, dtype="f32")
+    IndexStore(catalog).open(MODEL, settings)
+    # What a crash between the catalog commit and the index save leaves: the catalog moved on.
+    fresh = unit(np.random.default_rng(5).standard_normal((40, DIM)))
+    add(catalog, tmp_path, [f"new{i}" for i in range(40)], fresh)
+    delete(catalog, tmp_path, [f"h{i}" for i in range(100)])
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == 1500 + 40 - 100
+    assert ranked(catalog, index, fresh[7], 1) == ["new7"]
+    for i in range(0, 100, 9):  # a deleted picture's own vector does not find it
+        assert f"h{i}" not in ranked(catalog, index, vectors[i], 20)
+    [stored] = IndexStore(catalog).files(MODEL, backend)  # the old file is replaced, not kept beside
+    assert str(index.position) in stored.name
+
+
+def test_re_adding_a_deleted_picture_brings_it_back_once(filled, tmp_path) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend="hnsw", dtype="f32")
+    IndexStore(catalog).open(MODEL, settings)
+    delete(catalog, tmp_path, ["h3"])
+    add(catalog, tmp_path, ["h3"], vectors[3:4])
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == 1500 and ranked(catalog, index, vectors[3], 2)[0] == "h3"
+
+
+def test_a_damaged_index_file_is_rebuilt(filled) -> None:
+    catalog, _ = filled
+    settings = IndexSettings(backend="hnsw")
+    IndexStore(catalog).open(MODEL, settings)
+    [stored] = IndexStore(catalog).files(MODEL, "hnsw")
+    stored.write_bytes(stored.read_bytes()[:1000])  # a torn write
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == 1500
+
+
+def test_changing_the_storage_type_rebuilds(filled) -> None:
+    catalog, _ = filled
+    IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f16"))
+    index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f32"))
+    assert "f32" in str(index.index.dtype).lower()
+
+
+def test_auto_is_exact_for_small_catalogs_and_hnsw_for_large(filled, monkeypatch) -> None:
+    catalog, _ = filled
+    assert IndexStore(catalog).open(MODEL).name == "exact"
+    monkeypatch.setattr(index_module, "AUTO_EXACT_MAX", 1000)
+    assert IndexStore(catalog).open(MODEL).name == "hnsw"
+
+
+def test_settings_are_remembered_in_the_catalog(filled) -> None:
+    catalog, _ = filled
+    IndexSettings(backend="annoy", trees=10).save(catalog)
+    assert IndexSettings.of(catalog) == IndexSettings(backend="annoy", trees=10)
+
+
+def test_migration_2_gives_existing_vectors_ids(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[]', '[]', 0)", (b"/p",))
+    for h in ("a", "b"):
+        con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status) "
+                    "VALUES (?, 1, 1, 0, ?, 'ok')", (f"/p/{h}".encode(), h))
+        con.execute("INSERT INTO embeddings VALUES (?, ?, ?)", (h, MODEL, np.ones(4, np.float32).tobytes()))
+    con.commit()
+    con.close()
+    catalog = Catalog(db)
+    position, ids, matrix = catalog.vectors(MODEL)
+    assert position == 2 and sorted(ids) == [1, 2] and matrix.shape == (2, 4)
+    assert set(catalog.hashes_for_ids(list(ids)).values()) == {"a", "b"}
