@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .filters import WHEN, Filter
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -311,16 +313,63 @@ class Catalog:
                                        chunk).fetchall())
         return out
 
-    def files_for_hashes(self, hashes: list[str]) -> dict[str, list[dict]]:
-        """The indexed files holding each content, oldest entry first."""
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
+        """The indexed files holding each content (those that pass `where`), oldest entry first."""
+        condition, params = (where or Filter()).sql()
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in _chunks(hashes):
             rows = self.db.execute(
-                f"SELECT content_hash, path, size, mtime_ns, width, height FROM files "
-                f"WHERE status = 'ok' AND content_hash IN ({_marks(chunk)}) ORDER BY id", chunk)
-            for h, p, size, mtime_ns, w, hgt in rows:
-                out[h].append({"path": fs(p), "size": size, "mtime": mtime_ns / 1e9, "width": w, "height": hgt})
+                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera "
+                f"FROM files f WHERE f.status = 'ok' AND f.content_hash IN ({_marks(chunk)}) AND {condition} "
+                f"ORDER BY f.id", [*chunk, *params])
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+                out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9, "width": w,
+                               "height": hgt, "taken": taken, "camera": camera})
         return out
+
+    def repeated_contents(self) -> list[str]:
+        """Content hashes held by more than one indexed file."""
+        return [h for (h,) in self.db.execute(
+            "SELECT content_hash FROM files WHERE status = 'ok' GROUP BY content_hash HAVING count(*) > 1")]
+
+    def count_matching(self, where: Filter) -> int:
+        """How many distinct contents have a file that passes `where`."""
+        condition, params = where.sql()
+        return self.db.execute(f"SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
+                               f"AND {condition}", params).fetchone()[0]
+
+    def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
+        condition, params = where.sql()
+        return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
+                f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND {condition} GROUP BY f.content_hash",
+                params)
+
+    def ids_matching(self, model: str, where: Filter) -> np.ndarray:
+        """Vector ids of the contents that have a file passing `where` (ids possibly stale: harmless)."""
+        query, params = self._matching_ids_sql(where)
+        return np.array([i for (i,) in self.db.execute(query, [model, *params])], dtype=np.int64)
+
+    def vectors_matching(self, model: str, where: Filter) -> tuple[np.ndarray, np.ndarray]:
+        query, params = self._matching_ids_sql(where)
+        rows = self.db.execute(
+            f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
+            f"e.content_hash = l.content_hash WHERE l.seq IN ({query})", [model, *params]).fetchall()
+        return _id_matrix(rows)
+
+    def file_by_id(self, file_id: int) -> dict | None:
+        row = self.db.execute("SELECT path, content_hash FROM files WHERE id = ? AND status = 'ok'",
+                              (file_id,)).fetchone()
+        return {"path": fs(row[0]), "content_hash": row[1]} if row else None
+
+    def file_by_path(self, path: str) -> dict | None:
+        row = self.db.execute("SELECT id, content_hash, size, mtime_ns FROM files WHERE path = ? AND status = 'ok'",
+                              (os.fsencode(path),)).fetchone()
+        return {"id": row[0], "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
+
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
+        row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",
+                              (model, content_hash)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
 
     # status
     def stats(self, model: str) -> dict:

@@ -14,6 +14,8 @@ from pathlib import Path
 from . import __version__, models
 from .bundle import BundleError
 from .catalog import CatalogError
+from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
+from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
@@ -84,9 +86,22 @@ def build_parser() -> Parser:
                         "exact, hnsw or annoy")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    p = sub.add_parser("search", parents=[common], help="find images by a description")
-    p.add_argument("query", metavar="TEXT")
+    p = sub.add_parser("search", parents=[common], help="find images by a description",
+                       description='Terms are text or image files, joined by + and -, with optional weights: '
+                                   'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
+    p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
     _result_options(p)
+
+    p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")
+    p.add_argument("image", metavar="PATH", help="an image file; one outside the catalog is embedded, not added")
+    _result_options(p)
+
+    p = sub.add_parser("dupes", parents=[common], help="list copies: exact (same bytes) or --near (resized, "
+                       "re-encoded, cropped); never deletes anything")
+    p.add_argument("--near", action="store_true", help="near-duplicates, from embedding similarity")
+    p.add_argument("--threshold", type=_score, default=DEFAULT_THRESHOLD,
+                   help=f"with --near: how similar counts as a copy (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--json", action="store_true", help="groups as JSON, to script a clean-up")
 
     sub.add_parser("shell", parents=[common], help="interactive prompt (also: picfind with no command)")
 
@@ -119,6 +134,19 @@ def _result_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", type=_score, help="drop results scoring below this")
     p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+    p.add_argument("--sort", choices=["score", "date"], default="score",
+                   help="order of the results: score (default) or date, newest first")
+    f = p.add_argument_group("filters")
+    f.add_argument("--in", dest="folders", action="append", metavar="FOLDER", help="only pictures under this folder")
+    f.add_argument("--after", metavar="DATE", help="taken on or after (EXIF date, else file time): 2024-06-01")
+    f.add_argument("--before", metavar="DATE", help="taken before this date")
+    f.add_argument("--ext", help="only these extensions, comma-separated: jpg,heic")
+    f.add_argument("--min-width", type=_positive_int, metavar="PX")
+    f.add_argument("--min-height", type=_positive_int, metavar="PX")
+
+
+def _filter(args: argparse.Namespace) -> Filter:
+    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height)
 
 
 # output helpers
@@ -133,13 +161,7 @@ def _show_path(path: str) -> str:
 
 def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
-        rows = []
-        for h in hits:
-            d = h.as_dict()
-            d["path"] = _show_path(h.path)
-            d["duplicates"] = [_show_path(p) for p in h.duplicates]
-            rows.append(d)
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([_shown(h.as_dict()) for h in hits], indent=2))
     elif args.paths_only:
         out = sys.stdout.buffer
         for h in hits:
@@ -193,6 +215,9 @@ class _Bar:
         if self._advance("indexing", "file", done, total):
             self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
 
+    def comparing(self, done: int, total: int) -> None:
+        self._advance("comparing", "vector", done, total)
+
     def vectors(self, done: int, total: int) -> None:
         """Building the vector index (minutes at a million images)."""
         self._advance("vector index", "vector", done, total)
@@ -245,10 +270,52 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    hits = lib.search(args.query, n=args.n, min_score=args.min_score)
+    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort)
     _print_hits(hits, args)
-    _after_results(hits, args, args.query, lib)
+    _after_results(hits, args, " ".join(args.query), lib)
     return 0
+
+
+def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
+    hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort)
+    _print_hits(hits, args)
+    _after_results(hits, args, f"like {args.image}", lib)
+    return 0
+
+
+def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
+    if args.near:
+        bar = _Bar(enabled=not getattr(args, "quiet", False) and not args.json and sys.stderr.isatty())
+        try:
+            groups = near_duplicates(lib.catalog, lib.model, args.threshold, progress=bar.comparing)
+        finally:
+            bar.close()
+    else:
+        groups = exact_copies(lib.catalog)
+    if args.json:
+        print(json.dumps([_shown(g.as_dict()) for g in groups], indent=2))
+        return 0
+    for g in groups:
+        print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
+              f"{g.wasted_bytes / 1e6:.1f} MB in all but the first:")
+        for k, m in enumerate(g.members):
+            size = f"  {m.width}x{m.height}" if m.width else ""
+            score = f"  {m.score:.3f}" if args.near and k else ""
+            print(f"  {'keep' if k == 0 else '    '}  {_show_path(m.path)}{size}{score}")
+            for c in m.copies:
+                print(f"        = {_show_path(c)}")
+    wasted = sum(g.wasted_bytes for g in groups)
+    print(f"{len(groups)} groups, {wasted / 1e6:.1f} MB in copies" if groups else "no duplicates found")
+    return 0
+
+
+def _shown(value: object) -> object:
+    """Paths made printable (undecodable bytes replaced) throughout a JSON-bound value."""
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return _show_path(value) if isinstance(value, str) else value
 
 
 def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
@@ -274,7 +341,16 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
             break
         if not query:
             continue
-        _print_hits(lib.search(query, n=10), opts)
+        try:
+            terms = shlex.split(query)
+        except ValueError:
+            terms = [query]
+        if not {"+", "-"} & set(terms):  # a plain description; with + or -, a combined query
+            terms = [query]
+        try:
+            _print_hits(lib.search(terms, n=10), opts)
+        except ValueError as e:
+            print(f"picfind: {e}", file=sys.stderr)
     return 0
 
 
@@ -384,10 +460,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
-            command = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
-                       "roots": cmd_roots}.get(args.command or "shell", cmd_shell)
+            command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
+                       "status": cmd_status, "roots": cmd_roots}.get(args.command or "shell", cmd_shell)
             return command(args, lib)
-    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError) as e:
+    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError) as e:
         print(f"picfind: error: {e}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:

@@ -19,10 +19,12 @@ from . import models
 from .bundle import Bundle
 from .catalog import Catalog, CatalogError
 from .crawl import DEFAULT_EXCLUDES, normalise_extensions
-from .decode import EXTENSIONS
+from .decode import EXTENSIONS, SkipFile, decode
 from .embed import Encoder
+from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
-from .indexer import Indexer, IndexOptions, IndexReport, Progress
+from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .query import combine, parse
 from .search import Hit, search
 from .thumbs import ThumbnailCache
 
@@ -116,13 +118,63 @@ class Library:
     def embed_text(self, text: str) -> np.ndarray:
         return self.encoder.encode_text(text)
 
-    def search(self, text: str, n: int = 20, min_score: float | None = None) -> list[Hit]:
-        if not text.strip():
-            raise ValueError('the query is empty: describe the picture, e.g. picfind search "a red car"')
-        return self.search_vector(self.embed_text(text), n, min_score)
+    def embed_image(self, data: bytes) -> tuple[np.ndarray, str]:
+        """An image file's vector and content hash: from the catalog when this content is indexed,
+        else embedded now (and not added to the catalog)."""
+        digest = content_hash(data)
+        known = self.catalog.vector_of(self.model, digest)
+        if known is not None:
+            return known, digest
+        prep = self.bundle.preprocessing
+        try:
+            decoded = decode(data, prep.size * 2)
+        except SkipFile as e:
+            raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
+        return self.encoder.encode_images(prep.tensor(prep.resize(decoded.image))[None])[0], digest
 
-    def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None) -> list[Hit]:
-        return search(self.catalog, self.vector_index(), vector, n, min_score)
+    def query_vector(self, query: str | list[str]) -> tuple[np.ndarray, set[str]]:
+        """A query's vector (see `picfind.query`) and the content hashes of its example images."""
+        terms = parse([query] if isinstance(query, str) else query)
+        vectors, examples = [], set()
+        for term in terms:
+            if term.image is None:
+                vectors.append(self.embed_text(term.text or ""))
+                continue
+            try:
+                data = Path(term.image).read_bytes()
+            except OSError as e:
+                raise ValueError(f"{term.image}: {e.strerror or e}") from None
+            vector, digest = self.embed_image(data)
+            vectors.append(vector)
+            examples.add(digest)
+        return combine(vectors, [t.weight for t in terms]), examples
+
+    def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
+               where: Filter | None = None, sort: str = "score") -> list[Hit]:
+        """Text, or a combined query of text and image files (`picfind.query`). Example images
+        themselves are left out of the results."""
+        vector, examples = self.query_vector(query)
+        return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+
+    def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
+                where: Filter | None = None, sort: str = "score") -> list[Hit]:
+        """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
+        if isinstance(image, int):
+            found = self.catalog.file_by_id(image)
+            if found is None:
+                raise LookupError(f"no picture with id {image} in the catalog")
+            image = found["path"]
+        if isinstance(image, str):
+            try:
+                image = Path(image).expanduser().read_bytes()
+            except OSError as e:
+                raise ValueError(f"{image}: {e.strerror or e}") from None
+        vector, digest = self.embed_image(image)
+        return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+
+    def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
+                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
+        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
 
     # status
     def status(self) -> dict:

@@ -2,6 +2,10 @@
 
 One row per unique picture: its best-placed existing path first, copies under `duplicates`.
 Files that vanished since the last scan are dropped at query time, so they never show.
+
+With a filter, a small selection is searched exactly (its vectors read from the catalog, or
+masked in the exact index); a large one through the index, fetching more candidates in
+proportion to how much the filter throws away, and doubling until enough pass.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .catalog import Catalog
-from .index import VectorIndex
+from .filters import Filter
+from .index import ExactIndex, VectorIndex
+
+SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
 
 
 @dataclass
@@ -24,36 +31,76 @@ class Hit:
     height: int | None = None
     mtime: float | None = None
     size: int | None = None
+    taken: str | None = None  # EXIF capture time, else the file's time (local clock)
+    camera: str | None = None
     content_hash: str = ""
+    id: int = 0  # the file's catalog id (the web page asks for pictures by it)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def search(catalog: Catalog, index: VectorIndex, query: np.ndarray, n: int = 20,
-           min_score: float | None = None) -> list[Hit]:
-    hits: list[Hit] = []
-    k = n
+class _Candidates:
+    """What to ask for candidates: the index itself, or the filter's subset, and how many
+    candidates to fetch per result wanted."""
+
+    def __init__(self, catalog: Catalog, index: VectorIndex, model: str, where: Filter | None) -> None:
+        self.index, self.within, self.spread = index, None, 1.0
+        if not where:
+            return
+        if isinstance(index, ExactIndex):
+            self.within = catalog.ids_matching(model, where)
+            return
+        passing = catalog.count_matching(where)
+        if passing <= SUBSET_EXACT_MAX:
+            self.index = ExactIndex(*catalog.vectors_matching(model, where))
+        else:
+            self.spread = len(index) / max(passing, 1)
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[int, float]], bool]:
+        """The candidates, and whether they are all there are."""
+        if self.within is not None:
+            found = self.index.top(query, k, within=self.within)  # type: ignore[call-arg]
+            return found, len(found) < k or k >= len(self.within)
+        ask = min(len(self.index), int(k * self.spread) + 1)
+        found = self.index.top(query, ask)
+        return found, len(found) < ask or ask >= len(self.index)
+
+
+def search(catalog: Catalog, index: VectorIndex, model: str, query: np.ndarray, n: int = 20,
+           min_score: float | None = None, where: Filter | None = None, sort: str = "score",
+           exclude: set[str] | None = None) -> list[Hit]:
+    """The n best pictures; `sort="date"` reorders those n newest first; `exclude`: content hashes
+    never to return (the example picture of a search by example)."""
+    hits = _best(catalog, _Candidates(catalog, index, model, where), query, n, min_score, where, exclude or set())
+    if sort == "date":
+        hits.sort(key=lambda h: h.taken or "", reverse=True)
+    return hits
+
+
+def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, min_score: float | None,
+          where: Filter | None, exclude: set[str]) -> list[Hit]:
+    k = n + len(exclude)
     while True:
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
-        found = index.top(query, fetch)
+        found, exhausted = candidates.top(query, fetch)
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
+        exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         hashes = catalog.hashes_for_ids([i for i, _ in ranked])
-        ranked = [(hashes[i], s) for i, s in ranked if i in hashes]
-        files = catalog.files_for_hashes([h for h, _ in ranked])
+        ranked = [(hashes[i], s) for i, s in ranked if i in hashes and hashes[i] not in exclude]
+        files = catalog.files_for_hashes([h for h, _ in ranked], where)
         hits = []
         for h, score in ranked:
             present = [f for f in files[h] if os.path.lexists(f["path"])]
             if not present:
                 continue
             first = present[0]
-            hits.append(Hit(path=first["path"], score=round(score, 6),
-                            duplicates=[f["path"] for f in present[1:]],
-                            width=first["width"], height=first["height"], mtime=first["mtime"],
-                            size=first["size"], content_hash=h))
+            hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in present[1:]],
+                            width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
+                            taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
             if len(hits) == n:
                 return hits
-        if len(found) < fetch or fetch >= len(index) or (min_score is not None and ranked != found):
+        if exhausted:
             return hits
         k *= 2

@@ -1,0 +1,83 @@
+"""Which files a search may return: under a folder, taken in a date range, of some extensions,
+at least so large. One `Filter` becomes one SQL condition over the catalog's `files` table."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .crawl import normalise_extensions
+
+# When a picture was taken: EXIF capture time, else the file's modification time (local clock).
+WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m", "%Y")
+
+
+def parse_date(text: str) -> str:
+    """A date as people write it (2024, 2024-07, 2024-07-14, 2024-07-14 18:30) -> the catalog's form."""
+    text = text.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
+
+
+@dataclass
+class Filter:
+    folders: list[str] = field(default_factory=list)  # absolute; a file under any of them passes
+    after: str | None = None  # taken on or after ("YYYY-MM-DD HH:MM:SS")
+    before: str | None = None  # taken strictly before
+    extensions: list[str] = field(default_factory=list)  # lower case, no dots
+    min_width: int | None = None
+    min_height: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.folders or self.after or self.before or self.extensions
+                    or self.min_width or self.min_height)
+
+    @classmethod
+    def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
+           extensions: list[str] | str | None = None, min_width: int | None = None,
+           min_height: int | None = None) -> Filter:
+        """From what a person types; raises ValueError with a message to show them."""
+        return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
+                   after=parse_date(after) if after else None, before=parse_date(before) if before else None,
+                   extensions=normalise_extensions(extensions, ()) if extensions else [],
+                   min_width=min_width, min_height=min_height)
+
+    def sql(self) -> tuple[str, list]:
+        """A condition over `files f` and its parameters ("1" when nothing is filtered)."""
+        parts: list[str] = []
+        params: list = []
+        if self.folders:
+            prefixes = [os.fsencode(f.rstrip(os.sep) + os.sep) for f in self.folders]
+            parts.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in prefixes) + ")")
+            for p in prefixes:
+                params += [len(p), p]
+        if self.after:
+            parts.append(f"{WHEN} >= ?")
+            params.append(self.after)
+        if self.before:
+            parts.append(f"{WHEN} < ?")
+            params.append(self.before)
+        if self.extensions:
+            parts.append("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in self.extensions) + ")")
+            params += [f"%.{_like_escape(e)}" for e in self.extensions]
+        if self.min_width:
+            parts.append("f.width >= ?")
+            params.append(self.min_width)
+        if self.min_height:
+            parts.append("f.height >= ?")
+            params.append(self.min_height)
+        return (" AND ".join(parts) or "1"), params
+
+
+def _like_escape(text: str) -> str:
+    """Extensions are letters and digits; anything else would be a LIKE wildcard, so refuse it."""
+    if not re.fullmatch(r"[a-z0-9]+", text):
+        raise ValueError(f"{text!r} is not a file extension (letters and digits, e.g. jpg)")
+    return text
