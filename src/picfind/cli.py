@@ -367,6 +367,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    vi = st["vector_index"]
+    print(f"search    {vi['in_use']} (setting: {vi['setting']}; change with `picfind index --ann`)")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     if args.skipped:

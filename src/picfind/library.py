@@ -183,6 +183,7 @@ class Library:
         except models.ModelError:  # status still answers when the model is not installed
             model = self._model_arg or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
+        settings = IndexSettings.of(self.catalog)
         return {
             "catalog": str(self.catalog.path),
             "catalog_bytes": self.catalog.size_bytes(),
@@ -192,6 +193,9 @@ class Library:
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,
+            "vector_index": {"setting": settings.backend,
+                             "in_use": settings.resolve(self.catalog.count_vectors(model)),
+                             "folder": str(IndexStore(self.catalog).folder)},
         }
 
     def roots(self) -> list:
