@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test browser clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ $(VENV)/.test-ready: pyproject.toml $(VENV)/.demo-ready
 demo: $(VENV)/.demo-ready
 	$(PY) scripts/demo.py $(if $(MODEL),--model $(MODEL))
 
-test: $(VENV)/.test-ready
+# The web page tests drive Debian's chromium (Playwright's own browser download fails offline).
+browser:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 || { echo "the web tests need chromium: sudo apt-get install chromium" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.test-ready browser
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(PY) -m pytest
 

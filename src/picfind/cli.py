@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
+from .query import split as split_query
 from .search import Hit
 from .sheet import contact_sheet
 
@@ -105,6 +107,12 @@ def build_parser() -> Parser:
 
     sub.add_parser("shell", parents=[common], help="interactive prompt (also: picfind with no command)")
 
+    p = sub.add_parser("serve", parents=[common], help="a local web page: search as you type, see the pictures")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765)
+    p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer")
+    p.add_argument("--open", action="store_true", help="open the page in the browser")
+
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")
     p.add_argument("--json", action="store_true")
     p.add_argument("--skipped", action="store_true", help="list every skipped file with its reason")
@@ -179,7 +187,7 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
     if args.sheet:
-        out = contact_sheet(hits, args.sheet, title=f"picfind: {query}", cache=lib.thumbnails)
+        out = contact_sheet(hits, args.sheet, lib.thumbnails, title=f"picfind: {query}")
         _say(args, f"contact sheet: {out}")
     if args.open and hits:
         _open_paths([h.path for h in hits[:5]])
@@ -342,15 +350,25 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         if not query:
             continue
         try:
-            terms = shlex.split(query)
-        except ValueError:
-            terms = [query]
-        if not {"+", "-"} & set(terms):  # a plain description; with + or -, a combined query
-            terms = [query]
-        try:
-            _print_hits(lib.search(terms, n=10), opts)
+            _print_hits(lib.search(split_query(query), n=10), opts)
         except ValueError as e:
             print(f"picfind: {e}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
+    from .web import is_loopback, serve
+
+    if not is_loopback(args.host) and not args.token:
+        raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
+                         "(every request must then carry it)")
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
+    lib.close()  # the server opens its own, on its worker thread
+    serve(lib.catalog.path, getattr(args, "model", None), args.host, args.port, args.token, args.open)
     return 0
 
 
@@ -463,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
-                       "status": cmd_status, "roots": cmd_roots}.get(args.command or "shell", cmd_shell)
+                       "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, cmd_shell)
             return command(args, lib)
     except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError) as e:
         print(f"picfind: error: {e}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,16 @@ def parse(tokens: list[str]) -> list[Term]:
     if not terms:
         raise ValueError('the query is empty: describe the picture, e.g. picfind search "a red car"')
     return terms
+
+
+def split(line: str) -> list[str]:
+    """One typed line (the shell, the web page) as terms: a plain description stays whole;
+    with a standalone + or -, it is split like a shell command line (quotes group words)."""
+    try:
+        tokens = shlex.split(line)
+    except ValueError:
+        return [line]
+    return tokens if {"+", "-"} & set(tokens) else [line]
 
 
 def combine(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:

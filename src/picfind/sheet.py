@@ -8,7 +8,6 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .decode import SkipFile, decode
 from .search import Hit
 from .thumbs import ThumbnailCache
 
@@ -17,15 +16,11 @@ LABEL = 34
 PAD = 8
 
 
-def thumbnail(hit: Hit, cache: ThumbnailCache | None = None, size: int = CELL) -> Image.Image | None:
-    """The cached thumbnail when the indexer wrote one, else one made from the file."""
-    img = cache.get(hit.content_hash) if cache and hit.content_hash else None
+def thumbnail(hit: Hit, cache: ThumbnailCache, size: int = CELL) -> Image.Image | None:
+    """The cached thumbnail (made and cached now when the indexer wrote none)."""
+    img = cache.get(hit.content_hash) if cache.ensure(hit.content_hash, hit.path) else None
     if img is None:
-        try:
-            with open(hit.path, "rb") as f:
-                img = decode(f.read(), size).image
-        except (OSError, SkipFile):
-            return None
+        return None
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
     return img
 
@@ -45,8 +40,8 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text + "…"
 
 
-def contact_sheet(hits: list[Hit], out: Path | str, title: str = "", columns: int | None = None,
-                  cache: ThumbnailCache | None = None) -> Path:
+def contact_sheet(hits: list[Hit], out: Path | str, cache: ThumbnailCache, title: str = "",
+                  columns: int | None = None) -> Path:
     """Write the hits as a grid of thumbnails; returns the file written."""
     out = Path(out)
     columns = columns or max(1, min(5, len(hits)))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from .decode import SkipFile, decode
+
 SIZE = 256
 
 
@@ -50,6 +52,17 @@ class ThumbnailCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
+
+    def ensure(self, content_hash: str, source: str) -> Path | None:
+        """The cached thumbnail's file, made now from `source` when the indexer wrote none."""
+        target = self.path(content_hash)
+        if target.exists():
+            return target
+        try:
+            with open(source, "rb") as f:
+                return self.put(content_hash, decode(f.read(), SIZE).image)
+        except (OSError, SkipFile):
+            return None
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*.jpg")) if self.folder.is_dir() else 0

@@ -1,0 +1,254 @@
+"""`picfind serve`: the JSON API (Starlette's test client) and the page in a real browser
+(Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from picfind import web
+
+from .conftest import picfind, real_photos, shape_files
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+MODEL = "tiny-shapes"  # module-wide fixtures run before the per-test environment is set
+KINDS = (("red", "circle"), ("blue", "square"), ("green", "triangle"))
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    lib = tmp_path_factory.mktemp("web") / "Pictures"
+    lib.mkdir()
+    for seed, (colour, shape) in enumerate(KINDS):
+        for i, img in enumerate(shape_files(colour, shape, n=4, seed=seed)):
+            img.save(lib / f"{colour}-{shape}-{i}.png")
+    (lib / "red-circle-0 copy.png").write_bytes((lib / "red-circle-0.png").read_bytes())
+    from PIL import Image
+    Image.fromarray(real_photos()["coffee"]).save(lib / "coffee.jpg")
+    db = lib.parent / "c.db"
+    picfind("index", str(lib), "--db", str(db), "--model", MODEL, "--quiet", check=True)
+    return lib, db
+
+
+@pytest.fixture()
+def client(catalog) -> Iterator[TestClient]:
+    with TestClient(web.create_app(catalog[1], MODEL)) as c:
+        yield c
+
+
+def test_search_api_returns_the_cli_fields_and_pages(client: TestClient, catalog) -> None:
+    lib, db = catalog
+    body = client.get("/api/search", params={"q": "a red circle", "n": 3}).json()
+    cli = json.loads(picfind("search", "a red circle", "--db", str(db), "-n", "3", "--json", check=True).stdout)
+    assert [r["path"] for r in body["results"]] == [h["path"] for h in cli] and body["more"]
+    assert set(cli[0]) <= set(body["results"][0])
+    assert all("red-circle" in r["path"] for r in body["results"])
+    second = client.get("/api/search", params={"q": "a red circle", "n": 3, "offset": 3}).json()
+    assert second["offset"] == 3 and not {r["path"] for r in second["results"]} & {r["path"] for r in body["results"]}
+    copies = [r for r in client.get("/api/search", params={"q": "a red circle", "n": 20}).json()["results"]
+              if r["duplicates"]]
+    assert len(copies) == 1 and sorted(Path(p).name for p in [copies[0]["path"], *copies[0]["duplicates"]]) == [
+        "red-circle-0 copy.png", "red-circle-0.png"]
+    under = client.get("/api/search", params={"q": "a shape", "ext": "jpg"}).json()["results"]
+    assert [Path(r["path"]).name for r in under] == ["coffee.jpg"]
+
+
+def test_similar_by_id_and_by_upload(client: TestClient, catalog) -> None:
+    lib, _ = catalog
+    blue = client.get("/api/search", params={"q": "a blue square", "n": 1}).json()["results"][0]
+    like = client.get("/api/similar", params={"id": blue["id"], "n": 3}).json()["results"]
+    assert all("blue-square" in r["path"] for r in like) and blue["path"] not in [r["path"] for r in like]
+    upload = shape_files("green", "triangle", n=1, seed=77)[0]
+    import io
+    buf = io.BytesIO()
+    upload.save(buf, "PNG")
+    found = client.post("/api/similar", params={"n": 3}, content=buf.getvalue()).json()["results"]
+    assert all("green-triangle" in r["path"] for r in found)
+    assert not list(lib.glob("*upload*")) and len(list(lib.iterdir())) == 14  # nothing written
+
+
+def test_status_openapi_thumbnails_and_images(client: TestClient, catalog) -> None:
+    status = client.get("/api/status").json()
+    assert status["images_indexed"] == 14 and status["model"] == "tiny-shapes"
+    spec = client.get("/api/openapi.json").json()
+    assert {"/api/search", "/api/similar", "/api/status"} <= set(spec["paths"])
+    hit = client.get("/api/search", params={"q": "coffee", "ext": "jpg"}).json()["results"][0]
+    thumb = client.get(hit["thumb"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert "immutable" in thumb.headers["cache-control"]
+    full = client.get(hit["image"])
+    assert full.status_code == 200 and full.content == Path(hit["path"]).read_bytes()
+
+
+@pytest.mark.parametrize("url", ["/etc/passwd", "/image/../../etc/passwd", "/image/%2e%2e%2fetc%2fpasswd",
+                                 "/image/999999", "/thumb/999999", "/image/-1", "/api/file/999999",
+                                 "/thumb/..%2F..%2Fetc%2Fpasswd"])
+def test_nothing_outside_the_catalog_is_served(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404 and b"root:" not in response.content
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"q": ""}, "query is empty"), ({"q": "x", "n": "many"}, "whole number"), ({"q": "x", "n": "0"}, "between"),
+    ({"q": "x", "after": "someday"}, "not a date"), ({"q": "x", "sort": "size"}, "score or date"),
+    ({"q": "x", "min_score": "high"}, "could not convert"), ({"q": "a + ./nope.jpg"}, "no such file"),
+])
+def test_bad_queries_get_a_json_error_not_a_500(client: TestClient, params: dict, message: str) -> None:
+    response = client.get("/api/search", params=params)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_bad_uploads(client: TestClient, monkeypatch) -> None:
+    assert client.post("/api/similar", content=b"").status_code == 400
+    bad = client.post("/api/similar", content=b"not a picture")
+    assert bad.status_code == 400 and "not an image" in bad.json()["error"]
+    monkeypatch.setattr(web, "UPLOAD_MAX", 1000)
+    big = client.post("/api/similar", content=b"x" * 5000)
+    assert big.status_code == 413 and "larger than" in big.json()["error"]
+    assert client.get("/api/similar").status_code == 400
+    assert client.get("/api/similar", params={"id": 999999}).status_code == 404
+
+
+def test_a_token_guards_every_request(catalog) -> None:
+    with TestClient(web.create_app(catalog[1], MODEL, token="s3cret")) as c:
+        assert c.get("/api/status").status_code == 401
+        assert c.get("/thumb/1").status_code == 401
+        assert c.get("/api/status", params={"token": "wrong"}).status_code == 401
+        assert c.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        page = c.get("/", params={"token": "s3cret"})
+        assert page.status_code == 200 and "picfind_token" in page.headers["set-cookie"]
+        assert c.get("/api/status").status_code == 200  # the page's cookie carries it from now on
+
+
+def test_serve_refuses_an_open_address_without_a_token(catalog) -> None:
+    proc = picfind("serve", "--db", str(catalog[1]), "--host", "0.0.0.0")
+    assert proc.returncode == 2 and "--token" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(catalog) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", str(catalog[1]), "--model", MODEL,
+                             "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        line = proc.stdout.readline()
+        assert url in line, line + proc.stderr.read() if proc.poll() is not None else line
+        with urllib.request.urlopen(url + "api/search?q=red+circle&n=2") as r:  # what curl shows a user
+            assert len(json.load(r)["results"]) == 2
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium: apt-get install chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    page.goto(server)
+    yield page
+    assert outside == [], "the page asked for something from elsewhere"
+    context.close()
+
+
+def names(page) -> list[str]:
+    return [Path(t.split("\n")[0]).name for t in page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title)")]
+
+
+def test_typing_a_query_shows_a_grid_and_an_image_opens_large(page) -> None:
+    page.fill("#q", "a green triangle")
+    page.wait_for_selector(".tile img")
+    assert names(page)[0].startswith("green-triangle")
+    page.wait_for_function("[...document.querySelectorAll('.tile img')].slice(0, 4)"
+                           ".every(img => img.complete && img.naturalWidth > 0)")  # thumbnails load
+    page.click(".tile >> nth=0")
+    page.wait_for_selector("#viewer[open]")
+    assert "green-triangle" in page.inner_text("#facts")
+    assert page.eval_on_selector("#big", "img => new Promise(ok => img.complete ? ok(img.naturalWidth) : "
+                                         "img.onload = () => ok(img.naturalWidth))") == 160
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.querySelector('#viewer').open")
+
+
+def test_more_like_this(page) -> None:
+    page.fill("#q", "a blue square")
+    page.wait_for_selector(".tile img")
+    page.click(".tile >> nth=0")
+    page.click("#like")
+    page.wait_for_function("document.querySelector('#q').value === '' && "
+                           "document.querySelectorAll('.tile').length > 0")
+    assert all(n.startswith("blue-square") for n in names(page)[:3])
+
+
+def test_dropping_an_image_searches_by_example(page) -> None:
+    import io
+    buf = io.BytesIO()
+    shape_files("red", "circle", n=1, seed=99)[0].save(buf, "PNG")
+    data = base64.b64encode(buf.getvalue()).decode()
+    page.evaluate("""async (data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "query.png", {type: "image/png"}));
+        document.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    page.wait_for_selector(".tile")
+    assert all(n.startswith("red-circle") for n in names(page)[:3])
+
+
+def test_keyboard_navigation(page) -> None:
+    page.click("main")  # the search box has focus on load; "/" must bring it back
+    assert page.evaluate("document.activeElement.id") != "q"
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("a red circle")
+    page.wait_for_selector(".tile img")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.i") == "1"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#viewer[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.querySelector('#viewer').open")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") == "q"
+
+
+def test_copies_get_a_badge_and_narrow_windows_still_fit(page) -> None:
+    page.set_viewport_size({"width": 380, "height": 700})
+    page.fill("#q", "a red circle")
+    page.wait_for_selector(".tile .copies")
+    assert page.inner_text(".tile .copies") == "×2"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
