@@ -5,8 +5,8 @@ picfind's search (matrix product + argpartition) runs beside the baseline of a f
 
     .venv/bin/python benchmarks/search.py [--sizes 10000,100000,1000000] [--queries 50]
 
-Vectors imitate CLIP's: 512-d unit vectors in clusters, and queries drawn off the image
-distribution (CLIP's modality gap) rather than from it. The last line is JSON.
+Vectors imitate CLIP's (see vectors.py), queries sit off the image distribution (CLIP's
+modality gap). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -25,29 +25,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.search import VectorSet  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vectors import clip_like, queries  # noqa: E402
 
-
-def clip_like(n: int, dim: int = 512, clusters: int = 1000, seed: int = 0) -> np.ndarray:
-    """Unit vectors around shared directions, built in chunks to keep memory at the result's size."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    common = rng.standard_normal(dim).astype(np.float32) * 0.6  # every image shares a direction
-    out = np.empty((n, dim), np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        v = centres[rng.integers(0, clusters, m)] + common + rng.standard_normal((m, dim)).astype(np.float32) * 0.7
-        out[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return out
-
-
-def queries(n: int, dim: int = 512, seed: int = 1) -> np.ndarray:
-    """Text-like queries: near some cluster but shifted off the image cone (modality gap)."""
-    rng = np.random.default_rng(seed)
-    base = clip_like(n, dim, seed=0)  # same centres as the images
-    gap = rng.standard_normal(dim).astype(np.float32)
-    q = base + 1.2 * gap / np.linalg.norm(gap) + rng.standard_normal((n, dim)).astype(np.float32) * 0.05
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
+from picfind.index import ExactIndex  # noqa: E402
 
 
 def full_sort(matrix: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -73,7 +54,7 @@ def main() -> None:
     rows = []
     print(f"{'vectors':>10} {'picfind ms':>11} {'full sort ms':>13} {'float32 MB':>11}")
     for n in (int(s) for s in args.sizes.split(",")):
-        vs = VectorSet([str(i) for i in range(n)], clip_like(n))
+        vs = ExactIndex(np.arange(n), clip_like(n))
         ours = time_queries(lambda q, vs=vs, k=args.k: vs.top(q, k), qs)
         base = time_queries(lambda q, vs=vs, k=args.k: full_sort(vs.matrix, q, k), qs)
         assert [i for i, _ in vs.top(qs[0], args.k)] == list(full_sort(vs.matrix, qs[0], args.k))

@@ -148,3 +148,18 @@ def test_migration_2_gives_existing_vectors_ids(tmp_path: Path) -> None:
     position, ids, matrix = catalog.vectors(MODEL)
     assert position == 2 and sorted(ids) == [1, 2] and matrix.shape == (2, 4)
     assert set(catalog.hashes_for_ids(list(ids)).values()) == {"a", "b"}
+
+
+def test_sync_keeps_only_the_backend_in_use(filled) -> None:
+    catalog, _ = filled
+    store = IndexStore(catalog)
+    IndexSettings(backend="annoy").save(catalog)
+    store.sync(MODEL)
+    assert store.files(MODEL, "annoy") and not store.files(MODEL, "hnsw")
+    IndexSettings(backend="hnsw").save(catalog)
+    store.sync(MODEL)
+    assert store.files(MODEL, "hnsw") and not store.files(MODEL, "annoy")
+    assert not list(store.folder.glob("*.npz"))  # annoy's id file went with it
+    IndexSettings(backend="exact").save(catalog)
+    store.sync(MODEL)
+    assert not list(store.folder.iterdir())

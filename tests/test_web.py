@@ -252,3 +252,19 @@ def test_copies_get_a_badge_and_narrow_windows_still_fit(page) -> None:
     page.wait_for_selector(".tile .copies")
     assert page.inner_text(".tile .copies") == "×2"
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_running_server_sees_pictures_indexed_meanwhile(tmp_path: Path) -> None:
+    lib = tmp_path / "Pictures"
+    lib.mkdir()
+    for i, img in enumerate(shape_files("blue", "square", n=3, seed=1)):
+        img.save(lib / f"blue-square-{i}.png")
+    db = tmp_path / "c.db"
+    picfind("index", str(lib), "--db", str(db), "-q", check=True)
+    with TestClient(web.create_app(db, MODEL)) as c:
+        assert len(c.get("/api/search", params={"q": "a red circle"}).json()["results"]) == 3
+        shape_files("red", "circle", n=1, seed=5)[0].save(lib / "red-circle-new.png")
+        (lib / "blue-square-0.png").unlink()
+        picfind("index", "--db", str(db), "-q", check=True)  # another process
+        found = [Path(r["path"]).name for r in c.get("/api/search", params={"q": "a red circle"}).json()["results"]]
+        assert found[0] == "red-circle-new.png" and "blue-square-0.png" not in found and len(found) == 3

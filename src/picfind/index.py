@@ -288,6 +288,20 @@ class IndexStore:
         self._save(model, index)
         return index
 
+    def sync(self, model: str, progress: BuildProgress | None = None) -> None:
+        """After an indexing run: bring the stored index up to date (nothing to do for exact
+        search), and drop the files of backends no longer in use."""
+        settings = IndexSettings.of(self.catalog)
+        count = self.catalog.count_vectors(model)
+        backend = settings.resolve(count) if count else "exact"
+        for other in BACKENDS:
+            if other != backend:
+                for path in self.files(model, other):
+                    path.unlink(missing_ok=True)
+                    _ids_path(path).unlink(missing_ok=True)
+        if backend != "exact":
+            self.open(model, settings, progress, count)
+
     def _load(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
               writable: bool) -> VectorIndex | None:
         for path in self.files(model, cls.name):

@@ -44,6 +44,7 @@ class Library:
         self._bundle: Bundle | None = None
         self._encoder: Encoder | None = None
         self._index: VectorIndex | None = None
+        self._index_position = -1
 
     def close(self) -> None:
         self.catalog.close()
@@ -101,7 +102,7 @@ class Library:
         report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
         self._index = None
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
-            self._index = IndexStore(self.catalog).open(self.model, progress=build_progress)
+            IndexStore(self.catalog).sync(self.model, progress=build_progress)
         return report
 
     @property
@@ -110,9 +111,12 @@ class Library:
 
     # searching
     def vector_index(self) -> VectorIndex:
-        """The vector index, opened once (and caught up with the catalog if it fell behind)."""
-        if self._index is None:
+        """The vector index, caught up with the catalog. Kept open while the catalog does not
+        change (a long-running shell or web server sees another process's indexing at once)."""
+        position = self.catalog.log_position()
+        if self._index is None or position != self._index_position:
             self._index = IndexStore(self.catalog).open(self.model)
+            self._index_position = position
         return self._index
 
     def embed_text(self, text: str) -> np.ndarray:
