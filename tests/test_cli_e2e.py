@@ -204,7 +204,9 @@ def test_a_stopped_run_keeps_its_work_and_resumes_to_the_same_final_state(big_fo
     db = tmp_path / "stopped.db"
     proc = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(lib), "--db", str(db), "-q",
                              "--batch-size", "4", "--workers", "1", "--commit-seconds", "0.05"],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a background runner (nohup, &) may have SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     sent = False
     while time.monotonic() < deadline and proc.poll() is None:
