@@ -163,3 +163,36 @@ def test_sync_keeps_only_the_backend_in_use(filled) -> None:
     IndexSettings(backend="exact").save(catalog)
     store.sync(MODEL)
     assert not list(store.folder.iterdir())
+
+
+def test_a_broad_filter_over_an_approximate_index_fetches_more_and_keeps_only_what_passes(tmp_path, monkeypatch):
+    from picfind import search as search_module
+    from picfind.filters import Filter
+    from picfind.search import search
+
+    catalog = Catalog(tmp_path / "c.db")
+    rng = np.random.default_rng(3)
+    vectors = unit(rng.standard_normal((1200, DIM)))
+    for half, folder in enumerate((tmp_path / "a", tmp_path / "b")):
+        folder.mkdir()
+        add(catalog, folder, [f"{folder.name}{i}" for i in range(600)], vectors[half * 600:(half + 1) * 600])
+    monkeypatch.setattr(search_module.os.path, "lexists", lambda p: True)  # the files are not on disk
+    index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f32"))
+    where = Filter.of(folders=[str(tmp_path / "b")])
+    query = vectors[5]  # in folder a: the unfiltered best hit is filtered out
+    subset = search(catalog, index, MODEL, query, 10, where=where)  # 600 pass: searched exactly
+    monkeypatch.setattr(search_module, "SUBSET_EXACT_MAX", 0)  # now: over-fetch from the index
+    fetched = search(catalog, index, MODEL, query, 10, where=where)
+    assert len(fetched) == 10 and all("/b/" in h.path for h in fetched)
+    assert len({h.path for h in fetched} & {h.path for h in subset}) >= 9
+    catalog.close()
+
+
+def test_a_new_catalog_stores_a_clip_vector_in_little_more_than_its_size(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    vectors = unit(np.random.default_rng(0).standard_normal((3000, 512)))
+    add(catalog, tmp_path, [f"{i:032x}" for i in range(3000)], vectors)
+    catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    per_vector = (tmp_path / "c.db").stat().st_size / 3000
+    assert per_vector < 3200  # 2,048 bytes of float32 + hash, path and log rows (with 4 KB pages: 5,000)
+    catalog.close()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from starlette.testclient import TestClient
 
 from picfind import web
 
-from .conftest import picfind, real_photos, shape_files
+from .conftest import picfind, real_photos, shape_files, write_shapes
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -79,11 +80,21 @@ def test_similar_by_id_and_by_upload(client: TestClient, catalog) -> None:
     assert not list(lib.glob("*upload*")) and len(list(lib.iterdir())) == 14  # nothing written
 
 
+def test_dupes_api(client: TestClient) -> None:
+    exact = client.get("/api/dupes").json()
+    [group] = exact["groups"]
+    assert sorted(Path(m["path"]).name for m in group["members"]) == ["red-circle-0 copy.png", "red-circle-0.png"]
+    assert exact["wasted_bytes"] == group["wasted_bytes"] > 0 and group["members"][0]["thumb"].startswith("/thumb/")
+    near = client.get("/api/dupes", params={"near": 1, "threshold": 0.9999}).json()
+    assert all(m["score"] >= 0.9999 for g in near["groups"] for m in g["members"])
+    assert client.get("/api/dupes", params={"near": 1, "threshold": "most"}).status_code == 400
+
+
 def test_status_openapi_thumbnails_and_images(client: TestClient, catalog) -> None:
     status = client.get("/api/status").json()
     assert status["images_indexed"] == 14 and status["model"] == "tiny-shapes"
     spec = client.get("/api/openapi.json").json()
-    assert {"/api/search", "/api/similar", "/api/status"} <= set(spec["paths"])
+    assert {"/api/search", "/api/similar", "/api/status", "/api/dupes"} <= set(spec["paths"])
     hit = client.get("/api/search", params={"q": "coffee", "ext": "jpg"}).json()["results"][0]
     thumb = client.get(hit["thumb"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -143,22 +154,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(catalog) -> Iterator[str]:
+@contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """`picfind serve` on a free port, as a user starts it; yields its address."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", str(catalog[1]), "--model", MODEL,
-                             "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", str(db), "--model", MODEL,
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         line = proc.stdout.readline()
         assert url in line, line + proc.stderr.read() if proc.poll() is not None else line
-        with urllib.request.urlopen(url + "api/search?q=red+circle&n=2") as r:  # what curl shows a user
-            assert len(json.load(r)["results"]) == 2
         yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(catalog) -> Iterator[str]:
+    with serving(catalog[1]) as url:
+        with urllib.request.urlopen(url + "api/search?q=red+circle&n=2") as r:  # what curl shows a user
+            assert len(json.load(r)["results"]) == 2
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +285,21 @@ def test_a_running_server_sees_pictures_indexed_meanwhile(tmp_path: Path) -> Non
         picfind("index", "--db", str(db), "-q", check=True)  # another process
         found = [Path(r["path"]).name for r in c.get("/api/search", params={"q": "a red circle"}).json()["results"]]
         assert found[0] == "red-circle-new.png" and "blue-square-0.png" not in found and len(found) == 3
+
+
+def test_more_results_load_as_you_scroll(browser, tmp_path: Path) -> None:
+    write_shapes(tmp_path / "many", 130, size=96)
+    db = tmp_path / "many.db"
+    picfind("index", str(tmp_path / "many"), "--db", str(db), "--model", MODEL, "-q", check=True)
+    with serving(db) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(url)
+        page.fill("#q", "a yellow square")
+        page.wait_for_function("document.querySelectorAll('.tile').length === 60")
+        for expected in (120, 130):
+            page.mouse.wheel(0, 100_000)
+            page.wait_for_function(f"document.querySelectorAll('.tile').length === {expected}")
+        assert page.inner_text("#info").startswith("130 pictures")
+        paths = page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title.split('\\n')[0])")
+        assert len(set(paths)) == 130  # no page twice, none skipped
+        page.close()

@@ -148,6 +148,9 @@ class Catalog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
+            # New catalogs only (a no-op for existing ones): with 4 KB pages one 512-d vector row
+            # (2.1 KB) fills a page alone; 16 KB pages hold seven, halving the catalog's size.
+            self.db.execute("PRAGMA page_size = 16384")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()

@@ -25,6 +25,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from .catalog import CatalogError
+from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
 from .filters import Filter
 from .library import Library
 from .query import split as split_query
@@ -157,6 +158,23 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
             hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"]))
         return JSONResponse(_page(hits, o["offset"], o["n"]))
 
+    async def api_dupes(request: Request) -> Response:
+        near = request.query_params.get("near", "") not in ("", "0", "false")
+        try:
+            threshold = float(request.query_params.get("threshold") or DEFAULT_THRESHOLD)
+        except ValueError:
+            raise ApiError(400, "threshold must be a number between -1 and 1") from None
+
+        def find(lib: Library) -> list:
+            groups = near_duplicates(lib.catalog, lib.model, threshold) if near else exact_copies(lib.catalog)
+            return [g.as_dict() for g in groups]
+        groups = await service.call(find)
+        for g in groups:
+            for m in g["members"]:
+                m.update(path=_printable(m["path"]), copies=[_printable(c) for c in m["copies"]],
+                         thumb=f"/thumb/{m['id']}", image=f"/image/{m['id']}")
+        return JSONResponse({"groups": groups, "wasted_bytes": sum(g["wasted_bytes"] for g in groups)})
+
     async def api_status(request: Request) -> Response:
         return JSONResponse(await service.call(lambda lib: lib.status()))
 
@@ -203,6 +221,7 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
             Route("/api/search", api_search),
             Route("/api/similar", api_similar, methods=["GET", "POST"]),
             Route("/api/status", api_status),
+            Route("/api/dupes", api_dupes),
             Route("/api/file/{id:int}", api_file),
             Route("/api/openapi.json", openapi),
             Route("/thumb/{id:int}", thumb),
