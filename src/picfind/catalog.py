@@ -64,6 +64,7 @@ MIGRATIONS: list[str] = [
         op TEXT NOT NULL CHECK (op IN ('add', 'del'))
     );
     CREATE INDEX vector_log_content ON vector_log(model, content_hash, seq);
+    CREATE INDEX embeddings_model ON embeddings(model);  -- counting one model's vectors without reading them
     INSERT INTO vector_log(content_hash, model, op)
         SELECT content_hash, model, 'add' FROM embeddings ORDER BY model, content_hash;
     CREATE TRIGGER embeddings_added AFTER INSERT ON embeddings BEGIN
@@ -291,8 +292,9 @@ class Catalog:
 
     def vector_changes(self, model: str, since: int) -> list[tuple[int, str, str]]:
         """(seq, content hash, 'add' or 'del') after `since`, oldest first."""
-        return self.db.execute("SELECT seq, content_hash, op FROM vector_log WHERE model = ? AND seq > ? "
-                               "ORDER BY seq", (model, since)).fetchall()
+        # `+model`: walk the log from `since` (few rows), not every row of the model.
+        return self.db.execute("SELECT seq, content_hash, op FROM vector_log WHERE seq > ? AND +model = ? "
+                               "ORDER BY seq", (since, model)).fetchall()
 
     def vector_id(self, model: str, content_hash: str, before: int) -> int | None:
         """The id a content had just before log position `before` (None if it had none)."""
