@@ -295,7 +295,8 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
     if args.near:
         bar = _Bar(enabled=not getattr(args, "quiet", False) and not args.json and sys.stderr.isatty())
         try:
-            groups = near_duplicates(lib.catalog, lib.model, args.threshold, progress=bar.comparing)
+            groups = near_duplicates(lib.catalog, lib.model, args.threshold, progress=bar.comparing,
+                                     index=lib.vector_index())
         finally:
             bar.close()
     else:

@@ -166,7 +166,8 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
             raise ApiError(400, "threshold must be a number between -1 and 1") from None
 
         def find(lib: Library) -> list:
-            groups = near_duplicates(lib.catalog, lib.model, threshold) if near else exact_copies(lib.catalog)
+            groups = (near_duplicates(lib.catalog, lib.model, threshold, index=lib.vector_index()) if near
+                      else exact_copies(lib.catalog))
             return [g.as_dict() for g in groups]
         groups = await service.call(find)
         for g in groups:

@@ -1,0 +1,39 @@
+"""Near-duplicate pairs: the exact blockwise comparison and the hnsw neighbour search agree."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from picfind import dupes
+from picfind.dupes import groups_of, neighbour_pairs, similar_pairs
+from picfind.index import HnswIndex, IndexSettings
+
+
+def planted(n: int = 3000, copies: int = 60, dim: int = 64) -> tuple[np.ndarray, set[frozenset]]:
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((n, dim)).astype(np.float32)
+    sources = rng.choice(n - copies, copies // 3, replace=False)
+    for k, s in enumerate(np.repeat(sources, 3)):  # three near-copies of each source
+        m[n - copies + k] = m[s] + rng.standard_normal(dim).astype(np.float32) * 0.05
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    groups = {frozenset([int(s), *range(n - copies + 3 * j, n - copies + 3 * j + 3)]) for j, s in enumerate(sources)}
+    return m, groups
+
+
+def test_blockwise_pairs_find_every_planted_group_in_small_blocks(monkeypatch) -> None:
+    matrix, expected = planted()
+    monkeypatch.setattr(dupes, "BLOCK_SCORES", 3000 * 7)  # 7 rows a block: block edges are crossed
+    found = {frozenset(g) for g in groups_of(len(matrix), similar_pairs(matrix, 0.95))}
+    assert found == expected
+
+
+def test_the_hnsw_path_finds_the_same_pairs_with_exact_scores() -> None:
+    matrix, expected = planted()
+    ids = np.arange(100, 100 + len(matrix), dtype=np.int64)[::-1].copy()  # ids in no particular order
+    index = HnswIndex.build(ids, matrix, 0, IndexSettings())
+    exact = similar_pairs(matrix, 0.95)
+    approx = neighbour_pairs(index, ids, matrix, 0.95)
+    assert {(i, j) for i, j, _ in approx} == {(i, j) for i, j, _ in exact}
+    scores = {(i, j): s for i, j, s in exact}
+    assert all(abs(s - scores[i, j]) < 1e-5 for i, j, s in approx)
+    assert {frozenset(g) for g in groups_of(len(matrix), approx)} == expected
