@@ -102,6 +102,11 @@ def main() -> int:
     for q in queries:
         picfind("search", q, "-n", "5", *common)
     picfind("search", queries[0], "-n", "10", "--sheet", str(args.out / "sheet.png"), *common)
+    example = sorted(photos.iterdir())[0]
+    picfind("similar", str(example), "-n", "3", *common)  # search by example
+    combined = ["a circle", "-", "red"] if args.model == "tiny-shapes" else [queries[0], "+", "outdoors"]
+    picfind("search", *combined, "-n", "3", *common)  # a combined query
+    picfind("dupes", *common)
     picfind("status", *common)
     print(f"\ncontact sheet: {args.out / 'sheet.png'}")
     return 0

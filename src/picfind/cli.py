@@ -306,7 +306,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
-              f"{g.wasted_bytes / 1e6:.1f} MB in all but the first:")
+              f"{_size(g.wasted_bytes)} in all but the first:")
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""
@@ -314,8 +314,13 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
             for c in m.copies:
                 print(f"        = {_show_path(c)}")
     wasted = sum(g.wasted_bytes for g in groups)
-    print(f"{len(groups)} groups, {wasted / 1e6:.1f} MB in copies" if groups else "no duplicates found")
+    print(f"{len(groups)} group{'s' * (len(groups) != 1)}, {_size(wasted)} in copies" if groups
+          else "no duplicates found")
     return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def _shown(value: object) -> object:
