@@ -251,14 +251,14 @@ def test_keyboard_navigation(page) -> None:
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "q"
     page.keyboard.type("a red circle")
-    page.wait_for_selector(".tile img")
+    page.wait_for_selector("#grid[data-shows='a red circle'] .tile img")  # not an earlier, partial query
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.dataset.i") == "1"
     page.keyboard.press("Enter")
     page.wait_for_selector("#viewer[open]")
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.querySelector('#viewer').open")
+    page.wait_for_function("document.activeElement.dataset.i === '1'")  # back on the picture it showed
     page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.id") == "q"
 
