@@ -120,6 +120,19 @@ def test_changing_the_storage_type_rebuilds(filled) -> None:
     assert "f32" in str(index.index.dtype).lower()
 
 
+def test_the_exact_index_is_stored_mapped_and_rebuilt_when_the_catalog_changes(filled, tmp_path) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend="exact")
+    first = IndexStore(catalog).open(MODEL, settings)
+    again = IndexStore(catalog).open(MODEL, settings)
+    assert isinstance(again.matrix, np.memmap) and again.position == first.position
+    assert ranked(catalog, again, vectors[9], 1) == ["h9"]
+    delete(catalog, tmp_path, ["h9"])
+    after = IndexStore(catalog).open(MODEL, settings)
+    assert len(after) == 1499 and "h9" not in ranked(catalog, after, vectors[9], 5)
+    assert len(IndexStore(catalog).files(MODEL, "exact")) == 1
+
+
 def test_auto_is_exact_for_small_catalogs_and_hnsw_for_large(filled, monkeypatch) -> None:
     catalog, _ = filled
     assert IndexStore(catalog).open(MODEL).name == "exact"
@@ -162,7 +175,7 @@ def test_sync_keeps_only_the_backend_in_use(filled) -> None:
     assert not list(store.folder.glob("*.npz"))  # annoy's id file went with it
     IndexSettings(backend="exact").save(catalog)
     store.sync(MODEL)
-    assert not list(store.folder.iterdir())
+    assert sorted(p.suffix for p in store.folder.iterdir()) == [".npy", ".npz"]  # the matrix and its ids
 
 
 def test_a_broad_filter_over_an_approximate_index_fetches_more_and_keeps_only_what_passes(tmp_path, monkeypatch):

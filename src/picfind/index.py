@@ -1,8 +1,8 @@
 """Vector indexes: how the vectors nearest a query are found.
 
 * `exact`: every vector in one float32 matrix, scored by one matrix product. Exact, and quick
-  while the catalog is small (about 7 ms at 100k vectors on 2 cores). Read from the catalog,
-  never stored.
+  while the catalog is small (about 6 ms at 100k vectors on 2 cores). Stored as a .npy file
+  and rebuilt from the catalog when it changes.
 * `hnsw`: a graph index (usearch's HNSW), vectors stored in float16 by default: about a
   millisecond at 1M vectors, vectors added and removed in place.
 * `annoy`: Spotify's Annoy, the classic choice (memery used it): a forest of random-projection
@@ -63,6 +63,7 @@ class IndexSettings:
 
 class VectorIndex(ABC):
     name: ClassVar[str]
+    suffix: ClassVar[str]  # of its stored file
     incremental: ClassVar[bool] = True  # can add and remove vectors in place
 
     def __init__(self, position: int) -> None:
@@ -83,22 +84,24 @@ class VectorIndex(ABC):
     def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
         raise NotImplementedError(f"{self.name} cannot change after building")
 
-    # storage (the exact index is never stored)
-    def save(self, path: Path) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def save(self, path: Path) -> None: ...
 
     @classmethod
+    @abstractmethod
     def load(cls, path: Path, settings: IndexSettings, writable: bool) -> VectorIndex:
-        raise NotImplementedError
+        """`writable`: will be updated in place (else it may be opened memory-mapped, read-only)."""
 
 
 class ExactIndex(VectorIndex):
     name = "exact"
+    suffix = "npy"
+    incremental = False
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray, position: int = 0) -> None:
         super().__init__(position)
         self.ids = ids
-        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.matrix = matrix if isinstance(matrix, np.memmap) else np.ascontiguousarray(matrix, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -120,6 +123,22 @@ class ExactIndex(VectorIndex):
         best = best[np.argsort(-scores[best], kind="stable")]
         ids = self.ids if rows is None else self.ids[rows]
         return [(int(ids[i]), float(scores[i])) for i in best]
+
+    # Stored as a plain float32 .npy, mapped on open: a search need not read every vector from
+    # SQLite first (0.35 s at 100k vectors, 6.7 s at 1M).
+    def save(self, path: Path) -> None:
+        np.savez(_ids_path(path), ids=self.ids)  # first: the matrix file, written last, marks the pair whole
+        with open(path, "wb") as f:
+            np.save(f, self.matrix)
+
+    @classmethod
+    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> ExactIndex:
+        with np.load(_ids_path(path)) as saved:
+            ids = saved["ids"]
+        matrix = np.load(path, mmap_mode="r")
+        if matrix.dtype != np.float32 or matrix.ndim != 2 or len(matrix) != len(ids):
+            raise ValueError(f"{path.name} does not match its ids")
+        return cls(ids, matrix, _position_of(path))
 
 
 class HnswIndex(VectorIndex):
@@ -258,7 +277,7 @@ class IndexStore:
     def files(self, model: str, backend: str) -> list[Path]:
         """Stored files for this model and backend, newest position first."""
         cls = BACKENDS[backend]
-        if not self.folder.is_dir() or not hasattr(cls, "suffix"):
+        if not self.folder.is_dir():
             return []
         pattern = re.compile(rf"{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
         found = [p for p in self.folder.iterdir() if pattern.fullmatch(p.name)]
@@ -271,9 +290,8 @@ class IndexStore:
         if count is None:
             count = self.catalog.count_vectors(model)
         cls = BACKENDS[settings.resolve(count)]
-        if cls is ExactIndex or count == 0:
-            position, ids, matrix = self.catalog.vectors(model)
-            return ExactIndex(ids, matrix, position)
+        if count == 0:
+            return ExactIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         index = self._load(cls, model, settings, writable=False)
         changes = self.catalog.vector_changes(model, index.position) if index else []
         if index is not None and not changes:
@@ -289,17 +307,17 @@ class IndexStore:
         return index
 
     def sync(self, model: str, progress: BuildProgress | None = None) -> None:
-        """After an indexing run: bring the stored index up to date (nothing to do for exact
-        search), and drop the files of backends no longer in use."""
+        """After an indexing run: bring the stored index up to date, and drop the files of
+        backends no longer in use."""
         settings = IndexSettings.of(self.catalog)
         count = self.catalog.count_vectors(model)
-        backend = settings.resolve(count) if count else "exact"
+        backend = settings.resolve(count)
         for other in BACKENDS:
-            if other != backend:
+            if other != backend or not count:
                 for path in self.files(model, other):
                     path.unlink(missing_ok=True)
                     _ids_path(path).unlink(missing_ok=True)
-        if backend != "exact":
+        if count:
             self.open(model, settings, progress, count)
 
     def _load(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
@@ -336,7 +354,7 @@ class IndexStore:
         temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         try:
             index.save(temp)
-            if isinstance(index, AnnoyIndex):
+            if isinstance(index, (AnnoyIndex, ExactIndex)):
                 os.replace(_ids_path(temp), _ids_path(final))
             os.replace(temp, final)
         except OSError as e:
