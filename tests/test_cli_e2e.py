@@ -100,11 +100,13 @@ def test_rescan_embeds_nothing_rename_reuses_delete_vanishes_copies_group(librar
     hits = search(db, "a red circle", "-n", "5")
     names = [Path(h["path"]).name for h in hits]
     assert "red-circle-2.png" not in " ".join(names)
+    assert "renamed red.png" in names  # a moved picture keeps its vector and is still found
     grouped = next(h for h in hits if Path(h["path"]).name == "red-circle-1.png")
     assert sorted(Path(p).name for p in grouped["duplicates"]) == ["copy of red.png", "copy two.png"]
     assert len({h["path"] for h in hits}) == len(hits)
     st = json.loads(picfind("status", "--db", str(db), "--json", check=True).stdout)
     assert st["images_indexed"] == 17 and st["unique_contents"] == 15 and st["duplicate_copies"] == 2
+    assert st["embedded_with_model"] == 15
 
 
 def test_a_file_deleted_after_indexing_never_shows_even_before_a_rescan(library: Path, tmp_path: Path) -> None:

@@ -212,3 +212,23 @@ def test_the_hnsw_index_answers_like_exact_search_and_forgets_deleted_files(shap
     assert str(gone) not in [h["path"] for h in search(db, "a red circle")]
     filtered = search(db, "a red circle", "--in", str(lib / "red-circles"))
     assert len(filtered) == 3 and all("/red-circles/" in h["path"] for h in filtered)
+
+
+def test_thumbnails_go_with_the_last_file_that_holds_the_picture(shapes_lib) -> None:
+    lib, db = shapes_lib
+    thumbs = Path(str(db) + ".thumbs")
+    [hit] = search(db, "a blue square", "-n", "1")
+    thumb = thumbs / hit["content_hash"][:2] / f"{hit['content_hash']}.jpg"
+    assert thumb.exists()
+    copy = lib / "elsewhere" / "copy.png"
+    copy.parent.mkdir()
+    shutil.copy(hit["path"], copy)
+    Path(hit["path"]).unlink()
+    picfind("index", "--db", str(db), "-q", check=True)
+    assert thumb.exists()  # the copy still holds it
+    copy.unlink()
+    picfind("index", "--db", str(db), "-q", check=True)
+    assert not thumb.exists()
+    before = len(list(thumbs.rglob("*.jpg")))
+    picfind("roots", "remove", str(lib), "--db", str(db), check=True)
+    assert before > 0 and not list(thumbs.rglob("*.jpg"))

@@ -214,7 +214,8 @@ class Catalog:
         return [Root(i, fs(p), json.loads(e), json.loads(x)) for i, p, e, x in rows]
 
     def remove_root(self, path: str) -> int:
-        """Forget a root and its files; returns how many files were dropped."""
+        """Forget a root and its files; returns how many files were dropped (-1: not a root).
+        Their vectors stay until `prune_embeddings`."""
         with self.transaction():
             row = self.db.execute("SELECT id FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone()
             if row is None:
@@ -222,7 +223,6 @@ class Catalog:
             n = self.db.execute("SELECT count(*) FROM files WHERE root_id = ?", (row[0],)).fetchone()[0]
             self.db.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
             self.db.execute("DELETE FROM roots WHERE id = ?", (row[0],))
-        self.prune_embeddings()
         return n
 
     # files
@@ -262,12 +262,15 @@ class Catalog:
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail) for f in skipped])
             db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
 
-    def prune_embeddings(self) -> int:
-        """Drop vectors no file points at any more (a deleted photo's vector is not kept)."""
+    def prune_embeddings(self) -> list[str]:
+        """Drop vectors no file points at any more (a deleted photo's vector is not kept);
+        returns those contents, whose thumbnails can go too."""
+        orphans = "FROM embeddings WHERE content_hash NOT IN " \
+                  "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)"
         with self.transaction() as db:
-            cur = db.execute("DELETE FROM embeddings WHERE content_hash NOT IN "
-                             "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)")
-        return cur.rowcount
+            gone = [h for (h,) in db.execute(f"SELECT DISTINCT content_hash {orphans}")]
+            db.execute(f"DELETE {orphans}")
+        return gone
 
     # vectors, for search and the vector indexes
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:

@@ -198,8 +198,6 @@ class Indexer:
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
-        if gone:
-            self.catalog.prune_embeddings()
 
         opts = self.options
         batch_size = opts.batch_size or (64 if self.encoder.device == "cuda" else 16)
@@ -263,6 +261,10 @@ class Indexer:
                     progress(report, report.read, len(todo))
             embed()
             commit()
+            if gone:
+                # Only now: a picture moved or renamed in this run has its new file written, so
+                # its vector is not an orphan. (An interrupted run prunes next time.)
+                ThumbnailCache.beside(self.catalog.path).remove(self.catalog.prune_embeddings())
         except KeyboardInterrupt:
             report.interrupted = True
             to_embed.clear()

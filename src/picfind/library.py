@@ -209,5 +209,6 @@ class Library:
         n = self.catalog.remove_root(os.path.abspath(os.path.expanduser(path)))
         if n < 0:
             raise CatalogError(f"{path} is not a root; `picfind roots` lists them")
+        self.thumbnails.remove(self.catalog.prune_embeddings())
         self._index = None
         return n

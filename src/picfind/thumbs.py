@@ -64,5 +64,10 @@ class ThumbnailCache:
         except (OSError, SkipFile):
             return None
 
+    def remove(self, content_hashes: list[str]) -> None:
+        """Forget pictures no file holds any more."""
+        for h in content_hashes:
+            self.path(h).unlink(missing_ok=True)
+
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*.jpg")) if self.folder.is_dir() else 0
