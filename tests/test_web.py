@@ -148,6 +148,11 @@ def test_serve_refuses_an_open_address_without_a_token(catalog) -> None:
     assert proc.returncode == 2 and "--token" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_serve_without_the_model_says_so_at_once(catalog) -> None:
+    proc = picfind("serve", "--db", str(catalog[1]), "--model", "vit-b-32", "--port", str(free_port()), timeout=60)
+    assert proc.returncode == 1 and "not installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

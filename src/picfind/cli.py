@@ -373,6 +373,7 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
             probe.bind((args.host, args.port))
         except OSError as e:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
+    lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
     serve(lib.catalog.path, getattr(args, "model", None), args.host, args.port, args.token, args.open)
     return 0
