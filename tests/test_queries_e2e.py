@@ -232,3 +232,16 @@ def test_thumbnails_go_with_the_last_file_that_holds_the_picture(shapes_lib) -> 
     before = len(list(thumbs.rglob("*.jpg")))
     picfind("roots", "remove", str(lib), "--db", str(db), check=True)
     assert before > 0 and not list(thumbs.rglob("*.jpg"))
+
+
+def test_the_shell_takes_filters_and_combined_queries_on_a_line(shapes_lib) -> None:
+    lib, db = shapes_lib
+    lines = (f"a shape --in {lib / 'blue-squares'} -n 3\n"
+             "a red circle --after someday\n"
+             "a circle - red --ext jpg -n 4\n"
+             "exit\n")
+    proc = picfind("shell", "--db", str(db), input=lines, timeout=120)
+    out = proc.stdout.splitlines()
+    assert proc.returncode == 0 and "is not a date" in proc.stderr
+    assert len(out) == 7 and all("/blue-squares/" in line for line in out[:3])
+    assert all(line.endswith(".jpg  160x160") or line.endswith(".jpg  240x240") for line in out[3:])

@@ -136,12 +136,17 @@ def build_parser() -> Parser:
 
 
 def _result_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=_positive_int, default=20, help="how many results (default 20)")
     p.add_argument("--json", action="store_true", help="a JSON array of results")
     p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes")
-    p.add_argument("--min-score", type=_score, help="drop results scoring below this")
     p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+    _search_options(p, n=20)
+
+
+def _search_options(p: argparse.ArgumentParser, n: int) -> None:
+    """How many, in what order, and which: shared by the commands and the shell's lines."""
+    p.add_argument("-n", type=_positive_int, default=n, help=f"how many results (default {n})")
+    p.add_argument("--min-score", type=_score, help="drop results scoring below this")
     p.add_argument("--sort", choices=["score", "date"], default="score",
                    help="order of the results: score (default) or date, newest first")
     f = p.add_argument_group("filters")
@@ -356,10 +361,31 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         if not query:
             continue
         try:
-            _print_hits(lib.search(split_query(query), n=10), opts)
+            terms, line_args = _shell_line(query)
+            _print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=_filter(line_args),
+                                   sort=line_args.sort), opts)
         except ValueError as e:
             print(f"picfind: {e}", file=sys.stderr)
+        except SystemExit:
+            pass  # a wrong option on this line: the parser said why; the shell goes on
     return 0
+
+
+def _shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
+    """A shell line: a description or combined query, optionally with search options,
+    e.g. `beach - people --after 2024-06 -n 20`."""
+    parser = Parser(prog="picfind shell", add_help=False)
+    parser.add_argument("query", nargs="*")
+    _search_options(parser, n=10)
+    try:
+        tokens = shlex.split(line)
+    except ValueError:
+        tokens = [line]
+    if not any(t.startswith("--") or t == "-n" for t in tokens):
+        return split_query(line), parser.parse_args([])
+    args = parser.parse_args(tokens)
+    terms = args.query if {"+", "-"} & set(args.query) else [" ".join(args.query)]
+    return terms, args
 
 
 def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
