@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encode import random_b32  # noqa: E402
 from vectors import clip_like  # noqa: E402
 
-from picfind import search as search_module  # noqa: E402
+from picfind import catalog as catalog_module  # noqa: E402
 from picfind.catalog import Catalog, IndexedFile  # noqa: E402
 from picfind.index import IndexSettings, IndexStore  # noqa: E402
 from picfind.library import Library  # noqa: E402
@@ -63,7 +63,7 @@ def main() -> None:
     args = ap.parse_args()
     bundle = random_b32()
     model = json.loads((bundle / "manifest.json").read_text())["name"]
-    search_module.os.path.lexists = lambda p: True  # the files are not on disk (see above)
+    catalog_module.os.path.lexists = lambda p: True  # the files are not on disk (see above)
     row: dict = {"n": args.n}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "catalog.db"

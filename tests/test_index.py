@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def test_a_broad_filter_over_an_approximate_index_fetches_more_and_keeps_only_wh
     for half, folder in enumerate((tmp_path / "a", tmp_path / "b")):
         folder.mkdir()
         add(catalog, folder, [f"{folder.name}{i}" for i in range(600)], vectors[half * 600:(half + 1) * 600])
-    monkeypatch.setattr(search_module.os.path, "lexists", lambda p: True)  # the files are not on disk
+    monkeypatch.setattr(os.path, "lexists", lambda p: True)  # the files are not on disk
     index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f32"))
     where = Filter.of(folders=[str(tmp_path / "b")])
     query = vectors[5]  # in folder a: the unfiltered best hit is filtered out

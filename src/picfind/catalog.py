@@ -308,11 +308,15 @@ class Catalog:
         """The live vectors among these ids (ids of removed vectors are left out)."""
         rows = []
         for chunk in _chunks(ids):
-            rows += self.db.execute(
-                f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
-                f"e.content_hash = l.content_hash WHERE l.model = ? AND l.seq IN ({_marks(chunk)})",
-                (model, *chunk)).fetchall()
+            rows += self._vectors_with_ids(_marks(chunk), [model, *chunk])
         return _id_matrix(rows)
+
+    def _vectors_with_ids(self, ids_sql: str, params: list) -> list[tuple[int, bytes]]:
+        """(id, vector) of one model's live vectors whose id is among `ids_sql` (a list of ? or
+        a sub-query; `params` start with the model)."""
+        return self.db.execute(
+            f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
+            f"e.content_hash = l.content_hash WHERE l.model = ? AND l.seq IN ({ids_sql})", params).fetchall()
 
     def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -322,7 +326,8 @@ class Catalog:
         return out
 
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
-        """The indexed files holding each content (those that pass `where`), oldest entry first."""
+        """The indexed files holding each content that pass `where` and are still on disk (a file
+        deleted since the last scan never shows), oldest entry first."""
         condition, params = (where or Filter()).sql()
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in _chunks(hashes):
@@ -331,8 +336,9 @@ class Catalog:
                 f"FROM files f WHERE f.status = 'ok' AND f.content_hash IN ({_marks(chunk)}) AND {condition} "
                 f"ORDER BY f.id", [*chunk, *params])
             for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
-                out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9, "width": w,
-                               "height": hgt, "taken": taken, "camera": camera})
+                if os.path.lexists(p):
+                    out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
+                                   "width": w, "height": hgt, "taken": taken, "camera": camera})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -359,20 +365,12 @@ class Catalog:
 
     def vectors_matching(self, model: str, where: Filter) -> tuple[np.ndarray, np.ndarray]:
         query, params = self._matching_ids_sql(where)
-        rows = self.db.execute(
-            f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
-            f"e.content_hash = l.content_hash WHERE l.seq IN ({query})", [model, *params]).fetchall()
-        return _id_matrix(rows)
+        return _id_matrix(self._vectors_with_ids(query, [model, model, *params]))
 
     def file_by_id(self, file_id: int) -> dict | None:
         row = self.db.execute("SELECT path, content_hash FROM files WHERE id = ? AND status = 'ok'",
                               (file_id,)).fetchone()
         return {"path": fs(row[0]), "content_hash": row[1]} if row else None
-
-    def file_by_path(self, path: str) -> dict | None:
-        row = self.db.execute("SELECT id, content_hash, size, mtime_ns FROM files WHERE path = ? AND status = 'ok'",
-                              (os.fsencode(path),)).fetchone()
-        return {"id": row[0], "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",

@@ -11,7 +11,6 @@ pixels, then the largest file. picfind never deletes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -47,8 +46,7 @@ class Group:
 def exact_copies(catalog: Catalog) -> list[Group]:
     """Groups of files with the same content, the most wasteful first."""
     groups = []
-    for content_hash in catalog.repeated_contents():
-        files = [f for f in catalog.files_for_hashes([content_hash])[content_hash] if os.path.lexists(f["path"])]
+    for files in catalog.files_for_hashes(catalog.repeated_contents()).values():
         if len(files) < 2:
             continue
         members = [Member(f["path"], f["size"], f["width"], f["height"], id=f["id"]) for f in files]
@@ -66,8 +64,8 @@ def similar_pairs(matrix: np.ndarray, threshold: float,
         scores = matrix[start:start + block] @ matrix.T
         rows, cols = np.nonzero(scores >= threshold)
         keep = cols > rows + start
-        for r, c in zip(rows[keep], cols[keep]):
-            pairs.append((int(r) + start, int(c), float(scores[r, c])))
+        rows, cols = rows[keep], cols[keep]
+        pairs += zip((rows + start).tolist(), cols.tolist(), scores[rows, cols].tolist())
         if progress:
             progress(min(start + block, n), n)
     return pairs
@@ -139,17 +137,16 @@ def near_duplicates(catalog: Catalog, model: str, threshold: float = DEFAULT_THR
         pairs = similar_pairs(matrix, threshold, progress)
     components = groups_of(len(ids), pairs)
     hashes = catalog.hashes_for_ids([int(ids[i]) for c in components for i in c])
+    files = catalog.files_for_hashes(list(hashes.values()))  # one batch for every group
     groups = []
     for component in components:
         by_hash = {hashes[int(ids[i])]: i for i in component if int(ids[i]) in hashes}
-        files = catalog.files_for_hashes(list(by_hash))
         members, rows = [], []
         for h, row in by_hash.items():
-            present = [f for f in files[h] if os.path.lexists(f["path"])]
-            if present:
-                f = present[0]
+            if files[h]:
+                f, *copies = files[h]
                 members.append(Member(f["path"], f["size"], f["width"], f["height"],
-                                      [c["path"] for c in present[1:]], id=f["id"]))
+                                      [c["path"] for c in copies], id=f["id"]))
                 rows.append(row)
         if len(members) < 2:
             continue

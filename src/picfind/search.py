@@ -10,7 +10,6 @@ proportion to how much the filter throws away, and doubling until enough pass.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -92,11 +91,10 @@ def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, 
         files = catalog.files_for_hashes([h for h, _ in ranked], where)
         hits = []
         for h, score in ranked:
-            present = [f for f in files[h] if os.path.lexists(f["path"])]
-            if not present:
-                continue
-            first = present[0]
-            hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in present[1:]],
+            if not files[h]:
+                continue  # every file of this picture is gone, or filtered out
+            first = files[h][0]
+            hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
                             width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
                             taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
             if len(hits) == n:
