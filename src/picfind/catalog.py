@@ -94,6 +94,18 @@ def fs(path: bytes) -> str:
     return os.fsdecode(path)
 
 
+def printable(value: object) -> object:
+    """Paths, alone or anywhere in a JSON-bound value, as text a terminal or a browser can show:
+    bytes that are not UTF-8 become U+FFFD (`fs` keeps them, for opening the file)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Root:
     id: int
@@ -114,12 +126,17 @@ class FileRecord:
 
 
 @dataclass(frozen=True)
-class IndexedFile:
-    """One successfully read file, ready to be written with its embedding."""
+class FileStat:
+    """A file as the walk found it: under which root, how big, when last changed."""
     path: str
     root_id: int
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class IndexedFile(FileStat):
+    """One successfully read file, ready to be written with its embedding."""
     content_hash: str
     width: int
     height: int
@@ -128,11 +145,7 @@ class IndexedFile:
 
 
 @dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    root_id: int
-    size: int
-    mtime_ns: int
+class SkippedFile(FileStat):
     reason: str
     detail: str = ""
 

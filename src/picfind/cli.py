@@ -14,13 +14,13 @@ from pathlib import Path
 
 from . import __version__, models
 from .bundle import BundleError
-from .catalog import CatalogError
+from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
 from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
-from .query import split as split_query
+from .query import group as group_terms
 from .search import Hit
 from .sheet import contact_sheet
 
@@ -168,13 +168,9 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def _show_path(path: str) -> str:
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
-        print(json.dumps([_shown(h.as_dict()) for h in hits], indent=2))
+        print(json.dumps([printable(h.as_dict()) for h in hits], indent=2))
     elif args.paths_only:
         out = sys.stdout.buffer
         for h in hits:
@@ -185,9 +181,9 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             print("no matches")
         for rank, h in enumerate(hits, 1):
             size = f"  {h.width}x{h.height}" if h.width else ""
-            print(f"{rank:>3}  {h.score:.3f}  {_show_path(h.path)}{size}")
+            print(f"{rank:>3}  {h.score:.3f}  {printable(h.path)}{size}")
             for d in h.duplicates:
-                print(f"{'':>3}  {'':>5}  = {_show_path(d)}")
+                print(f"{'':>3}  {'':>5}  = {printable(d)}")
 
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
@@ -307,7 +303,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
     else:
         groups = exact_copies(lib.catalog)
     if args.json:
-        print(json.dumps([_shown(g.as_dict()) for g in groups], indent=2))
+        print(json.dumps([printable(g.as_dict()) for g in groups], indent=2))
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
@@ -315,9 +311,9 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""
-            print(f"  {'keep' if k == 0 else '    '}  {_show_path(m.path)}{size}{score}")
+            print(f"  {'keep' if k == 0 else '    '}  {printable(m.path)}{size}{score}")
             for c in m.copies:
-                print(f"        = {_show_path(c)}")
+                print(f"        = {printable(c)}")
     wasted = sum(g.wasted_bytes for g in groups)
     print(f"{len(groups)} group{'s' * (len(groups) != 1)}, {_size(wasted)} in copies" if groups
           else "no duplicates found")
@@ -326,15 +322,6 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
-
-
-def _shown(value: object) -> object:
-    """Paths made printable (undecodable bytes replaced) throughout a JSON-bound value."""
-    if isinstance(value, dict):
-        return {k: _shown(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shown(v) for v in value]
-    return _show_path(value) if isinstance(value, str) else value
 
 
 def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
@@ -379,13 +366,12 @@ def _shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     _search_options(parser, n=10)
     try:
         tokens = shlex.split(line)
-    except ValueError:
-        tokens = [line]
+    except ValueError:  # an unbalanced quote: "a dog's bed"
+        return [line], parser.parse_args([])
     if not any(t.startswith("--") or t == "-n" for t in tokens):
-        return split_query(line), parser.parse_args([])
+        return group_terms(tokens), parser.parse_args([])
     args = parser.parse_args(tokens)
-    terms = args.query if {"+", "-"} & set(args.query) else [" ".join(args.query)]
-    return terms, args
+    return group_terms(args.query), args
 
 
 def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
@@ -408,13 +394,13 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     st = lib.status()
     if args.skipped:
-        st["skipped_files"] = [{**f, "path": _show_path(f["path"])} for f in lib.catalog.skipped_files()]
+        st["skipped_files"] = [{**f, "path": printable(f["path"])} for f in lib.catalog.skipped_files()]
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
     print(f"catalog   {st['catalog']} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
-    print("roots     " + ("\n          ".join(_show_path(r["path"]) for r in st["roots"]) or "(none)"))
+    print("roots     " + ("\n          ".join(printable(r["path"]) for r in st["roots"]) or "(none)"))
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
@@ -437,12 +423,12 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
         return 0
     roots = lib.roots()
     if args.json:
-        print(json.dumps([{"path": _show_path(r.path), "extensions": r.extensions, "excludes": r.excludes}
+        print(json.dumps([{"path": printable(r.path), "extensions": r.extensions, "excludes": r.excludes}
                           for r in roots], indent=2))
     elif not roots:
         print("no roots yet: `picfind index FOLDER` adds one")
     for r in roots if not args.json else []:
-        print(f"{_show_path(r.path)}  [{','.join(r.extensions)}]")
+        print(f"{printable(r.path)}  [{','.join(r.extensions)}]")
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import Catalog, IndexedFile, SkippedFile
+from .catalog import Catalog, FileStat, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
@@ -47,6 +47,9 @@ class IndexOptions:
     thumbnails: bool = True  # write a small cached thumbnail of each new picture
 
 
+Task = FileStat  # a file to read
+
+
 @dataclass
 class ReadResult:
     task: Task
@@ -54,14 +57,6 @@ class ReadResult:
     meta: Meta | None = None
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
-
-
-@dataclass(frozen=True)
-class Task:
-    path: str
-    root_id: int
-    size: int
-    mtime_ns: int
 
 
 @dataclass

@@ -34,6 +34,14 @@ def default_db() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
+def _read(path: str) -> bytes:
+    """An example image's bytes, or one line saying why not."""
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+
+
 class Library:
     def __init__(self, db: Path | str | None = None, model: str | None = None,
                  device: str = "auto", threads: int | None = None) -> None:
@@ -144,11 +152,7 @@ class Library:
             if term.image is None:
                 vectors.append(self.embed_text(term.text or ""))
                 continue
-            try:
-                data = Path(term.image).read_bytes()
-            except OSError as e:
-                raise ValueError(f"{term.image}: {e.strerror or e}") from None
-            vector, digest = self.embed_image(data)
+            vector, digest = self.embed_image(_read(term.image))
             vectors.append(vector)
             examples.add(digest)
         return combine(vectors, [t.weight for t in terms]), examples
@@ -169,10 +173,7 @@ class Library:
                 raise LookupError(f"no picture with id {image} in the catalog")
             image = found["path"]
         if isinstance(image, str):
-            try:
-                image = Path(image).expanduser().read_bytes()
-            except OSError as e:
-                raise ValueError(f"{image}: {e.strerror or e}") from None
+            image = _read(image)
         vector, digest = self.embed_image(image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
 

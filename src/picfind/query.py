@@ -68,13 +68,18 @@ def parse(tokens: list[str]) -> list[Term]:
 
 
 def split(line: str) -> list[str]:
-    """One typed line (the shell, the web page) as terms: a plain description stays whole;
-    with a standalone + or -, it is split like a shell command line (quotes group words)."""
+    """One typed line (the shell, the web page) as terms, split like a shell command line
+    (quotes group words); see `group`."""
     try:
-        tokens = shlex.split(line)
-    except ValueError:
+        return group(shlex.split(line))
+    except ValueError:  # an unbalanced quote: "a dog's bed"
         return [line]
-    return tokens if {"+", "-"} & set(tokens) else [line]
+
+
+def group(words: list[str]) -> list[str]:
+    """Words as terms: with a standalone + or -, each word is a term; without, they are one
+    description."""
+    return words if {"+", "-"} & set(words) else [" ".join(words)]
 
 
 def combine(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .catalog import CatalogError
+from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
 from .filters import Filter
 from .library import Library
@@ -104,20 +104,12 @@ def _options(request: Request) -> dict:
 
 def _page(hits: list[Hit], offset: int, n: int) -> dict:
     page = hits[offset:offset + n]
-    return {"results": [_row(h) for h in page], "offset": offset, "more": len(hits) > offset + n}
+    return {"results": [_row(h.as_dict()) for h in page], "offset": offset, "more": len(hits) > offset + n}
 
 
-def _row(hit: Hit) -> dict:
-    d = hit.as_dict()
-    d["path"] = _printable(hit.path)
-    d["duplicates"] = [_printable(p) for p in hit.duplicates]
-    d["thumb"] = f"/thumb/{hit.id}"
-    d["image"] = f"/image/{hit.id}"
-    return d
-
-
-def _printable(path: str) -> str:
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def _row(item: dict) -> dict:
+    """A result or a duplicate-group member as JSON: printable paths, and where its pictures are."""
+    return {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
 
 
 def create_app(db: Path, model: str | None = None, token: str | None = None) -> Starlette:
@@ -171,9 +163,7 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
             return [g.as_dict() for g in groups]
         groups = await service.call(find)
         for g in groups:
-            for m in g["members"]:
-                m.update(path=_printable(m["path"]), copies=[_printable(c) for c in m["copies"]],
-                         thumb=f"/thumb/{m['id']}", image=f"/image/{m['id']}")
+            g["members"] = [_row(m) for m in g["members"]]
         return JSONResponse({"groups": groups, "wasted_bytes": sum(g["wasted_bytes"] for g in groups)})
 
     async def api_status(request: Request) -> Response:
@@ -183,7 +173,7 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
         found = await service.call(lambda lib: lib.catalog.file_by_id(request.path_params["id"]))
         if found is None:
             raise ApiError(404, "no such picture")
-        return JSONResponse({"id": request.path_params["id"], "path": _printable(found["path"])})
+        return JSONResponse({"id": request.path_params["id"], "path": printable(found["path"])})
 
     async def thumb(request: Request) -> Response:
         file_id = request.path_params["id"]
