@@ -138,9 +138,7 @@ def main() -> None:
                             "qps": round(qps, 1), **meta, knob: value}, f"{knob}={value}")
                 if isinstance(index, HnswIndex) and meta["dtype"] == args.dtypes.split(",")[0]:
                     largest_hnsw = (index, matrix)
-            del built
-        if largest_hnsw is None or largest_hnsw[1] is not matrix:
-            del matrix
+            del built  # the other indexes of this size: free before the next size
 
     if largest_hnsw is not None:
         index, matrix = largest_hnsw

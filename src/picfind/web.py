@@ -4,8 +4,9 @@ Safety: it binds to 127.0.0.1 unless told otherwise, and then only with a token 
 request must carry. Pictures are served by catalog id only, never by a path from the request.
 Uploaded images (search by example) are read in memory, capped in size, never written to disk.
 
-All library work runs on one worker thread (SQLite connections belong to one thread, and the
-encoder is already multi-threaded); cached thumbnails are served from the event loop.
+All library work, down to finding a thumbnail's file by id, runs on one worker thread (SQLite
+connections belong to one thread, and the encoder is already multi-threaded); sending the
+files happens on the event loop.
 """
 
 from __future__ import annotations
@@ -58,11 +59,12 @@ class Service:
         self.db, self.model = db, model
         self.lib: Library | None = None
 
-    async def call(self, fn, *args):
+    async def call(self, fn):
+        """`fn(library)` on the worker thread."""
         def run():
             if self.lib is None:
                 self.lib = Library(self.db, model=self.model)
-            return fn(self.lib, *args)
+            return fn(self.lib)
         return await asyncio.get_running_loop().run_in_executor(self.pool, run)
 
     def close(self) -> None:
@@ -114,9 +116,11 @@ def _row(item: dict) -> dict:
 
 def create_app(db: Path, model: str | None = None, token: str | None = None) -> Starlette:
     service = Service(db, model)
+    files = resources.files("picfind").joinpath("web")
+    html = files.joinpath("index.html").read_text(encoding="utf-8")
+    spec = files.joinpath("openapi.json").read_text(encoding="utf-8")
 
     async def page(request: Request) -> Response:
-        html = resources.files("picfind").joinpath("web/index.html").read_text(encoding="utf-8")
         response = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
         if token:  # the page's own requests (images included) then carry the token as a cookie
             response.set_cookie("picfind_token", token, httponly=True, samesite="strict")
@@ -194,7 +198,6 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
         return FileResponse(found["path"], headers={"Cache-Control": "private, max-age=300"})
 
     async def openapi(request: Request) -> Response:
-        spec = resources.files("picfind").joinpath("web/openapi.json").read_text(encoding="utf-8")
         return Response(spec, media_type="application/json")
 
     async def api_error(request: Request, exc: Exception) -> Response:
