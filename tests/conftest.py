@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +104,26 @@ def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
                       licence="MIT", source="tests", layout=layout, normalised=normalised)
         out[layout] = folder
     return out
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 16 with pgvector (the pgserver wheel), on a unix socket, for the session.
+    Its folder is outside pytest's (mode 700): run as root, pgserver starts the server as its own
+    user, which must reach the folder."""
+    import pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="picfind-pg-"))
+    folder.chmod(0o755)
+    server = pgserver.get_server(folder / "data", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """A new, empty database on the test server."""
+    name = f"picfind_{uuid.uuid4().hex[:12]}"
+    pg_server.psql(f"CREATE DATABASE {name};")
+    return pg_server.get_uri(name)

@@ -180,23 +180,24 @@ def test_sync_keeps_only_the_backend_in_use(filled) -> None:
 
 
 def test_a_broad_filter_over_an_approximate_index_fetches_more_and_keeps_only_what_passes(tmp_path, monkeypatch):
-    from picfind import search as search_module
+    from picfind import embedded
+    from picfind.embedded import EmbeddedCatalog
     from picfind.filters import Filter
     from picfind.search import search
 
-    catalog = Catalog(tmp_path / "c.db")
+    catalog = EmbeddedCatalog(tmp_path / "c.db")
     rng = np.random.default_rng(3)
     vectors = unit(rng.standard_normal((1200, DIM)))
     for half, folder in enumerate((tmp_path / "a", tmp_path / "b")):
         folder.mkdir()
         add(catalog, folder, [f"{folder.name}{i}" for i in range(600)], vectors[half * 600:(half + 1) * 600])
     monkeypatch.setattr(os.path, "lexists", lambda p: True)  # the files are not on disk
-    index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f32"))
+    IndexSettings(backend="hnsw", dtype="f32").save(catalog)
     where = Filter.of(folders=[str(tmp_path / "b")])
     query = vectors[5]  # in folder a: the unfiltered best hit is filtered out
-    subset = search(catalog, index, MODEL, query, 10, where=where)  # 600 pass: searched exactly
-    monkeypatch.setattr(search_module, "SUBSET_EXACT_MAX", 0)  # now: over-fetch from the index
-    fetched = search(catalog, index, MODEL, query, 10, where=where)
+    subset = search(catalog, MODEL, query, 10, where=where)  # 600 pass: searched exactly
+    monkeypatch.setattr(embedded, "SUBSET_EXACT_MAX", 0)  # now: over-fetch from the index
+    fetched = search(catalog, MODEL, query, 10, where=where)
     assert len(fetched) == 10 and all("/b/" in h.path for h in fetched)
     assert len({h.path for h in fetched} & {h.path for h in subset}) >= 9
     catalog.close()

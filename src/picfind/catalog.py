@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .filters import WHEN, Filter
+from .filters import Filter, like_escape
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -83,6 +83,37 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# When a picture was taken (see `picfind.filters`), as SQLite computes it.
+WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
+
+
+def sqlite_condition(where: Filter) -> tuple[str, list]:
+    """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
+    parts: list[str] = []
+    params: list = []
+    if where.folders:
+        prefixes = where.prefixes()
+        parts.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in prefixes) + ")")
+        for p in prefixes:
+            params += [len(p), p]
+    if where.after:
+        parts.append(f"{WHEN} >= ?")
+        params.append(where.after)
+    if where.before:
+        parts.append(f"{WHEN} < ?")
+        params.append(where.before)
+    if where.extensions:
+        parts.append("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in where.extensions) + ")")
+        params += [f"%.{like_escape(e)}" for e in where.extensions]
+    if where.min_width:
+        parts.append("f.width >= ?")
+        params.append(where.min_width)
+    if where.min_height:
+        parts.append("f.height >= ?")
+        params.append(where.min_height)
+    return (" AND ".join(parts) or "1"), params
 
 
 class CatalogError(Exception):
@@ -341,7 +372,7 @@ class Catalog:
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
         """The indexed files holding each content that pass `where` and are still on disk (a file
         deleted since the last scan never shows), oldest entry first."""
-        condition, params = (where or Filter()).sql()
+        condition, params = sqlite_condition(where or Filter())
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in _chunks(hashes):
             rows = self.db.execute(
@@ -361,12 +392,12 @@ class Catalog:
 
     def count_matching(self, where: Filter) -> int:
         """How many distinct contents have a file that passes `where`."""
-        condition, params = where.sql()
+        condition, params = sqlite_condition(where)
         return self.db.execute(f"SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
                                f"AND {condition}", params).fetchone()[0]
 
     def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
-        condition, params = where.sql()
+        condition, params = sqlite_condition(where)
         return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
                 f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND {condition} GROUP BY f.content_hash",
                 params)

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__, models
 from .bundle import BundleError
 from .catalog import CatalogError, printable
-from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
+from .dupes import DEFAULT_THRESHOLD
 from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
@@ -86,6 +86,9 @@ def build_parser() -> Parser:
     p.add_argument("--ann", choices=["auto", *BACKENDS],
                    help="vector index, remembered: auto (default: exact up to 100k images, hnsw above), "
                         "exact, hnsw or annoy")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="read and embed on a Ray cluster: ADDRESS (host:port, or auto for the running one); "
+                        "alone: start a local cluster for this run (needs picfind[cluster])")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description",
@@ -257,7 +260,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors)
+                           build_progress=bar.vectors, ray=args.ray)
     finally:
         bar.close()
     if args.json:
@@ -293,15 +296,11 @@ def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
-    if args.near:
-        bar = _Bar(enabled=not getattr(args, "quiet", False) and not args.json and sys.stderr.isatty())
-        try:
-            groups = near_duplicates(lib.catalog, lib.model, args.threshold, progress=bar.comparing,
-                                     index=lib.vector_index())
-        finally:
-            bar.close()
-    else:
-        groups = exact_copies(lib.catalog)
+    bar = _Bar(enabled=not getattr(args, "quiet", False) and not args.json and sys.stderr.isatty())
+    try:
+        groups = lib.dupes(args.near, args.threshold, progress=bar.comparing)
+    finally:
+        bar.close()
     if args.json:
         print(json.dumps([printable(g.as_dict()) for g in groups], indent=2))
         return 0
@@ -331,7 +330,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         pass
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"picfind {__version__}: {len(lib.vector_index())} images, model {lib.model}. "
+        print(f"picfind {__version__}: {lib.count()} images, model {lib.model}. "
               "Describe a picture; `exit` leaves.")
     opts = argparse.Namespace(json=False, paths_only=False)
     while True:
@@ -387,14 +386,14 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.catalog.path, getattr(args, "model", None), args.host, args.port, args.token, args.open)
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, args.token, args.open)
     return 0
 
 
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     st = lib.status()
     if args.skipped:
-        st["skipped_files"] = [{**f, "path": printable(f["path"])} for f in lib.catalog.skipped_files()]
+        st["skipped_files"] = [{**f, "path": printable(f["path"])} for f in lib.skipped_files()]
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
@@ -405,7 +404,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
     vi = st["vector_index"]
-    print(f"search    {vi['in_use']} (setting: {vi['setting']}; change with `picfind index --ann`)")
+    print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
+                                          else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     if args.skipped:

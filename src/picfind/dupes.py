@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import Catalog
 from .index import HnswIndex, VectorIndex
+
+if TYPE_CHECKING:
+    from .backend import CatalogBackend
 
 DEFAULT_THRESHOLD = 0.93
 BLOCK_SCORES = 16_000_000  # scores held at once (64 MB of float32)
@@ -43,7 +46,7 @@ class Group:
         return asdict(self)
 
 
-def exact_copies(catalog: Catalog) -> list[Group]:
+def exact_copies(catalog: CatalogBackend) -> list[Group]:
     """Groups of files with the same content, the most wasteful first."""
     groups = []
     for files in catalog.files_for_hashes(catalog.repeated_contents()).values():
@@ -126,7 +129,7 @@ def groups_of(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
     return [sorted(c) for c in components.values() if len(c) > 1]
 
 
-def near_duplicates(catalog: Catalog, model: str, threshold: float = DEFAULT_THRESHOLD,
+def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFAULT_THRESHOLD,
                     progress: Callable[[int, int], None] | None = None,
                     index: VectorIndex | None = None) -> list[Group]:
     """`index`: the catalog's vector index; an hnsw one makes this n log n instead of n²."""

@@ -1,5 +1,8 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
-at least so large. One `Filter` becomes one SQL condition over the catalog's `files` table."""
+at least so large. Each catalog backend compiles a `Filter` into its own SQL condition over its
+`files` table (`catalog.sqlite_condition`, `pgcatalog.pg_condition`).
+
+When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ from datetime import datetime
 
 from .crawl import normalise_extensions
 
-# When a picture was taken: EXIF capture time, else the file's modification time (local clock).
-WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m", "%Y")
 
 
@@ -49,34 +50,12 @@ class Filter:
                    extensions=normalise_extensions(extensions, ()) if extensions else [],
                    min_width=min_width, min_height=min_height)
 
-    def sql(self) -> tuple[str, list]:
-        """A condition over `files f` and its parameters ("1" when nothing is filtered)."""
-        parts: list[str] = []
-        params: list = []
-        if self.folders:
-            prefixes = [os.fsencode(f.rstrip(os.sep) + os.sep) for f in self.folders]
-            parts.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in prefixes) + ")")
-            for p in prefixes:
-                params += [len(p), p]
-        if self.after:
-            parts.append(f"{WHEN} >= ?")
-            params.append(self.after)
-        if self.before:
-            parts.append(f"{WHEN} < ?")
-            params.append(self.before)
-        if self.extensions:
-            parts.append("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in self.extensions) + ")")
-            params += [f"%.{_like_escape(e)}" for e in self.extensions]
-        if self.min_width:
-            parts.append("f.width >= ?")
-            params.append(self.min_width)
-        if self.min_height:
-            parts.append("f.height >= ?")
-            params.append(self.min_height)
-        return (" AND ".join(parts) or "1"), params
+    def prefixes(self) -> list[bytes]:
+        """The folders as stored-path prefixes (bytes, ending in a separator)."""
+        return [os.fsencode(f.rstrip(os.sep) + os.sep) for f in self.folders]
 
 
-def _like_escape(text: str) -> str:
+def like_escape(text: str) -> str:
     """Extensions are letters and digits; anything else would be a LIKE wildcard, so refuse it."""
     if not re.fullmatch(r"[a-z0-9]+", text):
         raise ValueError(f"{text!r} is not a file extension (letters and digits, e.g. jpg)")

@@ -18,15 +18,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
-from .catalog import Catalog, FileStat, IndexedFile, SkippedFile
+from .catalog import FileStat, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
+from .preprocess import Preprocessing
 from .thumbs import SIZE as THUMB_SIZE
-from .thumbs import ThumbnailCache
+from .thumbs import encode_thumbnail
+
+if TYPE_CHECKING:
+    from .backend import CatalogBackend
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
@@ -57,6 +63,7 @@ class ReadResult:
     meta: Meta | None = None
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
+    thumb: Image.Image | None = None
 
 
 @dataclass
@@ -81,6 +88,70 @@ class IndexReport:
 
 
 Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, total)
+# Runs the read and embed stages over the files to read, handing finished work to the writer.
+# (files to read, contents the catalog has, the report, the writer, progress)
+Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None], None]
+
+
+def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions) -> ReadResult:
+    """The read stage, on whichever machine runs it: read the file once, hash it, and only when
+    that content is not in `known`, decode and preprocess it (and keep a small image to make its
+    thumbnail from). Pure: no catalog, no encoder, so a cluster worker can run it."""
+    try:
+        if task.size > MAX_FILE_BYTES:
+            raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
+        try:
+            with open(task.path, "rb") as f:
+                data = f.read()
+        except PermissionError as e:
+            raise SkipFile("permission denied", e.strerror or str(e)) from None
+        except FileNotFoundError:
+            raise SkipFile("vanished", "deleted while picfind was indexing") from None
+        except IsADirectoryError:
+            raise SkipFile("unreadable", "is a folder") from None
+        except OSError as e:
+            raise SkipFile("unreadable", e.strerror or str(e)) from None
+        digest = content_hash(data)
+        if digest in known:
+            try:
+                meta = probe(data)
+            except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
+                meta = None
+            return ReadResult(task, digest, meta)
+        decoded = decode(data, int(prep.size * options.draft_factor), options.max_pixels)
+        resized = prep.resize(decoded.image)
+        # the thumbnail from the small image already made when big enough: nearly free
+        thumb = (resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image) if options.thumbnails else None
+        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb)
+    except SkipFile as skip:
+        return ReadResult(task, skip=skip)
+
+
+class Writer:
+    """The write stage: finished files, their new vectors and skipped files, written in one
+    catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
+
+    def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float) -> None:
+        self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
+        self.ready: list[IndexedFile] = []
+        self.vectors: dict[str, np.ndarray] = {}
+        self.skipped: list[SkippedFile] = []
+        self.last_commit = time.monotonic()
+
+    def skip(self, r: ReadResult) -> None:
+        t = r.task
+        self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, r.skip.reason, r.skip.detail))
+
+    def due(self) -> bool:
+        return (time.monotonic() - self.last_commit >= self.commit_seconds
+                or len(self.ready) + len(self.skipped) >= 4096)
+
+    def commit(self) -> None:
+        self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
+        self.ready.clear()
+        self.vectors.clear()
+        self.skipped.clear()
+        self.last_commit = time.monotonic()
 
 
 class Runner:
@@ -116,47 +187,25 @@ def auto_workers() -> int:
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, encoder: Encoder, options: IndexOptions | None = None) -> None:
+    def __init__(self, catalog: CatalogBackend, encoder: Encoder, options: IndexOptions | None = None,
+                 stages: Stages | None = None) -> None:
         self.catalog = catalog
+        self.stages = stages  # how read and embed run; None: threads here (`_local`)
         self.encoder = encoder
         self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
-        self.thumbs = ThumbnailCache.beside(catalog.path) if self.options.thumbnails else None
+        self.thumbs = catalog.thumbnails if self.options.thumbnails else None
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
 
     def read(self, task: Task) -> ReadResult:
-        try:
-            if task.size > MAX_FILE_BYTES:
-                raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
-            try:
-                with open(task.path, "rb") as f:
-                    data = f.read()
-            except PermissionError as e:
-                raise SkipFile("permission denied", e.strerror or str(e)) from None
-            except FileNotFoundError:
-                raise SkipFile("vanished", "deleted while picfind was indexing") from None
-            except IsADirectoryError:
-                raise SkipFile("unreadable", "is a folder") from None
-            except OSError as e:
-                raise SkipFile("unreadable", e.strerror or str(e)) from None
-            digest = content_hash(data)
-            if digest in self._known:
-                try:
-                    meta = probe(data)
-                except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
-                    meta = None
-                return ReadResult(task, digest, meta)
-            min_side = int(self.prep.size * self.options.draft_factor)
-            decoded = decode(data, min_side, self.options.max_pixels)
-            resized = self.prep.resize(decoded.image)
-            pixels = self.prep.tensor(resized)
-            if self.thumbs is not None:  # from the small image already made when big enough: nearly free
-                self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
-            return ReadResult(task, digest, decoded.meta, pixels)
-        except SkipFile as skip:
-            return ReadResult(task, skip=skip)
+        result = read_file(task, self._known, self.prep, self.options)
+        if result.thumb is not None:
+            if self.thumbs is not None:
+                self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
+            result.thumb = None
+        return result
 
     def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
         """Walk the roots; return the files to read, the unreachable places, the files gone."""
@@ -194,79 +243,75 @@ class Indexer:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
+        writer = Writer(self.catalog, self.model, self.options.commit_seconds)
+        try:
+            (self.stages or self._local)(todo, self._known, report, writer, progress)
+            writer.commit()
+            if gone:
+                # Only now: a picture moved or renamed in this run has its new file written, so
+                # its vector is not an orphan. (An interrupted run prunes next time.)
+                self.catalog.thumbnails.remove(self.catalog.prune_embeddings())
+        except KeyboardInterrupt:
+            report.interrupted = True
+            writer.commit()  # keep every file that is complete
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+               progress: Progress | None) -> None:
+        """Read in a pool of threads (they consult `known`), embed here in batches."""
         opts = self.options
         batch_size = opts.batch_size or (64 if self.encoder.device == "cuda" else 16)
         workers = opts.workers or auto_workers()
-        runner = Runner(workers)
         to_embed: list[ReadResult] = []
-        ready: list[IndexedFile] = []
         waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
-        skipped: list[SkippedFile] = []
-        vectors: dict[str, np.ndarray] = {}
         pending: set[str] = set()  # content hashes in `to_embed`
-        last_commit = time.monotonic()
 
         def embed() -> None:
             if not to_embed:
                 return
-            report.device = self.encoder.active_device
-            out = self.encoder.encode_images(np.stack([r.pixels for r in to_embed]))
-            for r, v in zip(to_embed, out):
-                vectors[r.content_hash] = v
-                self._known.add(r.content_hash)
-                ready.append(_indexed(r))
-            report.embedded += len(to_embed)
+            # On a shared catalog another indexer may be embedding some of these contents now: it
+            # writes their vectors; this run writes only the files.
+            mine = self.catalog.claim(self.model, [r.content_hash for r in to_embed])
+            batch = [r for r in to_embed if r.content_hash in mine]
+            theirs = [_indexed(r) for r in to_embed if r.content_hash not in mine]
+            report.reused += len(theirs)
+            writer.ready.extend(theirs)
+            if batch:
+                report.device = self.encoder.active_device
+                out = self.encoder.encode_images(np.stack([r.pixels for r in batch]))
+                for r, v in zip(batch, out):
+                    writer.vectors[r.content_hash] = v
+                    known.add(r.content_hash)
+                    writer.ready.append(_indexed(r))
+                report.embedded += len(batch)
             to_embed.clear()
             pending.clear()
-            ready.extend(_indexed(r) for r in waiting)
+            writer.ready.extend(_indexed(r) for r in waiting)
             waiting.clear()
 
-        def commit() -> None:
-            nonlocal last_commit
-            self.catalog.write_batch(self.model, ready, vectors, skipped)
-            ready.clear()
-            vectors.clear()
-            skipped.clear()
-            last_commit = time.monotonic()
-
-        try:
-            inflight = max(2 * batch_size, 4 * workers)
-            for result in runner.imap(self.read, todo, inflight):
-                report.read += 1
-                if result.skip is not None:
-                    report.skipped[result.skip.reason] += 1
-                    t = result.task
-                    skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
-                                               result.skip.reason, result.skip.detail))
-                elif result.content_hash in pending:
-                    report.reused += 1
-                    waiting.append(result)
-                elif result.pixels is None:
-                    report.reused += 1
-                    ready.append(_indexed(result))
-                else:
-                    to_embed.append(result)
-                    pending.add(result.content_hash)
-                if len(to_embed) >= batch_size:
-                    embed()
-                if not to_embed and (time.monotonic() - last_commit >= opts.commit_seconds
-                                     or len(ready) + len(skipped) >= 4096):
-                    commit()
-                if progress:
-                    progress(report, report.read, len(todo))
-            embed()
-            commit()
-            if gone:
-                # Only now: a picture moved or renamed in this run has its new file written, so
-                # its vector is not an orphan. (An interrupted run prunes next time.)
-                ThumbnailCache.beside(self.catalog.path).remove(self.catalog.prune_embeddings())
-        except KeyboardInterrupt:
-            report.interrupted = True
-            to_embed.clear()
-            waiting.clear()
-            commit()  # keep every file that is complete
-        report.seconds = time.monotonic() - started
-        return report
+        inflight = max(2 * batch_size, 4 * workers)
+        for result in Runner(workers).imap(self.read, todo, inflight):
+            report.read += 1
+            if result.skip is not None:
+                report.skipped[result.skip.reason] += 1
+                writer.skip(result)
+            elif result.content_hash in pending:
+                report.reused += 1
+                waiting.append(result)
+            elif result.pixels is None:
+                report.reused += 1
+                writer.ready.append(_indexed(result))
+            else:
+                to_embed.append(result)
+                pending.add(result.content_hash)
+            if len(to_embed) >= batch_size:
+                embed()
+            if not to_embed and writer.due():
+                writer.commit()
+            if progress:
+                progress(report, report.read, len(todo))
+        embed()
 
 
 def _indexed(r: ReadResult) -> IndexedFile:

@@ -10,27 +10,32 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 
 from . import models
+from .backend import CatalogBackend, Thumbnails, is_server, open_catalog
 from .bundle import Bundle
-from .catalog import Catalog, CatalogError
+from .catalog import CatalogError
 from .crawl import DEFAULT_EXCLUDES, normalise_extensions
 from .decode import EXTENSIONS, SkipFile, decode
+from .dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
 from .embed import Encoder
 from .filters import Filter
-from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
+from .index import BuildProgress
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
 from .query import combine, parse
 from .search import Hit, search
-from .thumbs import ThumbnailCache
 
 
-def default_db() -> Path:
+def default_db() -> Path | str:
+    """$PICFIND_DB (a file path or a postgresql:// URL), else a file in the user data folder."""
     env = os.environ.get("PICFIND_DB")
+    if env and is_server(env):
+        return env
     return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
@@ -45,14 +50,13 @@ def _read(path: str) -> bytes:
 class Library:
     def __init__(self, db: Path | str | None = None, model: str | None = None,
                  device: str = "auto", threads: int | None = None) -> None:
-        self.catalog = Catalog(Path(db).expanduser() if db else default_db())
+        self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
+        self.catalog: CatalogBackend = open_catalog(self.target)
         self._model_arg = model
         self._device = device
         self._threads = threads
         self._bundle: Bundle | None = None
         self._encoder: Encoder | None = None
-        self._index: VectorIndex | None = None
-        self._index_position = -1
 
     def close(self) -> None:
         self.catalog.close()
@@ -94,9 +98,10 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, ray: str | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
-        the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
+        the vector index up to date (`ann`: choose its backend, remembered in the catalog).
+        `ray`: read and embed on a Ray cluster at this address ("local": start one for the run)."""
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -104,28 +109,25 @@ class Library:
             if not roots:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
         if ann:
-            settings = IndexSettings.of(self.catalog)
-            settings.backend = ann
-            settings.save(self.catalog)
-        report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
-        self._index = None
+            self.catalog.choose_index(ann)
+        stages = None
+        if ray is not None:
+            from .ray_runner import RayStages
+            address = None if ray == "local" else ray
+            stages = RayStages(address, self.bundle, str(self.target), options or IndexOptions())
+        report = Indexer(self.catalog, self.encoder, options, stages).run(roots, progress)
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
-            IndexStore(self.catalog).sync(self.model, progress=build_progress)
+            self.catalog.sync_index(self.model, progress=build_progress)
         return report
 
     @property
-    def thumbnails(self) -> ThumbnailCache:
-        return ThumbnailCache.beside(self.catalog.path)
+    def thumbnails(self) -> Thumbnails:
+        return self.catalog.thumbnails
 
     # searching
-    def vector_index(self) -> VectorIndex:
-        """The vector index, caught up with the catalog. Kept open while the catalog does not
-        change (a long-running shell or web server sees another process's indexing at once)."""
-        position = self.catalog.log_position()
-        if self._index is None or position != self._index_position:
-            self._index = IndexStore(self.catalog).open(self.model)
-            self._index_position = position
-        return self._index
+    def count(self) -> int:
+        """How many pictures (distinct contents) the current model can search."""
+        return self.catalog.count_vectors(self.model)
 
     def embed_text(self, text: str) -> np.ndarray:
         return self.encoder.encode_text(text)
@@ -179,7 +181,15 @@ class Library:
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
-        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
+        return search(self.catalog, self.model, vector, n, min_score, where, sort, exclude)
+
+    def dupes(self, near: bool = False, threshold: float = DEFAULT_THRESHOLD,
+              progress: Callable[[int, int], None] | None = None) -> list[Group]:
+        """Exact copies, or near-duplicates by embedding similarity (`picfind.dupes`)."""
+        if not near:
+            return exact_copies(self.catalog)
+        return near_duplicates(self.catalog, self.model, threshold, progress,
+                               index=self.catalog.approximate_index(self.model))
 
     # status
     def status(self) -> dict:
@@ -188,20 +198,20 @@ class Library:
         except models.ModelError:  # status still answers when the model is not installed
             model = self._model_arg or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
-        settings = IndexSettings.of(self.catalog)
         return {
-            "catalog": str(self.catalog.path),
+            "catalog": self.catalog.location,
             "catalog_bytes": self.catalog.size_bytes(),
-            "thumbnails": str(self.thumbnails.folder),
+            "thumbnails": self.thumbnails.location,
             "thumbnails_bytes": self.thumbnails.size_bytes(),
             "model": model,
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,
-            "vector_index": {"setting": settings.backend,
-                             "in_use": settings.resolve(self.catalog.count_vectors(model)),
-                             "folder": str(IndexStore(self.catalog).folder)},
+            "vector_index": self.catalog.index_status(model),
         }
+
+    def skipped_files(self) -> list[dict]:
+        return self.catalog.skipped_files()
 
     def roots(self) -> list:
         return self.catalog.roots()
@@ -211,5 +221,4 @@ class Library:
         if n < 0:
             raise CatalogError(f"{path} is not a root; `picfind roots` lists them")
         self.thumbnails.remove(self.catalog.prune_embeddings())
-        self._index = None
         return n

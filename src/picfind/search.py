@@ -1,24 +1,22 @@
-"""Search the current model's vectors (through a vector index), grouped by content.
+"""Search the current model's vectors, grouped by content.
 
 One row per unique picture: its best-placed existing path first, copies under `duplicates`.
 Files that vanished since the last scan are dropped at query time, so they never show.
-
-With a filter, a small selection is searched exactly (its vectors read from the catalog, or
-masked in the exact index); a large one through the index, fetching more candidates in
-proportion to how much the filter throws away, and doubling until enough pass.
+Each catalog finds the nearest contents its own way (`CatalogBackend.searcher`); when too few
+of them pass the filter or still exist, the ask doubles until enough do.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import Catalog
 from .filters import Filter
-from .index import ExactIndex, VectorIndex
 
-SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
+if TYPE_CHECKING:
+    from .backend import CatalogBackend, Searcher
 
 
 @dataclass
@@ -39,45 +37,18 @@ class Hit:
         return asdict(self)
 
 
-class _Candidates:
-    """What to ask for candidates: the index itself, or the filter's subset, and how many
-    candidates to fetch per result wanted."""
-
-    def __init__(self, catalog: Catalog, index: VectorIndex, model: str, where: Filter | None) -> None:
-        self.index, self.within, self.spread = index, None, 1.0
-        if not where:
-            return
-        if isinstance(index, ExactIndex):
-            self.within = catalog.ids_matching(model, where)
-            return
-        passing = catalog.count_matching(where)
-        if passing <= SUBSET_EXACT_MAX:
-            self.index = ExactIndex(*catalog.vectors_matching(model, where))
-        else:
-            self.spread = len(index) / max(passing, 1)
-
-    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[int, float]], bool]:
-        """The candidates, and whether they are all there are."""
-        if self.within is not None:
-            found = self.index.top(query, k, within=self.within)  # type: ignore[call-arg]
-            return found, len(found) < k or k >= len(self.within)
-        ask = min(len(self.index), int(k * self.spread) + 1)
-        found = self.index.top(query, ask)
-        return found, len(found) < ask or ask >= len(self.index)
-
-
-def search(catalog: Catalog, index: VectorIndex, model: str, query: np.ndarray, n: int = 20,
+def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
            min_score: float | None = None, where: Filter | None = None, sort: str = "score",
            exclude: set[str] | None = None) -> list[Hit]:
     """The n best pictures; `sort="date"` reorders those n newest first; `exclude`: content hashes
     never to return (the example picture of a search by example)."""
-    hits = _best(catalog, _Candidates(catalog, index, model, where), query, n, min_score, where, exclude or set())
+    hits = _best(catalog, catalog.searcher(model, where), query, n, min_score, where, exclude or set())
     if sort == "date":
         hits.sort(key=lambda h: h.taken or "", reverse=True)
     return hits
 
 
-def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, min_score: float | None,
+def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: int, min_score: float | None,
           where: Filter | None, exclude: set[str]) -> list[Hit]:
     k = n + len(exclude)
     while True:
@@ -86,8 +57,7 @@ def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, 
         found, exhausted = candidates.top(query, fetch)
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
-        hashes = catalog.hashes_for_ids([i for i, _ in ranked])
-        ranked = [(hashes[i], s) for i, s in ranked if i in hashes and hashes[i] not in exclude]
+        ranked = [(h, s) for h, s in ranked if h not in exclude]
         files = catalog.files_for_hashes([h for h, _ in ranked], where)
         hits = []
         for h, score in ranked:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
 from .search import Hit
-from .thumbs import ThumbnailCache
+
+if TYPE_CHECKING:
+    from .backend import Thumbnails
 
 CELL = 200
 LABEL = 34
 PAD = 8
 
 
-def thumbnail(hit: Hit, cache: ThumbnailCache, size: int = CELL) -> Image.Image | None:
+def thumbnail(hit: Hit, cache: Thumbnails, size: int = CELL) -> Image.Image | None:
     """The cached thumbnail (made and cached now when the indexer wrote none)."""
-    img = cache.get(hit.content_hash) if cache.ensure(hit.content_hash, hit.path) else None
-    if img is None:
+    data = cache.jpeg(hit.content_hash, hit.path)
+    try:
+        img = Image.open(io.BytesIO(data or b"")).convert("RGB")
+    except OSError:
         return None
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
     return img
@@ -40,7 +46,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text + "…"
 
 
-def contact_sheet(hits: list[Hit], out: Path | str, cache: ThumbnailCache, title: str = "",
+def contact_sheet(hits: list[Hit], out: Path | str, cache: Thumbnails, title: str = "",
                   columns: int | None = None) -> Path:
     """Write the hits as a grid of thumbnails; returns the file written."""
     out = Path(out)

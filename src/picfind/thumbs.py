@@ -6,6 +6,7 @@ folder beside the catalog. Copies of one picture share one thumbnail.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -17,9 +18,19 @@ from .decode import SkipFile, decode
 SIZE = 256
 
 
+def encode_thumbnail(image: Image.Image) -> bytes:
+    """A small JPEG of an RGB image (bytes: a cluster worker sends these, never pixels)."""
+    thumb = image.copy()
+    thumb.thumbnail((SIZE, SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=82)
+    return out.getvalue()
+
+
 class ThumbnailCache:
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
+        self.location = str(self.folder)
 
     @classmethod
     def beside(cls, catalog_path: Path) -> ThumbnailCache:
@@ -28,25 +39,16 @@ class ThumbnailCache:
     def path(self, content_hash: str) -> Path:
         return self.folder / content_hash[:2] / f"{content_hash}.jpg"
 
-    def get(self, content_hash: str) -> Image.Image | None:
-        try:
-            with Image.open(self.path(content_hash)) as img:
-                return img.convert("RGB")
-        except OSError:
-            return None
-
-    def put(self, content_hash: str, image: Image.Image) -> Path:
-        """Store a thumbnail of an RGB image; atomic, so a crash never leaves half a file."""
+    def store(self, content_hash: str, jpeg: bytes) -> Path:
+        """Store a thumbnail (`encode_thumbnail`); atomic, so a crash never leaves half a file."""
         target = self.path(content_hash)
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        thumb = image.copy()
-        thumb.thumbnail((SIZE, SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
-                thumb.save(f, "JPEG", quality=82)
+                f.write(jpeg)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -60,8 +62,15 @@ class ThumbnailCache:
             return target
         try:
             with open(source, "rb") as f:
-                return self.put(content_hash, decode(f.read(), SIZE).image)
+                return self.store(content_hash, encode_thumbnail(decode(f.read(), SIZE).image))
         except (OSError, SkipFile):
+            return None
+
+    def jpeg(self, content_hash: str, source: str) -> bytes | None:
+        path = self.ensure(content_hash, source)
+        try:
+            return path.read_bytes() if path else None
+        except OSError:
             return None
 
     def remove(self, content_hashes: list[str]) -> None:

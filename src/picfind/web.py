@@ -26,7 +26,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from .catalog import CatalogError, printable
-from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
+from .dupes import DEFAULT_THRESHOLD
 from .filters import Filter
 from .library import Library
 from .query import split as split_query
@@ -54,7 +54,7 @@ class ApiError(Exception):
 class Service:
     """The library, opened on its own worker thread, and the calls the routes make."""
 
-    def __init__(self, db: Path, model: str | None) -> None:
+    def __init__(self, db: Path | str, model: str | None) -> None:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="picfind-web")
         self.db, self.model = db, model
         self.lib: Library | None = None
@@ -114,7 +114,7 @@ def _row(item: dict) -> dict:
     return {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
 
 
-def create_app(db: Path, model: str | None = None, token: str | None = None) -> Starlette:
+def create_app(db: Path | str, model: str | None = None, token: str | None = None) -> Starlette:
     service = Service(db, model)
     files = resources.files("picfind").joinpath("web")
     html = files.joinpath("index.html").read_text(encoding="utf-8")
@@ -162,9 +162,7 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
             raise ApiError(400, "threshold must be a number between -1 and 1") from None
 
         def find(lib: Library) -> list:
-            groups = (near_duplicates(lib.catalog, lib.model, threshold, index=lib.vector_index()) if near
-                      else exact_copies(lib.catalog))
-            return [g.as_dict() for g in groups]
+            return [g.as_dict() for g in lib.dupes(near, threshold)]
         groups = await service.call(find)
         for g in groups:
             g["members"] = [_row(m) for m in g["members"]]
@@ -182,13 +180,13 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
     async def thumb(request: Request) -> Response:
         file_id = request.path_params["id"]
 
-        def find(lib: Library) -> Path | None:
+        def find(lib: Library) -> bytes | None:
             found = lib.catalog.file_by_id(file_id)
-            return lib.thumbnails.ensure(found["content_hash"], found["path"]) if found else None
-        path = await service.call(find)
-        if path is None:
+            return lib.thumbnails.jpeg(found["content_hash"], found["path"]) if found else None
+        data = await service.call(find)
+        if data is None:
             raise HTTPException(404)
-        return FileResponse(path, media_type="image/jpeg",
+        return Response(data, media_type="image/jpeg",
                             headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
 
     async def image(request: Request) -> Response:
@@ -258,7 +256,7 @@ class TokenGate:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
 
-def serve(db: Path, model: str | None, host: str, port: int, token: str | None, open_browser: bool) -> None:
+def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool) -> None:
     import uvicorn
 
     app = create_app(db, model, token)

@@ -1,0 +1,108 @@
+"""What every catalog answers, and which one a `--db` value names.
+
+A path is the embedded catalog (one SQLite file, vector indexes and thumbnails in folders beside
+it: `picfind.embedded`); `postgresql://…` is a shared server catalog (PostgreSQL with pgvector:
+`picfind.pgcatalog`, installed with `pip install 'picfind[cluster]'`). The library, the indexer,
+search and dupes see only `CatalogBackend`; SQL lives in the backend modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
+from .filters import Filter
+from .index import BuildProgress, VectorIndex
+
+SERVER_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Thumbnails(Protocol):
+    """Small JPEGs keyed by content hash, shared by every copy of a picture."""
+
+    location: str
+
+    def store(self, content_hash: str, jpeg: bytes) -> object:
+        """Keep a thumbnail made by `thumbs.encode_thumbnail` (thread-safe: reader threads call it)."""
+
+    def jpeg(self, content_hash: str, source: str) -> bytes | None:
+        """The thumbnail's bytes, made now from `source` when the indexer wrote none."""
+
+    def remove(self, content_hashes: list[str]) -> None: ...
+
+    def size_bytes(self) -> int: ...
+
+
+class Searcher(Protocol):
+    """Nearest contents to a query among those with a file passing one filter."""
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
+        """Up to about k (content hash, cosine) best first, and whether no more candidates exist.
+        A backend may return some contents whose files fail the filter: the caller re-checks
+        with `files_for_hashes(hashes, where)`, which it needs for the files anyway."""
+
+
+@runtime_checkable
+class CatalogBackend(Protocol):
+    location: str  # what `status` shows: a file path, or a server URL without its password
+    thumbnails: Thumbnails
+
+    def close(self) -> None: ...
+
+    # settings and roots
+    def setting(self, key: str, default: str) -> str: ...
+    def set_setting(self, key: str, value: str) -> None: ...
+    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root: ...
+    def roots(self) -> list[Root]: ...
+    def remove_root(self, path: str) -> int: ...
+
+    # indexing
+    def files_of_root(self, root_id: int) -> dict[str, FileRecord]: ...
+    def embedded_hashes(self, model: str) -> set[str]: ...
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        """The contents this process may embed now: on a shared catalog another indexer may hold
+        some (a lease until it writes them, or its connection ends, or the lease expires)."""
+
+    def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
+                    skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None: ...
+    def prune_embeddings(self) -> list[str]: ...
+    def choose_index(self, backend: str) -> None: ...
+    def sync_index(self, model: str, progress: BuildProgress | None = None) -> None: ...
+
+    # reading
+    def searcher(self, model: str, where: Filter | None) -> Searcher: ...
+    def approximate_index(self, model: str) -> VectorIndex | None:
+        """An in-process hnsw index the near-duplicate search may walk (None: compare exactly)."""
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]: ...
+    def count_vectors(self, model: str) -> int: ...
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]: ...
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]: ...
+    def repeated_contents(self) -> list[str]: ...
+    def file_by_id(self, file_id: int) -> dict | None: ...
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None: ...
+    def stats(self, model: str) -> dict: ...
+    def index_status(self, model: str) -> dict: ...
+    def skipped_files(self) -> list[dict]: ...
+    def size_bytes(self) -> int: ...
+
+
+def is_server(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(SERVER_SCHEMES)
+
+
+def open_catalog(target: str | Path) -> CatalogBackend:
+    """The catalog a `--db` value names: a PostgreSQL URL, else a SQLite file path."""
+    if is_server(target):
+        try:
+            from .pgcatalog import PgCatalog
+        except ImportError as e:
+            raise CatalogError(f"a PostgreSQL catalog needs the cluster extra: pip install 'picfind[cluster]' "
+                               f"({e.name} is missing)") from None
+        return PgCatalog(str(target))
+    from .embedded import EmbeddedCatalog
+    return EmbeddedCatalog(Path(target).expanduser())

@@ -1,0 +1,94 @@
+"""The embedded catalog: the SQLite file (`picfind.catalog`) with its vector indexes and thumbnails
+in folders beside it (`picfind.index`, `picfind.thumbs`). The default, for one computer.
+
+Nearest-neighbour search goes through the stored vector index. With a filter, a small selection
+is searched exactly (its vectors read from the catalog, or masked in the exact index); a large
+one through the index, fetching more candidates in proportion to how much the filter throws
+away (the caller doubles the ask until enough pass).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .catalog import Catalog
+from .filters import Filter
+from .index import BuildProgress, ExactIndex, HnswIndex, IndexSettings, IndexStore, VectorIndex
+from .thumbs import ThumbnailCache
+
+SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
+
+
+class EmbeddedCatalog(Catalog):
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.location = str(self.path)
+        self.thumbnails = ThumbnailCache.beside(self.path)
+        self._index: VectorIndex | None = None
+        self._index_key: tuple[str, int] | None = None
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        return set(hashes)  # one writer at a time on a SQLite file
+
+    def choose_index(self, backend: str) -> None:
+        settings = IndexSettings.of(self)
+        settings.backend = backend
+        settings.save(self)
+
+    def sync_index(self, model: str, progress: BuildProgress | None = None) -> None:
+        self._index = None
+        IndexStore(self).sync(model, progress=progress)
+
+    def vector_index(self, model: str) -> VectorIndex:
+        """The vector index, caught up with the catalog. Kept open while the catalog does not
+        change (a long-running shell or web server sees another process's indexing at once)."""
+        key = (model, self.log_position())
+        if self._index is None or key != self._index_key:
+            self._index = IndexStore(self).open(model)
+            self._index_key = key
+        return self._index
+
+    def approximate_index(self, model: str) -> VectorIndex | None:
+        index = self.vector_index(model)
+        return index if isinstance(index, HnswIndex) else None
+
+    def searcher(self, model: str, where: Filter | None) -> _Candidates:
+        return _Candidates(self, self.vector_index(model), model, where)
+
+    def index_status(self, model: str) -> dict:
+        settings = IndexSettings.of(self)
+        return {"setting": settings.backend, "in_use": settings.resolve(self.count_vectors(model)),
+                "folder": str(IndexStore(self).folder)}
+
+    def prune_embeddings(self) -> list[str]:
+        self._index = None
+        return super().prune_embeddings()
+
+
+class _Candidates:
+    """What to ask for candidates: the index itself, or the filter's subset, and how many
+    candidates to fetch per result wanted."""
+
+    def __init__(self, catalog: Catalog, index: VectorIndex, model: str, where: Filter | None) -> None:
+        self.catalog, self.index, self.within, self.spread = catalog, index, None, 1.0
+        if not where:
+            return
+        if isinstance(index, ExactIndex):
+            self.within = catalog.ids_matching(model, where)
+            return
+        passing = catalog.count_matching(where)
+        if passing <= SUBSET_EXACT_MAX:
+            self.index = ExactIndex(*catalog.vectors_matching(model, where))
+        else:
+            self.spread = len(index) / max(passing, 1)
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
+        if self.within is not None:
+            found = self.index.top(query, k, within=self.within)  # type: ignore[call-arg]
+            exhausted = len(found) < k or k >= len(self.within)
+        else:
+            ask = min(len(self.index), int(k * self.spread) + 1)
+            found = self.index.top(query, ask)
+            exhausted = len(found) < ask or ask >= len(self.index)
+        hashes = self.catalog.hashes_for_ids([i for i, _ in found])
+        return [(hashes[i], s) for i, s in found if i in hashes], exhausted

@@ -1,0 +1,475 @@
+"""The shared catalog: PostgreSQL with pgvector (`--db postgresql://user@host/db`).
+
+Same contract as the embedded catalog (`picfind.backend.CatalogBackend`), for a team or an
+archive: every client that reaches the server and sees the files at the same paths sees one
+library. What differs, and why:
+
+* Vectors are pgvector columns; one HNSW index per model (a partial index on `vector::vector(d)`)
+  is made after the first bulk load and kept up to date by PostgreSQL. `hnsw.ef_search` is 100:
+  recall@10 >= 0.95 on CLIP-like vectors (benchmarks/pg_scale.py).
+* A filter is compiled into the same SQL as the vector query. pgvector before 0.8 has no
+  iterative index scans, so, as in the embedded catalog, a small filtered selection is searched
+  exactly and a large one over-fetches in proportion to what the filter throws away.
+* Several indexers at once: before embedding, a client claims (content, model) with a lease row
+  (`INSERT ... ON CONFLICT DO NOTHING`, in effect); contents another live client holds are left
+  to it. A lease is free once its holder's server connection is gone (a killed client) or it
+  expired; it is marked done in the transaction that writes the vector.
+* Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
+  dropped connection loses at most the batch in flight.
+* Thumbnails are rows keyed by content hash, so every client sees the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from hashlib import blake2b
+from pathlib import PurePath
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs
+from .decode import SkipFile, decode
+from .filters import Filter
+from .index import BuildProgress, VectorIndex
+from .pgschema import LOCK_KEY, MIGRATIONS, SCHEMA_VERSION
+from .thumbs import SIZE as THUMB_SIZE
+from .thumbs import encode_thumbnail
+
+EF_SEARCH = 100  # candidates per HNSW query: recall@10 >= 0.95 (benchmarks/pg_scale.py)
+EF_SEARCH_MAX = 1000  # pgvector's limit; a filter needing more candidates is searched exactly
+SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
+LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
+HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
+WHEN = "coalesce(f.taken_at, f.mtime_local)"
+
+
+def redact(url: str) -> str:
+    """A connection URL without its password, for messages and `status`."""
+    url = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def pg_condition(where: Filter) -> tuple[sql.Composable, list]:
+    """A filter as a condition over `files f` and its parameters."""
+    parts: list[str] = []
+    params: list = []
+    if where.folders:
+        prefixes = where.prefixes()
+        parts.append("(" + " OR ".join("substring(f.path from 1 for %s) = %s" for _ in prefixes) + ")")
+        for p in prefixes:
+            params += [len(p), p]
+    if where.after:
+        parts.append(f"{WHEN} >= %s")
+        params.append(where.after)
+    if where.before:
+        parts.append(f"{WHEN} < %s")
+        params.append(where.before)
+    if where.extensions:
+        parts.append("f.ext = ANY(%s)")
+        params.append(list(where.extensions))
+    if where.min_width:
+        parts.append("f.width >= %s")
+        params.append(where.min_width)
+    if where.min_height:
+        parts.append("f.height >= %s")
+        params.append(where.min_height)
+    return sql.SQL(" AND ".join(parts) or "true"), params
+
+
+def _ext(path: str) -> str:
+    return PurePath(path).suffix.lower().lstrip(".")
+
+
+def _local_time(mtime_ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
+
+
+def _connection_error(location: str, e: psycopg.Error) -> CatalogError:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.strip().startswith("Is the")]
+    reason = redact(" ".join(lines)) or type(e).__name__
+    hint = "check the server, the user and password in --db (or ~/.pgpass) and the database name"
+    return CatalogError(f"cannot use the PostgreSQL catalog {location}: {reason} ({hint})")
+
+
+class PgThumbnails:
+    """Thumbnails as rows. The indexer's reader threads `store` them; the next `write_batch` stores
+    them in its transaction."""
+
+    location = "in the database (table thumbnails)"
+
+    def __init__(self, catalog: PgCatalog) -> None:
+        self.catalog = catalog
+        self.pending: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def store(self, content_hash: str, jpeg: bytes) -> None:
+        with self.lock:
+            self.pending[content_hash] = jpeg
+
+    def take(self) -> dict[str, bytes]:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+        return pending
+
+    def jpeg(self, content_hash: str, source: str) -> bytes | None:
+        row = self.catalog._one("SELECT jpeg FROM thumbnails WHERE content_hash = %s", (content_hash,))
+        if row:
+            return bytes(row[0])
+        try:
+            with open(source, "rb") as f:
+                data = encode_thumbnail(decode(f.read(), THUMB_SIZE).image)
+        except (OSError, SkipFile):
+            return None
+        self.catalog._run("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                          (content_hash, data))
+        return data
+
+    def remove(self, content_hashes: list[str]) -> None:
+        if content_hashes:
+            self.catalog._run("DELETE FROM thumbnails WHERE content_hash = ANY(%s)", (list(content_hashes),))
+
+    def size_bytes(self) -> int:
+        return int(self.catalog._one("SELECT coalesce(sum(length(jpeg)), 0) FROM thumbnails")[0])
+
+
+class PgCatalog:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.location = redact(url)
+        try:
+            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="picfind")
+        except psycopg.Error as e:
+            raise _connection_error(self.location, e) from None
+        try:
+            self._migrate()
+            register_vector(self.db)
+            self.db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+        except psycopg.Error as e:
+            self.db.close()
+            raise _connection_error(self.location, e) from None
+        self.thumbnails = PgThumbnails(self)
+        self._dims: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            self.db.execute("CREATE TABLE IF NOT EXISTS picfind_schema (version integer PRIMARY KEY, "
+                            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+            version = self.db.execute("SELECT coalesce(max(version), 0) FROM picfind_schema").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CatalogError(f"the catalog {self.location} has schema version {version}, newer than this "
+                                   f"picfind understands ({SCHEMA_VERSION}): upgrade picfind")
+            for number in range(version, SCHEMA_VERSION):
+                name, script = MIGRATIONS[number]
+                try:
+                    with self.db.transaction():  # a savepoint: the step is applied whole or not at all
+                        self.db.execute(script)
+                        self.db.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)",
+                                        (number + 1, name))
+                except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
+                    raise CatalogError(f"the PostgreSQL server of {self.location} has no pgvector extension "
+                                       f"({str(e).splitlines()[0]}): install pgvector on the server") from None
+                except psycopg.errors.InsufficientPrivilege as e:
+                    raise CatalogError(f"cannot set up the catalog {self.location}: {str(e).splitlines()[0]} (a "
+                                       "database owner must run `CREATE EXTENSION vector` once)") from None
+
+    # every statement goes through these, so a dropped connection is one line, not a traceback
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.OperationalError as e:
+            raise CatalogError(f"lost the PostgreSQL catalog {self.location}: {redact(str(e).strip())} "
+                               "(run the command again: finished batches are kept)") from None
+
+    def _run(self, query, params=()) -> list[tuple]:
+        with self._guard():
+            cur = self.db.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def _one(self, query, params=()) -> tuple | None:
+        rows = self._run(query, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        with self._guard(), self.db.transaction(), self.db.cursor() as cur:
+            yield cur
+
+    # settings
+    def setting(self, key: str, default: str) -> str:
+        row = self._one("SELECT value FROM settings WHERE key = %s", (key,))
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._run("INSERT INTO settings(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                  "SET value = excluded.value", (key, value))
+
+    # roots
+    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
+        row = self._one(
+            "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (path) DO UPDATE SET extensions = excluded.extensions, excludes = excluded.excludes "
+            "RETURNING id", (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
+        return Root(row[0], path, extensions, excludes)
+
+    def roots(self) -> list[Root]:
+        rows = self._run("SELECT id, path, extensions, excludes FROM roots ORDER BY path")
+        return [Root(i, fs(bytes(p)), json.loads(e), json.loads(x)) for i, p, e, x in rows]
+
+    def remove_root(self, path: str) -> int:
+        with self._transaction() as cur:
+            row = cur.execute("SELECT id FROM roots WHERE path = %s FOR UPDATE", (os.fsencode(path),)).fetchone()
+            if row is None:
+                return -1
+            n = cur.execute("DELETE FROM files WHERE root_id = %s", (row[0],)).rowcount
+            cur.execute("DELETE FROM roots WHERE id = %s", (row[0],))
+        return n
+
+    # indexing
+    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
+        rows = self._run("SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files "
+                         "WHERE root_id = %s", (root_id,))
+        return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
+
+    def embedded_hashes(self, model: str) -> set[str]:
+        return {h for (h,) in self._run("SELECT content_hash FROM embeddings WHERE model = %s", (model,))}
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        # A done claim is never taken again; a concurrent writer's UPDATE to done makes this
+        # statement wait for it, then skip the row (READ COMMITTED re-checks the condition).
+        rows = self._run(
+            "INSERT INTO claims AS c (content_hash, model, holder_pid, expires) "
+            "SELECT h, %(model)s, pg_backend_pid(), now() + make_interval(secs => %(lease)s) "
+            "FROM unnest(%(hashes)s::text[]) AS h WHERE NOT EXISTS "
+            "(SELECT 1 FROM embeddings e WHERE e.content_hash = h AND e.model = %(model)s) "
+            "ON CONFLICT (content_hash, model) DO UPDATE SET holder_pid = excluded.holder_pid, "
+            "expires = excluded.expires WHERE NOT c.done AND (c.holder_pid = excluded.holder_pid "
+            "OR c.expires < now() OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid)) "
+            "RETURNING content_hash", {"model": model, "hashes": list(hashes), "lease": LEASE_SECONDS})
+        return {h for (h,) in rows}
+
+    def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
+                    skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None:
+        """One transaction: new vectors (their claims marked done), thumbnails, files, skipped and
+        vanished files. A kill or a lost connection before COMMIT loses this batch only."""
+        thumbs = self.thumbnails.take()
+        indexed, skipped, gone = list(indexed), list(skipped), list(gone)
+        try:
+            with self._transaction() as cur:
+                if vectors:
+                    cur.executemany("INSERT INTO embeddings(content_hash, model, vector) VALUES (%s, %s, %s) "
+                                    "ON CONFLICT DO NOTHING",
+                                    [(h, model, np.asarray(v, np.float32)) for h, v in vectors.items()])
+                    cur.execute("UPDATE claims SET done = true WHERE model = %s AND content_hash = ANY(%s)",
+                                (model, list(vectors)))
+                if thumbs:
+                    cur.executemany("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) "
+                                    "ON CONFLICT DO NOTHING", list(thumbs.items()))
+                self._write_files(cur, indexed, skipped, gone)
+        except BaseException:
+            with self.thumbnails.lock:  # not written: keep them for the next batch
+                self.thumbnails.pending.update(thumbs)
+            raise
+
+    @staticmethod
+    def _write_files(cur: psycopg.Cursor, indexed: list[IndexedFile], skipped: list[SkippedFile],
+                     gone: list[str]) -> None:
+        if indexed:
+            cur.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, width, "
+                "height, taken_at, camera, meta_read) VALUES (%s, %s, %s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, true) "
+                "ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, mtime_local = excluded.mtime_local, ext = excluded.ext, "
+                "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
+                "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
+                "camera = excluded.camera, meta_read = true",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
+                  f.content_hash, f.width, f.height, f.taken_at, f.camera) for f in indexed])
+        if skipped:
+            cur.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, reason, "
+                "detail) VALUES (%s, %s, %s, %s, %s, %s, NULL, 'skipped', %s, %s) ON CONFLICT (path) DO UPDATE SET "
+                "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "mtime_local = excluded.mtime_local, content_hash = NULL, status = 'skipped', "
+                "reason = excluded.reason, detail = excluded.detail, width = NULL, height = NULL",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
+                  f.reason, f.detail) for f in skipped])
+        if gone:
+            cur.execute("DELETE FROM files WHERE path = ANY(%s)", ([os.fsencode(p) for p in gone],))
+
+    def prune_embeddings(self) -> list[str]:
+        orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t}.content_hash)"
+        with self._transaction() as cur:
+            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} "
+                                              "RETURNING content_hash").fetchall()]
+            cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
+        return sorted(set(gone))
+
+    # the vector index
+    def choose_index(self, backend: str) -> None:
+        raise CatalogError("--ann chooses the vector index of a SQLite catalog; a PostgreSQL catalog "
+                           "searches with pgvector's HNSW index")
+
+    def _index_name(self, model: str) -> str:
+        return "embeddings_hnsw_" + blake2b(model.encode(), digest_size=6).hexdigest()
+
+    def _dim(self, model: str) -> int | None:
+        if model not in self._dims:
+            row = self._one("SELECT vector_dims(vector) FROM embeddings WHERE model = %s LIMIT 1", (model,))
+            if row is None:
+                return None
+            self._dims[model] = row[0]
+        return self._dims[model]
+
+    def has_index(self, model: str) -> bool:
+        return self._one("SELECT 1 FROM pg_indexes WHERE indexname = %s", (self._index_name(model),)) is not None
+
+    def sync_index(self, model: str, progress: BuildProgress | None = None) -> None:
+        """Build this model's HNSW index once its vectors are loaded (much faster than growing it
+        row by row during a bulk load); PostgreSQL keeps it current afterwards."""
+        dim = self._dim(model)
+        if dim is None or self.has_index(model):
+            return
+        with self._transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_KEY,))  # one builder at a time
+            cur.execute("SET LOCAL maintenance_work_mem = '1GB'")  # the graph in memory: a much faster build
+            cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON embeddings USING hnsw ((vector::vector({})) "
+                                "vector_ip_ops) WITH ({}) WHERE model = {}").format(
+                sql.Identifier(self._index_name(model)), sql.Literal(dim), sql.SQL(HNSW_OPTIONS),
+                sql.Literal(model)))
+
+    def index_status(self, model: str) -> dict:
+        return {"setting": "pgvector", "in_use": "hnsw" if self.has_index(model) else "exact",
+                "ef_search": EF_SEARCH}
+
+    def approximate_index(self, model: str) -> VectorIndex | None:
+        return None
+
+    # reading
+    def searcher(self, model: str, where: Filter | None) -> PgSearcher:
+        return PgSearcher(self, model, where)
+
+    def count_matching(self, where: Filter) -> int:
+        condition, params = pg_condition(where)
+        return self._one(sql.SQL("SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
+                                 "AND {}").format(condition), params)[0]
+
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
+        rows = self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,))
+        ids = np.array([i for i, _ in rows], dtype=np.int64)
+        matrix = np.stack([v.to_numpy() for _, v in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+        return 0, ids, matrix
+
+    def count_vectors(self, model: str) -> int:
+        return self._one("SELECT count(*) FROM embeddings WHERE model = %s", (model,))[0]
+
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
+        rows = self._run("SELECT id, content_hash FROM embeddings WHERE id = ANY(%s)", ([int(i) for i in ids],))
+        return dict(rows)
+
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
+        """The indexed files holding each content that pass `where` and are still on disk."""
+        condition, params = pg_condition(where or Filter())
+        out: dict[str, list[dict]] = {h: [] for h in hashes}
+        rows = self._run(sql.SQL(
+            "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera "
+            "FROM files f WHERE f.status = 'ok' AND f.content_hash = ANY(%s) AND {} ORDER BY f.id").format(condition),
+            [list(hashes), *params])
+        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+            if os.path.lexists(bytes(p)):
+                out[h].append({"id": file_id, "path": fs(bytes(p)), "size": size, "mtime": mtime_ns / 1e9,
+                               "width": w, "height": hgt, "taken": taken, "camera": camera})
+        return out
+
+    def repeated_contents(self) -> list[str]:
+        return [h for (h,) in self._run("SELECT content_hash FROM files WHERE status = 'ok' "
+                                        "GROUP BY content_hash HAVING count(*) > 1")]
+
+    def file_by_id(self, file_id: int) -> dict | None:
+        if not 0 <= file_id < 2**63:
+            return None
+        row = self._one("SELECT path, content_hash FROM files WHERE id = %s AND status = 'ok'", (file_id,))
+        return {"path": fs(bytes(row[0])), "content_hash": row[1]} if row else None
+
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
+        row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))
+        return row[0].to_numpy().astype(np.float32) if row else None
+
+    # status
+    def stats(self, model: str) -> dict:
+        by_reason = dict(self._run("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
+                                   "GROUP BY reason ORDER BY count(*) DESC"))
+        ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
+        embedded = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND EXISTS (SELECT 1 FROM files f "
+                             "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,))[0]
+        return {
+            "files_seen": self._one("SELECT count(*) FROM files")[0],
+            "images_indexed": ok[0],
+            "unique_contents": ok[1],
+            "duplicate_copies": ok[0] - ok[1],
+            "embedded_with_model": embedded,
+            "skipped": sum(by_reason.values()),
+            "skipped_by_reason": by_reason,
+        }
+
+    def skipped_files(self) -> list[dict]:
+        rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
+        return [{"path": fs(bytes(p)), "reason": r, "detail": d} for p, r, d in rows]
+
+    def size_bytes(self) -> int:
+        return self._one("SELECT pg_database_size(current_database())")[0]
+
+
+class PgSearcher:
+    """Nearest contents for one filter, in one SQL statement each time: exact over a small
+    filtered selection (or before the HNSW index exists), else the HNSW index over-fetching."""
+
+    def __init__(self, catalog: PgCatalog, model: str, where: Filter | None) -> None:
+        self.catalog, self.model, self.where = catalog, model, where or Filter()
+        self.dim = catalog._dim(model)
+        self.exact = self.dim is None or not catalog.has_index(model)
+        self.spread = 1.0
+        if where and not self.exact:
+            passing = catalog.count_matching(where)
+            if passing <= SUBSET_EXACT_MAX:
+                self.exact = True
+            else:
+                self.spread = catalog.count_vectors(model) / max(passing, 1)
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
+        if self.dim is None or k <= 0:
+            return [], True
+        condition, params = pg_condition(self.where)
+        passes = sql.SQL("EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.content_hash "
+                         "AND f.status = 'ok' AND {})").format(condition)
+        q = np.asarray(query, np.float32)
+        ask = int(k * self.spread) + 1
+        if self.exact or ask > EF_SEARCH_MAX:
+            rows = self.catalog._run(sql.SQL(
+                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND {} "
+                "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), passes), [q, *params, q, k])
+            return [(h, float(s)) for h, s in rows], len(rows) < k
+        # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
+        # is evaluated in the same statement, on those candidates.
+        cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
+        with self.catalog._transaction() as cur:
+            cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, ask))))
+            rows = cur.execute(sql.SQL(
+                "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
+                "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
+                "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model)),
+                [q, *params, q, ask]).fetchall()
+        return [(h, float(s)) for h, s, ok in rows if ok], len(rows) < ask

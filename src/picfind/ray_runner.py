@@ -1,0 +1,166 @@
+"""Indexing over a Ray cluster: `picfind index ... --ray [ADDRESS]` (`pip install 'picfind[cluster]'`).
+
+The driver (this process) walks the roots, drops unchanged files and writes the catalog, as the
+local runner does. The read and embed stages run on the cluster as a Ray Data pipeline: the
+files to read become a dataset, and `map_batches` sends each batch to an actor pool, one ONNX
+session per actor (`num_gpus=1` per actor when the cluster has GPUs, else one CPU each). An
+actor reads, hashes, decodes and embeds its batch and sends back vectors, image sizes and
+thumbnail JPEGs, never pixels. On a PostgreSQL catalog each actor claims its contents before
+embedding them, so a Ray run and other indexers never embed one content twice.
+
+Every node must see the files at the same paths (a shared mount) and have the model installed:
+a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
+local cluster is started for the run; `auto` joins the running cluster, as Ray's own tools do.
+Ctrl-C stops the run and keeps what was written; Ray retries the batches of a worker that dies.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import is_server, open_catalog
+from .bundle import Bundle
+from .catalog import CatalogError, IndexedFile, SkippedFile
+from .embed import Encoder
+from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
+from .thumbs import encode_thumbnail
+
+COLUMNS = ("path", "root_id", "size", "mtime_ns")
+
+
+class EmbedWorker:
+    """One actor of the pool: one model session, kept for the whole run."""
+
+    def __init__(self, bundle: str, known: frozenset[str], options: IndexOptions, target: str, threads: int) -> None:
+        self.bundle = Bundle.load(bundle)
+        self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
+        self.known, self.options = known, options
+        self.claims = open_catalog(target) if is_server(target) else None
+        self.node = socket.gethostname()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
+        results = [read_file(t, self.known, self.bundle.preprocessing, self.options) for t in tasks]
+        first: dict[str, ReadResult] = {}  # one model run per content in the batch
+        for r in results:
+            if r.pixels is not None:
+                first.setdefault(r.content_hash, r)
+        mine = set(first) if self.claims is None else self.claims.claim(self.bundle.name, list(first))
+        todo = [r for h, r in first.items() if h in mine]
+        vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
+        by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
+        none = np.zeros(self.bundle.embedding_dim, np.float32)
+        return {
+            **{c: batch[c] for c in COLUMNS},
+            "content_hash": _column(r.content_hash or "" for r in results),
+            "width": np.array([r.meta.width if r.meta else 0 for r in results], dtype=np.int64),
+            "height": np.array([r.meta.height if r.meta else 0 for r in results], dtype=np.int64),
+            "taken_at": _column((r.meta and r.meta.taken_at) or "" for r in results),
+            "camera": _column((r.meta and r.meta.camera) or "" for r in results),
+            "skip_reason": _column(r.skip.reason if r.skip else "" for r in results),
+            "skip_detail": _column(f"{r.skip.detail} (on {self.node})" if r.skip else "" for r in results),
+            # the one result per content that carries its new vector and thumbnail
+            "embedded": np.array([r.content_hash in by_hash and first[r.content_hash] is r for r in results], bool),
+            "vector": np.stack([by_hash.get(r.content_hash, none) for r in results] or [none])[:len(results)],
+            "thumb": _column(encode_thumbnail(r.thumb) if r.thumb is not None and r.content_hash in by_hash else b""
+                             for r in results),
+        }
+
+
+def _column(values) -> np.ndarray:
+    items = list(values)
+    out = np.empty(len(items), dtype=object)
+    for i, v in enumerate(items):
+        out[i] = v
+    return out
+
+
+def _connect(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local one; True when this call started Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise CatalogError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: "
+                           f"{str(e).splitlines()[0]}") from None
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return True
+
+
+@dataclass
+class RayStages:
+    """The read and embed stages on a Ray cluster (see `indexer.Stages`)."""
+
+    address: str | None  # None: start a local cluster for this run
+    bundle: Bundle
+    target: str  # the catalog, for the workers' claims on a shared catalog
+    options: IndexOptions
+
+    def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+                 progress: Progress | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise CatalogError("--ray needs the cluster extra: pip install 'picfind[cluster]'") from None
+        started = _connect(self.address)
+        try:
+            self._run(ray, todo, known, report, writer, progress)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+             progress: Progress | None) -> None:
+        if not todo:
+            return
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = self.options.workers or (gpus or cpus)
+        batch_size = self.options.batch_size or (64 if gpus else 16)
+        rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
+                for t in todo]
+        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size, 4 * workers)))
+        ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy", concurrency=workers,
+                            num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": frozenset(known),
+                                                   "options": self.options, "target": self.target, "threads": 1})
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            for i in range(len(batch["path"])):
+                self._take(batch, i, known, report, writer)
+                if progress:
+                    progress(report, report.read, len(todo))
+            if writer.due():
+                writer.commit()
+        if report.embedded:
+            report.device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
+
+    @staticmethod
+    def _take(batch: dict[str, np.ndarray], i: int, known: set[str], report: IndexReport, writer: Writer) -> None:
+        """One file's result into the writer."""
+        report.read += 1
+        path = os.fsdecode(batch["path"][i])
+        stat = (int(batch["root_id"][i]), int(batch["size"][i]), int(batch["mtime_ns"][i]))
+        if batch["skip_reason"][i]:
+            report.skipped[batch["skip_reason"][i]] += 1
+            writer.skipped.append(SkippedFile(path, *stat, batch["skip_reason"][i], batch["skip_detail"][i]))
+            return
+        digest = batch["content_hash"][i]
+        if batch["embedded"][i]:
+            report.embedded += 1
+            if digest not in known:  # a copy embedded by another actor too: one vector is kept
+                writer.vectors[digest] = batch["vector"][i]
+                known.add(digest)
+            if batch["thumb"][i]:
+                writer.catalog.thumbnails.store(digest, bytes(batch["thumb"][i]))
+        else:
+            report.reused += 1
+        writer.ready.append(IndexedFile(path, *stat, digest, int(batch["width"][i]), int(batch["height"][i]),
+                                        batch["taken_at"][i] or None, batch["camera"][i] or None))

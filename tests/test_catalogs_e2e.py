@@ -1,0 +1,184 @@
+"""End to end against both catalogs: the embedded SQLite file and a real PostgreSQL with pgvector
+(the pgserver wheel). The same commands, the same answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from picfind import web
+
+from .conftest import picfind, shape_files, write_shapes
+
+pytestmark = pytest.mark.slow
+KINDS = (("red", "circle"), ("blue", "square"), ("green", "triangle"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path: Path) -> str:
+    """A `--db` value: a new SQLite file or a new PostgreSQL database."""
+    return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def library(tmp_path: Path) -> Path:
+    lib = tmp_path / "Pictures"
+    for seed, (colour, shape) in enumerate(KINDS):
+        folder = lib / f"{colour}-{shape}s"
+        folder.mkdir(parents=True)
+        for i, img in enumerate(shape_files(colour, shape, n=3, seed=seed, size=160 if seed else 200)):
+            img.save(folder / f"{colour}-{shape}-{i}.{'png' if i else 'jpg'}")
+    return lib
+
+
+def run_json(*args: str, db: str) -> dict | list:
+    return json.loads(picfind(*args, "--db", db, "--json", check=True).stdout)
+
+
+def names(hits: list[dict]) -> list[str]:
+    return [Path(h["path"]).name for h in hits]
+
+
+def files_committed(db: str) -> int:
+    try:
+        if db.startswith("postgresql://"):
+            with psycopg.connect(db) as con:
+                return con.execute("SELECT count(*) FROM files").fetchone()[0]
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM files").fetchone()[0]
+    except (psycopg.Error, sqlite3.Error):
+        return 0  # not created yet
+
+
+def test_every_command_answers_the_same_on_both_catalogs(db: str, library: Path, tmp_path: Path) -> None:
+    report = run_json("index", str(library), db=db)
+    assert report["embedded"] == 9 and not report["skipped"]
+    hits = run_json("search", "a red circle", "-n", "3", db=db)
+    assert all(n.startswith("red-circle") for n in names(hits))
+    assert hits[0]["width"] == 200 and hits[0]["id"] > 0
+    like = run_json("similar", str(library / "blue-squares" / "blue-square-1.png"), "-n", "2", db=db)
+    assert all(n.startswith("blue-square") for n in names(like)) and "blue-square-1.png" not in names(like)
+    combined = run_json("search", "a red circle", "-", "a blue square", "-n", "3", db=db)
+    assert all(n.startswith("red-circle") for n in names(combined))
+
+    # filters, evaluated by each catalog's own SQL
+    inside = run_json("search", "a red circle", "-n", "20", "--in", str(library / "green-triangles"), db=db)
+    assert names(inside) and all(n.startswith("green-triangle") for n in names(inside))
+    assert {Path(n).suffix for n in names(run_json("search", "a shape", "-n", "20", "--ext", "jpg", db=db))} == {".jpg"}
+    assert len(run_json("search", "a shape", "-n", "20", "--min-width", "200", db=db)) == 3
+    assert run_json("search", "a shape", "-n", "20", "--before", "2000", db=db) == []
+    assert len(run_json("search", "a shape", "-n", "20", "--after", "2000", db=db)) == 9
+
+    st = run_json("status", db=db)
+    assert st["images_indexed"] == 9 and st["embedded_with_model"] == 9 and st["unique_contents"] == 9
+    assert [r["path"] for r in run_json("roots", db=db)] == [str(library)]
+
+    # copies: exact and near
+    shutil.copy(library / "red-circles" / "red-circle-1.png", library / "copy.png")
+    shape_files("red", "circle", n=1, seed=0, size=200)[0].resize((150, 150)).save(library / "smaller.png")
+    again = run_json("index", db=db)
+    assert again["embedded"] == 1 and again["reused"] == 1 and again["unchanged"] == 9
+    exact = run_json("dupes", db=db)
+    assert [sorted(Path(m["path"]).name for m in g["members"]) for g in exact] == [["copy.png", "red-circle-1.png"]]
+    near = run_json("dupes", "--near", "--threshold", "0.98", db=db)
+    assert any("smaller.png" in {Path(m["path"]).name for m in g["members"]} for g in near)
+
+    sheet = tmp_path / "sheet.png"
+    picfind("search", "a red circle", "--db", db, "--sheet", str(sheet), "-q", check=True)
+    assert sheet.stat().st_size > 10_000  # thumbnails drawn, from the catalog's own store
+    picfind("roots", "remove", str(library), "--db", db, check=True)
+    assert run_json("status", db=db)["embedded_with_model"] == 0
+
+
+def test_rescan_embeds_nothing_and_a_rename_costs_no_model_run(db: str, library: Path) -> None:
+    run_json("index", str(library), db=db)
+    again = run_json("index", db=db)
+    assert again["embedded"] == again["read"] == 0 and again["unchanged"] == 9
+    red = library / "red-circles"
+    (red / "red-circle-1.png").rename(library / "renamed.png")
+    (red / "red-circle-2.png").unlink()
+    moved = run_json("index", db=db)
+    assert moved["embedded"] == 0 and moved["reused"] == 1 and moved["removed"] == 2
+    hits = run_json("search", "a red circle", "-n", "9", db=db)
+    assert "renamed.png" in names(hits) and "red-circle-2.png" not in names(hits)
+    assert run_json("status", db=db)["embedded_with_model"] == 8
+
+
+def test_the_web_api_serves_either_catalog(db: str, library: Path) -> None:
+    run_json("index", str(library), db=db)
+    with TestClient(web.create_app(db, "tiny-shapes")) as client:
+        body = client.get("/api/search", params={"q": "a green triangle", "n": 2}).json()
+        assert all("green-triangle" in r["path"] for r in body["results"])
+        first = body["results"][0]
+        thumb = client.get(first["thumb"])
+        assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+        assert client.get(first["image"]).status_code == 200
+        assert client.get("/api/similar", params={"id": first["id"], "n": 1}).json()["results"]
+        assert client.get("/api/status").json()["images_indexed"] == 9
+        assert client.get("/api/dupes").json()["groups"] == []
+
+
+def test_a_killed_run_resumes_to_the_same_final_state(db: str, tmp_path: Path, pg_url: str) -> None:
+    lib = tmp_path / "lib"
+    write_shapes(lib, 300, size=256)
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(lib), "--db", db, "-q", "--batch-size", "4",
+                             "--workers", "1", "--commit-seconds", "0.05"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and files_committed(db) < 20:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"indexing ended (rc {proc.returncode}) before 20 files were committed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    partial = files_committed(db)
+    assert 20 <= partial < 300
+    resumed = run_json("index", db=db)
+    assert resumed["unchanged"] == partial and resumed["read"] == 300 - partial
+    # the same state as a run that was never stopped (on the other catalog kind, when db is SQLite)
+    fresh = pg_url if not db.startswith("postgresql") else str(tmp_path / "fresh.db")
+    run_json("index", str(lib), db=fresh)
+    for target in (db, fresh):
+        st = run_json("status", db=target)
+        assert (st["images_indexed"], st["embedded_with_model"]) == (300, len({p.read_bytes() for p in lib.iterdir()}))
+
+    hits, expected = (run_json("search", "a red circle", "-n", "10", db=target) for target in (db, fresh))
+    assert [h["path"] for h in hits] == [h["path"] for h in expected]
+    assert [h["score"] for h in hits] == pytest.approx([h["score"] for h in expected], abs=1e-5)
+
+
+def test_two_indexers_at_once_embed_each_content_once(pg_url: str, tmp_path: Path) -> None:
+    a, b = tmp_path / "lib" / "a", tmp_path / "lib" / "b"
+    write_shapes(a, 80, seed=5)
+    write_shapes(b, 80, seed=6)
+    for p in sorted(a.iterdir())[:40]:  # overlapping contents under both roots
+        shutil.copy(p, b / f"copy-{p.name}")
+    distinct = len({p.read_bytes() for p in (tmp_path / "lib").rglob("*.png")})
+    runs = [subprocess.Popen([sys.executable, "-m", "picfind", "index", *roots, "--db", pg_url, "--json",
+                              "--batch-size", "4", "--commit-seconds", "0.1"], stdout=subprocess.PIPE, text=True)
+            for roots in ([str(a), str(b)], [str(b), str(a)])]
+    reports = [json.loads(r.communicate(timeout=300)[0]) for r in runs]
+    assert all(r.returncode == 0 for r in runs)
+    assert sum(r["embedded"] for r in reports) == distinct
+    st = run_json("status", db=pg_url)
+    assert st["images_indexed"] == 200 and st["embedded_with_model"] == distinct
+
+
+def test_server_problems_are_one_line_without_the_password(pg_server, tmp_path: Path) -> None:
+    closed = "postgresql://picfind:s3cret-pw@127.0.0.1:9/photos"
+    missing = pg_server.get_uri("no_such_database")
+    for url, words in ((closed, "127.0.0.1"), (missing, "no_such_database")):
+        proc = picfind("status", "--db", url)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
+        assert "s3cret-pw" not in proc.stderr + proc.stdout
+    proc = picfind("index", str(tmp_path), "--db", pg_server.get_uri("postgres"), "--ann", "hnsw")
+    assert proc.returncode == 1 and "pgvector" in proc.stderr
