@@ -125,16 +125,39 @@ def stage_naive(bundle_path: str, paths_file: str) -> dict:
     return {"images_per_s": len(paths) / (time.perf_counter() - start), "images": len(paths)}
 
 
+def stage_ray(bundle_path: str, folder: str, db_folder: str) -> dict:
+    """`Library.index(..., ray=...)` on a local Ray cluster of 2 CPUs started here first, so that
+    the cluster's start (about 10-20 s, once per cluster, not per run) is timed apart."""
+    import ray
+
+    from picfind.indexer import IndexOptions
+    from picfind.library import Library
+
+    start = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    out: dict = {"cluster_start_s": time.perf_counter() - start}
+    for workers in (1, 2):
+        with Library(f"{db_folder}/ray-{workers}.db", model=bundle_path) as lib:
+            start = time.perf_counter()
+            rep = lib.index([folder], options=IndexOptions(workers=workers), ray="auto")
+            wall = time.perf_counter() - start
+        out[f"workers_{workers}"] = {"images_per_s": rep.embedded / wall, "seconds": wall, "embedded": rep.embedded}
+    ray.shutdown()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--naive", type=int, default=60, help="photos for the naive baseline (a subset)")
     ap.add_argument("--model", default="vit-b-32-random")
+    ap.add_argument("--ray", action="store_true", help="also index through a local Ray cluster, 1 and 2 workers")
     ap.add_argument("--stage", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage:
         name, *rest = args.stage
-        print(json.dumps({"encoder_limit": stage_encoder_limit, "naive": stage_naive}[name](*rest)))
+        stages = {"encoder_limit": stage_encoder_limit, "naive": stage_naive, "ray": stage_ray}
+        print(json.dumps(stages[name](*rest)))
         return
 
     from encode import random_b32
@@ -182,22 +205,34 @@ def main() -> None:
         _, rss, out = run_measured([*me, "naive", bundle, str(subset)])
         rows["naive"] = {**json.loads(out), "peak_rss_mb": rss}
         print("naive", rows["naive"], flush=True)
+        if args.ray:
+            _, rss, out = run_measured([*me, "ray", bundle, str(cache / "corpus"), tmp])
+            ray_rows = json.loads(out)
+            for workers in (1, 2):
+                rows[f"ray_{workers}"] = {**ray_rows[f"workers_{workers}"], "peak_rss_mb": rss}
+            print("ray", ray_rows, flush=True)
 
     rate = {k: v["images_per_s"] for k, v in rows.items()}
     print(f"\n{'':<16}{'images/s':>10}{'peak RSS MB':>13}")
-    for k in ("encoder_limit", "picfind", "picfind_rerun", "naive", "picfind_half"):
+    for k in ("encoder_limit", "picfind", "picfind_rerun", "naive", "picfind_half", "ray_1", "ray_2"):
+        if k not in rate:
+            continue
         print(f"{k:<16}{rate[k]:>10.2f}{rows[k]['peak_rss_mb']:>13.0f}")
     ratio_limit = rate["picfind"] / rate["encoder_limit"]
     ratio_naive = rate["picfind"] / rate["naive"]
     rerun_share = rows["picfind_rerun"]["seconds"] / rows["picfind"]["seconds"]
     print(f"picfind / encoder_limit = {ratio_limit:.2f}   picfind / naive = {ratio_naive:.2f}   "
           f"re-run time / cold time = {rerun_share:.1%}")
+    if args.ray:
+        print(f"ray (2 workers) / picfind = {rate['ray_2'] / rate['picfind']:.2f}")
     print(json.dumps({
         "photos": len(paths), "model": Path(bundle).name, "device": rows["picfind"]["device"],
         "encoder_limit": round(rate["encoder_limit"], 2), "picfind": round(rate["picfind"], 2),
         "picfind_rerun": round(rate["picfind_rerun"], 2), "naive": round(rate["naive"], 2),
         "picfind_over_encoder_limit": round(ratio_limit, 3), "picfind_over_naive": round(ratio_naive, 2),
         "rerun_time_share": round(rerun_share, 4),
+        **({"ray_1": round(rate["ray_1"], 2), "ray_2": round(rate["ray_2"], 2),
+            "ray_2_over_picfind": round(rate["ray_2"] / rate["picfind"], 3)} if args.ray else {}),
         "peak_rss_mb": {k: round(v["peak_rss_mb"]) for k, v in rows.items()},
     }))
 

@@ -158,6 +158,7 @@ class PgCatalog:
             raise _connection_error(self.location, e) from None
         self.thumbnails = PgThumbnails(self)
         self._dims: dict[str, int] = {}
+        self._indexed: set[str] = set()
 
     def close(self) -> None:
         self.db.close()
@@ -335,7 +336,12 @@ class PgCatalog:
         return self._dims[model]
 
     def has_index(self, model: str) -> bool:
-        return self._one("SELECT 1 FROM pg_indexes WHERE indexname = %s", (self._index_name(model),)) is not None
+        """Whether this model's HNSW index exists (remembered once seen: it is never dropped)."""
+        if model not in self._indexed:
+            if self._one("SELECT 1 FROM pg_indexes WHERE indexname = %s", (self._index_name(model),)) is None:
+                return False
+            self._indexed.add(model)
+        return True
 
     def sync_index(self, model: str, progress: BuildProgress | None = None) -> None:
         """Build this model's HNSW index once its vectors are loaded (much faster than growing it
@@ -465,11 +471,14 @@ class PgSearcher:
         # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
         # is evaluated in the same statement, on those candidates.
         cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
-        with self.catalog._transaction() as cur:
-            cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, ask))))
-            rows = cur.execute(sql.SQL(
-                "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
-                "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
-                "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model)),
-                [q, *params, q, ask]).fetchall()
+        query = sql.SQL(
+            "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
+            "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
+            "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model))
+        if ask <= EF_SEARCH:
+            rows = self.catalog._run(query, [q, *params, q, ask])
+        else:  # more candidates than the session's ef_search gives: widen it for this statement
+            with self.catalog._transaction() as cur:
+                cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ask)))
+                rows = cur.execute(query, [q, *params, q, ask]).fetchall()
         return [(h, float(s)) for h, s, ok in rows if ok], len(rows) < ask

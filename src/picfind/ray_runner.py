@@ -16,6 +16,7 @@ Ctrl-C stops the run and keeps what was written; Ray retries the batches of a wo
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -35,10 +36,13 @@ COLUMNS = ("path", "root_id", "size", "mtime_ns")
 class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
-    def __init__(self, bundle: str, known: frozenset[str], options: IndexOptions, target: str, threads: int) -> None:
+    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int) -> None:
+        import ray
+
         self.bundle = Bundle.load(bundle)
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
-        self.known, self.options = known, options
+        self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
+        self.options = options
         self.claims = open_catalog(target) if is_server(target) else None
         self.node = socket.gethostname()
 
@@ -85,6 +89,7 @@ def _connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    logging.getLogger("ray").setLevel(logging.ERROR)  # the run's own progress bar says how it goes
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
@@ -127,10 +132,12 @@ class RayStages:
         batch_size = self.options.batch_size or (64 if gpus else 16)
         rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
                 for t in todo]
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size, 4 * workers)))
-        ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy", concurrency=workers,
+        blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
+        ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": frozenset(known),
+                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
                                                    "options": self.options, "target": self.target, "threads": 1})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):

@@ -1,0 +1,100 @@
+"""The shared PostgreSQL + pgvector catalog beside the embedded SQLite + usearch one, in one run.
+
+    .venv/bin/python benchmarks/pg_scale.py [--n 1000000] [--queries 200]
+
+Both catalogs get the same n CLIP-like vectors (vectors.py) through `write_batch`, as an
+indexing run writes them, then, through picfind's own code paths:
+  1. index build: usearch hnsw (`IndexStore.sync`) vs pgvector hnsw (`PgCatalog.sync_index`);
+  2. `Library.search_vector` p50/p95 and recall@10 against exact search, over text-like query
+     vectors (the text encoder's time is the same for both and left out);
+  3. an indexing run's write + index update adding 1,000 pictures, then removing 1,000.
+PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket with its default settings.
+The files are not on disk, so the query-time existence check is stubbed. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from catalog_scale import fill, timed  # noqa: E402
+from vectors import clip_like, queries, true_top  # noqa: E402
+
+from picfind.backend import CatalogBackend, open_catalog  # noqa: E402
+from picfind.index import IndexSettings  # noqa: E402
+from picfind.library import Library  # noqa: E402
+
+MODEL = "tiny-shapes"  # a name only: vectors come from vectors.py, queries are vectors
+
+
+def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray) -> dict:
+    row: dict = {}
+    catalog: CatalogBackend = open_catalog(target)
+    if isinstance(target, Path):
+        IndexSettings(backend="hnsw").save(catalog)
+    row["fill_s"] = round(timed(lambda: fill(catalog, MODEL, 0, matrix))[1], 1)
+    row["build_s"] = round(timed(lambda: catalog.sync_index(MODEL))[1], 1)
+    print(f"  filled in {row['fill_s']} s, index built in {row['build_s']} s", flush=True)
+    n, added = len(matrix), clip_like(1000, draw_seed=9)
+    _, adding = timed(lambda: (fill(catalog, MODEL, n, added), catalog.sync_index(MODEL)))
+    gone = [f"/bench/{i:08d}.jpg" for i in range(n, n + 1000)]
+    _, removing = timed(lambda: (catalog.write_batch(MODEL, [], {}, [], gone), catalog.prune_embeddings(),
+                                 catalog.sync_index(MODEL)))
+    row["add_1000_s"], row["remove_1000_s"] = round(adding, 2), round(removing, 2)
+    row["catalog_mb"] = round(catalog.size_bytes() / 1e6)
+    catalog.close()
+    with Library(target, model=MODEL) as lib:
+        lib.search_vector(qs[0], 10)  # open the index
+        times, found = [], []
+        for q in qs:
+            start = time.perf_counter()
+            hits = lib.search_vector(q, 10)
+            times.append(time.perf_counter() - start)
+            found.append([int(h.content_hash, 16) for h in hits])
+    row["p50_ms"] = round(float(np.percentile(times, 50)) * 1000, 2)
+    row["p95_ms"] = round(float(np.percentile(times, 95)) * 1000, 2)
+    row["recall_at_10"] = round(float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist())])), 3)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    import pgserver
+
+    os.path.lexists = lambda p: True  # the files are not on disk (see above)
+    matrix, qs = clip_like(args.n), queries(args.queries)
+    truth = true_top(matrix, qs, 10)
+    result: dict = {"n": args.n, "load": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        folder.chmod(0o755)  # pgserver runs the server as its own user when started as root
+        server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
+        try:
+            server.psql("CREATE DATABASE bench;")
+            for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
+                print(f"{name}: {args.n:,} vectors", flush=True)
+                result[name] = measure(target, matrix, qs, truth)
+                print(f"  {result[name]}", flush=True)
+        finally:
+            server.cleanup()
+    result["load_after"] = os.getloadavg()[0]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

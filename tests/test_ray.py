@@ -1,0 +1,103 @@
+"""`picfind index --ray`: a real local Ray cluster (2 CPUs) reads and embeds; the driver writes.
+Ray is slow to start, so these tests are few and each checks much."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from .conftest import picfind, write_shapes
+
+pytestmark = pytest.mark.slow
+
+
+def index(db: str, *args: str) -> dict:
+    return json.loads(picfind("index", *args, "--db", db, "--json", check=True, timeout=600).stdout)
+
+
+def catalog_rows(db: Path) -> tuple[list, dict[str, np.ndarray]]:
+    with sqlite3.connect(db) as con:
+        files = con.execute("SELECT path, size, content_hash, status, reason, width, height FROM files "
+                            "ORDER BY path").fetchall()
+        rows = con.execute("SELECT content_hash, vector FROM embeddings")
+        vectors = {h: np.frombuffer(v, np.float32) for h, v in rows}
+    return files, vectors
+
+
+def test_ray_builds_the_catalog_the_local_runner_builds(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    write_shapes(lib, 40)
+    (lib / "copy.png").write_bytes(sorted(lib.iterdir())[3].read_bytes())
+    (lib / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    local, clustered = tmp_path / "local.db", tmp_path / "ray.db"
+    index(str(local), str(lib))
+    report = index(str(clustered), str(lib), "--ray", "--batch-size", "8")
+    assert report["device"].startswith("ray") and report["read"] == 42
+    assert sum(report["skipped"].values()) == 1 and report["embedded"] + report["reused"] == 41
+    files, vectors = catalog_rows(clustered)
+    expected_files, expected_vectors = catalog_rows(local)
+    assert files == expected_files
+    distinct = len({p.read_bytes() for p in lib.iterdir()}) - 1  # less the broken file
+    assert vectors.keys() == expected_vectors.keys() and len(vectors) == distinct
+    assert max(float(np.abs(vectors[h] - expected_vectors[h]).max()) for h in vectors) < 1e-5
+    assert len(list((tmp_path / "ray.db.thumbs").rglob("*.jpg"))) == len(vectors)  # thumbnails came back as JPEG bytes
+    detail = json.loads(picfind("status", "--db", str(clustered), "--json", "--skipped", check=True).stdout)
+    assert "(on " in detail["skipped_files"][0]["detail"]  # which node could not read it
+    assert index(str(clustered), "--ray")["read"] == 0  # unchanged files never reach the cluster
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process under `pid` (Ray's workers are under the run's raylet)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier}
+        found += [(p, commands[p]) for p in frontier]
+    return found
+
+
+def test_a_killed_ray_worker_loses_nothing_on_a_shared_catalog(pg_url: str, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    write_shapes(lib, 240, size=224)
+    run = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(lib), "--db", pg_url, "--json", "--ray",
+                            "--batch-size", "4", "--commit-seconds", "0.1"], stdout=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.2)
+        with psycopg.connect(pg_url) as con:
+            if con.execute("SELECT count(*) FROM embeddings").fetchone()[0] < 8:
+                continue
+        workers = [p for p, cmd in _descendants(run.pid) if "EmbedWorker" in cmd]
+        if workers:
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+    assert killed, "the run ended before a worker could be killed"
+    out, _ = run.communicate(timeout=600)
+    # Ray restarts the actor and retries its batches; if the run failed anyway, the next one resumes
+    again = index(pg_url, str(lib))
+    st = json.loads(picfind("status", "--db", pg_url, "--json", check=True).stdout)
+    assert st["images_indexed"] == 240 and st["skipped"] == 0
+    assert st["embedded_with_model"] == len({p.read_bytes() for p in lib.iterdir()})
+    if run.returncode == 0:
+        assert json.loads(out)["read"] == 240 and again["read"] == 0
