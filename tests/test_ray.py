@@ -76,28 +76,52 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def test_a_killed_ray_worker_loses_nothing_on_a_shared_catalog(pg_url: str, tmp_path: Path) -> None:
+def _embedded(url: str) -> int:
+    try:
+        with psycopg.connect(url) as con:
+            return con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    except psycopg.Error:
+        return 0  # the schema is not there yet
+
+
+def test_a_killed_worker_and_ctrl_c_lose_nothing_on_a_shared_catalog(pg_url: str, tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     write_shapes(lib, 240, size=224)
     run = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(lib), "--db", pg_url, "--json", "--ray",
-                            "--batch-size", "4", "--commit-seconds", "0.1"], stdout=subprocess.PIPE, text=True)
-    killed = None
-    deadline = time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.2)
-        with psycopg.connect(pg_url) as con:
-            if con.execute("SELECT count(*) FROM embeddings").fetchone()[0] < 8:
-                continue
-        workers = [p for p, cmd in _descendants(run.pid) if "EmbedWorker" in cmd]
-        if workers:
-            killed = workers[0]
-            os.kill(killed, signal.SIGKILL)
-    assert killed, "the run ended before a worker could be killed"
-    out, _ = run.communicate(timeout=600)
-    # Ray restarts the actor and retries its batches; if the run failed anyway, the next one resumes
+                            "--batch-size", "4", "--commit-seconds", "0.1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           # as from a terminal: a background runner (nohup, &) may have SIGINT ignored
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    killed, interrupted_at = None, None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+            embedded = _embedded(pg_url)
+            if killed is None and embedded >= 8:
+                workers = [p for p, cmd in _descendants(run.pid) if "EmbedWorker" in cmd]
+                if workers:
+                    killed, at = workers[0], embedded
+                    os.kill(killed, signal.SIGKILL)
+            elif killed is not None and embedded >= at + 16:  # the run went on; now Ctrl-C
+                run.send_signal(signal.SIGINT)
+                interrupted_at = time.monotonic()
+                break
+        assert killed, "the run ended before a worker could be killed"
+        out, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    report = json.loads(out)
+    if interrupted_at is not None:  # else the run finished first: nothing to stop
+        assert run.returncode == 130 and report["interrupted"] and "again to continue" in err
+        assert not [p for p, cmd in _descendants(run.pid) if "ray::" in cmd]  # the local cluster is gone
+    else:
+        assert run.returncode == 0 and report["read"] == 240
+    # nothing embedded was lost: the next run (local) finishes the rest without a repeat
     again = index(pg_url, str(lib))
+    assert again["unchanged"] == report["read"] - sum(report["skipped"].values())
     st = json.loads(picfind("status", "--db", pg_url, "--json", check=True).stdout)
     assert st["images_indexed"] == 240 and st["skipped"] == 0
     assert st["embedded_with_model"] == len({p.read_bytes() for p in lib.iterdir()})
-    if run.returncode == 0:
-        assert json.loads(out)["read"] == 240 and again["read"] == 0

@@ -16,9 +16,11 @@ Ctrl-C stops the run and keeps what was written; Ray retries the batches of a wo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +91,7 @@ def _connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    logging.getLogger("ray").setLevel(logging.ERROR)  # the run's own progress bar says how it goes
+    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
@@ -111,16 +113,19 @@ class RayStages:
 
     def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
                  progress: Progress | None) -> None:
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # the run's own progress bar says how it goes
         try:
             import ray
         except ImportError:
             raise CatalogError("--ray needs the cluster extra: pip install 'picfind[cluster]'") from None
-        started = _connect(self.address)
-        try:
-            self._run(ray, todo, known, report, writer, progress)
-        finally:
-            if started:
-                ray.shutdown()
+        # Ray prints cluster events (a worker died, ...) on stdout, which is the JSON report's
+        with contextlib.redirect_stdout(sys.stderr):
+            started = _connect(self.address)
+            try:
+                self._run(ray, todo, known, report, writer, progress)
+            finally:
+                if started:
+                    ray.shutdown()
 
     def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
              progress: Progress | None) -> None:
@@ -139,15 +144,16 @@ class RayStages:
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
                                                    "options": self.options, "target": self.target, "threads": 1})
+        device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
                 self._take(batch, i, known, report, writer)
                 if progress:
                     progress(report, report.read, len(todo))
+            if report.embedded:
+                report.device = device
             if writer.due():
                 writer.commit()
-        if report.embedded:
-            report.device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
 
     @staticmethod
     def _take(batch: dict[str, np.ndarray], i: int, known: set[str], report: IndexReport, writer: Writer) -> None:
