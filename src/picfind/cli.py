@@ -42,7 +42,8 @@ class Parser(argparse.ArgumentParser):
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     s = argparse.SUPPRESS
-    p.add_argument("--db", default=s, help="catalog file (default: $PICFIND_DB or the user data folder)")
+    p.add_argument("--db", default=s, help="catalog: a file, or a postgresql:// URL "
+                                          "(default: $PICFIND_DB or a file in the user data folder)")
     p.add_argument("--model", default=s, help="model name or bundle folder (default: $PICFIND_MODEL or vit-b-32)")
     p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
     return p
