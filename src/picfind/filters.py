@@ -1,6 +1,6 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
 at least so large. Each catalog backend compiles a `Filter` into its own SQL condition over its
-`files` table (`catalog.sqlite_condition`, `pgcatalog.pg_condition`).
+`files` table (`catalog.sqlite_condition`, `pgsearch.pg_condition`).
 
 When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""
 

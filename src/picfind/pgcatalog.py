@@ -41,48 +41,18 @@ from .decode import SkipFile, decode
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
 from .pgschema import LOCK_KEY, MIGRATIONS, SCHEMA_VERSION
+from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import encode_thumbnail
 
-EF_SEARCH = 100  # candidates per HNSW query: recall@10 >= 0.95 (benchmarks/pg_scale.py)
-EF_SEARCH_MAX = 1000  # pgvector's limit; a filter needing more candidates is searched exactly
-SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
-WHEN = "coalesce(f.taken_at, f.mtime_local)"
 
 
 def redact(url: str) -> str:
     """A connection URL without its password, for messages and `status`."""
     url = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
-
-
-def pg_condition(where: Filter) -> tuple[sql.Composable, list]:
-    """A filter as a condition over `files f` and its parameters."""
-    parts: list[str] = []
-    params: list = []
-    if where.folders:
-        prefixes = where.prefixes()
-        parts.append("(" + " OR ".join("substring(f.path from 1 for %s) = %s" for _ in prefixes) + ")")
-        for p in prefixes:
-            params += [len(p), p]
-    if where.after:
-        parts.append(f"{WHEN} >= %s")
-        params.append(where.after)
-    if where.before:
-        parts.append(f"{WHEN} < %s")
-        params.append(where.before)
-    if where.extensions:
-        parts.append("f.ext = ANY(%s)")
-        params.append(list(where.extensions))
-    if where.min_width:
-        parts.append("f.width >= %s")
-        params.append(where.min_width)
-    if where.min_height:
-        parts.append("f.height >= %s")
-        params.append(where.min_height)
-    return sql.SQL(" AND ".join(parts) or "true"), params
 
 
 def _ext(path: str) -> str:
@@ -191,9 +161,23 @@ class PgCatalog:
     def _guard(self) -> Iterator[None]:
         try:
             yield
+        except psycopg.errors.TransactionRollback:
+            raise  # a deadlock or serialization failure: the caller may retry
         except psycopg.OperationalError as e:
-            raise CatalogError(f"lost the PostgreSQL catalog {self.location}: {redact(str(e).strip())} "
+            what = "lost" if self.db.closed or self.db.broken else "error from"
+            raise CatalogError(f"{what} the PostgreSQL catalog {self.location}: {redact(str(e).strip())} "
                                "(run the command again: finished batches are kept)") from None
+
+    def _retrying(self, fn):
+        """`fn()`, again when PostgreSQL broke a deadlock by rolling it back (concurrent indexers)."""
+        for attempt in range(5):
+            try:
+                return fn()
+            except psycopg.errors.TransactionRollback:
+                if attempt == 4:
+                    raise CatalogError(f"the PostgreSQL catalog {self.location} kept refusing a write "
+                                       "(deadlocks): run the command again") from None
+                time.sleep(0.05 * (attempt + 1))
 
     def _run(self, query, params=()) -> list[tuple]:
         with self._guard():
@@ -251,7 +235,7 @@ class PgCatalog:
     def claim(self, model: str, hashes: list[str]) -> set[str]:
         # A done claim is never taken again; a concurrent writer's UPDATE to done makes this
         # statement wait for it, then skip the row (READ COMMITTED re-checks the condition).
-        rows = self._run(
+        rows = self._retrying(lambda: self._run(
             "INSERT INTO claims AS c (content_hash, model, holder_pid, expires) "
             "SELECT h, %(model)s, pg_backend_pid(), now() + make_interval(secs => %(lease)s) "
             "FROM unnest(%(hashes)s::text[]) AS h WHERE NOT EXISTS "
@@ -259,7 +243,7 @@ class PgCatalog:
             "ON CONFLICT (content_hash, model) DO UPDATE SET holder_pid = excluded.holder_pid, "
             "expires = excluded.expires WHERE NOT c.done AND (c.holder_pid = excluded.holder_pid "
             "OR c.expires < now() OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid)) "
-            "RETURNING content_hash", {"model": model, "hashes": list(hashes), "lease": LEASE_SECONDS})
+            "RETURNING content_hash", {"model": model, "hashes": sorted(hashes), "lease": LEASE_SECONDS}))
         return {h for (h,) in rows}
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
@@ -267,19 +251,24 @@ class PgCatalog:
         """One transaction: new vectors (their claims marked done), thumbnails, files, skipped and
         vanished files. A kill or a lost connection before COMMIT loses this batch only."""
         thumbs = self.thumbnails.take()
-        indexed, skipped, gone = list(indexed), list(skipped), list(gone)
-        try:
+        # Rows in one order (by key) in every client: concurrent batches then wait, never deadlock.
+        indexed, skipped = sorted(indexed, key=lambda f: f.path), sorted(skipped, key=lambda f: f.path)
+        gone, hashes = sorted(gone), sorted(vectors)
+
+        def write() -> None:
             with self._transaction() as cur:
-                if vectors:
+                if hashes:
                     cur.executemany("INSERT INTO embeddings(content_hash, model, vector) VALUES (%s, %s, %s) "
                                     "ON CONFLICT DO NOTHING",
-                                    [(h, model, np.asarray(v, np.float32)) for h, v in vectors.items()])
+                                    [(h, model, np.asarray(vectors[h], np.float32)) for h in hashes])
                     cur.execute("UPDATE claims SET done = true WHERE model = %s AND content_hash = ANY(%s)",
-                                (model, list(vectors)))
+                                (model, hashes))
                 if thumbs:
                     cur.executemany("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) "
-                                    "ON CONFLICT DO NOTHING", list(thumbs.items()))
+                                    "ON CONFLICT DO NOTHING", sorted(thumbs.items()))
                 self._write_files(cur, indexed, skipped, gone)
+        try:
+            self._retrying(write)
         except BaseException:
             with self.thumbnails.lock:  # not written: keep them for the next batch
                 self.thumbnails.pending.update(thumbs)
@@ -437,48 +426,3 @@ class PgCatalog:
 
     def size_bytes(self) -> int:
         return self._one("SELECT pg_database_size(current_database())")[0]
-
-
-class PgSearcher:
-    """Nearest contents for one filter, in one SQL statement each time: exact over a small
-    filtered selection (or before the HNSW index exists), else the HNSW index over-fetching."""
-
-    def __init__(self, catalog: PgCatalog, model: str, where: Filter | None) -> None:
-        self.catalog, self.model, self.where = catalog, model, where or Filter()
-        self.dim = catalog._dim(model)
-        self.exact = self.dim is None or not catalog.has_index(model)
-        self.spread = 1.0
-        if where and not self.exact:
-            passing = catalog.count_matching(where)
-            if passing <= SUBSET_EXACT_MAX:
-                self.exact = True
-            else:
-                self.spread = catalog.count_vectors(model) / max(passing, 1)
-
-    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
-        if self.dim is None or k <= 0:
-            return [], True
-        condition, params = pg_condition(self.where)
-        passes = sql.SQL("EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.content_hash "
-                         "AND f.status = 'ok' AND {})").format(condition)
-        q = np.asarray(query, np.float32)
-        ask = int(k * self.spread) + 1
-        if self.exact or ask > EF_SEARCH_MAX:
-            rows = self.catalog._run(sql.SQL(
-                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND {} "
-                "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), passes), [q, *params, q, k])
-            return [(h, float(s)) for h, s in rows], len(rows) < k
-        # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
-        # is evaluated in the same statement, on those candidates.
-        cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
-        query = sql.SQL(
-            "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
-            "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
-            "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model))
-        if ask <= EF_SEARCH:
-            rows = self.catalog._run(query, [q, *params, q, ask])
-        else:  # more candidates than the session's ef_search gives: widen it for this statement
-            with self.catalog._transaction() as cur:
-                cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ask)))
-                rows = cur.execute(query, [q, *params, q, ask]).fetchall()
-        return [(h, float(s)) for h, s, ok in rows if ok], len(rows) < ask

@@ -1,0 +1,97 @@
+"""Search in the PostgreSQL catalog: a filter compiled to SQL, and the nearest contents to a
+query in one statement (pgvector's HNSW index, or an exact scan).
+
+pgvector before 0.8 has no iterative index scans: an HNSW scan returns at most `ef_search` rows,
+and a filter applied to them may leave too few. As in the embedded catalog, a filter passing few
+contents is searched exactly, and a broad one over-fetches in proportion to what it throws away
+(ef_search widened to match, up to pgvector's limit); the caller doubles the ask when needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psycopg import sql
+
+from .filters import Filter
+
+if TYPE_CHECKING:
+    from .pgcatalog import PgCatalog
+
+EF_SEARCH = 100  # candidates per HNSW query: recall@10 >= 0.95 (benchmarks/pg_scale.py)
+EF_SEARCH_MAX = 1000  # pgvector's limit; a filter needing more candidates is searched exactly
+SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
+WHEN = "coalesce(f.taken_at, f.mtime_local)"  # when a picture was taken (see `picfind.filters`)
+
+
+def pg_condition(where: Filter) -> tuple[sql.Composable, list]:
+    """A filter as a condition over `files f` and its parameters."""
+    parts: list[str] = []
+    params: list = []
+    if where.folders:
+        prefixes = where.prefixes()
+        parts.append("(" + " OR ".join("substring(f.path from 1 for %s) = %s" for _ in prefixes) + ")")
+        for p in prefixes:
+            params += [len(p), p]
+    if where.after:
+        parts.append(f"{WHEN} >= %s")
+        params.append(where.after)
+    if where.before:
+        parts.append(f"{WHEN} < %s")
+        params.append(where.before)
+    if where.extensions:
+        parts.append("f.ext = ANY(%s)")
+        params.append(list(where.extensions))
+    if where.min_width:
+        parts.append("f.width >= %s")
+        params.append(where.min_width)
+    if where.min_height:
+        parts.append("f.height >= %s")
+        params.append(where.min_height)
+    return sql.SQL(" AND ".join(parts) or "true"), params
+
+
+class PgSearcher:
+    """Nearest contents for one filter, in one SQL statement each time: exact over a small
+    filtered selection (or before the HNSW index exists), else the HNSW index over-fetching."""
+
+    def __init__(self, catalog: PgCatalog, model: str, where: Filter | None) -> None:
+        self.catalog, self.model, self.where = catalog, model, where or Filter()
+        self.dim = catalog._dim(model)
+        self.exact = self.dim is None or not catalog.has_index(model)
+        self.spread = 1.0
+        if where and not self.exact:
+            passing = catalog.count_matching(where)
+            if passing <= SUBSET_EXACT_MAX:
+                self.exact = True
+            else:
+                self.spread = catalog.count_vectors(model) / max(passing, 1)
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
+        if self.dim is None or k <= 0:
+            return [], True
+        condition, params = pg_condition(self.where)
+        passes = sql.SQL("EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.content_hash "
+                         "AND f.status = 'ok' AND {})").format(condition)
+        q = np.asarray(query, np.float32)
+        ask = int(k * self.spread) + 1
+        if self.exact or ask > EF_SEARCH_MAX:
+            rows = self.catalog._run(sql.SQL(
+                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND {} "
+                "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), passes), [q, *params, q, k])
+            return [(h, float(s)) for h, s in rows], len(rows) < k
+        # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
+        # is evaluated in the same statement, on those candidates.
+        cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
+        query = sql.SQL(
+            "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
+            "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
+            "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model))
+        if ask <= EF_SEARCH:
+            rows = self.catalog._run(query, [q, *params, q, ask])
+        else:  # more candidates than the session's ef_search gives: widen it for this statement
+            with self.catalog._transaction() as cur:
+                cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ask)))
+                rows = cur.execute(query, [q, *params, q, ask]).fetchall()
+        return [(h, float(s)) for h, s, ok in rows if ok], len(rows) < ask
