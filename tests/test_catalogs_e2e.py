@@ -196,3 +196,13 @@ def test_server_problems_are_one_line_without_the_password(pg_server, tmp_path: 
         assert "s3cret-pw" not in proc.stderr + proc.stdout
     proc = picfind("index", str(tmp_path), "--db", pg_server.get_uri("postgres"), "--ann", "hnsw")
     assert proc.returncode == 1 and "pgvector" in proc.stderr
+
+
+def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
+    run("status", db=pg_url)  # creates the schema
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        assert con.execute("SELECT version, name FROM picfind_schema").fetchall() == [(1, "m001_initial")]
+        assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
+        con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
+    proc = picfind("status", "--db", pg_url)
+    assert proc.returncode == 1 and "newer than this picfind" in proc.stderr and "Traceback" not in proc.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -46,7 +46,6 @@ class Searcher(Protocol):
         with `files_for_hashes(hashes, where)`, which it needs for the files anyway."""
 
 
-@runtime_checkable
 class CatalogBackend(Protocol):
     location: str  # what `status` shows: a file path, or a server URL without its password
     thumbnails: Thumbnails
@@ -102,7 +101,7 @@ def open_catalog(target: str | Path) -> CatalogBackend:
             from .pgcatalog import PgCatalog
         except ImportError as e:
             raise CatalogError(f"a PostgreSQL catalog needs the cluster extra: pip install 'picfind[cluster]' "
-                               f"({e.name} is missing)") from None
+                               f"({e.name or e} is missing)") from None
         return PgCatalog(str(target))
     from .embedded import EmbeddedCatalog
     return EmbeddedCatalog(Path(target).expanduser())

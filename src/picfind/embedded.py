@@ -9,6 +9,8 @@ away (the caller doubles the ask until enough pass).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .catalog import Catalog
@@ -20,7 +22,7 @@ SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is search
 
 
 class EmbeddedCatalog(Catalog):
-    def __init__(self, path) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.location = str(self.path)
         self.thumbnails = ThumbnailCache.beside(self.path)

@@ -126,6 +126,9 @@ class PgCatalog:
         except psycopg.Error as e:
             self.db.close()
             raise _connection_error(self.location, e) from None
+        except BaseException:
+            self.db.close()
+            raise
         self.thumbnails = PgThumbnails(self)
         self._dims: dict[str, int] = {}
         self._indexed: set[str] = set()
