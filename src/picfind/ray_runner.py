@@ -113,6 +113,8 @@ class RayStages:
 
     def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
                  progress: Progress | None) -> None:
+        if not todo:
+            return  # nothing changed: no cluster to start or join
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # the run's own progress bar says how it goes
         try:
             import ray
@@ -129,8 +131,6 @@ class RayStages:
 
     def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
              progress: Progress | None) -> None:
-        if not todo:
-            return
         gpus = int(ray.cluster_resources().get("GPU", 0))
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         workers = self.options.workers or (gpus or cpus)
