@@ -182,8 +182,8 @@ class SkippedFile(FileStat):
 
 
 class Catalog:
-    """The embedded SQLite catalog. Kept behind this small interface so that a shared
-    (server) catalog can implement the same methods later."""
+    """The embedded SQLite catalog's tables (`picfind.embedded` adds its vector indexes and
+    thumbnails; `picfind.backend.CatalogBackend` is what every catalog answers)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
