@@ -72,7 +72,8 @@ def files_committed(db: str) -> int:
         return 0  # not created yet
 
 
-def test_every_command_answers_the_same_on_both_catalogs(db: str, library: Path, tmp_path: Path) -> None:
+def test_every_command_answers_the_same_on_both_catalogs(db: str, library: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     report = run_json("index", str(library), db=db)
     assert report["embedded"] == 9 and not report["skipped"]
     hits = run_json("search", "a red circle", "-n", "3", db=db)
@@ -82,6 +83,9 @@ def test_every_command_answers_the_same_on_both_catalogs(db: str, library: Path,
     assert all(n.startswith("blue-square") for n in names(like)) and "blue-square-1.png" not in names(like)
     combined = run_json("search", "a red circle", "-", "a blue square", "-n", "3", db=db)
     assert all(n.startswith("red-circle") for n in names(combined))
+    monkeypatch.setattr("sys.stdin", io.StringIO("a green triangle -n 2\nexit\n"))
+    shell = run("shell", db=db).splitlines()
+    assert len(shell) == 2 and all("green-triangle" in line for line in shell)
 
     # filters, evaluated by each catalog's own SQL
     inside = run_json("search", "a red circle", "-n", "20", "--in", str(library / "green-triangles"), db=db)
