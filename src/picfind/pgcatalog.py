@@ -348,6 +348,7 @@ class PgCatalog:
                                 "vector_ip_ops) WITH ({}) WHERE model = {}").format(
                 sql.Identifier(self._index_name(model)), sql.Literal(dim), sql.SQL(HNSW_OPTIONS),
                 sql.Literal(model)))
+        self._run("ANALYZE files, embeddings")  # fresh statistics after a bulk load: good query plans
 
     def index_status(self, model: str) -> dict:
         return {"setting": "pgvector", "in_use": "hnsw" if self.has_index(model) else "exact",

@@ -71,27 +71,39 @@ class PgSearcher:
     def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
         if self.dim is None or k <= 0:
             return [], True
-        condition, params = pg_condition(self.where)
-        passes = sql.SQL("EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.content_hash "
-                         "AND f.status = 'ok' AND {})").format(condition)
         q = np.asarray(query, np.float32)
         ask = int(k * self.spread) + 1
         if self.exact or ask > EF_SEARCH_MAX:
+            # Exact: a scan of the contents with a passing file (the filter drives, as a semi-join).
+            condition, params = pg_condition(self.where)
             rows = self.catalog._run(sql.SQL(
-                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND {} "
-                "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), passes), [q, *params, q, k])
+                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND e.content_hash "
+                "IN (SELECT f.content_hash FROM files f WHERE f.status = 'ok' AND {}) "
+                "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), condition), [q, *params, q, k])
             return [(h, float(s)) for h, s in rows], len(rows) < k
         # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
-        # is evaluated in the same statement, on those candidates.
+        # is evaluated in the same statement, on those candidates only.
+        condition, params = self._passes("c")
         cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
-        query = sql.SQL(
-            "SELECT c.content_hash, c.score, c.passes FROM (SELECT e.content_hash, -({cast} <#> %s) AS score, "
-            "{passes} AS passes FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
-            "ORDER BY c.score DESC").format(cast=cast, passes=passes, model=sql.Literal(self.model))
+        statement = sql.SQL(
+            "SELECT c.content_hash, c.score, {passes} FROM (SELECT e.content_hash, -({cast} <#> %s) AS score "
+            "FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
+            "ORDER BY c.score DESC").format(cast=cast, passes=condition, model=sql.Literal(self.model))
+        values = [*params, q, q, ask]  # in the order the placeholders appear
         if ask <= EF_SEARCH:
-            rows = self.catalog._run(query, [q, *params, q, ask])
+            rows = self.catalog._run(statement, values)
         else:  # more candidates than the session's ef_search gives: widen it for this statement
             with self.catalog._transaction() as cur:
                 cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ask)))
-                rows = cur.execute(query, [q, *params, q, ask]).fetchall()
+                rows = cur.execute(statement, values).fetchall()
         return [(h, float(s)) for h, s, ok in rows if ok], len(rows) < ask
+
+    def _passes(self, alias: str) -> tuple[sql.Composable, list]:
+        """Whether the candidate `alias` has a file passing the filter (always true without one)."""
+        if not self.where:
+            return sql.SQL("true"), []
+        condition, params = pg_condition(self.where)
+        # A scalar sub-query with LIMIT: probed per candidate through files_content_hash, never
+        # planned as a hash of every file.
+        return sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.content_hash AND f.status = 'ok' "
+                       "AND {} LIMIT 1) IS NOT NULL").format(sql.Identifier(alias), condition), params
