@@ -29,7 +29,7 @@ def _reown_sql(leaving: int = 0) -> str:
     sep = os.fsencode(os.sep).hex()
     innermost = (f"SELECT r.id FROM roots r WHERE r.id != {int(leaving)} AND substr(files.path, 1, "
                  f"length(r.path) + 1) = CAST(r.path || X'{sep}' AS BLOB) ORDER BY length(r.path) DESC LIMIT 1")
-    return f"UPDATE files SET root_id = ({innermost}) WHERE ({innermost}) IS NOT NULL;"
+    return f"UPDATE files SET root_id = ({innermost}) WHERE root_id IS NOT ({innermost}) AND ({innermost}) IS NOT NULL;"
 
 
 MIGRATIONS: list[str] = [
@@ -258,12 +258,14 @@ class Catalog:
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
         with self.transaction():
+            new = self.db.execute("SELECT 1 FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone() is None
             self.db.execute(
                 "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET extensions = excluded.extensions, "
                 "excludes = excluded.excludes",
                 (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
-            self.db.execute(_reown_sql())  # a root inside another takes over its files, no re-hashing
+            if new:
+                self.db.execute(_reown_sql())  # a root inside another takes over its files, no re-hashing
         return next(r for r in self.roots() if r.path == path)
 
     def roots(self) -> list[Root]:
