@@ -22,7 +22,6 @@ import numpy as np
 from .filters import WHEN, Filter
 
 
-
 def _reown_sql(leaving: int = 0) -> str:
     """SQL giving every file to the innermost root that holds it, root `leaving` left out (a
     file under two nested roots belongs to the inner one, whichever was indexed last)."""
