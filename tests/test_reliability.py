@@ -277,3 +277,28 @@ def test_overlapping_roots_are_stable_and_removing_the_outer_keeps_the_inner(sha
     assert vectors(db) == 10
     report = index(db)
     assert (report["read"], report["unchanged"], report["removed"]) == (0, 10, 0)
+
+
+def test_web_pages_sorted_by_date_partition_one_ordering(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from picfind import web
+
+    pics, db = tmp_path / "pics", tmp_path / "c.db"
+    write_shapes(pics, 24, seed=8, size=64)
+    for day, f in enumerate(sorted(pics.iterdir())):  # dates unrelated to the ranking
+        when = 1.6e9 + ((day * 7) % 24) * 86400
+        os.utime(f, (when, when))
+    index(db, str(pics))
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url="http://127.0.0.1") as client:
+        def page(offset: int, n: int) -> dict:
+            r = client.get("/api/search", params={"q": "a red circle", "sort": "date", "offset": offset, "n": n})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        whole = page(0, 24)["results"]
+        pages = [page(offset, 5) for offset in range(0, 25, 5)]
+    assert [p["more"] for p in pages] == [True, True, True, True, False]
+    assert [h["path"] for p in pages for h in p["results"]] == [h["path"] for h in whole]
+    taken = [h["taken"] for h in whole]
+    assert len(whole) == 24 and taken == sorted(taken, reverse=True)

@@ -54,6 +54,7 @@ class Library:
         self._encoder: Encoder | None = None
         self._index: VectorIndex | None = None
         self._index_position = -1
+        self._thumbnails: ThumbnailCache | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -123,7 +124,9 @@ class Library:
 
     @property
     def thumbnails(self) -> ThumbnailCache:
-        return ThumbnailCache.of(self.catalog)
+        if self._thumbnails is None:  # checked against the catalog's id once, not per thumbnail
+            self._thumbnails = ThumbnailCache.of(self.catalog)
+        return self._thumbnails
 
     # searching
     def vector_index(self) -> VectorIndex:

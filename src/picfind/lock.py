@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .catalog import CatalogError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: SQLite's own locking is all there is
@@ -31,7 +33,11 @@ def index_lock(catalog: Path, waiting: Waiting | None = None) -> Iterator[None]:
         yield
         return
     path = lock_path(catalog)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise CatalogError(f"cannot create the index lock {path}: {e.strerror or e} "
+                           "(is the catalog's folder read-only?)") from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
