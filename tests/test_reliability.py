@@ -133,6 +133,33 @@ def test_a_sub_folder_that_cannot_be_read_keeps_its_files(shapes: Path, tmp_path
     assert status(db)["offline"] == []
 
 
+def test_a_file_that_cannot_be_read_for_a_while_keeps_its_vector(shapes: Path, tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    as_root = os.geteuid() == 0
+
+    def run() -> dict:
+        proc = subprocess.run([sys.executable, "-m", "picfind", "index", str(shapes), "--db", str(db), "--json"],
+                              capture_output=True, text=True, timeout=300,
+                              preexec_fn=_without_root_file_powers if as_root else None)
+        if proc.returncode == 97:
+            pytest.skip("cannot drop root's file capabilities here (no CAP_SETPCAP)")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    assert run()["embedded"] == 10
+    locked = sorted((shapes / "home").iterdir())[0]
+    locked.chmod(0o000)
+    os.utime(locked)  # changed: it must be read again
+    sorted((shapes / "home").iterdir())[1].unlink()  # and a deletion, so this run prunes vectors
+    try:
+        report = run()
+    finally:
+        locked.chmod(0o644)
+    assert report["skipped"] == {"permission denied": 1} and report["removed"] == 1 and vectors(db) == 9
+    report = run()
+    assert (report["embedded"], report["read"], report["skipped"]) == (0, 1, {})
+
+
 def _forget_catalog(db: Path) -> None:
     """What the README says starts over: delete the catalog file (and its WAL)."""
     for suffix in ("", "-wal", "-shm"):

@@ -128,6 +128,7 @@ class Indexer:
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
+        self._indexed_before: set[str] = set()  # files to read again that had a vector
 
     def read(self, task: Task) -> ReadResult:
         try:
@@ -193,6 +194,8 @@ class Indexer:
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
                     continue
+                if rec is not None and rec.status == "ok":
+                    self._indexed_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
             if not seen and _unmounted(root.path, known):
                 places.add(root.path)
@@ -262,8 +265,11 @@ class Indexer:
                 if result.skip is not None:
                     report.skipped[result.skip.reason] += 1
                     t = result.task
-                    skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
-                                               result.skip.reason, result.skip.detail))
+                    # A passing failure (permissions, a flaky drive) keeps what was indexed before:
+                    # its vector is not pruned, and the next run reads the file again.
+                    if result.skip.reason not in TRANSIENT or t.path not in self._indexed_before:
+                        skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
+                                                   result.skip.reason, result.skip.detail))
                 elif result.content_hash in pending:
                     report.reused += 1
                     waiting.append(result)
