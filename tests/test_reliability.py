@@ -105,20 +105,25 @@ def _without_root_file_powers() -> None:
             os._exit(97)
 
 
+def index_as_a_user(db: Path, *args: str) -> dict:
+    """`picfind index` for which permissions apply: as root, without the powers that skip them."""
+    as_root = os.geteuid() == 0
+    proc = subprocess.run([sys.executable, "-m", "picfind", "index", *args, "--db", str(db), "--json"],
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=_without_root_file_powers if as_root else None)
+    if proc.returncode == 97:
+        pytest.skip("cannot drop root's file capabilities here (no CAP_SETPCAP)")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def test_a_sub_folder_that_cannot_be_read_keeps_its_files(shapes: Path, tmp_path: Path) -> None:
     """Permissions changed on a sub-folder. Root reads every folder whatever its mode, so as root
     the runs go without the capabilities that allow that."""
     db = tmp_path / "c.db"
-    as_root = os.geteuid() == 0
 
     def run(*args: str) -> dict:
-        proc = subprocess.run([sys.executable, "-m", "picfind", "index", *args, "--db", str(db), "--json"],
-                              capture_output=True, text=True, timeout=300,
-                              preexec_fn=_without_root_file_powers if as_root else None)
-        if proc.returncode == 97:
-            pytest.skip("cannot drop root's file capabilities here (no CAP_SETPCAP)")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return index_as_a_user(db, *args)
 
     assert run(str(shapes))["embedded"] == 10
     (shapes / "usb").chmod(0o000)
@@ -135,16 +140,9 @@ def test_a_sub_folder_that_cannot_be_read_keeps_its_files(shapes: Path, tmp_path
 
 def test_a_file_that_cannot_be_read_for_a_while_keeps_its_vector(shapes: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.db"
-    as_root = os.geteuid() == 0
 
     def run() -> dict:
-        proc = subprocess.run([sys.executable, "-m", "picfind", "index", str(shapes), "--db", str(db), "--json"],
-                              capture_output=True, text=True, timeout=300,
-                              preexec_fn=_without_root_file_powers if as_root else None)
-        if proc.returncode == 97:
-            pytest.skip("cannot drop root's file capabilities here (no CAP_SETPCAP)")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return index_as_a_user(db, str(shapes))
 
     assert run()["embedded"] == 10
     locked = sorted((shapes / "home").iterdir())[0]
