@@ -9,6 +9,7 @@ search and dupes see only `CatalogBackend`; SQL lives in the backend modules.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,7 @@ import numpy as np
 from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
+from .lock import Waiting
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
 
@@ -60,7 +62,16 @@ class CatalogBackend(Protocol):
     def remove_root(self, path: str) -> int: ...
 
     # indexing
+    def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
+        """Held for an index run: a SQLite catalog takes one run at a time (another waits, and
+        `waiting` is told for whom); runs on a shared catalog share the work through `claim`."""
+
+    def own_files(self) -> list[str]:
+        """Files and folders this catalog keeps in the file system: never indexed."""
+
     def files_of_root(self, root_id: int) -> dict[str, FileRecord]: ...
+    def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None: ...
+    def offline_places(self) -> list[dict]: ...
     def embedded_hashes(self, model: str) -> set[str]: ...
 
     def claim(self, model: str, hashes: list[str]) -> set[str]:

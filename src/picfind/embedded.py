@@ -9,6 +9,8 @@ away (the caller doubles the ask until enough pass).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from .catalog import Catalog
 from .filters import Filter
 from .index import BuildProgress, ExactIndex, HnswIndex, IndexSettings, IndexStore, VectorIndex
+from .lock import Waiting, index_lock
 from .thumbs import ThumbnailCache
 
 SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
@@ -25,12 +28,24 @@ class EmbeddedCatalog(Catalog):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.location = str(self.path)
-        self.thumbnails = ThumbnailCache.beside(self.path)
         self._index: VectorIndex | None = None
-        self._index_key: tuple[str, int] | None = None
+        self._index_key: tuple[str, int, str] | None = None
+
+    @cached_property
+    def thumbnails(self) -> ThumbnailCache:
+        return ThumbnailCache.of(self)  # checked against the catalog's id once, not per thumbnail
+
+    def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
+        return index_lock(self.path, waiting)
+
+    def own_files(self) -> list[str]:
+        """What picfind keeps beside the catalog: never indexed (thumbnails would win searches)."""
+        name = str(self.path)
+        return [name, f"{name}-wal", f"{name}-shm", f"{name}-journal", f"{name}.lock", f"{name}.index",
+                f"{name}.thumbs"]
 
     def claim(self, model: str, hashes: list[str]) -> set[str]:
-        return set(hashes)  # one writer at a time on a SQLite file
+        return set(hashes)  # one index run at a time on a SQLite catalog (`one_run`)
 
     def choose_index(self, backend: str) -> None:
         settings = IndexSettings.of(self)
@@ -44,7 +59,7 @@ class EmbeddedCatalog(Catalog):
     def vector_index(self, model: str) -> VectorIndex:
         """The vector index, caught up with the catalog. Kept open while the catalog does not
         change (a long-running shell or web server sees another process's indexing at once)."""
-        key = (model, self.log_position())
+        key = (model, self.log_position(), self.setting("index", "{}"))
         if self._index is None or key != self._index_key:
             self._index = IndexStore(self).open(model)
             self._index_key = key
@@ -72,7 +87,7 @@ class _Candidates:
     candidates to fetch per result wanted."""
 
     def __init__(self, catalog: Catalog, index: VectorIndex, model: str, where: Filter | None) -> None:
-        self.catalog, self.index, self.within, self.spread = catalog, index, None, 1.0
+        self.catalog, self.index, self.model, self.within, self.spread = catalog, index, model, None, 1.0
         if not where:
             return
         if isinstance(index, ExactIndex):
@@ -92,5 +107,16 @@ class _Candidates:
             ask = min(len(self.index), int(k * self.spread) + 1)
             found = self.index.top(query, ask)
             exhausted = len(found) < ask or ask >= len(self.index)
+        found = self._rescored(query, found)
         hashes = self.catalog.hashes_for_ids([i for i, _ in found])
         return [(hashes[i], s) for i, s in found if i in hashes], exhausted
+
+    def _rescored(self, query: np.ndarray, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Candidates best first by their exact cosine, ties by id, so that scores shown and cut by
+        min_score are the same whatever the index (an approximate one keeps float16 vectors) and a
+        larger page ranks the same candidates the same way."""
+        if not isinstance(self.index, ExactIndex) and found:
+            ids, matrix = self.catalog.vectors_for_ids(self.model, [i for i, _ in found])
+            scores = matrix.astype(np.float64) @ np.asarray(query, dtype=np.float64) if len(ids) else []
+            found = [(int(i), float(s)) for i, s in zip(ids, scores)]
+        return sorted(found, key=lambda c: (-c[1], c[0]))

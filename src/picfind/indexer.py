@@ -24,9 +24,10 @@ import numpy as np
 from PIL import Image
 
 from .catalog import FileStat, IndexedFile, SkippedFile
-from .crawl import Found, Unreachable, walk
+from .crawl import Found, Unreachable, identities, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
+from .models import models_dir
 from .preprocess import Preprocessing
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import encode_thumbnail
@@ -76,6 +77,7 @@ class IndexReport:
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
     removed: int = 0
+    offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
     seconds: float = 0.0
     interrupted: bool = False
     device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
@@ -131,16 +133,20 @@ class Writer:
     """The write stage: finished files, their new vectors and skipped files, written in one
     catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
 
-    def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float) -> None:
+    def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
+                 indexed_before: set[str] | frozenset[str] = frozenset()) -> None:
         self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
+        self.indexed_before = indexed_before  # files read again that had a vector
         self.ready: list[IndexedFile] = []
         self.vectors: dict[str, np.ndarray] = {}
         self.skipped: list[SkippedFile] = []
         self.last_commit = time.monotonic()
 
-    def skip(self, r: ReadResult) -> None:
-        t = r.task
-        self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, r.skip.reason, r.skip.detail))
+    def skip(self, t: Task, reason: str, detail: str) -> None:
+        # A passing failure (permissions, a flaky drive) keeps what was indexed before: its
+        # vector is not pruned, and the next run reads the file again.
+        if reason not in TRANSIENT or t.path not in self.indexed_before:
+            self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, reason, detail))
 
     def due(self) -> bool:
         return (time.monotonic() - self.last_commit >= self.commit_seconds
@@ -198,6 +204,7 @@ class Indexer:
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
+        self._indexed_before: set[str] = set()  # files to read again that had a vector
 
     def read(self, task: Task) -> ReadResult:
         result = read_file(task, self._known, self.prep, self.options)
@@ -208,19 +215,29 @@ class Indexer:
         return result
 
     def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
-        """Walk the roots; return the files to read, the unreachable places, the files gone."""
+        """Walk the roots; return the files to read, the unreachable places, the files gone.
+        Files known under a place that could not be read are not gone: they are marked offline."""
         todo: list[Task] = []
         unreachable: list[SkippedFile] = []
         gone: list[str] = []
+        all_roots = self.catalog.roots()
+        own = identities([*self.catalog.own_files(), str(models_dir())])
         for root in roots:
+            # Never picfind's own files; and an inner root's files are the inner root's.
+            skip = own | identities([r.path for r in all_roots if r.id != root.id])
             known = self.catalog.files_of_root(root.id)
             seen: set[str] = set()
-            for item in walk(root.path, root.extensions, root.excludes):
-                seen.add(item.path)
+            places: set[str] = set()
+            for item in walk(root.path, root.extensions, root.excludes, skip):
                 if isinstance(item, Unreachable):
-                    unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
+                    if item.place:
+                        places.add(item.path)
+                    if not item.place or item.reason != "broken symlink":  # a link to a folder is not a file
+                        seen.add(item.path)
+                        unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
                     continue
                 assert isinstance(item, Found)
+                seen.add(item.path)
                 report.files_seen += 1
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
@@ -229,8 +246,24 @@ class Indexer:
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
                     continue
+                if rec is not None and rec.status == "ok":
+                    self._indexed_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            gone += [p for p in known if p not in seen]
+            if not seen and _unmounted(root.path, known):
+                places.add(root.path)
+            offline: dict[str, list[str]] = {}
+            for path, rec in known.items():
+                if path in seen:
+                    continue
+                folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
+                place = None if folder else _place_of(path, places, root.path)
+                if place is None:
+                    gone.append(path)
+                    report.removed += not folder
+                else:
+                    offline.setdefault(place, []).append(path)
+            self.catalog.mark_offline(root.id, offline)
+            report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
     def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
@@ -238,12 +271,11 @@ class Indexer:
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
         todo, unreachable, gone = self.plan(roots, report)
-        report.removed = len(gone)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
-        writer = Writer(self.catalog, self.model, self.options.commit_seconds)
+        writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before)
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -295,7 +327,7 @@ class Indexer:
             report.read += 1
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
-                writer.skip(result)
+                writer.skip(result.task, result.skip.reason, result.skip.detail)
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
@@ -312,6 +344,30 @@ class Indexer:
             if progress:
                 progress(report, report.read, len(todo))
         embed()
+
+
+def _place_of(path: str, places: set[str], root: str) -> str | None:
+    """The place among `places` that holds `path`, if any."""
+    while places:
+        if path in places:
+            return path
+        parent = os.path.dirname(path)
+        if path == root or parent == path:
+            return None
+        path = parent
+    return None
+
+
+def _unmounted(root: str, known: dict) -> bool:
+    """A root that held files and is now an empty folder: most likely a mount point whose drive is
+    not mounted. Its files are kept offline; `picfind roots remove` forgets them on purpose."""
+    if not any(p != root for p in known):
+        return False
+    try:
+        with os.scandir(root) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _indexed(r: ReadResult) -> IndexedFile:

@@ -27,6 +27,7 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .lock import Waiting
 from .query import combine, parse
 from .search import Hit, search
 
@@ -98,10 +99,19 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None, ray: str | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, waiting: Waiting | None = None,
+              ray: str | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
         the vector index up to date (`ann`: choose its backend, remembered in the catalog).
-        `ray`: read and embed on a Ray cluster at this address ("local": start one for the run)."""
+        One run at a time per SQLite catalog: another waits, and `waiting` is told for whom (runs
+        on a shared catalog share the work instead). `ray`: read and embed on a Ray cluster at
+        this address ("local": start one for the run)."""
+        with self.catalog.one_run(waiting):
+            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray)
+
+    def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
+                   options: IndexOptions | None, progress: Progress | None, ann: str | None,
+                   build_progress: BuildProgress | None, ray: str | None) -> IndexReport:
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -160,14 +170,16 @@ class Library:
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score") -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", offset: int = 0,
+               pool: int | None = None) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results."""
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`."""
         vector, examples = self.query_vector(query)
-        return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+        return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
 
     def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
-                where: Filter | None = None, sort: str = "score") -> list[Hit]:
+                where: Filter | None = None, sort: str = "score", offset: int = 0,
+                pool: int | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
         if isinstance(image, int):
             found = self.catalog.file_by_id(image)
@@ -177,11 +189,12 @@ class Library:
         if isinstance(image, str):
             image = _read(image)
         vector, digest = self.embed_image(image)
-        return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+        return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
-                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
-        return search(self.catalog, self.model, vector, n, min_score, where, sort, exclude)
+                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
+                      offset: int = 0, pool: int | None = None) -> list[Hit]:
+        return search(self.catalog, self.model, vector, n, min_score, where, sort, exclude, offset, pool)
 
     def dupes(self, near: bool = False, threshold: float = DEFAULT_THRESHOLD,
               progress: Callable[[int, int], None] | None = None) -> list[Group]:

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from hashlib import blake2b
 from pathlib import PurePath
 
@@ -40,6 +40,7 @@ from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, f
 from .decode import SkipFile, decode
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
+from .lock import Waiting
 from .pgschema import LOCK_KEY, MIGRATIONS, SCHEMA_VERSION
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
 from .thumbs import SIZE as THUMB_SIZE
@@ -53,6 +54,19 @@ def redact(url: str) -> str:
     """A connection URL without its password, for messages and `status`."""
     url = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+_ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = %s)"
+
+
+def _reown(cur: psycopg.Cursor, leaving: int = 0) -> None:
+    """Give every file to the innermost root that holds it, root `leaving` left out (a file under
+    two nested roots belongs to the inner one, whichever was indexed last)."""
+    cur.execute(
+        "UPDATE files f SET root_id = o.root_id FROM (SELECT f2.id, (SELECT r.id FROM roots r WHERE r.id <> %s "
+        "AND substring(f2.path FROM 1 FOR length(r.path) + 1) = r.path || %s ORDER BY length(r.path) DESC "
+        "LIMIT 1) AS root_id FROM files f2) o WHERE f.id = o.id AND o.root_id IS NOT NULL "
+        "AND f.root_id <> o.root_id", (leaving, os.fsencode(os.sep)))
 
 
 def _ext(path: str) -> str:
@@ -207,11 +221,15 @@ class PgCatalog:
 
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
-        row = self._one(
-            "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (path) DO UPDATE SET extensions = excluded.extensions, excludes = excluded.excludes "
-            "RETURNING id", (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
-        return Root(row[0], path, extensions, excludes)
+        with self._transaction() as cur:
+            root_id, new = cur.execute(
+                "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (path) DO UPDATE SET extensions = excluded.extensions, excludes = excluded.excludes "
+                "RETURNING id, xmax = 0", (os.fsencode(path), json.dumps(extensions), json.dumps(excludes),
+                                           time.time())).fetchone()
+            if new:
+                _reown(cur)  # a root inside another takes over its files, no re-hashing
+        return Root(root_id, path, extensions, excludes)
 
     def roots(self) -> list[Root]:
         rows = self._run("SELECT id, path, extensions, excludes FROM roots ORDER BY path")
@@ -222,15 +240,43 @@ class PgCatalog:
             row = cur.execute("SELECT id FROM roots WHERE path = %s FOR UPDATE", (os.fsencode(path),)).fetchone()
             if row is None:
                 return -1
+            _reown(cur, leaving=row[0])  # files also under another root go to it
             n = cur.execute("DELETE FROM files WHERE root_id = %s", (row[0],)).rowcount
             cur.execute("DELETE FROM roots WHERE id = %s", (row[0],))
         return n
 
     # indexing
+    def own_files(self) -> list[str]:
+        return []  # everything is in the database
+
+    def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
+        return nullcontext()  # several runs at once share the work through `claim`
+
     def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
         rows = self._run("SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files "
                          "WHERE root_id = %s", (root_id,))
         return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
+
+    def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
+        """The places of this root that could not be read in this run, each with the known files
+        under it: kept, marked offline since the first run that missed the place. Places read
+        again are forgotten, which brings their files back (nothing re-embedded)."""
+        with self._transaction() as cur:
+            wanted = [os.fsencode(p) for p in places]
+            cur.execute("DELETE FROM offline_places WHERE root_id = %s AND NOT path = ANY(%s)", (root_id, wanted))
+            for place, files in sorted(places.items()):
+                (place_id,) = cur.execute(
+                    "INSERT INTO offline_places(path, root_id, since) VALUES (%s, %s, %s) ON CONFLICT (path) "
+                    "DO UPDATE SET path = excluded.path RETURNING id", (os.fsencode(place), root_id, time.time())
+                ).fetchone()
+                cur.execute("UPDATE files SET offline = %s WHERE path = ANY(%s)",
+                            (place_id, sorted(os.fsencode(f) for f in files)))
+
+    def offline_places(self) -> list[dict]:
+        """Places that could not be read on the last run, with how many files are kept there."""
+        rows = self._run("SELECT p.path, p.since, count(f.id) FROM offline_places p JOIN files f ON f.offline = p.id "
+                         "GROUP BY p.id ORDER BY p.path")
+        return [{"path": fs(bytes(p)), "since": since, "files": n} for p, since, n in rows]
 
     def embedded_hashes(self, model: str) -> set[str]:
         return {h for (h,) in self._run("SELECT content_hash FROM embeddings WHERE model = %s", (model,))}
@@ -283,23 +329,24 @@ class PgCatalog:
         if indexed:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, width, "
-                "height, taken_at, camera, meta_read) VALUES (%s, %s, %s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, true) "
-                "ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
+                "height, taken_at, camera, meta_read) SELECT %s, %s, %s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, true "
+                f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, mtime_local = excluded.mtime_local, ext = excluded.ext, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = true",
+                "camera = excluded.camera, meta_read = true, offline = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
-                  f.content_hash, f.width, f.height, f.taken_at, f.camera) for f in indexed])
+                  f.content_hash, f.width, f.height, f.taken_at, f.camera, f.root_id) for f in indexed])
         if skipped:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, reason, "
-                "detail) VALUES (%s, %s, %s, %s, %s, %s, NULL, 'skipped', %s, %s) ON CONFLICT (path) DO UPDATE SET "
+                "detail) SELECT %s, %s, %s, %s, %s, %s, NULL, 'skipped', %s, %s "
+                f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "mtime_local = excluded.mtime_local, content_hash = NULL, status = 'skipped', "
-                "reason = excluded.reason, detail = excluded.detail, width = NULL, height = NULL",
+                "reason = excluded.reason, detail = excluded.detail, width = NULL, height = NULL, offline = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
-                  f.reason, f.detail) for f in skipped])
+                  f.reason, f.detail, f.root_id) for f in skipped])
         if gone:
             cur.execute("DELETE FROM files WHERE path = ANY(%s)", ([os.fsencode(p) for p in gone],))
 
@@ -364,7 +411,7 @@ class PgCatalog:
     def count_matching(self, where: Filter) -> int:
         condition, params = pg_condition(where)
         return self._one(sql.SQL("SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
-                                 "AND {}").format(condition), params)[0]
+                                 "AND f.offline IS NULL AND {}").format(condition), params)[0]
 
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
         rows = self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,))
@@ -385,7 +432,8 @@ class PgCatalog:
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         rows = self._run(sql.SQL(
             "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera "
-            "FROM files f WHERE f.status = 'ok' AND f.content_hash = ANY(%s) AND {} ORDER BY f.id").format(condition),
+            "FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash = ANY(%s) AND {} "
+            "ORDER BY f.id").format(condition),
             [list(hashes), *params])
         for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
             if os.path.lexists(bytes(p)):
@@ -422,6 +470,7 @@ class PgCatalog:
             "embedded_with_model": embedded,
             "skipped": sum(by_reason.values()),
             "skipped_by_reason": by_reason,
+            "offline": self.offline_places(),
         }
 
     def skipped_files(self) -> list[dict]:

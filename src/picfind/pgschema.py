@@ -2,7 +2,8 @@
 an advisory lock (two clients opening a new database at once wait for each other) and recorded
 in `picfind_schema`. A database newer than this picfind is refused.
 
-Differences from the SQLite schema, and why: vectors are pgvector `vector` columns (an HNSW index
+The same tables as the SQLite schema up to its migration 4 (offline places included), with these
+differences, and why: vectors are pgvector `vector` columns (an HNSW index
 per model is made by `PgCatalog.sync_index` after bulk loads); a file's extension and local
 modification time are stored when written, so filters are plain comparisons; thumbnails live in
 the database, so every client sees the same library; `claims` holds the leases that keep two
@@ -21,6 +22,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         excludes text NOT NULL,            -- JSON list of glob patterns
         added_at double precision NOT NULL
     );
+    CREATE TABLE offline_places (          -- places that could not be read: their files are kept
+        id bigserial PRIMARY KEY,
+        path bytea NOT NULL UNIQUE,
+        root_id bigint NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        since double precision NOT NULL
+    );
     CREATE TABLE files (
         id bigserial PRIMARY KEY,
         path bytea NOT NULL UNIQUE,
@@ -37,8 +44,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         height integer,
         taken_at text,
         camera text,
-        meta_read boolean NOT NULL DEFAULT false
+        meta_read boolean NOT NULL DEFAULT false,
+        offline bigint REFERENCES offline_places(id) ON DELETE SET NULL
     );
+    CREATE INDEX files_offline ON files(offline) WHERE offline IS NOT NULL;
     CREATE INDEX files_content_hash ON files(content_hash);
     CREATE INDEX files_root ON files(root_id);
     CREATE TABLE embeddings (

@@ -78,7 +78,7 @@ class PgSearcher:
             condition, params = pg_condition(self.where)
             rows = self.catalog._run(sql.SQL(
                 "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND e.content_hash "
-                "IN (SELECT f.content_hash FROM files f WHERE f.status = 'ok' AND {}) "
+                "IN (SELECT f.content_hash FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND {}) "
                 "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), condition), [q, *params, q, k])
             return [(h, float(s)) for h, s in rows], len(rows) < k
         # The inner query is the HNSW index scan (it returns at most ef_search rows); the filter
@@ -101,9 +101,10 @@ class PgSearcher:
     def _passes(self, alias: str) -> tuple[sql.Composable, list]:
         """Whether the candidate `alias` has a file passing the filter (always true without one)."""
         if not self.where:
-            return sql.SQL("true"), []
+            return sql.SQL("true"), []  # offline files: dropped with the rest by files_for_hashes
         condition, params = pg_condition(self.where)
         # A scalar sub-query with LIMIT: probed per candidate through files_content_hash, never
         # planned as a hash of every file.
-        return sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.content_hash AND f.status = 'ok' "
-                       "AND {} LIMIT 1) IS NOT NULL").format(sql.Identifier(alias), condition), params
+        probe = sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.content_hash AND f.status = 'ok' "
+                        "AND f.offline IS NULL AND {} LIMIT 1) IS NOT NULL")
+        return probe.format(sql.Identifier(alias), condition), params

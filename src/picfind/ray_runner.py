@@ -27,7 +27,7 @@ import numpy as np
 
 from .backend import is_server, open_catalog
 from .bundle import Bundle
-from .catalog import CatalogError, IndexedFile, SkippedFile
+from .catalog import CatalogError, IndexedFile
 from .embed import Encoder
 from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
 from .thumbs import encode_thumbnail
@@ -163,7 +163,7 @@ class RayStages:
         stat = (int(batch["root_id"][i]), int(batch["size"][i]), int(batch["mtime_ns"][i]))
         if batch["skip_reason"][i]:
             report.skipped[batch["skip_reason"][i]] += 1
-            writer.skipped.append(SkippedFile(path, *stat, batch["skip_reason"][i], batch["skip_detail"][i]))
+            writer.skip(Task(path, *stat), batch["skip_reason"][i], batch["skip_detail"][i])
             return
         digest = batch["content_hash"][i]
         if batch["embedded"][i]:

@@ -39,22 +39,28 @@ class Hit:
 
 def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
            min_score: float | None = None, where: Filter | None = None, sort: str = "score",
-           exclude: set[str] | None = None) -> list[Hit]:
-    """The n best pictures; `sort="date"` reorders those n newest first; `exclude`: content hashes
-    never to return (the example picture of a search by example)."""
-    hits = _best(catalog, catalog.searcher(model, where), query, n, min_score, where, exclude or set())
+           exclude: set[str] | None = None, offset: int = 0, pool: int | None = None) -> list[Hit]:
+    """The n best pictures after the first `offset` (paging); `exclude`: content hashes never to
+    return (the example picture of a search by example). `sort="date"` orders the best `pool`
+    matches (default n) newest first: pages over one pool partition one ordering, whatever
+    their offset and size."""
+    candidates = catalog.searcher(model, where)
     if sort == "date":
-        hits.sort(key=lambda h: h.taken or "", reverse=True)
-    return hits
+        hits = _best(catalog, candidates, query, pool or n, min_score, where, exclude or set())
+        hits.sort(key=lambda h: h.taken or "", reverse=True)  # stable: equal dates keep the score order
+    else:
+        hits = _best(catalog, candidates, query, offset + n, min_score, where, exclude or set())
+    return hits[offset:offset + n]
 
 
-def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: int, min_score: float | None,
-          where: Filter | None, exclude: set[str]) -> list[Hit]:
+def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: int,
+          min_score: float | None, where: Filter | None, exclude: set[str]) -> list[Hit]:
     k = n + len(exclude)
     while True:
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
         found, exhausted = candidates.top(query, fetch)
+        found = sorted(found, key=lambda c: (-c[1], c[0]))  # ties in one order: pages stay stable
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         ranked = [(h, s) for h, s in ranked if h not in exclude]
