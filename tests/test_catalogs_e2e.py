@@ -210,3 +210,25 @@ def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)
     assert proc.returncode == 1 and "newer than this picfind" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_offline_places_and_nested_roots_behave_alike_on_both_catalogs(db: str, library: Path, tmp_path: Path) -> None:
+    run_json("index", str(library), db=db)
+    inner = library / "red-circles"
+    taken = run_json("index", str(inner), db=db)  # a root inside a root takes its files over
+    assert (taken["read"], taken["embedded"], taken["removed"]) == (0, 0, 0)
+    away = tmp_path / "unplugged"
+    library.rename(away)
+    report = run_json("index", db=db)
+    assert report["removed"] == 0 and sum(report["offline"].values()) == 9
+    st = run_json("status", db=db)
+    assert sum(p["files"] for p in st["offline"]) == 9 and st["embedded_with_model"] == 9
+    assert run_json("search", "a red circle", db=db) == []  # offline files are left out
+    away.rename(library)
+    back = run_json("index", db=db)
+    assert (back["embedded"], back["read"], back["unchanged"]) == (0, 0, 9)
+    assert run_json("status", db=db)["offline"] == []
+    assert len(run_json("search", "a red circle", "-n", "20", db=db)) == 9
+    out = run("roots", "remove", str(library), db=db)  # the outer root: the inner one keeps its 3
+    assert "its 6 files" in out
+    assert run_json("status", db=db)["embedded_with_model"] == 3
