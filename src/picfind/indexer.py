@@ -25,12 +25,12 @@ from .catalog import Catalog, FileStat, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
+from .safefile import MAX_FILE_BYTES
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
-MAX_FILE_BYTES = 1 << 30
 
 
 def content_hash(data: bytes) -> str:

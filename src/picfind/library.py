@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import platformdirs
@@ -24,7 +26,9 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .preprocess import Preprocessing
 from .query import combine, parse
+from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
 from .thumbs import ThumbnailCache
 
@@ -34,12 +38,27 @@ def default_db() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
-def _read(path: str) -> bytes:
-    """An example image's bytes, or one line saying why not."""
+QUERY_MAX_PIXELS = 25_000_000  # example images: anyone may send one to the web page, so a lower cap
+
+
+@dataclass(frozen=True)
+class Example:
+    """An example image decoded into the model's input, with its content hash."""
+    digest: str
+    pixels: np.ndarray
+
+
+def decode_example(data: bytes, prep: Preprocessing) -> Example:
+    """Decode an example image. Touches no catalog, so a server may run it on other threads; the
+    pixel cap is lower than indexing's and JPEGs decode at reduced size (see `decode`)."""
     try:
-        return Path(path).expanduser().read_bytes()
-    except OSError as e:
-        raise ValueError(f"{path}: {e.strerror or e}") from None
+        decoded = decode(data, prep.size * 2, QUERY_MAX_PIXELS)
+    except SkipFile as e:
+        if e.reason == "too many pixels":
+            raise ValueError(f"cannot use this image: more than {QUERY_MAX_PIXELS // 10**6} MP "
+                             "(example images are capped; use a smaller copy)") from None
+        raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
+    return Example(content_hash(data), prep.tensor(prep.resize(decoded.image)))
 
 
 class Library:
@@ -63,6 +82,11 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _writable(self, command: str) -> None:
+        if self.catalog.read_only:
+            raise CatalogError(f"catalog {self.catalog.path} is read-only: searching works, but `{command}` has to "
+                               "write; copy it to a writable place and pass --db, or make it writable")
+
     @property
     def bundle(self) -> Bundle:
         if self._bundle is None:
@@ -85,6 +109,8 @@ class Library:
         exts = normalise_extensions(extensions, EXTENSIONS)
         roots = []
         for p in paths:
+            if not p.strip():
+                raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
             path = os.path.abspath(os.path.expanduser(p))
             if not os.path.isdir(path):
                 raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
@@ -97,6 +123,7 @@ class Library:
               build_progress: BuildProgress | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
         the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
+        self._writable("index")
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -130,56 +157,92 @@ class Library:
     def embed_text(self, text: str) -> np.ndarray:
         return self.encoder.encode_text(text)
 
-    def embed_image(self, data: bytes) -> tuple[np.ndarray, str]:
+    def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,
         else embedded now (and not added to the catalog)."""
-        digest = content_hash(data)
+        digest = data.digest if isinstance(data, Example) else content_hash(data)
         known = self.catalog.vector_of(self.model, digest)
         if known is not None:
             return known, digest
-        prep = self.bundle.preprocessing
-        try:
-            decoded = decode(data, prep.size * 2)
-        except SkipFile as e:
-            raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
-        return self.encoder.encode_images(prep.tensor(prep.resize(decoded.image))[None])[0], digest
+        example = data if isinstance(data, Example) else decode_example(data, self.bundle.preprocessing)
+        return self.encoder.encode_images(example.pixels[None])[0], digest
 
-    def query_vector(self, query: str | list[str]) -> tuple[np.ndarray, set[str]]:
-        """A query's vector (see `picfind.query`) and the content hashes of its example images."""
-        terms = parse([query] if isinstance(query, str) else query)
+    def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
+        """A query's vector (see `picfind.query`) and the content hashes of its example images
+        (`files=False`: no term is read from disk, for requests from the web)."""
+        terms = parse([query] if isinstance(query, str) else query, files)
         vectors, examples = [], set()
         for term in terms:
             if term.image is None:
                 vectors.append(self.embed_text(term.text or ""))
                 continue
-            vector, digest = self.embed_image(_read(term.image))
+            vector, digest = self.embed_image(read_regular(term.image))
             vectors.append(vector)
             examples.add(digest)
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score") -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", files: bool = True) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
         themselves are left out of the results."""
-        vector, examples = self.query_vector(query)
+        vector, examples = self.query_vector(query, files)
         return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
 
-    def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
+    def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score") -> list[Hit]:
-        """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
+        """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
+        `Example` decoded beforehand."""
         if isinstance(image, int):
-            found = self.catalog.file_by_id(image)
-            if found is None:
-                raise LookupError(f"no picture with id {image} in the catalog")
-            image = found["path"]
-        if isinstance(image, str):
-            image = _read(image)
+            image = self._indexed_example(image)
+        elif isinstance(image, str):
+            image = read_regular(os.path.expanduser(image))
         vector, digest = self.embed_image(image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+
+    def _indexed_example(self, file_id: int) -> bytes | Example:
+        """A catalog picture as an example: its stored vector, else its file (when still the indexed one)."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            raise LookupError(f"no picture with id {file_id} in the catalog")
+        if self.catalog.vector_of(self.model, found["content_hash"]) is not None:
+            return Example(found["content_hash"], np.zeros(0, np.float32))  # embed_image takes the stored vector
+        f = self.open_image(file_id)
+        if f is None:
+            raise LookupError(f"picture {file_id} is no longer on disk as it was indexed: run `picfind index`")
+        with f:
+            return f.read()
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
         return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
+
+    # indexed files, for the web page: only what was indexed, as it was indexed
+    def file(self, file_id: int) -> dict | None:
+        """An indexed picture's catalog entry (path, content hash, size, mtime_ns), or None."""
+        return self.catalog.file_by_id(file_id)
+
+    def open_image(self, file_id: int) -> BinaryIO | None:
+        """An indexed picture's file, opened, only while it is a regular file whose real path is
+        inside a root and whose size and time (else content) still match the catalog."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            return None
+        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
+                            found["mtime_ns"], found["content_hash"], content_hash, MAX_FILE_BYTES)
+
+    def thumbnail(self, file_id: int) -> Path | None:
+        """An indexed picture's cached thumbnail file, made (or remade, when broken) now if need be."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            return None
+
+        def source() -> bytes | None:
+            f = self.open_image(file_id)
+            if f is None:
+                return None
+            with f:
+                return f.read()
+        return self.thumbnails.ensure(found["content_hash"], source)
 
     # status
     def status(self) -> dict:
@@ -207,6 +270,7 @@ class Library:
         return self.catalog.roots()
 
     def remove_root(self, path: str) -> int:
+        self._writable("roots remove")
         n = self.catalog.remove_root(os.path.abspath(os.path.expanduser(path)))
         if n < 0:
             raise CatalogError(f"{path} is not a root; `picfind roots` lists them")
