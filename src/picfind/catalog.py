@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import explain
 from .filters import WHEN, Filter
 
 MIGRATIONS: list[str] = [
@@ -178,7 +179,9 @@ class Catalog:
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+            if "not a database" in str(e):
+                raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+            raise CatalogError(explain(e, self.path)) from e
         except OSError as e:
             raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
 

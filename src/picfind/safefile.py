@@ -33,8 +33,7 @@ def _open_regular(path: str, limit: int) -> BinaryIO:
         raise ValueError(f"{path} is {kind}: name an image file")
     if st.st_size > limit:
         os.close(fd)
-        raise ValueError(f"{path} is too large ({st.st_size / 2**20:.0f} MiB; the limit is "
-                         f"{limit / 2**20:.0f} MiB)")
+        raise ValueError(f"{path} is too large ({st.st_size:,} bytes; the limit is {limit:,})")
     return os.fdopen(fd, "rb")
 
 
