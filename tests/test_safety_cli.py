@@ -4,10 +4,12 @@ where mounting is not allowed those cases are skipped and say why)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,7 +149,7 @@ CASES: dict[str, Case] = {
     "similar on a FIFO": _similar(_fifo, "pipe.jpg is not a regular file"),
     "similar on a device": _similar(lambda tmp: "/dev/zero", "/dev/zero is not a regular file"),
     "similar on a folder": _similar(str, "is a folder: name an image file"),
-    "similar on a huge file": _similar(_huge, "huge.jpg is too large (1,073,741,825 bytes; the limit is 1,073,741,824)"),
+    "similar on a huge file": _similar(_huge, "huge.jpg is too large (1,073,741,825 bytes; the limit is "),
     "search with a device": _similar(lambda tmp: "/dev/zero", "/dev/zero is not a regular file"),
     "index an empty path": lambda pictures, catalog, tmp, mounts: (["index", "", "--db", str(tmp / "n.db")],
                                                                    "an empty folder name"),
@@ -189,3 +191,41 @@ def test_read_only_without_a_stored_index_searches_from_memory(catalog: Path, tm
     mounts.remount(where, "ro")
     found = picfind("search", "a red circle", "-n", "3", "--db", str(where / "c.db"), "--paths-only", check=True)
     assert len(found.stdout.splitlines()) == 3 and not (where / "c.db.index").exists()
+
+
+def test_names_cannot_drive_the_terminal_and_null_separates_paths(tmp_path: Path) -> None:
+    from .conftest import shape_files
+
+    lib = tmp_path / "pics\x1b[0m"  # a root whose own name holds an escape
+    lib.mkdir()
+    names = ["evil\x1b]0;pwned\x07\x1b[2J.png", "two\nlines.png", "tab\there.png"]
+    for name, img in zip(names, shape_files("red", "circle", n=3, seed=1)):
+        img.save(lib / name)
+    shutil.copy(lib / names[0], lib / "copy\x9b2J.png")  # C1 control: a copy, for `dupes`
+    (lib / "bad\x1b[31m.png").write_text("a note, not a picture")  # skipped: `status --skipped`
+    db = str(tmp_path / "c.db")
+    picfind("index", str(lib), "--db", db, "-q", check=True)
+    outputs = {" ".join(c): picfind(*c, "--db", db, check=True).stdout for c in (
+        ["search", "a red circle"], ["similar", str(lib / names[1])], ["dupes"], ["status", "--skipped"], ["roots"])}
+    for command, out in outputs.items():
+        assert not any(ch in out for ch in "\x1b\x07\t\x9b"), command
+        assert "pics\\x1b[0m" in out, command
+    assert len(outputs["search a red circle"].splitlines()) == 4  # 3 pictures and a copy's line, whatever the names
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J.png" in outputs["search a red circle"]
+    assert "two\\nlines.png" in outputs["search a red circle"] and "copy\\x9b2J.png" in outputs["dupes"]
+    assert "bad\\x1b[31m.png" in outputs["status --skipped"]
+    missing = picfind("similar", str(lib / "gone\x1b[2J\n.png"), "--db", db)
+    assert missing.returncode == 1 and "\x1b" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+    hits = json.loads(picfind("search", "a red circle", "--db", db, "--json", check=True).stdout)
+    for flags in (["-0"], ["--paths-only", "--null"]):  # for xargs -0, as find -print0
+        raw = subprocess.run([sys.executable, "-m", "picfind", "search", "a red circle", "--db", db, *flags],
+                             capture_output=True, check=True).stdout
+        assert raw.endswith(b"\0") and sorted(raw.split(b"\0")[:-1]) == sorted(os.fsencode(h["path"]) for h in hits)
+        assert os.fsencode(lib / "two\nlines.png") in raw.split(b"\0")  # names exactly as they are
+
+
+def test_shell_help_says_what_can_be_typed(catalog: Path) -> None:
+    proc = picfind("--db", str(catalog), input='help\n?\n"help"\nexit\n', timeout=120, check=True)
+    assert proc.stdout.count("Combine text and image files") == 2
+    results = [line for line in proc.stdout.splitlines() if line.lstrip()[:1].isdigit()]
+    assert len(results) == 10  # "help" in quotes is searched for

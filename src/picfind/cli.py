@@ -354,7 +354,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
     if interactive:
         print(f"picfind {__version__}: {len(lib.vector_index())} images, model {lib.model}. "
               "Describe a picture; `help` shows what else; `exit` leaves.")
-    opts = argparse.Namespace(json=False, paths_only=False)
+    opts = argparse.Namespace(json=False, paths_only=False, null=False)
     while True:
         try:
             line = input("picfind> " if interactive else "")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .search import Hit
 from .safefile import read_or_none
+from .search import Hit
 from .thumbs import ThumbnailCache
 
 CELL = 200

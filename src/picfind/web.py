@@ -21,11 +21,11 @@ import ctypes.util
 import hmac
 import ipaddress
 import mimetypes
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
-import os
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -36,8 +36,8 @@ from starlette.routing import Route
 
 from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
-from .filters import Filter
 from .errors import explain
+from .filters import Filter
 from .library import Example, Library, decode_example
 from .query import split as split_query
 from .search import Hit
