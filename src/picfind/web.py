@@ -49,7 +49,10 @@ CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never 
 UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503 at once, before their body is read
 DECODES_AT_ONCE = 2
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-_LIBC = ctypes.util.find_library("c")
+try:  # glibc's malloc_trim: hands freed decode buffers back to the system
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
 
 
 def is_loopback(host: str) -> bool:
@@ -119,12 +122,9 @@ async def _body(request: Request) -> bytes:
 
 
 def _give_memory_back() -> None:
-    """Hand freed decode buffers back to the system (glibc keeps them otherwise)."""
-    if _LIBC:
-        try:
-            ctypes.CDLL(_LIBC).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
+    """After an upload: the freed buffers go back to the system (glibc keeps them otherwise)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
