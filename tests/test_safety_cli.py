@@ -153,6 +153,7 @@ CASES: dict[str, Case] = {
     "search with a device": _similar(lambda tmp: "/dev/zero", "/dev/zero is not a regular file"),
     "index an empty path": lambda pictures, catalog, tmp, mounts: (["index", "", "--db", str(tmp / "n.db")],
                                                                    "an empty folder name"),
+    "an empty --db": lambda pictures, catalog, tmp, mounts: (["status", "--db", ""], "--db is empty"),
 }
 
 
@@ -163,11 +164,11 @@ def test_every_bad_situation_is_one_line_and_the_catalog_survives(case: str, pic
     if case == "search with a device":
         args = ["search", "a red", "+", "/dev/zero", *args[2:]]
     proc = picfind(*args, "--model", "tiny-shapes", "-q", timeout=120)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == (2 if "--db" in message else 1), proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert message in proc.stderr
     db = Path(args[args.index("--db") + 1])
-    if db.exists() and "damaged" not in case:
+    if db.is_file() and "damaged" not in case:
         _intact(db)
     if case.startswith("disk full"):  # room again: the run finishes, nothing committed was lost
         mounts.remount(db.parent, "size=16m")

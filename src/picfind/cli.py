@@ -521,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return cmd_models(args)
+        if getattr(args, "db", None) == "":
+            raise UsageError("--db is empty: name a catalog file, or leave --db out for the default")
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
