@@ -268,7 +268,17 @@ def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
         request = urllib.request.Request(url + "api/similar", data=big.getvalue(), method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=60)
-        assert refused.value.code == 400 and "capped" in json.load(refused.value)["error"]
+        assert refused.value.code == 400 and "the cap for example images" in json.load(refused.value)["error"]
+
+
+def test_the_page_runs_only_its_own_script(client: TestClient) -> None:
+    """The Content-Security-Policy behind the escaping: inline handlers and other scripts are
+    blocked (the page tests below run under it in Chromium, so it also lets the page work)."""
+    policy = client.get("/").headers["content-security-policy"]
+    assert "script-src 'sha256-" in policy and "unsafe" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+    image = client.get(client.get("/api/search", params={"q": "coffee"}).json()["results"][0]["image"])
+    assert image.headers["content-type"].startswith("image/") and "sandbox" in image.headers["content-security-policy"]
 
 
 def test_serve_refuses_an_open_address_without_a_token(catalog) -> None:
@@ -342,7 +352,7 @@ def test_typing_a_query_shows_a_grid_and_an_image_opens_large(page) -> None:
     page.fill("#q", "a green triangle")
     page.wait_for_selector(".tile img")
     assert names(page)[0].startswith("green-triangle")
-    page.wait_for_function("[...document.querySelectorAll('.tile img')].slice(0, 4)"
+    page.wait_for_function("() => [...document.querySelectorAll('.tile img')].slice(0, 4)"
                            ".every(img => img.complete && img.naturalWidth > 0)")  # thumbnails load
     page.click(".tile >> nth=0")
     page.wait_for_selector("#viewer[open]")
@@ -350,7 +360,7 @@ def test_typing_a_query_shows_a_grid_and_an_image_opens_large(page) -> None:
     assert page.eval_on_selector("#big", "img => new Promise(ok => img.complete ? ok(img.naturalWidth) : "
                                          "img.onload = () => ok(img.naturalWidth))") == 160
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.querySelector('#viewer').open")
+    page.wait_for_function("() => !document.querySelector('#viewer').open")
 
 
 def test_more_like_this(page) -> None:
@@ -358,7 +368,7 @@ def test_more_like_this(page) -> None:
     page.wait_for_selector(".tile img")
     page.click(".tile >> nth=0")
     page.click("#like")
-    page.wait_for_function("document.querySelector('#q').value === '' && "
+    page.wait_for_function("() => document.querySelector('#q').value === '' && "
                            "document.querySelectorAll('.tile').length > 0")
     assert all(n.startswith("blue-square") for n in names(page)[:3])
 
@@ -391,7 +401,7 @@ def test_keyboard_navigation(page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#viewer[open]")
     page.keyboard.press("Escape")
-    page.wait_for_function("document.activeElement.dataset.i === '1'")  # back on the picture it showed
+    page.wait_for_function("() => document.activeElement.dataset.i === '1'")  # back on the picture it showed
     page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.id") == "q"
 
@@ -428,10 +438,10 @@ def test_more_results_load_as_you_scroll(browser, tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1000, "height": 700})
         page.goto(url)
         page.fill("#q", "a yellow square")
-        page.wait_for_function("document.querySelectorAll('.tile').length === 60")
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 60")
         for expected in (120, 130):
             page.mouse.wheel(0, 100_000)
-            page.wait_for_function(f"document.querySelectorAll('.tile').length === {expected}")
+            page.wait_for_function(f"() => document.querySelectorAll('.tile').length === {expected}")
         assert page.inner_text("#info").startswith("130 pictures")
         paths = page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title.split('\\n')[0])")
         assert len(set(paths)) == 130  # no page twice, none skipped
@@ -451,7 +461,7 @@ def test_a_file_name_cannot_run_script_in_the_page(browser, tmp_path: Path) -> N
         page = browser.new_page()
         page.goto(url)
         page.fill("#q", "a red circle")
-        page.wait_for_function("[...document.querySelectorAll('.tile img')].length === 3 && "
+        page.wait_for_function("() => [...document.querySelectorAll('.tile img')].length === 3 && "
                                "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth)")
         for i in range(3):
             page.click(f".tile >> nth={i}")

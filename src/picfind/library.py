@@ -21,7 +21,7 @@ from . import models
 from .bundle import Bundle
 from .catalog import Catalog, CatalogError
 from .crawl import DEFAULT_EXCLUDES, normalise_extensions
-from .decode import EXTENSIONS, SkipFile, decode
+from .decode import DEFAULT_MAX_PIXELS, EXTENSIONS, SkipFile, decode
 from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
@@ -38,9 +38,6 @@ def default_db() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
-QUERY_MAX_PIXELS = 25_000_000  # example images: anyone may send one to the web page, so a lower cap
-
-
 @dataclass(frozen=True)
 class Example:
     """An example image decoded into the model's input, with its content hash."""
@@ -48,15 +45,15 @@ class Example:
     pixels: np.ndarray
 
 
-def decode_example(data: bytes, prep: Preprocessing) -> Example:
-    """Decode an example image. Touches no catalog, so a server may run it on other threads; the
-    pixel cap is lower than indexing's and JPEGs decode at reduced size (see `decode`)."""
+def decode_example(data: bytes, prep: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> Example:
+    """Decode an example image (JPEGs at reduced size, see `decode`). Touches no catalog, so a
+    server may run it on other threads, with a lower `max_pixels` for images anyone may send."""
     try:
-        decoded = decode(data, prep.size * 2, QUERY_MAX_PIXELS)
+        decoded = decode(data, prep.size * 2, max_pixels)
     except SkipFile as e:
         if e.reason == "too many pixels":
-            raise ValueError(f"cannot use this image: more than {QUERY_MAX_PIXELS // 10**6} MP "
-                             "(example images are capped; use a smaller copy)") from None
+            raise ValueError(f"cannot use this image: more than {max_pixels // 10**6} MP, the cap for "
+                             "example images here; use a smaller copy") from None
         raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
     return Example(content_hash(data), prep.tensor(prep.resize(decoded.image)))
 
