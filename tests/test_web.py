@@ -191,16 +191,22 @@ def test_the_web_never_reads_a_path_from_a_request(client: TestClient, tmp_path:
     assert len(answers) == 1 and "drop the image" in answers.pop()
 
 
-def test_only_the_indexed_file_is_served(tmp_path: Path) -> None:
-    """A picture is served while it is a regular file inside a root that still matches the catalog."""
+def indexed(tmp_path: Path, colour: str, shape: str, names: list[str], seed: int) -> tuple[Path, Path]:
+    """A Pictures folder of these shape pictures, indexed into its own catalog: (folder, catalog)."""
     lib = tmp_path / "Pictures"
     lib.mkdir()
-    for i, img in enumerate(shape_files("blue", "square", n=6, seed=2)):
-        img.save(lib / f"b{i}.png")
+    for name, img in zip(names, shape_files(colour, shape, n=len(names), seed=seed)):
+        img.save(lib / name)
+    db = tmp_path / "c.db"
+    picfind("index", str(lib), "--db", str(db), "--model", MODEL, "-q", check=True)
+    return lib, db
+
+
+def test_only_the_indexed_file_is_served(tmp_path: Path) -> None:
+    """A picture is served while it is a regular file inside a root that still matches the catalog."""
+    lib, db = indexed(tmp_path, "blue", "square", [f"b{i}.png" for i in range(6)], seed=2)
     elsewhere = tmp_path / "elsewhere.png"
     elsewhere.write_bytes(_png("red", "circle"))
-    db = tmp_path / "c.db"
-    picfind("index", str(lib), "--db", str(db), "-q", check=True)
     with TestClient(web.create_app(db, MODEL), base_url=LOCAL) as c:
         ids = {Path(r["path"]).name: r["id"]
                for r in c.get("/api/search", params={"q": "a blue square", "n": 10}).json()["results"]}
@@ -415,12 +421,7 @@ def test_copies_get_a_badge_and_narrow_windows_still_fit(page) -> None:
 
 
 def test_a_running_server_sees_pictures_indexed_meanwhile(tmp_path: Path) -> None:
-    lib = tmp_path / "Pictures"
-    lib.mkdir()
-    for i, img in enumerate(shape_files("blue", "square", n=3, seed=1)):
-        img.save(lib / f"blue-square-{i}.png")
-    db = tmp_path / "c.db"
-    picfind("index", str(lib), "--db", str(db), "-q", check=True)
+    lib, db = indexed(tmp_path, "blue", "square", [f"blue-square-{i}.png" for i in range(3)], seed=1)
     with TestClient(web.create_app(db, MODEL), base_url=LOCAL) as c:
         assert len(c.get("/api/search", params={"q": "a red circle"}).json()["results"]) == 3
         shape_files("red", "circle", n=1, seed=5)[0].save(lib / "red-circle-new.png")
@@ -449,14 +450,9 @@ def test_more_results_load_as_you_scroll(browser, tmp_path: Path) -> None:
 
 
 def test_a_file_name_cannot_run_script_in_the_page(browser, tmp_path: Path) -> None:
-    lib = tmp_path / "Pictures"
-    lib.mkdir()
     evil = ['x" onload="document.body.dataset.pwned=1" data-x=".png',
             "<img src=x onerror=document.body.dataset.pwned=2>.png", "y' onload='document.body.dataset.pwned=3'.png"]
-    for name, img in zip(evil, shape_files("red", "circle", n=3, seed=4)):
-        img.save(lib / name)
-    db = tmp_path / "c.db"
-    picfind("index", str(lib), "--db", str(db), "--model", MODEL, "-q", check=True)
+    _, db = indexed(tmp_path, "red", "circle", evil, seed=4)
     with serving(db) as url:
         page = browser.new_page()
         page.goto(url)
