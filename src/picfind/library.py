@@ -190,24 +190,25 @@ class Library:
         """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
         `Example` decoded beforehand."""
         if isinstance(image, int):
-            image = self._indexed_example(image)
-        elif isinstance(image, str):
-            image = read_regular(os.path.expanduser(image))
-        vector, digest = self.embed_image(image)
+            vector, digest = self._indexed_vector(image)
+        else:
+            vector, digest = self.embed_image(read_regular(os.path.expanduser(image)) if isinstance(image, str)
+                                              else image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
 
-    def _indexed_example(self, file_id: int) -> bytes | Example:
-        """A catalog picture as an example: its stored vector, else its file (when still the indexed one)."""
+    def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
+        """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""
         found = self.catalog.file_by_id(file_id)
         if found is None:
             raise LookupError(f"no picture with id {file_id} in the catalog")
-        if self.catalog.vector_of(self.model, found["content_hash"]) is not None:
-            return Example(found["content_hash"], np.zeros(0, np.float32))  # embed_image takes the stored vector
+        known = self.catalog.vector_of(self.model, found["content_hash"])
+        if known is not None:
+            return known, found["content_hash"]
         f = self.open_image(file_id)
         if f is None:
             raise LookupError(f"picture {file_id} is no longer on disk as it was indexed: run `picfind index`")
         with f:
-            return f.read()
+            return self.embed_image(f.read())
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
