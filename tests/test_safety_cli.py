@@ -35,10 +35,17 @@ def catalog(pictures: Path) -> Path:
 
 
 class Mounts:
-    """tmpfs mounts made for a test, unmounted after it."""
+    """tmpfs mounts and immutable files made for a test, undone after it (root ignores chmod, so
+    read-only is made the way it happens: a read-only mount, or `chattr +i`)."""
 
     def __init__(self, base: Path) -> None:
-        self.base, self.made = base, []
+        self.base, self.made, self.frozen = base, [], []
+
+    def immutable(self, path: Path) -> None:
+        proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if proc.returncode:
+            pytest.skip(f"cannot make a file immutable here ({proc.stderr.strip()})")
+        self.frozen.append(path)
 
     def tmpfs(self, size: str) -> Path:
         where = self.base / f"mnt{len(self.made)}"
@@ -58,6 +65,8 @@ class Mounts:
 def mounts(tmp_path: Path) -> Iterator[Mounts]:
     m = Mounts(tmp_path)
     yield m
+    for path in m.frozen:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
     for where in reversed(m.made):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
@@ -107,6 +116,15 @@ def _read_only(command: list[str], message: str) -> Case:
     return setup
 
 
+def _immutable_file(command: list[str]) -> Case:
+    def setup(pictures: Path, catalog: Path, tmp: Path, mounts: Mounts) -> tuple[list[str], str]:
+        db = tmp / "c.db"
+        shutil.copy(catalog, db)
+        mounts.immutable(db)
+        return [*command, "--db", str(db)], "is read-only: searching works, but `index` has to write"
+    return setup
+
+
 def _in_the_way(name: str, command: list[str]) -> Case:
     def setup(pictures: Path, catalog: Path, tmp: Path, mounts: Mounts) -> tuple[list[str], str]:
         db = tmp / "c.db"
@@ -144,6 +162,7 @@ CASES: dict[str, Case] = {
     "damaged: index": _damaged(["index"]),
     "read-only: index": _read_only(["index"], "is read-only: searching works, but `index` has to write"),
     "read-only: roots remove": _read_only(["roots", "remove", "/x"], "is read-only"),
+    "read-only file: index": _immutable_file(["index"]),
     "index folder is a file": _in_the_way(".index", ["search", "a red circle"]),
     "thumbs folder is a file": _in_the_way(".thumbs", ["index", "NEW"]),
     "similar on a FIFO": _similar(_fifo, "pipe.jpg is not a regular file"),
@@ -176,12 +195,19 @@ def test_every_bad_situation_is_one_line_and_the_catalog_survives(case: str, pic
         assert '"images_indexed": 60' in picfind("status", "--db", str(db), "--json", check=True).stdout
 
 
-def test_a_read_only_catalog_still_answers_reads(catalog: Path, mounts: Mounts) -> None:
-    args, _ = _read_only(["status"], "")(catalog.parent, catalog, catalog.parent, mounts)
-    db = args[-1]
+@pytest.mark.parametrize("how", ["read-only mount", "immutable file"])
+def test_a_read_only_catalog_still_answers_reads(how: str, catalog: Path, tmp_path: Path, mounts: Mounts) -> None:
+    setup = _read_only(["status"], "") if how == "read-only mount" else _immutable_file(["status"])
+    db = setup(catalog.parent, catalog, tmp_path, mounts)[0][-1]
     assert "60 indexed images" in picfind("status", "--db", db, check=True).stdout
     found = picfind("search", "a red circle", "-n", "3", "--db", db, "--paths-only", check=True).stdout
     assert len(found.splitlines()) == 3
+    from starlette.testclient import TestClient
+
+    from picfind import web
+    with TestClient(web.create_app(Path(db), "tiny-shapes"), base_url="http://127.0.0.1:8765") as c:  # serve
+        hit = c.get("/api/search", params={"q": "a red circle", "n": 1}).json()["results"][0]
+        assert c.get(hit["thumb"]).status_code == c.get(hit["image"]).status_code == 200
     _intact(Path(db))
 
 
