@@ -230,7 +230,7 @@ def test_a_broken_thumbnail_is_made_again(client: TestClient, catalog) -> None:
 
     from picfind.thumbs import ThumbnailCache
     hit = client.get("/api/search", params={"q": "coffee", "ext": "jpg"}).json()["results"][0]
-    cached = ThumbnailCache.beside(catalog[1]).path(hit["content_hash"])
+    cached = ThumbnailCache(catalog[1].with_name(catalog[1].name + ".thumbs")).path(hit["content_hash"])
     cached.write_bytes(b"\xff\xd8\xff not really a jpeg")
     thumb = client.get(hit["thumb"])
     assert thumb.status_code == 200 and thumb.content == cached.read_bytes()
