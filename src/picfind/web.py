@@ -6,7 +6,7 @@ re-points its DNS name at 127.0.0.1 gets 403), and a POST must come from its own
 Pictures are served by catalog id only, and only while the file is still the one indexed
 (`Library.open_image`); no path from a request is ever read. Uploaded images (search by example)
 are read in memory, capped in size and pixels, decoded a few at a time off the search thread
-(more at once get 503), never written to disk.
+(more at once get 503, their bodies read and dropped), never written to disk.
 
 All library work, down to finding a thumbnail's file by id, runs on one worker thread (SQLite
 connections belong to one thread, and the encoder is already multi-threaded); sending the
@@ -49,7 +49,7 @@ PAGE_MAX = 500  # results per request
 RESULTS_MAX = 20_000  # how deep "more results" may scroll
 CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never go stale
 UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
-UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503 at once, before their body is read
+UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
 DECODES_AT_ONCE = 2
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 try:  # glibc's malloc_trim: hands freed decode buffers back to the system
@@ -94,6 +94,7 @@ class Service:
         """An uploaded example image, decoded on the decoding threads (so searches on the worker
         thread go on meanwhile); 503 when enough uploads are already under way."""
         if self.uploads >= UPLOADS_AT_ONCE:
+            await _discard(request)  # read and dropped, so the client can read the answer
             raise ApiError(503, "busy with other uploaded images: try again in a moment", {"Retry-After": "2"})
         self.uploads += 1
         try:
@@ -123,6 +124,15 @@ async def _body(request: Request) -> bytes:
     if not data:
         raise ApiError(400, "send the image file as the request body")
     return bytes(data)
+
+
+async def _discard(request: Request) -> None:
+    """Read a refused upload's body without keeping it (at most UPLOAD_MAX bytes)."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > UPLOAD_MAX:
+            break
 
 
 def _give_memory_back() -> None:
