@@ -26,6 +26,7 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .lock import Waiting, index_lock
 from .preprocess import Preprocessing
 from .query import combine, parse
 from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
@@ -69,6 +70,7 @@ class Library:
         self._encoder: Encoder | None = None
         self._index: VectorIndex | None = None
         self._index_position = -1
+        self._thumbnails: ThumbnailCache | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -117,10 +119,17 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, waiting: Waiting | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
-        the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
+        the vector index up to date (`ann`: choose its backend, remembered in the catalog).
+        One run at a time per catalog: another waits, and `waiting` is told for whom."""
         self._writable("index")
+        with index_lock(self.catalog.path, waiting):
+            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress)
+
+    def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
+               options: IndexOptions | None, progress: Progress | None, ann: str | None,
+               build_progress: BuildProgress | None) -> IndexReport:
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -139,7 +148,9 @@ class Library:
 
     @property
     def thumbnails(self) -> ThumbnailCache:
-        return ThumbnailCache.beside(self.catalog.path)
+        if self._thumbnails is None:  # checked against the catalog's id once, not per thumbnail
+            self._thumbnails = ThumbnailCache.of(self.catalog)
+        return self._thumbnails
 
     # searching
     def vector_index(self) -> VectorIndex:
@@ -179,14 +190,16 @@ class Library:
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score", files: bool = True) -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", offset: int = 0,
+               pool: int | None = None, files: bool = True) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results."""
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`."""
         vector, examples = self.query_vector(query, files)
-        return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+        return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
-                where: Filter | None = None, sort: str = "score") -> list[Hit]:
+                where: Filter | None = None, sort: str = "score", offset: int = 0,
+                pool: int | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
         `Example` decoded beforehand."""
         if isinstance(image, int):
@@ -194,7 +207,7 @@ class Library:
         else:
             vector, digest = self.embed_image(read_regular(os.path.expanduser(image)) if isinstance(image, str)
                                               else image)
-        return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+        return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
 
     def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
         """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""
@@ -211,8 +224,10 @@ class Library:
             return self.embed_image(f.read())
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
-                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
-        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
+                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
+                      offset: int = 0, pool: int | None = None) -> list[Hit]:
+        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude,
+                      offset, pool)
 
     # indexed files, for the web page: only what was indexed, as it was indexed
     def file(self, file_id: int) -> dict | None:
