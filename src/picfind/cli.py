@@ -447,7 +447,7 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
 
 def _offline_line(files: int, place: str, since: float | None = None) -> str:
     when = f" since {datetime.date.fromtimestamp(since).isoformat()}" if since else ""
-    return f"{files:,} file{'s' if files != 1 else ''} offline under {printable(place)}{when}"
+    return f"{files:,} file{'s' if files != 1 else ''} offline under {shown(place)}{when}"
 
 
 def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
