@@ -8,7 +8,7 @@ search and dupes see only `CatalogBackend`; SQL lives in the backend modules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -31,8 +31,9 @@ class Thumbnails(Protocol):
     def store(self, content_hash: str, jpeg: bytes) -> object:
         """Keep a thumbnail made by `thumbs.encode_thumbnail` (thread-safe: reader threads call it)."""
 
-    def jpeg(self, content_hash: str, source: str) -> bytes | None:
-        """The thumbnail's bytes, made now from `source` when the indexer wrote none."""
+    def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
+        """The thumbnail's bytes, made now from the picture's bytes (`source()`, None when it
+        cannot be read) when the indexer wrote none or the stored one is broken."""
 
     def remove(self, content_hashes: list[str]) -> None: ...
 
@@ -50,6 +51,7 @@ class Searcher(Protocol):
 
 class CatalogBackend(Protocol):
     location: str  # what `status` shows: a file path, or a server URL without its password
+    read_only: bool  # searching works; indexing and removing roots are refused in one line
     thumbnails: Thumbnails
 
     def close(self) -> None: ...

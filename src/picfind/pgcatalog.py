@@ -26,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from hashlib import blake2b
 from pathlib import PurePath
@@ -104,14 +104,16 @@ class PgThumbnails:
             pending, self.pending = self.pending, {}
         return pending
 
-    def jpeg(self, content_hash: str, source: str) -> bytes | None:
+    def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
         row = self.catalog._one("SELECT jpeg FROM thumbnails WHERE content_hash = %s", (content_hash,))
         if row:
             return bytes(row[0])
+        picture = source()
+        if picture is None:
+            return None
         try:
-            with open(source, "rb") as f:
-                data = encode_thumbnail(decode(f.read(), THUMB_SIZE).image)
-        except (OSError, SkipFile):
+            data = encode_thumbnail(decode(picture, THUMB_SIZE).image)
+        except SkipFile:
             return None
         self.catalog._run("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                           (content_hash, data))
@@ -129,6 +131,7 @@ class PgCatalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
+        self.read_only = False  # a user without write rights gets PostgreSQL's own one-line error
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="picfind")
         except psycopg.Error as e:
@@ -448,8 +451,9 @@ class PgCatalog:
     def file_by_id(self, file_id: int) -> dict | None:
         if not 0 <= file_id < 2**63:
             return None
-        row = self._one("SELECT path, content_hash FROM files WHERE id = %s AND status = 'ok'", (file_id,))
-        return {"path": fs(bytes(row[0])), "content_hash": row[1]} if row else None
+        row = self._one("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = %s AND status = 'ok' "
+                        "AND offline IS NULL", (file_id,))
+        return {"path": fs(bytes(row[0])), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))

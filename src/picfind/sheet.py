@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .safefile import read_or_none
 from .search import Hit
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ PAD = 8
 
 def thumbnail(hit: Hit, cache: Thumbnails, size: int = CELL) -> Image.Image | None:
     """The cached thumbnail (made and cached now when the indexer wrote none)."""
-    data = cache.jpeg(hit.content_hash, hit.path)
+    data = cache.jpeg(hit.content_hash, lambda: read_or_none(hit.path))
     try:
         img = Image.open(io.BytesIO(data or b"")).convert("RGB")
     except OSError:
