@@ -132,7 +132,7 @@ def test_rescan_embeds_nothing_and_a_rename_costs_no_model_run(db: str, library:
 
 def test_the_web_api_serves_either_catalog(db: str, library: Path) -> None:
     run_json("index", str(library), db=db)
-    with TestClient(web.create_app(db, "tiny-shapes")) as client:
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url="http://127.0.0.1") as client:  # its own host
         body = client.get("/api/search", params={"q": "a green triangle", "n": 2}).json()
         assert all("green-triangle" in r["path"] for r in body["results"])
         first = body["results"][0]
