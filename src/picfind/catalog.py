@@ -520,16 +520,7 @@ class Catalog:
         ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
         embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
                      "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
-        return {
-            "files_seen": q("SELECT count(*) FROM files").fetchone()[0],
-            "images_indexed": ok[0],
-            "unique_contents": ok[1],
-            "duplicate_copies": ok[0] - ok[1],
-            "embedded_with_model": embedded,
-            "skipped": sum(by_reason.values()),
-            "skipped_by_reason": by_reason,
-            "offline": self.offline_places(),
-        }
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
@@ -537,6 +528,21 @@ class Catalog:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+
+def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
+             offline: list[dict]) -> dict:
+    """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents)."""
+    return {
+        "files_seen": files_seen,
+        "images_indexed": ok[0],
+        "unique_contents": ok[1],
+        "duplicate_copies": ok[0] - ok[1],
+        "embedded_with_model": embedded,
+        "skipped": sum(by_reason.values()),
+        "skipped_by_reason": by_reason,
+        "offline": offline,
+    }
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -36,7 +36,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs
+from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 from .decode import SkipFile, decode
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
@@ -466,16 +466,7 @@ class PgCatalog:
         ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
         embedded = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND EXISTS (SELECT 1 FROM files f "
                              "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,))[0]
-        return {
-            "files_seen": self._one("SELECT count(*) FROM files")[0],
-            "images_indexed": ok[0],
-            "unique_contents": ok[1],
-            "duplicate_copies": ok[0] - ok[1],
-            "embedded_with_model": embedded,
-            "skipped": sum(by_reason.values()),
-            "skipped_by_reason": by_reason,
-            "offline": self.offline_places(),
-        }
+        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
