@@ -273,7 +273,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
                            build_progress=bar.vectors, ray=args.ray, waiting=lambda holder: _say(
-                               args, f"waiting for {holder}, which is indexing {lib.catalog.location}, to finish"))
+                               args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
     finally:
         bar.close()
     if args.json:

@@ -155,6 +155,11 @@ class Library:
         return report
 
     @property
+    def location(self) -> str:
+        """The catalog, as messages name it (a server URL without its password)."""
+        return self.catalog.location
+
+    @property
     def thumbnails(self) -> Thumbnails:
         return self.catalog.thumbnails
 
