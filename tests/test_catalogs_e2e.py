@@ -193,7 +193,8 @@ def test_two_indexers_at_once_embed_each_content_once(pg_url: str, tmp_path: Pat
 def test_server_problems_are_one_line_without_the_password(pg_server, tmp_path: Path) -> None:
     closed = "postgresql://picfind:s3cret-pw@127.0.0.1:9/photos"
     missing = pg_server.get_uri("no_such_database")
-    for url, words in ((closed, "127.0.0.1"), (missing, "no_such_database")):
+    stranger = missing.replace("postgres:@", "stranger:s3cret-pw@").replace("no_such_database", "postgres")
+    for url, words in ((closed, "127.0.0.1"), (missing, "no_such_database"), (stranger, "stranger")):
         proc = picfind("status", "--db", url)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
