@@ -60,6 +60,7 @@ class EmbedWorker:
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
         none = np.zeros(self.bundle.embedding_dim, np.float32)
+        carries = [r.content_hash in by_hash and first[r.content_hash] is r for r in results]
         return {
             **{c: batch[c] for c in COLUMNS},
             "content_hash": _column(r.content_hash or "" for r in results),
@@ -70,10 +71,10 @@ class EmbedWorker:
             "skip_reason": _column(r.skip.reason if r.skip else "" for r in results),
             "skip_detail": _column(f"{r.skip.detail} (on {self.node})" if r.skip else "" for r in results),
             # the one result per content that carries its new vector and thumbnail
-            "embedded": np.array([r.content_hash in by_hash and first[r.content_hash] is r for r in results], bool),
+            "embedded": np.array(carries, bool),
             "vector": np.stack([by_hash.get(r.content_hash, none) for r in results] or [none])[:len(results)],
-            "thumb": _column(encode_thumbnail(r.thumb) if r.thumb is not None and r.content_hash in by_hash else b""
-                             for r in results),
+            "thumb": _column(encode_thumbnail(r.thumb) if carry and r.thumb is not None else b""
+                             for r, carry in zip(results, carries)),
         }
 
 
