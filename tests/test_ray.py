@@ -54,6 +54,10 @@ def test_ray_builds_the_catalog_the_local_runner_builds(tmp_path: Path) -> None:
     detail = json.loads(picfind("status", "--db", str(clustered), "--json", "--skipped", check=True).stdout)
     assert "(on " in detail["skipped_files"][0]["detail"]  # which node could not read it
     assert index(str(clustered), "--ray")["read"] == 0  # unchanged files never reach the cluster
+    (lib / "new.png").write_bytes((lib / "copy.png").read_bytes()[:-1] + b"\0")
+    proc = picfind("index", "--db", str(clustered), "--ray", "auto")  # no cluster is running here
+    assert proc.returncode == 1 and "cannot reach the Ray cluster at auto" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def _descendants(pid: int) -> list[tuple[int, str]]:

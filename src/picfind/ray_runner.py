@@ -97,8 +97,9 @@ def _connect(address: str | None) -> bool:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise CatalogError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: "
-                           f"{str(e).splitlines()[0]}") from None
+        reason = str(e).splitlines()[0].split(". Please specify")[0]
+        raise CatalogError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: {reason} "
+                           "(start one with `ray start --head`, or give --ray alone for a local one)") from None
     ray.data.DataContext.get_current().enable_progress_bars = False
     return True
 
