@@ -23,37 +23,26 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from hashlib import blake2b
 from pathlib import PurePath
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
-from .decode import SkipFile, decode
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
 from .lock import Waiting
-from .pgschema import LOCK_KEY, MIGRATIONS, SCHEMA_VERSION
+from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
-from .thumbs import SIZE as THUMB_SIZE
-from .thumbs import encode_thumbnail
+from .pgthumbs import PgThumbnails
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
-
-
-def redact(url: str) -> str:
-    """A connection URL without its password, for messages and `status`."""
-    url = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = %s)"
@@ -77,104 +66,18 @@ def _local_time(mtime_ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
-def _connection_error(location: str, e: psycopg.Error) -> CatalogError:
-    lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.strip().startswith("Is the")]
-    reason = redact(" ".join(lines)) or type(e).__name__
-    hint = "check the server, the user and password in --db (or ~/.pgpass) and the database name"
-    return CatalogError(f"cannot use the PostgreSQL catalog {location}: {reason} ({hint})")
-
-
-class PgThumbnails:
-    """Thumbnails as rows. The indexer's reader threads `store` them; the next `write_batch` stores
-    them in its transaction."""
-
-    location = "in the database (table thumbnails)"
-
-    def __init__(self, catalog: PgCatalog) -> None:
-        self.catalog = catalog
-        self.pending: dict[str, bytes] = {}
-        self.lock = threading.Lock()
-
-    def store(self, content_hash: str, jpeg: bytes) -> None:
-        with self.lock:
-            self.pending[content_hash] = jpeg
-
-    def take(self) -> dict[str, bytes]:
-        with self.lock:
-            pending, self.pending = self.pending, {}
-        return pending
-
-    def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
-        row = self.catalog._one("SELECT jpeg FROM thumbnails WHERE content_hash = %s", (content_hash,))
-        if row:
-            return bytes(row[0])
-        picture = source()
-        if picture is None:
-            return None
-        try:
-            data = encode_thumbnail(decode(picture, THUMB_SIZE).image)
-        except SkipFile:
-            return None
-        self.catalog._run("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                          (content_hash, data))
-        return data
-
-    def remove(self, content_hashes: list[str]) -> None:
-        if content_hashes:
-            self.catalog._run("DELETE FROM thumbnails WHERE content_hash = ANY(%s)", (list(content_hashes),))
-
-    def size_bytes(self) -> int:
-        return int(self.catalog._one("SELECT coalesce(sum(length(jpeg)), 0) FROM thumbnails")[0])
-
-
 class PgCatalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
         self.read_only = False  # a user without write rights gets PostgreSQL's own one-line error
-        try:
-            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="picfind")
-        except psycopg.Error as e:
-            raise _connection_error(self.location, e) from None
-        try:
-            self._migrate()
-            register_vector(self.db)
-            self.db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-        except psycopg.Error as e:
-            self.db.close()
-            raise _connection_error(self.location, e) from None
-        except BaseException:
-            self.db.close()
-            raise
+        self.db = connect(url, self.location)
         self.thumbnails = PgThumbnails(self)
         self._dims: dict[str, int] = {}
         self._indexed: set[str] = set()
 
     def close(self) -> None:
         self.db.close()
-
-    def _migrate(self) -> None:
-        with self.db.transaction():
-            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            self.db.execute("CREATE TABLE IF NOT EXISTS picfind_schema (version integer PRIMARY KEY, "
-                            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
-            version = self.db.execute("SELECT coalesce(max(version), 0) FROM picfind_schema").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise CatalogError(f"the catalog {self.location} has schema version {version}, newer than this "
-                                   f"picfind understands ({SCHEMA_VERSION}): upgrade picfind")
-            for number in range(version, SCHEMA_VERSION):
-                name, script = MIGRATIONS[number]
-                try:
-                    with self.db.transaction():  # a savepoint: the step is applied whole or not at all
-                        self.db.execute(script)
-                        self.db.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)",
-                                        (number + 1, name))
-                except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
-                    raise CatalogError(f"the PostgreSQL server of {self.location} has no pgvector extension "
-                                       f"({str(e).splitlines()[0]}): install pgvector on the server") from None
-                except psycopg.errors.InsufficientPrivilege as e:
-                    raise CatalogError(f"cannot set up the catalog {self.location}: {str(e).splitlines()[0]} (a "
-                                       "database owner must run `CREATE EXTENSION vector` once)") from None
 
     # every statement goes through these, so a dropped connection is one line, not a traceback
     @contextmanager

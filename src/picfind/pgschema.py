@@ -1,6 +1,7 @@
-"""The PostgreSQL catalog's schema: named, numbered steps, each applied in one transaction under
-an advisory lock (two clients opening a new database at once wait for each other) and recorded
-in `picfind_schema`. A database newer than this picfind is refused.
+"""Opening the PostgreSQL catalog, and its schema: named, numbered steps, each applied in one
+transaction under an advisory lock (two clients opening a new database at once wait for each
+other) and recorded in `picfind_schema`. A database newer than this picfind is refused; a
+connection that fails is one line without the password.
 
 The same tables as the SQLite schema up to its migration 4 (offline places included), with these
 differences, and why: vectors are pgvector `vector` columns (an HNSW index
@@ -11,6 +12,14 @@ indexers from embedding one content twice.
 """
 
 from __future__ import annotations
+
+import re
+
+import psycopg
+from pgvector.psycopg import register_vector
+
+from .catalog import CatalogError
+from .pgsearch import EF_SEARCH
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", """
@@ -71,3 +80,59 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating
+
+
+def redact(url: str) -> str:
+    """A connection URL without its password, for messages and `status`."""
+    url = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def connect(url: str, location: str) -> psycopg.Connection:
+    """A connection to the catalog at `url`, its schema brought up to date, vectors as numpy
+    arrays; any failure is one `CatalogError` naming `location` (never the password)."""
+    try:
+        db = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="picfind")
+    except psycopg.Error as e:
+        raise _connection_error(location, e) from None
+    try:
+        _migrate(db, location)
+        register_vector(db)
+        db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+    except psycopg.Error as e:
+        db.close()
+        raise _connection_error(location, e) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: psycopg.Connection, location: str) -> None:
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        db.execute("CREATE TABLE IF NOT EXISTS picfind_schema (version integer PRIMARY KEY, "
+                   "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        version = db.execute("SELECT coalesce(max(version), 0) FROM picfind_schema").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CatalogError(f"the catalog {location} has schema version {version}, newer than this "
+                               f"picfind understands ({SCHEMA_VERSION}): upgrade picfind")
+        for number in range(version, SCHEMA_VERSION):
+            name, script = MIGRATIONS[number]
+            try:
+                with db.transaction():  # a savepoint: the step is applied whole or not at all
+                    db.execute(script)
+                    db.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number + 1, name))
+            except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
+                raise CatalogError(f"the PostgreSQL server of {location} has no pgvector extension "
+                                   f"({str(e).splitlines()[0]}): install pgvector on the server") from None
+            except psycopg.errors.InsufficientPrivilege as e:
+                raise CatalogError(f"cannot set up the catalog {location}: {str(e).splitlines()[0]} (a "
+                                   "database owner must run `CREATE EXTENSION vector` once)") from None
+
+
+def _connection_error(location: str, e: psycopg.Error) -> CatalogError:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.strip().startswith("Is the")]
+    reason = redact(" ".join(lines)) or type(e).__name__
+    hint = "check the server, the user and password in --db (or ~/.pgpass) and the database name"
+    return CatalogError(f"cannot use the PostgreSQL catalog {location}: {reason} ({hint})")
