@@ -82,8 +82,10 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
     p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
-    p.add_argument("--max-megapixels", type=float, default=100.0, help="skip larger images (default 100)")
-    p.add_argument("--commit-seconds", type=float, default=2.0,
+    p.add_argument("--max-megapixels", type=_bounded(float, 0.01, 100_000, "a number", "use 0.01 to 100000"),
+                   default=100.0, help="skip larger images (default 100)")
+    p.add_argument("--commit-seconds", type=_bounded(float, 0, 86_400, "a number", "use 0 to 86400 seconds"),
+                   default=2.0,
                    help="commit finished work this often; a crash loses at most this much (default 2)")
     p.add_argument("--no-thumbnails", action="store_true", help="do not cache thumbnails beside the catalog")
     p.add_argument("--ann", choices=["auto", *BACKENDS],
@@ -477,8 +479,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 0
         for r in rows:
             mark = "installed" if r.installed else "-"
-            print(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}")
-            print(f"{'':<20} {r.description}" + (f"\n{'':<20} {r.path}" if r.path else ""))
+            print(terminal(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
+            print(f"{'':<20} {terminal(str(r.description))}" + (f"\n{'':<20} {terminal(r.path)}" if r.path else ""))
         return 0
     if action == "download":
         bar = None
@@ -504,19 +506,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "import":
         bundle = models.import_folder(Path(args.dir), args.as_name)
-        print(f"{bundle.name} imported into {bundle.path} (all files verified)")
+        print(terminal(f"{bundle.name} imported into {bundle.path} (all files verified)"))
         return 0
     if action == "verify":
         bundle, problems = models.verify(args.model)
         if problems:
             for p in problems:
-                print(f"FAILED {bundle.name}: {p}", file=sys.stderr)
+                print(terminal(f"FAILED {bundle.name}: {p}"), file=sys.stderr)
             return EXIT_ERROR
-        print(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})")
+        print(terminal(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})"))
         return 0
     if action == "remove":
         path = models.remove(args.name)
-        print(f"removed {args.name} ({path})")
+        print(terminal(f"removed {args.name} ({path})"))
         return 0
     raise UsageError(f"unknown models action {action!r}")
 
