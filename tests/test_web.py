@@ -92,6 +92,8 @@ def test_dupes_api(client: TestClient) -> None:
     near = client.get("/api/dupes", params={"near": 1, "threshold": 0.9999}).json()
     assert all(m["score"] >= 0.9999 for g in near["groups"] for m in g["members"])
     assert client.get("/api/dupes", params={"near": 1, "threshold": "most"}).status_code == 400
+    for odd in ("nan", "inf", "2"):  # matched nothing, silently
+        assert client.get("/api/dupes", params={"near": 1, "threshold": odd}).status_code == 400, odd
 
 
 def test_status_openapi_thumbnails_and_images(client: TestClient, catalog) -> None:
@@ -119,7 +121,8 @@ def test_nothing_outside_the_catalog_is_served(client: TestClient, url: str) -> 
 @pytest.mark.parametrize("params, message", [
     ({"q": ""}, "query is empty"), ({"q": "x", "n": "many"}, "whole number"), ({"q": "x", "n": "0"}, "between"),
     ({"q": "x", "after": "someday"}, "not a date"), ({"q": "x", "sort": "size"}, "score or date"),
-    ({"q": "x", "min_score": "high"}, "could not convert"), ({"q": "a + ./nope.jpg"}, "file paths are not taken here"),
+    ({"q": "x", "min_score": "high"}, "between -1 and 1"), ({"q": "x", "min_score": "nan"}, "between -1 and 1"),
+    ({"q": "x", "min_score": "inf"}, "between -1 and 1"), ({"q": "a + ./nope.jpg"}, "file paths are not taken here"),
 ])
 def test_bad_queries_get_a_json_error_not_a_500(client: TestClient, params: dict, message: str) -> None:
     response = client.get("/api/search", params=params)
@@ -160,7 +163,8 @@ def test_only_its_own_host_names_are_answered(catalog) -> None:
     with TestClient(web.create_app(catalog[1], MODEL), base_url=LOCAL) as c:
         for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST", "127.0.0.1"):
             assert c.get("/api/status", headers={"Host": host}).status_code == 200, host
-        for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil:8765"):
+        for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil:8765",
+                     "127.0.0.1:8765@evil.example", "localhost:evil.example", "[::1]evil.example", ""):
             refused = c.get("/api/search", params={"q": "a red circle"}, headers={"Host": host})
             assert refused.status_code == 403 and "answers only to" in refused.json()["error"], host
         assert c.get("/", headers={"Host": "evil.example"}).status_code == 403
