@@ -172,7 +172,7 @@ def _filter(args: argparse.Namespace) -> Filter:
 # output helpers
 def _say(args: argparse.Namespace, text: str) -> None:
     if not getattr(args, "quiet", False):
-        print(text, file=sys.stderr)
+        print(terminal(text), file=sys.stderr)
 
 
 def shown(value: str) -> str:
