@@ -133,6 +133,9 @@ def test_bad_uploads(client: TestClient, monkeypatch) -> None:
     assert client.post("/api/similar", content=b"").status_code == 400
     bad = client.post("/api/similar", content=b"not a picture")
     assert bad.status_code == 400 and "not an image" in bad.json()["error"]
+    eps = client.post("/api/similar", content=b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n",
+                      headers={"Content-Type": "application/postscript"})  # Pillow would run Ghostscript on it
+    assert eps.status_code == 400 and "not an image" in eps.json()["error"]
     monkeypatch.setattr(web, "UPLOAD_MAX", 1000)
     big = client.post("/api/similar", content=b"x" * 5000)
     assert big.status_code == 413 and "larger than" in big.json()["error"]
