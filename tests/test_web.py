@@ -284,6 +284,39 @@ def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
         assert refused.value.code == 400 and "the cap for example images" in json.load(refused.value)["error"]
 
 
+def test_a_search_answers_while_uploads_decode(catalog) -> None:
+    """Uploads decode on their own threads: a search sent while four big ones decode answers
+    before the last of them (it used to queue behind every decode on the one library thread).
+    Order is checked, not time."""
+    import io
+    import threading
+
+    from PIL import Image
+    big = io.BytesIO()
+    Image.new("RGB", (5000, 4800), "white").save(big, "PNG", compress_level=1)  # 24 MP: ~0.6 s to decode
+    done: list[str] = []
+    with serving(catalog[1]) as url:
+        def post(data: bytes, label: str | None) -> None:
+            request = urllib.request.Request(url + "api/similar?n=1", data=data, method="POST")
+            with urllib.request.urlopen(request, timeout=300) as r:
+                assert r.status == 200
+            if label:
+                done.append(label)
+        post(_png(), None)  # the model loaded, as on a server in use
+        with urllib.request.urlopen(url + "api/search?q=a+blue+square&n=1", timeout=300):
+            pass
+        uploads = [threading.Thread(target=post, args=(big.getvalue(), f"upload {i}")) for i in range(4)]
+        for t in uploads:
+            t.start()
+        time.sleep(0.3)  # their bodies (300 KB) are in; the decoding has begun
+        with urllib.request.urlopen(url + "api/search?q=a+red+circle&n=2", timeout=300) as r:
+            assert r.status == 200 and len(json.load(r)["results"]) == 2
+        done.append("search")
+        for t in uploads:
+            t.join()
+    assert len(done) == 5 and done[-1] != "search", done
+
+
 def test_the_page_runs_only_its_own_script(client: TestClient) -> None:
     """The Content-Security-Policy behind the escaping: inline handlers and other scripts are
     blocked (the page tests below run under it in Chromium, so it also lets the page work)."""
