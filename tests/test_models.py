@@ -277,3 +277,19 @@ def test_models_list_cannot_drive_the_terminal(tmp_path: Path) -> None:
     picfind("models", "import", str(src), "--as", "mine", check=True)
     out = picfind("models", "list", check=True).stdout
     assert "\x1b" not in out and "\x07" not in out and "pwned\\x1b]0;title\\x07" in out
+
+
+def test_empty_names_are_errors_and_a_broken_model_folder_does_not_hide_the_others(tmp_path: Path) -> None:
+    """`models import ""` imported the current folder and `models verify ""` checked the default
+    model, as `index ""` indexed the current folder; one broken bundle failed all of `models list`."""
+    for args in (["import", ""], ["verify", ""], ["list", "--model", ""]):
+        proc = picfind("models", *args)
+        assert proc.returncode == 2 and "is empty" in proc.stderr and len(proc.stderr.splitlines()) == 1, args
+    broken = models.models_dir() / "broken"
+    broken.mkdir(parents=True)
+    (broken / "manifest.json").write_text("{")
+    src = _bundle_with(tmp_path)
+    picfind("models", "import", str(src), "--as", "mine", check=True)
+    rows = {r["name"]: r for r in json.loads(picfind("models", "list", "--json", check=True).stdout)}
+    assert rows["mine"]["installed"] and rows["broken"]["description"].startswith("broken: ")
+    assert "broken: " in picfind("models", "list", check=True).stdout

@@ -533,10 +533,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        for what, value in (("--db", getattr(args, "db", None)), ("the model name", getattr(args, "model", None)),
+                            ("the folder name", getattr(args, "dir", None))):
+            if value == "":  # not the default, nor the current folder
+                raise UsageError(f"{what} is empty: name one (an empty name is neither the default nor the "
+                                 "current folder)")
         if args.command == "models":
             return cmd_models(args)
-        if getattr(args, "db", None) == "":
-            raise UsageError("--db is empty: name a catalog file, or leave --db out for the default")
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,

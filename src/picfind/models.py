@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, sha256_file, write_manifest
+from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
 
 DEFAULT_MODEL = "vit-b-32"
 BUILTIN_DIR = Path(__file__).parent / "bundles"
@@ -199,7 +199,11 @@ def list_models() -> list[ModelInfo]:
     if root.is_dir():
         for path in sorted(root.iterdir()):
             if path.name not in REGISTRY and (path / MANIFEST).is_file():
-                b = Bundle.load(path)
+                try:
+                    b = Bundle.load(path)
+                except BundleError as e:  # one broken folder must not hide the others
+                    out.append(ModelInfo(path.name, f"broken: {e}", "?", 0, False, str(path), "-"))
+                    continue
                 out.append(ModelInfo(path.name, b.manifest.get("description", "imported bundle"),
                                      b.manifest.get("licence", "?"), b.size_bytes(), True,
                                      str(path), "bundle manifest"))
