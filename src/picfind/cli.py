@@ -64,6 +64,13 @@ def _bounded(cast: type, low: float, high: float, what: str, range_text: str):
     return parse
 
 
+def _sheet_path(text: str) -> str:
+    """An argparse type: a picture file name, checked before searching (not after the results)."""
+    if Path(text).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise argparse.ArgumentTypeError(f"{text!r}: name a .png, .jpg or .webp file for the contact sheet")
+    return text
+
+
 _positive_int = _bounded(int, 1, float("inf"), "a whole number", "use 1 or more")
 _score = _bounded(float, -1.0, 1.0, "a number (scores run from -1 to 1)", "use -1 to 1 (cosine scores)")
 
@@ -145,7 +152,7 @@ def _result_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes (names as they are)")
     p.add_argument("--null", "-0", action="store_true",
                    help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
-    p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
+    p.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
     _search_options(p, n=20)
 
