@@ -245,7 +245,7 @@ def _bundle_with(tmp_path: Path, **changes) -> Path:
 @pytest.mark.parametrize("changes", [
     {"image_encoder": "vision_model.onnx"}, {"text_encoder": {"file": 5, "input": "x", "output": "y"}},
     {"image_encoder": {"file": "vision_model.onnx"}}, {"format": "2"}, {"files": ["text_model.onnx"]},
-    {"files": {"text_model.onnx": "d33d"}}, {"name": ["x"]}, {"tokenizer": 7},
+    {"files": {"text_model.onnx": "d33d"}}, {"name": ["x"]}, {"tokenizer": 7}, {"name": "x\x1b]0;pwned\x07"},
 ])
 def test_a_broken_manifest_is_one_line_in_every_models_command(tmp_path: Path, changes: dict) -> None:
     src = _bundle_with(tmp_path, **changes)
@@ -258,7 +258,7 @@ def test_a_broken_manifest_is_one_line_in_every_models_command(tmp_path: Path, c
     assert proc.returncode == 1 and "not a manifest" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("name", ["../outside", "ABSOLUTE", ".hidden", "a/b", "..", "x\x1b[2J"])
+@pytest.mark.parametrize("name", ["../outside", "ABSOLUTE", ".hidden", "a/b", ".."])
 def test_a_bundle_is_installed_only_under_a_plain_name(tmp_path: Path, name: str) -> None:
     """The manifest's name becomes a folder in the models folder: never one elsewhere."""
     absolute = tmp_path / "elsewhere"

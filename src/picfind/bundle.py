@@ -151,6 +151,8 @@ def _check_shape(mf: Path, manifest: object) -> None:
                                    ("context_length", int), ("image_encoder", dict), ("text_encoder", dict),
                                    ("tokenizer", str), ("files", dict), ("mean", list), ("std", list))
              if key in manifest and (not isinstance(manifest[key], kind) or isinstance(manifest[key], bool))]
+    if isinstance(manifest.get("name"), str) and not manifest["name"].isprintable():
+        wrong.append("name")  # it is printed wherever the model is named
     for tower in ("image_encoder", "text_encoder"):
         spec = manifest.get(tower)
         if isinstance(spec, dict) and (set(spec) - set(TowerSpec.__dataclass_fields__)
