@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import platformdirs
@@ -18,15 +19,16 @@ import platformdirs
 from . import models
 from .bundle import Bundle
 from .catalog import Catalog, CatalogError
-from .crawl import DEFAULT_EXCLUDES, normalise_extensions
-from .decode import EXTENSIONS, SkipFile, decode
+from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
 from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
-from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
 from .query import combine, parse
 from .search import Hit, search
-from .thumbs import ThumbnailCache
+
+if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
+    from .indexer import IndexOptions, IndexReport, Progress
+    from .thumbs import ThumbnailCache
 
 
 def default_db() -> Path:
@@ -76,7 +78,7 @@ class Library:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads)
+            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads, prepared=True)
         return self._encoder
 
     # indexing
@@ -107,6 +109,8 @@ class Library:
             settings = IndexSettings.of(self.catalog)
             settings.backend = ann
             settings.save(self.catalog)
+        from .indexer import Indexer
+
         report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
         self._index = None
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
@@ -115,6 +119,8 @@ class Library:
 
     @property
     def thumbnails(self) -> ThumbnailCache:
+        from .thumbs import ThumbnailCache
+
         return ThumbnailCache.beside(self.catalog.path)
 
     # searching
@@ -133,6 +139,9 @@ class Library:
     def embed_image(self, data: bytes) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,
         else embedded now (and not added to the catalog)."""
+        from .decode import SkipFile, decode
+        from .indexer import content_hash
+
         digest = content_hash(data)
         known = self.catalog.vector_of(self.model, digest)
         if known is not None:
@@ -144,9 +153,17 @@ class Library:
             raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
         return self.encoder.encode_images(prep.tensor(prep.resize(decoded.image))[None])[0], digest
 
+    def warm(self) -> None:
+        """Get ready for a text search without waiting for one: the text encoder loads on its own
+        thread (`Encoder.preload_text`), the vector index here."""
+        self.encoder.preload_text()
+        self.vector_index()
+
     def query_vector(self, query: str | list[str]) -> tuple[np.ndarray, set[str]]:
         """A query's vector (see `picfind.query`) and the content hashes of its example images."""
         terms = parse([query] if isinstance(query, str) else query)
+        if any(term.image is None for term in terms):
+            self.warm()  # a fresh process: the encoder loads while the index opens and the text is tokenized
         vectors, examples = [], set()
         for term in terms:
             if term.image is None:
