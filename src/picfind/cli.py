@@ -478,12 +478,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{bundle.name} imported into {bundle.path} (all files verified)")
         return 0
     if action == "verify":
-        bundle, problems = models.verify(args.model)
+        bundle, problems, prepared = models.verify(args.model)
         if problems:
             for p in problems:
                 print(f"FAILED {bundle.name}: {p}", file=sys.stderr)
             return EXIT_ERROR
         print(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})")
+        for line in prepared:
+            print(f"OK {bundle.name}: {line}")
         return 0
     if action == "remove":
         path = models.remove(args.name)

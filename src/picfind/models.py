@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, sha256_file, write_manifest
+from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
 
 DEFAULT_MODEL = "vit-b-32"
 BUILTIN_DIR = Path(__file__).parent / "bundles"
@@ -277,7 +277,19 @@ def download(name: str, progress: Progress | None = None, hub: str | None = None
         part.rename(dest)
     write_manifest(staging, entry.bundle_manifest(f"{HUB_URL}/{entry.repo}@{entry.revision}"))
     staging.rename(final)
-    return Bundle.load(final)
+    return _prepared(Bundle.load(final))
+
+
+def _prepared(bundle: Bundle, replaced: Bundle | None = None) -> Bundle:
+    """Make the bundle's prepared text encoder now, not on its first search (`picfind.prepared`),
+    and drop the one of the bundle it replaced."""
+    from . import prepared
+
+    if replaced is not None and prepared.folder_for(replaced, replaced.text_tower) != prepared.folder_for(
+            bundle, bundle.text_tower):
+        prepared.remove(replaced)
+    prepared.prepare(bundle)
+    return bundle
 
 
 def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bundle:
@@ -291,6 +303,7 @@ def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bun
         if problems:
             raise ModelError(f"{src}: " + "; ".join(problems))
         final = root / name
+        replaced = _installed(final)
         if final.exists():
             old = root / f".{name}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -301,7 +314,15 @@ def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bun
             tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return Bundle.load(root / name)
+    return _prepared(Bundle.load(root / name), replaced)
+
+
+def _installed(path: Path) -> Bundle | None:
+    """The bundle installed at `path`, if a readable one is."""
+    try:
+        return Bundle.load(path)
+    except BundleError:
+        return None
 
 
 def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
@@ -379,10 +400,20 @@ def remove(name: str) -> Path:
         raise ModelError(f"{name!r} is built into picfind and cannot be removed")
     if not path.is_dir():
         raise ModelError(f"model {name!r} is not installed in {models_dir()}")
+    installed = _installed(path)
+    if installed is not None:
+        from . import prepared
+
+        prepared.remove(installed)
     shutil.rmtree(path)
     return path
 
 
-def verify(model: str) -> tuple[Bundle, list[str]]:
+def verify(model: str) -> tuple[Bundle, list[str], list[str]]:
+    """The bundle, its problems (one line each), and what was found and done about its prepared
+    text encoder when the bundle itself is sound (a damaged copy is rebuilt)."""
+    from . import prepared
+
     bundle = resolve(model)
-    return bundle, bundle.verify()
+    problems = bundle.verify()
+    return bundle, problems, [] if problems else prepared.verify(bundle)
