@@ -7,9 +7,10 @@ For each model, a catalog of 12 generated pictures is indexed once, then every c
 fresh process, all of them round-robin (so that other work on the machine hits each alike) after
 one warm-up round; the table shows the median wall time and the median CPU time (user + system)
 of `--runs` rounds. Commands: `python -c pass`, `picfind status`, `picfind search`, one query piped
-into `picfind shell`, and `picfind serve` (from launch to its first answered search; that first
-search alone after the page is up). `--baseline REV` runs the same search and status with picfind's
-code at git revision REV (its own catalog), in the same rounds. The models folder is
+into `picfind shell`, and `picfind serve` (seconds from launch until it answers, and the first
+search alone, asked two seconds later as someone typing would). `--baseline REV` runs the same
+search and status with picfind's code at git revision REV (its own catalog), in the same rounds;
+the top five results of every variant are compared first (file names and scores). The models folder is
 benchmarks/.cache/cold/models, so prepared copies (`picfind.prepared`) are made in the warm-up.
 
 `--n N` (0: skip) adds the first query on a catalog of N CLIP-like vectors (vectors.py, 512-d, so
@@ -63,11 +64,12 @@ def timed(cmd: list[str], env: dict, stdin: str | None = None) -> tuple[float, f
 
 
 _ports = iter(range(8800 + os.getpid() % 500 * 10, 65000))
+PAUSE = 2.0  # seconds between the page being up and the first search: someone typing
 
 
 def serve_timed(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Seconds from launch to the first answered search, and that search's own seconds (a fresh
-    port each time: the last one may still be held by closing connections)."""
+    """Seconds from launch until the server answers, and the first search's own seconds when it
+    comes PAUSE seconds later (a fresh port each time: the last one may still be held)."""
     port = next(_ports)
     start = time.perf_counter()
     proc = subprocess.Popen([*cmd, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
@@ -76,19 +78,27 @@ def serve_timed(cmd: list[str], env: dict) -> tuple[float, float]:
         base = f"http://127.0.0.1:{port}"
         while True:
             try:
-                urllib.request.urlopen(f"{base}/api/status", timeout=30).read()
+                urllib.request.urlopen(f"{base}/api/openapi.json", timeout=30).read()
                 break
             except OSError:
                 if proc.poll() is not None:
                     raise SystemExit(f"picfind serve exited with {proc.returncode}") from None
                 time.sleep(0.01)
-        up = time.perf_counter()
+        up = time.perf_counter() - start
+        time.sleep(PAUSE)
+        asked = time.perf_counter()
         urllib.request.urlopen(f"{base}/api/search?q={QUERY.replace(' ', '+')}&n=5", timeout=60).read()
-        done = time.perf_counter()
-        return done - start, done - up
+        return up, time.perf_counter() - asked
     finally:
         proc.terminate()
         proc.wait()
+
+
+def answers(cmd: list[str], env: dict) -> list[tuple[str, float]]:
+    """The top results by file name and score, to check that the answer did not change."""
+    out = subprocess.run([*cmd, "search", QUERY, "-n", "5", "--json"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return [(Path(h["path"]).name, h["score"]) for h in json.loads(out)]
 
 
 def baseline_source(rev: str) -> Path:
@@ -186,6 +196,7 @@ def main() -> None:
         variants[f"baseline {args.baseline}"] = (here, {**base_env, "PYTHONPATH": str(baseline_source(args.baseline))})
 
     commands: dict[str, object] = {}  # label -> a function returning (wall, cpu)
+    same: dict[str, list] = {}  # model -> each variant's answers
     commands["python -c pass"] = lambda: timed([PY, "-c", "pass"], base_env)
     for model in args.models.split(","):
         bundle = str(random_b32()) if model == "vit-b-32-random" else model
@@ -193,6 +204,7 @@ def main() -> None:
             tag = "current" if label == "picfind" else label.split()[-1]
             env = {**env, "PICFIND_MODEL": bundle, "PICFIND_DB": str(WORK / f"{model}-{tag}" / "catalog.db")}
             small_catalog(cmd, env, WORK / f"{model}-{tag}")
+            same.setdefault(model, []).append(answers(cmd, env))
             commands[f"{model}: {label} status"] = lambda cmd=cmd, env=env: timed([*cmd, "status"], env)
             commands[f"{model}: {label} search"] = lambda cmd=cmd, env=env: timed([*cmd, "search", QUERY, "-n", "5"],
                                                                                  env)
@@ -200,7 +212,7 @@ def main() -> None:
                 commands[f"{model}: picfind shell, one query"] = (
                     lambda cmd=cmd, env=env: timed([*cmd, "shell"], env, stdin=QUERY + "\n"))
                 if not args.no_serve:
-                    commands[f"{model}: picfind serve, launch to first search (first search alone)"] = (
+                    commands[f"{model}: picfind serve: launch to up | first search {PAUSE:.0f} s later"] = (
                         lambda cmd=cmd, env=env: serve_timed(cmd, env))
     if args.n:
         bundle = str(random_b32())
@@ -213,6 +225,9 @@ def main() -> None:
             commands[f"{args.n:,} vectors, {backend}: first search after index"] = (
                 lambda env=env: timed([*here, "search", QUERY, "-n", "5"], env))
 
+    for model, found in same.items():
+        print(f"{model}: {'the same' if all(f == found[0] for f in found) else 'DIFFERENT'} top 5 (names, scores) "
+              f"from {len(found)} variant(s)", flush=True)
     print(f"load average before: {load()}", flush=True)
     results: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
     for round_ in range(args.runs + 1):
@@ -223,11 +238,10 @@ def main() -> None:
         print(f"round {round_}/{args.runs} done (load {load()})", file=sys.stderr, flush=True)
     row = {}
     print(f"\nmedian of {args.runs} fresh processes, after one warm-up round; load average after: {load()}")
-    print(f"{'command':<78} {'wall s':>7} {'cpu s':>7}")
+    print(f"{'command':<78} {'wall s':>7} {'cpu s':>7}   (serve: the two seconds shown)")
     for label, figures in results.items():
         wall, cpu = median([w for w, _ in figures]), median([c for _, c in figures])
-        alone = " (s)" if "serve" in label else ""
-        print(f"{label:<78} {wall:7.3f} {cpu:7.3f}{alone}")
+        print(f"{label:<78} {wall:7.3f} {cpu:7.3f}")
         row[label] = [round(wall, 3), round(cpu, 3)]
 
     if args.n:

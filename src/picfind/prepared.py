@@ -166,7 +166,8 @@ def _build(source: Path, folder: Path, bundle: Bundle, tower: TowerSpec) -> bool
                              "sha256": bundle.files[tower.file]["sha256"]},
                   "files": files}
         (tmp / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        _replace(tmp, folder)
+        if not _current(folder, bundle, tower):  # else another process finished first: keep its copy
+            _replace(tmp, folder)
         return True
     except (*_load_errors(), OSError):
         return False
@@ -175,8 +176,7 @@ def _build(source: Path, folder: Path, bundle: Bundle, tower: TowerSpec) -> bool
 
 
 def _replace(tmp: Path, folder: Path) -> None:
-    """Move the finished copy into place; a stale one goes first. Another process that finished
-    first wins: its copy is as good as ours."""
+    """Move the finished copy into place; a stale one goes first."""
     if folder.exists():
         old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
         try:
@@ -187,7 +187,7 @@ def _replace(tmp: Path, folder: Path) -> None:
     try:
         tmp.rename(folder)
     except OSError:
-        if not (folder / RECORD).is_file():
+        if not (folder / RECORD).is_file():  # another process moved its copy in meanwhile: as good
             raise
 
 
