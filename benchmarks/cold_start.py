@@ -15,10 +15,12 @@ benchmarks/.cache/cold/models, so prepared copies (`picfind.prepared`) are made 
 
 `--n N` (0: skip) adds the first query on a catalog of N CLIP-like vectors (vectors.py, 512-d, so
 the text encoder is vit-b-32-random's) right after `picfind index` finished, for each backend in
-`--backends`; `no stored index` removes the stored index first (what the first query paid before
-an index run wrote it). The N files exist without N inodes: each path runs through one of N/1000
-folders and back (`d0042/../f007.jpg`), so the search's existence check sees real files. Built once
-per N in benchmarks/.cache/cold/ (a few minutes at 1M; hnsw another four). The last line is JSON.
+`--backends`; then the first query after 1,000 pictures were removed without an index run (as
+`picfind roots remove` leaves it), and with no stored index at all (what every first query paid
+before `picfind index` wrote it, and what a change cost the exact index before it caught up).
+The N files exist without N inodes: each path runs through one of N/1000 folders and back
+(`d0042/../f007.jpg`), so the search's existence check sees real files. Built once per N in
+benchmarks/.cache/cold/ (a few minutes at 1M; hnsw another four). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -40,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encode import CACHE, random_b32  # noqa: E402
+
+from picfind.bundle import Bundle  # noqa: E402
 
 WORK = CACHE / "cold"
 QUERY = "a dog asleep on a red sofa"
@@ -121,8 +126,6 @@ def small_catalog(cmd: list[str], env: dict, folder: Path) -> None:
 
     photos = folder / "photos"
     if not photos.is_dir():
-        import random
-
         rng = random.Random(5)
         photos.mkdir(parents=True)
         for i in range(12):
@@ -216,8 +219,6 @@ def main() -> None:
                         lambda cmd=cmd, env=env: serve_timed(cmd, env))
     if args.n:
         bundle = str(random_b32())
-        from picfind.bundle import Bundle
-
         model = Bundle.load(bundle).name
         for backend in args.backends.split(","):
             db = large_catalog(args.n, model, backend)
@@ -245,9 +246,15 @@ def main() -> None:
         row[label] = [round(wall, 3), round(cpu, 3)]
 
     if args.n:
+        model = Bundle.load(str(random_b32())).name
+        db = WORK / f"large-{args.n}" / "catalog.db"
+        env = {**base_env, "PICFIND_MODEL": str(random_b32()), "PICFIND_DB": str(db)}
         for backend in args.backends.split(","):
-            db = WORK / f"large-{args.n}" / "catalog.db"
-            env = {**base_env, "PICFIND_MODEL": str(random_b32()), "PICFIND_DB": str(db)}
+            large_catalog(args.n, model, backend)
+            walls = [removed_then_searched(db, model, env, r) for r in range(max(1, args.runs // 2))]
+            label = f"{args.n:,} vectors, {backend}: first search after 1,000 were removed"
+            print(f"{label:<78} {median(walls):7.3f}")
+            row[label] = round(median(walls), 3)
             walls = []
             for _ in range(max(1, args.runs // 2)):
                 shutil.rmtree(db.with_name(db.name + ".index"), ignore_errors=True)
@@ -256,6 +263,27 @@ def main() -> None:
             print(f"{label:<78} {median(walls):7.3f}")
             row[label] = round(median(walls), 3)
     print(json.dumps(row))
+
+
+def removed_then_searched(db: Path, model: str, env: dict, round_: int) -> float:
+    """Remove 1,000 pictures from the catalog as `picfind roots remove` does (no index run after),
+    time the first search, then put them back and bring the stored index up to date again."""
+    from picfind.catalog import Catalog, IndexedFile
+    from picfind.index import IndexStore
+
+    catalog = Catalog(db)
+    rows = catalog.db.execute("SELECT path, root_id, content_hash FROM files ORDER BY id LIMIT 1000 OFFSET ?",
+                              (round_ * 1000,)).fetchall()
+    vectors = {h: catalog.vector_of(model, h) for _, _, h in rows}
+    paths = [os.fsdecode(p) for p, _, _ in rows]
+    catalog.write_batch(model, [], {}, [], gone=paths)
+    catalog.prune_embeddings()
+    wall = timed([PY, "-m", "picfind", "search", QUERY, "-n", "5"], env)[0]
+    catalog.write_batch(model, [IndexedFile(p, root, 2, 0, h, 640, 480) for p, (_, root, h) in zip(paths, rows)],
+                        vectors, [])
+    IndexStore(catalog).sync(model)
+    catalog.close()
+    return wall
 
 
 if __name__ == "__main__":

@@ -234,3 +234,13 @@ def test_the_exact_index_catches_up_from_the_log_without_reading_every_vector(fi
     again = IndexStore(catalog).open(MODEL, settings)  # the caught-up file was saved, mapped next time
     assert isinstance(again.matrix, np.memmap) and again.position == index.position
     assert ranked(catalog, again, vectors[3], 1) == ["h3"] and ranked(catalog, again, fresh[9], 1) == ["new9"]
+
+
+def test_choosing_the_backend_counts_only_as_far_as_the_threshold(filled, monkeypatch) -> None:
+    catalog, _ = filled
+    assert catalog.count_vectors(MODEL) == 1500 and catalog.count_vectors(MODEL, at_most=10) == 10
+    assert IndexStore(catalog).count(MODEL, IndexSettings(backend="exact")) == 1
+    assert IndexStore(catalog).count(MODEL, IndexSettings()) == 1500
+    monkeypatch.setattr(index_module, "AUTO_EXACT_MAX", 1000)
+    assert IndexStore(catalog).count(MODEL, IndexSettings()) == 1001
+    assert IndexStore(catalog).count("another model", IndexSettings()) == 0

@@ -292,6 +292,10 @@ class IndexStore:
         self.catalog = catalog
         self.folder = folder_beside(catalog.path)
 
+    def count(self, model: str, settings: IndexSettings) -> int:
+        """As much of the model's vector count as choosing the backend takes (0 means none)."""
+        return self.catalog.count_vectors(model, at_most=AUTO_EXACT_MAX + 1 if settings.backend == "auto" else 1)
+
     def files(self, model: str, backend: str) -> list[Path]:
         """Stored files for this model and backend, newest position first."""
         cls = BACKENDS[backend]
@@ -306,7 +310,7 @@ class IndexStore:
         """The index for this model, caught up with the catalog (repaired or rebuilt if need be)."""
         settings = settings or IndexSettings.of(self.catalog)
         if count is None:
-            count = self.catalog.count_vectors(model)
+            count = self.count(model, settings)
         if count == 0:
             return ExactIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         cls = BACKENDS[settings.resolve(count)]
@@ -333,7 +337,7 @@ class IndexStore:
         """After an indexing run: bring the stored index up to date, and drop the files of
         backends no longer in use."""
         settings = IndexSettings.of(self.catalog)
-        count = self.catalog.count_vectors(model)
+        count = self.count(model, settings)
         backend = settings.resolve(count)
         for other in BACKENDS:
             if other != backend or not count:

@@ -216,7 +216,7 @@ class Library:
                       for r in self.catalog.roots()],
             **stats,
             "vector_index": {"setting": settings.backend,
-                             "in_use": settings.resolve(self.catalog.count_vectors(model)),
+                             "in_use": settings.resolve(IndexStore(self.catalog).count(model, settings)),
                              "folder": str(IndexStore(self.catalog).folder)},
         }
 
