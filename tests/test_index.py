@@ -244,3 +244,24 @@ def test_choosing_the_backend_counts_only_as_far_as_the_threshold(filled, monkey
     monkeypatch.setattr(index_module, "AUTO_EXACT_MAX", 1000)
     assert IndexStore(catalog).count(MODEL, IndexSettings()) == 1001
     assert IndexStore(catalog).count("another model", IndexSettings()) == 0
+
+
+def test_removals_mark_rows_of_the_stored_exact_matrix_without_rewriting_it(filled, tmp_path) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend="exact")
+    IndexStore(catalog).open(MODEL, settings)
+    [before] = IndexStore(catalog).files(MODEL, "exact")
+    inode = before.stat().st_ino
+    delete(catalog, tmp_path, [f"h{i}" for i in range(0, 1500, 2)])  # half, as a removed root would
+    index = IndexStore(catalog).open(MODEL, settings)
+    [after] = IndexStore(catalog).files(MODEL, "exact")
+    assert after != before and after.stat().st_ino == inode  # the same matrix, linked under the new name
+    assert len(index) == 750 and len(index.matrix) == 1500
+    assert "h4" not in ranked(catalog, index, vectors[4], 20) and ranked(catalog, index, vectors[5], 1) == ["h5"]
+    assert all(int(h[1:]) % 2 for h in ranked(catalog, index, vectors[4], 750))
+    assert len(index.top(vectors[4], 5000)) == 750
+    reopened = IndexStore(catalog).open(MODEL, settings)
+    assert len(reopened) == 750 and ranked(catalog, reopened, vectors[7], 1) == ["h7"]
+    add(catalog, tmp_path, ["h4"], vectors[4:5])  # an addition rewrites it without the marked rows
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == len(index.matrix) == 751 and ranked(catalog, index, vectors[4], 1) == ["h4"]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .bundle import Bundle, TowerSpec, sha256_file
+from .models import models_dir
 
 FOLDER = ".prepared"
 RECORD = "prepared.json"
@@ -38,8 +39,6 @@ Session = TypeVar("Session")
 
 
 def _root() -> Path:
-    from .models import models_dir  # models imports this module
-
     return models_dir() / FOLDER
 
 
