@@ -11,8 +11,10 @@
 `auto` keeps exact search up to `AUTO_EXACT_MAX` vectors and uses hnsw above.
 
 Every index keys vectors by the catalog's vector id (see migration 2) and is stored beside the
-catalog as `<model>.<backend>.<position>.<ext>`, where position is the point of the catalog's
-vector log it reflects. Opening an index that is behind the catalog (a crash after a catalog
+catalog as `<catalog id>.<model>.<backend>.<position>.<ext>`, where position is the point of the
+catalog's vector log it reflects; the catalog's random id (migration 4) keeps a catalog made
+again at the same path from reading the old one's index. An index whose size, after catching
+up, is not the catalog's vector count is rebuilt. Opening an index that is behind the catalog (a crash after a catalog
 commit, a root removed since) catches up from the log, or rebuilds; the new file replaces the
 old with one rename, so a crash mid-save leaves the old file, which the next open repairs.
 """
@@ -300,16 +302,12 @@ class IndexStore:
         self.catalog = catalog
         self.folder = folder_beside(catalog.path)
 
-    def count(self, model: str, settings: IndexSettings) -> int:
-        """As much of the model's vector count as choosing the backend takes (0 means none)."""
-        return self.catalog.count_vectors(model, at_most=AUTO_EXACT_MAX + 1 if settings.backend == "auto" else 1)
-
     def files(self, model: str, backend: str) -> list[Path]:
         """Stored files for this model and backend, newest position first."""
         cls = BACKENDS[backend]
         if not self.folder.is_dir():
             return []
-        pattern = re.compile(rf"{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
+        pattern = re.compile(rf"{re.escape(self.catalog.id)}\.{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
         found = [p for p in self.folder.iterdir() if pattern.fullmatch(p.name)]
         return sorted(found, key=_position_of, reverse=True)
 
@@ -318,13 +316,13 @@ class IndexStore:
         """The index for this model, caught up with the catalog (repaired or rebuilt if need be)."""
         settings = settings or IndexSettings.of(self.catalog)
         if count is None:
-            count = self.count(model, settings)
+            count = self.catalog.count_vectors(model)
         if count == 0:
             return ExactIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         cls = BACKENDS[settings.resolve(count)]
         index = self._load(cls, model, settings, writable=False)
         changes = self.catalog.vector_changes(model, index.position) if index else []
-        if index is not None and not changes:
+        if index is not None and not changes and len(index) == count:
             return index
         if index is not None and cls.incremental and len(changes) <= max(10_000, len(index) // 2):
             seen = index.position
@@ -333,19 +331,22 @@ class IndexStore:
                 if index.position != seen:  # another process saved a newer one meanwhile
                     changes = self.catalog.vector_changes(model, index.position)
                 self._catch_up(model, index, changes)
+                if len(index) != self.catalog.count_vectors(model):
+                    index = None  # it does not hold what the catalog holds: rebuild
         else:
             index = None
         if index is None:
             position, ids, matrix = self.catalog.vectors(model)
             index = cls.build(ids, matrix, position, settings, progress)
-        self._save(model, index)
+        if not self.catalog.read_only:  # a read-only catalog is searched from memory
+            self._save(model, index)
         return index
 
     def sync(self, model: str, progress: BuildProgress | None = None) -> None:
         """After an indexing run: bring the stored index up to date, and drop the files of
         backends no longer in use."""
         settings = IndexSettings.of(self.catalog)
-        count = self.count(model, settings)
+        count = self.catalog.count_vectors(model)
         backend = settings.resolve(count)
         for other in BACKENDS:
             if other != backend or not count:
@@ -356,7 +357,10 @@ class IndexStore:
 
     def _load(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
               writable: bool) -> VectorIndex | None:
+        newest = self.catalog.log_position()
         for path in self.files(model, cls.name):
+            if _position_of(path) > newest:
+                continue  # ahead of the catalog (a catalog restored from a backup): not this one's
             try:
                 return cls.load(path, settings, writable)
             except (ValueError, RuntimeError, OSError):
@@ -384,7 +388,7 @@ class IndexStore:
 
     def _save(self, model: str, index: VectorIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{model}.{index.name}.{index.position}.{type(index).suffix}"
+        final = self.folder / f"{self.catalog.id}.{model}.{index.name}.{index.position}.{type(index).suffix}"
         temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         try:
             index.save(temp)
@@ -396,5 +400,8 @@ class IndexStore:
         finally:
             _remove(temp)
         for old in self.files(model, index.name):
-            if old != final:
+            if _position_of(old) < index.position:  # never one another process saved later than this
                 _remove(old)
+        for other in self.folder.iterdir():  # files of an earlier catalog at this path
+            if not other.name.startswith((f"{self.catalog.id}.", ".")):
+                other.unlink(missing_ok=True)
