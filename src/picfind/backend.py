@@ -88,6 +88,8 @@ class CatalogBackend(Protocol):
 
     # reading
     def searcher(self, model: str, where: Filter | None) -> Searcher: ...
+    def open_index(self, model: str) -> None:
+        """Get the vector index ready now, so that the first search does not wait for it."""
     def approximate_index(self, model: str) -> VectorIndex | None:
         """An in-process hnsw index the near-duplicate search may walk (None: compare exactly)."""
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]: ...

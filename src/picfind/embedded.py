@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from .catalog import Catalog
 from .filters import Filter
 from .index import BuildProgress, ExactIndex, HnswIndex, IndexSettings, IndexStore, VectorIndex
 from .lock import Waiting, index_lock
-from .thumbs import ThumbnailCache
+
+if TYPE_CHECKING:  # Pillow is imported when a thumbnail is needed: a search needs none
+    from .thumbs import ThumbnailCache
 
 SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is searched exactly
 
@@ -33,6 +36,8 @@ class EmbeddedCatalog(Catalog):
 
     @cached_property
     def thumbnails(self) -> ThumbnailCache:
+        from .thumbs import ThumbnailCache
+
         return ThumbnailCache.of(self)  # checked against the catalog's id once, not per thumbnail
 
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
@@ -64,6 +69,9 @@ class EmbeddedCatalog(Catalog):
             self._index = IndexStore(self).open(model)
             self._index_key = key
         return self._index
+
+    def open_index(self, model: str) -> None:
+        self.vector_index(model)
 
     def approximate_index(self, model: str) -> VectorIndex | None:
         index = self.vector_index(model)

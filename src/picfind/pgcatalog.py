@@ -307,6 +307,9 @@ class PgCatalog:
         return {"setting": "pgvector", "in_use": "hnsw" if self.has_index(model) else "exact",
                 "ef_search": EF_SEARCH}
 
+    def open_index(self, model: str) -> None:
+        self.has_index(model)  # PostgreSQL holds the index; this only learns whether it is there
+
     def approximate_index(self, model: str) -> VectorIndex | None:
         return None
 

@@ -6,10 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .decode import SkipFile, decode
-from .thumbs import SIZE as THUMB_SIZE
-from .thumbs import encode_thumbnail
-
 if TYPE_CHECKING:
     from .pgcatalog import PgCatalog
 
@@ -41,6 +37,10 @@ class PgThumbnails:
         picture = source()
         if picture is None:
             return None
+        from .decode import SkipFile, decode  # Pillow only when a thumbnail must be made
+        from .thumbs import SIZE as THUMB_SIZE
+        from .thumbs import encode_thumbnail
+
         try:
             data = encode_thumbnail(decode(picture, THUMB_SIZE).image)
         except SkipFile:
