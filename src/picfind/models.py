@@ -20,7 +20,7 @@ import platformdirs
 from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, sha256_file, write_manifest
 from .preprocess import CLIP_MEAN, CLIP_STD
 
-DEFAULT_MODEL = "vit-b-32"
+DEFAULT_MODEL = "vit-b-32-datacomp"  # chosen by the rule in README, Models
 BUILTIN_DIR = Path(__file__).parent / "bundles"
 HUB_URL = "https://huggingface.co"
 PINS = "pins.json"
