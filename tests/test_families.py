@@ -151,6 +151,18 @@ def test_a_manifest_asking_for_an_unknown_pipeline_is_one_clear_error(tmp_path: 
         Bundle.load(folder)
 
 
+def test_a_graph_wanting_an_input_the_manifest_does_not_give_is_one_clear_error(siglip_exported,
+                                                                                 tmp_path: Path) -> None:
+    folder = tmp_path / "masked"
+    shutil.copytree(siglip_exported["split"], folder)
+    manifest = Bundle.load(folder).manifest
+    manifest["text_encoder"]["attention_mask"] = "attention_mask"  # the graph has no such input
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="text_model.onnx takes input_ids but its manifest.json gives "
+                                          "attention_mask, input_ids"):
+        Encoder(Bundle.load(folder), device="cpu").encode_texts(["a cat"])
+
+
 PUBLISHERS = {
     # name: (registry entry built by the registry's own helper with tiny shapes, which export, which model)
     "onnx-community": (lambda: models._onnx_community("t-oc", "test", "org/oc", 64, 64, False, (1, 1)),

@@ -90,6 +90,10 @@ class Encoder:
     def _run(self, tower: TowerSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """One graph over a batch; in slices of its fixed batch size where it has one."""
         session = self._session(tower)
+        wanted = {i.name for i in session.get_inputs()}
+        if wanted != inputs.keys():
+            raise BundleError(f"model {self.bundle.name!r}: {tower.file} takes {', '.join(sorted(wanted))} but its "
+                              f"manifest.json gives {', '.join(sorted(inputs))}: correct the manifest's input names")
         step = tower.batch_size
         n = len(next(iter(inputs.values())))
         if not step or n <= step:
