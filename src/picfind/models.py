@@ -398,7 +398,7 @@ def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
         raise ModelError(f"{folder} could hold any of {names}: say which with `--as NAME`")
     why = f" ({'; '.join(rejected)})" if rejected else ""
     raise ModelError(f"{folder} holds neither a picfind bundle ({MANIFEST}) nor the files of a known "
-                     f"model (for vit-b-32: onnx/vision_model.onnx and onnx/text_model.onnx){why}")
+                     f"model (for {DEFAULT_MODEL}: {' and '.join(f.path for f in REGISTRY[DEFAULT_MODEL].files)}){why}")
 
 
 def _copy_bundle(src: Path, dest: Path, name: str) -> None:
