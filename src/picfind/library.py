@@ -24,6 +24,7 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .lock import Waiting, index_lock
 from .query import combine, parse
 from .search import Hit, search
 from .thumbs import ThumbnailCache
@@ -53,6 +54,7 @@ class Library:
         self._encoder: Encoder | None = None
         self._index: VectorIndex | None = None
         self._index_position = -1
+        self._thumbnails: ThumbnailCache | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -109,9 +111,16 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, waiting: Waiting | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
-        the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
+        the vector index up to date (`ann`: choose its backend, remembered in the catalog).
+        One run at a time per catalog: another waits, and `waiting` is told for whom."""
+        with index_lock(self.catalog.path, waiting):
+            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress)
+
+    def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
+               options: IndexOptions | None, progress: Progress | None, ann: str | None,
+               build_progress: BuildProgress | None) -> IndexReport:
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -131,7 +140,9 @@ class Library:
 
     @property
     def thumbnails(self) -> ThumbnailCache:
-        return ThumbnailCache.beside(self.catalog.path)
+        if self._thumbnails is None:  # checked against the catalog's id once, not per thumbnail
+            self._thumbnails = ThumbnailCache.of(self.catalog)
+        return self._thumbnails
 
     # searching
     def vector_index(self) -> VectorIndex:
@@ -174,14 +185,16 @@ class Library:
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score") -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", offset: int = 0,
+               pool: int | None = None) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results."""
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`."""
         vector, examples = self.query_vector(query)
-        return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+        return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
 
     def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
-                where: Filter | None = None, sort: str = "score") -> list[Hit]:
+                where: Filter | None = None, sort: str = "score", offset: int = 0,
+                pool: int | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
         if isinstance(image, int):
             found = self.catalog.file_by_id(image)
@@ -191,11 +204,13 @@ class Library:
         if isinstance(image, str):
             image = _read(image)
         vector, digest = self.embed_image(image)
-        return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+        return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
-                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
-        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
+                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
+                      offset: int = 0, pool: int | None = None) -> list[Hit]:
+        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude,
+                      offset, pool)
 
     # status
     def status(self) -> dict:
