@@ -32,9 +32,9 @@ import torch
 from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.bundle import BUILTIN_TOKENIZER, Bundle, write_manifest  # noqa: E402
+from picfind.bundle import Bundle, write_manifest  # noqa: E402
 from picfind.embed import Encoder  # noqa: E402
-from picfind.preprocess import CLIP_MEAN, CLIP_STD  # noqa: E402
+from picfind.models import layout_manifest as layout_manifest_of  # noqa: E402
 
 PARITY_LIMIT = 1e-4
 LAYOUTS = ("split", "rclip", "immich")
@@ -83,32 +83,20 @@ class _Tower(torch.nn.Module):
         return torch.nn.functional.normalize(out, dim=-1) if self.normalise else out
 
 
-def layout_manifest(model: torch.nn.Module, layout: str, image_size: int, tokenizer: str | None) -> dict:
-    """The manifest entries of an export in one publisher's layout."""
+def layout_manifest(model: torch.nn.Module, layout: str, image_size: int) -> dict:
+    """The manifest entries of an export in one publisher's layout (the registry's own), with
+    SigLIP's context length and pad id taken from the model."""
     siglip = is_siglip(model)
-    context = model.config.text_config.max_position_embeddings
-    if layout == "split":
-        out = ("pooler_output", "pooler_output") if siglip else ("image_embeds", "text_embeds")
-        image = {"file": "vision_model.onnx", "input": "pixel_values", "output": out[0]}
-        text = {"file": "text_model.onnx", "input": "input_ids", "output": out[1]}
-    elif layout == "rclip":
-        image = {"file": "visual.onnx", "input": "input", "output": "output"}
-        text = {"file": "textual.onnx", "input": "input", "output": "output"}
-    else:
-        tower = {"input": "image", "output": "embedding", "normalised": True, "batch_size": 1}
-        image = {"file": "visual.onnx", **tower}
-        text = {"file": "textual.onnx", **tower, "input": "text", "ids": "int32"}
+    spec = layout_manifest_of(layout, embedding_dim(model), image_size, siglip=siglip)
     if siglip:
-        tok = {"file": tokenizer or "tokenizer.json", "context_length": context, "pad_to": context,
-               "pad_id": model.config.text_config.pad_token_id, "clean": "canonicalize"}
-        pre = {"size": image_size, "resize": "squash", "interpolation": "bicubic",
-               "mean": [0.5] * 3, "std": [0.5] * 3}
-    else:
-        tok = {"file": BUILTIN_TOKENIZER, "context_length": 77, "pad_to": None if layout == "split" else 77,
-               "pad_id": 0, "clean": "clip"}
-        pre = {"size": image_size, "resize": "shortest", "interpolation": "bicubic",
-               "mean": list(CLIP_MEAN), "std": list(CLIP_STD)}
-    return {"image_encoder": image, "text_encoder": text, "tokenizer": tok, "preprocess": pre}
+        text = model.config.text_config
+        spec["tokenizer"].update(context_length=text.max_position_embeddings, pad_to=text.max_position_embeddings,
+                                 pad_id=text.pad_token_id)
+    return spec
+
+
+def embedding_dim(model: torch.nn.Module) -> int:
+    return model.config.text_config.projection_size if is_siglip(model) else model.config.projection_dim
 
 
 def export_bundle(model: torch.nn.Module, out: Path, *, name: str, image_size: int,
@@ -119,13 +107,17 @@ def export_bundle(model: torch.nn.Module, out: Path, *, name: str, image_size: i
     model = model.eval()
     out = Path(out)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=out.parent if out.parent.exists() else None))
-    spec = layout_manifest(model, layout, image_size, tokenizer and "tokenizer.json")
+    spec = layout_manifest(model, layout, image_size)
     if tokenizer is not None:
         shutil.copyfile(tokenizer, tmp / "tokenizer.json")
+    normalise = normalised or spec["image_encoder"].get("normalised", False)  # Immich's graphs always do
+    for tower in ("image_encoder", "text_encoder"):
+        spec[tower]["normalised"] = normalise
     fixed_batch = spec["image_encoder"].get("batch_size")
     pad_to = spec["tokenizer"]["pad_to"]
     batch = fixed_batch or 2
-    dummy_text = torch.zeros((batch, pad_to or 16), dtype=torch.int32 if layout == "immich" else torch.long)
+    ids = torch.int32 if spec["text_encoder"].get("ids") == "int32" else torch.long
+    dummy_text = torch.zeros((batch, pad_to or 16), dtype=ids)
     dummy_text[:, 0], dummy_text[:, 5] = 1, 2  # any ids: CLIP pools the largest, SigLIP the last
     dummy_image = torch.zeros((batch, 3, image_size, image_size))
     batch_axis = {} if fixed_batch else {0: "batch"}
@@ -133,13 +125,11 @@ def export_bundle(model: torch.nn.Module, out: Path, *, name: str, image_size: i
     with torch.no_grad():
         for kind, dummy, tower, axes in (("text", dummy_text, spec["text_encoder"], text_axes),
                                          ("image", dummy_image, spec["image_encoder"], batch_axis)):
-            torch.onnx.export(_Tower(model, kind, normalised or layout == "immich"), (dummy,), str(tmp / tower["file"]),
+            torch.onnx.export(_Tower(model, kind, normalise), (dummy,), str(tmp / tower["file"]),
                               input_names=[tower["input"]], output_names=[tower["output"]],
                               dynamic_axes={tower["input"]: axes, tower["output"]: batch_axis},
                               opset_version=17, dynamo=False)
-    dim = model.config.projection_dim if not is_siglip(model) else model.config.text_config.projection_size
-    write_manifest(tmp, {"name": name, "description": description, "licence": licence, "source": source,
-                         "embedding_dim": dim, **spec})
+    write_manifest(tmp, {"name": name, "description": description, "licence": licence, "source": source, **spec})
     if check:
         diff = parity(model, Bundle.load(tmp))
         print(f"parity with PyTorch: max abs difference {diff:.2e}")

@@ -118,14 +118,27 @@ def _onnx_community(name: str, description: str, repo: str, dim: int, size: int,
                          _split_layout(dim, size, files[0].local, files[1].local, siglip=True))
 
 
+def _rclip_layout(dim: int, size: int, siglip: bool = False) -> dict:
+    """rclip's OpenCLIP exports: `visual.onnx` + `textual.onnx`, input -> output, text padded to
+    the context length, outputs not normalised."""
+    return _manifest(dim, size, {"file": "visual.onnx", "input": "input", "output": "output"},
+                     {"file": "textual.onnx", "input": "input", "output": "output"},
+                     None if siglip else {"pad_to": 77}, siglip=siglip)
+
+
+def layout_manifest(layout: str, dim: int, size: int, siglip: bool = False) -> dict:
+    """The manifest (less name, source and hashes) of graphs in one publisher's layout: `split`
+    (Xenova, onnx-community), `rclip` or `immich`; scripts/convert_clip.py exports each."""
+    if layout == "split":
+        return _split_layout(dim, size, "vision_model.onnx", "text_model.onnx", siglip=siglip)
+    return (_immich_layout if layout == "immich" else _rclip_layout)(dim, size, siglip=siglip)
+
+
 def _rclip(name: str, description: str, folder: str, dim: int, size: int, sizes: tuple[int, int]) -> RegistryEntry:
-    """rclip's OpenCLIP exports: `FOLDER/visual.onnx` + `FOLDER/textual.onnx`, input -> output,
-    text padded to 77, outputs not normalised."""
     files = (RemoteFile(f"{folder}/visual.onnx", "visual.onnx", sizes[0]),
              RemoteFile(f"{folder}/textual.onnx", "textual.onnx", sizes[1]))
     return RegistryEntry(name, description, "MIT", "yurijmikhalevich/rclip-models", "main", files,
-                         _manifest(dim, size, {"file": "visual.onnx", "input": "input", "output": "output"},
-                                   {"file": "textual.onnx", "input": "input", "output": "output"}, {"pad_to": 77}))
+                         _rclip_layout(dim, size))
 
 
 def _immich(name: str, description: str, licence: str, repo: str, dim: int, size: int, sizes: tuple[int, int],
