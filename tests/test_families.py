@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picfind import models
+from picfind import models, registry
 from picfind.bundle import Bundle, BundleError, TokenizerSpec, write_manifest
 from picfind.decode import to_rgb
 from picfind.embed import Encoder
@@ -165,12 +165,12 @@ def test_a_graph_wanting_an_input_the_manifest_does_not_give_is_one_clear_error(
 
 PUBLISHERS = {
     # name: (registry entry built by the registry's own helper with tiny shapes, which export, which model)
-    "onnx-community": (lambda: models._onnx_community("t-oc", "test", "org/oc", 64, 64, False, (1, 1)),
+    "onnx-community": (lambda: registry._onnx_community("t-oc", "test", "org/oc", 64, 64, False, (1, 1)),
                        "siglip", "split"),
-    "immich-siglip": (lambda: models._immich("t-ims", "test", "Apache-2.0", "org/ims", 64, 64, (1, 1), siglip=True),
+    "immich-siglip": (lambda: registry._immich("t-ims", "test", "Apache-2.0", "org/ims", 64, 64, (1, 1), siglip=True),
                       "siglip", "immich"),
-    "immich-clip": (lambda: models._immich("t-imc", "test", "MIT", "org/imc", 64, 64, (1, 1)), "clip", "immich"),
-    "rclip": (lambda: models._rclip("t-rc", "test", "ViT-B-32-256-datacomp_s34b_b86k", 64, 64, (1, 1)),
+    "immich-clip": (lambda: registry._immich("t-imc", "test", "MIT", "org/imc", 64, 64, (1, 1)), "clip", "immich"),
+    "rclip": (lambda: registry._rclip("t-rc", "test", "ViT-B-32-256-datacomp_s34b_b86k", 64, 64, (1, 1)),
               "clip", "rclip"),
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from picfind import models
+from picfind import models, registry
 from picfind.bundle import Bundle
 
 from .conftest import picfind
@@ -100,7 +100,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         repo="org/test-model", revision="main",
         files=(models.RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 1, vision_sha),
                models.RemoteFile("onnx/text_model.onnx", "text_model.onnx", 1)),
-        manifest=models._split_layout(tiny.embedding_dim, tiny.image_size, "vision_model.onnx", "text_model.onnx"),
+        manifest=registry._split_layout(tiny.embedding_dim, tiny.image_size, "vision_model.onnx", "text_model.onnx"),
     )
     monkeypatch.setitem(models.REGISTRY, "test-model", entry)
     handler = lambda *a, **k: _RangeHandler(*a, directory=str(tmp_path / "hub"), **k)  # noqa: E731
