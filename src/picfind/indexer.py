@@ -27,12 +27,12 @@ from .crawl import Found, Unreachable, identities, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
 from .models import models_dir
+from .safefile import MAX_FILE_BYTES
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
-MAX_FILE_BYTES = 1 << 30
 
 
 def content_hash(data: bytes) -> str:
