@@ -37,7 +37,7 @@ def test_search_similar_dupes_and_serve_use_the_model_the_catalog_was_indexed_wi
         with sqlite3.connect(db) as con:
             con.execute("DELETE FROM settings WHERE key = 'model'")
     monkeypatch.setenv("PICFIND_MODEL", "")
-    with TestClient(web.create_app(Path(db), None)) as client:
+    with TestClient(web.create_app(Path(db), None), base_url="http://127.0.0.1:8765") as client:
         assert len(client.get("/api/search", params={"q": "a red circle"}).json()["results"]) == 8
     # told otherwise, the other model is used (and here it is not installed)
     proc = picfind("search", "a red circle", "--db", db, "--model", "vit-b-32", env=DEFAULT_ONLY)
