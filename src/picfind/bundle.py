@@ -125,11 +125,10 @@ class Bundle:
             manifest = json.loads(mf.read_text())
         except (OSError, ValueError) as e:
             raise BundleError(f"{mf}: unreadable manifest ({e})") from e
+        _check_shape(mf, manifest)
         if manifest.get("format", 1) > FORMAT:
             raise BundleError(f"{path}: bundle format {manifest['format']} is newer than this "
                               f"picfind understands ({FORMAT}); upgrade picfind")
-        if manifest.get("format", 1) == 1 and "image_size" not in manifest:
-            raise BundleError(f"{mf}: missing 'image_size'")
         manifest = upgrade(manifest)
         _check(path, manifest)
         bundle = cls(path=path, name=manifest["name"], manifest=manifest)
@@ -208,6 +207,43 @@ class Bundle:
             elif sha256_file(f) != meta["sha256"]:
                 problems.append(f"{rel}: sha256 mismatch (the file is corrupt or was changed)")
         return problems
+
+
+def _check_shape(mf: Path, manifest: object) -> None:
+    """A hand-edited or hostile manifest fails here with one line, not later with a TypeError."""
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{mf}: not a manifest (a JSON object is expected)")
+    v2 = manifest.get("format", 1) == 2  # format 1: CLIP's flat keys; 2: `tokenizer` and `preprocess` objects
+    required = ("tokenizer", "preprocess") if v2 else ("image_size",)
+    for key in ("name", "embedding_dim", *required, "image_encoder", "text_encoder"):
+        if key not in manifest:
+            raise BundleError(f"{mf}: missing {key!r}")
+    kinds = [("format", int), ("name", str), ("embedding_dim", int), ("image_encoder", dict), ("text_encoder", dict),
+             ("files", dict)]
+    kinds += ([("tokenizer", dict), ("preprocess", dict)] if v2 else
+              [("image_size", int), ("context_length", int), ("tokenizer", str), ("mean", list), ("std", list)])
+    wrong = [key for key, kind in kinds
+             if key in manifest and (not isinstance(manifest[key], kind) or isinstance(manifest[key], bool))]
+    tok, pre = manifest.get("tokenizer"), manifest.get("preprocess")
+    if v2 and isinstance(tok, dict) and (set(tok) - set(TokenizerSpec.__dataclass_fields__)
+                                         or not isinstance(tok.get("file", ""), str)):
+        wrong.append("tokenizer")
+    if v2 and isinstance(pre, dict) and set(pre) - {"size", "resize", "interpolation", "mean", "std"}:
+        wrong.append("preprocess")
+    if isinstance(manifest.get("name"), str) and not manifest["name"].isprintable():
+        wrong.append("name")  # it is printed wherever the model is named
+    for tower in ("image_encoder", "text_encoder"):
+        spec = manifest.get(tower)
+        if isinstance(spec, dict) and (set(spec) - set(TowerSpec.__dataclass_fields__)
+                                       or not all(isinstance(spec.get(k), str) for k in ("file", "input", "output"))):
+            wrong.append(tower)
+    files = manifest.get("files")
+    if isinstance(files, dict) and not all(isinstance(m, dict) and isinstance(m.get("sha256"), str)
+                                           and isinstance(m.get("size", 0), int) for m in files.values()):
+        wrong.append("files")
+    if wrong:
+        raise BundleError(f"{mf}: {', '.join(repr(k) for k in wrong)} not as a picfind manifest has them; "
+                          "write it again with picfind's bundle tools, or import the model's files instead")
 
 
 def _inside(folder: Path, rel: str) -> bool:
