@@ -232,9 +232,10 @@ def _check_shape(mf: Path, manifest: object) -> None:
         wrong.append("preprocess")
     if isinstance(manifest.get("name"), str) and not manifest["name"].isprintable():
         wrong.append("name")  # it is printed wherever the model is named
+    legacy = set() if v2 else {"fixed_length", "pad_id"}  # format 1 kept text padding in the tower
     for tower in ("image_encoder", "text_encoder"):
         spec = manifest.get(tower)
-        if isinstance(spec, dict) and (set(spec) - set(TowerSpec.__dataclass_fields__)
+        if isinstance(spec, dict) and (set(spec) - set(TowerSpec.__dataclass_fields__) - legacy
                                        or not all(isinstance(spec.get(k), str) for k in ("file", "input", "output"))):
             wrong.append(tower)
     files = manifest.get("files")
