@@ -17,11 +17,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from .preprocess import CLIP_MEAN, CLIP_STD, Preprocessing
+if TYPE_CHECKING:
+    from .preprocess import Preprocessing
 
 MANIFEST = "manifest.json"
 FORMAT = 2
+# CLIP's image normalisation, the default of format-1 manifests (here, not in preprocess: no Pillow).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # The OpenAI CLIP BPE vocabulary, shipped with picfind: bundles may name it instead of a file.
 BUILTIN_TOKENIZER = "clip-bpe"
 BUILTIN_TOKENIZER_PATH = Path(__file__).parent / "bundles" / "clip-tokenizer.json"
@@ -143,6 +148,8 @@ class Bundle:
 
     @property
     def preprocessing(self) -> Preprocessing:
+        from .preprocess import Preprocessing  # Pillow: a text search never loads it
+
         p = self.manifest["preprocess"]
         return Preprocessing(size=int(p["size"]), mean=tuple(p.get("mean", CLIP_MEAN)),
                              std=tuple(p.get("std", CLIP_STD)), resize_mode=p.get("resize", "shortest"),

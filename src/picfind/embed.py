@@ -9,6 +9,7 @@ pad to a fixed length. Graphs exported for a fixed batch size are run in a loop.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,15 +39,20 @@ class Encoder:
     """Both towers of one bundle. `threads` caps ONNX Runtime's intra-op threads (CPU)."""
 
     def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None,
-                 spinning: bool = True) -> None:
+                 spinning: bool = True, prepared: bool = False) -> None:
         self.bundle = bundle
+        # Load the text encoder from its prepared copy (`picfind.prepared`), made on first use.
+        self.prepared = prepared
         # Idle ONNX Runtime threads spin for a while; that wins a little latency for a lone
         # query but steals a core from the decoders while indexing.
         self.spinning = spinning
         self._device = device
         self.threads = threads or os.cpu_count() or 1
         self._tokenizer: TextTokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
         self._sessions: dict[str, ort.InferenceSession] = {}
+        self._preloading: threading.Thread | None = None
+        self._preload_error: BaseException | None = None
 
     @property
     def device(self) -> str:
@@ -56,29 +62,62 @@ class Encoder:
 
     @property
     def tokenizer(self) -> TextTokenizer:
-        if self._tokenizer is None:
-            from .tokenizer import TextTokenizer
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                from .tokenizer import TextTokenizer
 
-            self._tokenizer = TextTokenizer(self.bundle.tokenizer_path, self.bundle.text)
+                self._tokenizer = TextTokenizer(self.bundle.tokenizer_path, self.bundle.text)
         return self._tokenizer
 
-    def _session(self, tower: TowerSpec) -> ort.InferenceSession:
-        if tower.file not in self._sessions:
-            import onnxruntime as ort
+    def preload_text(self) -> None:
+        """Start loading the text encoder, then its tokenizer, on a thread of their own. ONNX
+        Runtime lets go of the GIL while it loads, so whatever the caller does meanwhile (the
+        tokenizer, the catalog, the vector index, or waiting for the user to type) overlaps it:
+        a fresh search pays the longest of these, not their sum."""
+        if self._preloading is not None or self.bundle.text_tower.file in self._sessions:
+            return
 
+        def load() -> None:
+            try:
+                self._session(self.bundle.text_tower)
+                self.tokenizer  # noqa: B018 - loaded here unless the caller got to it first
+            except BaseException as e:  # noqa: BLE001 - raised again where the encoder is used
+                self._preload_error = e
+
+        self._preloading = threading.Thread(target=load, name="picfind-text-encoder")
+        self._preloading.start()
+
+    def _session(self, tower: TowerSpec) -> ort.InferenceSession:
+        loading = self._preloading
+        if loading is not None and loading is not threading.current_thread():
+            loading.join()
+            error, self._preload_error = self._preload_error, None
+            if error is not None:
+                raise error
+        if tower.file not in self._sessions:
             path = Path(self.bundle.path) / tower.file
             if not path.is_file():
                 raise BundleError(f"model {self.bundle.name!r}: {tower.file} is missing in {self.bundle.path}")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-            providers = ["CPUExecutionProvider"]
-            if self.device == "cuda":
-                providers.insert(0, "CUDAExecutionProvider")
-            self._sessions[tower.file] = ort.InferenceSession(str(path), opts, providers=providers)
+            if self.prepared and self.device == "cpu" and tower == self.bundle.text_tower:
+                from . import prepared
+
+                self._sessions[tower.file] = prepared.session(self.bundle, tower, self._open)
+            else:
+                self._sessions[tower.file] = self._open(path)
         return self._sessions[tower.file]
+
+    def _open(self, model: Path) -> ort.InferenceSession:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        return ort.InferenceSession(str(model), opts, providers=providers)
 
     @property
     def active_device(self) -> str:
@@ -118,6 +157,7 @@ class Encoder:
         tower = self.bundle.text_tower
         if not texts:
             return np.zeros((0, self.bundle.embedding_dim), np.float32)
+        self.tokenizer  # noqa: B018 - first: it loads while a preloading session still does
         if self.bundle.text.pad_to:
             return normalise(self._run(tower, self._text_inputs(tower, texts)))
         # One at a time, unpadded: padding a short query to a long neighbour costs more than

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bundle import BUILTIN_TOKENIZER
-from .preprocess import CLIP_MEAN, CLIP_STD
+from .bundle import BUILTIN_TOKENIZER, CLIP_MEAN, CLIP_STD
 
 DEFAULT_MODEL = "vit-b-32-datacomp"  # chosen by the rule in README, Models
 

@@ -16,7 +16,6 @@ import re
 import string
 from pathlib import Path
 
-import ftfy
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -24,10 +23,18 @@ from .bundle import BUILTIN_TOKENIZER, TokenizerSpec
 
 _WHITESPACE = re.compile(r"\s+")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
+# Printable ASCII without "&": ftfy leaves it as it is (everything it repairs needs another
+# character: mojibake, HTML entities, control and terminal codes, wide or curly forms), so most
+# queries skip importing ftfy, a tenth of a second of a fresh `picfind search`.
+_PLAIN = re.compile(r"[ -%'-~]*")
 
 
 def clean(text: str, mode: str = "clip") -> str:
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    if not _PLAIN.fullmatch(text):
+        import ftfy
+
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
     if mode == "canonicalize":
         text = text.replace("_", " ").translate(_PUNCTUATION).lower()
         return " ".join(text.split())
