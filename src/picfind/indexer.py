@@ -123,7 +123,8 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         decoded = decode(data, int(prep.size * options.draft_factor), options.max_pixels)
         resized = prep.resize(decoded.image)
         # the thumbnail from the small image already made when big enough: nearly free
-        thumb = (resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image) if options.thumbnails else None
+        small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
+        thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
         return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb)
     except SkipFile as skip:
         return ReadResult(task, skip=skip)

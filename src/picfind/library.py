@@ -20,7 +20,7 @@ import platformdirs
 
 from . import models
 from .backend import CatalogBackend, Thumbnails, is_server, open_catalog
-from .bundle import Bundle
+from .bundle import Bundle, BundleError
 from .catalog import CatalogError
 from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
 from .dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
@@ -96,10 +96,25 @@ class Library:
                                "write; copy it to a writable place and pass --db, or make it writable")
 
     @property
+    def model_choice(self) -> str | None:
+        """Which model to use: the one asked for, else the one this catalog was indexed with (so a
+        new default never leaves a catalog without vectors), else $PICFIND_MODEL or the default."""
+        return self._model_arg or self.catalog.indexed_model()
+
+    @property
     def bundle(self) -> Bundle:
         if self._bundle is None:
-            self._bundle = models.resolve(self._model_arg)
+            self._bundle = models.resolve(self.model_choice)
         return self._bundle
+
+    def _remember_model(self) -> None:
+        """Record the model in the catalog: by name where the name finds this bundle, else by folder."""
+        bundle = self.bundle
+        try:
+            by_name = models.resolve(bundle.name).path.resolve() == bundle.path.resolve()
+        except (models.ModelError, BundleError):
+            by_name = False
+        self.catalog.set_setting("model", bundle.name if by_name else str(bundle.path.resolve()))
 
     @property
     def model(self) -> str:
@@ -150,6 +165,7 @@ class Library:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
         if ann:
             self.catalog.choose_index(ann)
+        self._remember_model()
         from .indexer import Indexer, IndexOptions
 
         stages = None
@@ -295,7 +311,7 @@ class Library:
         try:
             model = self.model
         except models.ModelError:  # status still answers when the model is not installed
-            model = self._model_arg or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
+            model = self.model_choice or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
         return {
             "catalog": self.catalog.location,
