@@ -125,6 +125,14 @@ class PgCatalog:
         self._run("INSERT INTO settings(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                   "SET value = excluded.value", (key, value))
 
+    def indexed_model(self) -> str | None:
+        """The model this catalog was last indexed with (None for a new catalog)."""
+        recorded = self.setting("model", "")
+        if recorded:
+            return recorded
+        row = self._one("SELECT model FROM embeddings GROUP BY model ORDER BY count(*) DESC LIMIT 1")
+        return row[0] if row else None
+
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
         with self._transaction() as cur:
