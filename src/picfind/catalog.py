@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalog_text import MIGRATION as TEXT_MIGRATION
+from .catalog_text import TextStore
 from .filters import WHEN, Filter
 
 MIGRATIONS: list[str] = [
@@ -81,6 +83,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN camera TEXT;
     ALTER TABLE files ADD COLUMN meta_read INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: text read from pictures (OCR), per content and OCR model, with a trigram index
+    TEXT_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -150,7 +154,7 @@ class SkippedFile(FileStat):
     detail: str = ""
 
 
-class Catalog:
+class Catalog(TextStore):
     """The embedded SQLite catalog. Kept behind this small interface so that a shared
     (server) catalog can implement the same methods later."""
 
@@ -283,6 +287,7 @@ class Catalog:
         with self.transaction() as db:
             gone = [h for (h,) in db.execute(f"SELECT DISTINCT content_hash {orphans}")]
             db.execute(f"DELETE {orphans}")
+            self.prune_texts()
         return gone
 
     # vectors, for search and the vector indexes

@@ -20,6 +20,8 @@ from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
+from .ocr import OcrUnavailable
+from .ocr_match import snippet
 from .query import group as group_terms
 from .search import Hit
 from .sheet import contact_sheet
@@ -87,11 +89,16 @@ def build_parser() -> Parser:
                    help="vector index, remembered: auto (default: exact up to 100k images, hnsw above), "
                         "exact, hnsw or annoy")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ocr = p.add_mutually_exclusive_group()
+    ocr.add_argument("--ocr", action="store_true", default=None,
+                     help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
     p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
+    p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
     _result_options(p)
 
     p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")
@@ -184,6 +191,8 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             print(f"{rank:>3}  {h.score:.3f}  {printable(h.path)}{size}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {printable(d)}")
+            if h.matched and h.ocr_text:
+                print(f"{'':>3}  {'':>5}  text: {snippet(h.ocr_text, h.matched)}")
 
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
@@ -257,7 +266,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors)
+                           build_progress=bar.vectors, ocr=args.ocr)
     finally:
         bar.close()
     if args.json:
@@ -271,6 +280,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
               f"{lib.model} on {report.device})")
+        if report.texts_read:
+            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     if report.interrupted:
@@ -279,7 +290,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort)
+    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort,
+                      ocr_only=args.ocr_only)
     _print_hits(hits, args)
     _after_results(hits, args, " ".join(args.query), lib)
     return 0
@@ -406,6 +418,9 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} (setting: {vi['setting']}; change with `picfind index --ann`)")
+    ocr = st["ocr"]
+    print(f"text      {ocr['setting']}" + (f": {ocr['pictures_read']} pictures read, {ocr['with_text']} hold text"
+                                           if ocr["setting"] != "off" else " (turn on with `picfind index --ocr`)"))
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     if args.skipped:
@@ -502,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, cmd_shell)
             return command(args, lib)
-    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError) as e:
+    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
         print(f"picfind: error: {e}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:

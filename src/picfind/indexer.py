@@ -25,11 +25,13 @@ from .catalog import Catalog, FileStat, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
+from .ocr import TextReader
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
+OCR_MIN_SIDE = 1024  # decode for OCR at least this big on the short side (JPEG draft stays coarse)
 MAX_FILE_BYTES = 1 << 30
 
 
@@ -57,6 +59,7 @@ class ReadResult:
     meta: Meta | None = None
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
+    text: str | None = None  # read by OCR now ('' for none); None when not read
 
 
 @dataclass
@@ -69,6 +72,8 @@ class IndexReport:
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
     removed: int = 0
+    texts_read: int = 0  # pictures OCR read in this run
+    texts_found: int = 0  # of them, those that hold text
     seconds: float = 0.0
     interrupted: bool = False
     device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
@@ -116,8 +121,10 @@ def auto_workers() -> int:
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, encoder: Encoder, options: IndexOptions | None = None) -> None:
+    def __init__(self, catalog: Catalog, encoder: Encoder, options: IndexOptions | None = None,
+                 ocr: TextReader | None = None) -> None:
         self.catalog = catalog
+        self.ocr = ocr  # read each content's text too, once per OCR model
         self.encoder = encoder
         self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
@@ -125,6 +132,7 @@ class Indexer:
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
+        self._texts: set[str] = set()  # contents whose text the OCR model has read
 
     def read(self, task: Task) -> ReadResult:
         try:
@@ -142,19 +150,24 @@ class Indexer:
             except OSError as e:
                 raise SkipFile("unreadable", e.strerror or str(e)) from None
             digest = content_hash(data)
-            if digest in self._known:
+            need_text = self.ocr is not None and digest not in self._texts
+            if digest in self._known and not need_text:
                 try:
                     meta = probe(data)
                 except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
                     meta = None
                 return ReadResult(task, digest, meta)
             min_side = int(self.prep.size * self.options.draft_factor)
-            decoded = decode(data, min_side, self.options.max_pixels)
+            # One decode serves both: OCR wants more pixels than CLIP (small text).
+            decoded = decode(data, max(min_side, OCR_MIN_SIDE) if need_text else min_side, self.options.max_pixels)
+            text = self.ocr.read(np.asarray(decoded.image)) if need_text else None
+            if digest in self._known:
+                return ReadResult(task, digest, decoded.meta, text=text)
             resized = self.prep.resize(decoded.image)
             pixels = self.prep.tensor(resized)
             if self.thumbs is not None:  # from the small image already made when big enough: nearly free
                 self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
-            return ReadResult(task, digest, decoded.meta, pixels)
+            return ReadResult(task, digest, decoded.meta, pixels, text=text)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)
 
@@ -176,6 +189,7 @@ class Indexer:
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
                         and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
+                             and (self.ocr is None or rec.content_hash in self._texts)
                              or rec.status == "skipped" and rec.content_hash is None
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
@@ -188,6 +202,7 @@ class Indexer:
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
+        self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
         todo, unreachable, gone = self.plan(roots, report)
         report.removed = len(gone)
         for u in unreachable:
@@ -203,6 +218,7 @@ class Indexer:
         waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
         skipped: list[SkippedFile] = []
         vectors: dict[str, np.ndarray] = {}
+        texts: dict[str, str] = {}
         pending: set[str] = set()  # content hashes in `to_embed`
         last_commit = time.monotonic()
 
@@ -224,6 +240,10 @@ class Indexer:
         def commit() -> None:
             nonlocal last_commit
             self.catalog.write_batch(self.model, ready, vectors, skipped)
+            if texts:
+                with self.catalog.transaction():
+                    self.catalog.put_texts(self.ocr.model.name, texts)
+                texts.clear()
             ready.clear()
             vectors.clear()
             skipped.clear()
@@ -233,6 +253,11 @@ class Indexer:
             inflight = max(2 * batch_size, 4 * workers)
             for result in runner.imap(self.read, todo, inflight):
                 report.read += 1
+                if result.text is not None and result.content_hash not in self._texts:
+                    texts[result.content_hash] = result.text
+                    self._texts.add(result.content_hash)
+                    report.texts_read += 1
+                    report.texts_found += bool(result.text)
                 if result.skip is not None:
                     report.skipped[result.skip.reason] += 1
                     t = result.task

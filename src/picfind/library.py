@@ -24,8 +24,11 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .ocr import MODELS as OCR_MODELS
+from .ocr import TextReader
 from .query import combine, parse
 from .search import Hit, search
+from .textsearch import fuse, ocr_setting, set_ocr, words_of
 from .thumbs import ThumbnailCache
 
 
@@ -94,9 +97,10 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, ocr: bool | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
-        the vector index up to date (`ann`: choose its backend, remembered in the catalog)."""
+        the vector index up to date (`ann`: choose its backend, remembered in the catalog).
+        `ocr`: read the text in pictures too (True) or no longer (False), remembered in the catalog."""
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -107,7 +111,9 @@ class Library:
             settings = IndexSettings.of(self.catalog)
             settings.backend = ann
             settings.save(self.catalog)
-        report = Indexer(self.catalog, self.encoder, options).run(roots, progress)
+        reading = set_ocr(self.catalog, ocr) if ocr is not None else ocr_setting(self.catalog)
+        reader = TextReader(reading) if reading in OCR_MODELS else None
+        report = Indexer(self.catalog, self.encoder, options, ocr=reader).run(roots, progress)
         self._index = None
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
             IndexStore(self.catalog).sync(self.model, progress=build_progress)
@@ -158,11 +164,15 @@ class Library:
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score") -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", ocr_only: bool = False) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results."""
+        themselves are left out of the results. When the catalog reads text, pictures whose text
+        holds the query's words come first (`picfind.textsearch`); `ocr_only`: only those."""
         vector, examples = self.query_vector(query)
-        return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+        if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
+            return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
+        clip = [] if ocr_only else self.search_vector(vector, n, min_score, where, exclude=examples)
+        return fuse(self.catalog, self.model, vector, clip, words_of(query), n, where, sort, examples, ocr_only)
 
     def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score") -> list[Hit]:
@@ -198,10 +208,16 @@ class Library:
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,
+            "ocr": self._ocr_status(),
             "vector_index": {"setting": settings.backend,
                              "in_use": settings.resolve(self.catalog.count_vectors(model)),
                              "folder": str(IndexStore(self.catalog).folder)},
         }
+
+    def _ocr_status(self) -> dict:
+        setting = ocr_setting(self.catalog)
+        read, with_text = self.catalog.count_texts(setting)
+        return {"setting": setting, "pictures_read": read, "with_text": with_text}
 
     def roots(self) -> list:
         return self.catalog.roots()

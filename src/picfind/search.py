@@ -34,6 +34,8 @@ class Hit:
     camera: str | None = None
     content_hash: str = ""
     id: int = 0  # the file's catalog id (the web page asks for pictures by it)
+    ocr_text: str | None = None  # the text read from it, when the catalog reads text (picfind.textsearch)
+    matched: list[str] = field(default_factory=list)  # query words found in that text
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,17 +90,24 @@ def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, 
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         hashes = catalog.hashes_for_ids([i for i, _ in ranked])
         ranked = [(hashes[i], s) for i, s in ranked if i in hashes and hashes[i] not in exclude]
-        files = catalog.files_for_hashes([h for h, _ in ranked], where)
-        hits = []
-        for h, score in ranked:
-            if not files[h]:
-                continue  # every file of this picture is gone, or filtered out
-            first = files[h][0]
-            hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
-                            width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
-                            taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
-            if len(hits) == n:
-                return hits
-        if exhausted:
+        hits = hits_for(catalog, ranked, where, n)
+        if len(hits) == n or exhausted:
             return hits
         k *= 2
+
+
+def hits_for(catalog: Catalog, ranked: list[tuple[str, float]], where: Filter | None, n: int) -> list[Hit]:
+    """Hits for (content hash, score) pairs in this order, at most n: contents with no file left
+    on disk, or none passing the filter, are left out."""
+    files = catalog.files_for_hashes([h for h, _ in ranked], where)
+    hits = []
+    for h, score in ranked:
+        if not files.get(h):
+            continue  # every file of this picture is gone, or filtered out
+        first = files[h][0]
+        hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
+                        width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
+                        taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
+        if len(hits) == n:
+            break
+    return hits
