@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,7 +127,7 @@ def main() -> None:
     pictures = make_set(real_photos(), sizes, ANGLES, per_cell=args.per_cell, plain=args.plain, documents=1)
     print(f"{len(pictures)} pictures; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           f"(the machine is shared: compare engines within this run)", flush=True)
-    rows = []
+    per_picture: dict[str, list[tuple]] = {}  # engine -> (picture, words read, invented, ms)
     for name in args.engines.split(","):
         make, install = ENGINES[name]
         try:
@@ -137,33 +136,50 @@ def main() -> None:
             print(f"{name}: skipped ({exc}); install: {install}")
             continue
         read(pictures[0].image)  # warm-up: first-run allocations are not per-picture cost
-        cells: dict[tuple, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+        rows = per_picture[name] = []
         for pic in pictures:
             t0 = time.perf_counter()
             text = read(pic.image)
             ms = (time.perf_counter() - t0) * 1000
-            found, invented = score(text, pic.words, pic.text)
-            key = (pic.kind, pic.size, pic.angle % 360) if pic.kind == "photo" else (pic.kind, 0, 0)
-            for k in (key, ("all text", 0, 0) if pic.words else ("no text", 0, 0)):
-                cell = cells[k]
-                cell[0] += found
-                cell[1] += len(pic.words)
-                cell[2] += invented
-                cell[3] += ms
-                cell[4] += 1
-        for key, (found, total, invented, ms, n) in cells.items():
-            rows.append((name, *key, found, total, invented, ms / n))
+            rows.append((pic, *score(text, pic.words, pic.text), ms))
         print(f"{name}: done", flush=True)
+    report(per_picture)
+    print("\nengines: " + "; ".join(f"{k} = {LABELS[k]}" for k in per_picture))
 
-    print("\n| engine | pictures | text px | angle | words read | invented | ms/picture |")
-    print("|---|---|---|---|---|---|---|")
-    order = {"all text": 0, "no text": 1, "photo": 2, "screenshot": 3, "document": 4}
-    for name, kind, size, angle, found, total, invented, ms in sorted(
-            rows, key=lambda r: (r[0], order[r[1]], r[2], r[3])):
-        recall = f"{found}/{total} ({found / total:.0%})" if total else "-"
-        print(f"| {name} | {kind} | {size or ''} | {angle if kind == 'photo' else ''} | {recall} | {invented} "
-              f"| {ms:.0f} |")
-    print("\nengines: " + "; ".join(f"{k} = {LABELS[k]}" for k in args.engines.split(",")))
+
+def report(per_picture: dict[str, list[tuple]]) -> None:
+    """A summary per engine, then recall per engine x text size x angle (photos)."""
+    def total(rows: list[tuple]) -> tuple[int, int, int, float]:
+        return (sum(r[1] for r in rows), sum(len(r[0].words) for r in rows), sum(r[2] for r in rows),
+                float(np.mean([r[3] for r in rows])) if rows else 0.0)
+
+    print("\n| engine | words read | invented (text pictures) | invented (no-text photos) "
+          "| ms/picture with text | ms/picture without |")
+    print("|---|---|---|---|---|---|")
+    for name, rows in per_picture.items():
+        found, n, inv_text, ms_text = total([r for r in rows if r[0].words])
+        _, _, inv_plain, ms_plain = total([r for r in rows if not r[0].words])
+        print(f"| {name} | {found}/{n} ({found / max(n, 1):.0%}) | {inv_text} | {inv_plain} | {ms_text:.0f} "
+              f"| {ms_plain:.0f} |")
+    sizes = sorted({r[0].size for rows in per_picture.values() for r in rows if r[0].kind == "photo"})
+    angles = sorted({r[0].angle for rows in per_picture.values() for r in rows if r[0].kind == "photo"})
+    print("\nwords read on photos, by text height (px) and angle (degrees):\n")
+    print("| engine | px | " + " | ".join(f"{a}°" for a in angles) + " | all |")
+    print("|---|---|" + "---|" * (len(angles) + 1))
+    for name, rows in per_picture.items():
+        for size in sizes:
+            cells = []
+            for angle in [*angles, None]:
+                sel = [r for r in rows if r[0].kind == "photo" and r[0].size == size
+                       and (angle is None or r[0].angle == angle)]
+                found, n, _, _ = total(sel)
+                cells.append(f"{found}/{n}")
+            print(f"| {name} | {size} | " + " | ".join(cells) + " |")
+    others = [(name, r) for name, rows in per_picture.items() for r in rows if r[0].kind in ("screenshot", "document")]
+    if others:
+        print("\nscreenshot- and document-like pictures (words read, invented, ms):")
+        for name, r in others:
+            print(f"  {name:16s} {r[0].name:12s} {r[1]}/{len(r[0].words)}  {r[2]:3d}  {r[3]:6.0f} ms")
 
 
 if __name__ == "__main__":

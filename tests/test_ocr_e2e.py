@@ -38,7 +38,9 @@ def text_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
 def indexed(text_set: tuple[Path, list], tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder, pictures = text_set
     db = tmp_path_factory.mktemp("ocrdb") / "c.db"
-    report = json.loads(picfind("index", str(folder), "--ocr", "--db", str(db), "--json", check=True).stdout)
+    # module scope: the per-test environment (conftest._isolated) is not set yet
+    env = {"PICFIND_MODEL": "tiny-shapes", "PICFIND_MODELS_DIR": str(db.parent / "models")}
+    report = json.loads(picfind("index", str(folder), "--ocr", "--db", str(db), "--json", env=env, check=True).stdout)
     assert report["embedded"] == len(pictures) and report["texts_read"] == len(pictures)
     return db
 
