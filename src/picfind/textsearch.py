@@ -29,10 +29,8 @@ def ocr_setting(catalog: Catalog) -> str:
     return catalog.setting("ocr", OFF)
 
 
-def set_ocr(catalog: Catalog, on: bool) -> str:
-    value = DEFAULT_OCR if on else OFF
-    catalog.set_setting("ocr", value)
-    return value
+def set_ocr(catalog: Catalog, on: bool) -> None:
+    catalog.set_setting("ocr", DEFAULT_OCR if on else OFF)
 
 
 def words_of(query: str | list[str]) -> list[str]:
