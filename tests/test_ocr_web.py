@@ -54,6 +54,14 @@ def test_api_returns_text_and_matched_words(catalog) -> None:
         assert all(r["matched"] == [] and r["ocr_text"] == "" for r in body["results"][1:])
         only = client.get("/api/search", params={"q": "adlon", "ocr_only": "1"}).json()["results"]
         assert [Path(r["path"]).name for r in only] == [receipt]
+        # combined queries: one added text term's words suffice; a subtracted term's never match
+        both = client.get("/api/search", params={"q": '"hotel adlon" + "a red circle"'}).json()["results"]
+        assert Path(both[0]["path"]).name == receipt and both[0]["matched"] == ["hotel", "adlon"]
+        minus = client.get("/api/search", params={"q": '"a blue square" - "adlon"'}).json()["results"]
+        assert not any(r["matched"] for r in minus)
+        # filters hold for text matches too
+        other = client.get("/api/search", params={"q": "adlon", "ext": "jpg"}).json()["results"]
+        assert other == []
         spec = client.get("/api/openapi.json").json()
         assert {"ocr_text", "matched"} <= set(spec["components"]["schemas"]["Result"]["properties"])
 

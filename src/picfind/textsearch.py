@@ -16,7 +16,7 @@ import numpy as np
 from .catalog import Catalog
 from .filters import Filter
 from .ocr import DEFAULT_OCR, MODELS
-from .ocr_match import query_words
+from .ocr_match import TextMatch, query_words
 from .query import parse
 from .search import Hit, hits_for
 
@@ -33,13 +33,16 @@ def set_ocr(catalog: Catalog, on: bool) -> None:
     catalog.set_setting("ocr", DEFAULT_OCR if on else OFF)
 
 
-def words_of(query: str | list[str]) -> list[str]:
-    """The words looked for in pictures' text: those of the query's text terms added, not subtracted."""
+def words_of(query: str | list[str]) -> list[list[str]]:
+    """The words looked for in pictures' text, one group per text term that is added (not
+    subtracted): a picture matches when its text holds every word of one group, so
+    `"hotel adlon" + "at night"` finds the receipt that says HOTEL ADLON."""
     terms = parse([query] if isinstance(query, str) else query)
-    return query_words(" ".join(t.text or "" for t in terms if t.image is None and t.weight > 0))
+    groups = [query_words(t.text or "") for t in terms if t.image is None and t.weight > 0]
+    return [g for g in groups if g]
 
 
-def fuse(catalog: Catalog, model: str, vector: np.ndarray, clip_hits: list[Hit], words: list[str], n: int,
+def fuse(catalog: Catalog, model: str, vector: np.ndarray, clip_hits: list[Hit], words: list[list[str]], n: int,
          where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
          ocr_only: bool = False) -> list[Hit]:
     """Text matches first, then `clip_hits` (already filtered and ranked); each with its text."""
@@ -50,7 +53,11 @@ def fuse(catalog: Catalog, model: str, vector: np.ndarray, clip_hits: list[Hit],
         return clip_hits
     if ocr_only and not words:
         raise ValueError("--ocr-only needs a word of 3 or more letters to look for")
-    found = {h: v for h, v in catalog.text_matches(ocr, words).items() if h not in (exclude or set())}
+    found: dict[str, tuple[str, TextMatch]] = {}
+    for group in words:
+        for h, (text, m) in catalog.text_matches(ocr, group).items():
+            if h not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
+                found[h] = (text, m)
     ranked = sorted(found, key=lambda h: -found[h][1].score)[:MAX_TEXT_HITS]
     scored = [(h, _clip_score(catalog, model, h, vector)) for h in ranked]
     scored.sort(key=lambda hs: (-found[hs[0]][1].score, -hs[1]))
