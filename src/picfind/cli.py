@@ -280,8 +280,9 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
               f"{lib.model} on {report.device})")
-        if report.texts_read:
-            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some")
+        if report.texts_read or report.texts_failed:
+            failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
+            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     if report.interrupted:

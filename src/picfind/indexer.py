@@ -60,6 +60,7 @@ class ReadResult:
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
     text: str | None = None  # read by OCR now ('' for none); None when not read
+    text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class IndexReport:
     removed: int = 0
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
+    texts_failed: int = 0  # pictures OCR failed on (tried again next run)
     seconds: float = 0.0
     interrupted: bool = False
     device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
@@ -160,14 +162,19 @@ class Indexer:
             min_side = int(self.prep.size * self.options.draft_factor)
             # One decode serves both: OCR wants more pixels than CLIP (small text).
             decoded = decode(data, max(min_side, OCR_MIN_SIDE) if need_text else min_side, self.options.max_pixels)
-            text = self.ocr.read(np.asarray(decoded.image)) if need_text else None
+            text, failed = None, False
+            if need_text:
+                try:
+                    text = self.ocr.read(np.asarray(decoded.image))
+                except Exception:  # noqa: BLE001 - one odd picture must not stop the run; read again next time
+                    failed = True
             if digest in self._known:
-                return ReadResult(task, digest, decoded.meta, text=text)
+                return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
             resized = self.prep.resize(decoded.image)
             pixels = self.prep.tensor(resized)
             if self.thumbs is not None:  # from the small image already made when big enough: nearly free
                 self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
-            return ReadResult(task, digest, decoded.meta, pixels, text=text)
+            return ReadResult(task, digest, decoded.meta, pixels, text=text, text_failed=failed)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)
 
@@ -253,6 +260,7 @@ class Indexer:
             inflight = max(2 * batch_size, 4 * workers)
             for result in runner.imap(self.read, todo, inflight):
                 report.read += 1
+                report.texts_failed += result.text_failed
                 if result.text is not None and result.content_hash not in self._texts:
                     texts[result.content_hash] = result.text
                     self._texts.add(result.content_hash)
