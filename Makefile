@@ -33,8 +33,8 @@ browser:
 # The OCR tests draw words in Debian's DejaVu and Liberation fonts.
 fonts:
 	@test -f /usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf -a -f /usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf || \
-	  { test "$$(id -u)" = 0 || { echo "the OCR tests need fonts: sudo apt-get install fonts-dejavu-core fonts-dejavu-extra fonts-liberation" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-dejavu-extra fonts-liberation >/dev/null; }
+	  { test "$$(id -u)" = 0 || { echo "the OCR tests need fonts: sudo apt-get install fonts-dejavu-core fonts-liberation" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null; }
 
 test: $(VENV)/.test-ready browser fonts
 	$(PY) -m ruff check src tests scripts benchmarks
