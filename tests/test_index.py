@@ -67,7 +67,7 @@ def test_the_index_is_stored_and_reopened_without_rebuilding(filled, backend: st
     settings = IndexSettings(backend=backend)
     first = IndexStore(catalog).open(MODEL, settings)
     [stored] = IndexStore(catalog).files(MODEL, backend)
-    assert stored.name == f"{MODEL}.{backend}.{first.position}{stored.suffix}"
+    assert stored.name == f"{catalog.id}.{MODEL}.{backend}.{first.position}{stored.suffix}"
 
     def no_rebuild(*a, **k):
         raise AssertionError("rebuilt an index that was up to date")
@@ -209,4 +209,100 @@ def test_a_new_catalog_stores_a_clip_vector_in_little_more_than_its_size(tmp_pat
     catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     per_vector = (tmp_path / "c.db").stat().st_size / 3000
     assert per_vector < 3200  # 2,048 bytes of float32 + hash, path and log rows (with 4 KB pages: 5,000)
+    catalog.close()
+
+
+def test_a_save_never_deletes_an_index_another_process_saved_later(filled, tmp_path) -> None:
+    catalog, _ = filled
+    settings = IndexSettings(backend="hnsw", dtype="f32")
+    slow = IndexStore(catalog).open(MODEL, settings)  # a process that will save late
+    add(catalog, tmp_path, ["late"], unit(np.ones((1, DIM))))
+    other = Catalog(catalog.path)  # a second process, quicker
+    newer = IndexStore(other).open(MODEL, settings)
+    assert newer.position > slow.position
+    IndexStore(catalog)._save(MODEL, slow)  # the slow one finishes now
+    stored = IndexStore(catalog).files(MODEL, "hnsw")
+    assert [index_module._position_of(p) for p in stored] == [newer.position, slow.position]
+    assert IndexStore(catalog).open(MODEL, settings).position == newer.position
+    other.close()
+
+
+def test_an_index_ahead_of_its_catalog_is_never_used(tmp_path) -> None:
+    """A catalog restored from a backup (same id) finds an index saved after the backup."""
+    import shutil
+
+    db = tmp_path / "c.db"
+    vectors = unit(np.random.default_rng(6).standard_normal((300, DIM)))
+    catalog = Catalog(db)
+    add(catalog, tmp_path, [f"h{i}" for i in range(200)], vectors[:200])
+    catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(db, tmp_path / "backup.db")
+    add(catalog, tmp_path, [f"h{i}" for i in range(200, 300)], vectors[200:])
+    assert len(IndexStore(catalog).open(MODEL, IndexSettings(backend="exact"))) == 300
+    catalog.close()
+    shutil.copy(tmp_path / "backup.db", db)
+    Path(f"{db}-wal").unlink(missing_ok=True)
+    catalog = Catalog(db)
+    index = IndexStore(catalog).open(MODEL, IndexSettings(backend="exact"))
+    assert len(index) == 200 and ranked(catalog, index, vectors[150], 1) == ["h150"]
+    catalog.close()
+
+
+def test_approximate_candidates_are_rescored_to_exact_cosines(filled, monkeypatch) -> None:
+    from picfind.search import search
+
+    catalog, vectors = filled
+    monkeypatch.setattr(os.path, "lexists", lambda p: True)  # the files are not on disk
+    by_hash = {f"h{i}": v for i, v in enumerate(vectors)}
+    for dtype in ("f16", "i8"):
+        index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype=dtype))
+        for query in unit(np.random.default_rng(2).standard_normal((5, DIM))):
+            hits = search(catalog, index, MODEL, query, 20)
+            exact = [float(by_hash[h.content_hash].astype(np.float64) @ query) for h in hits]
+            assert [h.score for h in hits] == pytest.approx(exact, abs=1e-6)
+            assert exact == sorted(exact, reverse=True)
+            cut = exact[10] - 1e-9  # below the 11th, whatever order the sums ran in
+            strict = search(catalog, index, MODEL, query, 20, min_score=cut)
+            assert all(h.score >= cut - 1e-6 for h in strict) and len(strict) >= 11  # shown to 6 places
+
+
+def test_pages_sorted_by_date_partition_one_ordering(tmp_path, monkeypatch) -> None:
+    from picfind.search import search
+
+    catalog = Catalog(tmp_path / "c.db")
+    rng = np.random.default_rng(4)
+    vectors = unit(rng.standard_normal((300, DIM)))
+    root = catalog.add_root(str(tmp_path), ["jpg"], [])
+    files = [IndexedFile(str(tmp_path / f"{i}.jpg"), root.id, 1, 0, f"h{i}", 8, 8,
+                         taken_at=f"20{10 + i % 13}-01-01 00:00:00") for i in range(300)]
+    catalog.write_batch(MODEL, files, {f"h{i}": v for i, v in enumerate(vectors)}, [])
+    monkeypatch.setattr(os.path, "lexists", lambda p: True)
+    for backend in ("exact", "hnsw"):
+        index = IndexStore(catalog).open(MODEL, IndexSettings(backend=backend))
+        for sort in ("date", "score"):
+            whole = search(catalog, index, MODEL, vectors[0], 60, sort=sort, pool=60)
+            pages = [h for offset in range(0, 60, 7)
+                     for h in search(catalog, index, MODEL, vectors[0], 7, sort=sort, offset=offset, pool=60)]
+            assert [h.path for h in pages[:60]] == [h.path for h in whole]
+            assert len({h.path for h in pages}) == len(pages)
+    catalog.close()
+
+
+def test_migration_4_gives_an_id_and_files_to_the_innermost_root(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript("".join(MIGRATIONS[:3]) + "PRAGMA user_version = 3;")
+    for path in (b"/p", b"/p/inner", b"/p/in"):
+        con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[]', '[]', 0)", (path,))
+    for name, root in ((b"/p/a.jpg", 2), (b"/p/inner/b.jpg", 1), (b"/p/inner\xff/c.jpg", 2), (b"/p/in/d.jpg", 1)):
+        con.execute("INSERT INTO files(path, root_id, size, mtime_ns, status) VALUES (?, ?, 1, 0, 'skipped')",
+                    (name, root))
+    con.commit()
+    con.close()
+    catalog = Catalog(db)
+    assert len(catalog.id) == 32
+    owners = dict(catalog.db.execute("SELECT f.path, r.path FROM files f JOIN roots r ON r.id = f.root_id"))
+    assert owners == {b"/p/a.jpg": b"/p", b"/p/inner/b.jpg": b"/p/inner", b"/p/inner\xff/c.jpg": b"/p",
+                      b"/p/in/d.jpg": b"/p/in"}
+    assert Catalog(db).id == catalog.id  # kept, not made again on each open
     catalog.close()

@@ -68,6 +68,12 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         rng = self.headers.get("Range")
         self.requests.append((self.path, rng))
         start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        if start >= len(data) > 0:  # as real servers answer a range past the end
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = data[start:]
         self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(body)))
@@ -161,3 +167,68 @@ def test_model_from_a_folder_or_the_environment(tmp_path: Path) -> None:
     assert isinstance(models.resolve(), Bundle)  # PICFIND_MODEL=tiny-shapes from conftest
     with pytest.raises(models.ModelError, match="unknown model"):
         models.resolve("no-such-model")
+
+
+def test_a_download_interrupted_while_hashing_a_complete_part_finishes(hub) -> None:
+    url, repo = hub
+    staging = models.models_dir() / ".test-model.download"
+    staging.mkdir(parents=True)
+    shutil.copy(repo / "vision_model.onnx", staging / "vision_model.onnx.part")  # whole, not yet renamed
+    bundle = models.download("test-model", hub=url)
+    assert bundle.verify() == []
+    assert ("/org/test-model/resolve/main/onnx/vision_model.onnx", None) not in _RangeHandler.requests
+
+
+def test_a_part_longer_than_the_file_starts_again(hub) -> None:
+    url, repo = hub
+    staging = models.models_dir() / ".test-model.download"
+    staging.mkdir(parents=True)
+    (staging / "text_model.onnx.part").write_bytes((repo / "text_model.onnx").read_bytes() + b"junk")
+    assert models.download("test-model", hub=url).verify() == []
+
+
+def test_models_remove_takes_only_the_name_of_an_installed_model(tmp_path: Path) -> None:
+    precious = tmp_path / "Pictures"
+    precious.mkdir()
+    (precious / "a.jpg").write_bytes(b"a photo")
+    models.models_dir().mkdir(parents=True)
+    (models.models_dir() / "notes").mkdir()  # a folder in the models folder that is not a model
+    for name in (str(precious), "..", ".", "", "../Pictures", "notes", "vit-b-32"):
+        proc = picfind("models", "remove", name)
+        assert proc.returncode == 1 and "not an installed model" in proc.stderr, name
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert (precious / "a.jpg").exists() and models.models_dir().is_dir() and (models.models_dir() / "notes").is_dir()
+    shutil.copytree(models.resolve("tiny-shapes").path, tmp_path / "bundle")
+    installed = models.import_folder(tmp_path / "bundle", as_name="mine")
+    assert picfind("models", "remove", "mine", check=True).returncode == 0 and not installed.path.exists()
+
+
+@pytest.mark.parametrize("name", ["../../outside.onnx", "/etc/passwd", "sub/../../outside.onnx"])
+def test_a_manifest_naming_files_outside_its_bundle_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / "outside.onnx").write_bytes(b"secret")
+    src = tmp_path / "a" / "b" / "bundle"
+    shutil.copytree(models.resolve("tiny-shapes").path, src)
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["files"][name] = {"size": 6, "sha256": "0" * 64}
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    proc = picfind("models", "import", str(src))
+    assert proc.returncode == 1 and "outside the bundle folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (models.models_dir() / "tiny-shapes").exists()
+    manifest["files"].pop(name)
+    manifest["text_encoder"]["file"] = name  # an encoder read from outside
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    proc = picfind("models", "verify", str(src))
+    assert proc.returncode == 1 and "outside the bundle folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_checks_every_file_of_the_bundle(tmp_path: Path) -> None:
+    src = tmp_path / "bundle"
+    shutil.copytree(models.resolve("tiny-shapes").path, src)
+    (src / "tokenizer.json").write_text("{}")  # used, but not listed with a hash
+    manifest = json.loads((src / "manifest.json").read_text())
+    (src / "manifest.json").write_text(json.dumps({**manifest, "tokenizer": "tokenizer.json"}))
+    proc = picfind("models", "verify", str(src))
+    assert proc.returncode == 1 and "tokenizer.json: used but not listed" in proc.stderr
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    proc = picfind("models", "verify", str(src))
+    assert proc.returncode == 1 and "tokenizer.json: in the bundle folder but not listed" in proc.stderr

@@ -87,3 +87,25 @@ def test_catalog_finds_contents_whose_text_matches(catalog: Catalog) -> None:
     assert catalog.text_matches("ocr-a", ["adlon"]) == {}
     assert catalog.db.execute("SELECT count(*) FROM ocr_fts").fetchone()[0] == 1
 
+
+
+def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    from picfind.catalog import MIGRATIONS, SCHEMA_VERSION
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript("".join(MIGRATIONS[:-1]) + f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[]', '[]', 0)", (b"/p",))
+    con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status) VALUES (?, 1, 1, 1, 'h', 'ok')",
+                (b"/p/a.jpg",))
+    con.commit()
+    con.close()
+    cat = Catalog(db)
+    assert cat.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert cat.texts_read("any") == set()
+    with cat.transaction():
+        cat.put_texts("any", {"h": "Hotel Adlon"})
+    assert set(cat.text_matches("any", ["adlon"])) == {"h"}
+    assert cat.db.execute("SELECT count(*) FROM files").fetchone()[0] == 1

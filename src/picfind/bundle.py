@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .preprocess import CLIP_MEAN, CLIP_STD, Preprocessing
 
@@ -65,7 +65,11 @@ class Bundle:
         for key in ("name", "embedding_dim", "image_size", "image_encoder", "text_encoder"):
             if key not in manifest:
                 raise BundleError(f"{mf}: missing {key!r}")
-        return cls(path=path, name=manifest["name"], manifest=manifest)
+        bundle = cls(path=path, name=manifest["name"], manifest=manifest)
+        for rel in bundle.used_files():
+            if not _inside(path, rel):
+                raise BundleError(f"{mf}: {rel!r} is outside the bundle folder; a manifest names files inside it only")
+        return bundle
 
     @property
     def embedding_dim(self) -> int:
@@ -105,13 +109,30 @@ class Bundle:
     def size_bytes(self) -> int:
         return sum(int(f.get("size", 0)) for f in self.files.values())
 
+    def used_files(self) -> list[str]:
+        """The files the manifest makes picfind open: the two encoders, and the tokenizer."""
+        tok = self.manifest.get("tokenizer", BUILTIN_TOKENIZER)
+        return [self.image_tower.file, self.text_tower.file, *([tok] if tok != BUILTIN_TOKENIZER else [])]
+
     def verify(self) -> list[str]:
-        """Problems found, one line each, naming the file; empty when every byte matches."""
+        """Problems found, one line each, naming the file; empty when every byte matches. Every
+        file named by the manifest must lie inside the bundle folder, and every file it uses must
+        be listed with its hash, so that nothing outside is read or goes unchecked."""
         problems = []
         if not self.files:
             problems.append(f"{MANIFEST} lists no files to check")
+        outside = [rel for rel in sorted({*self.files, *self.used_files()}) if not _inside(self.path, rel)]
+        problems += [f"{rel}: outside the bundle folder (a manifest names files inside it only)" for rel in outside]
+        problems += [f"{rel}: used but not listed with a sha256 in {MANIFEST}"
+                     for rel in self.used_files() if rel not in self.files and rel not in outside]
+        present = {f.relative_to(self.path).as_posix() for f in self.path.rglob("*")
+                   if f.is_file() and f.name != MANIFEST} if self.path.is_dir() else set()
+        problems += [f"{rel}: in the bundle folder but not listed in {MANIFEST}"
+                     for rel in sorted(present - set(self.files))]
         for rel, meta in sorted(self.files.items()):
             f = self.path / rel
+            if rel in outside:
+                continue
             if not f.is_file():
                 problems.append(f"{rel}: missing")
             elif f.stat().st_size != meta.get("size", f.stat().st_size):
@@ -119,6 +140,14 @@ class Bundle:
             elif sha256_file(f) != meta["sha256"]:
                 problems.append(f"{rel}: sha256 mismatch (the file is corrupt or was changed)")
         return problems
+
+
+def _inside(folder: Path, rel: str) -> bool:
+    """Whether a manifest's relative file name stays inside the bundle folder (symlinks resolved)."""
+    if not rel or Path(rel).is_absolute() or PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+        return False
+    root = folder.resolve()
+    return (root / rel).resolve().is_relative_to(root)
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:

@@ -23,6 +23,16 @@ from .catalog_text import MIGRATION as TEXT_MIGRATION
 from .catalog_text import TextStore
 from .filters import WHEN, Filter
 
+
+def _reown_sql(leaving: int = 0) -> str:
+    """SQL giving every file to the innermost root that holds it, root `leaving` left out (a
+    file under two nested roots belongs to the inner one, whichever was indexed last)."""
+    sep = os.fsencode(os.sep).hex()
+    innermost = (f"SELECT r.id FROM roots r WHERE r.id != {int(leaving)} AND substr(files.path, 1, "
+                 f"length(r.path) + 1) = CAST(r.path || X'{sep}' AS BLOB) ORDER BY length(r.path) DESC LIMIT 1")
+    return f"UPDATE files SET root_id = ({innermost}) WHERE root_id IS NOT ({innermost}) AND ({innermost}) IS NOT NULL;"
+
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -83,10 +93,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN camera TEXT;
     ALTER TABLE files ADD COLUMN meta_read INTEGER NOT NULL DEFAULT 0;
     """,
-    # 4: text read from pictures (OCR), per content and OCR model, with a trigram index
+    # 4: places that could not be read (an unplugged drive, a renamed root, a folder whose
+    # permissions changed) keep their files, marked offline, instead of losing them and their
+    # vectors; a random id ties the stored vector indexes and thumbnails to this catalog; and a
+    # file belongs to the innermost root holding it (overlapping roots flipped it on every run).
+    """
+    CREATE TABLE offline_places (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        since REAL NOT NULL
+    );
+    ALTER TABLE files ADD COLUMN offline INTEGER REFERENCES offline_places(id) ON DELETE SET NULL;
+    CREATE INDEX files_offline ON files(offline) WHERE offline IS NOT NULL;
+    INSERT OR IGNORE INTO settings(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
+    """ + _reown_sql(),
+    # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
     TEXT_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
 class CatalogError(Exception):
@@ -181,20 +207,36 @@ class Catalog(TextStore):
         self.db.close()
 
     def _migrate(self) -> None:
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        # Read the version again holding the write lock: two processes creating one catalog at
+        # once must not both run migration 1 ("table roots already exists"). One transaction:
+        # the migrations are applied whole or not at all.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._schema_version()
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _schema_version(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise CatalogError(
                 f"catalog {self.path} has schema version {version}, newer than this picfind "
                 f"understands ({SCHEMA_VERSION}): upgrade picfind, or use another --db")
-        for number in range(version, SCHEMA_VERSION):
-            # One script, one transaction: a migration is applied whole or not at all.
-            try:
-                self.db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\n"
-                                      f"PRAGMA user_version = {number + 1};\nCOMMIT;")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
+        return version
+
+    @property
+    def id(self) -> str:
+        """This catalog's random identity (migration 4): stored indexes and thumbnails carry it, so
+        a catalog deleted and made again at the same path never reads the old one's files."""
+        return self.setting("catalog_id", "")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -219,11 +261,14 @@ class Catalog(TextStore):
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
         with self.transaction():
+            new = self.db.execute("SELECT 1 FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone() is None
             self.db.execute(
                 "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET extensions = excluded.extensions, "
                 "excludes = excluded.excludes",
                 (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
+            if new:
+                self.db.execute(_reown_sql())  # a root inside another takes over its files, no re-hashing
         return next(r for r in self.roots() if r.path == path)
 
     def roots(self) -> list[Root]:
@@ -232,11 +277,12 @@ class Catalog(TextStore):
 
     def remove_root(self, path: str) -> int:
         """Forget a root and its files; returns how many files were dropped (-1: not a root).
-        Their vectors stay until `prune_embeddings`."""
+        Files also under another root go to it instead. Their vectors stay until `prune_embeddings`."""
         with self.transaction():
             row = self.db.execute("SELECT id FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone()
             if row is None:
                 return -1
+            self.db.execute(_reown_sql(leaving=row[0]))
             n = self.db.execute("SELECT count(*) FROM files WHERE root_id = ?", (row[0],)).fetchone()[0]
             self.db.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
             self.db.execute("DELETE FROM roots WHERE id = ?", (row[0],))
@@ -249,6 +295,30 @@ class Catalog(TextStore):
             (root_id,))
         return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
 
+    def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
+        """The places of this root that could not be read in this run, each with the known files
+        under it: those are kept, marked offline since the first run that missed the place. Places
+        read again are forgotten, which brings their files back (nothing re-embedded)."""
+        with self.transaction() as db:
+            wanted = {os.fsencode(p) for p in places}
+            for place_id, path in db.execute("SELECT id, path FROM offline_places WHERE root_id = ?",
+                                             (root_id,)).fetchall():
+                if path not in wanted:
+                    db.execute("DELETE FROM offline_places WHERE id = ?", (place_id,))  # files: offline = NULL
+            for place, files in places.items():
+                db.execute("INSERT INTO offline_places(path, root_id, since) VALUES (?, ?, ?) "
+                           "ON CONFLICT(path) DO NOTHING", (os.fsencode(place), root_id, time.time()))
+                (place_id,) = db.execute("SELECT id FROM offline_places WHERE path = ?",
+                                         (os.fsencode(place),)).fetchone()
+                db.executemany("UPDATE files SET offline = ? WHERE path = ?",
+                               [(place_id, os.fsencode(f)) for f in files])
+
+    def offline_places(self) -> list[dict]:
+        """Places that could not be read on the last run, with how many files are kept there."""
+        rows = self.db.execute("SELECT p.path, p.since, count(f.id) FROM offline_places p JOIN files f "
+                               "ON f.offline = p.id GROUP BY p.id ORDER BY p.path")
+        return [{"path": fs(p), "since": since, "files": n} for p, since, n in rows]
+
     def embedded_hashes(self, model: str) -> set[str]:
         return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
 
@@ -260,23 +330,25 @@ class Catalog(TextStore):
         with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO embeddings(content_hash, model, vector) VALUES (?, ?, ?)",
                            [(h, model, np.asarray(v, np.float32).tobytes()) for h, v in vectors.items()])
+            # `WHERE EXISTS`: a root removed (`picfind roots remove`) while this run read its files
+            # takes them with it, instead of failing the run on the foreign key.
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
-                "taken_at, camera, meta_read) VALUES (?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1) "
-                "ON CONFLICT(path) DO UPDATE SET "
+                "taken_at, camera, meta_read) SELECT ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1 "
+                f"{_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = 1",
+                "camera = excluded.camera, meta_read = 1, offline = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
-                  f.taken_at, f.camera) for f in indexed])
+                  f.taken_at, f.camera, f.root_id) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
-                "VALUES (?, ?, ?, ?, NULL, 'skipped', ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = NULL, status = 'skipped', reason = excluded.reason, "
-                "detail = excluded.detail, width = NULL, height = NULL",
-                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail) for f in skipped])
+                "detail = excluded.detail, width = NULL, height = NULL, offline = NULL",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail, f.root_id) for f in skipped])
             db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
 
     def prune_embeddings(self) -> list[str]:
@@ -351,7 +423,8 @@ class Catalog(TextStore):
         for chunk in _chunks(hashes):
             rows = self.db.execute(
                 f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera "
-                f"FROM files f WHERE f.status = 'ok' AND f.content_hash IN ({_marks(chunk)}) AND {condition} "
+                f"FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash IN ({_marks(chunk)}) "
+                f"AND {condition} "
                 f"ORDER BY f.id", [*chunk, *params])
             for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
                 if os.path.lexists(p):
@@ -368,12 +441,13 @@ class Catalog(TextStore):
         """How many distinct contents have a file that passes `where`."""
         condition, params = where.sql()
         return self.db.execute(f"SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
-                               f"AND {condition}", params).fetchone()[0]
+                               f"AND f.offline IS NULL AND {condition}", params).fetchone()[0]
 
     def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
         condition, params = where.sql()
         return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
-                f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND {condition} GROUP BY f.content_hash",
+                f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} "
+                f"GROUP BY f.content_hash",
                 params)
 
     def ids_matching(self, model: str, where: Filter) -> np.ndarray:
@@ -411,6 +485,7 @@ class Catalog(TextStore):
             "embedded_with_model": embedded,
             "skipped": sum(by_reason.values()),
             "skipped_by_reason": by_reason,
+            "offline": self.offline_places(),
         }
 
     def skipped_files(self) -> list[dict]:
@@ -419,6 +494,18 @@ class Catalog(TextStore):
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one at a time (a trigger's body holds several)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        yield statement
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

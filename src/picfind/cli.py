@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shlex
@@ -266,7 +267,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors, ocr=args.ocr)
+                           build_progress=bar.vectors, ocr=args.ocr, waiting=lambda holder: _say(
+                               args, f"waiting for {holder}, which is indexing {lib.catalog.path}, to finish"))
     finally:
         bar.close()
     if args.json:
@@ -285,6 +287,9 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
             print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
+    for place, n in report.offline.items() if not quiet else ():
+        print(f"kept {_offline_line(n, place)}: plug it in (or mount it) and run `picfind index` again; "
+              f"`picfind roots remove` forgets a root on purpose", file=sys.stderr)
     if report.interrupted:
         print("interrupted: what was done is kept; run `picfind index` again to continue", file=sys.stderr)
     return EXIT_INTERRUPTED if report.interrupted else 0
@@ -424,10 +429,17 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
                                            if ocr["setting"] != "off" else " (turn on with `picfind index --ocr`)"))
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
+    for place in st["offline"]:
+        print(f"offline   {_offline_line(place['files'], place['path'], place['since'])}")
     if args.skipped:
         for f in st["skipped_files"]:
             print(f"  {f['reason']}: {f['path']}" + (f" ({f['detail']})" if f["detail"] else ""))
     return 0
+
+
+def _offline_line(files: int, place: str, since: float | None = None) -> str:
+    when = f" since {datetime.date.fromtimestamp(since).isoformat()}" if since else ""
+    return f"{files:,} file{'s' if files != 1 else ''} offline under {printable(place)}{when}"
 
 
 def cmd_roots(args: argparse.Namespace, lib: Library) -> int:

@@ -11,8 +11,10 @@
 `auto` keeps exact search up to `AUTO_EXACT_MAX` vectors and uses hnsw above.
 
 Every index keys vectors by the catalog's vector id (see migration 2) and is stored beside the
-catalog as `<model>.<backend>.<position>.<ext>`, where position is the point of the catalog's
-vector log it reflects. Opening an index that is behind the catalog (a crash after a catalog
+catalog as `<catalog id>.<model>.<backend>.<position>.<ext>`, where position is the point of the
+catalog's vector log it reflects; the catalog's random id (migration 4) keeps a catalog made
+again at the same path from reading the old one's index. An index whose size, after catching
+up, is not the catalog's vector count is rebuilt. Opening an index that is behind the catalog (a crash after a catalog
 commit, a root removed since) catches up from the log, or rebuilds; the new file replaces the
 old with one rename, so a crash mid-save leaves the old file, which the next open repairs.
 """
@@ -285,7 +287,7 @@ class IndexStore:
         cls = BACKENDS[backend]
         if not self.folder.is_dir():
             return []
-        pattern = re.compile(rf"{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
+        pattern = re.compile(rf"{re.escape(self.catalog.id)}\.{re.escape(model)}\.{backend}\.(\d+)\.{cls.suffix}")
         found = [p for p in self.folder.iterdir() if pattern.fullmatch(p.name)]
         return sorted(found, key=_position_of, reverse=True)
 
@@ -300,7 +302,7 @@ class IndexStore:
         cls = BACKENDS[settings.resolve(count)]
         index = self._load(cls, model, settings, writable=False)
         changes = self.catalog.vector_changes(model, index.position) if index else []
-        if index is not None and not changes:
+        if index is not None and not changes and len(index) == count:
             return index
         if index is not None and cls.incremental and len(changes) <= max(10_000, len(index) // 2):
             seen = index.position
@@ -309,6 +311,8 @@ class IndexStore:
                 if index.position != seen:  # another process saved a newer one meanwhile
                     changes = self.catalog.vector_changes(model, index.position)
                 self._catch_up(model, index, changes)
+                if len(index) != self.catalog.count_vectors(model):
+                    index = None  # it does not hold what the catalog holds: rebuild
         else:
             index = None
         if index is None:
@@ -332,7 +336,10 @@ class IndexStore:
 
     def _load(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
               writable: bool) -> VectorIndex | None:
+        newest = self.catalog.log_position()
         for path in self.files(model, cls.name):
+            if _position_of(path) > newest:
+                continue  # ahead of the catalog (a catalog restored from a backup): not this one's
             try:
                 return cls.load(path, settings, writable)
             except (ValueError, RuntimeError, OSError):
@@ -360,7 +367,7 @@ class IndexStore:
 
     def _save(self, model: str, index: VectorIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{model}.{index.name}.{index.position}.{type(index).suffix}"
+        final = self.folder / f"{self.catalog.id}.{model}.{index.name}.{index.position}.{type(index).suffix}"
         temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         try:
             index.save(temp)
@@ -372,5 +379,8 @@ class IndexStore:
         finally:
             _remove(temp)
         for old in self.files(model, index.name):
-            if old != final:
+            if _position_of(old) < index.position:  # never one another process saved later than this
                 _remove(old)
+        for other in self.folder.iterdir():  # files of an earlier catalog at this path
+            if not other.name.startswith((f"{self.catalog.id}.", ".")):
+                other.unlink(missing_ok=True)

@@ -18,13 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .catalog import Catalog, FileStat, IndexedFile, SkippedFile
-from .crawl import Found, Unreachable, walk
+from .crawl import Found, Unreachable, identities, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
+from .models import models_dir
 from .ocr import TextReader
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
@@ -76,6 +78,7 @@ class IndexReport:
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
     texts_failed: int = 0  # pictures OCR failed on (tried again next run)
+    offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
     seconds: float = 0.0
     interrupted: bool = False
     device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
@@ -130,11 +133,12 @@ class Indexer:
         self.encoder = encoder
         self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
-        self.thumbs = ThumbnailCache.beside(catalog.path) if self.options.thumbnails else None
+        self.thumbs = ThumbnailCache.of(catalog) if self.options.thumbnails else None
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
         self._texts: set[str] = set()  # contents whose text the OCR model has read
+        self._indexed_before: set[str] = set()  # files to read again that had a vector
 
     def read(self, task: Task) -> ReadResult:
         try:
@@ -179,19 +183,29 @@ class Indexer:
             return ReadResult(task, skip=skip)
 
     def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
-        """Walk the roots; return the files to read, the unreachable places, the files gone."""
+        """Walk the roots; return the files to read, the unreachable places, the files gone.
+        Files known under a place that could not be read are not gone: they are marked offline."""
         todo: list[Task] = []
         unreachable: list[SkippedFile] = []
         gone: list[str] = []
+        all_roots = self.catalog.roots()
+        own = identities(own_files(self.catalog.path))
         for root in roots:
+            # Never picfind's own files; and an inner root's files are the inner root's.
+            skip = own | identities([r.path for r in all_roots if r.id != root.id])
             known = self.catalog.files_of_root(root.id)
             seen: set[str] = set()
-            for item in walk(root.path, root.extensions, root.excludes):
-                seen.add(item.path)
+            places: set[str] = set()
+            for item in walk(root.path, root.extensions, root.excludes, skip):
                 if isinstance(item, Unreachable):
-                    unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
+                    if item.place:
+                        places.add(item.path)
+                    if not item.place or item.reason != "broken symlink":  # a link to a folder is not a file
+                        seen.add(item.path)
+                        unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
                     continue
                 assert isinstance(item, Found)
+                seen.add(item.path)
                 report.files_seen += 1
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
@@ -201,8 +215,24 @@ class Indexer:
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
                     continue
+                if rec is not None and rec.status == "ok":
+                    self._indexed_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            gone += [p for p in known if p not in seen]
+            if not seen and _unmounted(root.path, known):
+                places.add(root.path)
+            offline: dict[str, list[str]] = {}
+            for path, rec in known.items():
+                if path in seen:
+                    continue
+                folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
+                place = None if folder else _place_of(path, places, root.path)
+                if place is None:
+                    gone.append(path)
+                    report.removed += not folder
+                else:
+                    offline.setdefault(place, []).append(path)
+            self.catalog.mark_offline(root.id, offline)
+            report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
     def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
@@ -211,7 +241,6 @@ class Indexer:
         self._known = self.catalog.embedded_hashes(self.model)
         self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
         todo, unreachable, gone = self.plan(roots, report)
-        report.removed = len(gone)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
@@ -269,8 +298,11 @@ class Indexer:
                 if result.skip is not None:
                     report.skipped[result.skip.reason] += 1
                     t = result.task
-                    skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
-                                               result.skip.reason, result.skip.detail))
+                    # A passing failure (permissions, a flaky drive) keeps what was indexed before:
+                    # its vector is not pruned, and the next run reads the file again.
+                    if result.skip.reason not in TRANSIENT or t.path not in self._indexed_before:
+                        skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns,
+                                                   result.skip.reason, result.skip.detail))
                 elif result.content_hash in pending:
                     report.reused += 1
                     waiting.append(result)
@@ -292,7 +324,7 @@ class Indexer:
             if gone:
                 # Only now: a picture moved or renamed in this run has its new file written, so
                 # its vector is not an orphan. (An interrupted run prunes next time.)
-                ThumbnailCache.beside(self.catalog.path).remove(self.catalog.prune_embeddings())
+                ThumbnailCache.of(self.catalog).remove(self.catalog.prune_embeddings())
         except KeyboardInterrupt:
             report.interrupted = True
             to_embed.clear()
@@ -300,6 +332,37 @@ class Indexer:
             commit()  # keep every file that is complete
         report.seconds = time.monotonic() - started
         return report
+
+
+def own_files(catalog: Path) -> list[str]:
+    """What picfind itself keeps, wherever it is: never indexed (thumbnails would win searches)."""
+    name = str(catalog)
+    return [name, f"{name}-wal", f"{name}-shm", f"{name}-journal", f"{name}.lock", f"{name}.index",
+            f"{name}.thumbs", str(models_dir())]
+
+
+def _place_of(path: str, places: set[str], root: str) -> str | None:
+    """The place among `places` that holds `path`, if any."""
+    while places:
+        if path in places:
+            return path
+        parent = os.path.dirname(path)
+        if path == root or parent == path:
+            return None
+        path = parent
+    return None
+
+
+def _unmounted(root: str, known: dict) -> bool:
+    """A root that held files and is now an empty folder: most likely a mount point whose drive is
+    not mounted. Its files are kept offline; `picfind roots remove` forgets them on purpose."""
+    if not any(p != root for p in known):
+        return False
+    try:
+        with os.scandir(root) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _indexed(r: ReadResult) -> IndexedFile:

@@ -24,6 +24,7 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
 from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
+from .lock import Waiting, index_lock
 from .ocr import DEFAULT_OCR, TextReader
 from .ocr import MODELS as OCR_MODELS
 from .query import combine, parse
@@ -57,6 +58,7 @@ class Library:
         self._encoder: Encoder | None = None
         self._index: VectorIndex | None = None
         self._index_position = -1
+        self._thumbnails: ThumbnailCache | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -98,10 +100,18 @@ class Library:
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
-              build_progress: BuildProgress | None = None, ocr: bool | None = None) -> IndexReport:
+              build_progress: BuildProgress | None = None, waiting: Waiting | None = None,
+              ocr: bool | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
         the vector index up to date (`ann`: choose its backend, remembered in the catalog).
+        One run at a time per catalog: another waits, and `waiting` is told for whom.
         `ocr`: read the text in pictures too (True) or no longer (False), remembered in the catalog."""
+        with index_lock(self.catalog.path, waiting):
+            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ocr)
+
+    def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
+               options: IndexOptions | None, progress: Progress | None, ann: str | None,
+               build_progress: BuildProgress | None, ocr: bool | None) -> IndexReport:
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -124,7 +134,9 @@ class Library:
 
     @property
     def thumbnails(self) -> ThumbnailCache:
-        return ThumbnailCache.beside(self.catalog.path)
+        if self._thumbnails is None:  # checked against the catalog's id once, not per thumbnail
+            self._thumbnails = ThumbnailCache.of(self.catalog)
+        return self._thumbnails
 
     # searching
     def vector_index(self) -> VectorIndex:
@@ -167,18 +179,24 @@ class Library:
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
-               where: Filter | None = None, sort: str = "score", ocr_only: bool = False) -> list[Hit]:
+               where: Filter | None = None, sort: str = "score", offset: int = 0,
+               pool: int | None = None, ocr_only: bool = False) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results. When the catalog reads text, pictures whose text
-        holds the query's words come first (`picfind.textsearch`); `ocr_only`: only those."""
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`.
+        When the catalog reads text, pictures whose text holds the query's words come first
+        (`picfind.textsearch`); `ocr_only`: only those."""
         vector, examples = self.query_vector(query)
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
-            return self.search_vector(vector, n, min_score, where, sort, exclude=examples)
-        clip = [] if ocr_only else self.search_vector(vector, n, min_score, where, exclude=examples)
-        return fuse(self.catalog, self.model, vector, clip, words_of(query), n, where, sort, examples, ocr_only)
+            return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
+        # The fused ordering is built over everything up to this page (over the pool, by date).
+        want = (pool or n) if sort == "date" else offset + n
+        clip = [] if ocr_only else self.search_vector(vector, want, min_score, where, exclude=examples)
+        hits = fuse(self.catalog, self.model, vector, clip, words_of(query), want, where, sort, examples, ocr_only)
+        return hits[offset:offset + n]
 
     def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
-                where: Filter | None = None, sort: str = "score") -> list[Hit]:
+                where: Filter | None = None, sort: str = "score", offset: int = 0,
+                pool: int | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
         if isinstance(image, int):
             found = self.catalog.file_by_id(image)
@@ -188,11 +206,13 @@ class Library:
         if isinstance(image, str):
             image = _read(image)
         vector, digest = self.embed_image(image)
-        return self.search_vector(vector, n, min_score, where, sort, exclude={digest})
+        return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
-                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None) -> list[Hit]:
-        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude)
+                      where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
+                      offset: int = 0, pool: int | None = None) -> list[Hit]:
+        return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude,
+                      offset, pool)
 
     # status
     def status(self) -> dict:

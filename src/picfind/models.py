@@ -215,12 +215,24 @@ def _offline() -> bool:
 
 def _fetch(url: str, part: Path, progress: Progress | None, label: str) -> None:
     """Download `url` into `part`, resuming from its current length with an HTTP Range request."""
+    import urllib.error
     import urllib.request
     start = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "picfind"})
     if start:
         req.add_header("Range", f"bytes={start}-")
-    with urllib.request.urlopen(req, timeout=NETWORK_TIMEOUT) as resp:
+    try:
+        resp = urllib.request.urlopen(req, timeout=NETWORK_TIMEOUT)
+    except urllib.error.HTTPError as e:
+        if e.code != 416 or not start:
+            raise
+        # Nothing left after `start`: the file was whole (a run stopped while hashing it), and the
+        # hash decides; or `part` is longer than the file, which then starts again.
+        if e.headers.get("Content-Range", "").strip() == f"bytes */{start}":
+            return
+        part.unlink()
+        return _fetch(url, part, progress, label)
+    with resp:
         if start and resp.status != 206:
             start = 0  # the server ignored Range: start again
         length = resp.headers.get("Content-Length")
@@ -374,12 +386,18 @@ def _import_registry_files(entry: RegistryEntry, found: list[Path], folder: Path
 
 
 def remove(name: str) -> Path:
-    path = models_dir() / name
+    """Delete an installed model: a name from the models folder, never a path."""
     if name in builtin_names():
         raise ModelError(f"{name!r} is built into picfind and cannot be removed")
-    if not path.is_dir():
-        raise ModelError(f"model {name!r} is not installed in {models_dir()}")
-    shutil.rmtree(path)
+    path = models_dir() / name
+    if (name in ("", ".", "..") or Path(name).name != name or "/" in name or os.sep in name
+            or not (path / MANIFEST).is_file()):
+        raise ModelError(f"{name!r} is not an installed model in {models_dir()}: "
+                         "`picfind models list` shows their names")
+    if path.is_symlink():
+        path.unlink()  # a link to a bundle elsewhere: forget the link, leave what it points at
+    else:
+        shutil.rmtree(path)
     return path
 
 

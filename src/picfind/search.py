@@ -70,22 +70,40 @@ class _Candidates:
 
 def search(catalog: Catalog, index: VectorIndex, model: str, query: np.ndarray, n: int = 20,
            min_score: float | None = None, where: Filter | None = None, sort: str = "score",
-           exclude: set[str] | None = None) -> list[Hit]:
-    """The n best pictures; `sort="date"` reorders those n newest first; `exclude`: content hashes
-    never to return (the example picture of a search by example)."""
-    hits = _best(catalog, _Candidates(catalog, index, model, where), query, n, min_score, where, exclude or set())
+           exclude: set[str] | None = None, offset: int = 0, pool: int | None = None) -> list[Hit]:
+    """The n best pictures after the first `offset` (paging); `exclude`: content hashes never to
+    return (the example picture of a search by example). `sort="date"` orders the best `pool`
+    matches (default n) newest first: pages over one pool partition one ordering, whatever
+    their offset and size."""
+    candidates = _Candidates(catalog, index, model, where)
     if sort == "date":
-        hits.sort(key=lambda h: h.taken or "", reverse=True)
-    return hits
+        hits = _best(catalog, candidates, model, query, pool or n, min_score, where, exclude or set())
+        hits.sort(key=lambda h: h.taken or "", reverse=True)  # stable: equal dates keep the score order
+    else:
+        hits = _best(catalog, candidates, model, query, offset + n, min_score, where, exclude or set())
+    return hits[offset:offset + n]
 
 
-def _best(catalog: Catalog, candidates: _Candidates, query: np.ndarray, n: int, min_score: float | None,
-          where: Filter | None, exclude: set[str]) -> list[Hit]:
+def _rescored(catalog: Catalog, candidates: _Candidates, model: str, query: np.ndarray,
+              found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Candidates best first by their exact cosine, ties by id, so that scores shown and cut by
+    min_score are the same whatever the index (an approximate one keeps float16 vectors) and a
+    larger page ranks the same candidates the same way."""
+    if not isinstance(candidates.index, ExactIndex) and found:
+        ids, matrix = catalog.vectors_for_ids(model, [i for i, _ in found])
+        scores = matrix.astype(np.float64) @ np.asarray(query, dtype=np.float64) if len(ids) else []
+        found = [(int(i), float(s)) for i, s in zip(ids, scores)]
+    return sorted(found, key=lambda c: (-c[1], c[0]))
+
+
+def _best(catalog: Catalog, candidates: _Candidates, model: str, query: np.ndarray, n: int,
+          min_score: float | None, where: Filter | None, exclude: set[str]) -> list[Hit]:
     k = n + len(exclude)
     while True:
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
         found, exhausted = candidates.top(query, fetch)
+        found = _rescored(catalog, candidates, model, query, found)
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         hashes = catalog.hashes_for_ids([i for i, _ in ranked])

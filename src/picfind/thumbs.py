@@ -7,14 +7,17 @@ folder beside the catalog. Copies of one picture share one thumbnail.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from PIL import Image
 
+from .catalog import Catalog
 from .decode import SkipFile, decode
 
 SIZE = 256
+OWNER = "catalog-id"
 
 
 class ThumbnailCache:
@@ -22,8 +25,27 @@ class ThumbnailCache:
         self.folder = Path(folder)
 
     @classmethod
-    def beside(cls, catalog_path: Path) -> ThumbnailCache:
-        return cls(catalog_path.with_name(catalog_path.name + ".thumbs"))
+    def of(cls, catalog: Catalog) -> ThumbnailCache:
+        """The cache beside a catalog, emptied when it was made for another catalog at that path
+        (one deleted and made again): it carries the catalog's id in a file, `catalog-id`."""
+        cache = cls(catalog.path.with_name(catalog.path.name + ".thumbs"))
+        mark = cache.folder / OWNER
+        try:
+            owner = mark.read_text().strip()
+        except OSError:
+            owner = None
+        if owner == catalog.id:
+            return cache
+        try:
+            if owner is not None:  # another catalog's: set aside whole, then delete
+                old = cache.folder.with_name(f".{cache.folder.name}.{os.getpid()}.old")
+                cache.folder.rename(old)
+                shutil.rmtree(old, ignore_errors=True)
+            cache.folder.mkdir(parents=True, exist_ok=True)
+            mark.write_text(catalog.id + "\n")
+        except OSError:
+            pass  # a read-only place: thumbnails are made in memory when needed
+        return cache
 
     def path(self, content_hash: str) -> Path:
         return self.folder / content_hash[:2] / f"{content_hash}.jpg"

@@ -35,6 +35,7 @@ from .search import Hit
 UPLOAD_MAX = 25 * 2**20
 PAGE_MAX = 500  # results per request
 RESULTS_MAX = 20_000  # how deep "more results" may scroll
+DATE_POOL = 1000  # sort=date orders this many best matches newest first (min_score narrows them)
 CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never go stale
 
 
@@ -105,8 +106,14 @@ def _options(request: Request) -> dict:
 
 
 def _page(hits: list[Hit], offset: int, n: int) -> dict:
-    page = hits[offset:offset + n]
-    return {"results": [_row(h.as_dict()) for h in page], "offset": offset, "more": len(hits) > offset + n}
+    """`hits`: the page asked for and one more, to tell whether there is more."""
+    return {"results": [_row(h.as_dict()) for h in hits[:n]], "offset": offset, "more": len(hits) > n}
+
+
+def _paging(o: dict) -> dict:
+    """Library keywords for one page, and one result more. Sorted by date, every page orders the
+    same best DATE_POOL matches, so pages partition one ordering."""
+    return {"offset": o["offset"], "pool": DATE_POOL if o["sort"] == "date" else None}
 
 
 def _row(item: dict) -> dict:
@@ -130,13 +137,13 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
         query = request.query_params.get("q", "")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
-        hits = await service.call(lambda lib: lib.search(split_query(query), o["offset"] + o["n"] + 1, o["min_score"],
-                                                         o["where"], o["sort"], ocr_only=ocr_only))
+        hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
+                                                         o["where"], o["sort"], **_paging(o), ocr_only=ocr_only))
         return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)
-        k = o["offset"] + o["n"] + 1
+        k = o["n"] + 1
         if request.method == "POST":
             if int(request.headers.get("content-length") or 0) > UPLOAD_MAX:
                 raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
@@ -147,12 +154,14 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
                     raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
             if not data:
                 raise ApiError(400, "send the image file as the request body")
-            hits = await service.call(lambda lib: lib.similar(bytes(data), k, o["min_score"], o["where"], o["sort"]))
+            hits = await service.call(lambda lib: lib.similar(bytes(data), k, o["min_score"], o["where"], o["sort"],
+                                                               **_paging(o)))
         else:
             file_id = _int(request, "id", -1, 0, 2**62)
             if file_id < 0:
                 raise ApiError(400, "id is required: a picture's id from a search result")
-            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"]))
+            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"],
+                                                               **_paging(o)))
         return JSONResponse(_page(hits, o["offset"], o["n"]))
 
     async def api_dupes(request: Request) -> Response:
