@@ -100,3 +100,6 @@ def test_cli_json_carries_the_text_and_the_terminal_a_snippet(catalog) -> None:
     assert Path(hits[0]["path"]).name == receipt and hits[0]["matched"] == ["adlon"]
     out = picfind("search", "adlon", "--db", str(db), "-n", "1", check=True).stdout.splitlines()
     assert receipt in out[0] and out[1].strip().startswith("text: ") and "ADLON" in out[1]
+    shell = picfind("shell", "--db", str(db), input="hotel adlon --ocr-only\n", check=True).stdout.splitlines()
+    ranked = [line for line in shell if line.strip()[:1].isdigit()]
+    assert len(ranked) == 1 and receipt in ranked[0], shell  # the shell takes --ocr-only on a line

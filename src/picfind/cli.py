@@ -368,7 +368,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         try:
             terms, line_args = _shell_line(query)
             _print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=_filter(line_args),
-                                   sort=line_args.sort), opts)
+                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts)
         except ValueError as e:
             print(f"picfind: {e}", file=sys.stderr)
         except SystemExit:
@@ -381,6 +381,7 @@ def _shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     e.g. `beach - people --after 2024-06 -n 20`."""
     parser = Parser(prog="picfind shell", add_help=False)
     parser.add_argument("query", nargs="*")
+    parser.add_argument("--ocr-only", action="store_true")
     _search_options(parser, n=10)
     try:
         tokens = shlex.split(line)
