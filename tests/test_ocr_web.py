@@ -20,7 +20,7 @@ from picfind.ocr import DEFAULT_OCR
 from picfind.textsearch import set_ocr
 
 from .conftest import picfind, shape_files
-from .test_web import CHROMIUM, FLAGS, free_port
+from .test_web import CHROMIUM, FLAGS, LOCAL, free_port
 
 pytestmark = pytest.mark.slow
 MODEL = "tiny-shapes"
@@ -46,7 +46,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_api_returns_text_and_matched_words(catalog) -> None:
     db, receipt = catalog
-    with TestClient(web.create_app(db, MODEL)) as client:
+    with TestClient(web.create_app(db, MODEL), base_url=LOCAL) as client:
         body = client.get("/api/search", params={"q": "hotel adlon"}).json()
         first = body["results"][0]
         assert Path(first["path"]).name == receipt and first["matched"] == ["hotel", "adlon"]
@@ -80,7 +80,7 @@ def test_the_viewer_marks_matched_words_and_runs_nothing_from_the_text(catalog) 
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.fill("#q", "hotel cafe")
-            page.wait_for_function("document.querySelectorAll('.tile').length === 3")
+            page.wait_for_function("() => document.querySelectorAll('.tile').length === 3")
             assert Path(page.get_attribute(".tile >> nth=0", "title").split("\n")[0]).name == receipt
             page.click(".tile >> nth=0")
             page.wait_for_selector("#viewer[open] .ocr")

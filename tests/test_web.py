@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +28,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 MODEL = "tiny-shapes"  # module-wide fixtures run before the per-test environment is set
+LOCAL = "http://127.0.0.1:8765"  # the server answers only to its own names (no "testserver")
 KINDS = (("red", "circle"), ("blue", "square"), ("green", "triangle"))
 
 
@@ -45,7 +49,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture()
 def client(catalog) -> Iterator[TestClient]:
-    with TestClient(web.create_app(catalog[1], MODEL)) as c:
+    with TestClient(web.create_app(catalog[1], MODEL), base_url=LOCAL) as c:
         yield c
 
 
@@ -105,7 +109,8 @@ def test_status_openapi_thumbnails_and_images(client: TestClient, catalog) -> No
 
 @pytest.mark.parametrize("url", ["/etc/passwd", "/image/../../etc/passwd", "/image/%2e%2e%2fetc%2fpasswd",
                                  "/image/999999", "/thumb/999999", "/image/-1", "/api/file/999999",
-                                 "/thumb/..%2F..%2Fetc%2Fpasswd"])
+                                 "/thumb/..%2F..%2Fetc%2Fpasswd", "/api/file/99999999999999999999",
+                                 "/image/99999999999999999999", "/thumb/99999999999999999999"])
 def test_nothing_outside_the_catalog_is_served(client: TestClient, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 404 and b"root:" not in response.content
@@ -114,7 +119,7 @@ def test_nothing_outside_the_catalog_is_served(client: TestClient, url: str) -> 
 @pytest.mark.parametrize("params, message", [
     ({"q": ""}, "query is empty"), ({"q": "x", "n": "many"}, "whole number"), ({"q": "x", "n": "0"}, "between"),
     ({"q": "x", "after": "someday"}, "not a date"), ({"q": "x", "sort": "size"}, "score or date"),
-    ({"q": "x", "min_score": "high"}, "could not convert"), ({"q": "a + ./nope.jpg"}, "no such file"),
+    ({"q": "x", "min_score": "high"}, "could not convert"), ({"q": "a + ./nope.jpg"}, "file paths are not taken here"),
 ])
 def test_bad_queries_get_a_json_error_not_a_500(client: TestClient, params: dict, message: str) -> None:
     response = client.get("/api/search", params=params)
@@ -133,7 +138,7 @@ def test_bad_uploads(client: TestClient, monkeypatch) -> None:
 
 
 def test_a_token_guards_every_request(catalog) -> None:
-    with TestClient(web.create_app(catalog[1], MODEL, token="s3cret")) as c:
+    with TestClient(web.create_app(catalog[1], MODEL, token="s3cret"), base_url=LOCAL) as c:
         assert c.get("/api/status").status_code == 401
         assert c.get("/thumb/1").status_code == 401
         assert c.get("/api/status", params={"token": "wrong"}).status_code == 401
@@ -141,6 +146,145 @@ def test_a_token_guards_every_request(catalog) -> None:
         page = c.get("/", params={"token": "s3cret"})
         assert page.status_code == 200 and "picfind_token" in page.headers["set-cookie"]
         assert c.get("/api/status").status_code == 200  # the page's cookie carries it from now on
+
+
+def _png(colour: str = "green", shape: str = "triangle", seed: int = 77) -> bytes:
+    import io
+    buf = io.BytesIO()
+    shape_files(colour, shape, n=1, seed=seed)[0].save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_only_its_own_host_names_are_answered(catalog) -> None:
+    """DNS rebinding: a page at evil.example that re-points its name at 127.0.0.1 gets 403."""
+    with TestClient(web.create_app(catalog[1], MODEL), base_url=LOCAL) as c:
+        for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST", "127.0.0.1"):
+            assert c.get("/api/status", headers={"Host": host}).status_code == 200, host
+        for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil:8765"):
+            refused = c.get("/api/search", params={"q": "a red circle"}, headers={"Host": host})
+            assert refused.status_code == 403 and "answers only to" in refused.json()["error"], host
+        assert c.get("/", headers={"Host": "evil.example"}).status_code == 403
+        assert c.get("/image/1", headers={"Host": "evil.example"}).status_code == 403
+        cross = c.post("/api/similar", content=_png(), headers={"Origin": "http://evil.example"})
+        assert cross.status_code == 403 and "another page" in cross.json()["error"]
+        assert c.post("/api/similar", content=_png(), headers={"Origin": "null"}).status_code == 403
+        assert c.post("/api/similar", content=_png(), headers={"Origin": LOCAL}).status_code == 200
+    with TestClient(web.create_app(catalog[1], MODEL, host="photos.lan"), base_url="http://photos.lan:8765") as c:
+        assert c.get("/api/status").status_code == 200  # the --host value is one of its names
+    with TestClient(web.create_app(catalog[1], MODEL, token="t", host="0.0.0.0"),
+                    base_url="http://192.168.1.9:8765") as c:
+        assert c.get("/api/status", params={"token": "t"}).status_code == 200  # with a token, the token guards
+
+
+def test_the_web_never_reads_a_path_from_a_request(client: TestClient, tmp_path: Path) -> None:
+    """An example image on the web is an id or an upload: a path is refused without looking at the
+    disk, so the answer is the same whether the file exists or not."""
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(_png("red", "circle"))
+    answers = set()
+    for path in ("/etc/shadow", "/etc/no-such-file", str(outside), "~/x.jpg", "../../etc/passwd"):
+        for q in (path, f"a red circle + {path}"):
+            refused = client.get("/api/search", params={"q": q})
+            assert refused.status_code == 400, q
+            answers.add(refused.json()["error"].replace(path, "PATH"))
+    assert len(answers) == 1 and "drop the image" in answers.pop()
+
+
+def indexed(tmp_path: Path, colour: str, shape: str, names: list[str], seed: int) -> tuple[Path, Path]:
+    """A Pictures folder of these shape pictures, indexed into its own catalog: (folder, catalog)."""
+    lib = tmp_path / "Pictures"
+    lib.mkdir()
+    for name, img in zip(names, shape_files(colour, shape, n=len(names), seed=seed)):
+        img.save(lib / name)
+    db = tmp_path / "c.db"
+    picfind("index", str(lib), "--db", str(db), "--model", MODEL, "-q", check=True)
+    return lib, db
+
+
+def test_only_the_indexed_file_is_served(tmp_path: Path) -> None:
+    """A picture is served while it is a regular file inside a root that still matches the catalog."""
+    lib, db = indexed(tmp_path, "blue", "square", [f"b{i}.png" for i in range(6)], seed=2)
+    elsewhere = tmp_path / "elsewhere.png"
+    elsewhere.write_bytes(_png("red", "circle"))
+    with TestClient(web.create_app(db, MODEL), base_url=LOCAL) as c:
+        ids = {Path(r["path"]).name: r["id"]
+               for r in c.get("/api/search", params={"q": "a blue square", "n": 10}).json()["results"]}
+        assert len(ids) == 6 and c.get(f"/image/{ids['b0.png']}").content == (lib / "b0.png").read_bytes()
+        (lib / "b0.png").unlink()
+        (lib / "b0.png").symlink_to("/etc/passwd")
+        (lib / "b1.png").unlink()
+        (lib / "b1.png").symlink_to(elsewhere)  # a picture, but outside every root
+        (lib / "b2.png").write_bytes((lib / "b5.png").read_bytes())  # another picture now
+        os.utime(lib / "b3.png", ns=(10**18, 10**18))  # touched, same bytes: still the indexed picture
+        (lib / "b4.png").unlink()
+        os.mkfifo(lib / "b4.png")  # reading it would block for ever
+        for name, status in (("b0.png", 404), ("b1.png", 404), ("b2.png", 404), ("b3.png", 200), ("b4.png", 404)):
+            got = c.get(f"/image/{ids[name]}")
+            assert got.status_code == status and b"root:" not in got.content, name
+        assert c.get(f"/image/{ids['b3.png']}").content == (lib / "b3.png").read_bytes()
+
+
+def test_a_broken_thumbnail_is_made_again(client: TestClient, catalog) -> None:
+    from PIL import Image
+
+    from picfind.thumbs import ThumbnailCache
+    hit = client.get("/api/search", params={"q": "coffee", "ext": "jpg"}).json()["results"][0]
+    cached = ThumbnailCache(catalog[1].with_name(catalog[1].name + ".thumbs")).path(hit["content_hash"])
+    cached.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    thumb = client.get(hit["thumb"])
+    assert thumb.status_code == 200 and thumb.content == cached.read_bytes()
+    with Image.open(cached) as img:
+        img.load()
+        assert max(img.size) == 256
+
+
+def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
+    """While enough uploads are under way, more get 503 (and can read it); a search answers
+    meanwhile; a picture over the example pixel cap is refused from its header."""
+    import http.client
+    with serving(catalog[1]) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        body = _png()
+
+        def upload(part: bytes) -> http.client.HTTPConnection:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.putrequest("POST", "/api/similar?n=3")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            conn.send(part)
+            return conn
+        stalled = [upload(body[: len(body) // 2]) for _ in range(web.UPLOADS_AT_ONCE)]  # each waits mid-body
+        time.sleep(1)  # let the server take them in
+        for _ in range(3):
+            extra = upload(body)
+            answer = extra.getresponse()
+            assert answer.status == 503 and "busy" in json.load(answer)["error"]
+            extra.close()
+        with urllib.request.urlopen(url + "api/search?q=a+red+circle&n=2", timeout=60) as r:
+            assert r.status == 200 and len(json.load(r)["results"]) == 2
+        for conn in stalled:
+            conn.send(body[len(body) // 2:])
+            assert conn.getresponse().status == 200
+            conn.close()
+        import io
+
+        from PIL import Image
+        big = io.BytesIO()
+        Image.new("RGB", (6000, 5000), "white").save(big, "PNG")  # 30 MP: indexable, too big as an example
+        request = urllib.request.Request(url + "api/similar", data=big.getvalue(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 400 and "the cap for example images" in json.load(refused.value)["error"]
+
+
+def test_the_page_runs_only_its_own_script(client: TestClient) -> None:
+    """The Content-Security-Policy behind the escaping: inline handlers and other scripts are
+    blocked (the page tests below run under it in Chromium, so it also lets the page work)."""
+    policy = client.get("/").headers["content-security-policy"]
+    assert "script-src 'sha256-" in policy and "unsafe" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+    image = client.get(client.get("/api/search", params={"q": "coffee"}).json()["results"][0]["image"])
+    assert image.headers["content-type"].startswith("image/") and "sandbox" in image.headers["content-security-policy"]
 
 
 def test_serve_refuses_an_open_address_without_a_token(catalog) -> None:
@@ -214,7 +358,7 @@ def test_typing_a_query_shows_a_grid_and_an_image_opens_large(page) -> None:
     page.fill("#q", "a green triangle")
     page.wait_for_selector(".tile img")
     assert names(page)[0].startswith("green-triangle")
-    page.wait_for_function("[...document.querySelectorAll('.tile img')].slice(0, 4)"
+    page.wait_for_function("() => [...document.querySelectorAll('.tile img')].slice(0, 4)"
                            ".every(img => img.complete && img.naturalWidth > 0)")  # thumbnails load
     page.click(".tile >> nth=0")
     page.wait_for_selector("#viewer[open]")
@@ -222,7 +366,7 @@ def test_typing_a_query_shows_a_grid_and_an_image_opens_large(page) -> None:
     assert page.eval_on_selector("#big", "img => new Promise(ok => img.complete ? ok(img.naturalWidth) : "
                                          "img.onload = () => ok(img.naturalWidth))") == 160
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.querySelector('#viewer').open")
+    page.wait_for_function("() => !document.querySelector('#viewer').open")
 
 
 def test_more_like_this(page) -> None:
@@ -230,7 +374,7 @@ def test_more_like_this(page) -> None:
     page.wait_for_selector(".tile img")
     page.click(".tile >> nth=0")
     page.click("#like")
-    page.wait_for_function("document.querySelector('#q').value === '' && "
+    page.wait_for_function("() => document.querySelector('#q').value === '' && "
                            "document.querySelectorAll('.tile').length > 0")
     assert all(n.startswith("blue-square") for n in names(page)[:3])
 
@@ -263,7 +407,7 @@ def test_keyboard_navigation(page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#viewer[open]")
     page.keyboard.press("Escape")
-    page.wait_for_function("document.activeElement.dataset.i === '1'")  # back on the picture it showed
+    page.wait_for_function("() => document.activeElement.dataset.i === '1'")  # back on the picture it showed
     page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.id") == "q"
 
@@ -277,13 +421,8 @@ def test_copies_get_a_badge_and_narrow_windows_still_fit(page) -> None:
 
 
 def test_a_running_server_sees_pictures_indexed_meanwhile(tmp_path: Path) -> None:
-    lib = tmp_path / "Pictures"
-    lib.mkdir()
-    for i, img in enumerate(shape_files("blue", "square", n=3, seed=1)):
-        img.save(lib / f"blue-square-{i}.png")
-    db = tmp_path / "c.db"
-    picfind("index", str(lib), "--db", str(db), "-q", check=True)
-    with TestClient(web.create_app(db, MODEL)) as c:
+    lib, db = indexed(tmp_path, "blue", "square", [f"blue-square-{i}.png" for i in range(3)], seed=1)
+    with TestClient(web.create_app(db, MODEL), base_url=LOCAL) as c:
         assert len(c.get("/api/search", params={"q": "a red circle"}).json()["results"]) == 3
         shape_files("red", "circle", n=1, seed=5)[0].save(lib / "red-circle-new.png")
         (lib / "blue-square-0.png").unlink()
@@ -300,11 +439,31 @@ def test_more_results_load_as_you_scroll(browser, tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1000, "height": 700})
         page.goto(url)
         page.fill("#q", "a yellow square")
-        page.wait_for_function("document.querySelectorAll('.tile').length === 60")
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 60")
         for expected in (120, 130):
             page.mouse.wheel(0, 100_000)
-            page.wait_for_function(f"document.querySelectorAll('.tile').length === {expected}")
+            page.wait_for_function(f"() => document.querySelectorAll('.tile').length === {expected}")
         assert page.inner_text("#info").startswith("130 pictures")
         paths = page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title.split('\\n')[0])")
         assert len(set(paths)) == 130  # no page twice, none skipped
+        page.close()
+
+
+def test_a_file_name_cannot_run_script_in_the_page(browser, tmp_path: Path) -> None:
+    evil = ['x" onload="document.body.dataset.pwned=1" data-x=".png',
+            "<img src=x onerror=document.body.dataset.pwned=2>.png", "y' onload='document.body.dataset.pwned=3'.png"]
+    _, db = indexed(tmp_path, "red", "circle", evil, seed=4)
+    with serving(db) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#q", "a red circle")
+        page.wait_for_function("() => [...document.querySelectorAll('.tile img')].length === 3 && "
+                               "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth)")
+        for i in range(3):
+            page.click(f".tile >> nth={i}")
+            page.wait_for_selector("#viewer[open]")
+            page.keyboard.press("Escape")
+        assert page.evaluate("document.body.dataset.pwned") is None
+        assert page.evaluate("document.querySelectorAll('[onload], [onerror], #grid script').length") == 0
+        assert sorted(names(page)) == sorted(evil)  # shown as they are, as text
         page.close()

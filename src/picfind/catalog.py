@@ -21,6 +21,7 @@ import numpy as np
 
 from .catalog_text import MIGRATION as TEXT_MIGRATION
 from .catalog_text import TextStore
+from .errors import explain
 from .filters import WHEN, Filter
 
 
@@ -188,18 +189,29 @@ class Catalog(TextStore):
         self.path = Path(path)
         if self.path.is_dir():
             raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
+        # A catalog on a read-only drive, or a file or folder nobody may write to: SQLite cannot
+        # even read a WAL catalog there (it needs its -shm file), so open it immutable: searching
+        # works, and writing says "read-only".
+        self.read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
+                                                     and os.access(self.path.parent, os.W_OK))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if self.read_only:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True,
+                                          isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                # New catalogs only (a no-op for existing ones): with 4 KB pages one 512-d vector row
+                # (2.1 KB) fills a page alone; 16 KB pages hold seven, halving the catalog's size.
+                self.db.execute("PRAGMA page_size = 16384")
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
-            # New catalogs only (a no-op for existing ones): with 4 KB pages one 512-d vector row
-            # (2.1 KB) fills a page alone; 16 KB pages hold seven, halving the catalog's size.
-            self.db.execute("PRAGMA page_size = 16384")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+            if "not a database" in str(e):
+                raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+            raise CatalogError(explain(e, self.path)) from e
         except OSError as e:
             raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
 
@@ -209,6 +221,9 @@ class Catalog(TextStore):
     def _migrate(self) -> None:
         if self._schema_version() == SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise CatalogError(f"catalog {self.path} is read-only and needs an upgrade this picfind cannot write: "
+                               "open it once where it is writable, or copy it and pass --db")
         # Read the version again holding the write lock: two processes creating one catalog at
         # once must not both run migration 1 ("table roots already exists"). One transaction:
         # the migrations are applied whole or not at all.
@@ -460,9 +475,11 @@ class Catalog(TextStore):
         return _id_matrix(self._vectors_with_ids(query, [model, model, *params]))
 
     def file_by_id(self, file_id: int) -> dict | None:
-        row = self.db.execute("SELECT path, content_hash FROM files WHERE id = ? AND status = 'ok'",
+        if not 0 <= file_id < 2**63:  # SQLite's integers; a larger id from a URL is simply not there
+            return None
+        row = self.db.execute("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = ? AND status = 'ok'",
                               (file_id,)).fetchone()
-        return {"path": fs(row[0]), "content_hash": row[1]} if row else None
+        return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",

@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from . import __version__, models
 from .bundle import BundleError
 from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
+from .errors import explain, terminal
 from .filters import Filter
 from .index import BACKENDS
 from .indexer import IndexOptions, IndexReport
@@ -145,7 +147,9 @@ def build_parser() -> Parser:
 
 def _result_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="a JSON array of results")
-    p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes")
+    p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes (names as they are)")
+    p.add_argument("--null", "-0", action="store_true",
+                   help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
     p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
     _search_options(p, n=20)
@@ -176,24 +180,30 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
+def shown(value: str) -> str:
+    """A path or message for human output: printable text, control characters escaped."""
+    return terminal(printable(value))
+
+
 def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([printable(h.as_dict()) for h in hits], indent=2))
-    elif args.paths_only:
+    elif args.paths_only or args.null:
         out = sys.stdout.buffer
+        end = b"\0" if args.null else b"\n"
         for h in hits:
-            out.write(os.fsencode(h.path) + b"\n")
+            out.write(os.fsencode(h.path) + end)
         out.flush()
     else:
         if not hits:
             print("no matches")
         for rank, h in enumerate(hits, 1):
             size = f"  {h.width}x{h.height}" if h.width else ""
-            print(f"{rank:>3}  {h.score:.3f}  {printable(h.path)}{size}")
+            print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
             for d in h.duplicates:
-                print(f"{'':>3}  {'':>5}  = {printable(d)}")
+                print(f"{'':>3}  {'':>5}  = {shown(d)}")
             if h.matched and h.ocr_text:
-                print(f"{'':>3}  {'':>5}  text: {snippet(h.ocr_text, h.matched)}")
+                print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
 
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
@@ -329,9 +339,9 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""
-            print(f"  {'keep' if k == 0 else '    '}  {printable(m.path)}{size}{score}")
+            print(f"  {'keep' if k == 0 else '    '}  {shown(m.path)}{size}{score}")
             for c in m.copies:
-                print(f"        = {printable(c)}")
+                print(f"        = {shown(c)}")
     wasted = sum(g.wasted_bytes for g in groups)
     print(f"{len(groups)} group{'s' * (len(groups) != 1)}, {_size(wasted)} in copies" if groups
           else "no duplicates found")
@@ -342,6 +352,17 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
+SHELL_HELP = """\
+Type a description and press Enter:   a dog asleep on a red sofa
+Combine text and image files:         beach + ./ref.jpg - people      (2:sunset weighs a term twice)
+Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
+Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
+                                      --min-width PX  --min-height PX
+help or ?                             this text
+exit, quit or Ctrl-D                  leave
+(to search for the word itself, quote it: "help")"""
+
+
 def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
     try:
         import readline  # noqa: F401 - line editing and history for input()
@@ -350,8 +371,8 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"picfind {__version__}: {len(lib.vector_index())} images, model {lib.model}. "
-              "Describe a picture; `exit` leaves.")
-    opts = argparse.Namespace(json=False, paths_only=False)
+              "Describe a picture; `help` shows what else; `exit` leaves.")
+    opts = argparse.Namespace(json=False, paths_only=False, null=False)
     while True:
         try:
             line = input("picfind> " if interactive else "")
@@ -365,12 +386,15 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
             break
         if not query:
             continue
+        if query.lower() in ("help", "?", ":help", ":h"):
+            print(SHELL_HELP)
+            continue
         try:
             terms, line_args = _shell_line(query)
             _print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=_filter(line_args),
                                    sort=line_args.sort, ocr_only=line_args.ocr_only), opts)
         except ValueError as e:
-            print(f"picfind: {e}", file=sys.stderr)
+            print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:
             pass  # a wrong option on this line: the parser said why; the shell goes on
     return 0
@@ -417,9 +441,9 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
-    print(f"catalog   {st['catalog']} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
+    print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
-    print("roots     " + ("\n          ".join(printable(r["path"]) for r in st["roots"]) or "(none)"))
+    print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
@@ -434,13 +458,13 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         print(f"offline   {_offline_line(place['files'], place['path'], place['since'])}")
     if args.skipped:
         for f in st["skipped_files"]:
-            print(f"  {f['reason']}: {f['path']}" + (f" ({f['detail']})" if f["detail"] else ""))
+            print(f"  {f['reason']}: {shown(f['path'])}" + (f" ({shown(f['detail'])})" if f["detail"] else ""))
     return 0
 
 
 def _offline_line(files: int, place: str, since: float | None = None) -> str:
     when = f" since {datetime.date.fromtimestamp(since).isoformat()}" if since else ""
-    return f"{files:,} file{'s' if files != 1 else ''} offline under {printable(place)}{when}"
+    return f"{files:,} file{'s' if files != 1 else ''} offline under {shown(place)}{when}"
 
 
 def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
@@ -448,7 +472,7 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
         if not args.path:
             raise UsageError("which root? `picfind roots remove PATH`")
         n = lib.remove_root(args.path)
-        print(f"removed {args.path} and its {n} files from the catalog (nothing on disk was touched)")
+        print(f"removed {shown(args.path)} and its {n} files from the catalog (nothing on disk was touched)")
         return 0
     roots = lib.roots()
     if args.json:
@@ -457,7 +481,7 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     elif not roots:
         print("no roots yet: `picfind index FOLDER` adds one")
     for r in roots if not args.json else []:
-        print(f"{printable(r.path)}  [{','.join(r.extensions)}]")
+        print(f"{shown(r.path)}  [{','.join(r.extensions)}]")
     return 0
 
 
@@ -526,20 +550,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return cmd_models(args)
+        if getattr(args, "db", None) == "":
+            raise UsageError("--db is empty: name a catalog file, or leave --db out for the default")
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, cmd_shell)
             return command(args, lib)
     except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
-        print(f"picfind: error: {e}", file=sys.stderr)
+        print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
+    except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...
+        if isinstance(e, BrokenPipeError):
+            sys.stderr.close()
+            return 0
+        db = getattr(args, "db", None) or default_db()
+        print(f"picfind: error: {terminal(explain(e, db))}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted: what was committed is kept; run the command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 0
 
 
 def run() -> None:

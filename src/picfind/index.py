@@ -318,7 +318,8 @@ class IndexStore:
         if index is None:
             position, ids, matrix = self.catalog.vectors(model)
             index = cls.build(ids, matrix, position, settings, progress)
-        self._save(model, index)
+        if not self.catalog.read_only:  # a read-only catalog is searched from memory
+            self._save(model, index)
         return index
 
     def sync(self, model: str, progress: BuildProgress | None = None) -> None:

@@ -28,13 +28,13 @@ from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
 from .models import models_dir
 from .ocr import TextReader
+from .safefile import MAX_FILE_BYTES
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import ThumbnailCache
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
 OCR_MIN_SIDE = 1024  # decode for OCR at least this big on the short side (JPEG draft stays coarse)
-MAX_FILE_BYTES = 1 << 30
 
 
 def content_hash(data: bytes) -> str:

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import platformdirs
@@ -19,7 +21,7 @@ from . import models
 from .bundle import Bundle
 from .catalog import Catalog, CatalogError
 from .crawl import DEFAULT_EXCLUDES, normalise_extensions
-from .decode import EXTENSIONS, SkipFile, decode
+from .decode import DEFAULT_MAX_PIXELS, EXTENSIONS, SkipFile, decode
 from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
@@ -27,7 +29,9 @@ from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
 from .lock import Waiting, index_lock
 from .ocr import DEFAULT_OCR, TextReader
 from .ocr import MODELS as OCR_MODELS
+from .preprocess import Preprocessing
 from .query import combine, parse
+from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
 from .textsearch import OFF as OCR_OFF
 from .textsearch import fuse, ocr_setting, set_ocr, words_of
@@ -39,12 +43,24 @@ def default_db() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
-def _read(path: str) -> bytes:
-    """An example image's bytes, or one line saying why not."""
+@dataclass(frozen=True)
+class Example:
+    """An example image decoded into the model's input, with its content hash."""
+    digest: str
+    pixels: np.ndarray
+
+
+def decode_example(data: bytes, prep: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> Example:
+    """Decode an example image (JPEGs at reduced size, see `decode`). Touches no catalog, so a
+    server may run it on other threads, with a lower `max_pixels` for images anyone may send."""
     try:
-        return Path(path).expanduser().read_bytes()
-    except OSError as e:
-        raise ValueError(f"{path}: {e.strerror or e}") from None
+        decoded = decode(data, prep.size * 2, max_pixels)
+    except SkipFile as e:
+        if e.reason == "too many pixels":
+            raise ValueError(f"cannot use this image: more than {max_pixels // 10**6} MP, the cap for "
+                             "example images here; use a smaller copy") from None
+        raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
+    return Example(content_hash(data), prep.tensor(prep.resize(decoded.image)))
 
 
 class Library:
@@ -69,6 +85,11 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _writable(self, command: str) -> None:
+        if self.catalog.read_only:
+            raise CatalogError(f"catalog {self.catalog.path} is read-only: searching works, but `{command}` has to "
+                               "write; copy it to a writable place and pass --db, or make it writable")
+
     @property
     def bundle(self) -> Bundle:
         if self._bundle is None:
@@ -91,6 +112,8 @@ class Library:
         exts = normalise_extensions(extensions, EXTENSIONS)
         roots = []
         for p in paths:
+            if not p.strip():
+                raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
             path = os.path.abspath(os.path.expanduser(p))
             if not os.path.isdir(path):
                 raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
@@ -106,6 +129,7 @@ class Library:
         the vector index up to date (`ann`: choose its backend, remembered in the catalog).
         One run at a time per catalog: another waits, and `waiting` is told for whom.
         `ocr`: read the text in pictures too (True) or no longer (False), remembered in the catalog."""
+        self._writable("index")
         with index_lock(self.catalog.path, waiting):
             return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ocr)
 
@@ -151,41 +175,38 @@ class Library:
     def embed_text(self, text: str) -> np.ndarray:
         return self.encoder.encode_text(text)
 
-    def embed_image(self, data: bytes) -> tuple[np.ndarray, str]:
+    def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,
         else embedded now (and not added to the catalog)."""
-        digest = content_hash(data)
+        digest = data.digest if isinstance(data, Example) else content_hash(data)
         known = self.catalog.vector_of(self.model, digest)
         if known is not None:
             return known, digest
-        prep = self.bundle.preprocessing
-        try:
-            decoded = decode(data, prep.size * 2)
-        except SkipFile as e:
-            raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
-        return self.encoder.encode_images(prep.tensor(prep.resize(decoded.image))[None])[0], digest
+        example = data if isinstance(data, Example) else decode_example(data, self.bundle.preprocessing)
+        return self.encoder.encode_images(example.pixels[None])[0], digest
 
-    def query_vector(self, query: str | list[str]) -> tuple[np.ndarray, set[str]]:
-        """A query's vector (see `picfind.query`) and the content hashes of its example images."""
-        terms = parse([query] if isinstance(query, str) else query)
+    def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
+        """A query's vector (see `picfind.query`) and the content hashes of its example images
+        (`files=False`: no term is read from disk, for requests from the web)."""
+        terms = parse([query] if isinstance(query, str) else query, files)
         vectors, examples = [], set()
         for term in terms:
             if term.image is None:
                 vectors.append(self.embed_text(term.text or ""))
                 continue
-            vector, digest = self.embed_image(_read(term.image))
+            vector, digest = self.embed_image(read_regular(term.image))
             vectors.append(vector)
             examples.add(digest)
         return combine(vectors, [t.weight for t in terms]), examples
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
                where: Filter | None = None, sort: str = "score", offset: int = 0,
-               pool: int | None = None, ocr_only: bool = False) -> list[Hit]:
+               pool: int | None = None, files: bool = True, ocr_only: bool = False) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
         themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`.
         When the catalog reads text, pictures whose text holds the query's words come first
         (`picfind.textsearch`); `ocr_only`: only those."""
-        vector, examples = self.query_vector(query)
+        vector, examples = self.query_vector(query, files)
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
             return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
         # The fused ordering is built over everything up to this page (over the pool, by date).
@@ -194,25 +215,65 @@ class Library:
         hits = fuse(self.catalog, self.model, vector, clip, words_of(query), want, where, sort, examples, ocr_only)
         return hits[offset:offset + n]
 
-    def similar(self, image: str | int | bytes, n: int = 20, min_score: float | None = None,
+    def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score", offset: int = 0,
                 pool: int | None = None) -> list[Hit]:
-        """Pictures like this one: a file path, a catalog file id, or an image file's bytes."""
+        """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
+        `Example` decoded beforehand."""
         if isinstance(image, int):
-            found = self.catalog.file_by_id(image)
-            if found is None:
-                raise LookupError(f"no picture with id {image} in the catalog")
-            image = found["path"]
-        if isinstance(image, str):
-            image = _read(image)
-        vector, digest = self.embed_image(image)
+            vector, digest = self._indexed_vector(image)
+        else:
+            vector, digest = self.embed_image(read_regular(os.path.expanduser(image)) if isinstance(image, str)
+                                              else image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
+
+    def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
+        """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            raise LookupError(f"no picture with id {file_id} in the catalog")
+        known = self.catalog.vector_of(self.model, found["content_hash"])
+        if known is not None:
+            return known, found["content_hash"]
+        f = self.open_image(file_id)
+        if f is None:
+            raise LookupError(f"picture {file_id} is no longer on disk as it was indexed: run `picfind index`")
+        with f:
+            return self.embed_image(f.read())
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
                       offset: int = 0, pool: int | None = None) -> list[Hit]:
         return search(self.catalog, self.vector_index(), self.model, vector, n, min_score, where, sort, exclude,
                       offset, pool)
+
+    # indexed files, for the web page: only what was indexed, as it was indexed
+    def file(self, file_id: int) -> dict | None:
+        """An indexed picture's catalog entry (path, content hash, size, mtime_ns), or None."""
+        return self.catalog.file_by_id(file_id)
+
+    def open_image(self, file_id: int) -> BinaryIO | None:
+        """An indexed picture's file, opened, only while it is a regular file whose real path is
+        inside a root and whose size and time (else content) still match the catalog."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            return None
+        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
+                            found["mtime_ns"], found["content_hash"], content_hash, MAX_FILE_BYTES)
+
+    def thumbnail(self, file_id: int) -> Path | None:
+        """An indexed picture's cached thumbnail file, made (or remade, when broken) now if need be."""
+        found = self.catalog.file_by_id(file_id)
+        if found is None:
+            return None
+
+        def source() -> bytes | None:
+            f = self.open_image(file_id)
+            if f is None:
+                return None
+            with f:
+                return f.read()
+        return self.thumbnails.ensure(found["content_hash"], source)
 
     # status
     def status(self) -> dict:
@@ -246,6 +307,7 @@ class Library:
         return self.catalog.roots()
 
     def remove_root(self, path: str) -> int:
+        self._writable("roots remove")
         n = self.catalog.remove_root(os.path.abspath(os.path.expanduser(path)))
         if n < 0:
             raise CatalogError(f"{path} is not a root; `picfind roots` lists them")

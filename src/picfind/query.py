@@ -35,8 +35,10 @@ def _looks_like_file(text: str) -> bool:
             or text.lower().rsplit(".", 1)[-1] in EXTENSIONS and "." in text and " " not in text)
 
 
-def parse(tokens: list[str]) -> list[Term]:
-    """Terms from the words a person typed; ValueError says what is wrong."""
+def parse(tokens: list[str], files: bool = True) -> list[Term]:
+    """Terms from the words a person typed; ValueError says what is wrong. `files=False` (the
+    web API): no term names a file, and nothing is looked up on disk, so an answer never tells
+    whether some path exists."""
     terms: list[Term] = []
     sign: float | None = None
     for token in tokens:
@@ -53,8 +55,13 @@ def parse(tokens: list[str]) -> list[Term]:
             continue  # blank words say nothing; a query of nothing else is empty (below)
         weight *= sign if sign is not None else 1.0
         sign = None
-        path = os.path.expanduser(body)
-        if os.path.isfile(path):
+        path = os.path.expanduser(body) if files else ""
+        if not files and _looks_like_file(body):
+            raise ValueError(f"{body}: file paths are not taken here; to search by example, drop the image "
+                             "on the page or use a picture's id (/api/similar?id=)")
+        if files and os.path.exists(path) and not os.path.isdir(path):
+            if not os.path.isfile(path):
+                raise ValueError(f"{body} is not a regular file (a pipe, device or socket): name an image file")
             terms.append(Term(weight, image=path))
         elif _looks_like_file(body):
             raise ValueError(f"{body}: no such file (an image term must name an existing file)")

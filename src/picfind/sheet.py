@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .safefile import read_or_none
 from .search import Hit
 from .thumbs import ThumbnailCache
 
@@ -18,7 +19,7 @@ PAD = 8
 
 def thumbnail(hit: Hit, cache: ThumbnailCache, size: int = CELL) -> Image.Image | None:
     """The cached thumbnail (made and cached now when the indexer wrote none)."""
-    img = cache.get(hit.content_hash) if cache.ensure(hit.content_hash, hit.path) else None
+    img = cache.get(hit.content_hash) if cache.ensure(hit.content_hash, lambda: read_or_none(hit.path)) else None
     if img is None:
         return None
     img.thumbnail((size, size), Image.Resampling.LANCZOS)

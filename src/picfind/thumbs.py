@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -70,20 +71,28 @@ class ThumbnailCache:
             with os.fdopen(fd, "wb") as f:
                 thumb.save(f, "JPEG", quality=82)
             os.replace(tmp, target)
+        except OSError as e:  # a full disk, say: name the folder, not a temporary file
+            Path(tmp).unlink(missing_ok=True)
+            raise OSError(e.errno, e.strerror or str(e), str(target.parent)) from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
 
-    def ensure(self, content_hash: str, source: str) -> Path | None:
-        """The cached thumbnail's file, made now from `source` when the indexer wrote none."""
+    def ensure(self, content_hash: str, source: Callable[[], bytes | None]) -> Path | None:
+        """The cached thumbnail's file, made now from the picture's bytes (`source()`, None when
+        it cannot be read) when the indexer wrote none or what is there is not a valid image
+        (a broken cache file is replaced, never served)."""
         target = self.path(content_hash)
-        if target.exists():
+        if _valid(target):
             return target
+        data = source()
+        if data is None:
+            return None
         try:
-            with open(source, "rb") as f:
-                return self.put(content_hash, decode(f.read(), SIZE).image)
-        except (OSError, SkipFile):
+            target.unlink(missing_ok=True)
+            return self.put(content_hash, decode(data, SIZE).image)
+        except (SkipFile, OSError):  # not a picture after all, or a read-only cache: no thumbnail
             return None
 
     def remove(self, content_hashes: list[str]) -> None:
@@ -93,3 +102,13 @@ class ThumbnailCache:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*.jpg")) if self.folder.is_dir() else 0
+
+
+def _valid(path: Path) -> bool:
+    """Whether a cached thumbnail decodes whole (a few milliseconds at 256 pixels)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False

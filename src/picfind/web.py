@@ -1,8 +1,12 @@
 """`picfind serve`: a local web page over the catalog, and its JSON API (Starlette on uvicorn).
 
 Safety: it binds to 127.0.0.1 unless told otherwise, and then only with a token that every
-request must carry. Pictures are served by catalog id only, never by a path from the request.
-Uploaded images (search by example) are read in memory, capped in size, never written to disk.
+request must carry. Without a token it answers only to its own host names (a page elsewhere that
+re-points its DNS name at 127.0.0.1 gets 403), and a POST must come from its own page (Origin).
+Pictures are served by catalog id only, and only while the file is still the one indexed
+(`Library.open_image`); no path from a request is ever read. Uploaded images (search by example)
+are read in memory, capped in size and pixels, decoded a few at a time off the search thread
+(more at once get 503, their bodies read and dropped), never written to disk.
 
 All library work, down to finding a thumbnail's file by id, runs on one worker thread (SQLite
 connections belong to one thread, and the encoder is already multi-threaded); sending the
@@ -12,8 +16,15 @@ files happens on the event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
+import ctypes
+import ctypes.util
+import hashlib
 import hmac
 import ipaddress
+import mimetypes
+import os
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -22,13 +33,14 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
+from .errors import explain
 from .filters import Filter
-from .library import Library
+from .library import Example, Library, decode_example
 from .query import split as split_query
 from .search import Hit
 
@@ -37,6 +49,14 @@ PAGE_MAX = 500  # results per request
 RESULTS_MAX = 20_000  # how deep "more results" may scroll
 DATE_POOL = 1000  # sort=date orders this many best matches newest first (min_score narrows them)
 CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never go stale
+UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
+UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
+DECODES_AT_ONCE = 2
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+try:  # glibc's malloc_trim: hands freed decode buffers back to the system
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
 
 
 def is_loopback(host: str) -> bool:
@@ -47,9 +67,10 @@ def is_loopback(host: str) -> bool:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 class Service:
@@ -57,6 +78,8 @@ class Service:
 
     def __init__(self, db: Path, model: str | None) -> None:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="picfind-web")
+        self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
+        self.uploads = 0  # changed on the event loop only
         self.db, self.model = db, model
         self.lib: Library | None = None
 
@@ -68,10 +91,55 @@ class Service:
             return fn(self.lib)
         return await asyncio.get_running_loop().run_in_executor(self.pool, run)
 
+    async def decode(self, request: Request) -> Example:
+        """An uploaded example image, decoded on the decoding threads (so searches on the worker
+        thread go on meanwhile); 503 when enough uploads are already under way."""
+        if self.uploads >= UPLOADS_AT_ONCE:
+            await _discard(request)  # read and dropped, so the client can read the answer
+            raise ApiError(503, "busy with other uploaded images: try again in a moment", {"Retry-After": "2"})
+        self.uploads += 1
+        try:
+            prep = await self.call(lambda lib: lib.bundle.preprocessing)
+            data = await _body(request)
+            return await asyncio.get_running_loop().run_in_executor(self.decoders, decode_example, data, prep,
+                                                                    UPLOAD_MAX_PIXELS)
+        finally:
+            self.uploads -= 1
+            _give_memory_back()
+
     def close(self) -> None:
         if self.lib is not None:
             self.pool.submit(self.lib.close).result()
         self.pool.shutdown()
+        self.decoders.shutdown()
+
+
+async def _body(request: Request) -> bytes:
+    if int(request.headers.get("content-length") or 0) > UPLOAD_MAX:
+        raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > UPLOAD_MAX:
+            raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
+    if not data:
+        raise ApiError(400, "send the image file as the request body")
+    return bytes(data)
+
+
+async def _discard(request: Request) -> None:
+    """Read a refused upload's body without keeping it (at most UPLOAD_MAX bytes)."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > UPLOAD_MAX:
+            break
+
+
+def _give_memory_back() -> None:
+    """After an upload: the freed buffers go back to the system (glibc keeps them otherwise)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -121,14 +189,16 @@ def _row(item: dict) -> dict:
     return {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
 
 
-def create_app(db: Path, model: str | None = None, token: str | None = None) -> Starlette:
+def create_app(db: Path, model: str | None = None, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
+    """The app; `host` is the address it listens on, one of the names it answers to."""
     service = Service(db, model)
     files = resources.files("picfind").joinpath("web")
     html = files.joinpath("index.html").read_text(encoding="utf-8")
     spec = files.joinpath("openapi.json").read_text(encoding="utf-8")
+    policy = _page_policy(html)
 
     async def page(request: Request) -> Response:
-        response = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+        response = HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy})
         if token:  # the page's own requests (images included) then carry the token as a cookie
             response.set_cookie("picfind_token", token, httponly=True, samesite="strict")
         return response
@@ -138,23 +208,16 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
         hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
-                                                         o["where"], o["sort"], **_paging(o), ocr_only=ocr_only))
+                                                         o["where"], o["sort"], **_paging(o), files=False,
+                                                         ocr_only=ocr_only))
         return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)
         k = o["n"] + 1
         if request.method == "POST":
-            if int(request.headers.get("content-length") or 0) > UPLOAD_MAX:
-                raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
-            data = bytearray()
-            async for chunk in request.stream():
-                data += chunk
-                if len(data) > UPLOAD_MAX:
-                    raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
-            if not data:
-                raise ApiError(400, "send the image file as the request body")
-            hits = await service.call(lambda lib: lib.similar(bytes(data), k, o["min_score"], o["where"], o["sort"],
+            example = await service.decode(request)
+            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], o["where"], o["sort"],
                                                                **_paging(o)))
         else:
             file_id = _int(request, "id", -1, 0, 2**62)
@@ -184,39 +247,44 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
         return JSONResponse(await service.call(lambda lib: lib.status()))
 
     async def api_file(request: Request) -> Response:
-        found = await service.call(lambda lib: lib.catalog.file_by_id(request.path_params["id"]))
+        found = await service.call(lambda lib: lib.file(request.path_params["id"]))
         if found is None:
             raise ApiError(404, "no such picture")
         return JSONResponse({"id": request.path_params["id"], "path": printable(found["path"])})
 
     async def thumb(request: Request) -> Response:
-        file_id = request.path_params["id"]
-
-        def find(lib: Library) -> Path | None:
-            found = lib.catalog.file_by_id(file_id)
-            return lib.thumbnails.ensure(found["content_hash"], found["path"]) if found else None
-        path = await service.call(find)
+        path = await service.call(lambda lib: lib.thumbnail(request.path_params["id"]))
         if path is None:
             raise HTTPException(404)
         return FileResponse(path, media_type="image/jpeg",
                             headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
 
     async def image(request: Request) -> Response:
-        found = await service.call(lambda lib: lib.catalog.file_by_id(request.path_params["id"]))
-        if found is None or not Path(found["path"]).is_file():
+        file_id = request.path_params["id"]
+        opened = await service.call(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
+        f, found = opened
+        if f is None:
             raise HTTPException(404)
-        return FileResponse(found["path"], headers={"Cache-Control": "private, max-age=300"})
+        kind = mimetypes.guess_type(found["path"])[0] or ""
+        if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
+            kind = "application/octet-stream"
+        size = os.fstat(f.fileno()).st_size
+        return StreamingResponse(_chunks(f), media_type=kind, headers={
+            "Cache-Control": "private, max-age=300", "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox"})
 
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
 
     async def api_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ApiError):
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
         if isinstance(exc, LookupError):
             return JSONResponse({"error": str(exc)}, status_code=404)
         if isinstance(exc, (ValueError, CatalogError)):
             return JSONResponse({"error": str(exc)}, status_code=400)
+        if isinstance(exc, (sqlite3.Error, OSError)):  # a damaged catalog, a full or missing drive
+            return JSONResponse({"error": explain(exc, db)}, status_code=503)
         return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     app = Starlette(
@@ -237,13 +305,66 @@ def create_app(db: Path, model: str | None = None, token: str | None = None) -> 
     )
     if token:
         app.add_middleware(TokenGate, token=token)
+    app.add_middleware(HostGate, names=None if token else {*LOOPBACK_NAMES, host.lower().strip("[]")})
     return app
+
+
+def _page_policy(html: str) -> str:
+    """The page's Content-Security-Policy: only its own inline script (by hash) runs, so markup
+    that slipped into the page could not run script even if escaping failed; nothing is loaded
+    from elsewhere, and no other site may frame it."""
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src 'self'; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def _chunks(f, size: int = 1 << 16):
+    """A file's bytes in pieces, closed at the end (Starlette reads it on a thread)."""
+    with f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 @asynccontextmanager
 async def _closing(service: Service):
     yield
     service.close()
+
+
+class HostGate:
+    """DNS rebinding and cross-site requests: without a token only the server's own host names
+    are answered (`names`; None: any, the token guards), and a request that says where it comes
+    from (`Origin`) must come from this server's own page unless it only reads."""
+
+    def __init__(self, app, names: set[str] | None) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(Request(scope))
+            if refusal:
+                await JSONResponse({"error": refusal}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, request: Request) -> str | None:
+        host = request.headers.get("host", "")
+        if self.names is not None and _hostname(host) not in self.names:
+            return (f"this server answers only to {', '.join(sorted(self.names))}, not {host!r}: "
+                    "open it by one of those names, or start it with --token")
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD") and origin is not None and origin.split("://", 1)[-1] != host:
+            return f"a request from another page ({origin}) is refused: use this server's own page"
+        return None
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without the port: `[::1]:8765` -> `::1`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class TokenGate:
@@ -271,7 +392,7 @@ class TokenGate:
 def serve(db: Path, model: str | None, host: str, port: int, token: str | None, open_browser: bool) -> None:
     import uvicorn
 
-    app = create_app(db, model, token)
+    app = create_app(db, model, token, host)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)

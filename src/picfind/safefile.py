@@ -1,0 +1,84 @@
+"""Opening a picture file without trusting the path: regular files only, within a size limit,
+and, for serving, only the very file that was indexed.
+
+A FIFO named `x.jpg` would block a plain `open()` forever and `/dev/zero` would read until
+memory runs out, so files are opened non-blocking and checked with `fstat` on the open file
+(no gap between the check and the read). A file served to the web must still be the indexed
+one: its real path (symlinks resolved, as the kernel opened it) inside a root, and its size and
+time unchanged, or else its content hash unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
+
+MAX_FILE_BYTES = 1 << 30  # the largest picture file picfind reads
+
+
+def _open_regular(path: str, limit: int) -> BinaryIO:
+    """The open file, or ValueError saying in one line why it is not a picture file."""
+    if not path:
+        raise ValueError("an empty path: name an image file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe, device or socket)"
+        raise ValueError(f"{path} is {kind}: name an image file")
+    if st.st_size > limit:
+        os.close(fd)
+        raise ValueError(f"{path} is too large ({st.st_size:,} bytes; the limit is {limit:,})")
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, at most `limit` of them (a file growing meanwhile is cut short)."""
+    with _open_regular(path, limit) as f:
+        return f.read(limit + 1)[:limit]
+
+
+def read_or_none(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    try:
+        return read_regular(path, limit)
+    except ValueError:
+        return None
+
+
+def open_indexed(path: str, roots: Iterable[str], size: int, mtime_ns: int, content_hash: str,
+                 hasher: Callable[[bytes], str], limit: int) -> BinaryIO | None:
+    """The indexed file, opened, when it is still that file; else None (the caller answers 404)."""
+    try:
+        f = _open_regular(path, limit)
+    except ValueError:
+        return None
+    try:
+        real = _opened_path(f, path)
+        if not any(_inside(real, os.path.realpath(r)) for r in roots):
+            raise LookupError(real)
+        st = os.fstat(f.fileno())
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            if hasher(f.read(limit + 1)) != content_hash:
+                raise LookupError(real)
+            f.seek(0)
+        return f
+    except (LookupError, OSError):
+        f.close()
+        return None
+
+
+def _opened_path(f: BinaryIO, path: str) -> str:
+    """Where the open file really is: the kernel's answer on Linux, realpath elsewhere."""
+    try:
+        return os.readlink(f"/proc/self/fd/{f.fileno()}")
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
