@@ -242,7 +242,9 @@ class _Bar:
 
     def __call__(self, report: IndexReport, done: int, total: int) -> None:
         if self._advance("indexing", "file", done, total):
-            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
+            text = {"text": report.texts_read} if report.texts_read else {}  # pictures OCR read (index --ocr)
+            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), **text,
+                                 refresh=False)
 
     def comparing(self, done: int, total: int) -> None:
         self._advance("comparing", "vector", done, total)
