@@ -27,8 +27,7 @@ _MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # the detector's (BGR, as t
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
 REC_HEIGHT = 48
 # Detection input, long side. 640 reads the same words as 960 on benchmarks/ocr.py's camera photos
-# (text ~3 % of the height) in about half the time; text under ~1.5 % of the picture's height is
-# then often missed.
+# (text ~3 % of the height) in about half the time; much smaller text is then missed.
 DET_SIDE = 640
 CLS_SHAPE = (48, 192)
 
