@@ -320,6 +320,12 @@ def test_roots_are_listed_and_removed(library: Path, tmp_path: Path) -> None:
     (["index", "/no/such/folder"], "no such folder"),
     (["frobnicate"], "invalid choice"),
     (["index"], "no folders to index yet"),
+    (["index", ".", "--max-megapixels", "inf"], "out of range"),  # was an OverflowError traceback
+    (["index", ".", "--max-megapixels", "nan"], "out of range"),
+    (["index", ".", "--max-megapixels", "-5"], "out of range"),  # skipped every picture, silently
+    (["index", ".", "--commit-seconds", "nan"], "out of range"),
+    (["search", "a cat", "--sheet", "out.txt"], "name a .png"),  # was "unknown file extension", after the results
+    (["search", "a cat", "--sheet", "."], "name a .png"),
 ])
 def test_wrong_arguments_get_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
     proc = picfind(*args, "--db", str(tmp_path / "c.db"))

@@ -116,6 +116,19 @@ def test_bad_bytes_are_refused_with_a_reason(data: bytes, reason: str) -> None:
     assert err.value.reason == reason
 
 
+@pytest.mark.parametrize("fmt", ["EPS", "PPM", "ICO", "TGA", "PCX"])
+def test_only_photo_formats_are_opened_whatever_the_name(fmt: str) -> None:
+    """Pillow sniffs ~40 formats; EPS runs Ghostscript on the bytes. A file named .jpg (or an
+    upload) in any of the others is "not an image", never handed to those decoders."""
+    buf = io.BytesIO()
+    Image.fromarray(real_photos()["chelsea"]).resize((64, 48)).save(buf, fmt)
+    with pytest.raises(SkipFile) as err:
+        decode(buf.getvalue(), min_side=32)
+    assert err.value.reason == "not an image"
+    with pytest.raises(Exception, match="cannot identify"):
+        probe(buf.getvalue())
+
+
 def test_truncated_files_are_refused_not_half_read() -> None:
     photo = Image.fromarray(real_photos()["coffee"])
     for data in (_jpeg(photo), _png(photo)):

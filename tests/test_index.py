@@ -254,8 +254,8 @@ def test_approximate_candidates_are_rescored_to_exact_cosines(filled, monkeypatc
     catalog, vectors = filled
     monkeypatch.setattr(os.path, "lexists", lambda p: True)  # the files are not on disk
     by_hash = {f"h{i}": v for i, v in enumerate(vectors)}
-    for dtype in ("f16", "i8"):
-        index = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype=dtype))
+    for backend, dtype in (("hnsw", "f16"), ("hnsw", "i8"), ("annoy", "f16")):  # annoy: angular distances
+        index = IndexStore(catalog).open(MODEL, IndexSettings(backend=backend, dtype=dtype))
         for query in unit(np.random.default_rng(2).standard_normal((5, DIM))):
             hits = search(catalog, index, MODEL, query, 20)
             exact = [float(by_hash[h.content_hash].astype(np.float64) @ query) for h in hits]

@@ -232,3 +232,64 @@ def test_verify_checks_every_file_of_the_bundle(tmp_path: Path) -> None:
     (src / "manifest.json").write_text(json.dumps(manifest))
     proc = picfind("models", "verify", str(src))
     assert proc.returncode == 1 and "tokenizer.json: in the bundle folder but not listed" in proc.stderr
+
+
+def _bundle_with(tmp_path: Path, **changes) -> Path:
+    src = tmp_path / "bundle"
+    shutil.copytree(models.resolve("tiny-shapes").path, src)
+    manifest = json.loads((src / "manifest.json").read_text())
+    (src / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+    return src
+
+
+@pytest.mark.parametrize("changes", [
+    {"image_encoder": "vision_model.onnx"}, {"text_encoder": {"file": 5, "input": "x", "output": "y"}},
+    {"image_encoder": {"file": "vision_model.onnx"}}, {"format": "2"}, {"files": ["text_model.onnx"]},
+    {"files": {"text_model.onnx": "d33d"}}, {"name": ["x"]}, {"tokenizer": 7}, {"name": "x\x1b]0;pwned\x07"},
+])
+def test_a_broken_manifest_is_one_line_in_every_models_command(tmp_path: Path, changes: dict) -> None:
+    src = _bundle_with(tmp_path, **changes)
+    for args in (["import", str(src)], ["verify", str(src)]):
+        proc = picfind("models", *args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and "manifest.json" in proc.stderr, proc.stderr
+    (src / "manifest.json").write_text("[1, 2]")  # valid JSON, not a manifest
+    proc = picfind("models", "import", str(src))
+    assert proc.returncode == 1 and "not a manifest" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["../outside", "ABSOLUTE", ".hidden", "a/b", ".."])
+def test_a_bundle_is_installed_only_under_a_plain_name(tmp_path: Path, name: str) -> None:
+    """The manifest's name becomes a folder in the models folder: never one elsewhere."""
+    absolute = tmp_path / "elsewhere"
+    src = _bundle_with(tmp_path, name=str(absolute) if name == "ABSOLUTE" else name)
+    before = set(models.models_dir().parent.iterdir())
+    proc = picfind("models", "import", str(src))
+    assert proc.returncode == 1 and "--as NAME" in proc.stderr and "\x1b" not in proc.stderr, proc.stderr
+    assert set(models.models_dir().parent.iterdir()) <= before | {models.models_dir()}
+    assert not absolute.exists() and not (models.models_dir() / "a").exists()
+    proc = picfind("models", "import", str(src), "--as", "mine", check=True)
+    assert (models.models_dir() / "mine" / "manifest.json").is_file()
+
+
+def test_models_list_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    src = _bundle_with(tmp_path, description="pwned\x1b]0;title\x07\x1b[2J", licence="MIT\x1b[31m")
+    picfind("models", "import", str(src), "--as", "mine", check=True)
+    out = picfind("models", "list", check=True).stdout
+    assert "\x1b" not in out and "\x07" not in out and "pwned\\x1b]0;title\\x07" in out
+
+
+def test_empty_names_are_errors_and_a_broken_model_folder_does_not_hide_the_others(tmp_path: Path) -> None:
+    """`models import ""` imported the current folder and `models verify ""` checked the default
+    model, as `index ""` indexed the current folder; one broken bundle failed all of `models list`."""
+    for args in (["import", ""], ["verify", ""], ["list", "--model", ""]):
+        proc = picfind("models", *args)
+        assert proc.returncode == 2 and "is empty" in proc.stderr and len(proc.stderr.splitlines()) == 1, args
+    broken = models.models_dir() / "broken"
+    broken.mkdir(parents=True)
+    (broken / "manifest.json").write_text("{")
+    src = _bundle_with(tmp_path)
+    picfind("models", "import", str(src), "--as", "mine", check=True)
+    rows = {r["name"]: r for r in json.loads(picfind("models", "list", "--json", check=True).stdout)}
+    assert rows["mine"]["installed"] and rows["broken"]["description"].startswith("broken: ")
+    assert "broken: " in picfind("models", "list", check=True).stdout

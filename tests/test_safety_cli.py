@@ -241,6 +241,8 @@ def test_names_cannot_drive_the_terminal_and_null_separates_paths(tmp_path: Path
     assert "evil\\x1b]0;pwned\\x07\\x1b[2J.png" in outputs["search a red circle"]
     assert "two\\nlines.png" in outputs["search a red circle"] and "copy\\x9b2J.png" in outputs["dupes"]
     assert "bad\\x1b[31m.png" in outputs["status --skipped"]
+    sheet = picfind("search", "a red circle", "--db", db, "--sheet", str(tmp_path / "sheet\x1b[2J.png"), check=True)
+    assert "contact sheet: " in sheet.stderr and "\x1b" not in sheet.stderr  # chatter on stderr, too
     missing = picfind("similar", str(lib / "gone\x1b[2J\n.png"), "--db", db)
     assert missing.returncode == 1 and "\x1b" not in missing.stderr and len(missing.stderr.splitlines()) == 1
     hits = json.loads(picfind("search", "a red circle", "--db", db, "--json", check=True).stdout)

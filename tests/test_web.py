@@ -92,6 +92,8 @@ def test_dupes_api(client: TestClient) -> None:
     near = client.get("/api/dupes", params={"near": 1, "threshold": 0.9999}).json()
     assert all(m["score"] >= 0.9999 for g in near["groups"] for m in g["members"])
     assert client.get("/api/dupes", params={"near": 1, "threshold": "most"}).status_code == 400
+    for odd in ("nan", "inf", "2"):  # matched nothing, silently
+        assert client.get("/api/dupes", params={"near": 1, "threshold": odd}).status_code == 400, odd
 
 
 def test_status_openapi_thumbnails_and_images(client: TestClient, catalog) -> None:
@@ -119,7 +121,8 @@ def test_nothing_outside_the_catalog_is_served(client: TestClient, url: str) -> 
 @pytest.mark.parametrize("params, message", [
     ({"q": ""}, "query is empty"), ({"q": "x", "n": "many"}, "whole number"), ({"q": "x", "n": "0"}, "between"),
     ({"q": "x", "after": "someday"}, "not a date"), ({"q": "x", "sort": "size"}, "score or date"),
-    ({"q": "x", "min_score": "high"}, "could not convert"), ({"q": "a + ./nope.jpg"}, "file paths are not taken here"),
+    ({"q": "x", "min_score": "high"}, "between -1 and 1"), ({"q": "x", "min_score": "nan"}, "between -1 and 1"),
+    ({"q": "x", "min_score": "inf"}, "between -1 and 1"), ({"q": "a + ./nope.jpg"}, "file paths are not taken here"),
 ])
 def test_bad_queries_get_a_json_error_not_a_500(client: TestClient, params: dict, message: str) -> None:
     response = client.get("/api/search", params=params)
@@ -130,6 +133,9 @@ def test_bad_uploads(client: TestClient, monkeypatch) -> None:
     assert client.post("/api/similar", content=b"").status_code == 400
     bad = client.post("/api/similar", content=b"not a picture")
     assert bad.status_code == 400 and "not an image" in bad.json()["error"]
+    eps = client.post("/api/similar", content=b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n",
+                      headers={"Content-Type": "application/postscript"})  # Pillow would run Ghostscript on it
+    assert eps.status_code == 400 and "not an image" in eps.json()["error"]
     monkeypatch.setattr(web, "UPLOAD_MAX", 1000)
     big = client.post("/api/similar", content=b"x" * 5000)
     assert big.status_code == 413 and "larger than" in big.json()["error"]
@@ -160,7 +166,8 @@ def test_only_its_own_host_names_are_answered(catalog) -> None:
     with TestClient(web.create_app(catalog[1], MODEL), base_url=LOCAL) as c:
         for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST", "127.0.0.1"):
             assert c.get("/api/status", headers={"Host": host}).status_code == 200, host
-        for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil:8765"):
+        for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil:8765",
+                     "127.0.0.1:8765@evil.example", "localhost:evil.example", "[::1]evil.example", ""):
             refused = c.get("/api/search", params={"q": "a red circle"}, headers={"Host": host})
             assert refused.status_code == 403 and "answers only to" in refused.json()["error"], host
         assert c.get("/", headers={"Host": "evil.example"}).status_code == 403
@@ -275,6 +282,39 @@ def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=60)
         assert refused.value.code == 400 and "the cap for example images" in json.load(refused.value)["error"]
+
+
+def test_a_search_answers_while_uploads_decode(catalog) -> None:
+    """Uploads decode on their own threads: a search sent while four big ones decode answers
+    before the last of them (it used to queue behind every decode on the one library thread).
+    Order is checked, not time."""
+    import io
+    import threading
+
+    from PIL import Image
+    big = io.BytesIO()
+    Image.new("RGB", (5000, 4800), "white").save(big, "PNG", compress_level=1)  # 24 MP: ~0.6 s to decode
+    done: list[str] = []
+    with serving(catalog[1]) as url:
+        def post(data: bytes, label: str | None) -> None:
+            request = urllib.request.Request(url + "api/similar?n=1", data=data, method="POST")
+            with urllib.request.urlopen(request, timeout=300) as r:
+                assert r.status == 200
+            if label:
+                done.append(label)
+        post(_png(), None)  # the model loaded, as on a server in use
+        with urllib.request.urlopen(url + "api/search?q=a+blue+square&n=1", timeout=300):
+            pass
+        uploads = [threading.Thread(target=post, args=(big.getvalue(), f"upload {i}")) for i in range(4)]
+        for t in uploads:
+            t.start()
+        time.sleep(0.3)  # their bodies (300 KB) are in; the decoding has begun
+        with urllib.request.urlopen(url + "api/search?q=a+red+circle&n=2", timeout=300) as r:
+            assert r.status == 200 and len(json.load(r)["results"]) == 2
+        done.append("search")
+        for t in uploads:
+            t.join()
+    assert len(done) == 5 and done[-1] != "search", done
 
 
 def test_the_page_runs_only_its_own_script(client: TestClient) -> None:

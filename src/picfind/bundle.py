@@ -59,12 +59,10 @@ class Bundle:
             manifest = json.loads(mf.read_text())
         except (OSError, ValueError) as e:
             raise BundleError(f"{mf}: unreadable manifest ({e})") from e
+        _check_shape(mf, manifest)
         if manifest.get("format", 1) > FORMAT:
             raise BundleError(f"{path}: bundle format {manifest['format']} is newer than this "
                               f"picfind understands ({FORMAT}); upgrade picfind")
-        for key in ("name", "embedding_dim", "image_size", "image_encoder", "text_encoder"):
-            if key not in manifest:
-                raise BundleError(f"{mf}: missing {key!r}")
         bundle = cls(path=path, name=manifest["name"], manifest=manifest)
         for rel in bundle.used_files():
             if not _inside(path, rel):
@@ -140,6 +138,33 @@ class Bundle:
             elif sha256_file(f) != meta["sha256"]:
                 problems.append(f"{rel}: sha256 mismatch (the file is corrupt or was changed)")
         return problems
+
+
+def _check_shape(mf: Path, manifest: object) -> None:
+    """A hand-edited or hostile manifest fails here with one line, not later with a TypeError."""
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{mf}: not a manifest (a JSON object is expected)")
+    for key in ("name", "embedding_dim", "image_size", "image_encoder", "text_encoder"):
+        if key not in manifest:
+            raise BundleError(f"{mf}: missing {key!r}")
+    wrong = [key for key, kind in (("format", int), ("name", str), ("embedding_dim", int), ("image_size", int),
+                                   ("context_length", int), ("image_encoder", dict), ("text_encoder", dict),
+                                   ("tokenizer", str), ("files", dict), ("mean", list), ("std", list))
+             if key in manifest and (not isinstance(manifest[key], kind) or isinstance(manifest[key], bool))]
+    if isinstance(manifest.get("name"), str) and not manifest["name"].isprintable():
+        wrong.append("name")  # it is printed wherever the model is named
+    for tower in ("image_encoder", "text_encoder"):
+        spec = manifest.get(tower)
+        if isinstance(spec, dict) and (set(spec) - set(TowerSpec.__dataclass_fields__)
+                                       or not all(isinstance(spec.get(k), str) for k in ("file", "input", "output"))):
+            wrong.append(tower)
+    files = manifest.get("files")
+    if isinstance(files, dict) and not all(isinstance(m, dict) and isinstance(m.get("sha256"), str)
+                                           and isinstance(m.get("size", 0), int) for m in files.values()):
+        wrong.append("files")
+    if wrong:
+        raise BundleError(f"{mf}: {', '.join(repr(k) for k in wrong)} not as a picfind manifest has them; "
+                          "write it again with picfind's bundle tools, or import the model's files instead")
 
 
 def _inside(folder: Path, rel: str) -> bool:

@@ -204,7 +204,7 @@ class Catalog(TextStore):
                 # New catalogs only (a no-op for existing ones): with 4 KB pages one 512-d vector row
                 # (2.1 KB) fills a page alone; 16 KB pages hold seven, halving the catalog's size.
                 self.db.execute("PRAGMA page_size = 16384")
-                self.db.execute("PRAGMA journal_mode = WAL")
+                _switch_to_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -541,3 +541,18 @@ def _id_matrix(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return ids, np.zeros((0, 0), np.float32)
     return ids, np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)
+
+
+def _switch_to_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting for other processes. Switching needs an exclusive lock,
+    and when two processes create one catalog at once SQLite may answer "database is locked" at
+    once, without its busy timeout (both hold a shared lock, and waiting could deadlock)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

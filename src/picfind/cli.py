@@ -66,6 +66,13 @@ def _bounded(cast: type, low: float, high: float, what: str, range_text: str):
     return parse
 
 
+def _sheet_path(text: str) -> str:
+    """An argparse type: a picture file name, checked before searching (not after the results)."""
+    if Path(text).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise argparse.ArgumentTypeError(f"{text!r}: name a .png, .jpg or .webp file for the contact sheet")
+    return text
+
+
 _positive_int = _bounded(int, 1, float("inf"), "a whole number", "use 1 or more")
 _score = _bounded(float, -1.0, 1.0, "a number (scores run from -1 to 1)", "use -1 to 1 (cosine scores)")
 
@@ -84,8 +91,10 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
     p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
-    p.add_argument("--max-megapixels", type=float, default=100.0, help="skip larger images (default 100)")
-    p.add_argument("--commit-seconds", type=float, default=2.0,
+    p.add_argument("--max-megapixels", type=_bounded(float, 0.01, 100_000, "a number", "use 0.01 to 100000"),
+                   default=100.0, help="skip larger images (default 100)")
+    p.add_argument("--commit-seconds", type=_bounded(float, 0, 86_400, "a number", "use 0 to 86400 seconds"),
+                   default=2.0,
                    help="commit finished work this often; a crash loses at most this much (default 2)")
     p.add_argument("--no-thumbnails", action="store_true", help="do not cache thumbnails beside the catalog")
     p.add_argument("--ann", choices=["auto", *BACKENDS],
@@ -150,7 +159,7 @@ def _result_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes (names as they are)")
     p.add_argument("--null", "-0", action="store_true",
                    help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
-    p.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet")
+    p.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
     _search_options(p, n=20)
 
@@ -177,7 +186,7 @@ def _filter(args: argparse.Namespace) -> Filter:
 # output helpers
 def _say(args: argparse.Namespace, text: str) -> None:
     if not getattr(args, "quiet", False):
-        print(text, file=sys.stderr)
+        print(terminal(text), file=sys.stderr)
 
 
 def shown(value: str) -> str:
@@ -496,8 +505,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 0
         for r in rows:
             mark = "installed" if r.installed else "-"
-            print(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}")
-            print(f"{'':<20} {r.description}" + (f"\n{'':<20} {r.path}" if r.path else ""))
+            print(terminal(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
+            print(f"{'':<20} {terminal(str(r.description))}" + (f"\n{'':<20} {terminal(r.path)}" if r.path else ""))
         return 0
     if action == "download":
         bar = None
@@ -523,19 +532,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "import":
         bundle = models.import_folder(Path(args.dir), args.as_name)
-        print(f"{bundle.name} imported into {bundle.path} (all files verified)")
+        print(terminal(f"{bundle.name} imported into {bundle.path} (all files verified)"))
         return 0
     if action == "verify":
         bundle, problems = models.verify(args.model)
         if problems:
             for p in problems:
-                print(f"FAILED {bundle.name}: {p}", file=sys.stderr)
+                print(terminal(f"FAILED {bundle.name}: {p}"), file=sys.stderr)
             return EXIT_ERROR
-        print(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})")
+        print(terminal(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})"))
         return 0
     if action == "remove":
         path = models.remove(args.name)
-        print(f"removed {args.name} ({path})")
+        print(terminal(f"removed {args.name} ({path})"))
         return 0
     raise UsageError(f"unknown models action {action!r}")
 
@@ -550,10 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        for what, value in (("--db", getattr(args, "db", None)), ("the model name", getattr(args, "model", None)),
+                            ("the folder name", getattr(args, "dir", None))):
+            if value == "":  # not the default, nor the current folder
+                raise UsageError(f"{what} is empty: name one (an empty name is neither the default nor the "
+                                 "current folder)")
         if args.command == "models":
             return cmd_models(args)
-        if getattr(args, "db", None) == "":
-            raise UsageError("--db is empty: name a catalog file, or leave --db out for the default")
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,

@@ -28,6 +28,10 @@ Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger is a decompression bomb or a scan we skip
 EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
 BACKGROUND = (255, 255, 255)
+# The decoders picfind opens, whatever a file is named: photo formats only. Pillow would otherwise
+# sniff any of its ~40 formats, EPS among them, which runs Ghostscript on the file's bytes.
+Image.init()
+FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF") if f in Image.OPEN)
 
 
 class SkipFile(Exception):
@@ -62,7 +66,7 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
             fmt = img.format or "?"
             w, h = img.size
             if w * h > max_pixels:
@@ -178,5 +182,5 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def probe(data: bytes) -> Meta:
     """Size, capture time and camera from the header alone."""
-    with Image.open(io.BytesIO(data)) as img:
+    with Image.open(io.BytesIO(data), formats=FORMATS) as img:
         return _meta(*img.size, img.getexif())

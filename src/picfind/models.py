@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, sha256_file, write_manifest
+from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
 
 DEFAULT_MODEL = "vit-b-32"
 BUILTIN_DIR = Path(__file__).parent / "bundles"
@@ -199,7 +199,11 @@ def list_models() -> list[ModelInfo]:
     if root.is_dir():
         for path in sorted(root.iterdir()):
             if path.name not in REGISTRY and (path / MANIFEST).is_file():
-                b = Bundle.load(path)
+                try:
+                    b = Bundle.load(path)
+                except BundleError as e:  # one broken folder must not hide the others
+                    out.append(ModelInfo(path.name, f"broken: {e}", "?", 0, False, str(path), "-"))
+                    continue
                 out.append(ModelInfo(path.name, b.manifest.get("description", "imported bundle"),
                                      b.manifest.get("licence", "?"), b.size_bytes(), True,
                                      str(path), "bundle manifest"))
@@ -327,6 +331,9 @@ def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
         if problems:
             raise ModelError(f"{folder} fails verification: " + "; ".join(problems))
         name = as_name or bundle.name
+        if not _plain_name(name):
+            raise ModelError(f"{folder}: {name!r} cannot be a model's name (it becomes a folder in {models_dir()}): "
+                             "import it with --as NAME, a plain name")
         return _install(folder, name, lambda tmp: _copy_bundle(folder, tmp, name))
     if as_name is not None and as_name not in REGISTRY:
         raise ModelError(f"--as {as_name}: not a known model (`picfind models list`)")
@@ -385,13 +392,18 @@ def _import_registry_files(entry: RegistryEntry, found: list[Path], folder: Path
     return bundle
 
 
+def _plain_name(name: str) -> bool:
+    """Whether `name` names a folder directly inside the models folder (no path, no hidden name)."""
+    return bool(name) and not name.startswith(".") and Path(name).name == name and "/" not in name \
+        and os.sep not in name and name.isprintable()
+
+
 def remove(name: str) -> Path:
     """Delete an installed model: a name from the models folder, never a path."""
     if name in builtin_names():
         raise ModelError(f"{name!r} is built into picfind and cannot be removed")
     path = models_dir() / name
-    if (name in ("", ".", "..") or Path(name).name != name or "/" in name or os.sep in name
-            or not (path / MANIFEST).is_file()):
+    if not _plain_name(name) or not (path / MANIFEST).is_file():
         raise ModelError(f"{name!r} is not an installed model in {models_dir()}: "
                          "`picfind models list` shows their names")
     if path.is_symlink():

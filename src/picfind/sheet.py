@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .errors import terminal
 from .safefile import read_or_none
 from .search import Hit
 from .thumbs import ThumbnailCache
@@ -53,7 +54,7 @@ def contact_sheet(hits: list[Hit], out: Path | str, cache: ThumbnailCache, title
     draw = ImageDraw.Draw(sheet)
     small, big = _font(12), _font(16)
     if title:
-        draw.text((PAD, 6), _fit(draw, title, big, sheet.width - 2 * PAD), fill=(20, 20, 20), font=big)
+        draw.text((PAD, 6), _fit(draw, terminal(title), big, sheet.width - 2 * PAD), fill=(20, 20, 20), font=big)
     for rank, hit in enumerate(hits, 1):
         r, c = divmod(rank - 1, columns)
         x, y = PAD + c * (CELL + PAD), head + PAD + r * (CELL + LABEL + PAD)
@@ -64,7 +65,7 @@ def contact_sheet(hits: list[Hit], out: Path | str, cache: ThumbnailCache, title
         n = len(hit.duplicates)
         copies = f"  +{n} {'copy' if n == 1 else 'copies'}" if n else ""
         draw.text((x, y + CELL + 3), f"#{rank}  {hit.score:.3f}{copies}", fill=(20, 20, 20), font=small)
-        name = os.path.basename(hit.path).encode("utf-8", "replace").decode("utf-8")
+        name = terminal(os.path.basename(hit.path).encode("utf-8", "replace").decode("utf-8"))  # one line
         draw.text((x, y + CELL + 18), _fit(draw, name, small, CELL), fill=(90, 90, 90), font=small)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)

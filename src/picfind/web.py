@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import mimetypes
 import os
+import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -155,6 +156,18 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _score(name: str, text: str) -> float:
+    """A cosine score from the query string: a number from -1 to 1 (not nan or inf, which the
+    CLI refuses too, and which silently matched nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise ApiError(400, f"{name} must be a number between -1 and 1, not {text!r}")
+    return value
+
+
 def _options(request: Request) -> dict:
     """Paging, filters and sort from the query string, checked."""
     q = request.query_params
@@ -163,7 +176,7 @@ def _options(request: Request) -> dict:
         where = Filter.of(q.getlist("in"), q.get("after") or None, q.get("before") or None, q.get("ext") or None,
                           _int(request, "min_width", 0, 0, 10**6) or None,
                           _int(request, "min_height", 0, 0, 10**6) or None)
-        score = float(min_score) if min_score else None
+        score = _score("min_score", min_score) if min_score else None
     except ValueError as e:
         raise ApiError(400, str(e)) from None
     sort = q.get("sort", "score")
@@ -229,10 +242,7 @@ def create_app(db: Path, model: str | None = None, token: str | None = None, hos
 
     async def api_dupes(request: Request) -> Response:
         near = request.query_params.get("near", "") not in ("", "0", "false")
-        try:
-            threshold = float(request.query_params.get("threshold") or DEFAULT_THRESHOLD)
-        except ValueError:
-            raise ApiError(400, "threshold must be a number between -1 and 1") from None
+        threshold = _score("threshold", request.query_params.get("threshold") or str(DEFAULT_THRESHOLD))
 
         def find(lib: Library) -> list:
             groups = (near_duplicates(lib.catalog, lib.model, threshold, index=lib.vector_index()) if near
@@ -359,12 +369,14 @@ class HostGate:
         return None
 
 
-def _hostname(host: str) -> str:
-    """The name in a Host header, without the port: `[::1]:8765` -> `::1`."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([^\[\]:@/\s]+))(?::[0-9]{1,5})?")
+
+
+def _hostname(host: str) -> str | None:
+    """The name in a Host header, without the port: `[::1]:8765` -> `::1`; None unless the whole
+    header is a name and an optional numeric port (`127.0.0.1:8765@evil.example` is not)."""
+    m = _HOST.fullmatch(host.lower())
+    return (m.group(1) or m.group(2)) if m else None
 
 
 class TokenGate:
