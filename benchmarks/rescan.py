@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from picfind.catalog import Catalog, IndexedFile  # noqa: E402
-from picfind.decode import EXTENSIONS  # noqa: E402
+from picfind.crawl import EXTENSIONS  # noqa: E402
 from picfind.models import resolve  # noqa: E402
 
 

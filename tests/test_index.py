@@ -76,7 +76,7 @@ def test_the_index_is_stored_and_reopened_without_rebuilding(filled, backend: st
     assert len(again) == 1500 and again.position == first.position
 
 
-@pytest.mark.parametrize("backend", ["hnsw", "annoy"])
+@pytest.mark.parametrize("backend", ["hnsw", "annoy", "exact"])
 def test_an_index_behind_the_catalog_catches_up_and_deletes_never_return(filled, tmp_path, backend) -> None:
     catalog, vectors = filled
     settings = IndexSettings(backend=backend, dtype="f32")
@@ -121,7 +121,7 @@ def test_changing_the_storage_type_rebuilds(filled) -> None:
     assert "f32" in str(index.index.dtype).lower()
 
 
-def test_the_exact_index_is_stored_mapped_and_rebuilt_when_the_catalog_changes(filled, tmp_path) -> None:
+def test_the_exact_index_is_stored_mapped_and_follows_the_catalog(filled, tmp_path) -> None:
     catalog, vectors = filled
     settings = IndexSettings(backend="exact")
     first = IndexStore(catalog).open(MODEL, settings)
@@ -210,6 +210,51 @@ def test_a_new_catalog_stores_a_clip_vector_in_little_more_than_its_size(tmp_pat
     per_vector = (tmp_path / "c.db").stat().st_size / 3000
     assert per_vector < 3200  # 2,048 bytes of float32 + hash, path and log rows (with 4 KB pages: 5,000)
     catalog.close()
+
+
+def test_the_exact_index_catches_up_from_the_log_without_reading_every_vector(filled, tmp_path, monkeypatch) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend="exact")
+    IndexStore(catalog).open(MODEL, settings)
+    fresh = unit(np.random.default_rng(6).standard_normal((30, DIM)))
+    add(catalog, tmp_path, [f"new{i}" for i in range(30)], fresh)
+    delete(catalog, tmp_path, [f"h{i}" for i in range(0, 300, 3)])
+    delete(catalog, tmp_path, ["new4"])
+    add(catalog, tmp_path, ["h3"], vectors[3:4])  # deleted above, back again
+    rebuilt = ExactIndex(*catalog.vectors(MODEL)[1:])
+
+    def no_full_read(*a, **k):
+        raise AssertionError("read every vector to catch up")
+    monkeypatch.setattr(Catalog, "vectors", no_full_read)
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == len(rebuilt) == 1500 + 30 - 100 - 1 + 1
+    order = np.argsort(index.ids)
+    assert np.array_equal(index.ids[order], np.sort(rebuilt.ids))
+    assert np.array_equal(index.matrix[order], rebuilt.matrix[np.argsort(rebuilt.ids)])
+    again = IndexStore(catalog).open(MODEL, settings)  # the caught-up file was saved, mapped next time
+    assert isinstance(again.matrix, np.memmap) and again.position == index.position
+    assert ranked(catalog, again, vectors[3], 1) == ["h3"] and ranked(catalog, again, fresh[9], 1) == ["new9"]
+
+
+def test_removals_mark_rows_of_the_stored_exact_matrix_without_rewriting_it(filled, tmp_path) -> None:
+    catalog, vectors = filled
+    settings = IndexSettings(backend="exact")
+    IndexStore(catalog).open(MODEL, settings)
+    [before] = IndexStore(catalog).files(MODEL, "exact")
+    inode = before.stat().st_ino
+    delete(catalog, tmp_path, [f"h{i}" for i in range(0, 1500, 2)])  # half, as a removed root would
+    index = IndexStore(catalog).open(MODEL, settings)
+    [after] = IndexStore(catalog).files(MODEL, "exact")
+    assert after != before and after.stat().st_ino == inode  # the same matrix, linked under the new name
+    assert len(index) == 750 and len(index.matrix) == 1500
+    assert "h4" not in ranked(catalog, index, vectors[4], 20) and ranked(catalog, index, vectors[5], 1) == ["h5"]
+    assert all(int(h[1:]) % 2 for h in ranked(catalog, index, vectors[4], 750))
+    assert len(index.top(vectors[4], 5000)) == 750
+    reopened = IndexStore(catalog).open(MODEL, settings)
+    assert len(reopened) == 750 and ranked(catalog, reopened, vectors[7], 1) == ["h7"]
+    add(catalog, tmp_path, ["h4"], vectors[4:5])  # an addition rewrites it without the marked rows
+    index = IndexStore(catalog).open(MODEL, settings)
+    assert len(index) == len(index.matrix) == 751 and ranked(catalog, index, vectors[4], 1) == ["h4"]
 
 
 def test_a_save_never_deletes_an_index_another_process_saved_later(filled, tmp_path) -> None:

@@ -11,8 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from .preprocess import CLIP_MEAN, CLIP_STD, Preprocessing
+if TYPE_CHECKING:
+    from .preprocess import Preprocessing
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -83,6 +85,8 @@ class Bundle:
 
     @property
     def preprocessing(self) -> Preprocessing:
+        from .preprocess import CLIP_MEAN, CLIP_STD, Preprocessing  # Pillow: a text search never loads it
+
         return Preprocessing(size=self.image_size,
                              mean=tuple(self.manifest.get("mean", CLIP_MEAN)),
                              std=tuple(self.manifest.get("std", CLIP_STD)))

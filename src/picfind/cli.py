@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, models
 from .bundle import BundleError
@@ -21,13 +22,14 @@ from .dupes import DEFAULT_THRESHOLD, exact_copies, near_duplicates
 from .errors import explain, terminal
 from .filters import Filter
 from .index import BACKENDS
-from .indexer import IndexOptions, IndexReport
 from .library import Library, default_db
 from .ocr import OcrUnavailable
 from .ocr_match import snippet
 from .query import group as group_terms
 from .search import Hit
-from .sheet import contact_sheet
+
+if TYPE_CHECKING:  # indexing and pictures (Pillow) are imported by the commands that use them
+    from .indexer import IndexReport
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -217,6 +219,8 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
     if args.sheet:
+        from .sheet import contact_sheet
+
         out = contact_sheet(hits, args.sheet, lib.thumbnails, title=f"picfind: {query}")
         _say(args, f"contact sheet: {out}")
     if args.open and hits:
@@ -281,6 +285,8 @@ class _Bar:
 
 # commands
 def cmd_index(args: argparse.Namespace, lib: Library) -> int:
+    from .indexer import IndexOptions
+
     options = IndexOptions(batch_size=args.batch_size or 0, workers=args.workers or 0,
                            max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds,
                            thumbnails=not args.no_thumbnails)
@@ -383,6 +389,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
     if interactive:
         print(f"picfind {__version__}: {len(lib.vector_index())} images, model {lib.model}. "
               "Describe a picture; `help` shows what else; `exit` leaves.")
+    lib.warm()  # while the first line is typed
     opts = argparse.Namespace(json=False, paths_only=False, null=False)
     while True:
         try:
@@ -535,12 +542,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(terminal(f"{bundle.name} imported into {bundle.path} (all files verified)"))
         return 0
     if action == "verify":
-        bundle, problems = models.verify(args.model)
+        bundle, problems, prepared = models.verify(args.model)
         if problems:
             for p in problems:
                 print(terminal(f"FAILED {bundle.name}: {p}"), file=sys.stderr)
             return EXIT_ERROR
         print(terminal(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})"))
+        for line in prepared:
+            print(terminal(f"OK {bundle.name}: {line}"))
         return 0
     if action == "remove":
         path = models.remove(args.name)

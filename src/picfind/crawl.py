@@ -13,6 +13,9 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+# What picfind reads by default (decode.py decodes them all).
+EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+
 DEFAULT_EXCLUDES = ("@eaDir", "node_modules", ".git", ".picfind")
 
 

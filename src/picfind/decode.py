@@ -26,7 +26,6 @@ except ImportError:  # pragma: no cover - optional
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before decoding
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger is a decompression bomb or a scan we skip
-EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
 BACKGROUND = (255, 255, 255)
 # The decoders picfind opens, whatever a file is named: photo formats only. Pillow would otherwise
 # sniff any of its ~40 formats, EPS among them, which runs Ghostscript on the file's bytes.

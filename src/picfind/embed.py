@@ -8,6 +8,7 @@ mask, so padding changes nothing but the cost).
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,15 +38,20 @@ class Encoder:
     """Both towers of one bundle. `threads` caps ONNX Runtime's intra-op threads (CPU)."""
 
     def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None,
-                 spinning: bool = True) -> None:
+                 spinning: bool = True, prepared: bool = False) -> None:
         self.bundle = bundle
+        # Load the text encoder from its prepared copy (`picfind.prepared`), made on first use.
+        self.prepared = prepared
         # Idle ONNX Runtime threads spin for a while; that wins a little latency for a lone
         # query but steals a core from the decoders while indexing.
         self.spinning = spinning
         self._device = device
         self.threads = threads or os.cpu_count() or 1
         self._tokenizer: ClipTokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
         self._sessions: dict[str, ort.InferenceSession] = {}
+        self._preloading: threading.Thread | None = None
+        self._preload_error: BaseException | None = None
 
     @property
     def device(self) -> str:
@@ -55,29 +61,62 @@ class Encoder:
 
     @property
     def tokenizer(self) -> ClipTokenizer:
-        if self._tokenizer is None:
-            from .tokenizer import ClipTokenizer
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                from .tokenizer import ClipTokenizer
 
-            self._tokenizer = ClipTokenizer(self.bundle.tokenizer_path, self.bundle.context_length)
+                self._tokenizer = ClipTokenizer(self.bundle.tokenizer_path, self.bundle.context_length)
         return self._tokenizer
 
-    def _session(self, tower: TowerSpec) -> ort.InferenceSession:
-        if tower.file not in self._sessions:
-            import onnxruntime as ort
+    def preload_text(self) -> None:
+        """Start loading the text encoder, then its tokenizer, on a thread of their own. ONNX
+        Runtime lets go of the GIL while it loads, so whatever the caller does meanwhile (the
+        tokenizer, the catalog, the vector index, or waiting for the user to type) overlaps it:
+        a fresh search pays the longest of these, not their sum."""
+        if self._preloading is not None or self.bundle.text_tower.file in self._sessions:
+            return
 
+        def load() -> None:
+            try:
+                self._session(self.bundle.text_tower)
+                self.tokenizer  # noqa: B018 - loaded here unless the caller got to it first
+            except BaseException as e:  # noqa: BLE001 - raised again where the encoder is used
+                self._preload_error = e
+
+        self._preloading = threading.Thread(target=load, name="picfind-text-encoder")
+        self._preloading.start()
+
+    def _session(self, tower: TowerSpec) -> ort.InferenceSession:
+        loading = self._preloading
+        if loading is not None and loading is not threading.current_thread():
+            loading.join()
+            error, self._preload_error = self._preload_error, None
+            if error is not None:
+                raise error
+        if tower.file not in self._sessions:
             path = Path(self.bundle.path) / tower.file
             if not path.is_file():
                 raise BundleError(f"model {self.bundle.name!r}: {tower.file} is missing in {self.bundle.path}")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-            providers = ["CPUExecutionProvider"]
-            if self.device == "cuda":
-                providers.insert(0, "CUDAExecutionProvider")
-            self._sessions[tower.file] = ort.InferenceSession(str(path), opts, providers=providers)
+            if self.prepared and self.device == "cpu" and tower == self.bundle.text_tower:
+                from . import prepared
+
+                self._sessions[tower.file] = prepared.session(self.bundle, tower, self._open)
+            else:
+                self._sessions[tower.file] = self._open(path)
         return self._sessions[tower.file]
+
+    def _open(self, model: Path) -> ort.InferenceSession:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        return ort.InferenceSession(str(model), opts, providers=providers)
 
     @property
     def active_device(self) -> str:
@@ -95,14 +134,14 @@ class Encoder:
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts -> float32 [N, D] unit vectors."""
         tower = self.bundle.text_tower
+        tokenizer = self.tokenizer  # first: it loads while a preloading session still does
         session = self._session(tower)
         if tower.fixed_length:
-            ids = self.tokenizer.batch(texts, pad_to=tower.fixed_length, pad_id=tower.pad_id)
+            ids = tokenizer.batch(texts, pad_to=tower.fixed_length, pad_id=tower.pad_id)
             return normalise(session.run([tower.output], {tower.input: ids})[0])
         # One at a time, unpadded: padding a short query to a long neighbour costs more than
         # the per-call overhead saves.
-        rows = [session.run([tower.output], {tower.input: self.tokenizer.batch([t])})[0][0]
-                for t in texts]
+        rows = [session.run([tower.output], {tower.input: tokenizer.batch([t])})[0][0] for t in texts]
         return normalise(np.stack(rows)) if rows else np.zeros((0, self.bundle.embedding_dim), np.float32)
 
     def encode_text(self, text: str) -> np.ndarray:

@@ -98,7 +98,7 @@ class VectorIndex(ABC):
 class ExactIndex(VectorIndex):
     name = "exact"
     suffix = "npy"
-    incremental = False
+    GONE = -1  # the id of a removed vector's row, left in the matrix until vectors are next added
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray, position: int = 0) -> None:
         super().__init__(position)
@@ -106,30 +106,50 @@ class ExactIndex(VectorIndex):
         self.matrix = matrix if isinstance(matrix, np.memmap) else np.ascontiguousarray(matrix, dtype=np.float32)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return int(np.count_nonzero(self.ids != self.GONE))
 
     @classmethod
     def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings | None = None,
               progress: BuildProgress | None = None) -> ExactIndex:
         return cls(ids, matrix, position)
 
+    def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
+        """Catch up from the vector log: the first search after the catalog changed (a root removed,
+        an interrupted run) reads only the changed vectors from SQLite, not all of them (6.7 s at
+        1M). Removed vectors only have their rows marked, so the stored matrix is kept as it is
+        (`save` links it under the new name); added ones rewrite it without the marked rows."""
+        self.ids = np.where(np.isin(self.ids, np.asarray(removed, dtype=np.int64)), self.GONE, self.ids)
+        if not len(ids):
+            return
+        live = self.ids != self.GONE
+        kept = [self.matrix[live]] if live.any() else []
+        self.matrix = np.ascontiguousarray(np.concatenate([*kept, np.asarray(matrix, dtype=np.float32)]))
+        self.ids = np.concatenate([self.ids[live], np.asarray(ids, dtype=np.int64)])
+
     def top(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """`within`: only these ids (a filter)."""
         rows = None if within is None else np.flatnonzero(np.isin(self.ids, within))
         matrix = self.matrix if rows is None else self.matrix[rows]
+        ids = self.ids if rows is None else self.ids[rows]
+        k = min(k, len(self) if rows is None else len(rows))
         if not len(matrix) or k <= 0:
             return []
         scores = matrix @ np.asarray(query, dtype=np.float32)
-        k = min(k, len(scores))
+        scores[ids == self.GONE] = -np.inf
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.argsort(-scores[best], kind="stable")]
-        ids = self.ids if rows is None else self.ids[rows]
         return [(int(ids[i]), float(scores[i])) for i in best]
 
     # Stored as a plain float32 .npy, mapped on open: a search need not read every vector from
     # SQLite first (0.35 s at 100k vectors, 6.7 s at 1M).
     def save(self, path: Path) -> None:
         np.savez(_ids_path(path), ids=self.ids)  # first: the matrix file, written last, marks the pair whole
+        if isinstance(self.matrix, np.memmap) and self.matrix.filename:
+            try:  # the stored matrix, unchanged: the same file under the new name (2 GB not rewritten at 1M)
+                os.link(self.matrix.filename, path)
+                return
+            except OSError:  # gone meanwhile, or a file system without hard links: write it
+                pass
         with open(path, "wb") as f:
             np.save(f, self.matrix)
 

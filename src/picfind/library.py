@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import platformdirs
@@ -20,22 +20,23 @@ import platformdirs
 from . import models
 from .bundle import Bundle
 from .catalog import Catalog, CatalogError
-from .crawl import DEFAULT_EXCLUDES, normalise_extensions
-from .decode import DEFAULT_MAX_PIXELS, EXTENSIONS, SkipFile, decode
+from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
 from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress, IndexSettings, IndexStore, VectorIndex
-from .indexer import Indexer, IndexOptions, IndexReport, Progress, content_hash
 from .lock import Waiting, index_lock
 from .ocr import DEFAULT_OCR, TextReader
 from .ocr import MODELS as OCR_MODELS
-from .preprocess import Preprocessing
 from .query import combine, parse
 from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
 from .textsearch import OFF as OCR_OFF
 from .textsearch import fuse, ocr_setting, set_ocr, words_of
-from .thumbs import ThumbnailCache
+
+if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
+    from .indexer import IndexOptions, IndexReport, Progress
+    from .preprocess import Preprocessing
+    from .thumbs import ThumbnailCache
 
 
 def default_db() -> Path:
@@ -50,9 +51,14 @@ class Example:
     pixels: np.ndarray
 
 
-def decode_example(data: bytes, prep: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> Example:
+def decode_example(data: bytes, prep: Preprocessing, max_pixels: int | None = None) -> Example:
     """Decode an example image (JPEGs at reduced size, see `decode`). Touches no catalog, so a
-    server may run it on other threads, with a lower `max_pixels` for images anyone may send."""
+    server may run it on other threads, with a lower `max_pixels` for images anyone may send
+    (default: `decode.DEFAULT_MAX_PIXELS`)."""
+    from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode
+    from .indexer import content_hash
+
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     try:
         decoded = decode(data, prep.size * 2, max_pixels)
     except SkipFile as e:
@@ -103,7 +109,7 @@ class Library:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads)
+            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads, prepared=True)
         return self._encoder
 
     # indexing
@@ -146,6 +152,8 @@ class Library:
             settings = IndexSettings.of(self.catalog)
             settings.backend = ann
             settings.save(self.catalog)
+        from .indexer import Indexer
+
         reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
         reader = TextReader(reading) if reading in OCR_MODELS else None  # says so if OCR is not installed
         if ocr is not None:
@@ -159,6 +167,8 @@ class Library:
     @property
     def thumbnails(self) -> ThumbnailCache:
         if self._thumbnails is None:  # checked against the catalog's id once, not per thumbnail
+            from .thumbs import ThumbnailCache
+
             self._thumbnails = ThumbnailCache.of(self.catalog)
         return self._thumbnails
 
@@ -178,6 +188,8 @@ class Library:
     def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,
         else embedded now (and not added to the catalog)."""
+        from .indexer import content_hash
+
         digest = data.digest if isinstance(data, Example) else content_hash(data)
         known = self.catalog.vector_of(self.model, digest)
         if known is not None:
@@ -185,10 +197,18 @@ class Library:
         example = data if isinstance(data, Example) else decode_example(data, self.bundle.preprocessing)
         return self.encoder.encode_images(example.pixels[None])[0], digest
 
+    def warm(self) -> None:
+        """Get ready for a text search without waiting for one: the text encoder loads on its own
+        thread (`Encoder.preload_text`), the vector index here."""
+        self.encoder.preload_text()
+        self.vector_index()
+
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
         """A query's vector (see `picfind.query`) and the content hashes of its example images
         (`files=False`: no term is read from disk, for requests from the web)."""
         terms = parse([query] if isinstance(query, str) else query, files)
+        if any(term.image is None for term in terms):
+            self.warm()  # a fresh process: the encoder loads while the index opens and the text is tokenized
         vectors, examples = [], set()
         for term in terms:
             if term.image is None:
@@ -255,6 +275,8 @@ class Library:
     def open_image(self, file_id: int) -> BinaryIO | None:
         """An indexed picture's file, opened, only while it is a regular file whose real path is
         inside a root and whose size and time (else content) still match the catalog."""
+        from .indexer import content_hash
+
         found = self.catalog.file_by_id(file_id)
         if found is None:
             return None

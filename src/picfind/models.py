@@ -293,7 +293,19 @@ def download(name: str, progress: Progress | None = None, hub: str | None = None
         part.rename(dest)
     write_manifest(staging, entry.bundle_manifest(f"{HUB_URL}/{entry.repo}@{entry.revision}"))
     staging.rename(final)
-    return Bundle.load(final)
+    return _prepared(Bundle.load(final))
+
+
+def _prepared(bundle: Bundle, replaced: Bundle | None = None) -> Bundle:
+    """Make the bundle's prepared text encoder now, not on its first search (`picfind.prepared`),
+    and drop the one of the bundle it replaced."""
+    from . import prepared
+
+    if replaced is not None and prepared.folder_for(replaced, replaced.text_tower) != prepared.folder_for(
+            bundle, bundle.text_tower):
+        prepared.remove(replaced)
+    prepared.prepare(bundle)
+    return bundle
 
 
 def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bundle:
@@ -307,6 +319,7 @@ def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bun
         if problems:
             raise ModelError(f"{src}: " + "; ".join(problems))
         final = root / name
+        replaced = _installed(final)
         if final.exists():
             old = root / f".{name}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -317,7 +330,15 @@ def _install(src: Bundle | Path, name: str, make: Callable[[Path], None]) -> Bun
             tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return Bundle.load(root / name)
+    return _prepared(Bundle.load(root / name), replaced)
+
+
+def _installed(path: Path) -> Bundle | None:
+    """The bundle installed at `path`, if a readable one is."""
+    try:
+        return Bundle.load(path)
+    except BundleError:
+        return None
 
 
 def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
@@ -406,6 +427,11 @@ def remove(name: str) -> Path:
     if not _plain_name(name) or not (path / MANIFEST).is_file():
         raise ModelError(f"{name!r} is not an installed model in {models_dir()}: "
                          "`picfind models list` shows their names")
+    installed = _installed(path)
+    if installed is not None:
+        from . import prepared
+
+        prepared.remove(installed)
     if path.is_symlink():
         path.unlink()  # a link to a bundle elsewhere: forget the link, leave what it points at
     else:
@@ -413,6 +439,11 @@ def remove(name: str) -> Path:
     return path
 
 
-def verify(model: str) -> tuple[Bundle, list[str]]:
+def verify(model: str) -> tuple[Bundle, list[str], list[str]]:
+    """The bundle, its problems (one line each), and what was found and done about its prepared
+    text encoder when the bundle itself is sound (a damaged copy is rebuilt)."""
+    from . import prepared
+
     bundle = resolve(model)
-    return bundle, bundle.verify()
+    problems = bundle.verify()
+    return bundle, problems, [] if problems else prepared.verify(bundle)

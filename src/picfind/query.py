@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .decode import EXTENSIONS
+from .crawl import EXTENSIONS
 
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?):(?=\D)(.+)", re.S)  # "2:sunset", but not "12:30 lunch"
 

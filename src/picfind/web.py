@@ -84,13 +84,19 @@ class Service:
         self.db, self.model = db, model
         self.lib: Library | None = None
 
+    def _run(self, fn):
+        if self.lib is None:
+            self.lib = Library(self.db, model=self.model)
+        return fn(self.lib)
+
     async def call(self, fn):
         """`fn(library)` on the worker thread."""
-        def run():
-            if self.lib is None:
-                self.lib = Library(self.db, model=self.model)
-            return fn(self.lib)
-        return await asyncio.get_running_loop().run_in_executor(self.pool, run)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, fn)
+
+    def warm(self) -> None:
+        """Load the encoder and the vector index now, so the first search does not wait for them
+        (an error here comes back on that search instead)."""
+        self.pool.submit(self._run, Library.warm)
 
     async def decode(self, request: Request) -> Example:
         """An uploaded example image, decoded on the decoding threads (so searches on the worker
@@ -338,6 +344,7 @@ def _chunks(f, size: int = 1 << 16):
 
 @asynccontextmanager
 async def _closing(service: Service):
+    service.warm()
     yield
     service.close()
 
