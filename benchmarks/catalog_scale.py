@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode import random_b32  # noqa: E402
+from encode import random_bundle  # noqa: E402
 from vectors import clip_like  # noqa: E402
 
 from picfind import catalog as catalog_module  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
     args = ap.parse_args()
-    bundle = random_b32()
+    bundle = random_bundle("vit-b-32").path
     model = json.loads((bundle / "manifest.json").read_text())["name"]
     catalog_module.os.path.lexists = lambda p: True  # the files are not on disk (see above)
     row: dict = {"n": args.n}

@@ -137,11 +137,11 @@ def main() -> None:
         print(json.dumps({"encoder_limit": stage_encoder_limit, "naive": stage_naive}[name](*rest)))
         return
 
-    from encode import random_b32
+    from encode import random_bundle
 
     from picfind.models import resolve
 
-    bundle = str(random_b32()) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
+    bundle = str(random_bundle("vit-b-32").path) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
     cache = HERE / ".cache"
     t = time.perf_counter()
     paths = build_corpus(cache / "corpus", args.photos)

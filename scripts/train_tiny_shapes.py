@@ -23,7 +23,7 @@ from transformers import CLIPConfig, CLIPModel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from picfind.preprocess import Preprocessing  # noqa: E402
 from picfind.shapes import COLOURS, Scene, random_scene, render  # noqa: E402
-from picfind.tokenizer import ClipTokenizer  # noqa: E402
+from picfind.tokenizer import TextTokenizer  # noqa: E402
 
 IMAGE_SIZE = 64
 HELD_OUT = {("purple", "triangle")}  # never captioned in training: a composition check
@@ -79,7 +79,7 @@ def batch_indices(by_colour: dict[str, list[int]], rng: random.Random) -> list[i
     return out
 
 
-def evaluate(model: CLIPModel, tok: ClipTokenizer) -> dict[str, float]:
+def evaluate(model: CLIPModel, tok: TextTokenizer) -> dict[str, float]:
     """R@1 / R@5 of full captions over a 200-picture gallery, held-out pairs included."""
     scenes, pixels = make_data(200, seed=999)
     with torch.no_grad():
@@ -97,10 +97,10 @@ def evaluate(model: CLIPModel, tok: ClipTokenizer) -> dict[str, float]:
     return {"R@1": float((ranks_a < 1).mean()), "R@5": float((ranks_a < 5).mean())}
 
 
-def train(steps: int, seed: int, n_images: int) -> tuple[CLIPModel, ClipTokenizer]:
+def train(steps: int, seed: int, n_images: int) -> tuple[CLIPModel, TextTokenizer]:
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    tok = ClipTokenizer(Path(__file__).resolve().parents[1] / "src/picfind/bundles/clip-tokenizer.json")
+    tok = TextTokenizer(Path(__file__).resolve().parents[1] / "src/picfind/bundles/clip-tokenizer.json")
     t0 = time.time()
     scenes, pixels = make_data(n_images, seed)
     print(f"generated {n_images} pictures in {time.time() - t0:.0f} s", flush=True)

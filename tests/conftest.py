@@ -95,9 +95,53 @@ def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
     from convert_clip import export_bundle
 
     out = {}
-    for layout, normalised in (("split", False), ("rclip", True)):
+    for layout, normalised in (("split", False), ("rclip", True), ("immich", True)):
         folder = tmp_path_factory.mktemp("bundles") / layout
         export_bundle(reference_model, folder, name=f"random-{layout}", image_size=64, description="test",
                       licence="MIT", source="tests", layout=layout, normalised=normalised)
+        out[layout] = folder
+    return out
+
+
+@pytest.fixture(scope="session")
+def sentencepiece_tokenizers(tmp_path_factory) -> dict[str, Path]:
+    """Small tokenizer.json files of SigLIP 2's kind (Gemma-like BPE) and SigLIP 1's (T5-like Unigram)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from make_sentencepiece_tokenizers import gemma_like, t5_like
+
+    folder = tmp_path_factory.mktemp("tokenizers")
+    return {"gemma": gemma_like(folder / "gemma-like.json"), "t5": t5_like(folder / "t5-like.json")}
+
+
+@pytest.fixture(scope="session")
+def siglip_model(sentencepiece_tokenizers):
+    """A transformers SiglipModel (the class fixed-resolution SigLIP 2 checkpoints load with),
+    tiny, random weights, over the Gemma-like vocabulary."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import SiglipConfig, SiglipModel
+
+    vocab = Tokenizer.from_file(str(sentencepiece_tokenizers["gemma"])).get_vocab_size()
+    layers = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    torch.manual_seed(7)
+    config = SiglipConfig(text_config={**layers, "vocab_size": vocab, "max_position_embeddings": 64,
+                                       "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2},
+                          vision_config={**layers, "image_size": 64, "patch_size": 16})
+    return SiglipModel(config).eval()
+
+
+@pytest.fixture(scope="session")
+def siglip_exported(siglip_model, sentencepiece_tokenizers, tmp_path_factory) -> dict[str, Path]:
+    """The SigLIP model exported by scripts/convert_clip.py as onnx-community's (`split`) and
+    Immich's graphs."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from convert_clip import export_bundle
+
+    out = {}
+    for layout in ("split", "immich"):
+        folder = tmp_path_factory.mktemp("siglip") / layout
+        export_bundle(siglip_model, folder, name=f"siglip-{layout}", image_size=64, description="test",
+                      licence="Apache-2.0", source="tests", layout=layout,
+                      tokenizer=sentencepiece_tokenizers["gemma"], check=False)
         out[layout] = folder
     return out

@@ -358,7 +358,9 @@ def test_a_model_switch_re_embeds_cleanly_and_never_mixes_vectors(library: Path,
     assert switched["embedded"] == 16 and switched["unchanged"] == 0
     again = json.loads(picfind("index", "--db", str(db), "--model", other, "--json", check=True).stdout)
     assert again["embedded"] == 0
-    back = index(db)  # tiny-shapes again: its vectors are still there
+    kept = index(db)  # the catalog now remembers the other model: a re-scan keeps it
+    assert kept["embedded"] == 0 and kept["read"] == 0
+    back = index(db, "--model", "tiny-shapes")  # tiny-shapes again: its vectors are still there
     assert back["embedded"] == 0 and back["read"] == 0
     with sqlite3.connect(db) as con:
         per_model = dict(con.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from picfind import models
+from picfind import models, registry
 from picfind.bundle import Bundle
 
 from .conftest import picfind
@@ -21,14 +21,18 @@ from .conftest import picfind
 def test_models_list_shows_every_registry_entry_with_size_licence_and_state() -> None:
     proc = picfind("models", "list", "--json", check=True)
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    for name in ("vit-b-32", "vit-b-16", "vit-b-32-datacomp", "tiny-shapes"):
+    for name in ("vit-b-32", "vit-b-16", "vit-b-32-datacomp", "tiny-shapes", "vit-b-32-int8", "vit-b-32-laion2b",
+                 "vit-l-14", "siglip2-b16-256", "siglip2-b16-256-int8", "siglip2-b32-256"):
         assert name in rows
         assert rows[name]["size"] > 0 and rows[name]["licence"]
+    assert rows["siglip2-b16-256"]["licence"] == rows["siglip2-b32-256"]["licence"] == "Apache-2.0"
+    assert [name for name, r in rows.items() if r["default"]] == [models.DEFAULT_MODEL]
     assert rows["tiny-shapes"]["installed"] is True
     assert rows["vit-b-32"]["installed"] is False
     assert "pinned on first use" in rows["vit-b-16"]["hashes"]
     text = picfind("models", "list", check=True).stdout
     assert "vit-b-32" in text and "MIT" in text and "installed" in text
+    assert f"{models.DEFAULT_MODEL} *" in text and "keeps the model it was indexed with" in text
 
 
 @pytest.mark.parametrize("hub", ["http://127.0.0.1:9", "http://picfind-test.invalid"])
@@ -96,7 +100,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         repo="org/test-model", revision="main",
         files=(models.RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 1, vision_sha),
                models.RemoteFile("onnx/text_model.onnx", "text_model.onnx", 1)),
-        manifest=models._split_layout(tiny.embedding_dim, tiny.image_size, "vision_model.onnx", "text_model.onnx"),
+        manifest=registry._split_layout(tiny.embedding_dim, tiny.image_size, "vision_model.onnx", "text_model.onnx"),
     )
     monkeypatch.setitem(models.REGISTRY, "test-model", entry)
     handler = lambda *a, **k: _RangeHandler(*a, directory=str(tmp_path / "hub"), **k)  # noqa: E731

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from picfind.bundle import BUILTIN_TOKENIZER_PATH
-from picfind.tokenizer import ClipTokenizer
+from picfind.tokenizer import TextTokenizer
 
 
 def reference_tokenizer():
@@ -59,7 +59,7 @@ def varied_strings(n: int = 1200) -> list[str]:
 
 def test_ids_match_reference_clip_on_1000_varied_strings() -> None:
     ref = reference_tokenizer()
-    ours = ClipTokenizer(BUILTIN_TOKENIZER_PATH)
+    ours = TextTokenizer(BUILTIN_TOKENIZER_PATH)
     strings = varied_strings()
     assert len(strings) >= 1000
     mismatches = [s for s in strings if ours.ids(s) != reference_ids(ref, s)]
@@ -67,13 +67,13 @@ def test_ids_match_reference_clip_on_1000_varied_strings() -> None:
 
 
 def test_long_text_is_cut_to_the_context_length_with_an_end_token() -> None:
-    ids = ClipTokenizer(BUILTIN_TOKENIZER_PATH).ids("sunset " * 200)
+    ids = TextTokenizer(BUILTIN_TOKENIZER_PATH).ids("sunset " * 200)
     assert len(ids) == 77
     assert ids[0] == 49406 and ids[-1] == 49407
 
 
 def test_batch_pads_after_the_end_token() -> None:
-    tok = ClipTokenizer(BUILTIN_TOKENIZER_PATH)
+    tok = TextTokenizer(BUILTIN_TOKENIZER_PATH)
     batch = tok.batch(["a cat", "a very long description of a cat"], pad_to=77)
     assert batch.shape == (2, 77)
     assert list(batch[0, :4]) == tok.ids("a cat") and batch[0, 4:].sum() == 0

@@ -273,6 +273,15 @@ class Catalog(TextStore):
         self.db.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def indexed_model(self) -> str | None:
+        """The model this catalog was last indexed with: as recorded, or for a catalog from before
+        the record, the model most of its vectors come from; None for a new catalog."""
+        recorded = self.setting("model", "")
+        if recorded:
+            return recorded
+        row = self.db.execute("SELECT model FROM embeddings GROUP BY model ORDER BY count(*) DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
     # roots
     def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
         with self.transaction():

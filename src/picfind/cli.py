@@ -50,7 +50,8 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     s = argparse.SUPPRESS
     p.add_argument("--db", default=s, help="catalog file (default: $PICFIND_DB or the user data folder)")
-    p.add_argument("--model", default=s, help="model name or bundle folder (default: $PICFIND_MODEL or vit-b-32)")
+    p.add_argument("--model", default=s, help="model name or bundle folder (default: the one the catalog was "
+                   "indexed with, else $PICFIND_MODEL, else the default that `picfind models list` marks)")
     p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
     return p
 
@@ -512,8 +513,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 0
         for r in rows:
             mark = "installed" if r.installed else "-"
-            print(terminal(f"{r.name:<20} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
-            print(f"{'':<20} {terminal(str(r.description))}" + (f"\n{'':<20} {terminal(r.path)}" if r.path else ""))
+            name = f"{r.name} *" if r.default else r.name
+            print(terminal(f"{name:<22} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
+            print(f"{'':<22} {terminal(str(r.description))}" + (f"\n{'':<22} {terminal(r.path)}" if r.path else ""))
+        print("* the default for a new catalog; a catalog keeps the model it was indexed with")
         return 0
     if action == "download":
         bar = None

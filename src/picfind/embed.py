@@ -2,7 +2,8 @@
 
 CPU by default; the CUDA execution provider when onnxruntime-gpu and a GPU are present.
 Texts are run unpadded where the graph allows (CLIP pools the end-of-text token behind a causal
-mask, so padding changes nothing but the cost).
+mask, so padding changes nothing but the cost); SigLIP reads the last position, so its bundles
+pad to a fixed length. Graphs exported for a fixed batch size are run in a loop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .bundle import Bundle, BundleError, TowerSpec
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from .tokenizer import ClipTokenizer
+    from .tokenizer import TextTokenizer
 
 
 def available_device() -> str:
@@ -47,7 +48,7 @@ class Encoder:
         self.spinning = spinning
         self._device = device
         self.threads = threads or os.cpu_count() or 1
-        self._tokenizer: ClipTokenizer | None = None
+        self._tokenizer: TextTokenizer | None = None
         self._tokenizer_lock = threading.Lock()
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._preloading: threading.Thread | None = None
@@ -60,12 +61,12 @@ class Encoder:
         return self._device
 
     @property
-    def tokenizer(self) -> ClipTokenizer:
+    def tokenizer(self) -> TextTokenizer:
         with self._tokenizer_lock:
             if self._tokenizer is None:
-                from .tokenizer import ClipTokenizer
+                from .tokenizer import TextTokenizer
 
-                self._tokenizer = ClipTokenizer(self.bundle.tokenizer_path, self.bundle.context_length)
+                self._tokenizer = TextTokenizer(self.bundle.tokenizer_path, self.bundle.text)
         return self._tokenizer
 
     def preload_text(self) -> None:
@@ -125,24 +126,43 @@ class Encoder:
         first = self._session(self.bundle.image_tower).get_providers()[0]
         return "cuda" if first == "CUDAExecutionProvider" else "cpu"
 
+    def _run(self, tower: TowerSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """One graph over a batch; in slices of its fixed batch size where it has one."""
+        session = self._session(tower)
+        wanted = {i.name for i in session.get_inputs()}
+        if wanted != inputs.keys():
+            raise BundleError(f"model {self.bundle.name!r}: {tower.file} takes {', '.join(sorted(wanted))} but its "
+                              f"manifest.json gives {', '.join(sorted(inputs))}: correct the manifest's input names")
+        step = tower.batch_size
+        n = len(next(iter(inputs.values())))
+        if not step or n <= step:
+            return session.run([tower.output], inputs)[0]
+        return np.concatenate([session.run([tower.output], {k: v[i:i + step] for k, v in inputs.items()})[0]
+                               for i in range(0, n, step)])
+
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         """float32 [N, 3, S, S] preprocessed pixels -> float32 [N, D] unit vectors."""
         tower = self.bundle.image_tower
-        out = self._session(tower).run([tower.output], {tower.input: np.ascontiguousarray(pixels, np.float32)})
-        return normalise(out[0])
+        return normalise(self._run(tower, {tower.input: np.ascontiguousarray(pixels, np.float32)}))
+
+    def _text_inputs(self, tower: TowerSpec, texts: list[str]) -> dict[str, np.ndarray]:
+        ids, mask = self.tokenizer.encode(texts)
+        inputs = {tower.input: ids.astype(tower.ids)}
+        if tower.attention_mask:
+            inputs[tower.attention_mask] = mask.astype(tower.ids)
+        return inputs
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts -> float32 [N, D] unit vectors."""
         tower = self.bundle.text_tower
-        tokenizer = self.tokenizer  # first: it loads while a preloading session still does
-        session = self._session(tower)
-        if tower.fixed_length:
-            ids = tokenizer.batch(texts, pad_to=tower.fixed_length, pad_id=tower.pad_id)
-            return normalise(session.run([tower.output], {tower.input: ids})[0])
+        if not texts:
+            return np.zeros((0, self.bundle.embedding_dim), np.float32)
+        self.tokenizer  # noqa: B018 - first: it loads while a preloading session still does
+        if self.bundle.text.pad_to:
+            return normalise(self._run(tower, self._text_inputs(tower, texts)))
         # One at a time, unpadded: padding a short query to a long neighbour costs more than
         # the per-call overhead saves.
-        rows = [session.run([tower.output], {tower.input: tokenizer.batch([t])})[0][0] for t in texts]
-        return normalise(np.stack(rows)) if rows else np.zeros((0, self.bundle.embedding_dim), np.float32)
+        return normalise(np.concatenate([self._run(tower, self._text_inputs(tower, [t])) for t in texts]))
 
     def encode_text(self, text: str) -> np.ndarray:
         return self.encode_texts([text])[0]

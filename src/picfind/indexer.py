@@ -177,7 +177,8 @@ class Indexer:
             resized = self.prep.resize(decoded.image)
             pixels = self.prep.tensor(resized)
             if self.thumbs is not None:  # from the small image already made when big enough: nearly free
-                self.thumbs.put(digest, resized if min(resized.size) >= THUMB_SIZE * 3 // 4 else decoded.image)
+                self.thumbs.put(digest, resized if self.prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4
+                                else decoded.image)
             return ReadResult(task, digest, decoded.meta, pixels, text=text, text_failed=failed)
         except SkipFile as skip:
             return ReadResult(task, skip=skip)

@@ -18,7 +18,7 @@ import numpy as np
 import platformdirs
 
 from . import models
-from .bundle import Bundle
+from .bundle import Bundle, BundleError
 from .catalog import Catalog, CatalogError
 from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
 from .embed import Encoder
@@ -97,10 +97,25 @@ class Library:
                                "write; copy it to a writable place and pass --db, or make it writable")
 
     @property
+    def model_choice(self) -> str | None:
+        """Which model to use: the one asked for, else the one this catalog was indexed with (so a
+        new default never leaves a catalog without vectors), else $PICFIND_MODEL or the default."""
+        return self._model_arg or self.catalog.indexed_model()
+
+    @property
     def bundle(self) -> Bundle:
         if self._bundle is None:
-            self._bundle = models.resolve(self._model_arg)
+            self._bundle = models.resolve(self.model_choice)
         return self._bundle
+
+    def _remember_model(self) -> None:
+        """Record the model in the catalog: by name where the name finds this bundle, else by folder."""
+        bundle = self.bundle
+        try:
+            by_name = models.resolve(bundle.name).path.resolve() == bundle.path.resolve()
+        except (models.ModelError, BundleError):
+            by_name = False
+        self.catalog.set_setting("model", bundle.name if by_name else str(bundle.path.resolve()))
 
     @property
     def model(self) -> str:
@@ -152,6 +167,7 @@ class Library:
             settings = IndexSettings.of(self.catalog)
             settings.backend = ann
             settings.save(self.catalog)
+        self._remember_model()
         from .indexer import Indexer
 
         reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
@@ -302,7 +318,7 @@ class Library:
         try:
             model = self.model
         except models.ModelError:  # status still answers when the model is not installed
-            model = self._model_arg or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
+            model = self.model_choice or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
         settings = IndexSettings.of(self.catalog)
         return {

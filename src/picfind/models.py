@@ -1,4 +1,4 @@
-"""Which models picfind knows, where they come from, and where they live on this machine.
+"""Where models come from and where they live on this machine (which ones exist: `picfind.registry`).
 
 Real CLIP weights come from the public model hub, downloaded once (resumable, sha256-checked,
 moved into place atomically) or imported from a folder; after that everything runs offline.
@@ -12,14 +12,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-from .bundle import BUILTIN_TOKENIZER, MANIFEST, Bundle, BundleError, sha256_file, write_manifest
+from .bundle import MANIFEST, Bundle, BundleError, sha256_file, write_manifest
+from .registry import DEFAULT_MODEL, REGISTRY, RegistryEntry, RemoteFile
 
-DEFAULT_MODEL = "vit-b-32"
 BUILTIN_DIR = Path(__file__).parent / "bundles"
 HUB_URL = "https://huggingface.co"
 PINS = "pins.json"
@@ -29,96 +29,6 @@ NETWORK_TIMEOUT = 15
 
 class ModelError(Exception):
     """A model is unknown, not installed, or could not be fetched; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    path: str  # path inside the hub repository
-    local: str  # file name inside the bundle
-    size: int  # bytes (approximate where marked in the registry notes)
-    sha256: str | None = None  # as published; None: pinned on first download
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    name: str
-    description: str
-    licence: str
-    repo: str
-    revision: str
-    files: tuple[RemoteFile, ...]
-    manifest: dict = field(default_factory=dict)
-
-    def url(self, f: RemoteFile, hub: str) -> str:
-        return f"{hub.rstrip('/')}/{self.repo}/resolve/{self.revision}/{f.path}"
-
-    @property
-    def size(self) -> int:
-        return sum(f.size for f in self.files)
-
-    def bundle_manifest(self, source: str) -> dict:
-        """The manifest of a bundle made from this entry's files (hashes added on writing)."""
-        return {"name": self.name, "description": self.description, "licence": self.licence,
-                "source": source, **self.manifest}
-
-
-def _split_layout(dim: int, size: int, vision: str, text: str) -> dict:
-    return {
-        "embedding_dim": dim, "image_size": size, "context_length": 77,
-        "image_encoder": {"file": vision, "input": "pixel_values", "output": "image_embeds",
-                          "normalised": False},
-        "text_encoder": {"file": text, "input": "input_ids", "output": "text_embeds",
-                         "normalised": False, "fixed_length": None, "pad_id": 0},
-        "tokenizer": BUILTIN_TOKENIZER,
-    }
-
-
-REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
-    RegistryEntry(
-        name="vit-b-32",
-        description="OpenAI CLIP ViT-B/32 (the default): MS-COCO text->image R@1 30.4",
-        licence="MIT", repo="Xenova/clip-vit-base-patch32",
-        revision="4c1807b705b1d015fb032789cc4d221b23025a6f",
-        files=(RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 352_000_000,
-                          "fd6e1402a588279d1723c7534d4bcba5bc0b14b47dfab0e46f8c47b8270d7d40"),
-               RemoteFile("onnx/text_model.onnx", "text_model.onnx", 254_000_000)),
-        manifest=_split_layout(512, 224, "vision_model.onnx", "text_model.onnx"),
-    ),
-    RegistryEntry(
-        name="vit-b-32-fp16",
-        description="OpenAI CLIP ViT-B/32, half-size fp16 files (same quality, GPU-friendly)",
-        licence="MIT", repo="Xenova/clip-vit-base-patch32",
-        revision="4c1807b705b1d015fb032789cc4d221b23025a6f",
-        files=(RemoteFile("onnx/vision_model_fp16.onnx", "vision_model_fp16.onnx", 176_000_000,
-                          "35c4e0fb0aeee527dcde1693520b214a34424a786babd530f35366bad5844efd"),
-               RemoteFile("onnx/text_model_fp16.onnx", "text_model_fp16.onnx", 127_000_000,
-                          "df587ffbf248bf20d44fa6e16adc5ebc27ead691860e5333dbdaab5fd6bf3f6e")),
-        manifest=_split_layout(512, 224, "vision_model_fp16.onnx", "text_model_fp16.onnx"),
-    ),
-    RegistryEntry(
-        name="vit-b-16",
-        description="OpenAI CLIP ViT-B/16: R@1 33.1, about 4x slower to index than B/32",
-        licence="MIT", repo="Xenova/clip-vit-base-patch16", revision="main",
-        files=(RemoteFile("onnx/vision_model.onnx", "vision_model.onnx", 345_000_000),
-               RemoteFile("onnx/text_model.onnx", "text_model.onnx", 254_000_000)),
-        manifest=_split_layout(512, 224, "vision_model.onnx", "text_model.onnx"),
-    ),
-    RegistryEntry(
-        name="vit-b-32-datacomp",
-        description="OpenCLIP ViT-B/32-256 DataComp: R@1 39.9 at about B/32's cost (rclip's model)",
-        licence="MIT", repo="yurijmikhalevich/rclip-models", revision="main",
-        files=(RemoteFile("ViT-B-32-256-datacomp_s34b_b86k/visual.onnx", "visual.onnx", 352_000_000),
-               RemoteFile("ViT-B-32-256-datacomp_s34b_b86k/textual.onnx", "textual.onnx", 254_000_000)),
-        manifest={
-            "embedding_dim": 512, "image_size": 256, "context_length": 77,
-            "image_encoder": {"file": "visual.onnx", "input": "input", "output": "output",
-                              "normalised": False},
-            "text_encoder": {"file": "textual.onnx", "input": "input", "output": "output",
-                             "normalised": False, "fixed_length": 77, "pad_id": 0},
-            "tokenizer": BUILTIN_TOKENIZER,
-        },
-    ),
-)}
 
 
 def models_dir() -> Path:
@@ -172,6 +82,7 @@ class ModelInfo:
     installed: bool
     path: str | None
     hashes: str  # "published", "pinned on first use", "not yet pinned", "bundle manifest"
+    default: bool = False  # the model a new catalog gets when none is asked for
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -207,6 +118,8 @@ def list_models() -> list[ModelInfo]:
                 out.append(ModelInfo(path.name, b.manifest.get("description", "imported bundle"),
                                      b.manifest.get("licence", "?"), b.size_bytes(), True,
                                      str(path), "bundle manifest"))
+    for info in out:
+        info.default = info.name == DEFAULT_MODEL
     return out
 
 
@@ -379,7 +292,7 @@ def import_folder(folder: Path, as_name: str | None = None) -> Bundle:
         raise ModelError(f"{folder} could hold any of {names}: say which with `--as NAME`")
     why = f" ({'; '.join(rejected)})" if rejected else ""
     raise ModelError(f"{folder} holds neither a picfind bundle ({MANIFEST}) nor the files of a known "
-                     f"model (for vit-b-32: onnx/vision_model.onnx and onnx/text_model.onnx){why}")
+                     f"model (for {DEFAULT_MODEL}: {' and '.join(f.path for f in REGISTRY[DEFAULT_MODEL].files)}){why}")
 
 
 def _copy_bundle(src: Path, dest: Path, name: str) -> None:

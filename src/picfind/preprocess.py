@@ -1,6 +1,8 @@
-"""CLIP image preprocessing: the exact steps of the reference image processor.
+"""Image preprocessing: the exact steps of each model family's reference image processor.
 
-Shorter side resized (bicubic) to the model size, centre crop, scale to [0, 1], CLIP mean/std.
+CLIP (`CLIPImageProcessor`): shorter side resized to the model size, centre crop.
+SigLIP (`SiglipImageProcessor`): squashed to a square, no crop. Both: scale to [0, 1], then
+the model's mean/std (CLIP's, or 0.5 for SigLIP).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from .bundle import CLIP_MEAN, CLIP_STD
+
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
 @dataclass(frozen=True)
@@ -19,9 +22,18 @@ class Preprocessing:
     size: int = 224
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
+    resize_mode: str = "shortest"  # or "squash"
+    interpolation: str = "bicubic"  # or "bilinear"
+
+    @property
+    def keeps_aspect(self) -> bool:
+        """Whether `resize` keeps the picture's proportions (a squashed one makes a poor thumbnail)."""
+        return self.resize_mode == "shortest"
 
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
-        """Output size of the shorter-side resize, rounded as the reference processor does."""
+        """Output size of the resize step, rounded as the reference processor does."""
+        if self.resize_mode == "squash":
+            return self.size, self.size
         short, long = (width, height) if width <= height else (height, width)
         new_long = int(self.size * long / short)
         return (self.size, new_long) if width <= height else (new_long, self.size)
@@ -31,12 +43,12 @@ class Preprocessing:
         return self.tensor(self.resize(img))
 
     def resize(self, img: Image.Image) -> Image.Image:
-        """The shorter-side resize alone (the indexer also makes its thumbnail from this)."""
+        """The resize step alone (the indexer also makes its thumbnail from this)."""
         if img.mode != "RGB":
             raise ValueError(f"expected an RGB image, got mode {img.mode}")
         w, h = img.size
         if (w, h) != (self.size, self.size):
-            img = img.resize(self.resized_size(w, h), Image.Resampling.BICUBIC)
+            img = img.resize(self.resized_size(w, h), _RESAMPLE[self.interpolation])
         return img
 
     def tensor(self, resized: Image.Image) -> np.ndarray:
