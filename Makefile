@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test browser clean
+.PHONY: demo test browser fonts clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,13 @@ browser:
 	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 || { echo "the web tests need chromium: sudo apt-get install chromium" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.test-ready browser
+# The OCR tests draw words in Debian's DejaVu and Liberation fonts.
+fonts:
+	@test -f /usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf -a -f /usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf || \
+	  { test "$$(id -u)" = 0 || { echo "the OCR tests need fonts: sudo apt-get install fonts-dejavu-core fonts-liberation" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null; }
+
+test: $(VENV)/.test-ready browser fonts
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(PY) -m pytest
 

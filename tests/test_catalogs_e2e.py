@@ -233,3 +233,24 @@ def test_offline_places_and_nested_roots_behave_alike_on_both_catalogs(db: str, 
     out = run("roots", "remove", str(library), db=db)  # the outer root: the inner one keeps its 3
     assert "its 6 files" in out
     assert run_json("status", db=db)["embedded_with_model"] == 3
+
+
+def test_reading_text_is_refused_on_postgresql_and_with_ray_in_one_line(pg_url: str, tmp_path: Path) -> None:
+    """OCR lives in the SQLite catalog and the local read stage only (for now): asking for it on a
+    PostgreSQL catalog or over Ray stops before anything is written, with one line saying so."""
+    write_shapes(tmp_path / "pics", 1)
+    sqlite_db = str(tmp_path / "c.db")
+    for db, extra in ((pg_url, []), (sqlite_db, ["--ray"])):
+        proc = picfind("index", str(tmp_path / "pics"), "--ocr", *extra, "--db", db)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert "not supported" in proc.stderr
+        assert ("PostgreSQL" if db == pg_url else "--ray") in proc.stderr
+    assert run_json("status", db=pg_url)["roots"] == []  # refused before the folder was remembered
+    assert not Path(sqlite_db).exists() or run_json("status", db=sqlite_db)["roots"] == []
+    # Search on PostgreSQL has no text part: plain results carry no text, and --ocr-only says why.
+    run("index", str(tmp_path / "pics"), db=pg_url)
+    assert all(h["ocr_text"] is None for h in run_json("search", "a shape", db=pg_url))
+    assert "text      off" in run("status", db=pg_url)
+    proc = picfind("search", "shape", "--ocr-only", "--db", pg_url)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "--ocr" in proc.stderr

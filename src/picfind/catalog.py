@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalog_text import MIGRATION as TEXT_MIGRATION
+from .catalog_text import TextStore
 from .errors import explain
 from .filters import Filter, like_escape
 
@@ -107,6 +109,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX files_offline ON files(offline) WHERE offline IS NOT NULL;
     INSERT OR IGNORE INTO settings(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
     """ + _reown_sql(),
+    # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
+    TEXT_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
@@ -208,9 +212,10 @@ class SkippedFile(FileStat):
     detail: str = ""
 
 
-class Catalog:
+class Catalog(TextStore):
     """The embedded SQLite catalog's tables (`picfind.embedded` adds its vector indexes and
-    thumbnails; `picfind.backend.CatalogBackend` is what every catalog answers)."""
+    thumbnails; `picfind.backend.CatalogBackend` is what every catalog answers; `TextStore` the
+    text OCR read, SQLite only)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -410,6 +415,7 @@ class Catalog:
         with self.transaction() as db:
             gone = [h for (h,) in db.execute(f"SELECT DISTINCT content_hash {orphans}")]
             db.execute(f"DELETE {orphans}")
+            self.prune_texts()
         return gone
 
     # vectors, for search and the vector indexes

@@ -23,6 +23,8 @@ from .errors import explain, terminal
 from .filters import Filter
 from .index import BACKENDS
 from .library import Library, default_db
+from .ocr import OcrUnavailable
+from .ocr_match import snippet
 from .query import group as group_terms
 from .search import Hit
 
@@ -106,11 +108,16 @@ def build_parser() -> Parser:
                    help="read and embed on a Ray cluster: ADDRESS (host:port, or auto for the running one); "
                         "alone: start a local cluster for this run (needs picfind[cluster])")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ocr = p.add_mutually_exclusive_group()
+    ocr.add_argument("--ocr", action="store_true", default=None,
+                     help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
     p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
+    p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
     _result_options(p)
 
     p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")
@@ -211,6 +218,8 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.matched and h.ocr_text:
+                print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
 
 
 def _after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
@@ -251,7 +260,9 @@ class _Bar:
 
     def __call__(self, report: IndexReport, done: int, total: int) -> None:
         if self._advance("indexing", "file", done, total):
-            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), refresh=False)
+            text = {"text": report.texts_read} if report.texts_read else {}  # pictures OCR read (index --ocr)
+            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), **text,
+                                 refresh=False)
 
     def comparing(self, done: int, total: int) -> None:
         self._advance("comparing", "vector", done, total)
@@ -288,7 +299,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = _Bar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors, ray=args.ray, waiting=lambda holder: _say(
+                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, waiting=lambda holder: _say(
                                args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
     finally:
         bar.close()
@@ -303,6 +314,9 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
               f"{lib.model} on {report.device})")
+        if report.texts_read or report.texts_failed:
+            failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
+            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     for place, n in report.offline.items() if not quiet else ():
@@ -314,7 +328,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort)
+    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=_filter(args), sort=args.sort,
+                      ocr_only=args.ocr_only)
     _print_hits(hits, args)
     _after_results(hits, args, " ".join(args.query), lib)
     return 0
@@ -396,7 +411,7 @@ def cmd_shell(args: argparse.Namespace, lib: Library) -> int:
         try:
             terms, line_args = _shell_line(query)
             _print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=_filter(line_args),
-                                   sort=line_args.sort), opts)
+                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts)
         except ValueError as e:
             print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:
@@ -409,6 +424,7 @@ def _shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     e.g. `beach - people --after 2024-06 -n 20`."""
     parser = Parser(prog="picfind shell", add_help=False)
     parser.add_argument("query", nargs="*")
+    parser.add_argument("--ocr-only", action="store_true")
     _search_options(parser, n=10)
     try:
         tokens = shlex.split(line)
@@ -453,6 +469,13 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
+    ocr = st["ocr"]
+    if ocr["setting"] != "off":
+        text = f": {ocr['pictures_read']} pictures read, {ocr['with_text']} hold text"
+    else:
+        text = (" (not on a PostgreSQL catalog)" if vi["setting"] == "pgvector"
+                else " (turn on with `picfind index --ocr`)")
+    print(f"text      {ocr['setting']}{text}")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     for place in st["offline"]:
@@ -565,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, cmd_shell)
             return command(args, lib)
-    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError) as e:
+    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
         print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...

@@ -35,9 +35,11 @@ from .thumbs import encode_thumbnail
 
 if TYPE_CHECKING:
     from .backend import CatalogBackend
+    from .ocr import TextReader
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
+OCR_MIN_SIDE = 1024  # decode for OCR at least this big on the short side (JPEG draft stays coarse)
 
 
 def content_hash(data: bytes) -> str:
@@ -65,6 +67,8 @@ class ReadResult:
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
     thumb: Image.Image | None = None
+    text: str | None = None  # read by OCR now ('' for none); None when not read
+    text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
 
 
 @dataclass
@@ -77,6 +81,9 @@ class IndexReport:
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
     removed: int = 0
+    texts_read: int = 0  # pictures OCR read in this run
+    texts_found: int = 0  # of them, those that hold text
+    texts_failed: int = 0  # pictures OCR failed on (tried again next run)
     offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
     seconds: float = 0.0
     interrupted: bool = False
@@ -95,10 +102,12 @@ Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, tota
 Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None], None]
 
 
-def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions) -> ReadResult:
+def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions,
+              ocr: TextReader | None = None, texts: set[str] | frozenset[str] = frozenset()) -> ReadResult:
     """The read stage, on whichever machine runs it: read the file once, hash it, and only when
     that content is not in `known`, decode and preprocess it (and keep a small image to make its
-    thumbnail from). Pure: no catalog, no encoder, so a cluster worker can run it."""
+    thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
+    decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
     try:
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
@@ -114,18 +123,30 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         except OSError as e:
             raise SkipFile("unreadable", e.strerror or str(e)) from None
         digest = content_hash(data)
-        if digest in known:
+        need_text = ocr is not None and digest not in texts
+        if digest in known and not need_text:
             try:
                 meta = probe(data)
             except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
                 meta = None
             return ReadResult(task, digest, meta)
-        decoded = decode(data, int(prep.size * options.draft_factor), options.max_pixels)
+        min_side = int(prep.size * options.draft_factor)
+        # One decode serves both: OCR wants more pixels than CLIP (small text).
+        decoded = decode(data, max(min_side, OCR_MIN_SIDE) if need_text else min_side, options.max_pixels)
+        text, failed = None, False
+        if need_text:
+            try:
+                text = ocr.read(np.asarray(decoded.image))
+            except Exception:  # noqa: BLE001 - one odd picture must not stop the run; read again next time
+                failed = True
+        if digest in known:
+            return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
         resized = prep.resize(decoded.image)
         # the thumbnail from the small image already made when big enough: nearly free
         small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
         thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
-        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb)
+        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb, text=text,
+                          text_failed=failed)
     except SkipFile as skip:
         return ReadResult(task, skip=skip)
 
@@ -135,12 +156,14 @@ class Writer:
     catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
 
     def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
-                 indexed_before: set[str] | frozenset[str] = frozenset()) -> None:
+                 indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None) -> None:
         self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
         self.indexed_before = indexed_before  # files read again that had a vector
+        self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds (SQLite catalog only)
         self.ready: list[IndexedFile] = []
         self.vectors: dict[str, np.ndarray] = {}
         self.skipped: list[SkippedFile] = []
+        self.texts: dict[str, str] = {}  # content hash -> text read in this batch
         self.last_commit = time.monotonic()
 
     def skip(self, t: Task, reason: str, detail: str) -> None:
@@ -155,6 +178,10 @@ class Writer:
 
     def commit(self) -> None:
         self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
+        if self.texts:
+            with self.catalog.transaction():
+                self.catalog.put_texts(self.ocr_model, self.texts)
+            self.texts.clear()
         self.ready.clear()
         self.vectors.clear()
         self.skipped.clear()
@@ -195,9 +222,10 @@ def auto_workers() -> int:
 
 class Indexer:
     def __init__(self, catalog: CatalogBackend, encoder: Encoder, options: IndexOptions | None = None,
-                 stages: Stages | None = None) -> None:
+                 stages: Stages | None = None, ocr: TextReader | None = None) -> None:
         self.catalog = catalog
         self.stages = stages  # how read and embed run; None: threads here (`_local`)
+        self.ocr = ocr  # read each content's text too, once per OCR model
         self.encoder = encoder
         self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
@@ -205,10 +233,11 @@ class Indexer:
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known: set[str] = set()
+        self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
 
     def read(self, task: Task) -> ReadResult:
-        result = read_file(task, self._known, self.prep, self.options)
+        result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
         if result.thumb is not None:
             if self.thumbs is not None:
                 self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
@@ -243,6 +272,7 @@ class Indexer:
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
                         and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
+                             and (self.ocr is None or rec.content_hash in self._texts)
                              or rec.status == "skipped" and rec.content_hash is None
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
@@ -271,12 +301,14 @@ class Indexer:
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
+        self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
         todo, unreachable, gone = self.plan(roots, report)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
-        writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before)
+        writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
+                        self.ocr.model.name if self.ocr else None)
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -289,6 +321,15 @@ class Indexer:
             writer.commit()  # keep every file that is complete
         report.seconds = time.monotonic() - started
         return report
+
+    def _text_of(self, result: ReadResult, report: IndexReport, writer: Writer) -> None:
+        """Hand the text OCR read from this picture (if any, once per content) to the writer."""
+        report.texts_failed += result.text_failed
+        if result.text is not None and result.content_hash not in self._texts:
+            writer.texts[result.content_hash] = result.text
+            self._texts.add(result.content_hash)
+            report.texts_read += 1
+            report.texts_found += bool(result.text)
 
     def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
                progress: Progress | None) -> None:
@@ -326,6 +367,7 @@ class Indexer:
         inflight = max(2 * batch_size, 4 * workers)
         for result in Runner(workers).imap(self.read, todo, inflight):
             report.read += 1
+            self._text_of(result, report, writer)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)

@@ -28,9 +28,13 @@ from .embed import Encoder
 from .filters import Filter
 from .index import BuildProgress
 from .lock import Waiting
+from .ocr import DEFAULT_OCR, TextReader
+from .ocr import MODELS as OCR_MODELS
 from .query import combine, parse
 from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
+from .textsearch import OFF as OCR_OFF
+from .textsearch import fuse, ocr_setting, set_ocr, words_of
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
     from .indexer import IndexOptions, IndexReport, Progress
@@ -144,19 +148,26 @@ class Library:
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
               build_progress: BuildProgress | None = None, waiting: Waiting | None = None,
-              ray: str | None = None) -> IndexReport:
+              ray: str | None = None, ocr: bool | None = None) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
         the vector index up to date (`ann`: choose its backend, remembered in the catalog).
         One run at a time per SQLite catalog: another waits, and `waiting` is told for whom (runs
         on a shared catalog share the work instead). `ray`: read and embed on a Ray cluster at
-        this address ("local": start one for the run)."""
+        this address ("local": start one for the run). `ocr`: read the text in pictures too (True)
+        or no longer (False), remembered in the catalog (SQLite catalogs, without Ray)."""
         self._writable("index")
+        reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
+        if reading in OCR_MODELS and is_server(self.target):
+            raise CatalogError("reading text in pictures (--ocr) is not supported on a PostgreSQL catalog yet")
+        if reading in OCR_MODELS and ray is not None:
+            raise CatalogError("reading text in pictures (--ocr) is not supported with --ray yet: "
+                               "index without --ray, or stop reading text with --no-ocr")
         with self.catalog.one_run(waiting):
-            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray)
+            return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray, ocr)
 
     def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
                    options: IndexOptions | None, progress: Progress | None, ann: str | None,
-                   build_progress: BuildProgress | None, ray: str | None) -> IndexReport:
+                   build_progress: BuildProgress | None, ray: str | None, ocr: bool | None) -> IndexReport:
         if paths:
             roots = self.add_roots(paths, extensions, excludes)
         else:
@@ -168,12 +179,16 @@ class Library:
         self._remember_model()
         from .indexer import Indexer, IndexOptions
 
+        reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
+        reader = TextReader(reading) if reading in OCR_MODELS else None  # says so if OCR is not installed
+        if ocr is not None:
+            set_ocr(self.catalog, ocr)
         stages = None
         if ray is not None:
             from .ray_runner import RayStages
             address = None if ray == "local" else ray
             stages = RayStages(address, self.bundle, str(self.target), options or IndexOptions())
-        report = Indexer(self.catalog, self.encoder, options, stages).run(roots, progress)
+        report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress)
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
             self.catalog.sync_index(self.model, progress=build_progress)
         return report
@@ -231,11 +246,19 @@ class Library:
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
                where: Filter | None = None, sort: str = "score", offset: int = 0,
-               pool: int | None = None, files: bool = True) -> list[Hit]:
+               pool: int | None = None, files: bool = True, ocr_only: bool = False) -> list[Hit]:
         """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`."""
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`.
+        When the catalog reads text, pictures whose text holds the query's words come first
+        (`picfind.textsearch`); `ocr_only`: only those."""
         vector, examples = self.query_vector(query, files)
-        return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
+        if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
+            return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
+        # The fused ordering is built over everything up to this page (over the pool, by date).
+        want = (pool or n) if sort == "date" else offset + n
+        clip = [] if ocr_only else self.search_vector(vector, want, min_score, where, exclude=examples)
+        hits = fuse(self.catalog, self.model, vector, clip, words_of(query), want, where, sort, examples, ocr_only)
+        return hits[offset:offset + n]
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score", offset: int = 0,
@@ -322,8 +345,14 @@ class Library:
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,
+            "ocr": self._ocr_status(),
             "vector_index": self.catalog.index_status(model),
         }
+
+    def _ocr_status(self) -> dict:
+        setting = ocr_setting(self.catalog)
+        read, with_text = self.catalog.count_texts(setting) if setting in OCR_MODELS else (0, 0)
+        return {"setting": setting, "pictures_read": read, "with_text": with_text}
 
     def skipped_files(self) -> list[dict]:
         return self.catalog.skipped_files()

@@ -32,6 +32,8 @@ class Hit:
     camera: str | None = None
     content_hash: str = ""
     id: int = 0  # the file's catalog id (the web page asks for pictures by it)
+    ocr_text: str | None = None  # the text read from it, when the catalog reads text (picfind.textsearch)
+    matched: list[str] = field(default_factory=list)  # query words found in that text
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,17 +66,24 @@ def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: i
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         ranked = [(h, s) for h, s in ranked if h not in exclude]
-        files = catalog.files_for_hashes([h for h, _ in ranked], where)
-        hits = []
-        for h, score in ranked:
-            if not files[h]:
-                continue  # every file of this picture is gone, or filtered out
-            first = files[h][0]
-            hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
-                            width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
-                            taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
-            if len(hits) == n:
-                return hits
-        if exhausted:
+        hits = hits_for(catalog, ranked, where, n)
+        if len(hits) == n or exhausted:
             return hits
         k *= 2
+
+
+def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Filter | None, n: int) -> list[Hit]:
+    """Hits for (content hash, score) pairs in this order, at most n: contents with no file left
+    on disk, or none passing the filter, are left out."""
+    files = catalog.files_for_hashes([h for h, _ in ranked], where)
+    hits = []
+    for h, score in ranked:
+        if not files.get(h):
+            continue  # every file of this picture is gone, or filtered out
+        first = files[h][0]
+        hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
+                        width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
+                        taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
+        if len(hits) == n:
+            break
+    return hits

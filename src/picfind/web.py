@@ -226,8 +226,10 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
     async def api_search(request: Request) -> Response:
         query = request.query_params.get("q", "")
         o = _options(request)
+        ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
         hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
-                                                         o["where"], o["sort"], **_paging(o), files=False))
+                                                         o["where"], o["sort"], **_paging(o), files=False,
+                                                         ocr_only=ocr_only))
         return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
 
     async def api_similar(request: Request) -> Response:

@@ -1,0 +1,95 @@
+"""How a query's words match the text read from a picture, tolerant of what OCR gets wrong.
+
+Both sides are folded the same way (`fold`): case and accents dropped, anything that is not a
+letter or digit becomes a space. A query word of 3+ characters matches when it is inside the
+text (so "adlon" finds "HOTEL-ADLON" and "roadmap" finds "Q3 ROADMAP 2025"), also across a
+space OCR put in ("road map"); a word of 6+ characters also matches with one character wrong,
+missing or extra ("quittunq", "quitung"). Shorter words must match exactly: one slip in a
+4-letter word matches too much.
+
+The catalog finds candidates with a trigram index (`candidate_pieces` says which substrings a
+match must contain); `match` then decides on each candidate's text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+MIN_WORD = 3  # shorter query words are not looked for in the text (a trigram index cannot)
+FUZZY_MIN = 6  # words this long may match with one wrong character
+
+
+def fold(text: str) -> str:
+    """Lower case, accents off, punctuation to spaces, runs of spaces to one."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query that are looked for in pictures' text, folded, each once."""
+    return list(dict.fromkeys(w for w in fold(text).split() if len(w) >= MIN_WORD))
+
+
+def candidate_pieces(word: str) -> list[str]:
+    """Substrings one of which every text that matches `word` contains: the word itself when it
+    must match exactly; else its two halves (one wrong character spoils at most one half)."""
+    if len(word) < FUZZY_MIN:
+        return [word]
+    mid = len(word) // 2
+    return [word[:mid], word[mid:]]
+
+
+def within_one(word: str, text: str) -> bool:
+    """Whether `word` occurs in `text` with at most one character substituted, inserted or
+    deleted (approximate substring search, Sellers' dynamic programme, rows capped at 2)."""
+    if word in text:
+        return True
+    n = len(word)
+    prev = list(range(n + 1))  # edit distance of word[:i] against a match ending before text[0]
+    for ch in text:
+        cur = [0]
+        for i in range(1, n + 1):
+            cost = 0 if word[i - 1] == ch else 1
+            cur.append(min(prev[i - 1] + cost, prev[i] + 1, cur[i - 1] + 1, 2))
+        if cur[n] <= 1:
+            return True
+        prev = cur
+    return False
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    words: list[str]  # the query words found in the text (folded)
+    exact: int  # how many of them were found exactly
+
+    @property
+    def score(self) -> float:
+        """Ranks text matches: every word found, exact ones first."""
+        return len(self.words) + 0.5 * self.exact
+
+
+def match(words: list[str], text: str) -> TextMatch | None:
+    """Which query words the (unfolded) text holds; None unless every one of them is there."""
+    folded = fold(text)
+    squeezed = folded.replace(" ", "")
+    found, exact = [], 0
+    for word in words:
+        if word in folded or word in squeezed:
+            exact += 1
+        elif not (len(word) >= FUZZY_MIN and (within_one(word, folded) or within_one(word, squeezed))):
+            return None
+        found.append(word)
+    return TextMatch(found, exact) if found else None
+
+
+def snippet(text: str, words: list[str], width: int = 60) -> str:
+    """One line of the text around the first matched word, for the terminal."""
+    line = " ".join(text.split())
+    folded = [fold(c) or " " for c in line]  # per character, so positions line up with `line`
+    flat = "".join(f[0] for f in folded)
+    at = min((flat.find(w[:3]) for w in words if flat.find(w[:3]) >= 0), default=0)
+    start = max(0, at - width // 3)
+    cut = line[start:start + width]
+    return ("…" if start else "") + cut + ("…" if start + width < len(line) else "")

@@ -1,0 +1,111 @@
+"""Matching query words against OCR text, and the catalog's text store (FTS5 trigram)."""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from picfind.catalog import Catalog
+from picfind.ocr_match import candidate_pieces, fold, match, query_words, snippet, within_one
+
+
+def test_fold_drops_case_accents_and_punctuation() -> None:
+    assert fold("Hôtel  ADLON-Kempinski, Straße!") == "hotel adlon kempinski strasse"
+    assert fold("Ça coûte 12,50 €") == "ca coute 12 50"
+    assert query_words("the Hotel hotel a of Adlon") == ["the", "hotel", "adlon"]
+
+
+def test_words_match_inside_longer_text_and_across_a_split() -> None:
+    assert match(["adlon"], "HOTEL-ADLON BERLIN").words == ["adlon"]
+    assert match(["road"], "Q3 ROADMAP 2025") is not None  # a substring of 3+ characters
+    assert match(["roadmap"], "Q3 ROAD MAP").exact == 1  # OCR put a space inside the word
+    assert match(["hotel", "adlon"], "Hôtel Adlon") is not None
+    assert match(["hotel", "ritz"], "Hotel Adlon") is None  # every word must be there
+    assert match([], "anything") is None
+
+
+def test_one_wrong_character_only_in_long_words() -> None:
+    assert match(["quittung"], "QUITTUNQ Nr 5").exact == 0  # substituted
+    assert match(["quittung"], "quitung") is not None  # deleted
+    assert match(["quittung"], "quitttung") is not None  # inserted
+    assert match(["quittung"], "qultunq") is None  # two wrong
+    assert match(["yodel"], "yodal") is None  # short words must match exactly
+    assert within_one("zephyr", "a zepbyr b") and not within_one("zephyr", "zebra")
+
+
+def test_candidate_pieces_survive_any_single_slip() -> None:
+    """The trigram prefilter must never lose a match that `match` would accept."""
+    rng = random.Random(1)
+    for _ in range(2000):
+        word = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(6, 12)))
+        i = rng.randrange(len(word))
+        c = rng.choice(string.ascii_lowercase)
+        slip = rng.choice([word[:i] + c + word[i + 1:], word[:i] + word[i + 1:], word[:i] + c + word[i:]])
+        text = f"xx {slip} yy"
+        assert match([word], text) is not None
+        assert any(p in fold(text) for p in candidate_pieces(word)), (word, slip)
+
+
+def test_snippet_shows_the_matched_part() -> None:
+    text = "Terms and conditions apply. " * 5 + "Receipt from HOTEL ADLON, Berlin. " + "Thank you. " * 5
+    cut = snippet(text, ["adlon"])
+    assert "HOTEL ADLON" in cut and cut.startswith("…") and len(cut) <= 62
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path) -> Catalog:
+    cat = Catalog(tmp_path / "c.db")
+    root = cat.add_root(str(tmp_path), ["png"], [])
+    from picfind.catalog import IndexedFile
+
+    files = [IndexedFile(str(tmp_path / f"{h}.png"), root.id, 1, 1, h, 10, 10) for h in ("h1", "h2", "h3", "h4")]
+    cat.write_batch("m", files, {}, [])
+    return cat
+
+
+def test_catalog_finds_contents_whose_text_matches(catalog: Catalog) -> None:
+    with catalog.transaction():
+        catalog.put_texts("ocr-a", {"h1": "Receipt HÔTEL ADLON\nTotal 12.50", "h2": "Q3 ROADMAP",
+                                    "h3": "", "h4": "QUITTUNQ"})
+        catalog.put_texts("ocr-b", {"h1": "something else"})
+    assert catalog.texts_read("ocr-a") == {"h1", "h2", "h3", "h4"}
+    assert catalog.count_texts("ocr-a") == (4, 3)
+    assert set(catalog.text_matches("ocr-a", ["hotel", "adlon"])) == {"h1"}
+    assert set(catalog.text_matches("ocr-a", ["oadma"])) == {"h2"}
+    assert set(catalog.text_matches("ocr-a", ["quittung"])) == {"h4"}  # one slip, through the trigram prefilter
+    assert catalog.text_matches("ocr-b", ["adlon"]) == {}  # texts of two OCR models never mix
+    assert catalog.texts_of("ocr-a", ["h1", "h3"]) == {"h1": "Receipt HÔTEL ADLON\nTotal 12.50"}
+    # a content read twice keeps its first text; pruning drops text no file holds
+    with catalog.transaction():
+        catalog.put_texts("ocr-a", {"h2": "changed"})
+        catalog.db.execute("DELETE FROM files WHERE content_hash IN ('h1', 'h2')")
+    catalog.prune_embeddings()
+    assert catalog.texts_read("ocr-a") == {"h3", "h4"}
+    assert catalog.text_matches("ocr-a", ["adlon"]) == {}
+    assert catalog.db.execute("SELECT count(*) FROM ocr_fts").fetchone()[0] == 1
+
+
+
+def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    from picfind.catalog import MIGRATIONS, SCHEMA_VERSION
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript("".join(MIGRATIONS[:-1]) + f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[]', '[]', 0)", (b"/p",))
+    con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status) VALUES (?, 1, 1, 1, 'h', 'ok')",
+                (b"/p/a.jpg",))
+    con.commit()
+    con.close()
+    cat = Catalog(db)
+    assert cat.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert cat.texts_read("any") == set()
+    with cat.transaction():
+        cat.put_texts("any", {"h": "Hotel Adlon"})
+    assert set(cat.text_matches("any", ["adlon"])) == {"h"}
+    assert cat.db.execute("SELECT count(*) FROM files").fetchone()[0] == 1
