@@ -22,7 +22,7 @@ import numpy as np
 from .catalog_text import MIGRATION as TEXT_MIGRATION
 from .catalog_text import TextStore
 from .errors import explain
-from .filters import Filter, like_escape
+from .filters import Dialect, Filter, condition, like_escape
 
 
 def _reown_sql(leaving: int = 0) -> str:
@@ -120,31 +120,17 @@ _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
 
 
+def _extensions(extensions: list[str]) -> tuple[str, list]:
+    return ("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in extensions) + ")",
+            [f"%.{like_escape(e)}" for e in extensions])
+
+
+SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1")
+
+
 def sqlite_condition(where: Filter) -> tuple[str, list]:
     """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
-    parts: list[str] = []
-    params: list = []
-    if where.folders:
-        prefixes = where.prefixes()
-        parts.append("(" + " OR ".join("substr(f.path, 1, ?) = ?" for _ in prefixes) + ")")
-        for p in prefixes:
-            params += [len(p), p]
-    if where.after:
-        parts.append(f"{WHEN} >= ?")
-        params.append(where.after)
-    if where.before:
-        parts.append(f"{WHEN} < ?")
-        params.append(where.before)
-    if where.extensions:
-        parts.append("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in where.extensions) + ")")
-        params += [f"%.{like_escape(e)}" for e in where.extensions]
-    if where.min_width:
-        parts.append("f.width >= ?")
-        params.append(where.min_width)
-    if where.min_height:
-        parts.append("f.height >= ?")
-        params.append(where.min_height)
-    return (" AND ".join(parts) or "1"), params
+    return condition(where, SQLITE)
 
 
 class CatalogError(Exception):

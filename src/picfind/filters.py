@@ -1,6 +1,6 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
-at least so large. Each catalog backend compiles a `Filter` into its own SQL condition over its
-`files` table (`catalog.sqlite_condition`, `pgsearch.pg_condition`).
+at least so large. `condition` compiles a `Filter` into one SQL condition over a `files f` table,
+in the dialect each catalog backend gives (`catalog.SQLITE`, `pgsearch.POSTGRES`).
 
 When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,3 +61,37 @@ def like_escape(text: str) -> str:
     if not re.fullmatch(r"[a-z0-9]+", text):
         raise ValueError(f"{text!r} is not a file extension (letters and digits, e.g. jpg)")
     return text
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the catalogs' SQL for one filter: the parameter mark, a path-prefix
+    test, when a picture was taken, an extension test, and the condition that is always true."""
+    mark: str
+    prefix: str  # compares the first {mark} bytes of f.path with {mark}
+    when: str
+    extensions: Callable[[list[str]], tuple[str, list]]
+    true: str
+
+
+def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
+    """A filter as a condition over `files f` and its parameters (`dialect.true` when nothing is
+    filtered)."""
+    m = dialect.mark
+    parts: list[str] = []
+    params: list = []
+    if where.folders:
+        prefixes = where.prefixes()
+        parts.append("(" + " OR ".join(dialect.prefix for _ in prefixes) + ")")
+        for p in prefixes:
+            params += [len(p), p]
+    if where.extensions:
+        sql, values = dialect.extensions(where.extensions)
+        parts.append(sql)
+        params += values
+    for column, op, value in ((dialect.when, ">=", where.after), (dialect.when, "<", where.before),
+                              ("f.width", ">=", where.min_width), ("f.height", ">=", where.min_height)):
+        if value:
+            parts.append(f"{column} {op} {m}")
+            params.append(value)
+    return (" AND ".join(parts) or dialect.true), params

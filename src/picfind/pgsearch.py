@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psycopg import sql
 
-from .filters import Filter
+from .filters import Dialect, Filter, condition
 
 if TYPE_CHECKING:
     from .pgcatalog import PgCatalog
@@ -25,31 +25,14 @@ SUBSET_EXACT_MAX = 50_000  # a filter passing fewer contents than this is search
 WHEN = "coalesce(f.taken_at, f.mtime_local)"  # when a picture was taken (see `picfind.filters`)
 
 
+POSTGRES = Dialect(mark="%s", prefix="substring(f.path from 1 for %s) = %s", when=WHEN,
+                   extensions=lambda extensions: ("f.ext = ANY(%s)", [list(extensions)]), true="true")
+
+
 def pg_condition(where: Filter) -> tuple[sql.Composable, list]:
     """A filter as a condition over `files f` and its parameters."""
-    parts: list[str] = []
-    params: list = []
-    if where.folders:
-        prefixes = where.prefixes()
-        parts.append("(" + " OR ".join("substring(f.path from 1 for %s) = %s" for _ in prefixes) + ")")
-        for p in prefixes:
-            params += [len(p), p]
-    if where.after:
-        parts.append(f"{WHEN} >= %s")
-        params.append(where.after)
-    if where.before:
-        parts.append(f"{WHEN} < %s")
-        params.append(where.before)
-    if where.extensions:
-        parts.append("f.ext = ANY(%s)")
-        params.append(list(where.extensions))
-    if where.min_width:
-        parts.append("f.width >= %s")
-        params.append(where.min_width)
-    if where.min_height:
-        parts.append("f.height >= %s")
-        params.append(where.min_height)
-    return sql.SQL(" AND ".join(parts) or "true"), params
+    text, params = condition(where, POSTGRES)
+    return sql.SQL(text), params
 
 
 class PgSearcher:
