@@ -25,12 +25,15 @@ OFF = "off"
 MAX_TEXT_HITS = 1000  # text matches ranked (by CLIP) at most; more say the words are too common
 
 
+def holds_text(catalog: object) -> bool:
+    """Whether this catalog can keep pictures' text: the SQLite catalog can; a PostgreSQL one
+    cannot yet, so its searches have no text part and `index --ocr` is refused."""
+    return isinstance(catalog, TextStore)
+
+
 def ocr_setting(catalog: Catalog) -> str:
-    """The catalog's OCR model, or "off" (the default; `picfind index --ocr` turns it on).
-    Only the SQLite catalog keeps text: on a PostgreSQL one, search has no text part."""
-    if not isinstance(catalog, TextStore):
-        return OFF
-    return catalog.setting("ocr", OFF)
+    """The catalog's OCR model, or "off" (the default; `picfind index --ocr` turns it on)."""
+    return catalog.setting("ocr", OFF) if holds_text(catalog) else OFF
 
 
 def set_ocr(catalog: Catalog, on: bool) -> None:
