@@ -8,7 +8,8 @@ indexing run writes them, then, through picfind's own code paths:
   2. `Library.search_vector` p50/p95 and recall@10 against exact search, over text-like query
      vectors (the text encoder's time is the same for both and left out);
   3. an indexing run's write + index update adding 1,000 pictures, then removing 1,000.
-PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket with its default settings.
+PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket with its default settings but
+maintenance_work_mem, sized to hold the HNSW graph (3 MB per 1,000 vectors, at least 1 GB).
 The files are not on disk, so the query-time existence check is stubbed. The last line is JSON.
 """
 
@@ -86,6 +87,11 @@ def main() -> None:
         server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
         try:
             server.psql("CREATE DATABASE bench;")
+            # As an admin sizes a server for an archive (docs/scale.md): the HNSW graph of n vectors
+            # (about 2.3 kB each at 512 dims) must fit in maintenance_work_mem, or the build spills.
+            mem_mb = max(1024, args.n * 3 // 1000)
+            server.psql(f"ALTER SYSTEM SET maintenance_work_mem = '{mem_mb}MB'; SELECT pg_reload_conf();")
+            result["maintenance_work_mem_mb"] = mem_mb
             for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
                 print(f"{name}: {args.n:,} vectors", flush=True)
                 result[name] = measure(target, matrix, qs, truth)

@@ -304,7 +304,10 @@ class PgCatalog:
             return
         with self._transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_KEY,))  # one builder at a time
-            cur.execute("SET LOCAL maintenance_work_mem = '1GB'")  # the graph in memory: a much faster build
+            # The graph must fit in maintenance_work_mem or the build spills to disk and crawls: raise
+            # it to 1 GB for this build, never lower what the server's admin set for a larger archive.
+            cur.execute("SELECT set_config('maintenance_work_mem', '1GB', true) "
+                        "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')")
             cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON embeddings USING hnsw ((vector::vector({})) "
                                 "vector_ip_ops) WITH ({}) WHERE model = {}").format(
                 sql.Identifier(self._index_name(model)), sql.Literal(dim), sql.SQL(HNSW_OPTIONS),
