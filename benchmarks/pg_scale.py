@@ -7,7 +7,10 @@ indexing run writes them, then, through picfind's own code paths:
   1. index build: usearch hnsw (`IndexStore.sync`) vs pgvector hnsw (`PgCatalog.sync_index`);
   2. `Library.search_vector` p50/p95 and recall@10 against exact search, over text-like query
      vectors (the text encoder's time is the same for both and left out);
-  3. an indexing run's write + index update adding 1,000 pictures, then removing 1,000.
+  3. an indexing run's write + index update adding 1,000 pictures, then removing them. On
+     PostgreSQL the add runs twice, the vectors over one connection (`add_1000_one_connection_s`,
+     the baseline) and over the side writers of pgwriters.py (`add_1000_s`); the removal's cost
+     to the HNSW graph comes later, in VACUUM (`vacuum_after_remove_s`, what autovacuum pays).
 PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket with its default settings but
 maintenance_work_mem, sized to hold the HNSW graph (3 MB per 1,000 vectors, at least 1 GB).
 The files are not on disk, so the query-time existence check is stubbed. The last line is JSON.
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalog_scale import fill, timed  # noqa: E402
 from vectors import clip_like, queries, true_top  # noqa: E402
 
+from picfind import pgcatalog  # noqa: E402
 from picfind.backend import CatalogBackend, open_catalog  # noqa: E402
 from picfind.index import IndexSettings  # noqa: E402
 from picfind.library import Library  # noqa: E402
@@ -48,12 +52,25 @@ def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray) 
     row["fill_s"] = round(timed(lambda: fill(catalog, MODEL, 0, matrix))[1], 1)
     row["build_s"] = round(timed(lambda: catalog.sync_index(MODEL))[1], 1)
     print(f"  filled in {row['fill_s']} s, index built in {row['build_s']} s", flush=True)
-    n, added = len(matrix), clip_like(1000, draw_seed=9)
-    _, adding = timed(lambda: (fill(catalog, MODEL, n, added), catalog.sync_index(MODEL)))
-    gone = [f"/bench/{i:08d}.jpg" for i in range(n, n + 1000)]
-    _, removing = timed(lambda: (catalog.write_batch(MODEL, [], {}, [], gone), catalog.prune_embeddings(),
-                                 catalog.sync_index(MODEL)))
+    start = len(matrix)
+
+    def remove(first: int) -> None:
+        catalog.write_batch(MODEL, [], {}, [], [f"/bench/{i:08d}.jpg" for i in range(first, first + 1000)])
+        catalog.prune_embeddings()
+        catalog.sync_index(MODEL)
+    if not isinstance(target, Path):  # the baseline: every vector over the catalog's own connection
+        side_from, pgcatalog.SIDE_FROM = pgcatalog.SIDE_FROM, 10**9
+        _, adding = timed(lambda: (fill(catalog, MODEL, start, clip_like(1000, draw_seed=8)),
+                                   catalog.sync_index(MODEL)))
+        row["add_1000_one_connection_s"], pgcatalog.SIDE_FROM = round(adding, 2), side_from
+        remove(start)
+        catalog._run("VACUUM embeddings")
+        start += 1000
+    _, adding = timed(lambda: (fill(catalog, MODEL, start, clip_like(1000, draw_seed=9)), catalog.sync_index(MODEL)))
+    _, removing = timed(lambda: remove(start))
     row["add_1000_s"], row["remove_1000_s"] = round(adding, 2), round(removing, 2)
+    if not isinstance(target, Path):
+        row["vacuum_after_remove_s"] = round(timed(lambda: catalog._run("VACUUM embeddings"))[1], 2)
     row["catalog_mb"] = round(catalog.size_bytes() / 1e6)
     catalog.close()
     with Library(target, model=MODEL) as lib:
@@ -74,6 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--catalogs", default="sqlite_usearch,postgresql", help="which to measure (comma-separated)")
     args = ap.parse_args()
     import pgserver
 
@@ -93,6 +111,8 @@ def main() -> None:
             server.psql(f"ALTER SYSTEM SET maintenance_work_mem = '{mem_mb}MB'; SELECT pg_reload_conf();")
             result["maintenance_work_mem_mb"] = mem_mb
             for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
+                if name not in args.catalogs.split(","):
+                    continue
                 print(f"{name}: {args.n:,} vectors", flush=True)
                 result[name] = measure(target, matrix, qs, truth)
                 print(f"  {result[name]}", flush=True)

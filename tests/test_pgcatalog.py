@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picfind import pgsearch
+from picfind import pgcatalog, pgsearch, pgwriters
 from picfind.catalog import IndexedFile
 from picfind.filters import Filter
 from picfind.pgcatalog import PgCatalog
@@ -63,3 +63,31 @@ def test_a_broad_filter_over_the_hnsw_index_fetches_more_and_keeps_only_what_pas
     unfiltered = search(catalog, MODEL, query, 10)
     assert unfiltered[0].content_hash == "a5" and unfiltered[0].score > 0.999
     catalog.close()
+
+
+def test_a_large_batch_goes_over_side_connections_and_a_live_claim_keeps_its_vector_from_prune(
+        pg_url: str, tmp_path: Path, monkeypatch) -> None:
+    a, b = PgCatalog(pg_url), PgCatalog(pg_url)
+    try:
+        monkeypatch.setattr(pgcatalog, "SIDE_FROM", 8)
+        names = [f"s{i}" for i in range(40)]
+        vectors = dict(zip(names, unit(np.random.default_rng(5).standard_normal((40, 16)))))
+        assert a.claim(MODEL, names) == set(names)
+        root = a.add_root(str(tmp_path), ["jpg"], [])
+        a.write_batch(MODEL, [IndexedFile(str(tmp_path / f"{n}.jpg"), root.id, 1, 0, n, 8, 8) for n in names],
+                      vectors, [])
+        assert len(a.writers.connections) == pgwriters.WRITERS
+        assert all(np.allclose(b.vector_of(MODEL, n), v, atol=1e-6) for n, v in vectors.items())
+        assert b.claim(MODEL, names) == set()  # all written and done
+        # The gap the side writers open: vectors committed, their files not yet. Another
+        # client's prune must leave them while the claim's holder is alive.
+        assert a.claim(MODEL, ["gap"]) == {"gap"}
+        a.writers.insert(MODEL, ["gap"], {"gap": vectors["s0"]})
+        assert b.prune_embeddings() == []
+        a.close()  # the holder is gone: an orphan now
+        deadline = time.monotonic() + 10
+        while not (gone := b.prune_embeddings()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone == ["gap"]
+    finally:
+        b.close()

@@ -15,7 +15,8 @@ library. What differs, and why:
   to it. A lease is free once its holder's server connection is gone (a killed client) or it
   expired; it is marked done in the transaction that writes the vector.
 * Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
-  dropped connection loses at most the batch in flight.
+  dropped connection loses at most the batch in flight. A large batch's vectors go first, over
+  several connections at once (`pgwriters`): their HNSW insertion is the server's CPU work.
 * Thumbnails are rows keyed by content hash, so every client sees the same ones.
 """
 
@@ -40,6 +41,7 @@ from .lock import Waiting
 from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
 from .pgthumbs import PgThumbnails
+from .pgwriters import INSERT, SIDE_FROM, VectorWriters
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
@@ -73,10 +75,12 @@ class PgCatalog:
         self.read_only = False  # a user without write rights gets PostgreSQL's own one-line error
         self.db = connect(url, self.location)
         self.thumbnails = PgThumbnails(self)
+        self.writers = VectorWriters(lambda: connect(url, self.location))
         self._dims: dict[str, int] = {}
         self._indexed: set[str] = set()
 
     def close(self) -> None:
+        self.writers.close()
         self.db.close()
 
     # every statement goes through these, so a dropped connection is one line, not a traceback
@@ -219,11 +223,14 @@ class PgCatalog:
         gone, hashes = sorted(gone), sorted(vectors)
 
         def write() -> None:
+            side = len(hashes) >= SIDE_FROM
+            if side:
+                with self._guard():
+                    self.writers.insert(model, hashes, vectors)
             with self._transaction() as cur:
                 if hashes:
-                    cur.executemany("INSERT INTO embeddings(content_hash, model, vector) VALUES (%s, %s, %s) "
-                                    "ON CONFLICT DO NOTHING",
-                                    [(h, model, np.asarray(vectors[h], np.float32)) for h in hashes])
+                    if not side:
+                        cur.executemany(INSERT, [(h, model, np.asarray(vectors[h], np.float32)) for h in hashes])
                     cur.execute("UPDATE claims SET done = true WHERE model = %s AND content_hash = ANY(%s)",
                                 (model, hashes))
                 if thumbs:
@@ -266,8 +273,11 @@ class PgCatalog:
 
     def prune_embeddings(self) -> list[str]:
         orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t}.content_hash)"
+        # A vector whose claim a live client still holds is being written with its files (pgwriters).
+        held = ("NOT EXISTS (SELECT 1 FROM claims c WHERE c.content_hash = e.content_hash AND c.model = e.model "
+                "AND NOT c.done AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid))")
         with self._transaction() as cur:
-            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} "
+            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} AND {held} "
                                               "RETURNING content_hash").fetchall()]
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
         return sorted(set(gone))
