@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -201,6 +202,33 @@ def test_server_problems_are_one_line_without_the_password(pg_server, tmp_path: 
         assert "s3cret-pw" not in proc.stderr + proc.stdout
     proc = picfind("index", str(tmp_path), "--db", pg_server.get_uri("postgres"), "--ann", "hnsw")
     assert proc.returncode == 1 and "pgvector" in proc.stderr
+
+
+def test_a_user_who_may_not_create_the_extension_is_told_what_the_admin_must_run(pg_server) -> None:
+    """The realistic first contact: the admin made a role with a password and a database it owns,
+    but pgvector is not a trusted extension. Every answer is one line, none shows the password."""
+    role = f"u{uuid.uuid4().hex[:10]}"
+    pg_server.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'; CREATE DATABASE {role} OWNER {role};")
+    hba = Path(pg_server.psql("SHOW hba_file;").splitlines()[2].strip())
+    hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())  # this role needs its password
+    pg_server.psql("SELECT pg_reload_conf();")
+    url = pg_server.get_uri(role).replace("postgres:@", f"{role}:pw-{role}@")
+
+    def one_line(url: str, *words: str) -> None:  # the CLI in this process: an exception would fail here
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert main(["status", "--db", url]) == 1
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+        assert all(w in err.getvalue() for w in words), err.getvalue()
+        assert f"pw-{role}" not in out.getvalue() + err.getvalue() and "wrong-pw" not in err.getvalue()
+    one_line(url, "permission denied to create extension", f"psql -d {role} -c 'CREATE EXTENSION vector'")
+    one_line(url.replace(f"pw-{role}", "wrong-pw"), "password authentication failed", "PGPASSWORD")
+    one_line(url.replace(f"{role}:", "nobody:"), 'role "nobody" does not exist', "admin")
+    one_line(url.replace(f"/{role}?", "/nothere?"), 'database "nothere" does not exist', "createdb")
+    one_line("postgresql://x:pw-" + role + "@127.0.0.1:9/photos", "Connection refused", "is the server running")
+    with psycopg.connect(pg_server.get_uri(role), autocommit=True) as admin:  # what the line said to run
+        admin.execute("CREATE EXTENSION vector")
+    assert run_json("status", db=url)["images_indexed"] == 0
 
 
 def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:

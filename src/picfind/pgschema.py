@@ -126,13 +126,25 @@ def _migrate(db: psycopg.Connection, location: str) -> None:
             except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
                 raise CatalogError(f"the PostgreSQL server of {location} has no pgvector extension "
                                    f"({str(e).splitlines()[0]}): install pgvector on the server") from None
-            except psycopg.errors.InsufficientPrivilege as e:
-                raise CatalogError(f"cannot set up the catalog {location}: {str(e).splitlines()[0]} (a "
-                                   "database owner must run `CREATE EXTENSION vector` once)") from None
+            except psycopg.errors.InsufficientPrivilege as e:  # pgvector is not a trusted extension
+                raise CatalogError(f"cannot set up the catalog {location}: {str(e).splitlines()[0]}: a "
+                                   "PostgreSQL superuser must run once: psql -d "
+                                   f"{db.info.dbname} -c 'CREATE EXTENSION vector'") from None
 
 
 def _connection_error(location: str, e: psycopg.Error) -> CatalogError:
     lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.strip().startswith("Is the")]
     reason = redact(" ".join(lines)) or type(e).__name__
-    hint = "check the server, the user and password in --db (or ~/.pgpass) and the database name"
+    hint = next((h for pattern, h in _HINTS if re.search(pattern, reason)),
+                "check the server, the user and password in --db (or ~/.pgpass) and the database name")
     return CatalogError(f"cannot use the PostgreSQL catalog {location}: {reason} ({hint})")
+
+
+_HINTS = [  # what to do, by what libpq said
+    ("password authentication failed|no password supplied",
+     "check the user and password in --db, PGPASSWORD or ~/.pgpass"),
+    ('role "[^"]*" does not exist', "ask the server's admin for that user, or fix the user in --db"),
+    ('database "[^"]*" does not exist', "create the database (createdb NAME) or fix its name in --db"),
+    ("Connection refused|No such file or directory|resolve host|timeout expired|No route to host",
+     "is the server running, and reachable at that host and port?"),
+]
