@@ -117,6 +117,22 @@ def test_every_command_answers_the_same_on_both_catalogs(db: str, library: Path,
     assert run_json("status", db=db)["embedded_with_model"] == 0
 
 
+def test_near_duplicates_on_postgresql_match_sqlite(library: Path, pg_url: str, tmp_path: Path) -> None:
+    shutil.copy(library / "red-circles" / "red-circle-1.png", library / "copy.png")
+    shape_files("red", "circle", n=1, seed=0, size=200)[0].resize((150, 150)).save(library / "smaller.png")
+    sqlite = str(tmp_path / "c.db")
+    for db in (sqlite, pg_url):
+        run("index", str(library), "-q", db=db)
+
+    def groups(db: str, threshold: str) -> list[tuple]:
+        found = run_json("dupes", "--near", "--threshold", threshold, db=db)
+        return sorted((tuple(sorted(Path(p).name for m in g["members"] for p in [m["path"], *m["copies"]])),
+                       tuple(round(m["score"], 3) for m in g["members"])) for g in found)
+
+    for threshold in ("0.9", "0.98"):  # PostgreSQL: the HNSW path (its planner may scan 11 rows instead)
+        assert groups(pg_url, threshold) == groups(sqlite, threshold) != []
+
+
 def test_rescan_embeds_nothing_and_a_rename_costs_no_model_run(db: str, library: Path) -> None:
     run_json("index", str(library), db=db)
     again = run_json("index", db=db)

@@ -11,6 +11,7 @@ import numpy as np
 
 from picfind import pgcatalog, pgsearch, pgwriters
 from picfind.catalog import IndexedFile
+from picfind.dupes import groups_of, neighbour_pairs
 from picfind.filters import Filter
 from picfind.pgcatalog import PgCatalog
 from picfind.search import search
@@ -91,3 +92,28 @@ def test_a_large_batch_goes_over_side_connections_and_a_live_claim_keeps_its_vec
         assert gone == ["gap"]
     finally:
         b.close()
+
+
+def test_near_duplicates_walk_the_hnsw_index_and_find_the_exact_groups(pg_url: str, tmp_path: Path) -> None:
+    from .test_dupes import planted
+
+    matrix, expected = planted()  # 3,000 vectors, 20 planted groups of 4
+    catalog = PgCatalog(pg_url)
+    root = catalog.add_root(str(tmp_path), ["jpg"], [])
+    names = [f"p{i}" for i in range(len(matrix))]
+    catalog.write_batch(MODEL, [IndexedFile(str(tmp_path / f"{n}.jpg"), root.id, 1, 0, n, 8, 8) for n in names],
+                        dict(zip(names, matrix)), [])
+    catalog.sync_index(MODEL)
+    _, ids, stored = catalog.vectors(MODEL)
+    row_of = {int(i): names.index(h) for i, h in catalog.hashes_for_ids(ids.tolist()).items()}
+
+    def index_scans() -> int:
+        catalog._run("SELECT pg_stat_force_next_flush()")
+        return catalog._one("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+                            "WHERE indexrelname LIKE 'embeddings_hnsw_%%'")[0]
+    before = index_scans()
+    pairs = neighbour_pairs(catalog.nearest(MODEL), ids, stored, 0.95)
+    assert index_scans() - before >= len(matrix)  # one HNSW scan per vector, no n² comparison
+    found = {frozenset(row_of[int(ids[i])] for i in g) for g in groups_of(len(ids), pairs)}
+    assert found == expected
+    catalog.close()

@@ -17,10 +17,13 @@ import numpy as np
 
 from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 from .filters import Filter
-from .index import BuildProgress, VectorIndex
+from .index import BuildProgress
 from .lock import Waiting
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
+Nearest = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+"""(stored vectors' ids, those vectors, k) -> each one's k nearest ids and their scores, from a
+catalog's approximate index (an id of -1 where fewer were found): what near-duplicates walk."""
 
 
 class Thumbnails(Protocol):
@@ -91,8 +94,8 @@ class CatalogBackend(Protocol):
     def searcher(self, model: str, where: Filter | None) -> Searcher: ...
     def open_index(self, model: str) -> None:
         """Get the vector index ready now, so that the first search does not wait for it."""
-    def approximate_index(self, model: str) -> VectorIndex | None:
-        """An in-process hnsw index the near-duplicate search may walk (None: compare exactly)."""
+    def nearest(self, model: str) -> Nearest | None:
+        """Neighbours from the catalog's approximate index, for near-duplicates (None: compare exactly)."""
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]: ...
     def count_vectors(self, model: str) -> int: ...
     def hashes_for_ids(self, ids: list[int]) -> dict[int, str]: ...

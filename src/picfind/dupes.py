@@ -3,8 +3,9 @@ re-encoded, lightly cropped copies: embeddings closer than a threshold).
 
 Near-duplicate pairs come from an exact, blockwise comparison of every vector with every
 other (time grows with the square of the catalog, memory only with its size: one block of
-scores at a time), or, where the catalog has an hnsw index (large catalogs), from each vector's
-nearest neighbours in it, rescored exactly: time grows with n log n. Pairs are joined into
+scores at a time), or, where the catalog has an approximate index (the embedded catalog's hnsw
+past 100k vectors, PostgreSQL's HNSW index), from each vector's nearest neighbours in it, rescored
+exactly: time grows with n log n. Pairs are joined into
 groups (connected components), and each group lists its best-quality member first: most
 pixels, then the largest file. picfind never deletes.
 """
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .index import HnswIndex, VectorIndex
+from .index import HnswIndex
 
 if TYPE_CHECKING:
-    from .backend import CatalogBackend
+    from .backend import CatalogBackend, Nearest
 
 DEFAULT_THRESHOLD = 0.93
 BLOCK_SCORES = 16_000_000  # scores held at once (64 MB of float32)
@@ -74,32 +75,39 @@ def similar_pairs(matrix: np.ndarray, threshold: float,
     return pairs
 
 
-def neighbour_pairs(index: HnswIndex, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = 16,
+def hnsw_nearest(index: HnswIndex) -> Nearest:
+    """The embedded catalog's usearch hnsw index as a `Nearest`."""
+    def nearest(ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        searching = index.index.expansion_search
+        index.index.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
+        try:
+            found = index.index.search(vectors, k, threads=0)
+        finally:
+            index.index.expansion_search = searching
+        return found.keys.astype(np.int64), 1.0 - found.distances
+    return nearest
+
+
+def neighbour_pairs(nearest: Nearest, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = 16,
                     progress: Callable[[int, int], None] | None = None) -> list[tuple[int, int, float]]:
-    """Like `similar_pairs`, from each vector's k nearest neighbours in the hnsw index. A group
-    larger than k still comes out whole, through chains of pairs."""
+    """Like `similar_pairs`, from each vector's k nearest neighbours in an approximate index. A
+    group larger than k still comes out whole, through chains of pairs."""
     order = np.argsort(ids)
     n = len(ids)
     pairs: list[tuple[int, int, float]] = []
-    searching = index.index.expansion_search
-    index.index.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
-    try:
-        for start in range(0, n, 10_000):
-            pairs += _block_pairs(index, ids, order, matrix, start, k, threshold)
-            if progress:
-                progress(min(start + 10_000, n), n)
-    finally:
-        index.index.expansion_search = searching
+    for start in range(0, n, 10_000):
+        keys, scores = nearest(ids[start:start + 10_000], matrix[start:start + 10_000], k)
+        pairs += _block_pairs(keys, scores, ids, order, matrix, start, threshold)
+        if progress:
+            progress(min(start + 10_000, n), n)
     return pairs
 
 
-def _block_pairs(index: HnswIndex, ids: np.ndarray, order: np.ndarray, matrix: np.ndarray, start: int, k: int,
-                 threshold: float) -> list[tuple[int, int, float]]:
+def _block_pairs(found: np.ndarray, found_scores: np.ndarray, ids: np.ndarray, order: np.ndarray,
+                 matrix: np.ndarray, start: int, threshold: float) -> list[tuple[int, int, float]]:
     n = len(ids)
-    block = matrix[start:start + 10_000]
-    found = index.index.search(block, k, threads=0)
-    rows, cols = np.nonzero(1.0 - found.distances >= threshold - 0.01)  # float16 scores: a margin
-    keys = found.keys[rows, cols].astype(np.int64)
+    rows, cols = np.nonzero(found_scores >= threshold - 0.01)  # float16 scores: a margin
+    keys = found[rows, cols]
     at = np.searchsorted(ids, keys, sorter=order)
     others = order[np.minimum(at, n - 1)]
     known = ids[others] == keys
@@ -131,11 +139,11 @@ def groups_of(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
 
 def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFAULT_THRESHOLD,
                     progress: Callable[[int, int], None] | None = None,
-                    index: VectorIndex | None = None) -> list[Group]:
-    """`index`: the catalog's vector index; an hnsw one makes this n log n instead of n²."""
+                    nearest: Nearest | None = None) -> list[Group]:
+    """`nearest`: the catalog's approximate index, which makes this n log n instead of n²."""
     _, ids, matrix = catalog.vectors(model)
-    if isinstance(index, HnswIndex):
-        pairs = neighbour_pairs(index, ids, matrix, threshold, progress=progress)
+    if nearest is not None:
+        pairs = neighbour_pairs(nearest, ids, matrix, threshold, progress=progress)
     else:
         pairs = similar_pairs(matrix, threshold, progress)
     components = groups_of(len(ids), pairs)

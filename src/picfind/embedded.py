@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .backend import Nearest
 from .catalog import Catalog
+from .dupes import hnsw_nearest
 from .filters import Filter
 from .index import BuildProgress, ExactIndex, HnswIndex, IndexSettings, IndexStore, VectorIndex
 from .lock import Waiting, index_lock
@@ -73,9 +75,9 @@ class EmbeddedCatalog(Catalog):
     def open_index(self, model: str) -> None:
         self.vector_index(model)
 
-    def approximate_index(self, model: str) -> VectorIndex | None:
+    def nearest(self, model: str) -> Nearest | None:
         index = self.vector_index(model)
-        return index if isinstance(index, HnswIndex) else None
+        return hnsw_nearest(index) if isinstance(index, HnswIndex) else None
 
     def searcher(self, model: str, where: Filter | None) -> _Candidates:
         return _Candidates(self, self.vector_index(model), model, where)

@@ -297,7 +297,7 @@ class Library:
         if not near:
             return exact_copies(self.catalog)
         return near_duplicates(self.catalog, self.model, threshold, progress,
-                               index=self.catalog.approximate_index(self.model))
+                               nearest=self.catalog.nearest(self.model))
 
     # indexed files, for the web page: only what was indexed, as it was indexed
     def file(self, file_id: int) -> dict | None:

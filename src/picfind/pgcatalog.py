@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from hashlib import blake2b
 from pathlib import PurePath
 
@@ -34,12 +35,13 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from .backend import Nearest
 from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 from .filters import Filter
-from .index import BuildProgress, VectorIndex
+from .index import BuildProgress
 from .lock import Waiting
 from .pgschema import LOCK_KEY, connect, redact
-from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
+from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition, pg_nearest
 from .pgthumbs import PgThumbnails
 from .pgwriters import INSERT, SIDE_FROM, VectorWriters
 
@@ -331,8 +333,9 @@ class PgCatalog:
     def open_index(self, model: str) -> None:
         self.has_index(model)  # PostgreSQL holds the index; this only learns whether it is there
 
-    def approximate_index(self, model: str) -> VectorIndex | None:
-        return None
+    def nearest(self, model: str) -> Nearest | None:
+        dim = self._dim(model)
+        return partial(pg_nearest, self, model, dim) if dim is not None and self.has_index(model) else None
 
     # reading
     def searcher(self, model: str, where: Filter | None) -> PgSearcher:

@@ -91,3 +91,27 @@ class PgSearcher:
         probe = sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.content_hash AND f.status = 'ok' "
                         "AND f.offline IS NULL AND {} LIMIT 1) IS NOT NULL")
         return probe.format(sql.Identifier(alias), condition), params
+
+
+def pg_nearest(catalog: PgCatalog, model: str, dim: int, ids: np.ndarray, vectors: np.ndarray,
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each stored vector's k nearest, by the HNSW index, in one statement for the whole block (a
+    LATERAL index scan per vector, on the server: the vectors never travel). See `backend.Nearest`."""
+    cast = sql.SQL("::vector({})").format(sql.Literal(dim))
+    statement = sql.SQL(
+        "SELECT a.id, n.id, n.score FROM embeddings a CROSS JOIN LATERAL (SELECT b.id, "
+        "-(b.vector{cast} <#> a.vector{cast}) AS score FROM embeddings b WHERE b.model = {model} "
+        "ORDER BY b.vector{cast} <#> a.vector{cast} LIMIT %s) n WHERE a.id = ANY(%s)").format(
+        cast=cast, model=sql.Literal(model))
+    with catalog._transaction() as cur:
+        # copies are very close: a short search finds them (as the embedded hnsw path does)
+        cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(2 * k, 40))))
+        rows = cur.execute(statement, [k, ids.tolist()]).fetchall()
+    keys, scores = np.full((len(ids), k), -1, np.int64), np.full((len(ids), k), -np.inf, np.float32)
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    filled = np.zeros(len(ids), np.int64)
+    for a, b, score in rows:
+        r = row_of[a]
+        keys[r, filled[r]], scores[r, filled[r]] = b, score
+        filled[r] += 1
+    return keys, scores
