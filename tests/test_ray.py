@@ -38,17 +38,20 @@ def test_ray_builds_the_catalog_the_local_runner_builds(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     write_shapes(lib, 40)
     (lib / "copy.png").write_bytes(sorted(lib.iterdir())[3].read_bytes())
+    (lib / "copies").mkdir()  # copies in other batches than their originals: embedded once all the same
+    for original in sorted(lib.glob("*.*"))[:6]:
+        (lib / "copies" / original.name).write_bytes(original.read_bytes())
     (lib / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     local, clustered = tmp_path / "local.db", tmp_path / "ray.db"
     index(str(local), str(lib))
     report = index(str(clustered), str(lib), "--ray", "--batch-size", "8")
-    assert report["device"].startswith("ray") and report["read"] == 42
-    assert sum(report["skipped"].values()) == 1 and report["embedded"] + report["reused"] == 41
+    assert report["device"].startswith("ray") and report["read"] == 48
+    assert sum(report["skipped"].values()) == 1 and report["embedded"] + report["reused"] == 47
     files, vectors = catalog_rows(clustered)
     expected_files, expected_vectors = catalog_rows(local)
     assert files == expected_files
-    distinct = len({p.read_bytes() for p in lib.iterdir()}) - 1  # less the broken file
-    assert vectors.keys() == expected_vectors.keys() and len(vectors) == distinct
+    distinct = len({p.read_bytes() for p in lib.rglob("*.*")}) - 1  # less the broken file
+    assert vectors.keys() == expected_vectors.keys() and len(vectors) == distinct == report["embedded"]
     assert max(float(np.abs(vectors[h] - expected_vectors[h]).max()) for h in vectors) < 1e-5
     assert len(list((tmp_path / "ray.db.thumbs").rglob("*.jpg"))) == len(vectors)  # thumbnails came back as JPEG bytes
     detail = json.loads(picfind("status", "--db", str(clustered), "--json", "--skipped", check=True).stdout)

@@ -6,7 +6,9 @@ files to read become a dataset, and `map_batches` sends each batch to an actor p
 session per actor (`num_gpus=1` per actor when the cluster has GPUs, else one CPU each). An
 actor reads, hashes, decodes and embeds its batch and sends back vectors, image sizes and
 thumbnail JPEGs, never pixels. On a PostgreSQL catalog each actor claims its contents before
-embedding them, so a Ray run and other indexers never embed one content twice.
+embedding them, so a Ray run and other indexers never embed one content twice; on a SQLite
+catalog the actors claim from a `ClaimBook` actor of the run, so copies of one picture that land
+in different batches are embedded once.
 
 Every node must see the files at the same paths (a shared mount) and have the model installed:
 a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
@@ -22,6 +24,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
+from hashlib import blake2b
 
 import numpy as np
 
@@ -35,12 +38,24 @@ from .thumbs import encode_thumbnail
 COLUMNS = ("path", "root_id", "size", "mtime_ns")
 
 
+class ClaimBook:
+    """The contents claimed in this run, as one Ray actor, for a catalog without leases (SQLite).
+    A batch is known by its files: one that Ray runs again (its worker died) keeps its claims."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+
+    def claim(self, batch: str, hashes: list[str]) -> list[str]:
+        return [h for h in hashes if self.owner.setdefault(h, batch) == batch]
+
+
 class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
-    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int) -> None:
+    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int, book=None) -> None:
         import ray
 
+        self.ray, self.book = ray, book
         self.bundle = Bundle.load(bundle)
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
@@ -55,7 +70,11 @@ class EmbedWorker:
         for r in results:
             if r.pixels is not None:
                 first.setdefault(r.content_hash, r)
-        mine = set(first) if self.claims is None else self.claims.claim(self.bundle.name, list(first))
+        if self.claims is not None:
+            mine = self.claims.claim(self.bundle.name, list(first))
+        else:
+            batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
+            mine = set(self.ray.get(self.book.claim.remote(batch_key, list(first))))
         todo = [r for h, r in first.items() if h in mine]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
@@ -140,12 +159,14 @@ class RayStages:
         rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
                 for t in todo]
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
+        book = None if is_server(self.target) else ray.remote(num_cpus=0)(ClaimBook).remote()
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
-                                                   "options": self.options, "target": self.target, "threads": 1})
+                                                   "options": self.options, "target": self.target, "threads": 1,
+                                                   "book": book})
         device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
