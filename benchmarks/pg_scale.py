@@ -44,7 +44,7 @@ from picfind.library import Library  # noqa: E402
 MODEL = "tiny-shapes"  # a name only: vectors come from vectors.py, queries are vectors
 
 
-def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray) -> dict:
+def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray, vacuum: bool) -> dict:
     row: dict = {}
     catalog: CatalogBackend = open_catalog(target)
     if isinstance(target, Path):
@@ -64,12 +64,13 @@ def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray) 
                                    catalog.sync_index(MODEL)))
         row["add_1000_one_connection_s"], pgcatalog.SIDE_FROM = round(adding, 2), side_from
         remove(start)
-        catalog._run("VACUUM embeddings")
+        if vacuum:
+            catalog._run("VACUUM embeddings")
         start += 1000
     _, adding = timed(lambda: (fill(catalog, MODEL, start, clip_like(1000, draw_seed=9)), catalog.sync_index(MODEL)))
     _, removing = timed(lambda: remove(start))
     row["add_1000_s"], row["remove_1000_s"] = round(adding, 2), round(removing, 2)
-    if not isinstance(target, Path):
+    if vacuum and not isinstance(target, Path):
         row["vacuum_after_remove_s"] = round(timed(lambda: catalog._run("VACUUM embeddings"))[1], 2)
     row["catalog_mb"] = round(catalog.size_bytes() / 1e6)
     catalog.close()
@@ -91,6 +92,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--vacuum", action=argparse.BooleanOptionalAction, default=True,
+                    help="time PostgreSQL's VACUUM after the removal (minutes at 100k: pgvector repairs the graph)")
     ap.add_argument("--catalogs", default="sqlite_usearch,postgresql", help="which to measure (comma-separated)")
     args = ap.parse_args()
     import pgserver
@@ -114,7 +117,7 @@ def main() -> None:
                 if name not in args.catalogs.split(","):
                     continue
                 print(f"{name}: {args.n:,} vectors", flush=True)
-                result[name] = measure(target, matrix, qs, truth)
+                result[name] = measure(target, matrix, qs, truth, args.vacuum)
                 print(f"  {result[name]}", flush=True)
         finally:
             server.cleanup()
