@@ -13,7 +13,7 @@ library. What differs, and why:
 * Several indexers at once: before embedding, a client claims (content, model) with a lease row
   (`INSERT ... ON CONFLICT DO NOTHING`, in effect); contents another live client holds are left
   to it. A lease is free once its holder's server connection is gone (a killed client) or it
-  expired; it is marked done in the transaction that writes the vector.
+  expired; it is marked done in the transaction that writes the batch.
 * Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
   dropped connection loses at most the batch in flight. A large batch's vectors go first, over
   several connections at once (`pgwriters`): their HNSW insertion is the server's CPU work.
