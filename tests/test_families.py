@@ -202,6 +202,26 @@ def test_a_format_1_bundle_reads_as_clip_and_embeds_exactly_as_rewritten_in_form
     assert np.array_equal(a.encode_images(pixels), b.encode_images(pixels))
 
 
+def test_a_half_precision_export_taking_float16_pixels_embeds_like_the_float32_one(tmp_path: Path) -> None:
+    """Xenova's `*_fp16.onnx` (`vit-b-32-fp16`) are converted to float16 throughout; a graph whose
+    input is float16 gets its pixels cast, and its vectors agree with the float32 graph's."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    tiny = models.resolve("tiny-shapes")
+    half = tmp_path / "tiny-fp16"
+    shutil.copytree(tiny.path, half)
+    for tower in (tiny.image_tower, tiny.text_tower):
+        graph = convert_float_to_float16(onnx.load(str(tiny.path / tower.file)), keep_io_types=False)
+        assert graph.graph.input[0].type.tensor_type.elem_type in (onnx.TensorProto.FLOAT16, onnx.TensorProto.INT64)
+        onnx.save(graph, str(half / tower.file))
+    write_manifest(half, {k: v for k, v in tiny.manifest.items() if k not in ("files", "format")})
+    pixels = np.stack([Preprocessing(64).pixels(to_rgb(Image.fromarray(a))) for a in real_photos().values()])
+    full, reduced = Encoder(tiny, device="cpu"), Encoder(Bundle.load(half), device="cpu")
+    assert (full.encode_images(pixels) * reduced.encode_images(pixels)).sum(1).min() > 0.999
+    assert (full.encode_texts(["a red circle"]) * reduced.encode_texts(["a red circle"])).sum() > 0.999
+
+
 def test_a_manifest_asking_for_an_unknown_pipeline_is_one_clear_error(tmp_path: Path) -> None:
     folder = tmp_path / "odd"
     shutil.copytree(models.resolve("tiny-shapes").path, folder)
