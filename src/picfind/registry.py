@@ -157,7 +157,7 @@ SIGLIP2_TOKENIZER = (34_363_039, "cb9140fae3ac5122c972d37adf83e1248471a38147ad76
 REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
     _xenova("vit-b-32", "OpenAI CLIP ViT-B/32 (2021): MS-COCO text->image R@1 30.4", *XENOVA_B32, 512,
             ((352_000_000, "fd6e1402a588279d1723c7534d4bcba5bc0b14b47dfab0e46f8c47b8270d7d40"), (254_000_000, None))),
-    _xenova("vit-b-32-fp16", "OpenAI CLIP ViT-B/32, half-size fp16 files (same quality, GPU-friendly)",
+    _xenova("vit-b-32-fp16", "OpenAI CLIP ViT-B/32, half-size fp16 files (same quality; on a CPU as fast as fp32)",
             *XENOVA_B32, 512,
             ((176_000_000, "35c4e0fb0aeee527dcde1693520b214a34424a786babd530f35366bad5844efd"),
              (127_000_000, "df587ffbf248bf20d44fa6e16adc5ebc27ead691860e5333dbdaab5fd6bf3f6e")), variant="_fp16"),
@@ -174,7 +174,7 @@ REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
     _xenova("vit-l-14-int8", "OpenAI CLIP ViT-L/14, Xenova's int8 files", *XENOVA_L14, 768,
             ((307_000_000, None), (125_000_000, None)), variant="_quantized"),
     _rclip("vit-b-32-datacomp",
-           "OpenCLIP ViT-B/32-256 DataComp (the default): R@1 39.9 at 1.4x B/32's CPU cost (rclip's export)",
+           "OpenCLIP ViT-B/32-256 DataComp (the default): R@1 39.9 at 1.2-1.4x B/32's CPU cost (rclip's export)",
            "ViT-B-32-256-datacomp_s34b_b86k", 512, 256,
            ((351_826_068, "3f7e6f94e5a34bc7ee8aba84aec0f963f56974ab405fbcd334c8e1c3f832bd2c"),
             (254_344_274, "ee267cd64f0f77362670ae0140476ed51ee8c5a761d41636e09997f2fdddcacc"))),
@@ -189,7 +189,8 @@ REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
                      (1_129_469_657, "d3de4a6bbbfcb429b6615ac496790353cf4a4fc0f19fbbe7179e523ae60daaef"),
                      SIGLIP2_TOKENIZER)),
     _onnx_community("siglip2-b16-256-int8",
-                    "Google SigLIP 2 ViT-B/16-256, onnx-community's int8 files: about 3.5x B/32's CPU cost",
+                    "Google SigLIP 2 ViT-B/16-256, onnx-community's int8 files: about 3.5x B/32's CPU cost, "
+                    "less faithful to fp32 than CLIP's int8",
                     *SIGLIP2_B16, 768, 256,
                     ((94_737_653, "f2eb8ccfa3dc0b3761d9ea9a39554fe0f2be71b247ad7f68a80720ec88895650"),
                      (283_438_275, "6f59b39d880c413042314b79302b74d0dd93b273caf8fbfdb1eb2df61a7fefd4"),
