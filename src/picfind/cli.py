@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from . import __version__, models
 from .bundle import BundleError
-from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD
 from .errors import explain, terminal
 from .filters import Filter
@@ -26,6 +25,7 @@ from .library import Library, default_db
 from .ocr import OcrUnavailable
 from .ocr_match import snippet
 from .query import group as group_terms
+from .records import CatalogError, printable
 from .search import Hit
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow) are imported by the commands that use them
