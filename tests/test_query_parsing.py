@@ -48,3 +48,11 @@ def test_dates_as_people_write_them() -> None:
     with pytest.raises(ValueError, match="not a date"):
         parse_date("yesterday")
     assert not Filter() and Filter.of(extensions=".JPG,heic").extensions == ["heic", "jpg"]
+
+
+def test_an_empty_folder_filter_is_refused_not_read_as_the_working_folder() -> None:
+    # abspath("") is the working folder, so `--in ""` used to pass every picture under it
+    with pytest.raises(ValueError, match="empty folder name"):
+        Filter.of(folders=[""])
+    with pytest.raises(ValueError, match="empty folder name"):
+        Filter.of(folders=["  "])
