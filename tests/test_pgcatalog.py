@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from picfind import pgcatalog, pgsearch, pgwriters
-from picfind.catalog import IndexedFile
 from picfind.dupes import groups_of, neighbour_pairs
 from picfind.filters import Filter
 from picfind.pgcatalog import PgCatalog
+from picfind.records import IndexedFile
 from picfind.search import search
 
 MODEL = "m"

@@ -36,7 +36,6 @@ import psycopg
 from psycopg import sql
 
 from .backend import Nearest
-from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 from .filters import Filter
 from .index import BuildProgress
 from .lock import Waiting
@@ -44,6 +43,7 @@ from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition, pg_nearest
 from .pgthumbs import PgThumbnails
 from .pgwriters import INSERT, SIDE_FROM, VectorWriters
+from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
