@@ -115,7 +115,7 @@ def _connect(address: str | None) -> bool:
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - ray.init raises a bare Exception when a node times out starting
         reason = str(e).splitlines()[0].split(". Please specify")[0]
         raise CatalogError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: {reason} "
                            "(start one with `ray start --head`, or give --ray alone for a local one)") from None
