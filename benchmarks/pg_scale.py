@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalog_scale import fill, timed  # noqa: E402
 from vectors import clip_like, queries, true_top  # noqa: E402
 
-from picfind import pgcatalog  # noqa: E402
+from picfind import pgcatalog, pgsearch  # noqa: E402
 from picfind.backend import CatalogBackend, open_catalog  # noqa: E402
 from picfind.index import IndexSettings  # noqa: E402
 from picfind.library import Library  # noqa: E402
@@ -44,7 +44,8 @@ from picfind.library import Library  # noqa: E402
 MODEL = "tiny-shapes"  # a name only: vectors come from vectors.py, queries are vectors
 
 
-def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray, vacuum: bool) -> dict:
+def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray, vacuum: bool,
+            ef_search: list[int]) -> dict:
     row: dict = {}
     catalog: CatalogBackend = open_catalog(target)
     if isinstance(target, Path):
@@ -76,16 +77,24 @@ def measure(target: str, matrix: np.ndarray, qs: np.ndarray, truth: np.ndarray, 
     catalog.close()
     with Library(target, model=MODEL) as lib:
         lib.search_vector(qs[0], 10)  # open the index
-        times, found = [], []
-        for q in qs:
-            start = time.perf_counter()
-            hits = lib.search_vector(q, 10)
-            times.append(time.perf_counter() - start)
-            found.append([int(h.content_hash, 16) for h in hits])
-    row["p50_ms"] = round(float(np.percentile(times, 50)) * 1000, 2)
-    row["p95_ms"] = round(float(np.percentile(times, 95)) * 1000, 2)
-    row["recall_at_10"] = round(float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist())])), 3)
+        for ef in ef_search if not isinstance(target, Path) else [None]:
+            if ef is not None:  # the session's setting, as picfind makes it on connecting (pgschema)
+                lib.catalog.db.execute(f"SET hnsw.ef_search = {int(ef)}")
+            row.update(queried(lib, qs, truth, "" if ef is None or ef == pgsearch.EF_SEARCH else f"_ef{ef}"))
     return row
+
+
+def queried(lib: Library, qs: np.ndarray, truth: np.ndarray, suffix: str) -> dict:
+    times, found = [], []
+    for q in qs:
+        start = time.perf_counter()
+        hits = lib.search_vector(q, 10)
+        times.append(time.perf_counter() - start)
+        found.append([int(h.content_hash, 16) for h in hits])
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist())])
+    return {f"p50_ms{suffix}": round(float(np.percentile(times, 50)) * 1000, 2),
+            f"p95_ms{suffix}": round(float(np.percentile(times, 95)) * 1000, 2),
+            f"recall_at_10{suffix}": round(float(recall), 3)}
 
 
 def main() -> None:
@@ -94,6 +103,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--vacuum", action=argparse.BooleanOptionalAction, default=True,
                     help="time PostgreSQL's VACUUM after the removal (minutes at 100k: pgvector repairs the graph)")
+    ap.add_argument("--ef-search", default=str(pgsearch.EF_SEARCH),
+                    help="PostgreSQL: query with each of these hnsw.ef_search values (comma-separated)")
     ap.add_argument("--catalogs", default="sqlite_usearch,postgresql", help="which to measure (comma-separated)")
     args = ap.parse_args()
     import pgserver
@@ -117,7 +128,8 @@ def main() -> None:
                 if name not in args.catalogs.split(","):
                     continue
                 print(f"{name}: {args.n:,} vectors", flush=True)
-                result[name] = measure(target, matrix, qs, truth, args.vacuum)
+                result[name] = measure(target, matrix, qs, truth, args.vacuum,
+                                       [int(e) for e in args.ef_search.split(",")])
                 print(f"  {result[name]}", flush=True)
         finally:
             server.cleanup()
