@@ -84,11 +84,11 @@ def main() -> None:
     ap.add_argument("--model", default="vit-b-32-random")
     args = ap.parse_args()
 
-    from encode import random_b32
+    from encode import random_bundle
 
     from picfind.models import resolve
 
-    bundle = str(random_b32()) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
+    bundle = str(random_bundle("vit-b-32").path) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
     plain, texts = build(HERE / ".cache" / "ocr", args.photos)
     print(f"{len(plain)} photos without text, {len(texts)} with; load {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores (shared machine: compare within this run)", flush=True)
