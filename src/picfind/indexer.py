@@ -141,7 +141,12 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
                 failed = True
         if digest in known:
             return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
-        resized = prep.resize(decoded.image)
+        image = decoded.image
+        if need_text and min(image.size) >= 2 * min_side:
+            # decoded big for OCR: box-reduce the encoder's copy to about the size it is decoded at
+            # without OCR (as the JPEG draft would), so its resize costs what it does then
+            image = image.reduce(min(image.size) // min_side)
+        resized = prep.resize(image)
         # the thumbnail from the small image already made when big enough: nearly free
         small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
         thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
