@@ -9,7 +9,7 @@ pair's ratio counts, and CPU seconds drift less than wall time); `--ocr later` t
 reading on for a catalog made without it. `--sweep` measures instead the words read on
 camera-sized photos by text height, for several decode and detection sides.
 
-    .venv/bin/python benchmarks/ocr.py [--photos 60] [--repeats 3] [--model vit-b-32-random]
+    .venv/bin/python benchmarks/ocr.py [--photos 60] [--repeats 3] [--before /tmp/before/src] [--model ...]
     .venv/bin/python benchmarks/ocr.py --sweep [--det-sides 640,512] [--decode-sides 1024,0]
 """
 
@@ -114,15 +114,18 @@ def sweep(plain: list[Path], clip_side: int, decode_sides: list[int], det_sides:
                   + f" | {ms:.0f} |", flush=True)
 
 
-def index(folder: Path, db: str, bundle: str, *extra: str) -> tuple[float, float, dict]:
-    """One `picfind index` run: wall seconds, CPU seconds (user + system, all its threads), report."""
+def index(folder: Path, db: str, bundle: str, *extra: str, src: str | None = None) -> tuple[float, float, dict]:
+    """One `picfind index` run (picfind from `src` when given): wall seconds, CPU seconds (user +
+    system, all its threads), its report."""
     import resource
     import subprocess
 
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "picfind", "index", str(folder), "--db", db, "--model", bundle,
-                          "--json", "--no-thumbnails", *extra], capture_output=True, text=True)
+                          "--json", "--no-thumbnails", *extra], capture_output=True, text=True, env=env,
+                         cwd=folder.parent)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
@@ -136,6 +139,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=60)
     ap.add_argument("--model", default="vit-b-32-random")
     ap.add_argument("--repeats", type=int, default=3, help="index runs with and without --ocr, interleaved")
+    ap.add_argument("--before", metavar="SRC", help="also index with --ocr by the picfind package in SRC (a src/ "
+                    "folder of another commit, e.g. from `git archive COMMIT src | tar -x -C /tmp/before`)")
     ap.add_argument("--sweep", action="store_true", help="only the table of words read and cost by decode "
                     "and detection side (--decode-sides, --det-sides)")
     ap.add_argument("--decode-sides", default="1024,0", help="short sides to decode at (0: CLIP's alone)")
@@ -167,23 +172,27 @@ def main() -> None:
         for p in [*plain, *texts]:
             os.link(p, corpus / p.name)
         n = len(plain) + len(texts)
-        runs: dict[str, list[tuple[float, float]]] = {"": [], "--ocr": []}
+        modes = [("without --ocr", None), ("--ocr", None)] + ([(f"--ocr, {args.before}", args.before)]
+                                                             if args.before else [])
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in modes}
         # interleaved, in alternating order: on a shared machine the load drifts between runs
         for rep in range(args.repeats):
-            for mode in ("", "--ocr") if rep % 2 == 0 else ("--ocr", ""):
-                wall, cpu, out = index(corpus, f"{tmp}/{rep}{mode}.db", bundle, *filter(None, [mode]))
-                runs[mode].append((wall, cpu))
-                held = f", {out['texts_found']} of {out['texts_read']} hold text" if mode else ""
-                print(f"index {mode or 'without --ocr'}: {n / wall:.2f} images/s ({wall:.1f} s wall, {cpu:.1f} s CPU"
-                      f"{held}); load {os.getloadavg()[0]:.1f}", flush=True)
-        later_wall, later_cpu, out = index(corpus, f"{tmp}/0.db", bundle, "--ocr")
+            for i, (name, src) in enumerate(modes) if rep % 2 == 0 else reversed(list(enumerate(modes))):
+                ocr = i > 0
+                wall, cpu, out = index(corpus, f"{tmp}/{rep}-{i}.db", bundle, *(["--ocr"] if ocr else []), src=src)
+                runs[name].append((wall, cpu))
+                held = f", {out['texts_found']} of {out['texts_read']} hold text" if ocr else ""
+                print(f"index {name}: {n / wall:.2f} images/s ({wall:.1f} s wall, {cpu:.1f} s CPU{held}); "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+        later_wall, later_cpu, out = index(corpus, f"{tmp}/0-0.db", bundle, "--ocr")  # made without --ocr
         print(f"--ocr later on a catalog made without: {n / later_wall:.2f} images/s ({later_wall:.1f} s wall, "
               f"{later_cpu:.1f} s CPU, {out['embedded']} embedded)", flush=True)
-    pairs = [(o[0] / c[0], o[1] / c[1]) for o, c in zip(runs["--ocr"], runs[""])]
-    print("\nindex with --ocr / without, per pair: time " + ", ".join(f"{w:.2f}" for w, _ in pairs)
-          + "; CPU " + ", ".join(f"{c:.2f}" for _, c in pairs))
-    time_ratio, cpu_ratio = (statistics.median(r[i] for r in pairs) for i in (0, 1))
-    print(f"median: time {time_ratio:.2f}, CPU {cpu_ratio:.2f}")
+    for name, _ in modes[1:]:
+        pairs = [(o[0] / c[0], o[1] / c[1]) for o, c in zip(runs[name], runs["without --ocr"])]
+        time_ratio, cpu_ratio = (statistics.median(r[i] for r in pairs) for i in (0, 1))
+        print(f"\nindex {name} / without, per round: time " + ", ".join(f"{w:.2f}" for w, _ in pairs)
+              + "; CPU " + ", ".join(f"{c:.2f}" for _, c in pairs)
+              + f"; median time {time_ratio:.2f}, CPU {cpu_ratio:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,8 @@ _MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # the detector's (BGR, as t
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
 REC_HEIGHT = 48
 # Detection input, long side. 640 reads the same words as 960 on benchmarks/ocr.py's camera photos
-# (text ~3 % of the height) in about half the time; much smaller text is then missed.
+# (text ~3 % of the height) in about half the time; 576, 512 and 480 cost less again but miss
+# words 1/60 of a photo's height tall (`benchmarks/ocr.py --sweep`), so 640 stays.
 DET_SIDE = 640
 CLS_SHAPE = (48, 192)
 
