@@ -59,7 +59,7 @@ def test_snippet_shows_the_matched_part() -> None:
 def catalog(tmp_path: Path) -> Catalog:
     cat = Catalog(tmp_path / "c.db")
     root = cat.add_root(str(tmp_path), ["png"], [])
-    from picfind.catalog import IndexedFile
+    from picfind.records import IndexedFile
 
     files = [IndexedFile(str(tmp_path / f"{h}.png"), root.id, 1, 1, h, 10, 10) for h in ("h1", "h2", "h3", "h4")]
     cat.write_batch("m", files, {}, [])
@@ -92,7 +92,7 @@ def test_catalog_finds_contents_whose_text_matches(catalog: Catalog) -> None:
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
     import sqlite3
 
-    from picfind.catalog import MIGRATIONS, SCHEMA_VERSION
+    from picfind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)

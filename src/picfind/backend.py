@@ -15,10 +15,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
 from .lock import Waiting
+from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
 

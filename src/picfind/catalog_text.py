@@ -12,7 +12,7 @@ import sqlite3
 
 from .ocr_match import TextMatch, candidate_pieces, fold, match
 
-# Appended to catalog.MIGRATIONS. `text` is '' for a picture read and found to hold none.
+# Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
 CREATE TABLE ocr_texts (
     id INTEGER PRIMARY KEY,

@@ -18,8 +18,8 @@ import re
 import psycopg
 from pgvector.psycopg import register_vector
 
-from .catalog import CatalogError
 from .pgsearch import EF_SEARCH
+from .records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", """
