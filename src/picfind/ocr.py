@@ -116,6 +116,7 @@ class TextReader:
     def lines(self, rgb: np.ndarray) -> list[Line]:
         if rgb.ndim != 3 or min(rgb.shape[:2]) < 8:
             return []
+        rgb = np.ascontiguousarray(rgb)  # OpenCV needs it; a decoded picture already is (no copy)
         boxes = self.detect(rgb)
         if not boxes:
             return []
