@@ -8,7 +8,8 @@ missing or extra ("quittunq", "quitung"). Shorter words must match exactly: one 
 4-letter word matches too much.
 
 The catalog finds candidates with a trigram index (`candidate_pieces` says which substrings a
-match must contain); `match` then decides on each candidate's text.
+match must contain) over `searchable(text)`; `match` then decides on each candidate's text, so
+every catalog gives the same matches (`matching`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
     return " ".join(kept.split())
+
+
+def searchable(text: str) -> str:
+    """What a catalog indexes of a text: folded, then again without spaces (OCR splits words)."""
+    folded = fold(text)
+    return f"{folded}\n{folded.replace(' ', '')}"
+
+
+def trigrams(text: str) -> list[str]:
+    """The distinct 3-character substrings of `text` that hold no space or line break: a text
+    contains a piece only if it holds all of the piece's trigrams (for catalogs with no trigram
+    index of their own; `searchable` text in, folded query pieces as the probe)."""
+    grams = (text[i:i + 3] for i in range(len(text) - 2))
+    return sorted({g for g in grams if not any(c.isspace() for c in g)})
 
 
 def query_words(text: str) -> list[str]:
@@ -93,3 +108,14 @@ def snippet(text: str, words: list[str], width: int = 60) -> str:
     start = max(0, at - width // 3)
     cut = line[start:start + width]
     return ("…" if start else "") + cut + ("…" if start + width < len(line) else "")
+
+
+def matching(words: list[str], candidates: dict[str, str]) -> dict[str, tuple[str, TextMatch]]:
+    """The candidates (content hash -> text) whose text holds every one of these folded words,
+    with their text and how it matched: the one decision every catalog's search ends with."""
+    found = {}
+    for digest, text in candidates.items():
+        m = match(words, text)
+        if m is not None:
+            found[digest] = (text, m)
+    return found
