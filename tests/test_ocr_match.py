@@ -103,7 +103,8 @@ def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> Non
         words = []
         for w in rng.sample(vocab, rng.randint(0, 5)):
             i = rng.randrange(len(w))
-            w = rng.choice([w, w.upper(), w[:i] + rng.choice("lI1rn") + w[i + 1:], w[:i] + " " + w[i:], w[:i] + w[i + 1:]])
+            slips = [w[:i] + rng.choice("lI1rn") + w[i + 1:], w[:i] + " " + w[i:], w[:i] + w[i + 1:]]
+            w = rng.choice([w, w.upper(), *slips])
             words.append(w)
         texts[f"c{n:03d}"] = rng.choice([" ", "-", ", ", "\n"]).join(words)
     queries = [["hotel"], ["adlon"], ["quittung"], ["roadmap"], ["strasse"], ["cafe"], ["kempinski"], ["empins"],
