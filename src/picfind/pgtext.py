@@ -28,9 +28,13 @@ CREATE TABLE ocr_texts (
     grams text[] NOT NULL,             -- the folded text's trigrams (picfind.ocr_match.trigrams)
     PRIMARY KEY (content_hash, ocr_model)
 );
-CREATE INDEX ocr_texts_grams ON ocr_texts USING gin (grams);
+-- fastupdate off: GIN's pending list (rows not yet merged until a VACUUM) is scanned whole by
+-- every search, and the planner, counting it, turned to a full scan: 100 ms at 20,000 texts,
+-- against 0.1 ms with it off (benchmarks/text_search.py)
+CREATE INDEX ocr_texts_grams ON ocr_texts USING gin (grams) WITH (fastupdate = off);
 """
 MAX_CANDIDATES = 20_000  # as in the SQLite catalog: a piece found in more texts says little
+FIRST_ANALYZE = 1000  # texts stored by this client before it refreshes the table's statistics
 
 
 class PgTextStore:
@@ -40,6 +44,7 @@ class PgTextStore:
     _run: Callable[..., list[tuple]]
     _one: Callable[..., tuple | None]
     _transaction: Callable[[], AbstractContextManager[psycopg.Cursor]]
+    _texts_put, _analyze_at = 0, FIRST_ANALYZE  # per client (set on the instance as it writes)
 
     def texts_read(self, ocr_model: str) -> set[str]:
         """Contents whose text this OCR model has read (with or without finding any)."""
@@ -54,6 +59,13 @@ class PgTextStore:
         with self._transaction() as cur:
             cur.executemany("INSERT INTO ocr_texts(content_hash, ocr_model, text, grams) VALUES (%s, %s, %s, %s) "
                             "ON CONFLICT DO NOTHING", rows)
+        # Without fresh statistics the planner may scan every text of the model instead of the
+        # GIN index; autovacuum would catch up only a minute or so later, so a bulk load
+        # refreshes them itself, each time it has doubled.
+        self._texts_put += len(rows)
+        if self._texts_put >= self._analyze_at:
+            self._run("ANALYZE ocr_texts")
+            self._analyze_at = 2 * self._texts_put
 
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]:
         """The text read from these contents (those that hold some)."""
