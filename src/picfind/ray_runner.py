@@ -159,7 +159,8 @@ class RayStages:
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
                                                    "options": self.options, "target": self.target, "threads": 1,
                                                    "ocr_model": writer.ocr_model,
-                                                   "texts": ray.put(frozenset(writer.texts_read))})
+                                                   "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
+                                                   else None})
         device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
