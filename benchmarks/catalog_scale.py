@@ -34,9 +34,10 @@ from encode import random_bundle  # noqa: E402
 from vectors import clip_like  # noqa: E402
 
 from picfind import catalog as catalog_module  # noqa: E402
-from picfind.catalog import Catalog, IndexedFile  # noqa: E402
+from picfind.catalog import Catalog  # noqa: E402
 from picfind.index import IndexSettings, IndexStore  # noqa: E402
 from picfind.library import Library  # noqa: E402
+from picfind.records import IndexedFile  # noqa: E402
 
 QUERIES = ["a dog asleep on a red sofa", "sunset over the sea", "two children on a beach", "a bowl of ramen",
            "snow on a mountain road", "a birthday cake with candles", "a black cat on a windowsill",

@@ -138,8 +138,9 @@ def large_catalog(n: int, model: str, backend: str) -> Path:
     """A catalog of n CLIP-like vectors whose files exist, indexed (stored index written) for `backend`."""
     from vectors import clip_like
 
-    from picfind.catalog import Catalog, IndexedFile
+    from picfind.catalog import Catalog
     from picfind.index import IndexSettings, IndexStore
+    from picfind.records import IndexedFile
 
     folder = WORK / f"large-{n}"
     db = folder / "catalog.db"
@@ -268,8 +269,9 @@ def main() -> None:
 def removed_then_searched(db: Path, model: str, env: dict, round_: int) -> float:
     """Remove 1,000 pictures from the catalog as `picfind roots remove` does (no index run after),
     time the first search, then put them back and bring the stored index up to date again."""
-    from picfind.catalog import Catalog, IndexedFile
+    from picfind.catalog import Catalog
     from picfind.index import IndexStore
+    from picfind.records import IndexedFile
 
     catalog = Catalog(db)
     rows = catalog.db.execute("SELECT path, root_id, content_hash FROM files ORDER BY id LIMIT 1000 OFFSET ?",

@@ -372,7 +372,7 @@ def test_a_model_switch_re_embeds_cleanly_and_never_mixes_vectors(library: Path,
 
 
 def test_catalog_is_wal_with_numbered_schema(library: Path, tmp_path: Path) -> None:
-    from picfind.catalog import SCHEMA_VERSION
+    from picfind.catalog_schema import SCHEMA_VERSION
 
     db = tmp_path / "c.db"
     index(db, str(library))

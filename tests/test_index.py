@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from picfind import index as index_module
-from picfind.catalog import MIGRATIONS, Catalog, IndexedFile
+from picfind.catalog import Catalog
+from picfind.catalog_schema import MIGRATIONS
 from picfind.embedded import EmbeddedCatalog
 from picfind.index import ExactIndex, IndexSettings, IndexStore
+from picfind.records import IndexedFile
 
 MODEL = "m"
 DIM = 32

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from picfind.backend import CatalogBackend, open_catalog
-from picfind.catalog import Catalog, IndexedFile
+from picfind.catalog import Catalog
 from picfind.ocr_match import candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.records import IndexedFile
 
 
 def test_fold_drops_case_accents_and_punctuation() -> None:
@@ -126,7 +127,7 @@ def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> Non
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
     import sqlite3
 
-    from picfind.catalog import MIGRATIONS, SCHEMA_VERSION
+    from picfind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from picfind import pgsearch
-from picfind.catalog import IndexedFile
 from picfind.filters import Filter
 from picfind.pgcatalog import PgCatalog
+from picfind.records import IndexedFile
 from picfind.search import search
 
 MODEL = "m"

@@ -33,6 +33,13 @@ def test_bad_queries_say_what_is_wrong(tokens: list[str], message: str) -> None:
         parse(tokens)
 
 
+def test_a_folder_named_as_an_image_term_says_it_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "holiday").mkdir()
+    with pytest.raises(ValueError, match="is a folder.*--in"):
+        parse([f"{tmp_path}/holiday"])
+    assert parse(["holiday"]) == [Term(1.0, text="holiday")]  # a bare word stays a description
+
+
 def test_combination_is_a_weighted_sum_of_unit_vectors() -> None:
     a, b = np.array([3.0, 0.0]), np.array([0.0, 0.5])
     assert combine([a, b], [1.0, 1.0]) == pytest.approx(np.array([1, 1]) / np.sqrt(2))
@@ -48,3 +55,11 @@ def test_dates_as_people_write_them() -> None:
     with pytest.raises(ValueError, match="not a date"):
         parse_date("yesterday")
     assert not Filter() and Filter.of(extensions=".JPG,heic").extensions == ["heic", "jpg"]
+
+
+def test_an_empty_folder_filter_is_refused_not_read_as_the_working_folder() -> None:
+    # abspath("") is the working folder, so `--in ""` used to pass every picture under it
+    with pytest.raises(ValueError, match="empty folder name"):
+        Filter.of(folders=[""])
+    with pytest.raises(ValueError, match="empty folder name"):
+        Filter.of(folders=["  "])

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
 from .lock import Waiting
 from .ocr_match import TextMatch
+from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
 

@@ -1,9 +1,8 @@
-"""The catalog: one SQLite file (WAL) with roots, files and embeddings.
+"""The embedded catalog: one SQLite file (WAL) with roots, files and embeddings.
 
-The schema lives here alone, as numbered migrations applied in order and recorded in
-`PRAGMA user_version`. Embeddings are keyed by (content hash, model), so copies, moves and
-renames reuse a vector, and vectors of two models never mix. Paths are stored as the bytes
-the OS gave, so names that are not valid UTF-8 survive.
+Its schema lives in `picfind.catalog_schema` alone, as numbered migrations. Embeddings are keyed
+by (content hash, model), so copies, moves and renames reuse a vector, and vectors of two models
+never mix. Paths are stored as the bytes the OS gave, so names that are not valid UTF-8 survive.
 """
 
 from __future__ import annotations
@@ -14,105 +13,16 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .catalog_text import MIGRATION as TEXT_MIGRATION
+from .catalog_schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from .catalog_text import TextStore
 from .errors import explain
 from .filters import Dialect, Filter, condition, like_escape
+from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
-
-def _reown_sql(leaving: int = 0) -> str:
-    """SQL giving every file to the innermost root that holds it, root `leaving` left out (a
-    file under two nested roots belongs to the inner one, whichever was indexed last)."""
-    sep = os.fsencode(os.sep).hex()
-    innermost = (f"SELECT r.id FROM roots r WHERE r.id != {int(leaving)} AND substr(files.path, 1, "
-                 f"length(r.path) + 1) = CAST(r.path || X'{sep}' AS BLOB) ORDER BY length(r.path) DESC LIMIT 1")
-    return f"UPDATE files SET root_id = ({innermost}) WHERE root_id IS NOT ({innermost}) AND ({innermost}) IS NOT NULL;"
-
-
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE roots (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        extensions TEXT NOT NULL,          -- JSON list, lower case, no dots
-        excludes TEXT NOT NULL,            -- JSON list of glob patterns
-        added_at REAL NOT NULL
-    );
-    CREATE TABLE files (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        content_hash TEXT,                 -- NULL for files skipped before hashing
-        status TEXT NOT NULL CHECK (status IN ('ok', 'skipped')),
-        reason TEXT,                       -- why a skipped file was skipped (a category)
-        detail TEXT,                       -- the error behind the reason
-        width INTEGER,
-        height INTEGER
-    );
-    CREATE INDEX files_content_hash ON files(content_hash);
-    CREATE INDEX files_root ON files(root_id);
-    CREATE TABLE embeddings (
-        content_hash TEXT NOT NULL,
-        model TEXT NOT NULL,
-        vector BLOB NOT NULL,              -- float32, unit length
-        PRIMARY KEY (content_hash, model)
-    ) WITHOUT ROWID;
-    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    # 2: a log of every vector added or removed, so a vector index can tell how far behind the
-    # catalog it is and catch up. A vector's id in any index is the seq of its latest 'add'.
-    """
-    CREATE TABLE vector_log (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        content_hash TEXT NOT NULL,
-        model TEXT NOT NULL,
-        op TEXT NOT NULL CHECK (op IN ('add', 'del'))
-    );
-    CREATE INDEX vector_log_content ON vector_log(model, content_hash, seq);
-    CREATE INDEX embeddings_model ON embeddings(model);  -- counting one model's vectors without reading them
-    INSERT INTO vector_log(content_hash, model, op)
-        SELECT content_hash, model, 'add' FROM embeddings ORDER BY model, content_hash;
-    CREATE TRIGGER embeddings_added AFTER INSERT ON embeddings BEGIN
-        INSERT INTO vector_log(content_hash, model, op) VALUES (new.content_hash, new.model, 'add');
-    END;
-    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
-        INSERT INTO vector_log(content_hash, model, op) VALUES (old.content_hash, old.model, 'del');
-    END;
-    """,
-    # 3: capture time and camera from EXIF, for date filters and sorting. Files indexed before
-    # have meta_read = 0; the next `picfind index` reads their headers and fills these in.
-    """
-    ALTER TABLE files ADD COLUMN taken_at TEXT;      -- "YYYY-MM-DD HH:MM:SS", local wall clock
-    ALTER TABLE files ADD COLUMN camera TEXT;
-    ALTER TABLE files ADD COLUMN meta_read INTEGER NOT NULL DEFAULT 0;
-    """,
-    # 4: places that could not be read (an unplugged drive, a renamed root, a folder whose
-    # permissions changed) keep their files, marked offline, instead of losing them and their
-    # vectors; a random id ties the stored vector indexes and thumbnails to this catalog; and a
-    # file belongs to the innermost root holding it (overlapping roots flipped it on every run).
-    """
-    CREATE TABLE offline_places (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
-        since REAL NOT NULL
-    );
-    ALTER TABLE files ADD COLUMN offline INTEGER REFERENCES offline_places(id) ON DELETE SET NULL;
-    CREATE INDEX files_offline ON files(offline) WHERE offline IS NOT NULL;
-    INSERT OR IGNORE INTO settings(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
-    """ + _reown_sql(),
-    # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
-    TEXT_MIGRATION,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
@@ -131,71 +41,6 @@ SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensi
 def sqlite_condition(where: Filter) -> tuple[str, list]:
     """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
     return condition(where, SQLITE)
-
-
-class CatalogError(Exception):
-    """The catalog cannot be opened or used; the message says why and what to do."""
-
-
-def fs(path: bytes) -> str:
-    """A stored path as the str Python's os functions take (undecodable bytes kept)."""
-    return os.fsdecode(path)
-
-
-def printable(value: object) -> object:
-    """Paths, alone or anywhere in a JSON-bound value, as text a terminal or a browser can show:
-    bytes that are not UTF-8 become U+FFFD (`fs` keeps them, for opening the file)."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {k: printable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [printable(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Root:
-    id: int
-    path: str
-    extensions: list[str]
-    excludes: list[str]
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime_ns: int
-    status: str
-    content_hash: str | None
-    reason: str | None
-    meta_read: bool = True
-
-
-@dataclass(frozen=True)
-class FileStat:
-    """A file as the walk found it: under which root, how big, when last changed."""
-    path: str
-    root_id: int
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class IndexedFile(FileStat):
-    """One successfully read file, ready to be written with its embedding."""
-    content_hash: str
-    width: int
-    height: int
-    taken_at: str | None = None
-    camera: str | None = None
-
-
-@dataclass(frozen=True)
-class SkippedFile(FileStat):
-    reason: str
-    detail: str = ""
 
 
 class Catalog(TextStore):
@@ -249,7 +94,7 @@ class Catalog(TextStore):
         try:
             version = self._schema_version()
             for number in range(version, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
         except BaseException:
@@ -310,7 +155,7 @@ class Catalog(TextStore):
                 "excludes = excluded.excludes",
                 (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
             if new:
-                self.db.execute(_reown_sql())  # a root inside another takes over its files, no re-hashing
+                self.db.execute(reown_sql())  # a root inside another takes over its files, no re-hashing
         return next(r for r in self.roots() if r.path == path)
 
     def roots(self) -> list[Root]:
@@ -324,7 +169,7 @@ class Catalog(TextStore):
             row = self.db.execute("SELECT id FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone()
             if row is None:
                 return -1
-            self.db.execute(_reown_sql(leaving=row[0]))
+            self.db.execute(reown_sql(leaving=row[0]))
             n = self.db.execute("SELECT count(*) FROM files WHERE root_id = ?", (row[0],)).fetchone()[0]
             self.db.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
             self.db.execute("DELETE FROM roots WHERE id = ?", (row[0],))
@@ -529,33 +374,6 @@ class Catalog(TextStore):
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
-
-
-def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict]) -> dict:
-    """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents)."""
-    return {
-        "files_seen": files_seen,
-        "images_indexed": ok[0],
-        "unique_contents": ok[1],
-        "duplicate_copies": ok[0] - ok[1],
-        "embedded_with_model": embedded,
-        "skipped": sum(by_reason.values()),
-        "skipped_by_reason": by_reason,
-        "offline": offline,
-    }
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The statements of a migration script, one at a time (a trigger's body holds several)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            yield statement
-            statement = ""
-    if statement.strip():
-        yield statement
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 
 from .ocr_match import TextMatch, candidate_pieces, matching, searchable
 
-# Appended to catalog.MIGRATIONS. `text` is '' for a picture read and found to hold none.
+# Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
 CREATE TABLE ocr_texts (
     id INTEGER PRIMARY KEY,

@@ -46,6 +46,8 @@ class Filter:
            extensions: list[str] | str | None = None, min_width: int | None = None,
            min_height: int | None = None) -> Filter:
         """From what a person types; raises ValueError with a message to show them."""
+        if any(not f.strip() for f in folders or []):  # abspath("") is the working folder: a silent "everything"
+            raise ValueError("an empty folder name: --in (or in:) wants a folder, e.g. --in ~/Pictures/2019")
         return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
                    after=parse_date(after) if after else None, before=parse_date(before) if before else None,
                    extensions=normalise_extensions(extensions, ()) if extensions else [],

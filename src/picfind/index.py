@@ -32,7 +32,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .catalog import Catalog, CatalogError
+from .catalog import Catalog
+from .records import CatalogError
 
 AUTO_EXACT_MAX = 100_000  # exact search answers in about 6 ms here on 2 cores (benchmarks/search.py)
 BuildProgress = Callable[[int, int], None]  # (vectors added, total)

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .catalog import FileStat, IndexedFile, SkippedFile
 from .crawl import Found, Unreachable, identities, walk
 from .decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from .embed import Encoder
 from .models import models_dir
 from .preprocess import Preprocessing
+from .records import FileStat, IndexedFile, SkippedFile
 from .safefile import MAX_FILE_BYTES
 from .thumbs import SIZE as THUMB_SIZE
 from .thumbs import encode_thumbnail

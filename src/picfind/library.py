@@ -21,7 +21,6 @@ import platformdirs
 from . import models
 from .backend import CatalogBackend, Thumbnails, is_server, open_catalog
 from .bundle import Bundle, BundleError
-from .catalog import CatalogError
 from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
 from .dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
 from .embed import Encoder
@@ -31,6 +30,7 @@ from .lock import Waiting
 from .ocr import DEFAULT_OCR, TextReader
 from .ocr import MODELS as OCR_MODELS
 from .query import combine, parse
+from .records import CatalogError
 from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
 from .textsearch import OFF as OCR_OFF

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .catalog import CatalogError
+from .records import CatalogError
 
 try:
     import fcntl

@@ -35,7 +35,6 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from .catalog import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 from .filters import Filter
 from .index import BuildProgress, VectorIndex
 from .lock import Waiting
@@ -43,6 +42,7 @@ from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
 from .pgtext import PgTextStore
 from .pgthumbs import PgThumbnails
+from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults

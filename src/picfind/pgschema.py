@@ -19,9 +19,9 @@ import re
 import psycopg
 from pgvector.psycopg import register_vector
 
-from .catalog import CatalogError
 from .pgsearch import EF_SEARCH
 from .pgtext import MIGRATION as PGTEXT_MIGRATION
+from .records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", """

@@ -63,6 +63,9 @@ def parse(tokens: list[str], files: bool = True) -> list[Term]:
             if not os.path.isfile(path):
                 raise ValueError(f"{body} is not a regular file (a pipe, device or socket): name an image file")
             terms.append(Term(weight, image=path))
+        elif _looks_like_file(body) and files and os.path.isdir(path):
+            raise ValueError(f"{body} is a folder: an image term names one picture; to search only under it, "
+                             f"use --in {body}")
         elif _looks_like_file(body):
             raise ValueError(f"{body}: no such file (an image term must name an existing file)")
         else:

@@ -28,10 +28,10 @@ import numpy as np
 
 from .backend import is_server, open_catalog
 from .bundle import Bundle
-from .catalog import CatalogError, IndexedFile
 from .embed import Encoder
 from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
 from .ocr import TextReader
+from .records import CatalogError, IndexedFile
 from .thumbs import encode_thumbnail
 
 COLUMNS = ("path", "root_id", "size", "mtime_ns")

@@ -37,12 +37,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .catalog import CatalogError, printable
 from .dupes import DEFAULT_THRESHOLD
 from .errors import explain
 from .filters import Filter
 from .library import Example, Library, decode_example
 from .query import split as split_query
+from .records import CatalogError, printable
 from .search import Hit
 
 UPLOAD_MAX = 25 * 2**20
