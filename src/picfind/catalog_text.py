@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from .ocr_match import TextMatch, candidate_pieces, matching, searchable
+from .ocr_match import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable
 
 # Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
@@ -26,7 +26,6 @@ CREATE TABLE ocr_texts (
 -- rowid = ocr_texts.id; the folded text, then again without spaces (OCR splits words)
 CREATE VIRTUAL TABLE ocr_fts USING fts5(folded, tokenize = 'trigram');
 """
-MAX_CANDIDATES = 20_000  # a query piece found in more texts than this is not worth ranking by text
 
 
 class TextStore:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 MIN_WORD = 3  # shorter query words are not looked for in the text (a trigram index cannot)
 FUZZY_MIN = 6  # words this long may match with one wrong character
+# Candidates a catalog hands the matcher at most: a word whose pieces are in more texts than this
+# says little (which of them come back then differs between catalogs).
+MAX_CANDIDATES = 20_000
 
 
 def fold(text: str) -> str:

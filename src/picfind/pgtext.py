@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from .ocr_match import TextMatch, candidate_pieces, matching, searchable, trigrams
+from .ocr_match import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable, trigrams
 
 # Appended to pgschema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
@@ -33,7 +33,6 @@ CREATE TABLE ocr_texts (
 -- against 0.1 ms with it off (benchmarks/text_search.py)
 CREATE INDEX ocr_texts_grams ON ocr_texts USING gin (grams) WITH (fastupdate = off);
 """
-MAX_CANDIDATES = 20_000  # as in the SQLite catalog: a piece found in more texts says little
 FIRST_ANALYZE = 1000  # texts stored by this client before it refreshes the table's statistics
 
 
