@@ -42,14 +42,12 @@ class TextStore:
     def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None:
         """Store what was read, in one transaction."""
         with self.transaction():
-            self._put_texts(ocr_model, texts)
-
-    def _put_texts(self, ocr_model: str, texts: dict[str, str]) -> None:
-        for digest, text in texts.items():
-            cur = self.db.execute("INSERT OR IGNORE INTO ocr_texts(content_hash, ocr_model, text) VALUES (?, ?, ?)",
-                                  (digest, ocr_model, text))
-            if cur.rowcount and text.strip():
-                self.db.execute("INSERT INTO ocr_fts(rowid, folded) VALUES (?, ?)", (cur.lastrowid, searchable(text)))
+            for digest, text in texts.items():
+                cur = self.db.execute("INSERT OR IGNORE INTO ocr_texts(content_hash, ocr_model, text) "
+                                      "VALUES (?, ?, ?)", (digest, ocr_model, text))
+                if cur.rowcount and text.strip():
+                    self.db.execute("INSERT INTO ocr_fts(rowid, folded) VALUES (?, ?)",
+                                    (cur.lastrowid, searchable(text)))
 
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]:
         """The text read from these contents (those that hold some)."""
