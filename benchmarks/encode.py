@@ -2,8 +2,9 @@
 
 For each architecture (random weights, real shapes: speed does not depend on the weights) it
 prints images/s of the image encoder at batch 1 and 8 and ms per text query as picfind runs
-it (CLIP unpadded, SigLIP padded to 64), for fp32 and, where a publisher ships int8 files, for
-int8 (ONNX Runtime dynamic quantisation, as those files are made); beside each, the CPU time
+it (CLIP unpadded, SigLIP padded to 64), for fp32 and, where a publisher ships int8 or fp16 files,
+for those (ONNX Runtime dynamic quantisation, or float16 throughout, as those files are made);
+beside each, the CPU time
 per item and its ratio to OpenAI ViT-B/32 fp32 in the same run: the cost of a model, which
 other work on a shared machine disturbs far less than wall time. fp32 against int8 agreement (cosine, top-10 overlap) is
 measured on the trained `tiny-shapes` and real photos, since random weights say little about it.
@@ -40,14 +41,15 @@ from picfind.models import resolve  # noqa: E402
 CACHE = Path(__file__).resolve().parent / ".cache"
 QUERIES = ["a cat", "an astronaut in a white suit", "a cup of coffee on a table", "a rocket",
            "a temple in the mountains", "a red flower", "a black and white photo of a man", "a chinese temple"]
-# architecture -> (registry models that share it, int8 files published, batch sizes to time)
+# architecture -> (registry models that share it, other precisions published beside fp32, batch sizes)
 ARCHITECTURES = {
-    "vit-b-32": ("vit-b-32, vit-b-32-laion2b, vit-b-32-fp16", True, (1, 8)),
-    "vit-b-32-256": ("vit-b-32-datacomp", False, (1, 8)),
-    "vit-b-16": ("vit-b-16", False, (1, 8)),
-    "siglip2-b32-256": ("siglip2-b32-256", False, (1, 8)),
-    "siglip2-b16-256": ("siglip2-b16-256", True, (1, 8)),
-    "vit-l-14": ("vit-l-14", True, (1, 8)),
+    "vit-b-32": ("vit-b-32", ("int8", "fp16"), (1, 8)),
+    "vit-b-32-laion2b": ("vit-b-32-laion2b", (), (1, 8)),  # OpenCLIP's: exact GELU
+    "vit-b-32-256": ("vit-b-32-datacomp", (), (1, 8)),  # OpenCLIP's: exact GELU
+    "vit-b-16": ("vit-b-16", (), (1, 8)),
+    "siglip2-b32-256": ("siglip2-b32-256", (), (1, 8)),
+    "siglip2-b16-256": ("siglip2-b16-256", ("int8",), (1, 8)),
+    "vit-l-14": ("vit-l-14", ("int8",), (1, 8)),
 }
 
 
@@ -65,22 +67,31 @@ def random_bundle(arch: str) -> Bundle:
     return Bundle.load(out)
 
 
-def quantised(bundle: Bundle) -> Bundle:
-    """The bundle with both encoders quantised to int8 (dynamic, weights only), cached."""
+def converted(bundle: Bundle, precision: str) -> Bundle:
+    """The bundle with both encoders in int8 (ONNX Runtime's dynamic quantisation, weights only, as
+    the publishers' `*_quantized.onnx` are made) or fp16 (float16 throughout, inputs included, as
+    Xenova's `*_fp16.onnx`), cached."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    out = CACHE / f"{bundle.name}-int8"
+    out = CACHE / f"{bundle.name}-{precision}"
     if not (out / "manifest.json").is_file():
-        tmp = CACHE / f".{bundle.name}-int8"
+        tmp = CACHE / f".{bundle.name}-{precision}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         for tower in (bundle.image_tower, bundle.text_tower):
-            quantize_dynamic(str(bundle.path / tower.file), str(tmp / tower.file), weight_type=QuantType.QInt8)
+            if precision == "int8":
+                quantize_dynamic(str(bundle.path / tower.file), str(tmp / tower.file), weight_type=QuantType.QInt8)
+            else:
+                import onnx
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+
+                graph = convert_float_to_float16(onnx.load(str(bundle.path / tower.file)), keep_io_types=False)
+                onnx.save(graph, str(tmp / tower.file))
         for f in bundle.files:  # the tokenizer.json, where the bundle has one
             if not (tmp / f).exists():
                 shutil.copyfile(bundle.path / f, tmp / f)
         manifest = {k: v for k, v in bundle.manifest.items() if k not in ("files", "format")}
-        write_manifest(tmp, {**manifest, "name": f"{bundle.name}-int8"})
+        write_manifest(tmp, {**manifest, "name": f"{bundle.name}-{precision}"})
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     return Bundle.load(out)
@@ -159,16 +170,17 @@ def main() -> None:
     archs = ["vit-b-32", *[a for a in args.arch.split(",") if a != "vit-b-32"]]  # the baseline first
     result: dict = {"threads": args.threads, "load": os.getloadavg()[0], "rows": {}}
     for arch in archs:
-        models_, int8, batches = ARCHITECTURES[arch]
+        models_, precisions, batches = ARCHITECTURES[arch]
         bundle = random_bundle(arch)
-        variants = [("fp32", bundle)] + ([("int8", quantised(bundle))] if int8 else [])
+        variants = [("fp32", bundle)] + [(p, converted(bundle, p)) for p in precisions]
         for label, b in variants:
             row = {"models": models_, **measure(b, batches, args.threads, args.seconds)}
             result["rows"][f"{arch} {label}"] = row
             print(f"{arch} {label}", row, flush=True)
     tiny = resolve("tiny-shapes")
     result["agreement_tiny-shapes"] = agreement(Encoder(tiny, threads=args.threads),
-                                                Encoder(quantised(tiny), threads=args.threads), photo_pixels(tiny))
+                                                Encoder(converted(tiny, "int8"), threads=args.threads),
+                                                photo_pixels(tiny))
     base = result["rows"]["vit-b-32 fp32"]
     print(f"\nload average at start {result['load']:.1f}, {args.threads} threads; cost = CPU time per item")
     print(f"{'architecture':<22}{'img/s b1':>9}{'img/s b8':>9}{'CPU ms/img':>11}{'x B/32':>7}"

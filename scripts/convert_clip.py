@@ -41,10 +41,11 @@ LAYOUTS = ("split", "rclip", "immich")
 PARITY_TEXTS = ["a photo of a dog", "Two RED circles, on a black background!", "🙂 ünïcode &amp; more",
                 "snake_case words and a much longer caption about a sunset over the sea " * 3, "x"]
 
-# Real shapes of the registry's architectures (transformers' defaults are ViT-B/32's).
+# Real shapes of the registry's architectures (transformers' defaults are OpenAI's ViT-B/32).
 RANDOM = {
     "vit-b-32": lambda: CLIPModel(CLIPConfig()),
-    "vit-b-32-256": lambda: CLIPModel(CLIPConfig(vision_config={"image_size": 256})),
+    "vit-b-32-laion2b": lambda: CLIPModel(as_openclip(CLIPConfig())),
+    "vit-b-32-256": lambda: CLIPModel(as_openclip(CLIPConfig(vision_config={"image_size": 256}))),
     "vit-b-16": lambda: CLIPModel(CLIPConfig(vision_config={"patch_size": 16})),
     "vit-l-14": lambda: CLIPModel(CLIPConfig(
         projection_dim=768,
@@ -54,6 +55,15 @@ RANDOM = {
     "siglip2-b16-256": lambda: SiglipModel(siglip2_base(16)),
     "siglip2-b32-256": lambda: SiglipModel(siglip2_base(32)),
 }
+
+
+def as_openclip(config: CLIPConfig) -> CLIPConfig:
+    """The CLIP that OpenCLIP builds for its LAION-2B and DataComp ViT-B/32 (configs without
+    `quickgelu`), as transformers loads laion's published checkpoints (`hidden_act: gelu` in
+    laion/CLIP-ViT-B-32-laion2B-s34B-b79K's config.json): exact GELU where OpenAI's CLIP has
+    QuickGELU; everything else is the same graph."""
+    config.text_config.hidden_act = config.vision_config.hidden_act = "gelu"
+    return config
 
 
 def siglip2_base(patch: int) -> SiglipConfig:

@@ -107,6 +107,35 @@ def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def openclip_model():
+    """The tiny-shapes CLIP as OpenCLIP builds its LAION-2B and DataComp models (exact GELU,
+    `convert_clip.as_openclip`), fixed random weights: the reference for rclip's and Immich's CLIPs."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from convert_clip import as_openclip
+    from train_tiny_shapes import tiny_config
+    from transformers import CLIPModel
+
+    torch.manual_seed(321)
+    return CLIPModel(as_openclip(tiny_config())).eval()
+
+
+@pytest.fixture(scope="session")
+def openclip_exported(openclip_model, tmp_path_factory) -> dict[str, Path]:
+    """The OpenCLIP model exported by scripts/convert_clip.py as rclip's and Immich's graphs."""
+    from convert_clip import export_bundle
+
+    out = {}
+    for layout in ("rclip", "immich"):
+        folder = tmp_path_factory.mktemp("openclip") / layout
+        export_bundle(openclip_model, folder, name=f"openclip-{layout}", image_size=64, description="test",
+                      licence="MIT", source="tests", layout=layout, check=False)
+        out[layout] = folder
+    return out
+
+
+@pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL 16 with pgvector (the pgserver wheel), on a unix socket, for the session.
     Its folder is outside pytest's (mode 700): run as root, pgserver starts the server as its own

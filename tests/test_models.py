@@ -30,6 +30,8 @@ def test_models_list_shows_every_registry_entry_with_size_licence_and_state() ->
     assert rows["tiny-shapes"]["installed"] is True
     assert rows["vit-b-32"]["installed"] is False
     assert "pinned on first use" in rows["vit-b-16"]["hashes"]
+    assert rows["siglip2-b16-256"]["hashes"] == "commit + sha256 of every file"
+    assert rows["vit-b-32-datacomp"]["hashes"] == "branch main + sha256 of every file"
     text = picfind("models", "list", check=True).stdout
     assert "vit-b-32" in text and "MIT" in text and "installed" in text
     assert f"{models.DEFAULT_MODEL} *" in text and "keeps the model it was indexed with" in text
@@ -124,6 +126,37 @@ def test_download_resumes_an_interrupted_file_and_verifies_it(hub) -> None:
     assert pins["test-model"]["text_model.onnx"] == bundle.files["text_model.onnx"]["sha256"]
     listed = {m.name: m for m in models.list_models()}
     assert listed["test-model"].installed and "pinned on first use" in listed["test-model"].hashes
+
+
+def test_every_registry_entry_pins_a_commit_or_the_sha256_of_every_file() -> None:
+    """A commit's files never change; where no commit was confirmed every file's sha256 is. The one
+    exception is listed in README (Models, Sources, pinned) and pinned on first download instead."""
+    def commit(rev: str) -> bool:
+        return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
+
+    loose = [e.name for e in registry.REGISTRY.values()
+             if not commit(e.revision) and not all(f.sha256 for f in e.files)]
+    assert loose == ["vit-b-16"]
+    for e in registry.REGISTRY.values():
+        assert all(f.sha256 is None or (len(f.sha256) == 64 and int(f.sha256, 16) >= 0) for f in e.files), e.name
+        assert len({f.local for f in e.files}) == len(e.files), e.name
+
+
+def test_a_hash_pinned_on_first_download_guards_every_later_download_and_import(hub, tmp_path: Path) -> None:
+    """Trust on first use, checked: a file whose sha256 picfind does not ship is recorded on its
+    first download; after `models remove`, a changed file on the hub is refused on download and on
+    import, and the record is not overwritten."""
+    url, repo = hub
+    first = models.download("test-model", hub=url).files["text_model.onnx"]["sha256"]
+    models.remove("test-model")
+    text = repo / "text_model.onnx"
+    text.write_bytes(text.read_bytes() + b"\0")  # the hub now serves another file under the same name
+    with pytest.raises(models.ModelError, match=f"does not match the expected {first}"):
+        models.download("test-model", hub=url)
+    assert not (models.models_dir() / "test-model").exists()
+    with pytest.raises(models.ModelError, match="text_model.onnx is not test-model's"):
+        models.import_folder(repo.parent, as_name="test-model")
+    assert models.load_pins(models.models_dir())["test-model"]["text_model.onnx"] == first
 
 
 def test_download_rejects_a_file_whose_sha256_is_wrong(hub) -> None:

@@ -74,6 +74,7 @@ class TokenizerSpec:
 CLEAN_MODES = ("clip", "canonicalize")
 RESIZE_MODES = ("shortest", "squash")
 INTERPOLATIONS = ("bicubic", "bilinear")
+CROP_ROUNDINGS = ("floor", "round")
 
 
 def upgrade(manifest: dict) -> dict:
@@ -105,6 +106,7 @@ def _check(path: Path, manifest: dict) -> None:
     pre, tok = manifest["preprocess"], manifest["tokenizer"]
     checks = [("preprocess.resize", pre.get("resize", "shortest"), RESIZE_MODES),
               ("preprocess.interpolation", pre.get("interpolation", "bicubic"), INTERPOLATIONS),
+              ("preprocess.crop", pre.get("crop", "floor"), CROP_ROUNDINGS),
               ("tokenizer.clean", tok.get("clean", "clip"), CLEAN_MODES),
               ("text_encoder.ids", manifest["text_encoder"].get("ids", "int64"), ("int64", "int32"))]
     for key, value, allowed in checks:
@@ -153,7 +155,7 @@ class Bundle:
         p = self.manifest["preprocess"]
         return Preprocessing(size=int(p["size"]), mean=tuple(p.get("mean", CLIP_MEAN)),
                              std=tuple(p.get("std", CLIP_STD)), resize_mode=p.get("resize", "shortest"),
-                             interpolation=p.get("interpolation", "bicubic"))
+                             interpolation=p.get("interpolation", "bicubic"), crop=p.get("crop", "floor"))
 
     @property
     def image_size(self) -> int:
@@ -235,7 +237,7 @@ def _check_shape(mf: Path, manifest: object) -> None:
     if v2 and isinstance(tok, dict) and (set(tok) - set(TokenizerSpec.__dataclass_fields__)
                                          or not isinstance(tok.get("file", ""), str)):
         wrong.append("tokenizer")
-    if v2 and isinstance(pre, dict) and set(pre) - {"size", "resize", "interpolation", "mean", "std"}:
+    if v2 and isinstance(pre, dict) and set(pre) - {"size", "resize", "interpolation", "crop", "mean", "std"}:
         wrong.append("preprocess")
     if isinstance(manifest.get("name"), str) and not manifest["name"].isprintable():
         wrong.append("name")  # it is printed wherever the model is named

@@ -129,10 +129,14 @@ class Encoder:
     def _run(self, tower: TowerSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """One graph over a batch; in slices of its fixed batch size where it has one."""
         session = self._session(tower)
-        wanted = {i.name for i in session.get_inputs()}
-        if wanted != inputs.keys():
+        wanted = {i.name: i.type for i in session.get_inputs()}
+        if wanted.keys() != inputs.keys():
             raise BundleError(f"model {self.bundle.name!r}: {tower.file} takes {', '.join(sorted(wanted))} but its "
                               f"manifest.json gives {', '.join(sorted(inputs))}: correct the manifest's input names")
+        # Half-precision exports (Xenova's *_fp16.onnx) may take float16 pixels; the output is
+        # made float32 by `normalise`.
+        inputs = {k: v.astype(np.float16) if wanted[k] == "tensor(float16)" and v.dtype == np.float32 else v
+                  for k, v in inputs.items()}
         step = tower.batch_size
         n = len(next(iter(inputs.values())))
         if not step or n <= step:

@@ -2,7 +2,9 @@
 
 Real CLIP weights come from the public model hub, downloaded once (resumable, sha256-checked,
 moved into place atomically) or imported from a folder; after that everything runs offline.
-A file whose hash its publisher does not show is pinned on first download and checked ever after.
+Each registry entry names a full commit where one was confirmed (its files can never change) and
+the sha256 of every file where it is known; a file with no known hash is pinned on its first
+download or import (`pins.json`) and checked ever after, also across `models remove`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import string
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,7 +84,7 @@ class ModelInfo:
     size: int
     installed: bool
     path: str | None
-    hashes: str  # "published", "pinned on first use", "not yet pinned", "bundle manifest"
+    hashes: str  # how its files are pinned (`_how_pinned`), or "bundle manifest"
     default: bool = False  # the model a new catalog gets when none is asked for
 
     def as_dict(self) -> dict:
@@ -99,14 +102,8 @@ def list_models() -> list[ModelInfo]:
     for e in REGISTRY.values():
         path = root / e.name
         installed = (path / MANIFEST).is_file()
-        if all(f.sha256 for f in e.files):
-            hashes = "published"
-        elif e.name in pins:
-            hashes = "published + pinned on first use" if any(f.sha256 for f in e.files) else "pinned on first use"
-        else:
-            hashes = "pinned on first use (not downloaded yet)"
         out.append(ModelInfo(e.name, e.description, e.licence, e.size, installed,
-                             str(path) if installed else None, hashes))
+                             str(path) if installed else None, _how_pinned(e, e.name in pins)))
     if root.is_dir():
         for path in sorted(root.iterdir()):
             if path.name not in REGISTRY and (path / MANIFEST).is_file():
@@ -121,6 +118,18 @@ def list_models() -> list[ModelInfo]:
     for info in out:
         info.default = info.name == DEFAULT_MODEL
     return out
+
+
+def _how_pinned(entry: RegistryEntry, pinned: bool) -> str:
+    """One line: is the revision a commit, and whose sha256 guards each file."""
+    commit = len(entry.revision) == 40 and set(entry.revision) <= set(string.hexdigits)
+    where = "commit" if commit else f"branch {entry.revision}"
+    known = sum(bool(f.sha256) for f in entry.files)
+    if known == len(entry.files):
+        return f"{where} + sha256 of every file"
+    first = "pinned on first use" if pinned else "pinned on first use (not downloaded yet)"
+    return f"{where}, sha256 of {known} of {len(entry.files)} files; the rest {first}" if known \
+        else f"{where}, sha256 {first}"
 
 
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)

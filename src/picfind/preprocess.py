@@ -3,6 +3,10 @@
 CLIP (`CLIPImageProcessor`): shorter side resized to the model size, centre crop.
 SigLIP (`SiglipImageProcessor`): squashed to a square, no crop. Both: scale to [0, 1], then
 the model's mean/std (CLIP's, or 0.5 for SigLIP).
+
+The centre crop places an odd margin as the family's reference does: `CLIPImageProcessor` (and
+Immich's server) floor half of it, torchvision's `CenterCrop` (behind OpenCLIP's and OpenAI's own
+pipelines) rounds it half to even, so the two differ by one pixel when the margin is 3 mod 4.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Preprocessing:
     std: tuple[float, float, float] = CLIP_STD
     resize_mode: str = "shortest"  # or "squash"
     interpolation: str = "bicubic"  # or "bilinear"
+    crop: str = "floor"  # where an odd crop margin goes: "floor" (transformers) or "round" (torchvision)
 
     @property
     def keeps_aspect(self) -> bool:
@@ -53,16 +58,21 @@ class Preprocessing:
 
     def tensor(self, resized: Image.Image) -> np.ndarray:
         """Centre crop and normalise an image that `resize` returned."""
-        img = centre_crop(resized, self.size)
+        img = centre_crop(resized, self.size, self.crop)
         arr = np.asarray(img, dtype=np.float32) * np.float32(1 / 255)
         arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
-def centre_crop(img: Image.Image, size: int) -> Image.Image:
+def crop_offset(margin: int, crop: str = "floor") -> int:
+    """Pixels cut before the kept square: `margin // 2` (`CLIPImageProcessor.center_crop`), or
+    torchvision's `int(round(margin / 2.0))`, Python's round half to even."""
+    return int(round(margin / 2.0)) if crop == "round" else margin // 2
+
+
+def centre_crop(img: Image.Image, size: int, crop: str = "floor") -> Image.Image:
     w, h = img.size
     if (w, h) == (size, size):
         return img
-    left = (w - size) // 2
-    top = (h - size) // 2
+    left, top = crop_offset(w - size, crop), crop_offset(h - size, crop)
     return img.crop((left, top, left + size, top + size))
