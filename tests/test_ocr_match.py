@@ -12,7 +12,7 @@ import pytest
 
 from picfind.backend import CatalogBackend, open_catalog
 from picfind.catalog import Catalog
-from picfind.ocr_match import candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.ocr_match import _sellers, candidate_pieces, fold, match, query_words, snippet, within_one
 from picfind.records import IndexedFile
 
 
@@ -38,6 +38,21 @@ def test_one_wrong_character_only_in_long_words() -> None:
     assert match(["quittung"], "qultunq") is None  # two wrong
     assert match(["yodel"], "yodal") is None  # short words must match exactly
     assert within_one("zephyr", "a zepbyr b") and not within_one("zephyr", "zebra")
+
+
+def test_the_windowed_slip_search_agrees_with_the_whole_text_search() -> None:
+    # within_one only searches around where a half of the word occurs; on a 3-letter alphabet
+    # near-misses of every kind are common, so any window that is too short shows up here
+    rng = random.Random(7)
+    agreed = found = 0
+    for _ in range(4000):
+        word = "".join(rng.choice("abc") for _ in range(rng.randint(2, 9)))
+        text = "".join(rng.choice("abc ") for _ in range(rng.randint(0, 40)))
+        expected = _sellers(word, text)
+        assert within_one(word, text) == expected, (word, text)
+        agreed += 1
+        found += expected
+    assert 0.2 < found / agreed < 0.9  # both answers were exercised
 
 
 def test_candidate_pieces_survive_any_single_slip() -> None:

@@ -61,9 +61,27 @@ def candidate_pieces(word: str) -> list[str]:
 
 def within_one(word: str, text: str) -> bool:
     """Whether `word` occurs in `text` with at most one character substituted, inserted or
-    deleted (approximate substring search, Sellers' dynamic programme, rows capped at 2)."""
+    deleted. Such an occurrence holds one of the word's halves exactly (one slip spoils at most
+    one), so only short windows around where a half occurs are searched, not the whole text."""
     if word in text:
         return True
+    n = len(word)
+    if n < 2:
+        return _sellers(word, text)
+    mid = n // 2
+    head, tail = word[:mid], word[mid:]
+    for piece, before, after in ((head, 1, n + 2), (tail, mid + 2, len(tail) + 1)):
+        at = text.find(piece)
+        while at >= 0:
+            if _sellers(word, text[max(0, at - before):at + after]):
+                return True
+            at = text.find(piece, at + 1)
+    return False
+
+
+def _sellers(word: str, text: str) -> bool:
+    """`within_one` over the whole text: approximate substring search (Sellers' dynamic
+    programme, values capped at 2)."""
     n = len(word)
     prev = list(range(n + 1))  # edit distance of word[:i] against a match ending before text[0]
     for ch in text:
