@@ -17,6 +17,8 @@ library. What differs, and why:
 * Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
   dropped connection loses at most the batch in flight.
 * Thumbnails are rows keyed by content hash, so every client sees the same ones.
+* The text read from pictures (`index --ocr`) is searched through a GIN index of its trigrams,
+  with no contrib extension needed (`picfind.pgtext`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .index import BuildProgress, VectorIndex
 from .lock import Waiting
 from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition
+from .pgtext import PgTextStore
 from .pgthumbs import PgThumbnails
 from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
@@ -66,7 +69,7 @@ def _local_time(mtime_ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
-class PgCatalog:
+class PgCatalog(PgTextStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
@@ -270,6 +273,7 @@ class PgCatalog:
             gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} "
                                               "RETURNING content_hash").fetchall()]
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
+            self.prune_texts(cur)
         return sorted(set(gone))
 
     # the vector index
