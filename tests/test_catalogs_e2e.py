@@ -250,11 +250,30 @@ def test_a_user_who_may_not_create_the_extension_is_told_what_the_admin_must_run
 def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
     run("status", db=pg_url)  # creates the schema
     with psycopg.connect(pg_url, autocommit=True) as con:
-        assert con.execute("SELECT version, name FROM picfind_schema").fetchall() == [(1, "m001_initial")]
+        assert con.execute("SELECT version, name FROM picfind_schema ORDER BY version").fetchall() == [
+            (1, "m001_initial"), (2, "m002_ocr_texts")]
         assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)
     assert proc.returncode == 1 and "newer than this picfind" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_catalog_of_the_first_schema_gains_the_text_table_and_keeps_its_files(pg_url: str) -> None:
+    from picfind.pgschema import MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before OCR text existed
+        con.execute(MIGRATIONS[0][1])
+        con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())")
+        con.execute("INSERT INTO picfind_schema(version, name) VALUES (1, 'm001_initial')")
+        con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES ('/p', '[]', '[]', 0)")
+        con.execute("INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status) "
+                    "VALUES ('/p/a.jpg', 1, 1, 1, '2020-01-01 00:00:00', 'jpg', 'h', 'ok')")
+    st = run_json("status", db=pg_url)
+    assert st["files_seen"] == 1 and st["ocr"]["pictures_read"] == 0
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        assert con.execute("SELECT max(version) FROM picfind_schema").fetchone()[0] == 2
+        assert con.execute("SELECT count(*) FROM ocr_texts").fetchone()[0] == 0
 
 
 def test_offline_places_and_nested_roots_behave_alike_on_both_catalogs(db: str, library: Path, tmp_path: Path) -> None:
@@ -279,22 +298,12 @@ def test_offline_places_and_nested_roots_behave_alike_on_both_catalogs(db: str, 
     assert run_json("status", db=db)["embedded_with_model"] == 3
 
 
-def test_reading_text_is_refused_on_postgresql_and_with_ray_in_one_line(pg_url: str, tmp_path: Path) -> None:
-    """OCR lives in the SQLite catalog and the local read stage only (for now): asking for it on a
-    PostgreSQL catalog or over Ray stops before anything is written, with one line saying so."""
+def test_a_postgresql_catalog_without_ocr_has_no_text_part(pg_url: str, tmp_path: Path) -> None:
+    """Until `index --ocr` turns it on, results carry no text and --ocr-only says why in one line."""
     write_shapes(tmp_path / "pics", 1)
-    sqlite_db = str(tmp_path / "c.db")
-    for db, extra in ((pg_url, []), (sqlite_db, ["--ray"])):
-        proc = picfind("index", str(tmp_path / "pics"), "--ocr", *extra, "--db", db)
-        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
-        assert "not supported" in proc.stderr
-        assert ("PostgreSQL" if db == pg_url else "--ray") in proc.stderr
-    assert run_json("status", db=pg_url)["roots"] == []  # refused before the folder was remembered
-    assert not Path(sqlite_db).exists() or run_json("status", db=sqlite_db)["roots"] == []
-    # Search on PostgreSQL has no text part: plain results carry no text, and --ocr-only says why.
     run("index", str(tmp_path / "pics"), db=pg_url)
     assert all(h["ocr_text"] is None for h in run_json("search", "a shape", db=pg_url))
-    assert "text      off" in run("status", db=pg_url)
+    assert "text      off (turn on with `picfind index --ocr`)" in run("status", db=pg_url)
     proc = picfind("search", "shape", "--ocr-only", "--db", pg_url)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "--ocr" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import signal
@@ -16,6 +18,8 @@ import numpy as np
 import pytest
 
 from picfind import Library
+from picfind.cli import main
+from picfind.ocr import DEFAULT_OCR
 
 from .conftest import picfind, real_photos
 from .textpics import ANGLES, make_set
@@ -185,3 +189,64 @@ def test_our_pipeline_reads_what_the_packages_own_pipeline_reads(text_set: tuple
         package = sorted(r[1][0].strip() for r in result if r[1][0].strip())
         same += mine == package
     assert same >= len(chosen) - 1, "our pipeline reads differently from the package's"
+
+
+def test_ray_and_postgresql_read_and_find_what_the_local_runner_does(
+        text_set: tuple[Path, list], tmp_path: Path, pg_url: str) -> None:
+    """`index --ray --ocr` into either catalog reads the texts the local runner reads (the workers
+    send texts back); on PostgreSQL, turning OCR on later through Ray embeds nothing, a copy costs
+    no OCR run, and search, --ocr-only, filters and status work with the text."""
+    from picfind.backend import open_catalog
+
+    folder, pictures = text_set
+    some = tmp_path / "some"
+    some.mkdir()
+    chosen = [p for p in pictures if p.kind in ("screenshot", "document")][:2] + \
+             [p for p in pictures if p.kind == "plain"][:2]
+    for p in chosen:
+        shutil.copy(next(folder.glob(f"{p.name}.*")), some)
+
+    def index(db: str, *args: str) -> dict:
+        return json.loads(picfind("index", *args, "--db", db, "--json", check=True, timeout=600).stdout)
+
+    def texts(db: str) -> dict[str, str]:
+        cat = open_catalog(db)
+        try:
+            return {h: cat.texts_of(DEFAULT_OCR, [h]).get(h, "") for h in cat.texts_read(DEFAULT_OCR)}
+        finally:
+            cat.close()
+
+    local, clustered = str(tmp_path / "local.db"), str(tmp_path / "ray.db")
+    assert index(local, str(some), "--ocr")["texts_read"] == 4
+    expected = texts(local)
+    found = sum(bool(t) for t in expected.values())  # the two with words, and a photo may show some
+    assert found >= 2
+    on_sqlite = index(clustered, str(some), "--ocr", "--ray", "--batch-size", "2")
+    assert (on_sqlite["embedded"], on_sqlite["texts_read"], on_sqlite["texts_found"]) == (4, 4, found)
+    assert texts(clustered) == expected
+    assert index(pg_url, str(some))["embedded"] == 4
+    on_pg = index(pg_url, "--ocr", "--ray", "--batch-size", "2")
+    assert (on_pg["embedded"], on_pg["texts_read"], on_pg["unchanged"]) == (0, 4, 0)
+    assert texts(pg_url) == expected
+    screenshot = next(p for p in chosen if p.kind == "screenshot")
+    src = next(some.glob(f"{screenshot.name}.*"))
+    shutil.copy(src, some / f"copy{src.suffix}")
+    copied = index(pg_url)  # OCR stays on, remembered in the catalog
+    assert (copied["embedded"], copied["texts_read"], copied["reused"]) == (0, 0, 1)
+    for db in (clustered, pg_url):
+        hits = json.loads(cli("search", screenshot.words[2], "--db", db, "--json"))
+        assert Path(hits[0]["path"]).stem in (screenshot.name, "copy") and hits[0]["matched"] == [screenshot.words[2]]
+        assert screenshot.words[2] in hits[0]["ocr_text"].lower()
+    only = json.loads(cli("search", screenshot.words[0], "--ocr-only", "--db", pg_url, "--json"))
+    assert len(only) == 1 and len(only[0]["duplicates"]) == 1
+    other = json.loads(cli("search", screenshot.words[0], "--ext", "jpg", "--db", pg_url, "--json"))
+    assert all(h["path"].endswith(".jpg") and not h["matched"] for h in other)
+    assert f"text      {DEFAULT_OCR}: 4 pictures read, {found} hold text" in cli("status", "--db", pg_url)
+
+
+def cli(*args: str) -> str:
+    """The real CLI in this process (searches need no new interpreter each)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(args)) == 0, args
+    return out.getvalue()

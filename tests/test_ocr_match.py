@@ -1,15 +1,19 @@
-"""Matching query words against OCR text, and the catalog's text store (FTS5 trigram)."""
+"""Matching query words against OCR text, and both catalogs' text stores (SQLite: FTS5 trigram;
+PostgreSQL: a GIN index of trigrams)."""
 
 from __future__ import annotations
 
 import random
 import string
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from picfind.backend import CatalogBackend, open_catalog
 from picfind.catalog import Catalog
-from picfind.ocr_match import candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.ocr_match import _sellers, candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.records import IndexedFile
 
 
 def test_fold_drops_case_accents_and_punctuation() -> None:
@@ -36,6 +40,21 @@ def test_one_wrong_character_only_in_long_words() -> None:
     assert within_one("zephyr", "a zepbyr b") and not within_one("zephyr", "zebra")
 
 
+def test_the_windowed_slip_search_agrees_with_the_whole_text_search() -> None:
+    # within_one only searches around where a half of the word occurs; on a 3-letter alphabet
+    # near-misses of every kind are common, so any window that is too short shows up here
+    rng = random.Random(7)
+    agreed = found = 0
+    for _ in range(4000):
+        word = "".join(rng.choice("abc") for _ in range(rng.randint(2, 9)))
+        text = "".join(rng.choice("abc ") for _ in range(rng.randint(0, 40)))
+        expected = _sellers(word, text)
+        assert within_one(word, text) == expected, (word, text)
+        agreed += 1
+        found += expected
+    assert 0.2 < found / agreed < 0.9  # both answers were exercised
+
+
 def test_candidate_pieces_survive_any_single_slip() -> None:
     """The trigram prefilter must never lose a match that `match` would accept."""
     rng = random.Random(1)
@@ -55,22 +74,21 @@ def test_snippet_shows_the_matched_part() -> None:
     assert "HOTEL ADLON" in cut and cut.startswith("…") and len(cut) <= 62
 
 
-@pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    cat = Catalog(tmp_path / "c.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request, tmp_path: Path) -> Iterator[CatalogBackend]:
+    """A catalog of each kind holding four files, contents h1..h4."""
+    cat = open_catalog(tmp_path / "c.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
     root = cat.add_root(str(tmp_path), ["png"], [])
-    from picfind.records import IndexedFile
-
     files = [IndexedFile(str(tmp_path / f"{h}.png"), root.id, 1, 1, h, 10, 10) for h in ("h1", "h2", "h3", "h4")]
     cat.write_batch("m", files, {}, [])
-    return cat
+    yield cat
+    cat.close()
 
 
-def test_catalog_finds_contents_whose_text_matches(catalog: Catalog) -> None:
-    with catalog.transaction():
-        catalog.put_texts("ocr-a", {"h1": "Receipt HÔTEL ADLON\nTotal 12.50", "h2": "Q3 ROADMAP",
-                                    "h3": "", "h4": "QUITTUNQ"})
-        catalog.put_texts("ocr-b", {"h1": "something else"})
+def test_catalog_finds_contents_whose_text_matches(catalog: CatalogBackend, tmp_path: Path) -> None:
+    catalog.put_texts("ocr-a", {"h1": "Receipt HÔTEL ADLON\nTotal 12.50", "h2": "Q3 ROADMAP",
+                                "h3": "", "h4": "QUITTUNQ"})
+    catalog.put_texts("ocr-b", {"h1": "something else"})
     assert catalog.texts_read("ocr-a") == {"h1", "h2", "h3", "h4"}
     assert catalog.count_texts("ocr-a") == (4, 3)
     assert set(catalog.text_matches("ocr-a", ["hotel", "adlon"])) == {"h1"}
@@ -79,14 +97,46 @@ def test_catalog_finds_contents_whose_text_matches(catalog: Catalog) -> None:
     assert catalog.text_matches("ocr-b", ["adlon"]) == {}  # texts of two OCR models never mix
     assert catalog.texts_of("ocr-a", ["h1", "h3"]) == {"h1": "Receipt HÔTEL ADLON\nTotal 12.50"}
     # a content read twice keeps its first text; pruning drops text no file holds
-    with catalog.transaction():
-        catalog.put_texts("ocr-a", {"h2": "changed"})
-        catalog.db.execute("DELETE FROM files WHERE content_hash IN ('h1', 'h2')")
+    catalog.put_texts("ocr-a", {"h2": "changed"})
+    assert set(catalog.text_matches("ocr-a", ["roadmap"])) == {"h2"}
+    catalog.write_batch("m", [], {}, [], gone=[str(tmp_path / "h1.png"), str(tmp_path / "h2.png")])
     catalog.prune_embeddings()
     assert catalog.texts_read("ocr-a") == {"h3", "h4"}
     assert catalog.text_matches("ocr-a", ["adlon"]) == {}
-    assert catalog.db.execute("SELECT count(*) FROM ocr_fts").fetchone()[0] == 1
+    if isinstance(catalog, Catalog):
+        assert catalog.db.execute("SELECT count(*) FROM ocr_fts").fetchone()[0] == 1
 
+
+def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> None:
+    """The SQLite catalog's FTS5 trigram index and the PostgreSQL catalog's GIN index of trigrams
+    feed the one matcher: on OCR-like texts (accents, case, punctuation, split words, slips)
+    every query finds the same contents with the same words in both."""
+    rng = random.Random(7)
+    vocab = ["hôtel", "Adlon", "QUITTUNG", "roadmap", "Straße", "café", "Kempinski", "receipt", "total",
+             "invoice", "Berlin", "zephyr", "x7", "Q3", "naïve", "ÉCOLE"]
+    texts = {}
+    for n in range(300):
+        words = []
+        for w in rng.sample(vocab, rng.randint(0, 5)):
+            i = rng.randrange(len(w))
+            slips = [w[:i] + rng.choice("lI1rn") + w[i + 1:], w[:i] + " " + w[i:], w[:i] + w[i + 1:]]
+            w = rng.choice([w, w.upper(), *slips])
+            words.append(w)
+        texts[f"c{n:03d}"] = rng.choice([" ", "-", ", ", "\n"]).join(words)
+    queries = [["hotel"], ["adlon"], ["quittung"], ["roadmap"], ["strasse"], ["cafe"], ["kempinski"], ["empins"],
+               ["receipt", "total"], ["invoice", "berlin"], ["zephyr"], ["ecole"], ["naive"], ["ota"],
+               ["hotel", "adlon", "cafe"], ["x7q"], ["nothing"]]
+    answers = []
+    for target in (tmp_path / "c.db", pg_url):
+        cat = open_catalog(target)
+        cat.put_texts("ocr", texts)
+        answers.append([{h: m.words for h, (_, m) in cat.text_matches("ocr", q).items()} for q in queries])
+        cat.close()
+    sqlite_answers, pg_answers = answers
+    assert sqlite_answers == pg_answers
+    assert sum(map(len, sqlite_answers)) > 100  # the queries do find things
+    for q, found in zip(queries, sqlite_answers):  # and exactly what the matcher accepts
+        assert set(found) == {h for h, t in texts.items() if match(q, t) is not None}, q
 
 
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
@@ -105,7 +155,6 @@ def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Pa
     cat = Catalog(db)
     assert cat.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert cat.texts_read("any") == set()
-    with cat.transaction():
-        cat.put_texts("any", {"h": "Hotel Adlon"})
+    cat.put_texts("any", {"h": "Hotel Adlon"})
     assert set(cat.text_matches("any", ["adlon"])) == {"h"}
     assert cat.db.execute("SELECT count(*) FROM files").fetchone()[0] == 1

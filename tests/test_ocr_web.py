@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from picfind import web
-from picfind.catalog import Catalog
+from picfind.backend import open_catalog
 from picfind.indexer import content_hash
 from picfind.ocr import DEFAULT_OCR
 from picfind.textsearch import set_ocr
@@ -27,18 +28,24 @@ MODEL = "tiny-shapes"
 PLANTED = '<img src=x onerror="window.pwned=1">Receipt\nHotel ADLON café'
 
 
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def catalog(request, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A `--db` value of each kind: three pictures, one of which has text planted."""
     lib = tmp_path_factory.mktemp("ocrweb") / "Pictures"
     lib.mkdir()
     for i, img in enumerate(shape_files("blue", "square", n=3, seed=2)):
         img.save(lib / f"blue-square-{i}.png")
-    db = lib.parent / "c.db"
-    picfind("index", str(lib), "--db", str(db), "--model", MODEL, "--quiet", check=True)
-    cat = Catalog(db)
+    if request.param == "sqlite":
+        db = str(lib.parent / "c.db")
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = f"picfind_ocrweb_{uuid.uuid4().hex[:12]}"  # module scope: pg_url's per-test database will not do
+        server.psql(f"CREATE DATABASE {name};")
+        db = server.get_uri(name)
+    picfind("index", str(lib), "--db", db, "--model", MODEL, "--quiet", check=True)
+    cat = open_catalog(db)
     receipt = content_hash((lib / "blue-square-2.png").read_bytes())
-    with cat.transaction():
-        cat.put_texts(DEFAULT_OCR, {h: (PLANTED if h == receipt else "") for h in cat.embedded_hashes(MODEL)})
+    cat.put_texts(DEFAULT_OCR, {h: (PLANTED if h == receipt else "") for h in cat.embedded_hashes(MODEL)})
     set_ocr(cat, True)
     cat.close()
     return db, "blue-square-2.png"

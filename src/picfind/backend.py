@@ -18,6 +18,7 @@ import numpy as np
 from .filters import Filter
 from .index import BuildProgress
 from .lock import Waiting
+from .ocr_match import TextMatch
 from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
@@ -107,6 +108,16 @@ class CatalogBackend(Protocol):
     def index_status(self, model: str) -> dict: ...
     def skipped_files(self) -> list[dict]: ...
     def size_bytes(self) -> int: ...
+
+    # the text read from pictures (`index --ocr`), per (content, OCR model): `catalog_text`, `pgtext`
+    def texts_read(self, ocr_model: str) -> set[str]: ...
+    def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None: ...
+    def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]: ...
+    def count_texts(self, ocr_model: str) -> tuple[int, int]: ...
+
+    def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
+        """The contents whose text holds every one of these folded words (`ocr_match.match`
+        decides, whatever index found the candidates), with their text and how it matched."""
 
 
 def is_server(target: str | Path) -> bool:

@@ -2,15 +2,17 @@
 vectors, so copies, moves and renames read nothing again, and searched through an FTS5 trigram
 index (substrings of 3+ characters) over the folded text (`ocr_match.fold`).
 
-`Catalog` inherits these methods; a server catalog answers `text_candidates` its own way (for
-PostgreSQL, pg_trgm), and `ocr_match.match` decides on what comes back either way.
+`Catalog` inherits these methods; the PostgreSQL catalog answers `text_candidates` its own way
+(`picfind.pgtext`), and `ocr_match.matching` decides on what comes back either way.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-from .ocr_match import TextMatch, candidate_pieces, fold, match
+from .ocr_match import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable
 
 # Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
@@ -24,18 +26,13 @@ CREATE TABLE ocr_texts (
 -- rowid = ocr_texts.id; the folded text, then again without spaces (OCR splits words)
 CREATE VIRTUAL TABLE ocr_fts USING fts5(folded, tokenize = 'trigram');
 """
-MAX_CANDIDATES = 20_000  # a query piece found in more texts than this is not worth ranking by text
-
-
-def searchable(text: str) -> str:
-    folded = fold(text)
-    return f"{folded}\n{folded.replace(' ', '')}"
 
 
 class TextStore:
     """Catalog methods for OCR text (mixed into `Catalog`, which provides `db` and `transaction`)."""
 
     db: sqlite3.Connection
+    transaction: Callable[[], AbstractContextManager]
 
     def texts_read(self, ocr_model: str) -> set[str]:
         """Contents whose text this OCR model has read (with or without finding any)."""
@@ -43,12 +40,14 @@ class TextStore:
                                               (ocr_model,))}
 
     def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None:
-        """Store what was read; call inside the writer's transaction or alone."""
-        for digest, text in texts.items():
-            cur = self.db.execute("INSERT OR IGNORE INTO ocr_texts(content_hash, ocr_model, text) VALUES (?, ?, ?)",
-                                  (digest, ocr_model, text))
-            if cur.rowcount and text.strip():
-                self.db.execute("INSERT INTO ocr_fts(rowid, folded) VALUES (?, ?)", (cur.lastrowid, searchable(text)))
+        """Store what was read, in one transaction."""
+        with self.transaction():
+            for digest, text in texts.items():
+                cur = self.db.execute("INSERT OR IGNORE INTO ocr_texts(content_hash, ocr_model, text) "
+                                      "VALUES (?, ?, ?)", (digest, ocr_model, text))
+                if cur.rowcount and text.strip():
+                    self.db.execute("INSERT INTO ocr_fts(rowid, folded) VALUES (?, ?)",
+                                    (cur.lastrowid, searchable(text)))
 
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]:
         """The text read from these contents (those that hold some)."""
@@ -87,9 +86,4 @@ class TextStore:
 
     def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
         """Contents whose text holds every one of these folded words: their text and how it matched."""
-        found = {}
-        for digest, text in self.text_candidates(ocr_model, words).items():
-            m = match(words, text)
-            if m is not None:
-                found[digest] = (text, m)
-        return found
+        return matching(words, self.text_candidates(ocr_model, words))

@@ -139,8 +139,7 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     if ocr["setting"] != "off":
         text = f": {ocr['pictures_read']} pictures read, {ocr['with_text']} hold text"
     else:
-        text = (" (not on a PostgreSQL catalog)" if vi["setting"] == "pgvector"
-                else " (turn on with `picfind index --ocr`)")
+        text = " (turn on with `picfind index --ocr`)"
     print(f"text      {ocr['setting']}{text}")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
-OCR_MIN_SIDE = 1024  # decode for OCR at least this big on the short side (JPEG draft stays coarse)
+# Decode for OCR at least this big on the short side (JPEG draft stays coarse): decoding at CLIP's
+# size alone costs less but misses a quarter of the words 1/60 of the height tall (ocr.py --sweep).
+OCR_MIN_SIDE = 1024
 
 
 def content_hash(data: bytes) -> str:
@@ -141,7 +143,12 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
                 failed = True
         if digest in known:
             return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
-        resized = prep.resize(decoded.image)
+        image = decoded.image
+        if need_text and min(image.size) >= 2 * min_side:
+            # decoded big for OCR: box-reduce the encoder's copy to about the size it is decoded at
+            # without OCR (as the JPEG draft would), so its resize costs what it does then
+            image = image.reduce(min(image.size) // min_side)
+        resized = prep.resize(image)
         # the thumbnail from the small image already made when big enough: nearly free
         small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
         thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
@@ -156,10 +163,12 @@ class Writer:
     catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
 
     def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
-                 indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None) -> None:
+                 indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None,
+                 texts_read: set[str] | None = None) -> None:
         self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
         self.indexed_before = indexed_before  # files read again that had a vector
-        self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds (SQLite catalog only)
+        self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds
+        self.texts_read = set() if texts_read is None else texts_read  # contents whose text it has read
         self.ready: list[IndexedFile] = []
         self.vectors: dict[str, np.ndarray] = {}
         self.skipped: list[SkippedFile] = []
@@ -172,6 +181,15 @@ class Writer:
         if reason not in TRANSIENT or t.path not in self.indexed_before:
             self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, reason, detail))
 
+    def text(self, digest: str | None, text: str | None, failed: bool, report: IndexReport) -> None:
+        """Keep the text OCR read from a picture (None: not read), once per content."""
+        report.texts_failed += failed
+        if digest is not None and text is not None and digest not in self.texts_read:
+            self.texts[digest] = text
+            self.texts_read.add(digest)
+            report.texts_read += 1
+            report.texts_found += bool(text)
+
     def due(self) -> bool:
         return (time.monotonic() - self.last_commit >= self.commit_seconds
                 or len(self.ready) + len(self.skipped) >= 4096)
@@ -179,8 +197,7 @@ class Writer:
     def commit(self) -> None:
         self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
         if self.texts:
-            with self.catalog.transaction():
-                self.catalog.put_texts(self.ocr_model, self.texts)
+            self.catalog.put_texts(self.ocr_model, self.texts)
             self.texts.clear()
         self.ready.clear()
         self.vectors.clear()
@@ -308,7 +325,7 @@ class Indexer:
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
-                        self.ocr.model.name if self.ocr else None)
+                        self.ocr.model.name if self.ocr else None, self._texts)
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -321,15 +338,6 @@ class Indexer:
             writer.commit()  # keep every file that is complete
         report.seconds = time.monotonic() - started
         return report
-
-    def _text_of(self, result: ReadResult, report: IndexReport, writer: Writer) -> None:
-        """Hand the text OCR read from this picture (if any, once per content) to the writer."""
-        report.texts_failed += result.text_failed
-        if result.text is not None and result.content_hash not in self._texts:
-            writer.texts[result.content_hash] = result.text
-            self._texts.add(result.content_hash)
-            report.texts_read += 1
-            report.texts_found += bool(result.text)
 
     def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
                progress: Progress | None) -> None:
@@ -367,7 +375,7 @@ class Indexer:
         inflight = max(2 * batch_size, 4 * workers)
         for result in Runner(workers).imap(self.read, todo, inflight):
             report.read += 1
-            self._text_of(result, report, writer)
+            writer.text(result.content_hash, result.text, result.text_failed, report)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)

@@ -34,7 +34,7 @@ from .records import CatalogError
 from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
 from .search import Hit, search
 from .textsearch import OFF as OCR_OFF
-from .textsearch import fuse, holds_text, ocr_setting, set_ocr, words_of
+from .textsearch import fuse, ocr_setting, set_ocr, words_of
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
     from .indexer import IndexOptions, IndexReport, Progress
@@ -154,14 +154,8 @@ class Library:
         One run at a time per SQLite catalog: another waits, and `waiting` is told for whom (runs
         on a shared catalog share the work instead). `ray`: read and embed on a Ray cluster at
         this address ("local": start one for the run). `ocr`: read the text in pictures too (True)
-        or no longer (False), remembered in the catalog (SQLite catalogs, without Ray)."""
+        or no longer (False), remembered in the catalog."""
         self._writable("index")
-        reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
-        if reading in OCR_MODELS and not holds_text(self.catalog):
-            raise CatalogError("reading text in pictures (--ocr) is not supported on a PostgreSQL catalog yet")
-        if reading in OCR_MODELS and ray is not None:
-            raise CatalogError("reading text in pictures (--ocr) is not supported with --ray yet: "
-                               "index without --ray, or stop reading text with --no-ocr")
         with self.catalog.one_run(waiting):
             return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray, ocr)
 

@@ -8,7 +8,8 @@ missing or extra ("quittunq", "quitung"). Shorter words must match exactly: one 
 4-letter word matches too much.
 
 The catalog finds candidates with a trigram index (`candidate_pieces` says which substrings a
-match must contain); `match` then decides on each candidate's text.
+match must contain) over `searchable(text)`; `match` then decides on each candidate's text, so
+every catalog gives the same matches (`matching`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 
 MIN_WORD = 3  # shorter query words are not looked for in the text (a trigram index cannot)
 FUZZY_MIN = 6  # words this long may match with one wrong character
+# Candidates a catalog hands the matcher at most: a word whose pieces are in more texts than this
+# says little (which of them come back then differs between catalogs).
+MAX_CANDIDATES = 20_000
 
 
 def fold(text: str) -> str:
@@ -25,6 +29,20 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
     return " ".join(kept.split())
+
+
+def searchable(text: str) -> str:
+    """What a catalog indexes of a text: folded, then again without spaces (OCR splits words)."""
+    folded = fold(text)
+    return f"{folded}\n{folded.replace(' ', '')}"
+
+
+def trigrams(text: str) -> list[str]:
+    """The distinct 3-character substrings of `text` that hold no space or line break: a text
+    contains a piece only if it holds all of the piece's trigrams (for catalogs with no trigram
+    index of their own; `searchable` text in, folded query pieces as the probe)."""
+    grams = (text[i:i + 3] for i in range(len(text) - 2))
+    return sorted({g for g in grams if not any(c.isspace() for c in g)})
 
 
 def query_words(text: str) -> list[str]:
@@ -43,9 +61,27 @@ def candidate_pieces(word: str) -> list[str]:
 
 def within_one(word: str, text: str) -> bool:
     """Whether `word` occurs in `text` with at most one character substituted, inserted or
-    deleted (approximate substring search, Sellers' dynamic programme, rows capped at 2)."""
+    deleted. Such an occurrence holds one of the word's halves exactly (one slip spoils at most
+    one), so only short windows around where a half occurs are searched, not the whole text."""
     if word in text:
         return True
+    n = len(word)
+    if n < 2:
+        return _sellers(word, text)
+    mid = n // 2
+    head, tail = word[:mid], word[mid:]
+    for piece, before, after in ((head, 1, n + 2), (tail, mid + 2, len(tail) + 1)):
+        at = text.find(piece)
+        while at >= 0:
+            if _sellers(word, text[max(0, at - before):at + after]):
+                return True
+            at = text.find(piece, at + 1)
+    return False
+
+
+def _sellers(word: str, text: str) -> bool:
+    """`within_one` over the whole text: approximate substring search (Sellers' dynamic
+    programme, values capped at 2)."""
     n = len(word)
     prev = list(range(n + 1))  # edit distance of word[:i] against a match ending before text[0]
     for ch in text:
@@ -93,3 +129,14 @@ def snippet(text: str, words: list[str], width: int = 60) -> str:
     start = max(0, at - width // 3)
     cut = line[start:start + width]
     return ("…" if start else "") + cut + ("…" if start + width < len(line) else "")
+
+
+def matching(words: list[str], candidates: dict[str, str]) -> dict[str, tuple[str, TextMatch]]:
+    """The candidates (content hash -> text) whose text holds every one of these folded words,
+    with their text and how it matched: the one decision every catalog's search ends with."""
+    found = {}
+    for digest, text in candidates.items():
+        m = match(words, text)
+        if m is not None:
+            found[digest] = (text, m)
+    return found

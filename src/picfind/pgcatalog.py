@@ -18,6 +18,8 @@ library. What differs, and why:
   dropped connection loses at most the batch in flight. A large batch's vectors go first, over
   several connections at once (`pgwriters`): their HNSW insertion is the server's CPU work.
 * Thumbnails are rows keyed by content hash, so every client sees the same ones.
+* The text read from pictures (`index --ocr`) is searched through a GIN index of its trigrams,
+  with no contrib extension needed (`picfind.pgtext`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from .index import BuildProgress
 from .lock import Waiting
 from .pgschema import LOCK_KEY, connect, redact
 from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition, pg_nearest
+from .pgtext import PgTextStore
 from .pgthumbs import PgThumbnails
 from .pgwriters import INSERT, SIDE_FROM, VectorWriters
 from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
@@ -70,7 +73,7 @@ def _local_time(mtime_ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
-class PgCatalog:
+class PgCatalog(PgTextStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
@@ -282,6 +285,7 @@ class PgCatalog:
             gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} AND {held} "
                                               "RETURNING content_hash").fetchall()]
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
+            self.prune_texts(cur)
         return sorted(set(gone))
 
     # the vector index

@@ -3,12 +3,13 @@ transaction under an advisory lock (two clients opening a new database at once w
 other) and recorded in `picfind_schema`. A database newer than this picfind is refused; a
 connection that fails is one line without the password.
 
-The same tables as the SQLite schema up to its migration 4 (offline places included), with these
+The same tables as the SQLite schema (offline places and OCR texts included), with these
 differences, and why: vectors are pgvector `vector` columns (an HNSW index
 per model is made by `PgCatalog.sync_index` after bulk loads); a file's extension and local
 modification time are stored when written, so filters are plain comparisons; thumbnails live in
 the database, so every client sees the same library; `claims` holds the leases that keep two
-indexers from embedding one content twice.
+indexers from embedding one content twice; OCR texts carry their trigrams for a GIN index
+(`picfind.pgtext`: no pg_trgm needed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from .pgsearch import EF_SEARCH
+from .pgtext import MIGRATION as PGTEXT_MIGRATION
 from .records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -77,6 +79,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE thumbnails (content_hash text PRIMARY KEY, jpeg bytea NOT NULL);
     CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
     """),
+    ("m002_ocr_texts", PGTEXT_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

@@ -4,8 +4,9 @@ The driver (this process) walks the roots, drops unchanged files and writes the 
 local runner does. The read and embed stages run on the cluster as a Ray Data pipeline: the
 files to read become a dataset, and `map_batches` sends each batch to an actor pool, one ONNX
 session per actor (`num_gpus=1` per actor when the cluster has GPUs, else one CPU each). An
-actor reads, hashes, decodes and embeds its batch and sends back vectors, image sizes and
-thumbnail JPEGs, never pixels. On a PostgreSQL catalog each actor claims its contents before
+actor reads, hashes, decodes and embeds its batch (and with `--ocr` reads the text of contents
+whose text is not known yet, from the same decode) and sends back vectors, image sizes, thumbnail
+JPEGs and texts, never pixels. On a PostgreSQL catalog each actor claims its contents before
 embedding them, so a Ray run and other indexers never embed one content twice; on a SQLite
 catalog the actors claim from a `ClaimBook` actor of the run, so copies of one picture that land
 in different batches are embedded once.
@@ -32,6 +33,7 @@ from .backend import is_server, open_catalog
 from .bundle import Bundle
 from .embed import Encoder
 from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
+from .ocr import TextReader
 from .records import CatalogError, IndexedFile
 from .thumbs import encode_thumbnail
 
@@ -52,20 +54,27 @@ class ClaimBook:
 class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
-    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int, book=None) -> None:
+    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int,
+                 ocr_model: str | None = None, texts=None, book=None) -> None:
         import ray
 
         self.ray, self.book = ray, book
         self.bundle = Bundle.load(bundle)
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
+        self.ocr = TextReader(ocr_model, threads=threads) if ocr_model else None
+        self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
         self.options = options
         self.claims = open_catalog(target) if is_server(target) else None
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
-        results = [read_file(t, self.known, self.bundle.preprocessing, self.options) for t in tasks]
+        results = []
+        for t in tasks:
+            results.append(read_file(t, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts))
+            if results[-1].text is not None:
+                self.texts.add(results[-1].content_hash)
         first: dict[str, ReadResult] = {}  # one model run per content in the batch
         for r in results:
             if r.pixels is not None:
@@ -94,6 +103,9 @@ class EmbedWorker:
             "vector": np.stack([by_hash.get(r.content_hash, none) for r in results] or [none])[:len(results)],
             "thumb": _column(encode_thumbnail(r.thumb) if carry and r.thumb is not None else b""
                              for r, carry in zip(results, carries)),
+            "text_read": np.array([r.text is not None for r in results], bool),
+            "text": _column(r.text or "" for r in results),
+            "text_failed": np.array([r.text_failed for r in results], bool),
         }
 
 
@@ -166,7 +178,9 @@ class RayStages:
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
                                                    "options": self.options, "target": self.target, "threads": 1,
-                                                   "book": book})
+                                                   "ocr_model": writer.ocr_model,
+                                                   "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
+                                                   else None, "book": book})
         device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
@@ -189,6 +203,7 @@ class RayStages:
             writer.skip(Task(path, *stat), batch["skip_reason"][i], batch["skip_detail"][i])
             return
         digest = batch["content_hash"][i]
+        writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
         if batch["embedded"][i]:
             report.embedded += 1
             if digest not in known:  # a copy embedded by another actor too: one vector is kept

@@ -11,32 +11,29 @@ Every hit carries the text read from it (`ocr_text`) and the query words found t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .catalog import Catalog
-from .catalog_text import TextStore
 from .filters import Filter
 from .ocr import DEFAULT_OCR, MODELS
 from .ocr_match import TextMatch, query_words
 from .query import parse
 from .search import Hit, hits_for
 
+if TYPE_CHECKING:
+    from .backend import CatalogBackend
+
 OFF = "off"
 MAX_TEXT_HITS = 1000  # text matches ranked (by CLIP) at most; more say the words are too common
 
 
-def holds_text(catalog: object) -> bool:
-    """Whether this catalog can keep pictures' text: the SQLite catalog can; a PostgreSQL one
-    cannot yet, so its searches have no text part and `index --ocr` is refused."""
-    return isinstance(catalog, TextStore)
-
-
-def ocr_setting(catalog: Catalog) -> str:
+def ocr_setting(catalog: CatalogBackend) -> str:
     """The catalog's OCR model, or "off" (the default; `picfind index --ocr` turns it on)."""
-    return catalog.setting("ocr", OFF) if holds_text(catalog) else OFF
+    return catalog.setting("ocr", OFF)
 
 
-def set_ocr(catalog: Catalog, on: bool) -> None:
+def set_ocr(catalog: CatalogBackend, on: bool) -> None:
     catalog.set_setting("ocr", DEFAULT_OCR if on else OFF)
 
 
@@ -49,7 +46,7 @@ def words_of(query: str | list[str]) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def fuse(catalog: Catalog, model: str, vector: np.ndarray, clip_hits: list[Hit], words: list[list[str]], n: int,
+def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: list[Hit], words: list[list[str]], n: int,
          where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
          ocr_only: bool = False) -> list[Hit]:
     """Text matches first, then `clip_hits` (already filtered and ranked); each with its text."""
@@ -81,6 +78,6 @@ def fuse(catalog: Catalog, model: str, vector: np.ndarray, clip_hits: list[Hit],
     return hits
 
 
-def _clip_score(catalog: Catalog, model: str, content_hash: str, vector: np.ndarray) -> float:
+def _clip_score(catalog: CatalogBackend, model: str, content_hash: str, vector: np.ndarray) -> float:
     v = catalog.vector_of(model, content_hash)
     return float(v @ vector) if v is not None else 0.0
