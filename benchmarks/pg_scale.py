@@ -25,7 +25,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -34,6 +33,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalog_scale import fill, timed  # noqa: E402
+from pgserver_scratch import scratch_server  # noqa: E402
 from vectors import clip_like, queries, true_top  # noqa: E402
 
 from picfind import pgcatalog, pgsearch  # noqa: E402
@@ -107,32 +107,23 @@ def main() -> None:
                     help="PostgreSQL: query with each of these hnsw.ef_search values (comma-separated)")
     ap.add_argument("--catalogs", default="sqlite_usearch,postgresql", help="which to measure (comma-separated)")
     args = ap.parse_args()
-    import pgserver
-
     os.path.lexists = lambda p: True  # the files are not on disk (see above)
     matrix, qs = clip_like(args.n), queries(args.queries)
     truth = true_top(matrix, qs, 10)
     result: dict = {"n": args.n, "load": os.getloadavg()[0]}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        folder.chmod(0o755)  # pgserver runs the server as its own user when started as root
-        server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
-        try:
-            server.psql("CREATE DATABASE bench;")
-            # As an admin sizes a server for an archive (docs/scale.md): the HNSW graph of n vectors
-            # (about 2.3 kB each at 512 dims) must fit in maintenance_work_mem, or the build spills.
-            mem_mb = max(1024, args.n * 3 // 1000)
-            server.psql(f"ALTER SYSTEM SET maintenance_work_mem = '{mem_mb}MB'; SELECT pg_reload_conf();")
-            result["maintenance_work_mem_mb"] = mem_mb
-            for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
-                if name not in args.catalogs.split(","):
-                    continue
-                print(f"{name}: {args.n:,} vectors", flush=True)
-                result[name] = measure(target, matrix, qs, truth, args.vacuum,
-                                       [int(e) for e in args.ef_search.split(",")])
-                print(f"  {result[name]}", flush=True)
-        finally:
-            server.cleanup()
+    with scratch_server() as (folder, server):
+        # As an admin sizes a server for an archive (docs/scale.md): the HNSW graph of n vectors
+        # (about 2.3 kB each at 512 dims) must fit in maintenance_work_mem, or the build spills.
+        mem_mb = max(1024, args.n * 3 // 1000)
+        server.psql(f"ALTER SYSTEM SET maintenance_work_mem = '{mem_mb}MB'; SELECT pg_reload_conf();")
+        result["maintenance_work_mem_mb"] = mem_mb
+        for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
+            if name not in args.catalogs.split(","):
+                continue
+            print(f"{name}: {args.n:,} vectors", flush=True)
+            result[name] = measure(target, matrix, qs, truth, args.vacuum,
+                                   [int(e) for e in args.ef_search.split(",")])
+            print(f"  {result[name]}", flush=True)
     result["load_after"] = os.getloadavg()[0]
     print(json.dumps(result))
 

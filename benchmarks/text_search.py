@@ -21,13 +21,15 @@ import os
 import random
 import string
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pgserver_scratch import scratch_server  # noqa: E402
+
 from picfind.backend import open_catalog  # noqa: E402
 from picfind.ocr_match import MAX_CANDIDATES  # noqa: E402
 
@@ -90,24 +92,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
-    import pgserver
-
     texts, vocab = make_texts(args.n)
     asks = queries(vocab)
     result: dict = {"n": args.n, "with_text": sum(bool(t) for t in texts.values()), "load": os.getloadavg()[0]}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        folder.chmod(0o755)  # pgserver runs the server as its own user when started as root
-        server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
-        try:
-            server.psql("CREATE DATABASE bench;")
-            runs = {}
-            for name, target in (("sqlite_fts5", folder / "catalog.db"), ("postgresql_gin", server.get_uri("bench"))):
-                runs[name] = measure(target, texts, asks, args.repeat)
-                result[name] = runs[name]["figures"]
-                print(f"{name}: {result[name]}", flush=True)
-        finally:
-            server.cleanup()
+    runs = {}
+    with scratch_server() as (folder, server):
+        for name, target in (("sqlite_fts5", folder / "catalog.db"), ("postgresql_gin", server.get_uri("bench"))):
+            runs[name] = measure(target, texts, asks, args.repeat)
+            result[name] = runs[name]["figures"]
+            print(f"{name}: {result[name]}", flush=True)
     for name in asks:  # a query over the candidate cap is compared by count only
         one, other = runs["sqlite_fts5"]["answers"][name], runs["postgresql_gin"]["answers"][name]
         if one != other and one is not None and other is not None:
