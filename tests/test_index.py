@@ -354,3 +354,19 @@ def test_migration_4_gives_an_id_and_files_to_the_innermost_root(tmp_path: Path)
                       b"/p/in/d.jpg": b"/p/in"}
     assert Catalog(db).id == catalog.id  # kept, not made again on each open
     catalog.close()
+
+
+def test_rescoring_reads_each_candidates_vector_by_its_id_not_the_whole_log(tmp_path: Path) -> None:
+    # an approximate index's candidates are rescored from their float32 vectors on every search;
+    # SQLite once answered that by walking the model's whole vector log (33 ms at 100k)
+    catalog = Catalog(tmp_path / "c.db")
+    names = [f"p{i}" for i in range(200)]
+    add(catalog, tmp_path, names, unit(np.random.default_rng(3).normal(size=(200, 8))))
+    statements: list[str] = []
+    catalog.db.set_trace_callback(statements.append)
+    ids, matrix = catalog.vectors_for_ids(MODEL, [5, 17, 99])
+    catalog.db.set_trace_callback(None)
+    assert sorted(ids.tolist()) == [5, 17, 99] and matrix.shape == (3, 8)
+    (read,) = [s for s in statements if "e.vector" in s]
+    plan = " ".join(row[3] for row in catalog.db.execute(f"EXPLAIN QUERY PLAN {read}"))
+    assert "INTEGER PRIMARY KEY" in plan and "vector_log_content" not in plan, plan

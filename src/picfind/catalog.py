@@ -290,10 +290,11 @@ class Catalog(TextStore):
 
     def _vectors_with_ids(self, ids_sql: str, params: list) -> list[tuple[int, bytes]]:
         """(id, vector) of one model's live vectors whose id is among `ids_sql` (a list of ? or
-        a sub-query; `params` start with the model)."""
+        a sub-query; `params` start with the model). `+l.model` keeps SQLite from walking the
+        model's whole log by its index (33 ms a search at 100k) instead of probing each id (0.7 ms)."""
         return self.db.execute(
             f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
-            f"e.content_hash = l.content_hash WHERE l.model = ? AND l.seq IN ({ids_sql})", params).fetchall()
+            f"e.content_hash = l.content_hash WHERE +l.model = ? AND l.seq IN ({ids_sql})", params).fetchall()
 
     def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
