@@ -95,15 +95,19 @@ def reference_model():
 def exported(reference_model, tmp_path_factory) -> dict[str, Path]:
     """The same weights exported by scripts/convert_clip.py in the Xenova-style split layout
     and the rclip-style layout."""
+    return {layout: _export(reference_model, tmp_path_factory, "random", layout, normalised=layout != "split")
+            for layout in ("split", "rclip", "immich")}
+
+
+def _export(model, tmp_path_factory, prefix: str, layout: str, **options) -> Path:
+    """`model` exported by scripts/convert_clip.py as a 64-px bundle in one publisher's layout."""
+    sys.path.insert(0, str(REPO / "scripts"))
     from convert_clip import export_bundle
 
-    out = {}
-    for layout, normalised in (("split", False), ("rclip", True), ("immich", True)):
-        folder = tmp_path_factory.mktemp("bundles") / layout
-        export_bundle(reference_model, folder, name=f"random-{layout}", image_size=64, description="test",
-                      licence="MIT", source="tests", layout=layout, normalised=normalised)
-        out[layout] = folder
-    return out
+    folder = tmp_path_factory.mktemp(prefix) / layout
+    export_bundle(model, folder, name=f"{prefix}-{layout}", image_size=64, description="test",
+                  source="tests", layout=layout, **{"licence": "MIT", **options})
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -124,15 +128,8 @@ def openclip_model():
 @pytest.fixture(scope="session")
 def openclip_exported(openclip_model, tmp_path_factory) -> dict[str, Path]:
     """The OpenCLIP model exported by scripts/convert_clip.py as rclip's and Immich's graphs."""
-    from convert_clip import export_bundle
-
-    out = {}
-    for layout in ("rclip", "immich"):
-        folder = tmp_path_factory.mktemp("openclip") / layout
-        export_bundle(openclip_model, folder, name=f"openclip-{layout}", image_size=64, description="test",
-                      licence="MIT", source="tests", layout=layout, check=False)
-        out[layout] = folder
-    return out
+    return {layout: _export(openclip_model, tmp_path_factory, "openclip", layout, check=False)
+            for layout in ("rclip", "immich")}
 
 
 @pytest.fixture(scope="session")
@@ -189,14 +186,6 @@ def siglip_model(sentencepiece_tokenizers):
 def siglip_exported(siglip_model, sentencepiece_tokenizers, tmp_path_factory) -> dict[str, Path]:
     """The SigLIP model exported by scripts/convert_clip.py as onnx-community's (`split`) and
     Immich's graphs."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from convert_clip import export_bundle
-
-    out = {}
-    for layout in ("split", "immich"):
-        folder = tmp_path_factory.mktemp("siglip") / layout
-        export_bundle(siglip_model, folder, name=f"siglip-{layout}", image_size=64, description="test",
-                      licence="Apache-2.0", source="tests", layout=layout,
-                      tokenizer=sentencepiece_tokenizers["gemma"], check=False)
-        out[layout] = folder
-    return out
+    return {layout: _export(siglip_model, tmp_path_factory, "siglip", layout, licence="Apache-2.0",
+                            tokenizer=sentencepiece_tokenizers["gemma"], check=False)
+            for layout in ("split", "immich")}
