@@ -327,3 +327,19 @@ def test_web_pages_sorted_by_date_partition_one_ordering(tmp_path: Path) -> None
     assert [h["path"] for p in pages for h in p["results"]] == [h["path"] for h in whole]
     taken = [h["taken"] for h in whole]
     assert len(whole) == 24 and taken == sorted(taken, reverse=True)
+
+
+def test_ctrl_c_while_the_vector_index_is_built_still_reports_the_run(tmp_path: Path) -> None:
+    # `index --json` printed nothing when Ctrl-C came after the pictures were written, while the
+    # index was being built: the interrupt skipped the report
+    write_shapes(tmp_path / "lib", 6)
+
+    def ctrl_c(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with Library(tmp_path / "c.db", model="tiny-shapes") as lib:
+        report = lib.index([str(tmp_path / "lib")], ann="hnsw", build_progress=ctrl_c)
+        assert report.interrupted and report.read == 6
+        again = lib.index()  # nothing embedded was lost; the index is built now
+        assert again.unchanged == 6 and again.embedded == 0 and not again.interrupted
+        assert len(lib.search("a red circle", n=3)) == 3

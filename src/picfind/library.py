@@ -184,7 +184,10 @@ class Library:
             stages = RayStages(address, self.bundle, str(self.target), options or IndexOptions())
         report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress)
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
-            self.catalog.sync_index(self.model, progress=build_progress)
+            try:
+                self.catalog.sync_index(self.model, progress=build_progress)
+            except KeyboardInterrupt:  # Ctrl-C while the index is built: the run's report still comes out
+                report.interrupted = True
         return report
 
     @property
