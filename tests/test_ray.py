@@ -132,3 +132,32 @@ def test_a_killed_worker_and_ctrl_c_lose_nothing_on_a_shared_catalog(pg_url: str
     st = json.loads(picfind("status", "--db", pg_url, "--json", check=True).stdout)
     assert st["images_indexed"] == 240 and st["skipped"] == 0
     assert st["embedded_with_model"] == len({p.read_bytes() for p in lib.iterdir()})
+
+
+def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path: Path) -> None:
+    """A GPU node with ONNX Runtime's CPU build (as on this machine, which has no GPU: the cluster
+    declares one): the run embeds on the CPUs instead of one starved GPU actor, and says so. One
+    worker with both CPUs reads in two threads and builds the same catalog."""
+    import ray
+
+    from picfind.indexer import IndexOptions
+    from picfind.library import Library
+
+    lib = tmp_path / "lib"
+    write_shapes(lib, 24)
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        with Library(str(tmp_path / "gpu.db"), model="tiny-shapes") as library:
+            report = library.index([str(lib)], ray="auto")
+        with Library(str(tmp_path / "one.db"), model="tiny-shapes") as library:
+            one = library.index([str(lib)], options=IndexOptions(workers=1), ray="auto")
+    finally:
+        ray.shutdown()
+    assert report.embedded == one.embedded == 24
+    assert report.device == ("ray (2 CPU workers, encoder on cpu; the cluster's 1 GPU unused: ONNX Runtime on "
+                             f"{os.uname().nodename} has no CUDA provider (pip install onnxruntime-gpu there))")
+    assert one.device.startswith("ray (1 CPU worker, encoder on cpu;")
+    files, vectors = catalog_rows(tmp_path / "gpu.db")
+    expected_files, expected_vectors = catalog_rows(tmp_path / "one.db")
+    assert files == expected_files and vectors.keys() == expected_vectors.keys()
+    assert max(float(np.abs(vectors[h] - expected_vectors[h]).max()) for h in vectors) < 1e-5

@@ -3,8 +3,9 @@
 The driver (this process) walks the roots, drops unchanged files and writes the catalog, as the
 local runner does. The read and embed stages run on the cluster as a Ray Data pipeline: the
 files to read become a dataset, and `map_batches` sends each batch to an actor pool, one ONNX
-session per actor (`num_gpus=1` per actor when the cluster has GPUs, else one CPU each). An
-actor reads, hashes, decodes and embeds its batch (and with `--ocr` reads the text of contents
+session per actor (`num_gpus=1` per actor when the cluster has GPUs that ONNX Runtime can use,
+else one CPU each). An actor reads, hashes and decodes its batch in as many threads as it has
+CPUs (a GPU actor has its share of the node's), embeds it (and with `--ocr` reads the text of contents
 whose text is not known yet, from the same decode) and sends back vectors, image sizes, thumbnail
 JPEGs and texts, never pixels. On a PostgreSQL catalog each actor claims its contents before
 embedding them, so a Ray run and other indexers never embed one content twice; on a SQLite
@@ -24,6 +25,7 @@ import logging
 import os
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from hashlib import blake2b
 
@@ -31,7 +33,7 @@ import numpy as np
 
 from .backend import is_server, open_catalog
 from .bundle import Bundle
-from .embed import Encoder
+from .embed import Encoder, available_device
 from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
 from .ocr import TextReader
 from .records import CatalogError, IndexedFile
@@ -61,6 +63,8 @@ class EmbedWorker:
         self.ray, self.book = ray, book
         self.bundle = Bundle.load(bundle)
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
+        self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
+        self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
         self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
         self.ocr = TextReader(ocr_model, threads=threads) if ocr_model else None
         self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
@@ -70,11 +74,7 @@ class EmbedWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
-        results = []
-        for t in tasks:
-            results.append(read_file(t, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts))
-            if results[-1].text is not None:
-                self.texts.add(results[-1].content_hash)
+        results = list((self.readers.map if self.readers else map)(self._read, tasks))
         first: dict[str, ReadResult] = {}  # one model run per content in the batch
         for r in results:
             if r.pixels is not None:
@@ -91,6 +91,7 @@ class EmbedWorker:
         carries = [r.content_hash in by_hash and first[r.content_hash] is r for r in results]
         return {
             **{c: batch[c] for c in COLUMNS},
+            "device": _column(self.device for _ in results),
             "content_hash": _column(r.content_hash or "" for r in results),
             "width": np.array([r.meta.width if r.meta else 0 for r in results], dtype=np.int64),
             "height": np.array([r.meta.height if r.meta else 0 for r in results], dtype=np.int64),
@@ -107,6 +108,13 @@ class EmbedWorker:
             "text": _column(r.text or "" for r in results),
             "text_failed": np.array([r.text_failed for r in results], bool),
         }
+
+
+    def _read(self, task: Task) -> ReadResult:
+        result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
+        if result.text is not None:
+            self.texts.add(result.content_hash)  # a copy later in the run is not read again
+        return result
 
 
 def _column(values) -> np.ndarray:
@@ -133,6 +141,26 @@ def _connect(address: str | None) -> bool:
                            "(start one with `ray start --head`, or give --ray alone for a local one)") from None
     ray.data.DataContext.get_current().enable_progress_bars = False
     return True
+
+
+def _gpus_unusable(ray, gpus: int) -> str:
+    """Why the encoder cannot use the cluster's GPUs ("" when it can). A GPU node may have ONNX
+    Runtime's CPU build only: an actor there would hold the GPU and embed on one CPU."""
+    probe = ray.remote(num_gpus=1, num_cpus=0)(_node_device).remote()
+    plural = "s" if gpus > 1 else ""
+    try:
+        node, device = ray.get(probe, timeout=120)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(probe)
+        return f"the cluster's {gpus} GPU{plural} unused: none was free in 2 minutes"
+    if device == "cuda":
+        return ""
+    return (f"the cluster's {gpus} GPU{plural} unused: ONNX Runtime on {node} has no CUDA provider "
+            "(pip install onnxruntime-gpu there)")
+
+
+def _node_device() -> tuple[str, str]:
+    return socket.gethostname(), available_device()
 
 
 @dataclass
@@ -164,9 +192,13 @@ class RayStages:
 
     def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
              progress: Progress | None) -> None:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+        unused = _gpus_unusable(ray, gpus) if gpus else ""
+        if unused:
+            gpus = 0
         workers = self.options.workers or (gpus or cpus)
+        threads = max(1, cpus // workers)  # each actor's share of the CPUs: its read threads, and its encoder's
         batch_size = self.options.batch_size or (64 if gpus else 16)
         rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
                 for t in todo]
@@ -177,18 +209,18 @@ class RayStages:
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
-                                                   "options": self.options, "target": self.target, "threads": 1,
+                                                   "options": self.options, "target": self.target, "threads": threads,
                                                    "ocr_model": writer.ocr_model,
                                                    "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
                                                    else None, "book": book})
-        device = f"ray ({gpus} GPU)" if gpus else f"ray ({workers} CPU workers)"
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
                 self._take(batch, i, known, report, writer)
                 if progress:
                     progress(report, report.read, len(todo))
             if report.embedded:
-                report.device = device
+                report.device = (f"ray ({workers} {'GPU' if gpus else 'CPU'} worker{'s' * (workers != 1)}, encoder on "
+                                 f"{batch['device'][0]}{'; ' + unused if unused else ''})")
             if writer.due():
                 writer.commit()
 
