@@ -11,8 +11,9 @@ indexing run writes them, then, through picfind's own code paths:
      PostgreSQL the add runs twice, the vectors over one connection (`add_1000_one_connection_s`,
      the baseline) and over the side writers of pgwriters.py (`add_1000_s`); the removal's cost
      to the HNSW graph comes later, in VACUUM (`vacuum_after_remove_s`, what autovacuum pays).
-PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket with its default settings but
-maintenance_work_mem, sized to hold the HNSW graph (3 MB per 1,000 vectors, at least 1 GB).
+PostgreSQL is a pgserver (16.2, pgvector 0.6.2) on a unix socket, sized as docs/scale.md tells an
+admin (pgserver_scratch.sized_settings): maintenance_work_mem holds the HNSW graph (3 MB per 1,000
+vectors, at least 1 GB) and shared_buffers is a quarter of the memory; --no-sized keeps the defaults.
 The files are not on disk, so the query-time existence check is stubbed. The last line is JSON.
 """
 
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalog_scale import fill, timed  # noqa: E402
-from pgserver_scratch import scratch_server  # noqa: E402
+from pgserver_scratch import scratch_server, sized_settings  # noqa: E402
 from vectors import clip_like, queries, true_top  # noqa: E402
 
 from picfind import pgcatalog, pgsearch  # noqa: E402
@@ -105,18 +106,18 @@ def main() -> None:
                     help="time PostgreSQL's VACUUM after the removal (minutes at 100k: pgvector repairs the graph)")
     ap.add_argument("--ef-search", default=str(pgsearch.EF_SEARCH),
                     help="PostgreSQL: query with each of these hnsw.ef_search values (comma-separated)")
+    ap.add_argument("--sized", action=argparse.BooleanOptionalAction, default=True,
+                    help="configure the server as docs/scale.md tells an admin to (maintenance_work_mem, "
+                         "shared_buffers); --no-sized keeps pgserver's defaults")
     ap.add_argument("--catalogs", default="sqlite_usearch,postgresql", help="which to measure (comma-separated)")
     args = ap.parse_args()
     os.path.lexists = lambda p: True  # the files are not on disk (see above)
     matrix, qs = clip_like(args.n), queries(args.queries)
     truth = true_top(matrix, qs, 10)
     result: dict = {"n": args.n, "load": os.getloadavg()[0]}
-    with scratch_server() as (folder, server):
-        # As an admin sizes a server for an archive (docs/scale.md): the HNSW graph of n vectors
-        # (about 2.3 kB each at 512 dims) must fit in maintenance_work_mem, or the build spills.
-        mem_mb = max(1024, args.n * 3 // 1000)
-        server.psql(f"ALTER SYSTEM SET maintenance_work_mem = '{mem_mb}MB'; SELECT pg_reload_conf();")
-        result["maintenance_work_mem_mb"] = mem_mb
+    settings = sized_settings(args.n) if args.sized else {}
+    result["server_settings"] = settings
+    with scratch_server(settings) as (folder, server):
         for name, target in (("sqlite_usearch", folder / "catalog.db"), ("postgresql", server.get_uri("bench"))):
             if name not in args.catalogs.split(","):
                 continue
