@@ -1,13 +1,16 @@
 """Ray on one bigger node (a GPU machine): images/s per CPU worker, what the GPU actor does, and
 what a GPU could take, for the capacity plan in docs/scale.md.
 
-    python benchmarks/ray_node.py [--photos 300] [--workers 1,2,4,8,16]
+    python benchmarks/ray_node.py [--photos 300] [--copies 1] [--workers 1,2,4,8,16] [--pools 4,2]
 
-On the corpus and model of index_speed.py (vit-b-32 with random weights), in one run:
+On the corpus and model of index_speed.py (vit-b-32 with random weights), in one run. With
+--copies K each photo is there K times, each copy a different content (bytes appended after the
+image's end, which decoders ignore), for a longer run at the same work per photo.
   * local: `picfind index` with the local runner, all cores (the baseline);
   * ray_auto: `Library.index(..., ray=...)` on a local cluster of the whole machine: GPU actors
     when ONNX Runtime there can use the GPU, else CPU workers and the reason in the report;
   * ray_cpu_W: a cluster of W CPUs (no GPU) and W workers, one CPU each: images/s per worker;
+  * ray_pool_W: a cluster of all CPUs (no GPU) and W workers, each with CPUs/W threads;
   * read_per_core: picfind's read stage alone (read, hash, decode, preprocess) on one core;
   * gpu_actor: a Ray actor holding the GPU (`num_gpus=1`) runs the same architecture's image
     tower in PyTorch float16 on random pixels: the encoder's rate there, the model alone.
@@ -32,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from index_speed import build_corpus, run_measured  # noqa: E402
 
 
-def ray_index(bundle: str, corpus: Path, db: str, **init) -> dict:
+def ray_index(bundle: str, corpus: Path, db: str, workers: int, **init) -> dict:
     """One indexing run through a fresh local cluster started with `init` (timed apart)."""
     import ray
 
@@ -43,7 +46,7 @@ def ray_index(bundle: str, corpus: Path, db: str, **init) -> dict:
     try:
         with Library(db, model=bundle) as lib:
             start = time.perf_counter()
-            rep = lib.index([str(corpus)], options=IndexOptions(workers=init.get("num_cpus", 0) or 0), ray="auto")
+            rep = lib.index([str(corpus)], options=IndexOptions(workers=workers), ray="auto")
             wall = time.perf_counter() - start
     finally:
         ray.shutdown()
@@ -107,14 +110,16 @@ def gpu_actor() -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=300)
-    ap.add_argument("--workers", default="1,2,4,8,16")
+    ap.add_argument("--copies", type=int, default=1)
+    ap.add_argument("--workers", default="1,2,4,8,16", help="clusters of W CPUs with W workers")
+    ap.add_argument("--pools", default="", help="clusters of all CPUs with W workers")
     ap.add_argument("--stage", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage:  # each measure in its own process, so that each starts its own cluster cleanly
         name, *rest = args.stage
         if name == "ray":
-            init = json.loads(rest[3])
-            print(json.dumps(ray_index(rest[0], Path(rest[1]), rest[2], **init)))
+            workers, init = json.loads(rest[3])
+            print(json.dumps(ray_index(rest[0], Path(rest[1]), rest[2], workers, **init)))
         elif name == "read":
             print(json.dumps(read_per_core(rest[0], Path(rest[1]))))
         else:
@@ -130,7 +135,14 @@ def main() -> None:
     print(result, flush=True)
     bundle = str(random_bundle("vit-b-32").path)
     t, corpus = time.perf_counter(), HERE / ".cache" / "corpus"
-    result["photos"] = len(build_corpus(corpus, args.photos))
+    photos = build_corpus(corpus, args.photos)
+    if args.copies > 1:
+        corpus = HERE / ".cache" / f"corpus-x{args.copies}-{args.photos}"
+        corpus.mkdir(exist_ok=True)
+        for k in range(args.copies):
+            for p in photos:
+                (corpus / f"{k}-{p.name}").write_bytes(p.read_bytes() + b"\0" * (k + 1))
+    result["photos"] = len(photos) * args.copies
     print(f"corpus: {result['photos']} photos in {time.perf_counter() - t:.0f} s", flush=True)
     me = [sys.executable, __file__, "--stage"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,8 +154,10 @@ def main() -> None:
         print("local", result["local"], flush=True)
         result["read_per_core"] = json.loads(run_measured([*me, "read", bundle, str(corpus)])[2])
         print("read_per_core", result["read_per_core"], flush=True)
-        runs = [("ray_auto", {})] + [(f"ray_cpu_{w}", {"num_cpus": int(w), "num_gpus": 0})
-                                     for w in args.workers.split(",")]
+        cpus = os.cpu_count()
+        runs = [("ray_auto", [0, {}])]
+        runs += [(f"ray_pool_{w}", [int(w), {"num_cpus": cpus, "num_gpus": 0}]) for w in args.pools.split(",") if w]
+        runs += [(f"ray_cpu_{w}", [int(w), {"num_cpus": int(w), "num_gpus": 0}]) for w in args.workers.split(",") if w]
         for name, init in runs:
             out = run_measured([*me, "ray", bundle, str(corpus), f"{tmp}/{name}.db", json.dumps(init)])[2]
             result[name] = json.loads(out)
