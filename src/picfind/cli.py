@@ -135,6 +135,11 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
+    if "index_bytes" in vi:
+        index, pool = vi["index_bytes"] / 2**20, vi["shared_buffers_bytes"] / 2**20
+        print(f"          index {index:,.0f} MiB, server shared_buffers {pool:,.0f} MiB" + (
+            ": smaller than the index, so searches and new pictures read it through the OS; "
+            "raise shared_buffers (docs/scale.md)" if index > pool else ""))
     ocr = st["ocr"]
     if ocr["setting"] != "off":
         text = f": {ocr['pictures_read']} pictures read, {ocr['with_text']} hold text"

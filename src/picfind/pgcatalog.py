@@ -331,8 +331,15 @@ class PgCatalog(PgTextStore):
         self._run("ANALYZE files, embeddings")  # fresh statistics after a bulk load: good query plans
 
     def index_status(self, model: str) -> dict:
-        return {"setting": "pgvector", "in_use": "hnsw" if self.has_index(model) else "exact",
-                "ef_search": EF_SEARCH}
+        """With the index, its size beside the server's buffer pool: an index bigger than
+        shared_buffers is read through the OS for every search and every new picture."""
+        if not self.has_index(model):
+            return {"setting": "pgvector", "in_use": "exact", "ef_search": EF_SEARCH}
+        index_bytes, pool_bytes = self._one("SELECT pg_relation_size(%s::regclass), "
+                                            "pg_size_bytes(current_setting('shared_buffers'))",
+                                            (self._index_name(model),))
+        return {"setting": "pgvector", "in_use": "hnsw", "ef_search": EF_SEARCH, "index_bytes": index_bytes,
+                "shared_buffers_bytes": pool_bytes}
 
     def open_index(self, model: str) -> None:
         self.has_index(model)  # PostgreSQL holds the index; this only learns whether it is there
