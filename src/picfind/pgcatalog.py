@@ -4,9 +4,9 @@ Same contract as the embedded catalog (`picfind.backend.CatalogBackend`), for a 
 archive: every client that reaches the server and sees the files at the same paths sees one
 library. What differs, and why:
 
-* Vectors are pgvector columns; one HNSW index per model (a partial index on `vector::vector(d)`)
-  is made after the first bulk load and kept up to date by PostgreSQL. `hnsw.ef_search` is 400:
-  recall@10 0.97 on 1M CLIP-like vectors at 11 ms p50 (100 gave 0.86; benchmarks/pg_scale.py).
+* Vectors are pgvector columns; one HNSW index per model (`picfind.pgindex`) is made after the
+  first bulk load and kept up to date by PostgreSQL. `hnsw.ef_search` is 400: recall@10 0.97 on
+  1M CLIP-like vectors at 6.5 ms p50, the server sized (100 gave 0.86; benchmarks/pg_scale.py).
 * A filter is compiled into the same SQL as the vector query. pgvector before 0.8 has no
   iterative index scans, so, as in the embedded catalog, a small filtered selection is searched
   exactly and a large one over-fetches in proportion to what the filter throws away.
@@ -29,27 +29,23 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import partial
-from hashlib import blake2b
 from pathlib import PurePath
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
-from .backend import Nearest
 from .filters import Filter
-from .index import BuildProgress
 from .lock import Waiting
-from .pgschema import LOCK_KEY, connect, redact
-from .pgsearch import EF_SEARCH, WHEN, PgSearcher, pg_condition, pg_nearest
+from .pgindex import PgVectorIndex
+from .pgschema import connect, redact
+from .pgsearch import WHEN, PgSearcher, pg_condition
 from .pgtext import PgTextStore
 from .pgthumbs import PgThumbnails
 from .pgwriters import INSERT, SIDE_FROM, VectorWriters
 from .records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
-HNSW_OPTIONS = "m = 16, ef_construction = 64"  # pgvector's defaults
 
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = %s)"
@@ -73,7 +69,7 @@ def _local_time(mtime_ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
-class PgCatalog(PgTextStore):
+class PgCatalog(PgVectorIndex, PgTextStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
@@ -287,66 +283,6 @@ class PgCatalog(PgTextStore):
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
             self.prune_texts(cur)
         return sorted(set(gone))
-
-    # the vector index
-    def choose_index(self, backend: str) -> None:
-        raise CatalogError("--ann chooses the vector index of a SQLite catalog; a PostgreSQL catalog "
-                           "searches with pgvector's HNSW index")
-
-    def _index_name(self, model: str) -> str:
-        return "embeddings_hnsw_" + blake2b(model.encode(), digest_size=6).hexdigest()
-
-    def _dim(self, model: str) -> int | None:
-        if model not in self._dims:
-            row = self._one("SELECT vector_dims(vector) FROM embeddings WHERE model = %s LIMIT 1", (model,))
-            if row is None:
-                return None
-            self._dims[model] = row[0]
-        return self._dims[model]
-
-    def has_index(self, model: str) -> bool:
-        """Whether this model's HNSW index exists (remembered once seen: it is never dropped)."""
-        if model not in self._indexed:
-            if self._one("SELECT 1 FROM pg_indexes WHERE indexname = %s", (self._index_name(model),)) is None:
-                return False
-            self._indexed.add(model)
-        return True
-
-    def sync_index(self, model: str, progress: BuildProgress | None = None) -> None:
-        """Build this model's HNSW index once its vectors are loaded (much faster than growing it
-        row by row during a bulk load); PostgreSQL keeps it current afterwards."""
-        dim = self._dim(model)
-        if dim is None or self.has_index(model):
-            return
-        with self._transaction() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_KEY,))  # one builder at a time
-            # The graph must fit in maintenance_work_mem or the build spills to disk and crawls: raise
-            # it to 1 GB for this build, never lower what the server's admin set for a larger archive.
-            cur.execute("SELECT set_config('maintenance_work_mem', '1GB', true) "
-                        "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')")
-            cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON embeddings USING hnsw ((vector::vector({})) "
-                                "vector_ip_ops) WITH ({}) WHERE model = {}").format(
-                sql.Identifier(self._index_name(model)), sql.Literal(dim), sql.SQL(HNSW_OPTIONS),
-                sql.Literal(model)))
-        self._run("ANALYZE files, embeddings")  # fresh statistics after a bulk load: good query plans
-
-    def index_status(self, model: str) -> dict:
-        """With the index, its size beside the server's buffer pool: an index bigger than
-        shared_buffers is read through the OS for every search and every new picture."""
-        if not self.has_index(model):
-            return {"setting": "pgvector", "in_use": "exact", "ef_search": EF_SEARCH}
-        index_bytes, pool_bytes = self._one("SELECT pg_relation_size(%s::regclass), "
-                                            "pg_size_bytes(current_setting('shared_buffers'))",
-                                            (self._index_name(model),))
-        return {"setting": "pgvector", "in_use": "hnsw", "ef_search": EF_SEARCH, "index_bytes": index_bytes,
-                "shared_buffers_bytes": pool_bytes}
-
-    def open_index(self, model: str) -> None:
-        self.has_index(model)  # PostgreSQL holds the index; this only learns whether it is there
-
-    def nearest(self, model: str) -> Nearest | None:
-        dim = self._dim(model)
-        return partial(pg_nearest, self, model, dim) if dim is not None and self.has_index(model) else None
 
     # reading
     def searcher(self, model: str, where: Filter | None) -> PgSearcher:
