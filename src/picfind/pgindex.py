@@ -80,7 +80,7 @@ class PgVectorIndex:
         shared_buffers is read through the OS for every search and every new picture."""
         if not self.has_index(model):
             return {"setting": "pgvector", "in_use": "exact", "ef_search": EF_SEARCH}
-        index_bytes, pool_bytes = self._one("SELECT pg_relation_size(%s::regclass), "
+        index_bytes, pool_bytes = self._one("SELECT coalesce(pg_relation_size(to_regclass(%s)), 0), "
                                             "pg_size_bytes(current_setting('shared_buffers'))",
                                             (self._index_name(model),))
         return {"setting": "pgvector", "in_use": "hnsw", "ef_search": EF_SEARCH, "index_bytes": index_bytes,

@@ -34,7 +34,7 @@ import numpy as np
 from .backend import is_server, open_catalog
 from .bundle import Bundle
 from .embed import Encoder, available_device
-from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, read_file
+from .indexer import IndexOptions, IndexReport, Progress, ReadResult, Task, Writer, auto_workers, read_file
 from .ocr import TextReader
 from .records import CatalogError, IndexedFile
 from .thumbs import encode_thumbnail
@@ -62,11 +62,13 @@ class EmbedWorker:
 
         self.ray, self.book = ray, book
         self.bundle = Bundle.load(bundle)
+        threads = min(threads, auto_workers())  # a share of the cluster's CPUs: not more than this node's
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
         self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
         self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
-        self.ocr = TextReader(ocr_model, threads=threads) if ocr_model else None
+        # one thread a reader, as the local runner's: the read threads already use the CPUs
+        self.ocr = TextReader(ocr_model, threads=1 if self.readers else threads) if ocr_model else None
         self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
         self.options = options
         self.claims = open_catalog(target) if is_server(target) else None
@@ -152,7 +154,9 @@ def _gpus_unusable(ray, gpus: int) -> str:
         node, device = ray.get(probe, timeout=120)
     except ray.exceptions.GetTimeoutError:
         ray.cancel(probe)
-        return f"the cluster's {gpus} GPU{plural} unused: none was free in 2 minutes"
+        return f"the cluster's {gpus} GPU{plural} unused: none was free (or its worker started) in 2 minutes"
+    except ray.exceptions.RayError as e:  # picfind or ONNX Runtime missing there, a worker that died
+        return f"the cluster's {gpus} GPU{plural} unused: the check on a GPU node failed: {_first_line(e)}"
     if device == "cuda":
         return ""
     return (f"the cluster's {gpus} GPU{plural} unused: ONNX Runtime on {node} has no CUDA provider "
@@ -161,6 +165,12 @@ def _gpus_unusable(ray, gpus: int) -> str:
 
 def _node_device() -> tuple[str, str]:
     return socket.gethostname(), available_device()
+
+
+def _first_line(error: Exception) -> str:
+    """The cause of a task's failure, as one line (Ray wraps it in a traceback of the worker's)."""
+    cause = getattr(error, "cause", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
 
 
 @dataclass
