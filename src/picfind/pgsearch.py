@@ -108,10 +108,14 @@ def pg_nearest(catalog: PgCatalog, model: str, dim: int, ids: np.ndarray, vector
         cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(2 * k, 40))))
         rows = cur.execute(statement, [k, ids.tolist()]).fetchall()
     keys, scores = np.full((len(ids), k), -1, np.int64), np.full((len(ids), k), -np.inf, np.float32)
-    row_of = {int(i): r for r, i in enumerate(ids)}
-    filled = np.zeros(len(ids), np.int64)
-    for a, b, score in rows:
-        r = row_of[a]
-        keys[r, filled[r]], scores[r, filled[r]] = b, score
-        filled[r] += 1
+    if not rows:
+        return keys, scores
+    # up to k rows per stored vector, in arrays (a block is 10,000 vectors: 160,000 rows)
+    stored, found, found_scores = (np.array(column) for column in zip(*rows))
+    order = np.argsort(ids)
+    row = order[np.searchsorted(ids, stored, sorter=order)]
+    by_row = np.argsort(row, kind="stable")
+    row = row[by_row]
+    col = np.arange(len(row)) - np.searchsorted(row, row)  # the place of each among its vector's rows
+    keys[row, col], scores[row, col] = found[by_row], found_scores[by_row]
     return keys, scores
