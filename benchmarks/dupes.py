@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vectors import clip_like  # noqa: E402
 
-from picfind.dupes import DEFAULT_THRESHOLD, groups_of, hnsw_nearest, neighbour_pairs, similar_pairs  # noqa: E402
+from picfind.dupes import DEFAULT_THRESHOLD, groups_of, neighbour_pairs, similar_pairs  # noqa: E402
 from picfind.index import HnswIndex, IndexSettings  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def main() -> None:
         index = HnswIndex.build(ids, matrix, 0, IndexSettings())
         build = time.perf_counter() - start
         via_index, index_s, _ = timed(lambda m=matrix, ix=index, i=ids: groups_of(
-            len(m), neighbour_pairs(hnsw_nearest(ix), i, m, args.threshold)))
+            len(m), neighbour_pairs(ix.nearest, i, m, args.threshold)))
         row = {"n": n, "seconds": round(seconds, 2), "peak_mb": round(peak), "groups": len(groups),
                "planted_found": found_share(groups, planted), "hnsw_seconds": round(index_s, 2),
                "hnsw_planted_found": found_share(via_index, planted), "hnsw_build_seconds": round(build, 1),

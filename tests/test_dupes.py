@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from picfind import dupes
-from picfind.dupes import groups_of, hnsw_nearest, neighbour_pairs, similar_pairs
+from picfind.dupes import groups_of, neighbour_pairs, similar_pairs
 from picfind.index import HnswIndex, IndexSettings
 
 
@@ -32,7 +32,7 @@ def test_the_hnsw_path_finds_nearly_every_pair_with_exact_scores() -> None:
     ids = np.arange(100, 100 + len(matrix), dtype=np.int64)[::-1].copy()  # ids in no particular order
     index = HnswIndex.build(ids, matrix, 0, IndexSettings())
     exact = similar_pairs(matrix, 0.95)
-    approx = neighbour_pairs(hnsw_nearest(index), ids, matrix, 0.95)
+    approx = neighbour_pairs(index.nearest, ids, matrix, 0.95)
     found, truth = {(i, j) for i, j, _ in approx}, {(i, j) for i, j, _ in exact}
     assert found <= truth and len(found) >= 0.95 * len(truth)  # approximate: may miss, never invents
     scores = {(i, j): s for i, j, s in exact}

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .index import HnswIndex
-
 if TYPE_CHECKING:
     from .backend import CatalogBackend, Nearest
 
@@ -73,19 +71,6 @@ def similar_pairs(matrix: np.ndarray, threshold: float,
         if progress:
             progress(min(start + block, n), n)
     return pairs
-
-
-def hnsw_nearest(index: HnswIndex) -> Nearest:
-    """The embedded catalog's usearch hnsw index as a `Nearest`."""
-    def nearest(ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        searching = index.index.expansion_search
-        index.index.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
-        try:
-            found = index.index.search(vectors, k, threads=0)
-        finally:
-            index.index.expansion_search = searching
-        return found.keys.astype(np.int64), 1.0 - found.distances
-    return nearest
 
 
 def neighbour_pairs(nearest: Nearest, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = 16,

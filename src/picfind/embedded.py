@@ -18,7 +18,6 @@ import numpy as np
 
 from .backend import Nearest
 from .catalog import Catalog
-from .dupes import hnsw_nearest
 from .filters import Filter
 from .index import BuildProgress, ExactIndex, HnswIndex, IndexSettings, IndexStore, VectorIndex
 from .lock import Waiting, index_lock
@@ -77,7 +76,7 @@ class EmbeddedCatalog(Catalog):
 
     def nearest(self, model: str) -> Nearest | None:
         index = self.vector_index(model)
-        return hnsw_nearest(index) if isinstance(index, HnswIndex) else None
+        return index.nearest if isinstance(index, HnswIndex) else None
 
     def searcher(self, model: str, where: Filter | None) -> _Candidates:
         return _Candidates(self, self.vector_index(model), model, where)

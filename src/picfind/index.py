@@ -209,6 +209,16 @@ class HnswIndex(VectorIndex):
         found = self.index.search(np.asarray(query, dtype=np.float32), k, threads=1)
         return [(int(i), 1.0 - float(d)) for i, d in zip(found.keys, found.distances)]
 
+    def nearest(self, ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each stored vector's k nearest (`backend.Nearest`), for near-duplicates."""
+        searching = self.index.expansion_search
+        self.index.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
+        try:
+            found = self.index.search(vectors, k, threads=0)
+        finally:
+            self.index.expansion_search = searching
+        return found.keys.astype(np.int64), 1.0 - found.distances
+
     def save(self, path: Path) -> None:
         self.index.save(str(path))
 
