@@ -38,3 +38,21 @@ def test_the_hnsw_path_finds_nearly_every_pair_with_exact_scores() -> None:
     scores = {(i, j): s for i, j, s in exact}
     assert all(abs(s - scores[i, j]) < 1e-5 for i, j, s in approx)  # rescored exactly
     assert len({frozenset(g) for g in groups_of(len(matrix), approx)} & expected) >= 0.95 * len(expected)
+
+
+def test_near_duplicates_then_a_text_search_in_one_fresh_process(tmp_path) -> None:
+    """The web server's order: `dupes --near` opens the hnsw index (usearch) before any text was
+    encoded; ONNX Runtime loaded after usearch crashed the process (a segmentation fault)."""
+    import subprocess
+    import sys
+
+    from .conftest import picfind, write_shapes
+
+    write_shapes(tmp_path / "lib", 12)
+    db = str(tmp_path / "c.db")
+    picfind("index", str(tmp_path / "lib"), "--db", db, "--ann", "hnsw", "--quiet", check=True)
+    script = ("import sys\nfrom picfind.library import Library\nwith Library(sys.argv[1]) as lib:\n"
+              "    lib.dupes(near=True)\n    print(len(lib.search('a red circle', n=3)))\n")
+    proc = subprocess.run([sys.executable, "-c", script, db], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "3"

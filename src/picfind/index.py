@@ -177,7 +177,7 @@ class HnswIndex(VectorIndex):
 
     @staticmethod
     def _new(ndim: int, settings: IndexSettings):
-        from usearch.index import Index
+        Index = _usearch()
         return Index(ndim=ndim, metric="ip", dtype=settings.dtype, connectivity=settings.connectivity,
                      expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
 
@@ -224,13 +224,22 @@ class HnswIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
-        from usearch.index import Index
+        Index = _usearch()
         # Read-only opens map the file: a million vectors open instantly and share the page cache.
         index = Index.restore(str(path), view=not writable)
         if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
             raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
         index.expansion_search = settings.expansion_search
         return cls(index, _position_of(path))
+
+
+def _usearch():
+    """usearch's Index class, with ONNX Runtime loaded first: loaded after usearch (2.26), ONNX
+    Runtime (1.32) crashes the process, so `dupes --near` then a text search in one process (the
+    web server, the API) died."""
+    import onnxruntime  # noqa: F401
+    from usearch.index import Index
+    return Index
 
 
 class AnnoyIndex(VectorIndex):
