@@ -125,23 +125,29 @@ def stage_naive(bundle_path: str, paths_file: str) -> dict:
     return {"images_per_s": len(paths) / (time.perf_counter() - start), "images": len(paths)}
 
 
+def ray_run(bundle_path: str, folder: str, db: str, workers: int) -> dict:
+    """One `Library.index(..., ray="auto")` on the Ray cluster this process has joined, timed
+    from the call (the cluster's start is not in it)."""
+    from picfind.indexer import IndexOptions
+    from picfind.library import Library
+
+    with Library(db, model=bundle_path) as lib:
+        start = time.perf_counter()
+        rep = lib.index([folder], options=IndexOptions(workers=workers), ray="auto")
+        wall = time.perf_counter() - start
+    return {"images_per_s": rep.embedded / wall, "seconds": wall, "embedded": rep.embedded, "device": rep.device}
+
+
 def stage_ray(bundle_path: str, folder: str, db_folder: str) -> dict:
     """`Library.index(..., ray=...)` on a local Ray cluster of 2 CPUs started here first, so that
     the cluster's start (about 10-20 s, once per cluster, not per run) is timed apart."""
     import ray
 
-    from picfind.indexer import IndexOptions
-    from picfind.library import Library
-
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     out: dict = {"cluster_start_s": time.perf_counter() - start}
     for workers in (1, 2):
-        with Library(f"{db_folder}/ray-{workers}.db", model=bundle_path) as lib:
-            start = time.perf_counter()
-            rep = lib.index([folder], options=IndexOptions(workers=workers), ray="auto")
-            wall = time.perf_counter() - start
-        out[f"workers_{workers}"] = {"images_per_s": rep.embedded / wall, "seconds": wall, "embedded": rep.embedded}
+        out[f"workers_{workers}"] = ray_run(bundle_path, folder, f"{db_folder}/ray-{workers}.db", workers)
     ray.shutdown()
     return out
 

@@ -32,26 +32,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
-from index_speed import build_corpus, run_measured  # noqa: E402
+from index_speed import build_corpus, ray_run, run_measured  # noqa: E402
 
 
 def ray_index(bundle: str, corpus: Path, db: str, workers: int, **init) -> dict:
     """One indexing run through a fresh local cluster started with `init` (timed apart)."""
     import ray
 
-    from picfind.indexer import IndexOptions
-    from picfind.library import Library
-
     ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **init)
     try:
-        with Library(db, model=bundle) as lib:
-            start = time.perf_counter()
-            rep = lib.index([str(corpus)], options=IndexOptions(workers=workers), ray="auto")
-            wall = time.perf_counter() - start
+        row = ray_run(bundle, str(corpus), db, workers)
     finally:
         ray.shutdown()
-    return {"images_per_s": round(rep.embedded / wall, 2), "seconds": round(wall, 1), "embedded": rep.embedded,
-            "device": rep.device}
+    return {**row, "images_per_s": round(row["images_per_s"], 2), "seconds": round(row["seconds"], 1)}
 
 
 def read_per_core(bundle: str, corpus: Path) -> dict:
