@@ -111,7 +111,6 @@ class EmbedWorker:
             "text_failed": np.array([r.text_failed for r in results], bool),
         }
 
-
     def _read(self, task: Task) -> ReadResult:
         result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
         if result.text is not None:
