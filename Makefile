@@ -38,6 +38,7 @@ fonts:
 
 test: $(VENV)/.test-ready browser fonts
 	$(PY) -m ruff check src tests scripts benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 clean:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vectors import clip_like, queries, true_top  # noqa: E402
 
-from picfind.index import AnnoyIndex, ExactIndex, HnswIndex, IndexSettings, VectorIndex  # noqa: E402
+from picfind.catalogs.sqlite.vectors import AnnoyIndex, ExactIndex, HnswIndex, IndexSettings, VectorIndex  # noqa: E402
 
 K = 10
 # Each backend's search-time knob, from cheap to thorough.
@@ -163,8 +163,8 @@ def main() -> None:
         gone = [i for i, _ in index.top(matrix[5], 20)]
         assert not set(gone) & set(range(1000)), "a removed vector came back"
         if args.text_model:
-            from picfind.bundle import Bundle
-            from picfind.embed import Encoder
+            from picfind.models.bundle import Bundle
+            from picfind.models.encoder import Encoder
             encoder = Encoder(Bundle.load(Path(args.text_model)), threads=1)
             texts = ["a dog asleep on a red sofa", "sunset over the sea", "two children on a beach",
                      "a bowl of ramen", "snow on a mountain road"] * 10

@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encode import random_bundle  # noqa: E402
 from vectors import clip_like  # noqa: E402
 
-from picfind import catalog as catalog_module  # noqa: E402
-from picfind.catalog import Catalog  # noqa: E402
-from picfind.index import IndexSettings, IndexStore  # noqa: E402
+from picfind.catalogs.sqlite import catalog as catalog_module  # noqa: E402
+from picfind.catalogs.sqlite.catalog import Catalog  # noqa: E402
+from picfind.catalogs.sqlite.index_store import IndexStore  # noqa: E402
+from picfind.catalogs.sqlite.vectors import IndexSettings  # noqa: E402
 from picfind.library import Library  # noqa: E402
 from picfind.records import IndexedFile  # noqa: E402
 

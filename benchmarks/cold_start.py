@@ -11,7 +11,7 @@ into `picfind shell`, and `picfind serve` (seconds from launch until it answers,
 search alone, asked two seconds later as someone typing would). `--baseline REV` runs the same
 search and status with picfind's code at git revision REV (its own catalog), in the same rounds;
 the top five results of every variant are compared first (file names and scores). The models folder is
-benchmarks/.cache/cold/models, so prepared copies (`picfind.prepared`) are made in the warm-up.
+benchmarks/.cache/cold/models, so prepared copies (`picfind.models.prepared`) are made in the warm-up.
 
 `--n N` (0: skip) adds the first query on a catalog of N CLIP-like vectors (vectors.py, 512-d, so
 the text encoder is vit-b-32-random's) right after `picfind index` finished, for each backend in
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encode import CACHE, random_b32  # noqa: E402
 
-from picfind.bundle import Bundle  # noqa: E402
+from picfind.models.bundle import Bundle  # noqa: E402
 
 WORK = CACHE / "cold"
 QUERY = "a dog asleep on a red sofa"
@@ -122,7 +122,7 @@ def baseline_source(rev: str) -> Path:
 
 def small_catalog(cmd: list[str], env: dict, folder: Path) -> None:
     """12 generated pictures, indexed by `cmd`'s picfind into env's catalog."""
-    from picfind.shapes import random_scene, render
+    from picfind.models.shapes import random_scene, render
 
     photos = folder / "photos"
     if not photos.is_dir():
@@ -138,8 +138,9 @@ def large_catalog(n: int, model: str, backend: str) -> Path:
     """A catalog of n CLIP-like vectors whose files exist, indexed (stored index written) for `backend`."""
     from vectors import clip_like
 
-    from picfind.catalog import Catalog
-    from picfind.index import IndexSettings, IndexStore
+    from picfind.catalogs.sqlite.catalog import Catalog
+    from picfind.catalogs.sqlite.index_store import IndexStore
+    from picfind.catalogs.sqlite.vectors import IndexSettings
     from picfind.records import IndexedFile
 
     folder = WORK / f"large-{n}"
@@ -269,8 +270,8 @@ def main() -> None:
 def removed_then_searched(db: Path, model: str, env: dict, round_: int) -> float:
     """Remove 1,000 pictures from the catalog as `picfind roots remove` does (no index run after),
     time the first search, then put them back and bring the stored index up to date again."""
-    from picfind.catalog import Catalog
-    from picfind.index import IndexStore
+    from picfind.catalogs.sqlite.catalog import Catalog
+    from picfind.catalogs.sqlite.index_store import IndexStore
     from picfind.records import IndexedFile
 
     catalog = Catalog(db)

@@ -30,10 +30,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from encode import CACHE  # noqa: E402
 
-from picfind.bundle import Bundle  # noqa: E402
-from picfind.decode import decode, to_rgb  # noqa: E402
-from picfind.embed import Encoder  # noqa: E402
-from picfind.models import resolve  # noqa: E402
+from picfind.media.decode import decode, to_rgb  # noqa: E402
+from picfind.models.bundle import Bundle  # noqa: E402
+from picfind.models.encoder import Encoder  # noqa: E402
+from picfind.models.store import resolve  # noqa: E402
 
 
 def main() -> None:

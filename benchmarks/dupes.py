@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vectors import clip_like  # noqa: E402
 
-from picfind.dupes import DEFAULT_THRESHOLD, groups_of, neighbour_pairs, similar_pairs  # noqa: E402
-from picfind.index import HnswIndex, IndexSettings  # noqa: E402
+from picfind.catalogs.sqlite.vectors import HnswIndex, IndexSettings  # noqa: E402
+from picfind.search.dupes import DEFAULT_THRESHOLD, groups_of, neighbour_pairs, similar_pairs  # noqa: E402
 
 
 def with_copies(n: int, share: float = 0.02) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
-from picfind.bundle import Bundle, write_manifest  # noqa: E402
-from picfind.decode import to_rgb  # noqa: E402
-from picfind.embed import Encoder  # noqa: E402
-from picfind.models import resolve  # noqa: E402
+from picfind.media.decode import to_rgb  # noqa: E402
+from picfind.models.bundle import Bundle, write_manifest  # noqa: E402
+from picfind.models.encoder import Encoder  # noqa: E402
+from picfind.models.store import resolve  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 QUERIES = ["a cat", "an astronaut in a white suit", "a cup of coffee on a table", "a rocket",

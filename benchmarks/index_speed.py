@@ -43,7 +43,7 @@ def build_corpus(folder: Path, n: int) -> list[Path]:
     from conftest import real_photos
     from PIL import Image, ImageEnhance
 
-    from picfind.decode import to_rgb
+    from picfind.media.decode import to_rgb
 
     marker = folder / f".complete-{n}"
     if marker.exists():
@@ -92,8 +92,8 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str]:
 
 # stages run in a child process: `index_speed.py --stage NAME BUNDLE [PATHS_FILE]`
 def stage_encoder_limit(bundle_path: str) -> dict:
-    from picfind.bundle import Bundle
-    from picfind.embed import Encoder
+    from picfind.models.bundle import Bundle
+    from picfind.models.encoder import Encoder
 
     enc = Encoder(Bundle.load(bundle_path))
     size = enc.bundle.image_size
@@ -112,8 +112,8 @@ def stage_encoder_limit(bundle_path: str) -> dict:
 def stage_naive(bundle_path: str, paths_file: str) -> dict:
     from PIL import Image, ImageOps
 
-    from picfind.bundle import Bundle
-    from picfind.embed import Encoder
+    from picfind.models.bundle import Bundle
+    from picfind.models.encoder import Encoder
 
     enc = Encoder(Bundle.load(bundle_path))
     prep = enc.bundle.preprocessing
@@ -128,7 +128,7 @@ def stage_naive(bundle_path: str, paths_file: str) -> dict:
 def ray_run(bundle_path: str, folder: str, db: str, workers: int) -> dict:
     """One `Library.index(..., ray="auto")` on the Ray cluster this process has joined, timed
     from the call (the cluster's start is not in it)."""
-    from picfind.indexer import IndexOptions
+    from picfind.indexing.stages import IndexOptions
     from picfind.library import Library
 
     with Library(db, model=bundle_path) as lib:
@@ -168,7 +168,7 @@ def main() -> None:
 
     from encode import random_bundle
 
-    from picfind.models import resolve
+    from picfind.models.store import resolve
 
     bundle = str(random_bundle("vit-b-32").path) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
     cache = HERE / ".cache"

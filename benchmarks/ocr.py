@@ -57,9 +57,9 @@ def build(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
 
 def per_picture(paths: list[Path], threads: int, clip_side: int) -> tuple[float, float]:
     """Mean and median ms of OCR per picture, as decoded by the indexer (reading excluded)."""
-    from picfind.decode import decode
-    from picfind.indexer import OCR_MIN_SIDE
-    from picfind.ocr import TextReader
+    from picfind.indexing.stages import OCR_MIN_SIDE
+    from picfind.media.decode import decode
+    from picfind.ocr.reader import TextReader
 
     reader = TextReader(threads=threads)
     images = [np.asarray(decode(p.read_bytes(), max(clip_side, OCR_MIN_SIDE)).image) for p in paths]
@@ -81,9 +81,9 @@ def sweep(plain: list[Path], clip_side: int, decode_sides: list[int], det_sides:
     from PIL import Image
     from textpics import WORDS, fonts, word_on_photo
 
-    from picfind.decode import decode
-    from picfind.ocr import TextReader
-    from picfind.ocr_match import fold
+    from picfind.media.decode import decode
+    from picfind.ocr.matching import fold
+    from picfind.ocr.reader import TextReader
 
     rng = random.Random(1)
     cases = []  # (jpeg bytes, word, height fraction)
@@ -149,7 +149,7 @@ def main() -> None:
 
     from encode import random_bundle
 
-    from picfind.models import Bundle, resolve
+    from picfind.models.store import Bundle, resolve
 
     bundle = str(random_bundle("vit-b-32").path) if args.model == "vit-b-32-random" else str(resolve(args.model).path)
     plain, texts = build(HERE / ".cache" / "ocr", args.photos)

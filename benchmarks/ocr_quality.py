@@ -33,14 +33,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from PIL import Image  # noqa: E402
 
-from picfind.ocr_match import fold, within_one  # noqa: E402
+from picfind.ocr.matching import fold, within_one  # noqa: E402
 
 Reader = Callable[[Image.Image], str]
 
 
 def picfind_engine(model: str, det_side: int | None = None) -> Callable[[int], Reader]:
     def make(threads: int) -> Reader:
-        from picfind.ocr import DET_SIDE, OcrUnavailable, TextReader
+        from picfind.ocr.reader import DET_SIDE, OcrUnavailable, TextReader
 
         try:
             reader = TextReader(model, threads=threads, det_side=det_side or DET_SIDE)

@@ -37,9 +37,11 @@ from catalog_scale import fill, timed  # noqa: E402
 from pgserver_scratch import scratch_server, sized_settings  # noqa: E402
 from vectors import clip_like, queries, true_top  # noqa: E402
 
-from picfind import pgcatalog, pgsearch  # noqa: E402
-from picfind.backend import CatalogBackend, open_catalog  # noqa: E402
-from picfind.index import IndexSettings  # noqa: E402
+from picfind.catalogs.opening import open_catalog  # noqa: E402
+from picfind.catalogs.postgres import catalog as pgcatalog  # noqa: E402
+from picfind.catalogs.postgres import search as pgsearch
+from picfind.catalogs.protocol import CatalogBackend
+from picfind.catalogs.sqlite.vectors import IndexSettings  # noqa: E402
 from picfind.library import Library  # noqa: E402
 
 MODEL = "tiny-shapes"  # a name only: vectors come from vectors.py, queries are vectors

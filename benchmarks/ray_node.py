@@ -48,8 +48,8 @@ def ray_index(bundle: str, corpus: Path, db: str, workers: int, **init) -> dict:
 
 
 def read_per_core(bundle: str, corpus: Path) -> dict:
-    from picfind.bundle import Bundle
-    from picfind.indexer import IndexOptions, Task, read_file
+    from picfind.indexing.stages import IndexOptions, Task, read_file
+    from picfind.models.bundle import Bundle
 
     prep = Bundle.load(bundle).preprocessing
     paths = sorted(p for p in corpus.iterdir() if not p.name.startswith("."))[:60]

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.catalog import Catalog  # noqa: E402
-from picfind.crawl import EXTENSIONS  # noqa: E402
-from picfind.models import resolve  # noqa: E402
+from picfind.catalogs.sqlite.catalog import Catalog  # noqa: E402
+from picfind.media.formats import EXTENSIONS  # noqa: E402
+from picfind.models.store import resolve  # noqa: E402
 from picfind.records import IndexedFile  # noqa: E402
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vectors import clip_like, queries  # noqa: E402
 
-from picfind.index import ExactIndex  # noqa: E402
+from picfind.catalogs.sqlite.vectors import ExactIndex  # noqa: E402
 
 
 def full_sort(matrix: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgserver_scratch import scratch_server  # noqa: E402
 
-from picfind.backend import open_catalog  # noqa: E402
-from picfind.ocr_match import MAX_CANDIDATES  # noqa: E402
+from picfind.catalogs.opening import open_catalog  # noqa: E402
+from picfind.ocr.matching import MAX_CANDIDATES  # noqa: E402
 
 OCR = "bench-ocr"
 

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.shapes import random_scene, render  # noqa: E402
+from picfind.models.shapes import random_scene, render  # noqa: E402
 
 
 def rss_mb(pid: int) -> int:

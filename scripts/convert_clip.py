@@ -32,9 +32,9 @@ import torch
 from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.bundle import Bundle, write_manifest  # noqa: E402
-from picfind.embed import Encoder  # noqa: E402
-from picfind.registry import layout_manifest as layout_manifest_of  # noqa: E402
+from picfind.models.bundle import Bundle, write_manifest  # noqa: E402
+from picfind.models.encoder import Encoder  # noqa: E402
+from picfind.models.registry import layout_manifest as layout_manifest_of  # noqa: E402
 
 PARITY_LIMIT = 1e-4
 LAYOUTS = ("split", "rclip", "immich")

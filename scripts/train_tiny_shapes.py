@@ -21,9 +21,9 @@ import torch
 from transformers import CLIPConfig, CLIPModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from picfind.preprocess import Preprocessing  # noqa: E402
-from picfind.shapes import COLOURS, Scene, random_scene, render  # noqa: E402
-from picfind.tokenizer import TextTokenizer  # noqa: E402
+from picfind.models.preprocess import Preprocessing  # noqa: E402
+from picfind.models.shapes import COLOURS, Scene, random_scene, render  # noqa: E402
+from picfind.models.tokenizer import TextTokenizer  # noqa: E402
 
 IMAGE_SIZE = 64
 HELD_OUT = {("purple", "triangle")}  # never captioned in training: a composition check

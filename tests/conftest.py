@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picfind.shapes import Scene, random_scene, render
+from picfind.models.shapes import Scene, random_scene, render
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from picfind import web
 from picfind.cli import main
+from picfind.web import app as web
 
 from .conftest import picfind, shape_files, write_shapes
 
@@ -265,7 +265,7 @@ def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
 
 
 def test_a_catalog_of_the_first_schema_gains_the_text_table_and_keeps_its_files(pg_url: str) -> None:
-    from picfind.pgschema import MIGRATIONS
+    from picfind.catalogs.postgres.schema import MIGRATIONS
 
     with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before OCR text existed
         con.execute(MIGRATIONS[0][1])

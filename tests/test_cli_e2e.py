@@ -176,7 +176,7 @@ def test_unreadable_files_and_folders_are_skipped_as_permission_denied(tmp_path:
 
 def test_a_file_that_vanishes_mid_run_is_skipped_and_the_run_finishes(tmp_path: Path) -> None:
     from picfind import Library
-    from picfind.indexer import IndexOptions
+    from picfind.indexing.stages import IndexOptions
 
     lib = tmp_path / "lib"
     write_shapes(lib, 40)
@@ -372,7 +372,7 @@ def test_a_model_switch_re_embeds_cleanly_and_never_mixes_vectors(library: Path,
 
 
 def test_catalog_is_wal_with_numbered_schema(library: Path, tmp_path: Path) -> None:
-    from picfind.catalog_schema import SCHEMA_VERSION
+    from picfind.catalogs.sqlite.schema import SCHEMA_VERSION
 
     db = tmp_path / "c.db"
     index(db, str(library))

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picfind import models, prepared
-from picfind.bundle import Bundle, BundleError
-from picfind.embed import Encoder
-from picfind.tokenizer import _PLAIN, clean
+from picfind.models import prepared
+from picfind.models import store as models
+from picfind.models.bundle import Bundle, BundleError
+from picfind.models.encoder import Encoder
+from picfind.models.tokenizer import _PLAIN, clean
 
 from .conftest import picfind, shape_files
 
@@ -149,7 +150,7 @@ def test_an_unwritable_models_folder_only_costs_the_prepared_copy(catalog: Path,
 
 
 def test_a_text_search_imports_neither_pillow_nor_ftfy_nor_the_web_stack(catalog: Path) -> None:
-    code = ("import sys; from picfind.cli import main; main(['search', 'two red circles', '-n', '3', '--db', "
+    code = ("import sys; from picfind.cli.main import main; main(['search', 'two red circles', '-n', '3', '--db', "
             f"{str(catalog)!r}]); print(sorted({{'PIL', 'ftfy', 'usearch', 'starlette', 'tqdm'}} & set(sys.modules)))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-1] == "[]"

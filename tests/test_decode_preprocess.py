@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picfind.decode import SkipFile, decode, probe, to_rgb
-from picfind.preprocess import Preprocessing
+from picfind.media.decode import SkipFile, decode, probe, to_rgb
+from picfind.models.preprocess import Preprocessing
 
 from .conftest import real_photos
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from picfind import dupes
-from picfind.dupes import groups_of, neighbour_pairs, similar_pairs
-from picfind.index import HnswIndex, IndexSettings
+from picfind.catalogs.sqlite.vectors import HnswIndex, IndexSettings
+from picfind.search import dupes
+from picfind.search.dupes import groups_of, neighbour_pairs, similar_pairs
 
 
 def planted(n: int = 3000, copies: int = 60, dim: int = 64) -> tuple[np.ndarray, set[frozenset]]:

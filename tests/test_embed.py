@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from picfind.bundle import Bundle
-from picfind.embed import Encoder
-from picfind.models import resolve
-from picfind.preprocess import Preprocessing
+from picfind.models.bundle import Bundle
+from picfind.models.encoder import Encoder
+from picfind.models.preprocess import Preprocessing
+from picfind.models.store import resolve
 
 from .conftest import REPO, shape_files
 

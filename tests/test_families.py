@@ -24,12 +24,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picfind import models, registry
-from picfind.bundle import Bundle, BundleError, TokenizerSpec, write_manifest
-from picfind.decode import to_rgb
-from picfind.embed import Encoder
-from picfind.preprocess import Preprocessing
-from picfind.tokenizer import TextTokenizer
+from picfind.media.decode import to_rgb
+from picfind.models import registry
+from picfind.models import store as models
+from picfind.models.bundle import Bundle, BundleError, TokenizerSpec, write_manifest
+from picfind.models.encoder import Encoder
+from picfind.models.preprocess import Preprocessing
+from picfind.models.tokenizer import TextTokenizer
 
 from .conftest import REPO, real_photos
 from .test_tokenizer import varied_strings

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picfind import index as index_module
-from picfind.catalog import Catalog
-from picfind.catalog_schema import MIGRATIONS
-from picfind.embedded import EmbeddedCatalog
-from picfind.index import ExactIndex, IndexSettings, IndexStore
+from picfind.catalogs.sqlite import vectors as index_module
+from picfind.catalogs.sqlite.backend import EmbeddedCatalog
+from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.catalogs.sqlite.index_store import IndexStore
+from picfind.catalogs.sqlite.schema import MIGRATIONS
+from picfind.catalogs.sqlite.vectors import ExactIndex, IndexSettings
 from picfind.records import IndexedFile
 
 MODEL = "m"
@@ -183,9 +184,9 @@ def test_sync_keeps_only_the_backend_in_use(filled) -> None:
 
 
 def test_a_broad_filter_over_an_approximate_index_fetches_more_and_keeps_only_what_passes(tmp_path, monkeypatch):
-    from picfind import embedded
+    from picfind.catalogs.sqlite import backend as embedded
     from picfind.filters import Filter
-    from picfind.search import search
+    from picfind.search.ranking import search
 
     catalog = EmbeddedCatalog(tmp_path / "c.db")
     rng = np.random.default_rng(3)
@@ -270,7 +271,7 @@ def test_a_save_never_deletes_an_index_another_process_saved_later(filled, tmp_p
     assert newer.position > slow.position
     IndexStore(catalog)._save(MODEL, slow)  # the slow one finishes now
     stored = IndexStore(catalog).files(MODEL, "hnsw")
-    assert [index_module._position_of(p) for p in stored] == [newer.position, slow.position]
+    assert [index_module.position_of(p) for p in stored] == [newer.position, slow.position]
     assert IndexStore(catalog).open(MODEL, settings).position == newer.position
     other.close()
 
@@ -297,7 +298,7 @@ def test_an_index_ahead_of_its_catalog_is_never_used(tmp_path) -> None:
 
 
 def test_approximate_candidates_are_rescored_to_exact_cosines(filled, monkeypatch) -> None:
-    from picfind.search import search
+    from picfind.search.ranking import search
 
     catalog, vectors = filled
     monkeypatch.setattr(os.path, "lexists", lambda p: True)  # the files are not on disk
@@ -315,7 +316,7 @@ def test_approximate_candidates_are_rescored_to_exact_cosines(filled, monkeypatc
 
 
 def test_pages_sorted_by_date_partition_one_ordering(tmp_path, monkeypatch) -> None:
-    from picfind.search import search
+    from picfind.search.ranking import search
 
     catalog = EmbeddedCatalog(tmp_path / "c.db")
     rng = np.random.default_rng(4)

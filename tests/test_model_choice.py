@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from picfind import models, web
+from picfind.models import store as models
+from picfind.web import app as web
 
 from .conftest import picfind, write_shapes
 

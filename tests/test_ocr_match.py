@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from picfind.backend import CatalogBackend, open_catalog
-from picfind.catalog import Catalog
-from picfind.ocr_match import _sellers, candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.catalogs.opening import open_catalog
+from picfind.catalogs.protocol import CatalogBackend
+from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.ocr.matching import _sellers, candidate_pieces, fold, match, query_words, snippet, within_one
 from picfind.records import IndexedFile
 
 
@@ -142,7 +143,7 @@ def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> Non
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
     import sqlite3
 
-    from picfind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
+    from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)

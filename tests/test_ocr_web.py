@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from picfind import web
-from picfind.backend import open_catalog
-from picfind.indexer import content_hash
-from picfind.ocr import DEFAULT_OCR
-from picfind.textsearch import set_ocr
+from picfind.catalogs.opening import open_catalog
+from picfind.indexing.stages import content_hash
+from picfind.ocr.reader import DEFAULT_OCR
+from picfind.search.textsearch import set_ocr
+from picfind.web import app as web
 
 from .conftest import picfind, shape_files
 from .test_web import CHROMIUM, FLAGS, LOCAL, free_port

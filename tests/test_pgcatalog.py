@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from picfind import pgcatalog, pgsearch, pgwriters
-from picfind.dupes import groups_of, neighbour_pairs
+from picfind.catalogs.postgres import catalog as pgcatalog
+from picfind.catalogs.postgres import search as pgsearch
+from picfind.catalogs.postgres import writers as pgwriters
+from picfind.catalogs.postgres.catalog import PgCatalog
 from picfind.filters import Filter
-from picfind.pgcatalog import PgCatalog
 from picfind.records import IndexedFile
-from picfind.search import search
+from picfind.search.dupes import groups_of, neighbour_pairs
+from picfind.search.ranking import search
 
 MODEL = "m"
 

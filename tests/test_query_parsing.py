@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from picfind.filters import Filter, parse_date
-from picfind.query import Term, combine, parse
+from picfind.search.query import Term, combine, parse
 
 
 def test_terms_operators_and_weights(tmp_path: Path) -> None:

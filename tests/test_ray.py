@@ -141,9 +141,9 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
     worker with both CPUs reads in two threads and builds the same catalog."""
     import ray
 
-    from picfind.embed import available_device
-    from picfind.indexer import IndexOptions
+    from picfind.indexing.stages import IndexOptions
     from picfind.library import Library
+    from picfind.models.encoder import available_device
 
     if available_device() == "cuda":
         pytest.skip("ONNX Runtime here has the CUDA provider: the GPU would be used")

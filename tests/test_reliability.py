@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from picfind.catalog import Catalog
-from picfind.indexer import IndexOptions
+from picfind.catalogs.lock import index_lock
+from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.indexing.stages import IndexOptions
 from picfind.library import Library
-from picfind.lock import index_lock
 
 from .conftest import picfind, write_shapes
 
@@ -307,7 +307,7 @@ def test_overlapping_roots_are_stable_and_removing_the_outer_keeps_the_inner(sha
 def test_web_pages_sorted_by_date_partition_one_ordering(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    from picfind import web
+    from picfind.web import app as web
 
     pics, db = tmp_path / "pics", tmp_path / "c.db"
     write_shapes(pics, 24, seed=8, size=64)

@@ -204,7 +204,7 @@ def test_a_read_only_catalog_still_answers_reads(how: str, catalog: Path, tmp_pa
     assert len(found.splitlines()) == 3
     from starlette.testclient import TestClient
 
-    from picfind import web
+    from picfind.web import app as web
     with TestClient(web.create_app(Path(db), "tiny-shapes"), base_url="http://127.0.0.1:8765") as c:  # serve
         hit = c.get("/api/search", params={"q": "a red circle", "n": 1}).json()["results"][0]
         assert c.get(hit["thumb"]).status_code == c.get(hit["image"]).status_code == 200

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from picfind.bundle import BUILTIN_TOKENIZER_PATH
-from picfind.tokenizer import TextTokenizer
+from picfind.models.constants import BUILTIN_TOKENIZER_PATH
+from picfind.models.tokenizer import TextTokenizer
 
 
 def reference_tokenizer():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from picfind import web
+from picfind.web import app as web
 
 from .conftest import picfind, real_photos, shape_files, write_shapes
 
@@ -234,7 +234,7 @@ def test_only_the_indexed_file_is_served(tmp_path: Path) -> None:
 def test_a_broken_thumbnail_is_made_again(client: TestClient, catalog) -> None:
     from PIL import Image
 
-    from picfind.thumbs import ThumbnailCache
+    from picfind.catalogs.sqlite.thumbs import ThumbnailCache
     hit = client.get("/api/search", params={"q": "coffee", "ext": "jpg"}).json()["results"][0]
     cached = ThumbnailCache(catalog[1].with_name(catalog[1].name + ".thumbs")).path(hit["content_hash"])
     cached.write_bytes(b"\xff\xd8\xff not really a jpeg")

@@ -1,3 +1,3 @@
-from .cli import run
+from picfind.cli.main import run
 
 run()

@@ -18,27 +18,32 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 import platformdirs
 
-from . import models
-from .backend import CatalogBackend, Thumbnails, is_server, open_catalog
-from .bundle import Bundle, BundleError
-from .crawl import DEFAULT_EXCLUDES, EXTENSIONS, normalise_extensions
-from .dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
-from .embed import Encoder
-from .filters import Filter
-from .index import BuildProgress
-from .lock import Waiting
-from .ocr import DEFAULT_OCR, TextReader
-from .ocr import MODELS as OCR_MODELS
-from .query import combine, parse
-from .records import CatalogError
-from .safefile import MAX_FILE_BYTES, open_indexed, read_regular
-from .search import Hit, search
-from .textsearch import OFF as OCR_OFF
-from .textsearch import fuse, ocr_setting, set_ocr, words_of
+from picfind.catalogs.lock import Waiting
+from picfind.catalogs.opening import is_server, open_catalog
+from picfind.catalogs.protocol import BuildProgress, CatalogBackend, Thumbnails
+from picfind.catalogs.sqlite.vectors import BACKENDS
+from picfind.filters import Filter
+from picfind.indexing.crawl import DEFAULT_EXCLUDES
+from picfind.media.formats import EXTENSIONS, normalise_extensions
+from picfind.media.safefile import MAX_FILE_BYTES, open_indexed, read_regular
+from picfind.models import store as models
+from picfind.models.bundle import Bundle, BundleError
+from picfind.models.encoder import Encoder
+from picfind.ocr.reader import DEFAULT_OCR, TextReader
+from picfind.ocr.reader import MODELS as OCR_MODELS
+from picfind.records import CatalogError
+from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
+from picfind.search.query import combine, parse
+from picfind.search.ranking import Hit, search
+from picfind.search.textsearch import OFF as OCR_OFF
+from picfind.search.textsearch import fuse, ocr_setting, set_ocr, words_of
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
-    from .indexer import IndexOptions, IndexReport, Progress
-    from .preprocess import Preprocessing
+    from picfind.indexing.stages import IndexOptions, IndexReport, Progress
+    from picfind.models.preprocess import Preprocessing
+
+ANN_BACKENDS = tuple(BACKENDS)  # the vector indexes `index --ann` may choose
+__all__ = ["ANN_BACKENDS", "Library", "Thumbnails"]
 
 
 def default_db() -> Path | str:
@@ -60,8 +65,8 @@ def decode_example(data: bytes, prep: Preprocessing, max_pixels: int | None = No
     """Decode an example image (JPEGs at reduced size, see `decode`). Touches no catalog, so a
     server may run it on other threads, with a lower `max_pixels` for images anyone may send
     (default: `decode.DEFAULT_MAX_PIXELS`)."""
-    from .decode import DEFAULT_MAX_PIXELS, SkipFile, decode
-    from .indexer import content_hash
+    from picfind.indexing.stages import content_hash
+    from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile, decode
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     try:
@@ -171,7 +176,8 @@ class Library:
         if ann:
             self.catalog.choose_index(ann)
         self._remember_model()
-        from .indexer import Indexer, IndexOptions
+        from picfind.indexing.indexer import Indexer
+        from picfind.indexing.stages import IndexOptions
 
         reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
         reader = TextReader(reading) if reading in OCR_MODELS else None  # says so if OCR is not installed
@@ -179,7 +185,7 @@ class Library:
             set_ocr(self.catalog, ocr)
         stages = None
         if ray is not None:
-            from .ray_runner import RayStages
+            from picfind.indexing.ray_runner import RayStages
             address = None if ray == "local" else ray
             stages = RayStages(address, self.bundle, str(self.target), options or IndexOptions())
         report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress)
@@ -210,7 +216,7 @@ class Library:
     def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,
         else embedded now (and not added to the catalog)."""
-        from .indexer import content_hash
+        from picfind.indexing.stages import content_hash
 
         digest = data.digest if isinstance(data, Example) else content_hash(data)
         known = self.catalog.vector_of(self.model, digest)
@@ -226,7 +232,7 @@ class Library:
         self.catalog.open_index(self.model)
 
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
-        """A query's vector (see `picfind.query`) and the content hashes of its example images
+        """A query's vector (see `picfind.search.query`) and the content hashes of its example images
         (`files=False`: no term is read from disk, for requests from the web)."""
         terms = parse([query] if isinstance(query, str) else query, files)
         if any(term.image is None for term in terms):
@@ -244,10 +250,10 @@ class Library:
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
                where: Filter | None = None, sort: str = "score", offset: int = 0,
                pool: int | None = None, files: bool = True, ocr_only: bool = False) -> list[Hit]:
-        """Text, or a combined query of text and image files (`picfind.query`). Example images
-        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.search`.
+        """Text, or a combined query of text and image files (`picfind.search.query`). Example images
+        themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.ranking.search`.
         When the catalog reads text, pictures whose text holds the query's words come first
-        (`picfind.textsearch`); `ocr_only`: only those."""
+        (`picfind.search.textsearch`); `ocr_only`: only those."""
         vector, examples = self.query_vector(query, files)
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
             return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
@@ -290,7 +296,7 @@ class Library:
 
     def dupes(self, near: bool = False, threshold: float = DEFAULT_THRESHOLD,
               progress: Callable[[int, int], None] | None = None) -> list[Group]:
-        """Exact copies, or near-duplicates by embedding similarity (`picfind.dupes`)."""
+        """Exact copies, or near-duplicates by embedding similarity (`picfind.search.dupes`)."""
         if not near:
             return exact_copies(self.catalog)
         return near_duplicates(self.catalog, self.model, threshold, progress,
@@ -304,7 +310,7 @@ class Library:
     def open_image(self, file_id: int) -> BinaryIO | None:
         """An indexed picture's file, opened, only while it is a regular file whose real path is
         inside a root and whose size and time (else content) still match the catalog."""
-        from .indexer import content_hash
+        from picfind.indexing.stages import content_hash
 
         found = self.catalog.file_by_id(file_id)
         if found is None:

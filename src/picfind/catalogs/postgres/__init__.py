@@ -1,0 +1,1 @@
+"""The shared catalog: PostgreSQL with pgvector (`pip install 'picfind[cluster]'`)."""

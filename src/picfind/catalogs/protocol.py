@@ -1,0 +1,120 @@
+"""What every catalog answers, and which one a `--db` value names.
+
+A path is the embedded catalog (one SQLite file, vector indexes and thumbnails in folders beside
+it: `picfind.catalogs.sqlite.backend`); `postgresql://…` is a shared server catalog (PostgreSQL with pgvector:
+`picfind.catalogs.postgres.catalog`, installed with `pip install 'picfind[cluster]'`). The library, the indexer,
+search and dupes see only `CatalogBackend`; SQL lives in the backend modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import numpy as np
+
+from picfind.catalogs.lock import Waiting
+from picfind.filters import Filter
+from picfind.ocr.matching import TextMatch
+from picfind.records import FileRecord, IndexedFile, Root, SkippedFile
+
+BuildProgress = Callable[[int, int], None]  # (vectors added, total)
+Nearest = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+"""(stored vectors' ids, those vectors, k) -> each one's k nearest ids and their scores, from a
+catalog's approximate index (an id of -1 where fewer were found): what near-duplicates walk."""
+
+
+class Thumbnails(Protocol):
+    """Small JPEGs keyed by content hash, shared by every copy of a picture."""
+
+    location: str
+
+    def store(self, content_hash: str, jpeg: bytes) -> object:
+        """Keep a thumbnail made by `thumbs.encode_thumbnail` (thread-safe: reader threads call it)."""
+
+    def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
+        """The thumbnail's bytes, made now from the picture's bytes (`source()`, None when it
+        cannot be read) when the indexer wrote none or the stored one is broken."""
+
+    def remove(self, content_hashes: list[str]) -> None: ...
+
+    def size_bytes(self) -> int: ...
+
+
+class Searcher(Protocol):
+    """Nearest contents to a query among those with a file passing one filter."""
+
+    def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
+        """Up to about k (content hash, cosine) best first, and whether no more candidates exist.
+        A backend may return some contents whose files fail the filter: the caller re-checks
+        with `files_for_hashes(hashes, where)`, which it needs for the files anyway."""
+
+
+class CatalogBackend(Protocol):
+    location: str  # what `status` shows: a file path, or a server URL without its password
+    read_only: bool  # searching works; indexing and removing roots are refused in one line
+    thumbnails: Thumbnails
+
+    def close(self) -> None: ...
+
+    # settings and roots
+    def setting(self, key: str, default: str) -> str: ...
+    def set_setting(self, key: str, value: str) -> None: ...
+    def indexed_model(self) -> str | None: ...
+    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root: ...
+    def roots(self) -> list[Root]: ...
+    def remove_root(self, path: str) -> int: ...
+
+    # indexing
+    def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
+        """Held for an index run: a SQLite catalog takes one run at a time (another waits, and
+        `waiting` is told for whom); runs on a shared catalog share the work through `claim`."""
+
+    def own_files(self) -> list[str]:
+        """Files and folders this catalog keeps in the file system: never indexed."""
+
+    def files_of_root(self, root_id: int) -> dict[str, FileRecord]: ...
+    def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None: ...
+    def offline_places(self) -> list[dict]: ...
+    def embedded_hashes(self, model: str) -> set[str]: ...
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        """The contents this process may embed now: on a shared catalog another indexer may hold
+        some (a lease until it writes them, or its connection ends, or the lease expires)."""
+
+    def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
+                    skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None: ...
+    def prune_embeddings(self) -> list[str]: ...
+    def choose_index(self, backend: str) -> None: ...
+    def sync_index(self, model: str, progress: BuildProgress | None = None) -> None: ...
+
+    # reading
+    def searcher(self, model: str, where: Filter | None) -> Searcher: ...
+    def open_index(self, model: str) -> None:
+        """Get the vector index ready now, so that the first search does not wait for it."""
+    def nearest(self, model: str) -> Nearest | None:
+        """Neighbours from the catalog's approximate index, for near-duplicates (None: compare exactly)."""
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]: ...
+    def count_vectors(self, model: str) -> int: ...
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]: ...
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]: ...
+    def repeated_contents(self) -> list[str]: ...
+    def file_by_id(self, file_id: int) -> dict | None: ...
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None: ...
+    def stats(self, model: str) -> dict: ...
+    def index_status(self, model: str) -> dict: ...
+    def skipped_files(self) -> list[dict]: ...
+    def size_bytes(self) -> int: ...
+
+    # the text read from pictures (`index --ocr`), per (content, OCR model): `catalog_text`, `pgtext`
+    def texts_read(self, ocr_model: str) -> set[str]: ...
+    def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None: ...
+    def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]: ...
+    def count_texts(self, ocr_model: str) -> tuple[int, int]: ...
+
+    def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
+        """The contents whose text holds every one of these folded words (`ocr_match.match`
+        decides, whatever index found the candidates), with their text and how it matched."""
+
+

@@ -1,0 +1,1 @@
+"""The embedded catalog: one SQLite file, its vector indexes and thumbnails beside it."""

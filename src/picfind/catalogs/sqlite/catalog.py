@@ -1,0 +1,410 @@
+"""The embedded catalog: one SQLite file (WAL) with roots, files and embeddings.
+
+Its schema lives in `picfind.catalogs.sqlite.schema` alone, as numbered migrations. Embeddings are keyed
+by (content hash, model), so copies, moves and renames reuse a vector, and vectors of two models
+never mix. Paths are stored as the bytes the OS gave, so names that are not valid UTF-8 survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
+from picfind.catalogs.sqlite.text import TextStore
+from picfind.errors import explain
+from picfind.filters import Dialect, Filter, condition, like_escape
+from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+
+_ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
+
+
+# When a picture was taken (see `picfind.filters`), as SQLite computes it.
+WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
+
+
+def _extensions(extensions: list[str]) -> tuple[str, list]:
+    return ("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in extensions) + ")",
+            [f"%.{like_escape(e)}" for e in extensions])
+
+
+SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1")
+
+
+def sqlite_condition(where: Filter) -> tuple[str, list]:
+    """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
+    return condition(where, SQLITE)
+
+
+class Catalog(TextStore):
+    """The embedded SQLite catalog's tables (`picfind.catalogs.sqlite.backend` adds its vector indexes and
+    thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `TextStore` the
+    text OCR read, SQLite only)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
+        # A catalog on a read-only drive, or a file or folder nobody may write to: SQLite cannot
+        # even read a WAL catalog there (it needs its -shm file), so open it immutable: searching
+        # works, and writing says "read-only".
+        self.read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
+                                                     and os.access(self.path.parent, os.W_OK))
+        try:
+            if self.read_only:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True,
+                                          isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                # New catalogs only (a no-op for existing ones): with 4 KB pages one 512-d vector row
+                # (2.1 KB) fills a page alone; 16 KB pages hold seven, halving the catalog's size.
+                self.db.execute("PRAGMA page_size = 16384")
+                _switch_to_wal(self.db)
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            if "not a database" in str(e):
+                raise CatalogError(f"cannot open catalog {self.path}: {e} (is it a picfind catalog?)") from e
+            raise CatalogError(explain(e, self.path)) from e
+        except OSError as e:
+            raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise CatalogError(f"catalog {self.path} is read-only and needs an upgrade this picfind cannot write: "
+                               "open it once where it is writable, or copy it and pass --db")
+        # Read the version again holding the write lock: two processes creating one catalog at
+        # once must not both run migration 1 ("table roots already exists"). One transaction:
+        # the migrations are applied whole or not at all.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._schema_version()
+            for number in range(version, SCHEMA_VERSION):
+                for statement in statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _schema_version(self) -> int:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {self.path} has schema version {version}, newer than this picfind "
+                f"understands ({SCHEMA_VERSION}): upgrade picfind, or use another --db")
+        return version
+
+    @property
+    def id(self) -> str:
+        """This catalog's random identity (migration 4): stored indexes and thumbnails carry it, so
+        a catalog deleted and made again at the same path never reads the old one's files."""
+        return self.setting("catalog_id", "")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # settings
+    def setting(self, key: str, default: str) -> str:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def indexed_model(self) -> str | None:
+        """The model this catalog was last indexed with: as recorded, or for a catalog from before
+        the record, the model most of its vectors come from; None for a new catalog."""
+        recorded = self.setting("model", "")
+        if recorded:
+            return recorded
+        row = self.db.execute("SELECT model FROM embeddings GROUP BY model ORDER BY count(*) DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    # roots
+    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
+        with self.transaction():
+            new = self.db.execute("SELECT 1 FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone() is None
+            self.db.execute(
+                "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET extensions = excluded.extensions, "
+                "excludes = excluded.excludes",
+                (os.fsencode(path), json.dumps(extensions), json.dumps(excludes), time.time()))
+            if new:
+                self.db.execute(reown_sql())  # a root inside another takes over its files, no re-hashing
+        return next(r for r in self.roots() if r.path == path)
+
+    def roots(self) -> list[Root]:
+        rows = self.db.execute("SELECT id, path, extensions, excludes FROM roots ORDER BY path")
+        return [Root(i, fs(p), json.loads(e), json.loads(x)) for i, p, e, x in rows]
+
+    def remove_root(self, path: str) -> int:
+        """Forget a root and its files; returns how many files were dropped (-1: not a root).
+        Files also under another root go to it instead. Their vectors stay until `prune_embeddings`."""
+        with self.transaction():
+            row = self.db.execute("SELECT id FROM roots WHERE path = ?", (os.fsencode(path),)).fetchone()
+            if row is None:
+                return -1
+            self.db.execute(reown_sql(leaving=row[0]))
+            n = self.db.execute("SELECT count(*) FROM files WHERE root_id = ?", (row[0],)).fetchone()[0]
+            self.db.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
+            self.db.execute("DELETE FROM roots WHERE id = ?", (row[0],))
+        return n
+
+    # files
+    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?",
+            (root_id,))
+        return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
+
+    def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
+        """The places of this root that could not be read in this run, each with the known files
+        under it: those are kept, marked offline since the first run that missed the place. Places
+        read again are forgotten, which brings their files back (nothing re-embedded)."""
+        with self.transaction() as db:
+            wanted = {os.fsencode(p) for p in places}
+            for place_id, path in db.execute("SELECT id, path FROM offline_places WHERE root_id = ?",
+                                             (root_id,)).fetchall():
+                if path not in wanted:
+                    db.execute("DELETE FROM offline_places WHERE id = ?", (place_id,))  # files: offline = NULL
+            for place, files in places.items():
+                db.execute("INSERT INTO offline_places(path, root_id, since) VALUES (?, ?, ?) "
+                           "ON CONFLICT(path) DO NOTHING", (os.fsencode(place), root_id, time.time()))
+                (place_id,) = db.execute("SELECT id FROM offline_places WHERE path = ?",
+                                         (os.fsencode(place),)).fetchone()
+                db.executemany("UPDATE files SET offline = ? WHERE path = ?",
+                               [(place_id, os.fsencode(f)) for f in files])
+
+    def offline_places(self) -> list[dict]:
+        """Places that could not be read on the last run, with how many files are kept there."""
+        rows = self.db.execute("SELECT p.path, p.since, count(f.id) FROM offline_places p JOIN files f "
+                               "ON f.offline = p.id GROUP BY p.id ORDER BY p.path")
+        return [{"path": fs(p), "since": since, "files": n} for p, since, n in rows]
+
+    def embedded_hashes(self, model: str) -> set[str]:
+        return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
+
+    def write_batch(self, model: str, indexed: Iterable[IndexedFile],
+                    vectors: dict[str, np.ndarray], skipped: Iterable[SkippedFile],
+                    gone: Iterable[str] = ()) -> None:
+        """One transaction: new vectors, files that now point at them, skipped and vanished files.
+        A kill before COMMIT loses this batch only; the next run redoes it."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO embeddings(content_hash, model, vector) VALUES (?, ?, ?)",
+                           [(h, model, np.asarray(v, np.float32).tobytes()) for h, v in vectors.items()])
+            # `WHERE EXISTS`: a root removed (`picfind roots remove`) while this run read its files
+            # takes them with it, instead of failing the run on the foreign key.
+            db.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
+                "taken_at, camera, meta_read) SELECT ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1 "
+                f"{_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
+                "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
+                "camera = excluded.camera, meta_read = 1, offline = NULL",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
+                  f.taken_at, f.camera, f.root_id) for f in indexed])
+            db.executemany(
+                "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
+                f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "content_hash = NULL, status = 'skipped', reason = excluded.reason, "
+                "detail = excluded.detail, width = NULL, height = NULL, offline = NULL",
+                [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail, f.root_id) for f in skipped])
+            db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
+
+    def prune_embeddings(self) -> list[str]:
+        """Drop vectors no file points at any more (a deleted photo's vector is not kept);
+        returns those contents, whose thumbnails can go too."""
+        orphans = "FROM embeddings WHERE content_hash NOT IN " \
+                  "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)"
+        with self.transaction() as db:
+            gone = [h for (h,) in db.execute(f"SELECT DISTINCT content_hash {orphans}")]
+            db.execute(f"DELETE {orphans}")
+            self.prune_texts()
+        return gone
+
+    # vectors, for search and the vector indexes
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
+        """A consistent snapshot: the vector log position, then the id and unit vector of every
+        content embedded with this model."""
+        self.db.execute("BEGIN")  # one read transaction: the position matches the rows
+        try:
+            position = self.log_position()
+            rows = self.db.execute(
+                "SELECT (SELECT max(l.seq) FROM vector_log l WHERE l.model = e.model "
+                "AND l.content_hash = e.content_hash AND l.op = 'add'), e.vector "
+                "FROM embeddings e WHERE e.model = ?", (model,)).fetchall()
+        finally:
+            self.db.execute("COMMIT")
+        return position, *_id_matrix(rows)
+
+    def count_vectors(self, model: str) -> int:
+        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
+
+    def log_position(self) -> int:
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
+
+    def vector_changes(self, model: str, since: int) -> list[tuple[int, str, str]]:
+        """(seq, content hash, 'add' or 'del') after `since`, oldest first."""
+        # `+model`: walk the log from `since` (few rows), not every row of the model.
+        return self.db.execute("SELECT seq, content_hash, op FROM vector_log WHERE seq > ? AND +model = ? "
+                               "ORDER BY seq", (since, model)).fetchall()
+
+    def vector_id(self, model: str, content_hash: str, before: int) -> int | None:
+        """The id a content had just before log position `before` (None if it had none)."""
+        return self.db.execute("SELECT max(seq) FROM vector_log WHERE model = ? AND content_hash = ? "
+                               "AND op = 'add' AND seq < ?", (model, content_hash, before)).fetchone()[0]
+
+    def vectors_for_ids(self, model: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live vectors among these ids (ids of removed vectors are left out)."""
+        rows = []
+        for chunk in _chunks(ids):
+            rows += self._vectors_with_ids(_marks(chunk), [model, *chunk])
+        return _id_matrix(rows)
+
+    def _vectors_with_ids(self, ids_sql: str, params: list) -> list[tuple[int, bytes]]:
+        """(id, vector) of one model's live vectors whose id is among `ids_sql` (a list of ? or
+        a sub-query; `params` start with the model). `+l.model` keeps SQLite from walking the
+        model's whole log by its index (33 ms a search at 100k) instead of probing each id (0.7 ms)."""
+        return self.db.execute(
+            f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
+            f"e.content_hash = l.content_hash WHERE +l.model = ? AND l.seq IN ({ids_sql})", params).fetchall()
+
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(ids):
+            out.update(self.db.execute(f"SELECT seq, content_hash FROM vector_log WHERE seq IN ({_marks(chunk)})",
+                                       chunk).fetchall())
+        return out
+
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
+        """The indexed files holding each content that pass `where` and are still on disk (a file
+        deleted since the last scan never shows), oldest entry first."""
+        condition, params = sqlite_condition(where or Filter())
+        out: dict[str, list[dict]] = {h: [] for h in hashes}
+        for chunk in _chunks(hashes):
+            rows = self.db.execute(
+                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera "
+                f"FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash IN ({_marks(chunk)}) "
+                f"AND {condition} "
+                f"ORDER BY f.id", [*chunk, *params])
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+                if os.path.lexists(p):
+                    out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
+                                   "width": w, "height": hgt, "taken": taken, "camera": camera})
+        return out
+
+    def repeated_contents(self) -> list[str]:
+        """Content hashes held by more than one indexed file."""
+        return [h for (h,) in self.db.execute(
+            "SELECT content_hash FROM files WHERE status = 'ok' GROUP BY content_hash HAVING count(*) > 1")]
+
+    def count_matching(self, where: Filter) -> int:
+        """How many distinct contents have a file that passes `where`."""
+        condition, params = sqlite_condition(where)
+        return self.db.execute(f"SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
+                               f"AND f.offline IS NULL AND {condition}", params).fetchone()[0]
+
+    def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
+        condition, params = sqlite_condition(where)
+        return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
+                f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} "
+                f"GROUP BY f.content_hash",
+                params)
+
+    def ids_matching(self, model: str, where: Filter) -> np.ndarray:
+        """Vector ids of the contents that have a file passing `where` (ids possibly stale: harmless)."""
+        query, params = self._matching_ids_sql(where)
+        return np.array([i for (i,) in self.db.execute(query, [model, *params])], dtype=np.int64)
+
+    def vectors_matching(self, model: str, where: Filter) -> tuple[np.ndarray, np.ndarray]:
+        query, params = self._matching_ids_sql(where)
+        return _id_matrix(self._vectors_with_ids(query, [model, model, *params]))
+
+    def file_by_id(self, file_id: int) -> dict | None:
+        if not 0 <= file_id < 2**63:  # SQLite's integers; a larger id from a URL is simply not there
+            return None
+        row = self.db.execute("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = ? AND status = 'ok'",
+                              (file_id,)).fetchone()
+        return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
+
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
+        row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",
+                              (model, content_hash)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    # status
+    def stats(self, model: str) -> dict:
+        q = self.db.execute
+        by_reason = dict(q("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
+                           "GROUP BY reason ORDER BY count(*) DESC").fetchall())
+        ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
+        embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
+                     "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
+
+    def skipped_files(self) -> list[dict]:
+        rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
+        return [{"path": fs(p), "reason": r, "detail": d} for p, r, d in rows]
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    """SQLite caps the number of ? parameters in one statement. (numpy integers become ints:
+    sqlite3 would bind them as blobs that match nothing.)"""
+    for start in range(0, len(items), size):
+        yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
+
+
+def _marks(chunk: list) -> str:
+    return ",".join("?" * len(chunk))
+
+
+def _id_matrix(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([i for i, _ in rows], dtype=np.int64)
+    if not rows:
+        return ids, np.zeros((0, 0), np.float32)
+    return ids, np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)
+
+
+def _switch_to_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting for other processes. Switching needs an exclusive lock,
+    and when two processes create one catalog at once SQLite may answer "database is locked" at
+    once, without its busy timeout (both hold a shared lock, and waiting could deadlock)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

@@ -1,0 +1,111 @@
+"""The embedded catalog's schema: numbered SQLite migrations, applied in order and recorded in
+`PRAGMA user_version` (`picfind.catalogs.postgres.schema` is the PostgreSQL catalog's counterpart)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+
+from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
+
+
+def reown_sql(leaving: int = 0) -> str:
+    """SQL giving every file to the innermost root that holds it, root `leaving` left out (a
+    file under two nested roots belongs to the inner one, whichever was indexed last)."""
+    sep = os.fsencode(os.sep).hex()
+    innermost = (f"SELECT r.id FROM roots r WHERE r.id != {int(leaving)} AND substr(files.path, 1, "
+                 f"length(r.path) + 1) = CAST(r.path || X'{sep}' AS BLOB) ORDER BY length(r.path) DESC LIMIT 1")
+    return f"UPDATE files SET root_id = ({innermost}) WHERE root_id IS NOT ({innermost}) AND ({innermost}) IS NOT NULL;"
+
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE roots (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        extensions TEXT NOT NULL,          -- JSON list, lower case, no dots
+        excludes TEXT NOT NULL,            -- JSON list of glob patterns
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_hash TEXT,                 -- NULL for files skipped before hashing
+        status TEXT NOT NULL CHECK (status IN ('ok', 'skipped')),
+        reason TEXT,                       -- why a skipped file was skipped (a category)
+        detail TEXT,                       -- the error behind the reason
+        width INTEGER,
+        height INTEGER
+    );
+    CREATE INDEX files_content_hash ON files(content_hash);
+    CREATE INDEX files_root ON files(root_id);
+    CREATE TABLE embeddings (
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,              -- float32, unit length
+        PRIMARY KEY (content_hash, model)
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: a log of every vector added or removed, so a vector index can tell how far behind the
+    # catalog it is and catch up. A vector's id in any index is the seq of its latest 'add'.
+    """
+    CREATE TABLE vector_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+    );
+    CREATE INDEX vector_log_content ON vector_log(model, content_hash, seq);
+    CREATE INDEX embeddings_model ON embeddings(model);  -- counting one model's vectors without reading them
+    INSERT INTO vector_log(content_hash, model, op)
+        SELECT content_hash, model, 'add' FROM embeddings ORDER BY model, content_hash;
+    CREATE TRIGGER embeddings_added AFTER INSERT ON embeddings BEGIN
+        INSERT INTO vector_log(content_hash, model, op) VALUES (new.content_hash, new.model, 'add');
+    END;
+    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
+        INSERT INTO vector_log(content_hash, model, op) VALUES (old.content_hash, old.model, 'del');
+    END;
+    """,
+    # 3: capture time and camera from EXIF, for date filters and sorting. Files indexed before
+    # have meta_read = 0; the next `picfind index` reads their headers and fills these in.
+    """
+    ALTER TABLE files ADD COLUMN taken_at TEXT;      -- "YYYY-MM-DD HH:MM:SS", local wall clock
+    ALTER TABLE files ADD COLUMN camera TEXT;
+    ALTER TABLE files ADD COLUMN meta_read INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 4: places that could not be read (an unplugged drive, a renamed root, a folder whose
+    # permissions changed) keep their files, marked offline, instead of losing them and their
+    # vectors; a random id ties the stored vector indexes and thumbnails to this catalog; and a
+    # file belongs to the innermost root holding it (overlapping roots flipped it on every run).
+    """
+    CREATE TABLE offline_places (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        since REAL NOT NULL
+    );
+    ALTER TABLE files ADD COLUMN offline INTEGER REFERENCES offline_places(id) ON DELETE SET NULL;
+    CREATE INDEX files_offline ON files(offline) WHERE offline IS NOT NULL;
+    INSERT OR IGNORE INTO settings(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
+    """ + reown_sql(),
+    # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
+    TEXT_MIGRATION,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one at a time (a trigger's body holds several)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        yield statement

@@ -1,0 +1,171 @@
+"""What the `picfind` command accepts: the argument parser, its checked value types, and the
+search options the commands and the shell's lines share. Wrong arguments get one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from picfind import __version__
+from picfind.filters import Filter
+from picfind.library import ANN_BACKENDS
+from picfind.search.dupes import DEFAULT_THRESHOLD
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """Wrong arguments get one line saying what is wrong and where help is, no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    p.add_argument("--db", default=s, help="catalog: a file, or a postgresql:// URL "
+                                          "(default: $PICFIND_DB or a file in the user data folder)")
+    p.add_argument("--model", default=s, help="model name or bundle folder (default: the one the catalog was "
+                   "indexed with, else $PICFIND_MODEL, else the default that `picfind models list` marks)")
+    p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
+    return p
+
+
+def _bounded(cast: type, low: float, high: float, what: str, range_text: str):
+    """An argparse type: `cast` the text and keep it within [low, high], or say why not."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: {range_text}")
+        return value
+    return parse
+
+
+def _sheet_path(text: str) -> str:
+    """An argparse type: a picture file name, checked before searching (not after the results)."""
+    if Path(text).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise argparse.ArgumentTypeError(f"{text!r}: name a .png, .jpg or .webp file for the contact sheet")
+    return text
+
+
+_positive_int = _bounded(int, 1, float("inf"), "a whole number", "use 1 or more")
+_score = _bounded(float, -1.0, 1.0, "a number (scores run from -1 to 1)", "use -1 to 1 (cosine scores)")
+
+
+def build_parser() -> Parser:
+    common = _common()
+    parser = Parser(prog="picfind", parents=[common],
+                    description="Find your photos by describing them. Offline, with CLIP.")
+    parser.add_argument("--version", action="version", version=f"picfind {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="index folders (or re-scan the remembered ones)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
+    p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
+    p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
+    p.add_argument("--max-megapixels", type=_bounded(float, 0.01, 100_000, "a number", "use 0.01 to 100000"),
+                   default=100.0, help="skip larger images (default 100)")
+    p.add_argument("--commit-seconds", type=_bounded(float, 0, 86_400, "a number", "use 0 to 86400 seconds"),
+                   default=2.0,
+                   help="commit finished work this often; a crash loses at most this much (default 2)")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not cache thumbnails beside the catalog")
+    p.add_argument("--ann", choices=["auto", *ANN_BACKENDS],
+                   help="vector index, remembered: auto (default: exact up to 100k images, hnsw above), "
+                        "exact, hnsw or annoy")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="read and embed on a Ray cluster: ADDRESS (host:port, or auto for the running one); "
+                        "alone: start a local cluster for this run (needs picfind[cluster])")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ocr = p.add_mutually_exclusive_group()
+    ocr.add_argument("--ocr", action="store_true", default=None,
+                     help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
+
+    p = sub.add_parser("search", parents=[common], help="find images by a description",
+                       description='Terms are text or image files, joined by + and -, with optional weights: '
+                                   'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
+    p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
+    p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
+    _result_options(p)
+
+    p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")
+    p.add_argument("image", metavar="PATH", help="an image file; one outside the catalog is embedded, not added")
+    _result_options(p)
+
+    p = sub.add_parser("dupes", parents=[common], help="list copies: exact (same bytes) or --near (resized, "
+                       "re-encoded, cropped); never deletes anything")
+    p.add_argument("--near", action="store_true", help="near-duplicates, from embedding similarity")
+    p.add_argument("--threshold", type=_score, default=DEFAULT_THRESHOLD,
+                   help=f"with --near: how similar counts as a copy (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--json", action="store_true", help="groups as JSON, to script a clean-up")
+
+    sub.add_parser("shell", parents=[common], help="interactive prompt (also: picfind with no command)")
+
+    p = sub.add_parser("serve", parents=[common], help="a local web page: search as you type, see the pictures")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765)
+    p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer")
+    p.add_argument("--open", action="store_true", help="open the page in the browser")
+
+    p = sub.add_parser("status", parents=[common], help="what the catalog holds")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--skipped", action="store_true", help="list every skipped file with its reason")
+
+    p = sub.add_parser("roots", parents=[common], help="list remembered folders; `roots remove PATH`")
+    p.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", parents=[common], help="list, download, import, verify, remove models")
+    msub = p.add_subparsers(dest="models_command", parser_class=Parser, metavar="ACTION")
+    m = msub.add_parser("list", parents=[common], help="known and installed models")
+    m.add_argument("--json", action="store_true")
+    msub.add_parser("download", parents=[common], help="fetch a model once (needs internet)").add_argument("name")
+    m = msub.add_parser("import", parents=[common], help="install a model folder from disk")
+    m.add_argument("dir")
+    m.add_argument("--as", dest="as_name", metavar="NAME", help="which model the files are (when ambiguous)")
+    msub.add_parser("verify", parents=[common], help="check every file's sha256").add_argument("model")
+    msub.add_parser("remove", parents=[common], help="delete an installed model").add_argument("name")
+    return parser
+
+
+def _result_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="a JSON array of results")
+    p.add_argument("--paths-only", action="store_true", help="one path per line, for pipes (names as they are)")
+    p.add_argument("--null", "-0", action="store_true",
+                   help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
+    p.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet")
+    p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+    search_options(p, n=20)
+
+
+def search_options(p: argparse.ArgumentParser, n: int) -> None:
+    """How many, in what order, and which: shared by the commands and the shell's lines."""
+    p.add_argument("-n", type=_positive_int, default=n, help=f"how many results (default {n})")
+    p.add_argument("--min-score", type=_score, help="drop results scoring below this")
+    p.add_argument("--sort", choices=["score", "date"], default="score",
+                   help="order of the results: score (default) or date, newest first")
+    f = p.add_argument_group("filters")
+    f.add_argument("--in", dest="folders", action="append", metavar="FOLDER", help="only pictures under this folder")
+    f.add_argument("--after", metavar="DATE", help="taken on or after (EXIF date, else file time): 2024-06-01")
+    f.add_argument("--before", metavar="DATE", help="taken before this date")
+    f.add_argument("--ext", help="only these extensions, comma-separated: jpg,heic")
+    f.add_argument("--min-width", type=_positive_int, metavar="PX")
+    f.add_argument("--min-height", type=_positive_int, metavar="PX")
+
+
+def filter_of(args: argparse.Namespace) -> Filter:
+    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height)

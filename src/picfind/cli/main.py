@@ -1,0 +1,278 @@
+"""The `picfind` command: a thin layer over `picfind.Library` and `picfind.models.store` (its arguments
+in `cli_args`, its output in `cli_output`, the prompt in `shell`)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
+from picfind.cli.output import ProgressBar, after_results, print_hits, say, shown, size_text
+from picfind.cli.shell import run_shell
+from picfind.errors import explain, terminal
+from picfind.library import Library, default_db
+from picfind.models import store as models
+from picfind.models.bundle import BundleError
+from picfind.ocr.reader import OcrUnavailable
+from picfind.records import CatalogError, printable
+
+
+# commands
+def cmd_index(args: argparse.Namespace, lib: Library) -> int:
+    from picfind.indexing.stages import IndexOptions
+
+    options = IndexOptions(batch_size=args.batch_size or 0, workers=args.workers or 0,
+                           max_pixels=int(args.max_megapixels * 1e6), commit_seconds=args.commit_seconds,
+                           thumbnails=not args.no_thumbnails)
+    quiet = getattr(args, "quiet", False) or args.json
+    bar = ProgressBar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
+    try:
+        report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
+                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, waiting=lambda holder: say(
+                               args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif not getattr(args, "quiet", False):
+        skipped = sum(report.skipped.values())
+        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
+        rate = report.read / report.seconds if report.seconds else 0
+        print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
+              f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
+              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
+              f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
+              f"{lib.model} on {report.device})")
+        if report.texts_read or report.texts_failed:
+            failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
+            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
+        if skipped:
+            print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
+    for place, n in report.offline.items() if not quiet else ():
+        print(f"kept {_offline_line(n, place)}: plug it in (or mount it) and run `picfind index` again; "
+              f"`picfind roots remove` forgets a root on purpose", file=sys.stderr)
+    if report.interrupted:
+        print("interrupted: what was done is kept; run `picfind index` again to continue", file=sys.stderr)
+    return EXIT_INTERRUPTED if report.interrupted else 0
+
+
+def cmd_search(args: argparse.Namespace, lib: Library) -> int:
+    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort,
+                      ocr_only=args.ocr_only)
+    print_hits(hits, args)
+    after_results(hits, args, " ".join(args.query), lib)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
+    hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort)
+    print_hits(hits, args)
+    after_results(hits, args, f"like {args.image}", lib)
+    return 0
+
+
+def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
+    bar = ProgressBar(enabled=not getattr(args, "quiet", False) and not args.json and sys.stderr.isatty())
+    try:
+        groups = lib.dupes(args.near, args.threshold, progress=bar.comparing)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps([printable(g.as_dict()) for g in groups], indent=2))
+        return 0
+    for g in groups:
+        print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
+              f"{size_text(g.wasted_bytes)} in all but the first:")
+        for k, m in enumerate(g.members):
+            size = f"  {m.width}x{m.height}" if m.width else ""
+            score = f"  {m.score:.3f}" if args.near and k else ""
+            print(f"  {'keep' if k == 0 else '    '}  {shown(m.path)}{size}{score}")
+            for c in m.copies:
+                print(f"        = {shown(c)}")
+    wasted = sum(g.wasted_bytes for g in groups)
+    print(f"{len(groups)} group{'s' * (len(groups) != 1)}, {size_text(wasted)} in copies" if groups
+          else "no duplicates found")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
+    from picfind.web.app import serve
+    from picfind.web.gates import is_loopback
+
+    if not is_loopback(args.host) and not args.token:
+        raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
+                         "(every request must then carry it)")
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
+    lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
+    lib.close()  # the server opens its own, on its worker thread
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, args.token, args.open)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, lib: Library) -> int:
+    st = lib.status()
+    if args.skipped:
+        st["skipped_files"] = [{**f, "path": printable(f["path"])} for f in lib.skipped_files()]
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
+    print(f"model     {st['model']}")
+    print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
+    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
+          f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
+    print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    vi = st["vector_index"]
+    print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
+                                          else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
+    if "index_bytes" in vi:
+        index, pool = vi["index_bytes"] / 2**20, vi["shared_buffers_bytes"] / 2**20
+        print(f"          index {index:,.0f} MiB, server shared_buffers {pool:,.0f} MiB" + (
+            ": smaller than the index, so searches and new pictures read it through the OS; "
+            "raise shared_buffers (docs/scale.md)" if index > pool else ""))
+    ocr = st["ocr"]
+    if ocr["setting"] != "off":
+        text = f": {ocr['pictures_read']} pictures read, {ocr['with_text']} hold text"
+    else:
+        text = " (turn on with `picfind index --ocr`)"
+    print(f"text      {ocr['setting']}{text}")
+    reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
+    print(f"skipped   {st['skipped']}{reasons}")
+    for place in st["offline"]:
+        print(f"offline   {_offline_line(place['files'], place['path'], place['since'])}")
+    if args.skipped:
+        for f in st["skipped_files"]:
+            print(f"  {f['reason']}: {shown(f['path'])}" + (f" ({shown(f['detail'])})" if f["detail"] else ""))
+    return 0
+
+
+def _offline_line(files: int, place: str, since: float | None = None) -> str:
+    when = f" since {datetime.date.fromtimestamp(since).isoformat()}" if since else ""
+    return f"{files:,} file{'s' if files != 1 else ''} offline under {shown(place)}{when}"
+
+
+def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
+    if args.action == "remove":
+        if not args.path:
+            raise UsageError("which root? `picfind roots remove PATH`")
+        n = lib.remove_root(args.path)
+        print(f"removed {shown(args.path)} and its {n} files from the catalog (nothing on disk was touched)")
+        return 0
+    roots = lib.roots()
+    if args.json:
+        print(json.dumps([{"path": printable(r.path), "extensions": r.extensions, "excludes": r.excludes}
+                          for r in roots], indent=2))
+    elif not roots:
+        print("no roots yet: `picfind index FOLDER` adds one")
+    for r in roots if not args.json else []:
+        print(f"{shown(r.path)}  [{','.join(r.extensions)}]")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    action = args.models_command or "list"
+    if action == "list":
+        rows = models.list_models()
+        if getattr(args, "json", False):
+            print(json.dumps([r.as_dict() for r in rows], indent=2))
+            return 0
+        for r in rows:
+            mark = "installed" if r.installed else "-"
+            name = f"{r.name} *" if r.default else r.name
+            print(terminal(f"{name:<22} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
+            print(f"{'':<22} {terminal(str(r.description))}" + (f"\n{'':<22} {terminal(r.path)}" if r.path else ""))
+        print("* the default for a new catalog; a catalog keeps the model it was indexed with")
+        return 0
+    if action == "download":
+        bar = None
+
+        def progress(label: str, done: int, total: int) -> None:
+            nonlocal bar
+            if getattr(args, "quiet", False):
+                return
+            from tqdm import tqdm
+
+            if bar is None or bar.desc != label:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=label, file=sys.stderr)
+            bar.update(done - bar.n)
+
+        try:
+            bundle = models.download(args.name, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"{bundle.name} installed in {bundle.path}")
+        return 0
+    if action == "import":
+        bundle = models.import_folder(Path(args.dir), args.as_name)
+        print(terminal(f"{bundle.name} imported into {bundle.path} (all files verified)"))
+        return 0
+    if action == "verify":
+        bundle, problems, prepared = models.verify(args.model)
+        if problems:
+            for p in problems:
+                print(terminal(f"FAILED {bundle.name}: {p}"), file=sys.stderr)
+            return EXIT_ERROR
+        print(terminal(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})"))
+        for line in prepared:
+            print(terminal(f"OK {bundle.name}: {line}"))
+        return 0
+    if action == "remove":
+        path = models.remove(args.name)
+        print(terminal(f"removed {args.name} ({path})"))
+        return 0
+    raise UsageError(f"unknown models action {action!r}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops like Ctrl-C: what is committed stays."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for what, value in (("--db", getattr(args, "db", None)), ("the model name", getattr(args, "model", None)),
+                            ("the folder name", getattr(args, "dir", None))):
+            if value == "":  # not the default, nor the current folder
+                raise UsageError(f"{what} is empty: name one (an empty name is neither the default nor the "
+                                 "current folder)")
+        if args.command == "models":
+            return cmd_models(args)
+        db = getattr(args, "db", None) or default_db()
+        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
+            command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
+                       "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, run_shell)
+            return command(args, lib)
+    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
+        print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
+    except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...
+        if isinstance(e, BrokenPipeError):
+            sys.stderr.close()
+            return 0
+        db = getattr(args, "db", None) or default_db()
+        print(f"picfind: error: {terminal(explain(e, db))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was committed is kept; run the command again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run() -> None:
+    sys.exit(main())

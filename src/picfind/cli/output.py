@@ -1,0 +1,123 @@
+"""How the `picfind` command shows things: results (text, JSON, paths for pipes), contact sheets
+and the system viewer, messages, and the progress bar of long work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from picfind.cli.args import UsageError
+from picfind.errors import terminal
+from picfind.ocr.matching import snippet
+from picfind.records import printable
+from picfind.search.ranking import Hit
+
+if TYPE_CHECKING:  # indexing is imported by the command that uses it
+    from picfind.indexing.stages import IndexReport
+    from picfind.library import Library
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(terminal(text), file=sys.stderr)
+
+
+def shown(value: str) -> str:
+    """A path or message for human output: printable text, control characters escaped."""
+    return terminal(printable(value))
+
+
+def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps([printable(h.as_dict()) for h in hits], indent=2))
+    elif args.paths_only or args.null:
+        out = sys.stdout.buffer
+        end = b"\0" if args.null else b"\n"
+        for h in hits:
+            out.write(os.fsencode(h.path) + end)
+        out.flush()
+    else:
+        if not hits:
+            print("no matches")
+        for rank, h in enumerate(hits, 1):
+            size = f"  {h.width}x{h.height}" if h.width else ""
+            print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
+            for d in h.duplicates:
+                print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.matched and h.ocr_text:
+                print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
+
+
+def after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
+    if args.sheet:
+        from picfind.cli.sheet import contact_sheet
+
+        out = contact_sheet(hits, args.sheet, lib.thumbnails, title=f"picfind: {query}")
+        say(args, f"contact sheet: {out}")
+    if args.open and hits:
+        open_paths([h.path for h in hits[:5]])
+
+
+def open_paths(paths: list[str]) -> None:
+    opener = os.environ.get("PICFIND_OPENER")
+    if opener:
+        cmd = shlex.split(opener)
+    elif sys.platform == "darwin":
+        cmd = ["open"]
+    elif os.name == "nt":  # pragma: no cover
+        for p in paths:
+            os.startfile(p)  # type: ignore[attr-defined]
+        return
+    else:
+        cmd = ["xdg-open"]
+    for p in paths:
+        try:
+            subprocess.Popen([*cmd, p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError as e:
+            raise UsageError(f"cannot open {p}: {cmd[0]} failed ({e.strerror}); set PICFIND_OPENER") from e
+
+
+class ProgressBar:
+    """Progress on stderr: files/s, embedded, skipped and ETA (tqdm)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, report: IndexReport, done: int, total: int) -> None:
+        if self._advance("indexing", "file", done, total):
+            text = {"text": report.texts_read} if report.texts_read else {}  # pictures OCR read (index --ocr)
+            self.bar.set_postfix(embedded=report.embedded, skipped=sum(report.skipped.values()), **text,
+                                 refresh=False)
+
+    def comparing(self, done: int, total: int) -> None:
+        self._advance("comparing", "vector", done, total)
+
+    def vectors(self, done: int, total: int) -> None:
+        """Building the vector index (minutes at a million images)."""
+        self._advance("vector index", "vector", done, total)
+
+    def _advance(self, desc: str, unit: str, done: int, total: int) -> bool:
+        if not self.enabled:
+            return False
+        if self.bar is None or self.bar.desc != desc:
+            from tqdm import tqdm
+
+            self.close()
+            self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+        return True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def size_text(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"

@@ -1,0 +1,80 @@
+"""The interactive prompt (`picfind shell`, or `picfind` alone): one search per line, with the
+search options allowed on the line."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from picfind import __version__
+from picfind.cli.args import Parser, filter_of, search_options
+from picfind.cli.output import print_hits
+from picfind.errors import terminal
+from picfind.library import Library
+from picfind.search.query import group as group_terms
+
+SHELL_HELP = """\
+Type a description and press Enter:   a dog asleep on a red sofa
+Combine text and image files:         beach + ./ref.jpg - people      (2:sunset weighs a term twice)
+Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
+Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
+                                      --min-width PX  --min-height PX
+help or ?                             this text
+exit, quit or Ctrl-D                  leave
+(to search for the word itself, quote it: "help")"""
+
+
+def run_shell(args: argparse.Namespace, lib: Library) -> int:
+    try:
+        import readline  # noqa: F401 - line editing and history for input()
+    except ImportError:  # pragma: no cover
+        pass
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"picfind {__version__}: {lib.count()} images, model {lib.model}. "
+              "Describe a picture; `help` shows what else; `exit` leaves.")
+    lib.warm()  # while the first line is typed
+    opts = argparse.Namespace(json=False, paths_only=False, null=False)
+    while True:
+        try:
+            line = input("picfind> " if interactive else "")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            print()
+            continue
+        query = line.strip()
+        if query.lower() in ("exit", "quit", ":q"):
+            break
+        if not query:
+            continue
+        if query.lower() in ("help", "?", ":help", ":h"):
+            print(SHELL_HELP)
+            continue
+        try:
+            terms, line_args = shell_line(query)
+            print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=filter_of(line_args),
+                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts)
+        except ValueError as e:
+            print(f"picfind: {terminal(str(e))}", file=sys.stderr)
+        except SystemExit:
+            pass  # a wrong option on this line: the parser said why; the shell goes on
+    return 0
+
+
+def shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
+    """A shell line: a description or combined query, optionally with search options,
+    e.g. `beach - people --after 2024-06 -n 20`."""
+    parser = Parser(prog="picfind shell", add_help=False)
+    parser.add_argument("query", nargs="*")
+    parser.add_argument("--ocr-only", action="store_true")
+    search_options(parser, n=10)
+    try:
+        tokens = shlex.split(line)
+    except ValueError:  # an unbalanced quote: "a dog's bed"
+        return [line], parser.parse_args([])
+    if not any(t.startswith("--") or t == "-n" for t in tokens):
+        return group_terms(tokens), parser.parse_args([])
+    args = parser.parse_args(tokens)
+    return group_terms(args.query), args

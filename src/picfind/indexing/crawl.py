@@ -1,0 +1,105 @@
+"""Walking the roots: which files are candidates, and which cannot even be looked at.
+
+Directory symlinks are followed once (a loop is reported, not walked forever); unreadable
+folders and broken links are reported with a reason instead of stopping the walk. A folder that
+cannot be read is a `place`: what was indexed under it is kept (offline), not deleted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+DEFAULT_EXCLUDES = ("@eaDir", "node_modules", ".git", ".picfind")
+
+
+@dataclass(frozen=True)
+class Found:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    path: str
+    reason: str
+    detail: str
+    place: bool = False  # a folder (or a link to one, now broken): files known under it are offline
+
+
+Identity = tuple[int, int]  # (st_dev, st_ino)
+
+
+def identities(paths: list[str]) -> set[Identity]:
+    """The files and folders among these paths that exist, as the walk recognises them."""
+    out = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.add((st.st_dev, st.st_ino))
+    return out
+
+
+
+def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g) for g in excludes)
+
+
+def walk(root: str, extensions: list[str], excludes: list[str],
+         skip: set[Identity] = frozenset()) -> Iterator[Found | Unreachable]:
+    """Yield every file under `root` with a wanted extension, and every place that failed;
+    `skip`: files and folders never to look at or into (picfind's own, other roots)."""
+    wanted = {"." + e for e in extensions}
+    visited: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root)
+        visited.add((st.st_dev, st.st_ino))
+    except OSError as e:
+        yield Unreachable(root, "unreadable folder", e.strerror or str(e), place=True)
+        return
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            reason = "permission denied" if isinstance(e, PermissionError) else "unreadable folder"
+            yield Unreachable(folder, reason, e.strerror or str(e), place=True)
+            continue
+        subdirs = []
+        for entry in entries:
+            rel = os.path.relpath(entry.path, root)
+            if _excluded(entry.name, rel, excludes):
+                continue
+            try:
+                st = entry.stat()  # follows symlinks
+            except OSError as e:
+                if entry.is_symlink():
+                    reason = "symlink loop" if e.errno == 40 else "broken symlink"
+                    if os.path.splitext(entry.name)[1].lower() in wanted or reason == "symlink loop":
+                        yield Unreachable(entry.path, reason, e.strerror or str(e))
+                    else:  # perhaps a link to a drive that is not plugged in
+                        yield Unreachable(entry.path, reason, e.strerror or str(e), place=True)
+                else:
+                    yield Unreachable(entry.path, "unreadable", e.strerror or str(e))
+                continue
+            if (st.st_dev, st.st_ino) in skip:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in visited:
+                    if entry.is_symlink():
+                        yield Unreachable(entry.path, "symlink loop", "links back to a folder already walked")
+                    continue
+                visited.add(key)
+                subdirs.append(entry.path)
+            elif stat.S_ISREG(st.st_mode) and os.path.splitext(entry.name)[1].lower() in wanted:
+                yield Found(entry.path, st.st_size, st.st_mtime_ns)
+        stack.extend(reversed(subdirs))

@@ -1,0 +1,232 @@
+"""The indexing job: reader -> embedder -> writer (the stages are in `stages.py`).
+
+* reader (a pool of threads, see `Runner`): read the file once, hash it, and only when that
+  content has no vector yet, decode and preprocess it;
+* embedder: batches of preprocessed pictures through the image encoder;
+* writer: one catalog transaction every couple of seconds, so a kill loses at most that batch.
+
+Decoding and hashing release the GIL, so reader threads run while the encoder computes.
+The stages meet in a bounded queue of futures, so memory stays flat for any library size.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from picfind.indexing.crawl import Found, Unreachable, identities, walk
+from picfind.indexing.stages import (
+    TRANSIENT,
+    IndexOptions,
+    IndexReport,
+    Progress,
+    ReadResult,
+    Runner,
+    Stages,
+    Task,
+    Writer,
+    auto_workers,
+    read_file,
+)
+from picfind.media.thumbnail import encode_thumbnail
+from picfind.models.encoder import Encoder
+from picfind.models.paths import models_dir
+from picfind.records import IndexedFile, SkippedFile
+
+if TYPE_CHECKING:
+    from picfind.catalogs.protocol import CatalogBackend
+    from picfind.ocr.reader import TextReader
+
+
+class Indexer:
+    def __init__(self, catalog: CatalogBackend, encoder: Encoder, options: IndexOptions | None = None,
+                 stages: Stages | None = None, ocr: TextReader | None = None) -> None:
+        self.catalog = catalog
+        self.stages = stages  # how read and embed run; None: threads here (`_local`)
+        self.ocr = ocr  # read each content's text too, once per OCR model
+        self.encoder = encoder
+        self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
+        self.options = options or IndexOptions()
+        self.thumbs = catalog.thumbnails if self.options.thumbnails else None
+        self.model = encoder.bundle.name
+        self.prep = encoder.bundle.preprocessing
+        self._known: set[str] = set()
+        self._texts: set[str] = set()  # contents whose text the OCR model has read
+        self._indexed_before: set[str] = set()  # files to read again that had a vector
+
+    def read(self, task: Task) -> ReadResult:
+        result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
+        if result.thumb is not None:
+            if self.thumbs is not None:
+                self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
+            result.thumb = None
+        return result
+
+    def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
+        """Walk the roots; return the files to read, the unreachable places, the files gone.
+        Files known under a place that could not be read are not gone: they are marked offline."""
+        todo: list[Task] = []
+        unreachable: list[SkippedFile] = []
+        gone: list[str] = []
+        all_roots = self.catalog.roots()
+        own = identities([*self.catalog.own_files(), str(models_dir())])
+        for root in roots:
+            # Never picfind's own files; and an inner root's files are the inner root's.
+            skip = own | identities([r.path for r in all_roots if r.id != root.id])
+            known = self.catalog.files_of_root(root.id)
+            seen: set[str] = set()
+            places: set[str] = set()
+            for item in walk(root.path, root.extensions, root.excludes, skip):
+                if isinstance(item, Unreachable):
+                    if item.place:
+                        places.add(item.path)
+                    if not item.place or item.reason != "broken symlink":  # a link to a folder is not a file
+                        seen.add(item.path)
+                        unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
+                    continue
+                assert isinstance(item, Found)
+                seen.add(item.path)
+                report.files_seen += 1
+                rec = known.get(item.path)
+                if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
+                        and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
+                             and (self.ocr is None or rec.content_hash in self._texts)
+                             or rec.status == "skipped" and rec.content_hash is None
+                             and rec.reason not in TRANSIENT)):
+                    report.unchanged += 1
+                    continue
+                if rec is not None and rec.status == "ok":
+                    self._indexed_before.add(item.path)
+                todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
+            if not seen and _unmounted(root.path, known):
+                places.add(root.path)
+            offline: dict[str, list[str]] = {}
+            for path, rec in known.items():
+                if path in seen:
+                    continue
+                folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
+                place = None if folder else _place_of(path, places, root.path)
+                if place is None:
+                    gone.append(path)
+                    report.removed += not folder
+                else:
+                    offline.setdefault(place, []).append(path)
+            self.catalog.mark_offline(root.id, offline)
+            report.offline.update({place: len(files) for place, files in offline.items()})
+        return todo, unreachable, gone
+
+    def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
+        started = time.monotonic()
+        report = IndexReport(roots=[r.path for r in roots])
+        self._known = self.catalog.embedded_hashes(self.model)
+        self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
+        todo, unreachable, gone = self.plan(roots, report)
+        for u in unreachable:
+            report.skipped[u.reason] += 1
+        self.catalog.write_batch(self.model, [], {}, unreachable, gone)
+
+        writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
+                        self.ocr.model.name if self.ocr else None, self._texts)
+        try:
+            (self.stages or self._local)(todo, self._known, report, writer, progress)
+            writer.commit()
+            if gone:
+                # Only now: a picture moved or renamed in this run has its new file written, so
+                # its vector is not an orphan. (An interrupted run prunes next time.)
+                self.catalog.thumbnails.remove(self.catalog.prune_embeddings())
+        except KeyboardInterrupt:
+            report.interrupted = True
+            writer.commit()  # keep every file that is complete
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+               progress: Progress | None) -> None:
+        """Read in a pool of threads (they consult `known`), embed here in batches."""
+        opts = self.options
+        batch_size = opts.batch_size or (64 if self.encoder.device == "cuda" else 16)
+        workers = opts.workers or auto_workers()
+        to_embed: list[ReadResult] = []
+        waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
+        pending: set[str] = set()  # content hashes in `to_embed`
+
+        def embed() -> None:
+            if not to_embed:
+                return
+            # On a shared catalog another indexer may be embedding some of these contents now: it
+            # writes their vectors; this run writes only the files.
+            mine = self.catalog.claim(self.model, [r.content_hash for r in to_embed])
+            batch = [r for r in to_embed if r.content_hash in mine]
+            theirs = [_indexed(r) for r in to_embed if r.content_hash not in mine]
+            report.reused += len(theirs)
+            writer.ready.extend(theirs)
+            if batch:
+                report.device = self.encoder.active_device
+                out = self.encoder.encode_images(np.stack([r.pixels for r in batch]))
+                for r, v in zip(batch, out):
+                    writer.vectors[r.content_hash] = v
+                    known.add(r.content_hash)
+                    writer.ready.append(_indexed(r))
+                report.embedded += len(batch)
+            to_embed.clear()
+            pending.clear()
+            writer.ready.extend(_indexed(r) for r in waiting)
+            waiting.clear()
+
+        inflight = max(2 * batch_size, 4 * workers)
+        for result in Runner(workers).imap(self.read, todo, inflight):
+            report.read += 1
+            writer.text(result.content_hash, result.text, result.text_failed, report)
+            if result.skip is not None:
+                report.skipped[result.skip.reason] += 1
+                writer.skip(result.task, result.skip.reason, result.skip.detail)
+            elif result.content_hash in pending:
+                report.reused += 1
+                waiting.append(result)
+            elif result.pixels is None:
+                report.reused += 1
+                writer.ready.append(_indexed(result))
+            else:
+                to_embed.append(result)
+                pending.add(result.content_hash)
+            if len(to_embed) >= batch_size:
+                embed()
+            if not to_embed and writer.due():
+                writer.commit()
+            if progress:
+                progress(report, report.read, len(todo))
+        embed()
+
+
+def _place_of(path: str, places: set[str], root: str) -> str | None:
+    """The place among `places` that holds `path`, if any."""
+    while places:
+        if path in places:
+            return path
+        parent = os.path.dirname(path)
+        if path == root or parent == path:
+            return None
+        path = parent
+    return None
+
+
+def _unmounted(root: str, known: dict) -> bool:
+    """A root that held files and is now an empty folder: most likely a mount point whose drive is
+    not mounted. Its files are kept offline; `picfind roots remove` forgets them on purpose."""
+    if not any(p != root for p in known):
+        return False
+    try:
+        with os.scandir(root) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
+
+
+def _indexed(r: ReadResult) -> IndexedFile:
+    t, m = r.task, r.meta
+    if m is None:
+        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0)
+    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera)

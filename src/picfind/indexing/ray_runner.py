@@ -1,0 +1,267 @@
+"""Indexing over a Ray cluster: `picfind index ... --ray [ADDRESS]` (`pip install 'picfind[cluster]'`).
+
+The driver (this process) walks the roots, drops unchanged files and writes the catalog, as the
+local runner does. The read and embed stages run on the cluster as a Ray Data pipeline: the
+files to read become a dataset, and `map_batches` sends each batch to an actor pool, one ONNX
+session per actor (`num_gpus=1` per actor when the cluster has GPUs that ONNX Runtime can use,
+else one CPU each). An actor reads, hashes and decodes its batch in as many threads as it has
+CPUs (a GPU actor has its share of the node's), embeds it (and with `--ocr` reads the text of contents
+whose text is not known yet, from the same decode) and sends back vectors, image sizes, thumbnail
+JPEGs and texts, never pixels. On a PostgreSQL catalog each actor claims its contents before
+embedding them, so a Ray run and other indexers never embed one content twice; on a SQLite
+catalog the actors claim from a `ClaimBook` actor of the run, so copies of one picture that land
+in different batches are embedded once.
+
+Every node must see the files at the same paths (a shared mount) and have the model installed:
+a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
+local cluster is started for the run; `auto` joins the running cluster, as Ray's own tools do.
+Ctrl-C stops the run and keeps what was written; Ray retries the batches of a worker that dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from hashlib import blake2b
+
+import numpy as np
+
+from picfind.catalogs.opening import is_server, open_catalog
+from picfind.indexing.stages import (
+    IndexOptions,
+    IndexReport,
+    Progress,
+    ReadResult,
+    Task,
+    Writer,
+    auto_workers,
+    read_file,
+)
+from picfind.media.thumbnail import encode_thumbnail
+from picfind.models.bundle import Bundle
+from picfind.models.encoder import Encoder, available_device
+from picfind.ocr.reader import TextReader
+from picfind.records import CatalogError, IndexedFile
+
+COLUMNS = ("path", "root_id", "size", "mtime_ns")
+
+
+class ClaimBook:
+    """The contents claimed in this run, as one Ray actor, for a catalog without leases (SQLite).
+    A batch is known by its files: one that Ray runs again (its worker died) keeps its claims."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+
+    def claim(self, batch: str, hashes: list[str]) -> list[str]:
+        return [h for h in hashes if self.owner.setdefault(h, batch) == batch]
+
+
+class EmbedWorker:
+    """One actor of the pool: one model session, kept for the whole run."""
+
+    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int,
+                 ocr_model: str | None = None, texts=None, book=None) -> None:
+        import ray
+
+        self.ray, self.book = ray, book
+        self.bundle = Bundle.load(bundle)
+        threads = min(threads, auto_workers())  # a share of the cluster's CPUs: not more than this node's
+        self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
+        self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
+        self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
+        self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
+        # one thread a reader, as the local runner's: the read threads already use the CPUs
+        self.ocr = TextReader(ocr_model, threads=1 if self.readers else threads) if ocr_model else None
+        self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
+        self.options = options
+        self.claims = open_catalog(target) if is_server(target) else None
+        self.node = socket.gethostname()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
+        results = list((self.readers.map if self.readers else map)(self._read, tasks))
+        first: dict[str, ReadResult] = {}  # one model run per content in the batch
+        for r in results:
+            if r.pixels is not None:
+                first.setdefault(r.content_hash, r)
+        if self.claims is not None:
+            mine = self.claims.claim(self.bundle.name, list(first))
+        else:
+            batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
+            mine = set(self.ray.get(self.book.claim.remote(batch_key, list(first))))
+        todo = [r for h, r in first.items() if h in mine]
+        vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
+        by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
+        none = np.zeros(self.bundle.embedding_dim, np.float32)
+        carries = [r.content_hash in by_hash and first[r.content_hash] is r for r in results]
+        return {
+            **{c: batch[c] for c in COLUMNS},
+            "device": _column(self.device for _ in results),
+            "content_hash": _column(r.content_hash or "" for r in results),
+            "width": np.array([r.meta.width if r.meta else 0 for r in results], dtype=np.int64),
+            "height": np.array([r.meta.height if r.meta else 0 for r in results], dtype=np.int64),
+            "taken_at": _column((r.meta and r.meta.taken_at) or "" for r in results),
+            "camera": _column((r.meta and r.meta.camera) or "" for r in results),
+            "skip_reason": _column(r.skip.reason if r.skip else "" for r in results),
+            "skip_detail": _column(f"{r.skip.detail} (on {self.node})" if r.skip else "" for r in results),
+            # the one result per content that carries its new vector and thumbnail
+            "embedded": np.array(carries, bool),
+            "vector": np.stack([by_hash.get(r.content_hash, none) for r in results] or [none])[:len(results)],
+            "thumb": _column(encode_thumbnail(r.thumb) if carry and r.thumb is not None else b""
+                             for r, carry in zip(results, carries)),
+            "text_read": np.array([r.text is not None for r in results], bool),
+            "text": _column(r.text or "" for r in results),
+            "text_failed": np.array([r.text_failed for r in results], bool),
+        }
+
+    def _read(self, task: Task) -> ReadResult:
+        result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
+        if result.text is not None:
+            self.texts.add(result.content_hash)  # a copy later in the run is not read again
+        return result
+
+
+def _column(values) -> np.ndarray:
+    items = list(values)
+    out = np.empty(len(items), dtype=object)
+    for i, v in enumerate(items):
+        out[i] = v
+    return out
+
+
+def _connect(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local one; True when this call started Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 configure_logging=True)
+    except Exception as e:  # noqa: BLE001 - ray.init raises a bare Exception when a node times out starting
+        reason = str(e).splitlines()[0].split(". Please specify")[0]
+        raise CatalogError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: {reason} "
+                           "(start one with `ray start --head`, or give --ray alone for a local one)") from None
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return True
+
+
+def _gpus_unusable(ray, gpus: int) -> str:
+    """Why the encoder cannot use the cluster's GPUs ("" when it can). A GPU node may have ONNX
+    Runtime's CPU build only: an actor there would hold the GPU and embed on one CPU."""
+    probe = ray.remote(num_gpus=1, num_cpus=0)(_node_device).remote()
+    plural = "s" if gpus > 1 else ""
+    try:
+        node, device = ray.get(probe, timeout=120)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(probe)
+        return f"the cluster's {gpus} GPU{plural} unused: none was free (or its worker started) in 2 minutes"
+    except ray.exceptions.RayError as e:  # picfind or ONNX Runtime missing there, a worker that died
+        return f"the cluster's {gpus} GPU{plural} unused: the check on a GPU node failed: {_first_line(e)}"
+    if device == "cuda":
+        return ""
+    return (f"the cluster's {gpus} GPU{plural} unused: ONNX Runtime on {node} has no CUDA provider "
+            "(pip install onnxruntime-gpu there)")
+
+
+def _node_device() -> tuple[str, str]:
+    return socket.gethostname(), available_device()
+
+
+def _first_line(error: Exception) -> str:
+    """The cause of a task's failure, as one line (Ray wraps it in a traceback of the worker's)."""
+    cause = getattr(error, "cause", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+
+
+@dataclass
+class RayStages:
+    """The read and embed stages on a Ray cluster (see `indexer.Stages`)."""
+
+    address: str | None  # None: start a local cluster for this run
+    bundle: Bundle
+    target: str  # the catalog, for the workers' claims on a shared catalog
+    options: IndexOptions
+
+    def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+                 progress: Progress | None) -> None:
+        if not todo:
+            return  # nothing changed: no cluster to start or join
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # the run's own progress bar says how it goes
+        try:
+            import ray
+        except ImportError:
+            raise CatalogError("--ray needs the cluster extra: pip install 'picfind[cluster]'") from None
+        # Ray prints cluster events (a worker died, ...) on stdout, which is the JSON report's
+        with contextlib.redirect_stdout(sys.stderr):
+            started = _connect(self.address)
+            try:
+                self._run(ray, todo, known, report, writer, progress)
+            finally:
+                if started:
+                    ray.shutdown()
+
+    def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+             progress: Progress | None) -> None:
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+        unused = _gpus_unusable(ray, gpus) if gpus else ""
+        if unused:
+            gpus = 0
+        workers = self.options.workers or (gpus or cpus)
+        threads = max(1, cpus // workers)  # each actor's share of the CPUs: its read threads, and its encoder's
+        batch_size = self.options.batch_size or (64 if gpus else 16)
+        rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
+                for t in todo]
+        blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
+        book = None if is_server(self.target) else ray.remote(num_cpus=0)(ClaimBook).remote()
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
+        ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
+                            num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
+                                                   "options": self.options, "target": self.target, "threads": threads,
+                                                   "ocr_model": writer.ocr_model,
+                                                   "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
+                                                   else None, "book": book})
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            for i in range(len(batch["path"])):
+                self._take(batch, i, known, report, writer)
+                if progress:
+                    progress(report, report.read, len(todo))
+            if report.embedded:
+                report.device = (f"ray ({workers} {'GPU' if gpus else 'CPU'} worker{'s' * (workers != 1)}, encoder on "
+                                 f"{batch['device'][0]}{'; ' + unused if unused else ''})")
+            if writer.due():
+                writer.commit()
+
+    @staticmethod
+    def _take(batch: dict[str, np.ndarray], i: int, known: set[str], report: IndexReport, writer: Writer) -> None:
+        """One file's result into the writer."""
+        report.read += 1
+        path = os.fsdecode(batch["path"][i])
+        stat = (int(batch["root_id"][i]), int(batch["size"][i]), int(batch["mtime_ns"][i]))
+        if batch["skip_reason"][i]:
+            report.skipped[batch["skip_reason"][i]] += 1
+            writer.skip(Task(path, *stat), batch["skip_reason"][i], batch["skip_detail"][i])
+            return
+        digest = batch["content_hash"][i]
+        writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
+        if batch["embedded"][i]:
+            report.embedded += 1
+            if digest not in known:  # a copy embedded by another actor too: one vector is kept
+                writer.vectors[digest] = batch["vector"][i]
+                known.add(digest)
+            if batch["thumb"][i]:
+                writer.catalog.thumbnails.store(digest, bytes(batch["thumb"][i]))
+        else:
+            report.reused += 1
+        writer.ready.append(IndexedFile(path, *stat, digest, int(batch["width"][i]), int(batch["height"][i]),
+                                        batch["taken_at"][i] or None, batch["camera"][i] or None))

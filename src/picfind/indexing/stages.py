@@ -1,0 +1,227 @@
+"""The indexing stages, each usable on its own: the reader (`read_file`, pure, so a cluster worker
+runs it too), the writer (one catalog transaction every couple of seconds) and the local threaded
+runner, with the records they pass along (`Task`, `ReadResult`, `IndexReport`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
+from picfind.media.safefile import MAX_FILE_BYTES
+from picfind.media.thumbnail import SIZE as THUMB_SIZE
+from picfind.models.preprocess import Preprocessing
+from picfind.records import FileStat, IndexedFile, SkippedFile
+
+if TYPE_CHECKING:
+    from picfind.catalogs.protocol import CatalogBackend
+    from picfind.ocr.reader import TextReader
+
+# Skips worth retrying on every run: the file may be readable next time.
+TRANSIENT = {"permission denied", "vanished", "unreadable"}
+# Decode for OCR at least this big on the short side (JPEG draft stays coarse): decoding at CLIP's
+# size alone costs less but misses a quarter of the words 1/60 of the height tall (ocr.py --sweep).
+OCR_MIN_SIDE = 1024
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class IndexOptions:
+    batch_size: int = 0  # images per encoder batch; 0 = automatic (16 on a CPU, 64 on a GPU)
+    workers: int = 0  # reader threads; 0 = automatic
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    draft_factor: float = 2.0  # decode JPEGs down to >= this x the model's input size
+    commit_seconds: float = 2.0
+    thumbnails: bool = True  # write a small cached thumbnail of each new picture
+
+
+Task = FileStat  # a file to read
+
+
+@dataclass
+class ReadResult:
+    task: Task
+    content_hash: str | None = None
+    meta: Meta | None = None
+    pixels: np.ndarray | None = None
+    skip: SkipFile | None = None
+    thumb: Image.Image | None = None
+    text: str | None = None  # read by OCR now ('' for none); None when not read
+    text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
+
+
+@dataclass
+class IndexReport:
+    roots: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    unchanged: int = 0
+    read: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    removed: int = 0
+    texts_read: int = 0  # pictures OCR read in this run
+    texts_found: int = 0  # of them, those that hold text
+    texts_failed: int = 0  # pictures OCR failed on (tried again next run)
+    offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
+    seconds: float = 0.0
+    interrupted: bool = False
+    device: str = "none"  # where the image encoder ran; "none" when nothing needed embedding
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["skipped"] = dict(self.skipped)
+        d["skipped_total"] = sum(self.skipped.values())
+        return d
+
+
+Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, total)
+# Runs the read and embed stages over the files to read, handing finished work to the writer.
+# (files to read, contents the catalog has, the report, the writer, progress)
+Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None], None]
+
+
+def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions,
+              ocr: TextReader | None = None, texts: set[str] | frozenset[str] = frozenset()) -> ReadResult:
+    """The read stage, on whichever machine runs it: read the file once, hash it, and only when
+    that content is not in `known`, decode and preprocess it (and keep a small image to make its
+    thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
+    decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
+    try:
+        if task.size > MAX_FILE_BYTES:
+            raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
+        try:
+            with open(task.path, "rb") as f:
+                data = f.read()
+        except PermissionError as e:
+            raise SkipFile("permission denied", e.strerror or str(e)) from None
+        except FileNotFoundError:
+            raise SkipFile("vanished", "deleted while picfind was indexing") from None
+        except IsADirectoryError:
+            raise SkipFile("unreadable", "is a folder") from None
+        except OSError as e:
+            raise SkipFile("unreadable", e.strerror or str(e)) from None
+        digest = content_hash(data)
+        need_text = ocr is not None and digest not in texts
+        if digest in known and not need_text:
+            try:
+                meta = probe(data)
+            except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
+                meta = None
+            return ReadResult(task, digest, meta)
+        min_side = int(prep.size * options.draft_factor)
+        # One decode serves both: OCR wants more pixels than CLIP (small text).
+        decoded = decode(data, max(min_side, OCR_MIN_SIDE) if need_text else min_side, options.max_pixels)
+        text, failed = None, False
+        if need_text:
+            try:
+                text = ocr.read(np.asarray(decoded.image))
+            except Exception:  # noqa: BLE001 - one odd picture must not stop the run; read again next time
+                failed = True
+        if digest in known:
+            return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
+        image = decoded.image
+        if need_text and min(image.size) >= 2 * min_side:
+            # decoded big for OCR: box-reduce the encoder's copy to about the size it is decoded at
+            # without OCR (as the JPEG draft would), so its resize costs what it does then
+            image = image.reduce(min(image.size) // min_side)
+        resized = prep.resize(image)
+        # the thumbnail from the small image already made when big enough: nearly free
+        small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
+        thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
+        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb, text=text,
+                          text_failed=failed)
+    except SkipFile as skip:
+        return ReadResult(task, skip=skip)
+
+
+class Writer:
+    """The write stage: finished files, their new vectors and skipped files, written in one
+    catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
+
+    def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
+                 indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None,
+                 texts_read: set[str] | None = None) -> None:
+        self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
+        self.indexed_before = indexed_before  # files read again that had a vector
+        self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds
+        self.texts_read = set() if texts_read is None else texts_read  # contents whose text it has read
+        self.ready: list[IndexedFile] = []
+        self.vectors: dict[str, np.ndarray] = {}
+        self.skipped: list[SkippedFile] = []
+        self.texts: dict[str, str] = {}  # content hash -> text read in this batch
+        self.last_commit = time.monotonic()
+
+    def skip(self, t: Task, reason: str, detail: str) -> None:
+        # A passing failure (permissions, a flaky drive) keeps what was indexed before: its
+        # vector is not pruned, and the next run reads the file again.
+        if reason not in TRANSIENT or t.path not in self.indexed_before:
+            self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, reason, detail))
+
+    def text(self, digest: str | None, text: str | None, failed: bool, report: IndexReport) -> None:
+        """Keep the text OCR read from a picture (None: not read), once per content."""
+        report.texts_failed += failed
+        if digest is not None and text is not None and digest not in self.texts_read:
+            self.texts[digest] = text
+            self.texts_read.add(digest)
+            report.texts_read += 1
+            report.texts_found += bool(text)
+
+    def due(self) -> bool:
+        return (time.monotonic() - self.last_commit >= self.commit_seconds
+                or len(self.ready) + len(self.skipped) >= 4096)
+
+    def commit(self) -> None:
+        self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
+        if self.texts:
+            self.catalog.put_texts(self.ocr_model, self.texts)
+            self.texts.clear()
+        self.ready.clear()
+        self.vectors.clear()
+        self.skipped.clear()
+        self.last_commit = time.monotonic()
+
+
+class Runner:
+    """Runs the reader over tasks with at most `inflight` in the air; yields in completion order.
+    The local, threaded runner; a process pool or a cluster runner can take its place."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def imap(self, fn: Callable[[Task], ReadResult], tasks: Iterable[Task], inflight: int) -> Iterator[ReadResult]:
+        if self.workers <= 0:
+            yield from map(fn, tasks)
+            return
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-read")
+        running: set[Future] = set()
+        it = iter(tasks)
+        try:
+            for task in it:
+                running.add(pool.submit(fn, task))
+                if len(running) >= inflight:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def auto_workers() -> int:
+    """Reader threads for this machine: one per core, since they wait on the GIL-free parts."""
+    return max(1, os.cpu_count() or 1)

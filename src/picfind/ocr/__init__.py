@@ -1,0 +1,1 @@
+"""Reading the words in pictures (PaddleOCR on ONNX Runtime) and matching a query to them."""

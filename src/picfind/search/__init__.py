@@ -1,0 +1,1 @@
+"""Search: combined queries, ranking grouped by content, text fused with OCR, duplicates."""

@@ -1,0 +1,1 @@
+"""`picfind serve`: the local web page and its JSON API over `picfind.Library`."""

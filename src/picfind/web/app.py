@@ -1,0 +1,360 @@
+"""`picfind serve`: a local web page over the catalog, and its JSON API (Starlette on uvicorn).
+
+Safety: it binds to 127.0.0.1 unless told otherwise, and then only with a token that every
+request must carry. Without a token it answers only to its own host names (a page elsewhere that
+re-points its DNS name at 127.0.0.1 gets 403), and a POST must come from its own page (Origin).
+Pictures are served by catalog id only, and only while the file is still the one indexed
+(`Library.open_image`); no path from a request is ever read. Uploaded images (search by example)
+are read in memory, capped in size and pixels, decoded a few at a time off the search thread
+(more at once get 503, their bodies read and dropped), never written to disk.
+
+All library work, down to finding a thumbnail's file by id, runs on one worker thread (SQLite
+connections belong to one thread, and the encoder is already multi-threaded); sending the
+files happens on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ctypes
+import ctypes.util
+import hashlib
+import mimetypes
+import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from picfind.errors import explain
+from picfind.filters import Filter
+from picfind.library import Example, Library, decode_example
+from picfind.records import CatalogError, printable
+from picfind.search.dupes import DEFAULT_THRESHOLD
+from picfind.search.query import split as split_query
+from picfind.search.ranking import Hit
+from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate
+
+UPLOAD_MAX = 25 * 2**20
+PAGE_MAX = 500  # results per request
+RESULTS_MAX = 20_000  # how deep "more results" may scroll
+DATE_POOL = 1000  # sort=date orders this many best matches newest first (min_score narrows them)
+CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never go stale
+UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
+UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
+DECODES_AT_ONCE = 2
+try:  # glibc's malloc_trim: hands freed decode buffers back to the system
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+class Service:
+    """The library, opened on its own worker thread, and the calls the routes make."""
+
+    def __init__(self, db: Path | str, model: str | None) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="picfind-web")
+        self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
+        self.uploads = 0  # changed on the event loop only
+        self.db, self.model = db, model
+        self.lib: Library | None = None
+
+    def _run(self, fn):
+        if self.lib is None:
+            self.lib = Library(self.db, model=self.model)
+        return fn(self.lib)
+
+    async def call(self, fn):
+        """`fn(library)` on the worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, fn)
+
+    def warm(self) -> None:
+        """Load the encoder and the vector index now, so the first search does not wait for them
+        (an error here comes back on that search instead)."""
+        self.pool.submit(self._run, Library.warm)
+
+    async def decode(self, request: Request) -> Example:
+        """An uploaded example image, decoded on the decoding threads (so searches on the worker
+        thread go on meanwhile); 503 when enough uploads are already under way."""
+        if self.uploads >= UPLOADS_AT_ONCE:
+            await _discard(request)  # read and dropped, so the client can read the answer
+            raise ApiError(503, "busy with other uploaded images: try again in a moment", {"Retry-After": "2"})
+        self.uploads += 1
+        try:
+            prep = await self.call(lambda lib: lib.bundle.preprocessing)
+            data = await _body(request)
+            return await asyncio.get_running_loop().run_in_executor(self.decoders, decode_example, data, prep,
+                                                                    UPLOAD_MAX_PIXELS)
+        finally:
+            self.uploads -= 1
+            _give_memory_back()
+
+    def close(self) -> None:
+        if self.lib is not None:
+            self.pool.submit(self.lib.close).result()
+        self.pool.shutdown()
+        self.decoders.shutdown()
+
+
+async def _body(request: Request) -> bytes:
+    if int(request.headers.get("content-length") or 0) > UPLOAD_MAX:
+        raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > UPLOAD_MAX:
+            raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
+    if not data:
+        raise ApiError(400, "send the image file as the request body")
+    return bytes(data)
+
+
+async def _discard(request: Request) -> None:
+    """Read a refused upload's body without keeping it (at most UPLOAD_MAX bytes)."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > UPLOAD_MAX:
+            break
+
+
+def _give_memory_back() -> None:
+    """After an upload: the freed buffers go back to the system (glibc keeps them otherwise)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number, not {text!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+def _score(name: str, text: str) -> float:
+    """A cosine score from the query string: a number from -1 to 1 (not nan or inf, which the
+    CLI refuses too, and which silently matched nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise ApiError(400, f"{name} must be a number between -1 and 1, not {text!r}")
+    return value
+
+
+def _options(request: Request) -> dict:
+    """Paging, filters and sort from the query string, checked."""
+    q = request.query_params
+    min_score = q.get("min_score")
+    try:
+        where = Filter.of(q.getlist("in"), q.get("after") or None, q.get("before") or None, q.get("ext") or None,
+                          _int(request, "min_width", 0, 0, 10**6) or None,
+                          _int(request, "min_height", 0, 0, 10**6) or None)
+        score = _score("min_score", min_score) if min_score else None
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
+    sort = q.get("sort", "score")
+    if sort not in ("score", "date"):
+        raise ApiError(400, "sort must be score or date")
+    return {"n": _int(request, "n", 60, 1, PAGE_MAX), "offset": _int(request, "offset", 0, 0, RESULTS_MAX),
+            "min_score": score, "where": where, "sort": sort}
+
+
+def _page(hits: list[Hit], offset: int, n: int) -> dict:
+    """`hits`: the page asked for and one more, to tell whether there is more."""
+    return {"results": [_row(h.as_dict()) for h in hits[:n]], "offset": offset, "more": len(hits) > n}
+
+
+def _paging(o: dict) -> dict:
+    """Library keywords for one page, and one result more. Sorted by date, every page orders the
+    same best DATE_POOL matches, so pages partition one ordering."""
+    return {"offset": o["offset"], "pool": DATE_POOL if o["sort"] == "date" else None}
+
+
+def _row(item: dict) -> dict:
+    """A result or a duplicate-group member as JSON: printable paths, and where its pictures are."""
+    return {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
+
+
+def create_app(db: Path | str, model: str | None = None, token: str | None = None,
+               host: str = "127.0.0.1") -> Starlette:
+    """The app; `host` is the address it listens on, one of the names it answers to."""
+    service = Service(db, model)
+    files = resources.files("picfind").joinpath("web")
+    html = files.joinpath("index.html").read_text(encoding="utf-8")
+    spec = files.joinpath("openapi.json").read_text(encoding="utf-8")
+    policy = _page_policy(html)
+
+    async def page(request: Request) -> Response:
+        response = HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy})
+        if token:  # the page's own requests (images included) then carry the token as a cookie
+            response.set_cookie("picfind_token", token, httponly=True, samesite="strict")
+        return response
+
+    async def api_search(request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        o = _options(request)
+        ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
+        hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
+                                                         o["where"], o["sort"], **_paging(o), files=False,
+                                                         ocr_only=ocr_only))
+        return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
+
+    async def api_similar(request: Request) -> Response:
+        o = _options(request)
+        k = o["n"] + 1
+        if request.method == "POST":
+            example = await service.decode(request)
+            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], o["where"], o["sort"],
+                                                               **_paging(o)))
+        else:
+            file_id = _int(request, "id", -1, 0, 2**62)
+            if file_id < 0:
+                raise ApiError(400, "id is required: a picture's id from a search result")
+            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"],
+                                                               **_paging(o)))
+        return JSONResponse(_page(hits, o["offset"], o["n"]))
+
+    async def api_dupes(request: Request) -> Response:
+        near = request.query_params.get("near", "") not in ("", "0", "false")
+        threshold = _score("threshold", request.query_params.get("threshold") or str(DEFAULT_THRESHOLD))
+
+        def find(lib: Library) -> list:
+            return [g.as_dict() for g in lib.dupes(near, threshold)]
+        groups = await service.call(find)
+        for g in groups:
+            g["members"] = [_row(m) for m in g["members"]]
+        return JSONResponse({"groups": groups, "wasted_bytes": sum(g["wasted_bytes"] for g in groups)})
+
+    async def api_status(request: Request) -> Response:
+        return JSONResponse(await service.call(lambda lib: lib.status()))
+
+    async def api_file(request: Request) -> Response:
+        found = await service.call(lambda lib: lib.file(request.path_params["id"]))
+        if found is None:
+            raise ApiError(404, "no such picture")
+        return JSONResponse({"id": request.path_params["id"], "path": printable(found["path"])})
+
+    async def thumb(request: Request) -> Response:
+        data = await service.call(lambda lib: lib.thumbnail(request.path_params["id"]))
+        if data is None:
+            raise HTTPException(404)
+        return Response(data, media_type="image/jpeg",
+                        headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
+
+    async def image(request: Request) -> Response:
+        file_id = request.path_params["id"]
+        opened = await service.call(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
+        f, found = opened
+        if f is None:
+            raise HTTPException(404)
+        kind = mimetypes.guess_type(found["path"])[0] or ""
+        if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
+            kind = "application/octet-stream"
+        size = os.fstat(f.fileno()).st_size
+        return StreamingResponse(_chunks(f), media_type=kind, headers={
+            "Cache-Control": "private, max-age=300", "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ApiError):
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+        if isinstance(exc, LookupError):
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        if isinstance(exc, (ValueError, CatalogError)):
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if isinstance(exc, (sqlite3.Error, OSError)):  # a damaged catalog, a full or missing drive
+            return JSONResponse({"error": explain(exc, db)}, status_code=503)
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    app = Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/search", api_search),
+            Route("/api/similar", api_similar, methods=["GET", "POST"]),
+            Route("/api/status", api_status),
+            Route("/api/dupes", api_dupes),
+            Route("/api/file/{id:int}", api_file),
+            Route("/api/openapi.json", openapi),
+            Route("/thumb/{id:int}", thumb),
+            Route("/image/{id:int}", image),
+        ],
+        exception_handlers={ApiError: api_error, LookupError: api_error, ValueError: api_error,
+                            CatalogError: api_error, Exception: api_error},
+        lifespan=lambda app: _closing(service),
+    )
+    if token:
+        app.add_middleware(TokenGate, token=token)
+    app.add_middleware(HostGate, names=None if token else {*LOOPBACK_NAMES, host.lower().strip("[]")})
+    return app
+
+
+def _page_policy(html: str) -> str:
+    """The page's Content-Security-Policy: only its own inline script (by hash) runs, so markup
+    that slipped into the page could not run script even if escaping failed; nothing is loaded
+    from elsewhere, and no other site may frame it."""
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src 'self'; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def _chunks(f, size: int = 1 << 16):
+    """A file's bytes in pieces, closed at the end (Starlette reads it on a thread)."""
+    with f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+@asynccontextmanager
+async def _closing(service: Service):
+    service.warm()
+    yield
+    service.close()
+
+
+def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool) -> None:
+    import uvicorn
+
+    app = create_app(db, model, token, host)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            print(f"picfind: serving {address}  (Ctrl-C stops)", flush=True)
+            if open_browser:
+                import webbrowser
+                webbrowser.open(address)
+        await task
+    asyncio.run(run())

@@ -1,0 +1,80 @@
+"""The doors of `picfind serve`: which requests reach the app at all. Without a token, only the
+server's own host names (DNS rebinding) and its own page's POSTs; with one, only requests that
+carry it."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class HostGate:
+    """DNS rebinding and cross-site requests: without a token only the server's own host names
+    are answered (`names`; None: any, the token guards), and a request that says where it comes
+    from (`Origin`) must come from this server's own page unless it only reads."""
+
+    def __init__(self, app, names: set[str] | None) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(Request(scope))
+            if refusal:
+                await JSONResponse({"error": refusal}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, request: Request) -> str | None:
+        host = request.headers.get("host", "")
+        if self.names is not None and _hostname(host) not in self.names:
+            return (f"this server answers only to {', '.join(sorted(self.names))}, not {host!r}: "
+                    "open it by one of those names, or start it with --token")
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD") and origin is not None and origin.split("://", 1)[-1] != host:
+            return f"a request from another page ({origin}) is refused: use this server's own page"
+        return None
+
+
+_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([^\[\]:@/\s]+))(?::[0-9]{1,5})?")
+
+
+def _hostname(host: str) -> str | None:
+    """The name in a Host header, without the port: `[::1]:8765` -> `::1`; None unless the whole
+    header is a name and an optional numeric port (`127.0.0.1:8765@evil.example` is not)."""
+    m = _HOST.fullmatch(host.lower())
+    return (m.group(1) or m.group(2)) if m else None
+
+
+class TokenGate:
+    """Every request needs the token: ?token=, an `Authorization: Bearer` header, or the cookie
+    the page sets. Compared in constant time."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and not self._allowed(Request(scope)):
+            response = JSONResponse({"error": "this server needs its token: open the address with ?token=..."},
+                                    status_code=401)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, request: Request) -> bool:
+        auth = request.headers.get("authorization", "")
+        given = (request.query_params.get("token") or request.cookies.get("picfind_token")
+                 or (auth[7:] if auth.lower().startswith("bearer ") else ""))
+        return hmac.compare_digest(given.encode(), self.token.encode())
