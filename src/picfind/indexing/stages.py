@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
+UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
 # Decode for OCR at least this big on the short side (JPEG draft stays coarse): decoding at CLIP's
 # size alone costs less but misses a quarter of the words 1/60 of the height tall (ocr.py --sweep).
 OCR_MIN_SIDE = 1024
@@ -119,7 +120,7 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         if digest in known and not need_text:
             try:
                 meta = probe(data)
-            except Exception:  # noqa: BLE001 - the content decoded before; sizes are a nicety
+            except SkipFile:  # the content decoded before; sizes are a nicety
                 meta = None
             return ReadResult(task, digest, meta)
         min_side = int(prep.size * options.draft_factor)
@@ -146,6 +147,14 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
                           text_failed=failed)
     except SkipFile as skip:
         return ReadResult(task, skip=skip)
+    except Exception as e:  # noqa: BLE001 - whatever one file does, it is that file's skip and the run goes on
+        return ReadResult(task, skip=unexpected(e))
+
+
+def unexpected(error: BaseException) -> SkipFile:
+    """An error picfind did not foresee on one file, as that file's skip (named, so it can be reported)."""
+    text = " ".join(str(error).split())[:200]
+    return SkipFile(UNEXPECTED, f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
 class Writer:

@@ -9,6 +9,7 @@ Every pixel mode ends as RGB: transparency is composited onto white (what most v
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,64 +60,174 @@ class Decoded:
 
 
 def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Decode an image file's bytes; `min_side` is the smallest shorter side worth keeping."""
+    """Decode an image file's bytes; `min_side` is the smallest shorter side worth keeping.
+    Raises SkipFile and nothing else. Metadata never costs the picture: when a file fails to
+    open with its metadata, it is decoded again with its metadata segments left out."""
     if not data:
         raise SkipFile("empty file", "zero bytes")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
-            fmt = img.format or "?"
-            w, h = img.size
-            if w * h > max_pixels:
-                raise SkipFile("too many pixels",
-                               f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
-                               "(raise it with --max-megapixels)")
-            exif = img.getexif()
-            orientation = exif.get(0x0112, 1)
-            meta = _meta(w, h, exif)
-            if fmt == "JPEG" and min(w, h) >= 2 * min_side:
-                scale = min_side / min(w, h)
-                img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-            small = _heif_preview(data, min_side // 2) if fmt in ("HEIF", "AVIF") else None
-            if small is not None:
-                img = small
-            img.seek(0)
-            img.load()
-            rgb = to_rgb(img)
+        return _decode(data, min_side, max_pixels)
     except SkipFile:
         raise
-    except UnidentifiedImageError:
-        raise SkipFile("not an image", "no known image format in its bytes") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
-    except MemoryError:
-        raise SkipFile("too many pixels", "not enough memory to decode") from None
+    except Exception as e:  # noqa: BLE001 - any decoder error is this file's skip, never the run's end
+        first = e
+    bare = strip_metadata(data)
+    if bare is not None:
+        try:
+            return _decode(bare, min_side, max_pixels)
+        except Exception:  # noqa: BLE001, S110 - the first error says more
+            pass
+    raise _skip_for(first) from None
+
+
+def _skip_for(error: BaseException) -> SkipFile:
+    """A decoder's exception as the file's skip reason."""
+    if isinstance(error, UnidentifiedImageError):
+        return SkipFile("not an image", "no known image format in its bytes")
+    if isinstance(error, MemoryError):
+        return SkipFile("too many pixels", "not enough memory to decode")
+    detail = str(error).splitlines()[0][:200] if str(error).strip() else ""
+    return SkipFile("truncated or corrupt", f"{type(error).__name__}: {detail}" if detail else type(error).__name__)
+
+
+def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = Image.open(io.BytesIO(data), formats=FORMATS)
+        fmt = img.format or "?"
+        w, h = img.size
+        if w * h > max_pixels:
+            raise SkipFile("too many pixels",
+                           f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
+                           "(raise it with --max-megapixels)")
+        exif = _exif_of(img)
+        orientation = _orientation(exif)
+        meta = _meta(w, h, exif)
+        if fmt == "JPEG" and min(w, h) >= 2 * min_side:
+            scale = min_side / min(w, h)
+            img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+        small = _heif_preview(data, min_side // 2) if fmt in ("HEIF", "AVIF") else None
+        if small is not None:
+            img = small
+        img.seek(0)
+        img.load()
+        rgb = to_rgb(img)
     return Decoded(image=_orient(rgb, orientation), meta=meta, format=fmt)
 
 
+def _exif_of(img: Image.Image) -> Image.Exif:
+    """The picture's EXIF (an empty one when it cannot be parsed: hex text chunks, bad IFDs...)."""
+    try:
+        exif = img.getexif()
+        len(exif)  # noqa: B018 - some blocks fail only when their tags are listed
+        return exif
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
+        return Image.Exif()
+
+
+def _orientation(exif: Image.Exif) -> int:
+    """The EXIF orientation, 1 (as stored) unless it is one of the eight valid values."""
+    try:
+        value = exif.get(0x0112, 1)
+        return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+    except Exception:  # noqa: BLE001
+        return 1
+
+
 def _meta(w: int, h: int, exif: Image.Exif) -> Meta:
-    if exif.get(0x0112, 1) in (5, 6, 7, 8):
+    """Size after orientation, capture time and camera; what cannot be read is left out."""
+    if _orientation(exif) in (5, 6, 7, 8):
         w, h = h, w
+    try:
+        return Meta(w, h, _taken(exif), _camera(exif))
+    except Exception:  # noqa: BLE001 - metadata is a nicety; the picture stays
+        return Meta(w, h)
+
+
+def _taken(exif: Image.Exif) -> str | None:
     try:
         sub = exif.get_ifd(0x8769)  # the Exif IFD holds the capture time
     except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
         sub = {}
-    when = _exif_time(sub.get(0x9003)) or _exif_time(sub.get(0x9004)) or _exif_time(exif.get(0x0132))
-    make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (0x010F, 0x0110))
-    camera = model if make and model.lower().startswith(make.lower().split()[0]) else f"{make} {model}".strip()
-    return Meta(w, h, when, camera or None)
+    return _exif_time(sub.get(0x9003)) or _exif_time(sub.get(0x9004)) or _exif_time(exif.get(0x0132))
+
+
+def _text(value: object) -> str:
+    """An EXIF text tag as one printable line ('' for numbers, tuples and other odd types)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())[:100]
+
+
+def _camera(exif: Image.Exif) -> str | None:
+    make, model = _text(exif.get(0x010F)), _text(exif.get(0x0110))
+    brand = make.lower().split()[0] if make else ""
+    camera = model if brand and model.lower().startswith(brand) else f"{make} {model}".strip()
+    return camera or None
 
 
 def _exif_time(value: object) -> str | None:
     """EXIF "YYYY:MM:DD HH:MM:SS" -> "YYYY-MM-DD HH:MM:SS"; None for blanks and nonsense."""
-    text = str(value or "").strip("\x00 ")
+    text = _text(value)
     if len(text) < 19 or text.startswith("0000"):
         return None
     try:
-        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+        return when_text(datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S"))
     except ValueError:
         return None
+
+
+def when_text(moment: datetime) -> str:
+    """The catalog's form of a time: "YYYY-MM-DD HH:MM:SS" with the year in four digits, so that
+    text order is time order for every year (strftime writes year 999 as "999")."""
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
+
+
+_JPEG_DROP = {*range(0xE1, 0xEE), 0xEF, 0xFE}  # APP1-APP13, APP15, COM; APP0 (JFIF) and APP14 (Adobe) stay
+_PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS"}
+
+
+def strip_metadata(data: bytes) -> bytes | None:
+    """A JPEG or PNG without its metadata segments (EXIF, XMP, ICC, text chunks), for a second try
+    when they break a decoder; None for other formats or a layout this cannot walk."""
+    try:
+        if data[:2] == b"\xff\xd8":
+            return _strip_jpeg(data)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _strip_png(data)
+    except (IndexError, ValueError, struct.error):
+        return None
+    return None
+
+
+def _strip_jpeg(data: bytes) -> bytes | None:
+    out, at = bytearray(data[:2]), 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xDA:  # start of scan: the rest is pixels
+            return bytes(out + data[at:])
+        length = struct.unpack(">H", data[at + 2:at + 4])[0]
+        if marker not in _JPEG_DROP:
+            out += data[at:at + 2 + length]
+        at += 2 + length
+    return None
+
+
+def _strip_png(data: bytes) -> bytes | None:
+    out, at = bytearray(data[:8]), 8
+    while at + 8 <= len(data):
+        length = struct.unpack(">I", data[at:at + 4])[0]
+        kind = data[at + 4:at + 8]
+        if kind in _PNG_KEEP:
+            out += data[at:at + 12 + length]
+        if kind == b"IEND":
+            return bytes(out)
+        at += 12 + length
+    return None
 
 
 def _heif_preview(data: bytes, min_side: int) -> Image.Image | None:
@@ -180,6 +291,11 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def probe(data: bytes) -> Meta:
-    """Size, capture time and camera from the header alone."""
-    with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-        return _meta(*img.size, img.getexif())
+    """Size, capture time and camera from the header alone; SkipFile when that cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+                return _meta(*img.size, _exif_of(img))
+    except Exception as e:  # noqa: BLE001 - one odd file is a skip, never an error
+        raise _skip_for(e) from None
