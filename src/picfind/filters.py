@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from picfind.media.formats import normalise_extensions
+from picfind.records import when_text
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m", "%Y")
 
@@ -22,7 +23,7 @@ def parse_date(text: str) -> str:
     text = text.strip()
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(text, fmt).strftime("%Y-%m-%d %H:%M:%S")
+            return when_text(datetime.strptime(text, fmt))
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
@@ -44,11 +45,15 @@ class Filter:
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
            extensions: list[str] | str | None = None, min_width: int | None = None,
-           min_height: int | None = None) -> Filter:
-        """From what a person types; raises ValueError with a message to show them."""
+           min_height: int | None = None, local: bool = True) -> Filter:
+        """From what a person types; raises ValueError with a message to show them. `local=False`
+        (the web): folders are taken only as absolute paths, never expanded (`~user`) nor read
+        against the server's working folder."""
         if any(not f.strip() for f in folders or []):  # abspath("") is the working folder: a silent "everything"
             raise ValueError("an empty folder name: --in (or in:) wants a folder, e.g. --in ~/Pictures/2019")
-        return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
+        if not local and any(not os.path.isabs(f) for f in folders or []):
+            raise ValueError("in must be a folder's full path, as results show it (e.g. /home/me/Pictures/2019)")
+        return cls(folders=[os.path.abspath(os.path.expanduser(f) if local else f) for f in folders or []],
                    after=parse_date(after) if after else None, before=parse_date(before) if before else None,
                    extensions=normalise_extensions(extensions, ()) if extensions else [],
                    min_width=min_width, min_height=min_height)

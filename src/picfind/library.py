@@ -33,7 +33,7 @@ from picfind.ocr.reader import DEFAULT_OCR, TextReader
 from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.records import CatalogError
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
-from picfind.search.query import combine, parse
+from picfind.search.query import Term, combine, parse
 from picfind.search.ranking import Hit, search
 from picfind.search.textsearch import OFF as OCR_OFF
 from picfind.search.textsearch import fuse, ocr_setting, set_ocr, words_of
@@ -234,7 +234,10 @@ class Library:
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
         """A query's vector (see `picfind.search.query`) and the content hashes of its example images
         (`files=False`: no term is read from disk, for requests from the web)."""
-        terms = parse([query] if isinstance(query, str) else query, files)
+        return self.terms_vector(parse([query] if isinstance(query, str) else query, files))
+
+    def terms_vector(self, terms: list[Term]) -> tuple[np.ndarray, set[str]]:
+        """Parsed terms' vector and the content hashes of their example images."""
         if any(term.image is None for term in terms):
             self.warm()  # a fresh process: the encoder loads while the index opens and the text is tokenized
         vectors, examples = [], set()
@@ -253,14 +256,16 @@ class Library:
         """Text, or a combined query of text and image files (`picfind.search.query`). Example images
         themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.ranking.search`.
         When the catalog reads text, pictures whose text holds the query's words come first
-        (`picfind.search.textsearch`); `ocr_only`: only those."""
-        vector, examples = self.query_vector(query, files)
+        (`picfind.search.textsearch`); `ocr_only`: only those. The query is parsed once, so with
+        `files=False` (the web) no part of it ever looks at a path."""
+        terms = parse([query] if isinstance(query, str) else query, files)
+        vector, examples = self.terms_vector(terms)
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
             return self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
         # The fused ordering is built over everything up to this page (over the pool, by date).
         want = (pool or n) if sort == "date" else offset + n
         clip = [] if ocr_only else self.search_vector(vector, want, min_score, where, exclude=examples)
-        hits = fuse(self.catalog, self.model, vector, clip, words_of(query), want, where, sort, examples, ocr_only)
+        hits = fuse(self.catalog, self.model, vector, clip, words_of(terms), want, where, sort, examples, ocr_only)
         return hits[offset:offset + n]
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
+
+FIRST_PHOTO_YEAR = 1826  # Niépce's view from a window: an earlier capture date is a camera clock never set
+
+
+def when_text(moment: datetime) -> str:
+    """The catalog's form of a time: "YYYY-MM-DD HH:MM:SS" with the year in four digits, so that
+    text order is time order for every year (strftime writes year 999 as "999")."""
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
 
 
 class CatalogError(Exception):

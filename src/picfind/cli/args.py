@@ -117,7 +117,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("serve", parents=[common], help="a local web page: search as you type, see the pictures")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765)
-    p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer")
+    p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer "
+                   "(on the command line every local user can read it: prefer $PICFIND_TOKEN or --token-file)")
+    p.add_argument("--token-file", metavar="FILE", help="read the token from the first line of this file")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
 
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")

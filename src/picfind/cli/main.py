@@ -106,7 +106,8 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
     from picfind.web.app import serve
     from picfind.web.gates import is_loopback
 
-    if not is_loopback(args.host) and not args.token:
+    token = server_token(args)
+    if not is_loopback(args.host) and not token:
         raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
                          "(every request must then carry it)")
     with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
@@ -116,8 +117,22 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, args.token, args.open)
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open)
     return 0
+
+
+def server_token(args: argparse.Namespace) -> str | None:
+    """The token: --token, else the first line of --token-file, else $PICFIND_TOKEN (None: no token)."""
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--token-file {args.token_file}: {getattr(e, 'strerror', None) or e}") from None
+        if not token:
+            raise UsageError(f"--token-file {args.token_file} is empty: write the token on its first line")
+        return args.token or token
+    return args.token or os.environ.get("PICFIND_TOKEN", "").strip() or None
 
 
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:

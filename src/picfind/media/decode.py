@@ -17,6 +17,8 @@ from datetime import datetime
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from picfind.records import when_text
+
 try:  # HEIC/HEIF (phone photos) when pillow-heif is installed
     import pillow_heif
 
@@ -177,12 +179,6 @@ def _exif_time(value: object) -> str | None:
         return when_text(datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S"))
     except ValueError:
         return None
-
-
-def when_text(moment: datetime) -> str:
-    """The catalog's form of a time: "YYYY-MM-DD HH:MM:SS" with the year in four digits, so that
-    text order is time order for every year (strftime writes year 999 as "999")."""
-    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
 
 
 _JPEG_DROP = {*range(0xE1, 0xEE), 0xEF, 0xFE}  # APP1-APP13, APP15, COM; APP0 (JFIF) and APP14 (Adobe) stay

@@ -11,6 +11,7 @@ rather than being searched for as text.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -21,6 +22,9 @@ import numpy as np
 from picfind.media.formats import EXTENSIONS
 
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?):(?=\D)(.+)", re.S)  # "2:sunset", but not "12:30 lunch"
+MAX_WEIGHT = 100.0  # a term weighed more than this drowns the others: refused as a typo
+MAX_TERMS = 32  # terms in one query (each is embedded: a query of thousands would hold a server)
+MAX_QUERY_CHARS = 2000  # a whole query, all terms together (CLIP reads 77 tokens of a term anyway)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ def parse(tokens: list[str], files: bool = True) -> list[Term]:
     """Terms from the words a person typed; ValueError says what is wrong. `files=False` (the
     web API): no term names a file, and nothing is looked up on disk, so an answer never tells
     whether some path exists."""
+    check_size(tokens)
     terms: list[Term] = []
     sign: float | None = None
     for token in tokens:
@@ -50,7 +55,7 @@ def parse(tokens: list[str], files: bool = True) -> list[Term]:
         weight, body = 1.0, token
         m = _WEIGHT.fullmatch(token)
         if m:
-            weight, body = float(m.group(1)), m.group(2)
+            weight, body = _weight(m.group(1)), m.group(2)
         if not body.strip():
             continue  # blank words say nothing; a query of nothing else is empty (below)
         weight *= sign if sign is not None else 1.0
@@ -77,6 +82,26 @@ def parse(tokens: list[str], files: bool = True) -> list[Term]:
     return terms
 
 
+def check_size(tokens: list[str]) -> None:
+    """ValueError when a query is over the caps (the CLI, the shell and the web all parse here)."""
+    chars = sum(len(t) for t in tokens)
+    if chars > MAX_QUERY_CHARS:
+        raise ValueError(f"the query is {chars:,} characters long; the most is {MAX_QUERY_CHARS:,}: "
+                         "describe the picture in fewer words")
+    count = sum(t not in ("+", "-") for t in tokens)
+    if count > MAX_TERMS:
+        raise ValueError(f"the query has {count:,} terms; the most is {MAX_TERMS}: combine fewer terms")
+
+
+def _weight(text: str) -> float:
+    """A term's weight as typed: a finite number from 0 to MAX_WEIGHT, else ValueError."""
+    value = float(text)
+    if not math.isfinite(value) or value > MAX_WEIGHT:
+        shown = text if len(text) <= 12 else text[:10] + "…"
+        raise ValueError(f"a weight of {shown} is too large: weights go from 0 to {MAX_WEIGHT:g}, e.g. 2:sunset")
+    return value
+
+
 def split(line: str) -> list[str]:
     """One typed line (the shell, the web page) as terms, split like a shell command line
     (quotes group words); see `group`."""
@@ -93,8 +118,11 @@ def group(words: list[str]) -> list[str]:
 
 
 def combine(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """The query vector: the weighted sum of unit term vectors, made unit; never NaN."""
     total = sum(w * v / np.linalg.norm(v) for v, w in zip(vectors, weights))
     norm = float(np.linalg.norm(total))
+    if not math.isfinite(norm) or not np.isfinite(total).all():
+        raise ValueError("a term's vector is not finite (a broken model file?): nothing can be searched")
     if norm < 1e-6:
         raise ValueError("the terms cancel out: nothing is left to search for")
     return (total / norm).astype(np.float32)

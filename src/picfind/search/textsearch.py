@@ -18,7 +18,7 @@ import numpy as np
 from picfind.filters import Filter
 from picfind.ocr.matching import TextMatch, query_words
 from picfind.ocr.reader import DEFAULT_OCR, MODELS
-from picfind.search.query import parse
+from picfind.search.query import Term
 from picfind.search.ranking import Hit, hits_for
 
 if TYPE_CHECKING:
@@ -37,11 +37,11 @@ def set_ocr(catalog: CatalogBackend, on: bool) -> None:
     catalog.set_setting("ocr", DEFAULT_OCR if on else OFF)
 
 
-def words_of(query: str | list[str]) -> list[list[str]]:
+def words_of(terms: list[Term]) -> list[list[str]]:
     """The words looked for in pictures' text, one group per text term that is added (not
     subtracted): a picture matches when its text holds every word of one group, so
-    `"hotel adlon" + "at night"` finds the receipt that says HOTEL ADLON."""
-    terms = parse([query] if isinstance(query, str) else query)
+    `"hotel adlon" + "at night"` finds the receipt that says HOTEL ADLON. Takes the terms
+    already parsed (`query.parse`), so the query is read once, by the caller's rules on files."""
     groups = [query_words(t.text or "") for t in terms if t.image is None and t.weight > 0]
     return [g for g in groups if g]
 

@@ -39,18 +39,22 @@ from picfind.filters import Filter
 from picfind.library import Example, Library, decode_example
 from picfind.records import CatalogError, printable
 from picfind.search.dupes import DEFAULT_THRESHOLD
+from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
-from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate
+from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
 
 UPLOAD_MAX = 25 * 2**20
 PAGE_MAX = 500  # results per request
 RESULTS_MAX = 20_000  # how deep "more results" may scroll
 DATE_POOL = 1000  # sort=date orders this many best matches newest first (min_score narrows them)
+SAME_ORIGIN = {"Cross-Origin-Resource-Policy": "same-origin"}  # no other site's page may embed a picture
 CACHE_SECONDS = 7 * 24 * 3600  # thumbnails are named by content, so they never go stale
 UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
 UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
 DECODES_AT_ONCE = 2
+UPLOAD_SECONDS = 60.0  # an upload's whole body must arrive within this...
+UPLOAD_IDLE_SECONDS = 10.0  # ...with no pause longer than this (else 408, and the slot is free)
 try:  # glibc's malloc_trim: hands freed decode buffers back to the system
     _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
 except (OSError, AttributeError):  # not glibc
@@ -64,13 +68,11 @@ class ApiError(Exception):
         self.headers = headers
 
 
-class Service:
-    """The library, opened on its own worker thread, and the calls the routes make."""
+class _Worker:
+    """One thread with its own library (SQLite connections belong to one thread)."""
 
-    def __init__(self, db: Path | str, model: str | None) -> None:
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="picfind-web")
-        self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
-        self.uploads = 0  # changed on the event loop only
+    def __init__(self, name: str, db: Path | str, model: str | None) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
         self.db, self.model = db, model
         self.lib: Library | None = None
 
@@ -80,13 +82,37 @@ class Service:
         return fn(self.lib)
 
     async def call(self, fn):
-        """`fn(library)` on the worker thread."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, fn)
+
+    def close(self) -> None:
+        if self.lib is not None:
+            self.pool.submit(self.lib.close).result()
+        self.pool.shutdown()
+
+
+class Service:
+    """The library on two worker threads: searches on one, and on the other what a page needs
+    while a search runs (thumbnails, images, a file's entry, status), so a heavy search never
+    holds them up; uploads decode on threads of their own."""
+
+    def __init__(self, db: Path | str, model: str | None) -> None:
+        self.searches = _Worker("picfind-web", db, model)
+        self.files = _Worker("picfind-files", db, model)
+        self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
+        self.uploads = 0  # changed on the event loop only
+
+    async def call(self, fn):
+        """`fn(library)` on the search thread."""
+        return await self.searches.call(fn)
+
+    async def light(self, fn):
+        """`fn(library)` on the thread for pictures and lookups."""
+        return await self.files.call(fn)
 
     def warm(self) -> None:
         """Load the encoder and the vector index now, so the first search does not wait for them
         (an error here comes back on that search instead)."""
-        self.pool.submit(self._run, Library.warm)
+        self.searches.pool.submit(self.searches._run, Library.warm)
 
     async def decode(self, request: Request) -> Example:
         """An uploaded example image, decoded on the decoding threads (so searches on the worker
@@ -105,9 +131,8 @@ class Service:
             _give_memory_back()
 
     def close(self) -> None:
-        if self.lib is not None:
-            self.pool.submit(self.lib.close).result()
-        self.pool.shutdown()
+        self.searches.close()
+        self.files.close()
         self.decoders.shutdown()
 
 
@@ -115,7 +140,7 @@ async def _body(request: Request) -> bytes:
     if int(request.headers.get("content-length") or 0) > UPLOAD_MAX:
         raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
     data = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _timed(request):
         data += chunk
         if len(data) > UPLOAD_MAX:
             raise ApiError(413, f"the image is larger than {UPLOAD_MAX // 2**20} MB")
@@ -127,10 +152,28 @@ async def _body(request: Request) -> bytes:
 async def _discard(request: Request) -> None:
     """Read a refused upload's body without keeping it (at most UPLOAD_MAX bytes)."""
     seen = 0
-    async for chunk in request.stream():
+    async for chunk in _timed(request):
         seen += len(chunk)
         if seen > UPLOAD_MAX:
             break
+
+
+async def _timed(request: Request):
+    """A request body's chunks, each within UPLOAD_IDLE_SECONDS and all within UPLOAD_SECONDS:
+    a client that stalls mid-body gets 408 and its upload slot is free again."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + UPLOAD_SECONDS
+    stream = request.stream().__aiter__()
+    while True:
+        wait = min(UPLOAD_IDLE_SECONDS, end - loop.time())
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout=max(wait, 0.001))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the upload stalled: an image must arrive within {UPLOAD_SECONDS:g} s, "
+                                f"with no pause over {UPLOAD_IDLE_SECONDS:g} s", {"Connection": "close"}) from None
+        yield chunk
 
 
 def _give_memory_back() -> None:
@@ -171,7 +214,7 @@ def _options(request: Request) -> dict:
     try:
         where = Filter.of(q.getlist("in"), q.get("after") or None, q.get("before") or None, q.get("ext") or None,
                           _int(request, "min_width", 0, 0, 10**6) or None,
-                          _int(request, "min_height", 0, 0, 10**6) or None)
+                          _int(request, "min_height", 0, 0, 10**6) or None, local=False)
         score = _score("min_score", min_score) if min_score else None
     except ValueError as e:
         raise ApiError(400, str(e)) from None
@@ -210,11 +253,13 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
     async def page(request: Request) -> Response:
         response = HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy})
         if token:  # the page's own requests (images included) then carry the token as a cookie
-            response.set_cookie("picfind_token", token, httponly=True, samesite="strict")
+            response.set_cookie(cookie_name(request), token, httponly=True, samesite="strict")
         return response
 
     async def api_search(request: Request) -> Response:
         query = request.query_params.get("q", "")
+        if len(query) > MAX_QUERY_CHARS:  # before it is split: the parse checks the terms too
+            raise ApiError(400, f"the query is {len(query):,} characters long; the most is {MAX_QUERY_CHARS:,}")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
         hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
@@ -249,24 +294,24 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         return JSONResponse({"groups": groups, "wasted_bytes": sum(g["wasted_bytes"] for g in groups)})
 
     async def api_status(request: Request) -> Response:
-        return JSONResponse(await service.call(lambda lib: lib.status()))
+        return JSONResponse(await service.light(lambda lib: lib.status()))
 
     async def api_file(request: Request) -> Response:
-        found = await service.call(lambda lib: lib.file(request.path_params["id"]))
+        found = await service.light(lambda lib: lib.file(request.path_params["id"]))
         if found is None:
             raise ApiError(404, "no such picture")
         return JSONResponse({"id": request.path_params["id"], "path": printable(found["path"])})
 
     async def thumb(request: Request) -> Response:
-        data = await service.call(lambda lib: lib.thumbnail(request.path_params["id"]))
+        data = await service.light(lambda lib: lib.thumbnail(request.path_params["id"]))
         if data is None:
             raise HTTPException(404)
         return Response(data, media_type="image/jpeg",
-                        headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
+                        headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable", **SAME_ORIGIN})
 
     async def image(request: Request) -> Response:
         file_id = request.path_params["id"]
-        opened = await service.call(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
+        opened = await service.light(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
         f, found = opened
         if f is None:
             raise HTTPException(404)
@@ -276,7 +321,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         size = os.fstat(f.fileno()).st_size
         return StreamingResponse(_chunks(f), media_type=kind, headers={
             "Cache-Control": "private, max-age=300", "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox"})
+            "Content-Security-Policy": "default-src 'none'; sandbox", **SAME_ORIGIN})
 
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")

@@ -23,8 +23,10 @@ def is_loopback(host: str) -> bool:
 
 class HostGate:
     """DNS rebinding and cross-site requests: without a token only the server's own host names
-    are answered (`names`; None: any, the token guards), and a request that says where it comes
-    from (`Origin`) must come from this server's own page unless it only reads."""
+    are answered (`names`; None: any, the token guards). Every route but the page itself refuses
+    a request another site's page makes (`Sec-Fetch-Site` other than same-origin or none, or an
+    `Origin` that is not this server): another site could otherwise search, load pictures and
+    burn CPU through the user's browser. The page may be opened from a link; a POST to it may not."""
 
     def __init__(self, app, names: set[str] | None) -> None:
         self.app, self.names = app, names
@@ -43,8 +45,13 @@ class HostGate:
             return (f"this server answers only to {', '.join(sorted(self.names))}, not {host!r}: "
                     "open it by one of those names, or start it with --token")
         origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD") and origin is not None and origin.split("://", 1)[-1] != host:
+        foreign = origin is not None and origin.split("://", 1)[-1] != host
+        page = request.url.path == "/" and request.method in ("GET", "HEAD")
+        if foreign and not page:
             return f"a request from another page ({origin}) is refused: use this server's own page"
+        site = request.headers.get("sec-fetch-site", "none")
+        if site not in ("same-origin", "none") and not page:
+            return f"a request from another site ({site}) is refused: use this server's own page"
         return None
 
 
@@ -58,9 +65,15 @@ def _hostname(host: str) -> str | None:
     return (m.group(1) or m.group(2)) if m else None
 
 
+def cookie_name(request: Request) -> str:
+    """The token cookie's name, one per port: browsers send a host's cookies to every port on it,
+    so another server on this host (another picfind, or anything else) never sees this one's."""
+    return f"picfind_token_{request.url.port or (443 if request.url.scheme == 'https' else 80)}"
+
+
 class TokenGate:
     """Every request needs the token: ?token=, an `Authorization: Bearer` header, or the cookie
-    the page sets. Compared in constant time."""
+    the page sets (named for the port). Compared in constant time."""
 
     def __init__(self, app, token: str) -> None:
         self.app, self.token = app, token
@@ -75,6 +88,6 @@ class TokenGate:
 
     def _allowed(self, request: Request) -> bool:
         auth = request.headers.get("authorization", "")
-        given = (request.query_params.get("token") or request.cookies.get("picfind_token")
+        given = (request.query_params.get("token") or request.cookies.get(cookie_name(request))
                  or (auth[7:] if auth.lower().startswith("bearer ") else ""))
         return hmac.compare_digest(given.encode(), self.token.encode())
