@@ -81,10 +81,15 @@ class SkippedFile(FileStat):
     detail: str = ""
 
 
+EARLY_SQL = f"SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < '{FIRST_PHOTO_YEAR:04d}'"
+
+
 def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict]) -> dict:
-    """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents)."""
+             offline: list[dict], early: int = 0) -> dict:
+    """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents;
+    `early`: pictures whose capture time is before FIRST_PHOTO_YEAR, surely a clock never set)."""
     return {
+        f"dates_before_{FIRST_PHOTO_YEAR}": early,
         "files_seen": files_seen,
         "images_indexed": ok[0],
         "unique_contents": ok[1],

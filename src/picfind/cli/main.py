@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import signal
 import socket
@@ -14,7 +13,7 @@ import sys
 from pathlib import Path
 
 from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
-from picfind.cli.output import ProgressBar, after_results, print_hits, say, shown, size_text
+from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
@@ -40,7 +39,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     finally:
         bar.close()
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(dumps(report.as_dict()))
     elif not getattr(args, "quiet", False):
         skipped = sum(report.skipped.values())
         reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
@@ -85,7 +84,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
     finally:
         bar.close()
     if args.json:
-        print(json.dumps([printable(g.as_dict()) for g in groups], indent=2))
+        print(dumps([printable(g.as_dict()) for g in groups]))
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
@@ -140,7 +139,7 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     if args.skipped:
         st["skipped_files"] = [{**f, "path": printable(f["path"])} for f in lib.skipped_files()]
     if args.json:
-        print(json.dumps(st, indent=2))
+        print(dumps(st))
         return 0
     print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
@@ -148,6 +147,9 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    if st["dates_before_1826"]:
+        print(f"dates     {st['dates_before_1826']} dated before 1826, the first photograph: surely a camera clock "
+              "never set (they sort as oldest; --before 1826 finds them)")
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
@@ -186,8 +188,8 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
         return 0
     roots = lib.roots()
     if args.json:
-        print(json.dumps([{"path": printable(r.path), "extensions": r.extensions, "excludes": r.excludes}
-                          for r in roots], indent=2))
+        print(dumps([{"path": printable(r.path), "extensions": r.extensions, "excludes": r.excludes}
+                     for r in roots]))
     elif not roots:
         print("no roots yet: `picfind index FOLDER` adds one")
     for r in roots if not args.json else []:
@@ -200,7 +202,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if action == "list":
         rows = models.list_models()
         if getattr(args, "json", False):
-            print(json.dumps([r.as_dict() for r in rows], indent=2))
+            print(dumps([r.as_dict() for r in rows]))
             return 0
         for r in rows:
             mark = "installed" if r.installed else "-"

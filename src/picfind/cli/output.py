@@ -22,6 +22,12 @@ if TYPE_CHECKING:  # indexing is imported by the command that uses it
     from picfind.library import Library
 
 
+def dumps(value: object) -> str:
+    """JSON as picfind prints it: strict (NaN or Infinity anywhere is a ValueError, never output
+    that other tools cannot read)."""
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
 def say(args: argparse.Namespace, text: str) -> None:
     if not getattr(args, "quiet", False):
         print(terminal(text), file=sys.stderr)
@@ -34,7 +40,7 @@ def shown(value: str) -> str:
 
 def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
-        print(json.dumps([printable(h.as_dict()) for h in hits], indent=2))
+        print(dumps([printable(h.as_dict()) for h in hits]))
     elif args.paths_only or args.null:
         out = sys.stdout.buffer
         end = b"\0" if args.null else b"\n"

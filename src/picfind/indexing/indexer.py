@@ -19,6 +19,7 @@ import numpy as np
 
 from picfind.indexing.crawl import Found, Unreachable, identities, walk
 from picfind.indexing.stages import (
+    NO_VECTOR,
     TRANSIENT,
     IndexOptions,
     IndexReport,
@@ -167,13 +168,22 @@ class Indexer:
                 report.device = self.encoder.active_device
                 out = self.encoder.encode_images(np.stack([r.pixels for r in batch]))
                 for r, v in zip(batch, out):
+                    if not np.isfinite(v).all():  # a model that gives NaN for a picture: never stored
+                        report.skipped[NO_VECTOR] += 1
+                        writer.skip(r.task, NO_VECTOR, "the model's vector for it is not finite (NaN)")
+                        continue
                     writer.vectors[r.content_hash] = v
                     known.add(r.content_hash)
                     writer.ready.append(_indexed(r))
-                report.embedded += len(batch)
+                    report.embedded += 1
             to_embed.clear()
             pending.clear()
-            writer.ready.extend(_indexed(r) for r in waiting)
+            for r in waiting:  # copies: indexed with their content, or skipped with it
+                if r.content_hash in known:
+                    writer.ready.append(_indexed(r))
+                else:
+                    report.skipped[NO_VECTOR] += 1
+                    writer.skip(r.task, NO_VECTOR, "the model's vector for it is not finite (NaN)")
             waiting.clear()
 
         inflight = max(2 * batch_size, 4 * workers)

@@ -33,6 +33,7 @@ import numpy as np
 
 from picfind.catalogs.opening import is_server, open_catalog
 from picfind.indexing.stages import (
+    NO_VECTOR,
     IndexOptions,
     IndexReport,
     Progress,
@@ -254,6 +255,10 @@ class RayStages:
             return
         digest = batch["content_hash"][i]
         writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
+        if batch["embedded"][i] and not np.isfinite(batch["vector"][i]).all():
+            report.skipped[NO_VECTOR] += 1
+            writer.skip(Task(path, *stat), NO_VECTOR, "the model's vector for it is not finite (NaN)")
+            return
         if batch["embedded"][i]:
             report.embedded += 1
             if digest not in known:  # a copy embedded by another actor too: one vector is kept

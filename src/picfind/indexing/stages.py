@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
+NO_VECTOR = "no vector"  # the model gave NaN for this picture: nothing is stored that would poison a search
 UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
 # Decode for OCR at least this big on the short side (JPEG draft stays coarse): decoding at CLIP's
 # size alone costs less but misses a quarter of the words 1/60 of the height tall (ocr.py --sweep).

@@ -8,6 +8,7 @@ of them pass the filter or still exist, the ask doubles until enough do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -62,7 +63,8 @@ def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: i
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
         found, exhausted = candidates.top(query, fetch)
-        found = sorted(found, key=lambda c: (-c[1], c[0]))  # ties in one order: pages stay stable
+        found = sorted(((h, s) for h, s in found if math.isfinite(s)),  # a NaN vector matches nothing
+                       key=lambda c: (-c[1], c[0]))  # ties in one order: pages stay stable
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         ranked = [(h, s) for h, s in ranked if h not in exclude]
@@ -78,7 +80,7 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
     files = catalog.files_for_hashes([h for h, _ in ranked], where)
     hits = []
     for h, score in ranked:
-        if not files.get(h):
+        if not files.get(h) or not math.isfinite(score):
             continue  # every file of this picture is gone, or filtered out
         first = files[h][0]
         hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],

@@ -24,6 +24,7 @@ library. What differs, and why:
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -43,7 +44,7 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+from picfind.records import EARLY_SQL, CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of, when_text
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 
@@ -66,7 +67,7 @@ def _ext(path: str) -> str:
 
 
 def _local_time(mtime_ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
+    return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
 class PgCatalog(PgVectorIndex, PgTextStore):
@@ -343,7 +344,8 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
         embedded = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND EXISTS (SELECT 1 FROM files f "
                              "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,))[0]
-        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places())
+        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
+                        self._one(EARLY_SQL)[0])
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -80,6 +80,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
     """),
     ("m002_ocr_texts", PGTEXT_MIGRATION),
+    # dates are compared as text: every year in four digits (an older picfind wrote 999 as "999-")
+    ("m003_pad_dates", """
+    UPDATE files SET taken_at = lpad(taken_at, 19, '0') WHERE taken_at ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
+    UPDATE files SET mtime_local = lpad(mtime_local, 19, '0') WHERE mtime_local ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

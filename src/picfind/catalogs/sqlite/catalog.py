@@ -21,7 +21,7 @@ from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
 from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+from picfind.records import EARLY_SQL, CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
@@ -367,7 +367,8 @@ class Catalog(TextStore):
         ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
         embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
                      "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
-        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
+                        q(EARLY_SQL).fetchone()[0])
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

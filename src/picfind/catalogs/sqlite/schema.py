@@ -96,6 +96,13 @@ MIGRATIONS: list[str] = [
     """ + reown_sql(),
     # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
     TEXT_MIGRATION,
+    # 6: pad dates: capture times are compared as text, so every year is written in four digits
+    # (an older picfind wrote year 999 as "999-...", which sorted after 2024)
+    PAD_DATES := """
+    UPDATE files SET taken_at = substr('0000' || taken_at, -19)
+    WHERE length(taken_at) BETWEEN 16 AND 18
+      AND taken_at GLOB '*[0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
