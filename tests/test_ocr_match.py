@@ -13,8 +13,18 @@ import pytest
 from picfind.catalogs.opening import open_catalog
 from picfind.catalogs.protocol import CatalogBackend
 from picfind.catalogs.sqlite.catalog import Catalog
-from picfind.ocr.matching import _sellers, candidate_pieces, fold, match, query_words, snippet, within_one
+from picfind.ocr.matching import (
+    _sellers,
+    candidate_pieces,
+    fold,
+    match,
+    partial_least,
+    query_words,
+    snippet,
+    within_one,
+)
 from picfind.records import IndexedFile
+from picfind.search.textsearch import text_matches
 
 
 def test_fold_drops_case_accents_and_punctuation() -> None:
@@ -92,18 +102,18 @@ def test_catalog_finds_contents_whose_text_matches(catalog: CatalogBackend, tmp_
     catalog.put_texts("ocr-b", {"h1": "something else"})
     assert catalog.texts_read("ocr-a") == {"h1", "h2", "h3", "h4"}
     assert catalog.count_texts("ocr-a") == (4, 3)
-    assert set(catalog.text_matches("ocr-a", ["hotel", "adlon"])) == {"h1"}
-    assert set(catalog.text_matches("ocr-a", ["oadma"])) == {"h2"}
-    assert set(catalog.text_matches("ocr-a", ["quittung"])) == {"h4"}  # one slip, through the trigram prefilter
-    assert catalog.text_matches("ocr-b", ["adlon"]) == {}  # texts of two OCR models never mix
+    assert set(text_matches(catalog, "ocr-a", ["hotel", "adlon"])) == {"h1"}
+    assert set(text_matches(catalog, "ocr-a", ["oadma"])) == {"h2"}
+    assert set(text_matches(catalog, "ocr-a", ["quittung"])) == {"h4"}  # one slip, through the trigram prefilter
+    assert text_matches(catalog, "ocr-b", ["adlon"]) == {}  # texts of two OCR models never mix
     assert catalog.texts_of("ocr-a", ["h1", "h3"]) == {"h1": "Receipt HÔTEL ADLON\nTotal 12.50"}
     # a content read twice keeps its first text; pruning drops text no file holds
     catalog.put_texts("ocr-a", {"h2": "changed"})
-    assert set(catalog.text_matches("ocr-a", ["roadmap"])) == {"h2"}
+    assert set(text_matches(catalog, "ocr-a", ["roadmap"])) == {"h2"}
     catalog.write_batch("m", [], {}, [], gone=[str(tmp_path / "h1.png"), str(tmp_path / "h2.png")])
     catalog.prune_embeddings()
     assert catalog.texts_read("ocr-a") == {"h3", "h4"}
-    assert catalog.text_matches("ocr-a", ["adlon"]) == {}
+    assert text_matches(catalog, "ocr-a", ["adlon"]) == {}
     if isinstance(catalog, Catalog):
         assert catalog.db.execute("SELECT count(*) FROM ocr_fts").fetchone()[0] == 1
 
@@ -131,13 +141,13 @@ def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> Non
     for target in (tmp_path / "c.db", pg_url):
         cat = open_catalog(target)
         cat.put_texts("ocr", texts)
-        answers.append([{h: m.words for h, (_, m) in cat.text_matches("ocr", q).items()} for q in queries])
+        answers.append([{h: m.words for h, (_, m) in text_matches(cat, "ocr", q).items()} for q in queries])
         cat.close()
     sqlite_answers, pg_answers = answers
     assert sqlite_answers == pg_answers
     assert sum(map(len, sqlite_answers)) > 100  # the queries do find things
     for q, found in zip(queries, sqlite_answers):  # and exactly what the matcher accepts
-        assert set(found) == {h for h, t in texts.items() if match(q, t) is not None}, q
+        assert set(found) == {h for h, t in texts.items() if match(q, t, partial_least(q)) is not None}, q
 
 
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
@@ -157,5 +167,17 @@ def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Pa
     assert cat.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert cat.texts_read("any") == set()
     cat.put_texts("any", {"h": "Hotel Adlon"})
-    assert set(cat.text_matches("any", ["adlon"])) == {"h"}
+    assert set(text_matches(cat, "any", ["adlon"])) == {"h"}
     assert cat.db.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+
+
+def test_a_misread_word_still_finds_the_picture_ranked_by_how_much_it_holds(catalog: CatalogBackend) -> None:
+    """Issue 23, item 8: `quartz hammock` where OCR read only HAMMOCK. Every word first, then
+    most words; a text holding under half the words is no match."""
+    catalog.put_texts("ocr", {"h1": "HAMMOCK", "h2": "Quartz HAMMOCK", "h3": "hammock quartz garden", "h4": "garden"})
+    found = text_matches(catalog, "ocr", ["quartz", "hammock"])
+    assert set(found) == {"h1", "h2", "h3"}
+    assert found["h2"][1].score > found["h1"][1].score and found["h1"][1].words == ["hammock"]
+    four = text_matches(catalog, "ocr", ["quartz", "hammock", "garden", "pelican"])
+    assert set(four) == {"h2", "h3"} and four["h3"][1].score > four["h2"][1].score  # h1 and h4: one of four
+    assert text_matches(catalog, "ocr", ["quartz", "hammock", "garden", "pelican", "zebra"]).keys() == {"h3"}

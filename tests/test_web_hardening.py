@@ -81,6 +81,13 @@ def test_the_answer_is_the_same_whether_a_same_named_file_exists(client: TestCli
     assert "HAMMOCK" in before.json()["results"][0]["ocr_text"]
 
 
+def test_one_misread_word_does_not_hide_the_picture(client: TestClient) -> None:
+    """Issue 23, item 8, on both catalogs: OCR read only HAMMOCK; `Quartz HAMMOCK` lifts it."""
+    for params in ({"q": "Quartz HAMMOCK"}, {"q": "Quartz HAMMOCK", "ocr_only": "1"}):
+        first = client.get("/api/search", params=params).json()["results"][0]
+        assert first["matched"] == ["hammock"] and "HAMMOCK" in first["ocr_text"]
+
+
 def test_a_folder_filter_from_the_web_is_never_read_against_the_servers_folder(client: TestClient) -> None:
     for folder in ("~root/Pictures", "Pictures", "./x"):
         answer = client.get("/api/search", params={"q": "a square", "in": folder})

@@ -16,7 +16,6 @@ import numpy as np
 
 from picfind.catalogs.lock import Waiting
 from picfind.filters import Filter
-from picfind.ocr.matching import TextMatch
 from picfind.records import FileRecord, IndexedFile, Root, SkippedFile
 
 BuildProgress = Callable[[int, int], None]  # (vectors added, total)
@@ -113,8 +112,8 @@ class CatalogBackend(Protocol):
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]: ...
     def count_texts(self, ocr_model: str) -> tuple[int, int]: ...
 
-    def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
-        """The contents whose text holds every one of these folded words (`ocr_match.match`
-        decides, whatever index found the candidates), with their text and how it matched."""
+    def text_candidates(self, ocr_model: str, words: list[str]) -> dict[str, str]:
+        """Contents whose text may hold every one of these folded words, with their text: a
+        superset, at most `MAX_CANDIDATES`; `picfind.search.textsearch.text_matches` decides."""
 
 

@@ -102,22 +102,26 @@ class TextMatch:
 
     @property
     def score(self) -> float:
-        """Ranks text matches: every word found, exact ones first."""
+        """Ranks text matches: more words found first (every word above most), exact ones first."""
         return len(self.words) + 0.5 * self.exact
 
 
-def match(words: list[str], text: str) -> TextMatch | None:
-    """Which query words the (unfolded) text holds; None unless every one of them is there."""
+def match(words: list[str], text: str, least: int | None = None) -> TextMatch | None:
+    """Which query words the (unfolded) text holds; None unless at least `least` of them are
+    there (default: every one)."""
     folded = fold(text)
     squeezed = folded.replace(" ", "")
+    need = len(words) if least is None else least
     found, exact = [], 0
-    for word in words:
+    for i, word in enumerate(words):
         if word in folded or word in squeezed:
             exact += 1
         elif not (len(word) >= FUZZY_MIN and (within_one(word, folded) or within_one(word, squeezed))):
-            return None
+            if len(found) + len(words) - i - 1 < need:
+                return None  # too few of the rest could still be there
+            continue
         found.append(word)
-    return TextMatch(found, exact) if found else None
+    return TextMatch(found, exact) if found and len(found) >= need else None
 
 
 def snippet(text: str, words: list[str], width: int = 60) -> str:
@@ -131,12 +135,21 @@ def snippet(text: str, words: list[str], width: int = 60) -> str:
     return ("…" if start else "") + cut + ("…" if start + width < len(line) else "")
 
 
-def matching(words: list[str], candidates: dict[str, str]) -> dict[str, tuple[str, TextMatch]]:
-    """The candidates (content hash -> text) whose text holds every one of these folded words,
-    with their text and how it matched: the one decision every catalog's search ends with."""
+def partial_least(words: list[str]) -> int:
+    """How many of a query's words a text must hold to be a partial match: half, rounded up
+    (one of two: `quartz hammock` finds the picture whose text was read only as HAMMOCK; a single
+    common word of a long description lifts nothing)."""
+    return (len(words) + 1) // 2
+
+
+def matching(words: list[str], candidates: dict[str, str],
+             least: int | None = None) -> dict[str, tuple[str, TextMatch]]:
+    """The candidates (content hash -> text) whose text holds every one of these folded words
+    (or `least` of them), with their text and how it matched: the one decision every catalog's
+    search ends with."""
     found = {}
     for digest, text in candidates.items():
-        m = match(words, text)
+        m = match(words, text, least)
         if m is not None:
             found[digest] = (text, m)
     return found

@@ -1,7 +1,8 @@
 """CLIP search fused with the text read from pictures.
 
-A picture whose text holds every word of the query (3+ characters each, see `ocr_match`) is
-ranked above every picture found by CLIP alone: more exact matches first, then by CLIP score.
+A picture whose text holds the query's words (3+ characters each, see `ocr_match`) is ranked
+above every picture found by CLIP alone: every word first, then most words (at least half of
+them: one misread word does not hide a picture), more exact matches first, then by CLIP score.
 The rest follow in CLIP's order. Rank fusion (RRF) was the alternative; it lets a strong CLIP
 match push a picture that *says* "hotel adlon" down the list, which is the one thing a person
 typing a word they saw on the picture does not want. `ocr_only` keeps the text matches alone.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.filters import Filter
-from picfind.ocr.matching import TextMatch, query_words
+from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, matching, partial_least, query_words
 from picfind.ocr.reader import DEFAULT_OCR, MODELS
 from picfind.search.query import Term
 from picfind.search.ranking import Hit, hits_for
@@ -46,6 +47,20 @@ def words_of(terms: list[Term]) -> list[list[str]]:
     return [g for g in groups if g]
 
 
+def text_matches(catalog: CatalogBackend, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
+    """Contents whose text holds these folded words, with their text and how it matched: every
+    word, or at least half of them (`partial_least`), so one misread word does not hide a
+    picture; `TextMatch.score` puts those holding more words first. The one implementation over
+    every catalog: a backend only hands over candidates (`text_candidates`, a superset)."""
+    found = matching(words, catalog.text_candidates(ocr_model, words))
+    if len(words) > 1 and len(found) < MAX_CANDIDATES:
+        least = partial_least(words)
+        for word in words:  # a text holding some words is a candidate of each of them
+            for digest, hit in matching(words, catalog.text_candidates(ocr_model, [word]), least).items():
+                found.setdefault(digest, hit)
+    return found
+
+
 def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: list[Hit], words: list[list[str]], n: int,
          where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
          ocr_only: bool = False) -> list[Hit]:
@@ -59,7 +74,7 @@ def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: lis
         raise ValueError("--ocr-only needs a word of 3 or more letters to look for")
     found: dict[str, tuple[str, TextMatch]] = {}
     for group in words:
-        for h, (text, m) in catalog.text_matches(ocr, group).items():
+        for h, (text, m) in text_matches(catalog, ocr, group).items():
             if h not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
                 found[h] = (text, m)
     ranked = sorted(found, key=lambda h: -found[h][1].score)[:MAX_TEXT_HITS]

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable, trigrams
+from picfind.ocr.matching import MAX_CANDIDATES, candidate_pieces, searchable, trigrams
 
 # Appended to pgschema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
@@ -84,10 +84,6 @@ class PgTextStore:
         rows = self._run(f"SELECT content_hash, text FROM ocr_texts WHERE ocr_model = %s AND {' AND '.join(groups)} "
                          "LIMIT %s", (ocr_model, *params, MAX_CANDIDATES))
         return dict(rows)
-
-    def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
-        """Contents whose text holds every one of these folded words: their text and how it matched."""
-        return matching(words, self.text_candidates(ocr_model, words))
 
     def count_texts(self, ocr_model: str) -> tuple[int, int]:
         """(contents read, contents holding text) for this OCR model."""

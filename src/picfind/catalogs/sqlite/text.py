@@ -3,7 +3,8 @@ vectors, so copies, moves and renames read nothing again, and searched through a
 index (substrings of 3+ characters) over the folded text (`ocr_match.fold`).
 
 `Catalog` inherits these methods; the PostgreSQL catalog answers `text_candidates` its own way
-(`picfind.catalogs.postgres.text`), and `ocr_match.matching` decides on what comes back either way.
+(`picfind.catalogs.postgres.text`), and `picfind.search.textsearch.text_matches` decides on what comes
+back either way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable
+from picfind.ocr.matching import MAX_CANDIDATES, candidate_pieces, searchable
 
 # Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
@@ -83,7 +84,3 @@ class TextStore:
         row = self.db.execute("SELECT count(*), count(NULLIF(text, '')) FROM ocr_texts WHERE ocr_model = ?",
                               (ocr_model,)).fetchone()
         return row[0], row[1]
-
-    def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
-        """Contents whose text holds every one of these folded words: their text and how it matched."""
-        return matching(words, self.text_candidates(ocr_model, words))
