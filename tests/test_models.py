@@ -331,3 +331,14 @@ def test_empty_names_are_errors_and_a_broken_model_folder_does_not_hide_the_othe
     rows = {r["name"]: r for r in json.loads(picfind("models", "list", "--json", check=True).stdout)}
     assert rows["mine"]["installed"] and rows["broken"]["description"].startswith("broken: ")
     assert "broken: " in picfind("models", "list", check=True).stdout
+
+
+@pytest.mark.parametrize("changes", [{"std": [0, 0, 0]}, {"std": [0.3, -1, 0.3]}, {"image_size": 0},
+                                     {"image_size": -64}, {"mean": [0.5, 0.5]}, {"std": [1, 1e999, 1]},
+                                     {"embedding_dim": 0}])
+def test_a_bundle_that_would_divide_by_zero_is_refused_at_import(tmp_path: Path, changes: dict) -> None:
+    """Issue 23: std 0 divides every pixel by zero (NaN vectors), size 0 makes no picture at all."""
+    src = _bundle_with(tmp_path, **changes)
+    proc = picfind("models", "import", str(src))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and str(src / "manifest.json") in proc.stderr, proc.stderr

@@ -119,3 +119,43 @@ def test_near_duplicates_walk_the_hnsw_index_and_find_the_exact_groups(pg_url: s
     found = {frozenset(row_of[int(ids[i])] for i in g) for g in groups_of(len(ids), pairs)}
     assert found == expected
     catalog.close()
+
+
+def test_a_dropped_connection_is_one_plain_line(pg_url: str) -> None:
+    """Issue 23: libpq's message holds newlines and tabs; the line shown had them as literal \\n\\t."""
+    import signal
+
+    import pytest
+
+    from picfind.errors import terminal
+    from picfind.records import CatalogError
+
+    cat = PgCatalog(pg_url)
+    try:
+        pid = cat._one("SELECT pg_backend_pid()")[0]
+        os.kill(pid, signal.SIGKILL)  # the server process dies: libpq says so in three lines
+        time.sleep(0.5)
+        with pytest.raises(CatalogError) as lost:
+            cat.stats(MODEL)
+        message = str(lost.value)
+        assert message.isprintable() and terminal(message) == message and "\\n" not in terminal(message)
+        assert "server closed the connection" in message and "run the command again" in message
+    finally:
+        cat.close()
+        _until_the_server_is_back(pg_url)
+
+
+def _until_the_server_is_back(url: str) -> None:
+    """A killed server process makes PostgreSQL restart every session: wait for it (the server is
+    shared by the test session)."""
+    import psycopg
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 FORMAT = 2
+MAX_IMAGE_SIZE = 4096  # a model input side in pixels; more is a typo (SigLIP 2 tops out at 512)
 # CLIP's image normalisation, the default of format-1 manifests (here, not in preprocess: no Pillow).
 # The OpenAI CLIP BPE vocabulary, shipped with picfind: bundles may name it instead of a file.
 
@@ -110,8 +112,18 @@ def _check(path: Path, manifest: dict) -> None:
     for key, value, allowed in checks:
         if value not in allowed:
             raise BundleError(f"{mf}: {key} {value!r} is not one of {', '.join(allowed)}")
-    if not isinstance(pre.get("size"), int):
-        raise BundleError(f"{mf}: preprocess.size must be a number of pixels")
+    size = pre.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_IMAGE_SIZE:
+        raise BundleError(f"{mf}: the image size must be a number of pixels from 1 to {MAX_IMAGE_SIZE}, not {size!r}")
+    for key, default in (("mean", CLIP_MEAN), ("std", CLIP_STD)):
+        values = pre.get(key, default)
+        numbers = isinstance(values, (list, tuple)) and len(values) == 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        if not numbers or key == "std" and min(values) <= 0:
+            raise BundleError(f"{mf}: {key} must be three finite numbers" + (", each above 0 (every pixel is divided "
+                              "by it)" if key == "std" else "") + f", not {values!r}")
+    if manifest["embedding_dim"] < 1:
+        raise BundleError(f"{mf}: embedding_dim must be 1 or more, not {manifest['embedding_dim']!r}")
 
 
 @dataclass(frozen=True)

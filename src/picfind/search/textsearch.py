@@ -47,13 +47,15 @@ def words_of(terms: list[Term]) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def text_matches(catalog: CatalogBackend, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
+def text_matches(catalog: CatalogBackend, ocr_model: str, words: list[str],
+                 enough: int = MAX_CANDIDATES) -> dict[str, tuple[str, TextMatch]]:
     """Contents whose text holds these folded words, with their text and how it matched: every
     word, or at least half of them (`partial_least`), so one misread word does not hide a
-    picture; `TextMatch.score` puts those holding more words first. The one implementation over
-    every catalog: a backend only hands over candidates (`text_candidates`, a superset)."""
+    picture; `TextMatch.score` puts those holding more words first. With `enough` texts holding
+    every word, the partial ones (ranked after them all) are not looked for. The one
+    implementation over every catalog: a backend only hands over candidates (`text_candidates`)."""
     found = matching(words, catalog.text_candidates(ocr_model, words))
-    if len(words) > 1 and len(found) < MAX_CANDIDATES:
+    if len(words) > 1 and len(found) < enough:
         least = partial_least(words)
         for word in words:  # a text holding some words is a candidate of each of them
             for digest, hit in matching(words, catalog.text_candidates(ocr_model, [word]), least).items():
@@ -73,8 +75,10 @@ def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: lis
     if ocr_only and not words:
         raise ValueError("--ocr-only needs a word of 3 or more letters to look for")
     found: dict[str, tuple[str, TextMatch]] = {}
+    # every-word matches enough to fill the page (none filtered away): partial ones would rank below them all
+    enough = MAX_CANDIDATES if where else n + len(exclude or ())
     for group in words:
-        for h, (text, m) in text_matches(catalog, ocr, group).items():
+        for h, (text, m) in text_matches(catalog, ocr, group, enough).items():
             if h not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
                 found[h] = (text, m)
     ranked = sorted(found, key=lambda h: -found[h][1].score)[:MAX_TEXT_HITS]

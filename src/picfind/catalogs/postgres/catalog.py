@@ -94,7 +94,7 @@ class PgCatalog(PgVectorIndex, PgTextStore):
             raise  # a deadlock or serialization failure: the caller may retry
         except psycopg.OperationalError as e:
             what = "lost" if self.db.closed or self.db.broken else "error from"
-            raise CatalogError(f"{what} the PostgreSQL catalog {self.location}: {redact(str(e).strip())} "
+            raise CatalogError(f"{what} the PostgreSQL catalog {self.location}: {redact(' '.join(str(e).split()))} "
                                "(run the command again: finished batches are kept)") from None
 
     def _retrying(self, fn):

@@ -133,9 +133,9 @@ def _migrate(db: psycopg.Connection, location: str) -> None:
                     db.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number + 1, name))
             except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
                 raise CatalogError(f"the PostgreSQL server of {location} has no pgvector extension "
-                                   f"({str(e).splitlines()[0]}): install pgvector on the server") from None
+                                   f"({' '.join(str(e).split())}): install pgvector on the server") from None
             except psycopg.errors.InsufficientPrivilege as e:  # pgvector is not a trusted extension
-                raise CatalogError(f"cannot set up the catalog {location}: {str(e).splitlines()[0]}: a "
+                raise CatalogError(f"cannot set up the catalog {location}: {' '.join(str(e).split())}: a "
                                    "PostgreSQL superuser must run once: psql -d "
                                    f"{db.info.dbname} -c 'CREATE EXTENSION vector'") from None
 
