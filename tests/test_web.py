@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import socket
@@ -248,18 +249,12 @@ def test_a_broken_thumbnail_is_made_again(client: TestClient, catalog) -> None:
 def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
     """While enough uploads are under way, more get 503 (and can read it); a search answers
     meanwhile; a picture over the example pixel cap is refused from its header."""
-    import http.client
     with serving(catalog[1]) as url:
         port = int(url.rsplit(":", 1)[1].strip("/"))
         body = _png()
 
         def upload(part: bytes) -> http.client.HTTPConnection:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.putrequest("POST", "/api/similar?n=3")
-            conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders()
-            conn.send(part)
-            return conn
+            return upload_part(port, body, part, "/api/similar?n=3")
         stalled = [upload(body[: len(body) // 2]) for _ in range(web.UPLOADS_AT_ONCE)]  # each waits mid-body
         time.sleep(1)  # let the server take them in
         for _ in range(3):
@@ -335,6 +330,16 @@ def test_serve_refuses_an_open_address_without_a_token(catalog) -> None:
 def test_serve_without_the_model_says_so_at_once(catalog) -> None:
     proc = picfind("serve", "--db", str(catalog[1]), "--model", "vit-b-32", "--port", str(free_port()), timeout=60)
     assert proc.returncode == 1 and "not installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def upload_part(port: int, body: bytes, part: bytes, path: str) -> http.client.HTTPConnection:
+    """An upload of `body` that has sent only `part` of it so far (the connection stays open)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.putrequest("POST", path)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    conn.send(part)
+    return conn
 
 
 def free_port() -> int:

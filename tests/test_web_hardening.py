@@ -4,7 +4,6 @@ a stalled upload gives its slot back, and a heavy search does not hold up pictur
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from picfind.search.textsearch import set_ocr
 from picfind.web import app as web
 
 from .conftest import picfind, shape_files
-from .test_web import LOCAL, free_port
+from .test_web import LOCAL, free_port, upload_part
 from .test_web import browser as browser  # the fixture
 
 MODEL = "tiny-shapes"
@@ -207,19 +206,12 @@ def test_stalled_uploads_give_their_slots_back(catalog: str, monkeypatch: pytest
     monkeypatch.setattr(web, "UPLOAD_IDLE_SECONDS", 0.5)
     body = _png()
     with in_process(catalog) as (url, port):
-        def upload(part: bytes) -> http.client.HTTPConnection:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-            conn.putrequest("POST", "/api/similar?n=2")
-            conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders()
-            conn.send(part)
-            return conn
-        stalled = [upload(body[:2]) for _ in range(web.UPLOADS_AT_ONCE)]
+        stalled = [upload_part(port, body, body[:2], "/api/similar?n=2") for _ in range(web.UPLOADS_AT_ONCE)]
         for conn in stalled:
             answer = conn.getresponse()
             assert answer.status == 408 and "stalled" in json.load(answer)["error"]
             conn.close()
-        fresh = upload(body).getresponse()
+        fresh = upload_part(port, body, body, "/api/similar?n=2").getresponse()
         assert fresh.status == 200 and len(json.load(fresh)["results"]) == 2
 
 
