@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin, TiffImagePlugin
+from starlette.testclient import TestClient
 
 from picfind.library import Library
 from picfind.media.decode import SkipFile, decode, probe
+from picfind.web import app as web
 
 from .conftest import picfind, shape_files
+from .test_web import LOCAL
 
 
 def tab_maker_jpeg(path: Path | None = None) -> bytes:
@@ -39,10 +42,6 @@ def test_a_blank_camera_maker_is_no_camera_not_a_crash() -> None:
     assert probe(tab_maker_jpeg()).camera == "X100"
 
 
-def _catalogs(tmp_path: Path, pg: str | None) -> str:
-    return pg or str(tmp_path / "c.db")
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_index_goes_on_past_a_picture_whose_metadata_breaks_a_reader(tmp_path: Path, backend: str,
                                                                      request: pytest.FixtureRequest) -> None:
@@ -59,6 +58,9 @@ def test_index_goes_on_past_a_picture_whose_metadata_breaks_a_reader(tmp_path: P
         tab = next(h for h in lib.search("a red circle", n=5) if h.path.endswith("tab.jpg"))
         assert tab.camera == "X100"
         assert [Path(h.path).name for h in lib.similar(tab.id, n=5)] == ["blue.png"]
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url=LOCAL) as client:
+        answer = client.get("/api/similar", params={"id": tab.id, "n": 5})
+        assert answer.status_code == 200 and [Path(r["path"]).name for r in answer.json()["results"]] == ["blue.png"]
 
 
 def test_an_unexpected_error_reading_one_file_is_a_skip_with_its_reason(tmp_path: Path,

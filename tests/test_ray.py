@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from .conftest import picfind, write_shapes
+from .test_odd_files import tab_maker_jpeg
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +44,12 @@ def test_ray_builds_the_catalog_the_local_runner_builds(tmp_path: Path) -> None:
     for original in sorted(lib.glob("*.*"))[:6]:
         (lib / "copies" / original.name).write_bytes(original.read_bytes())
     (lib / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    tab_maker_jpeg(lib / "tab.jpg")  # the metadata that stopped every run (issue 23): read on a worker too
     local, clustered = tmp_path / "local.db", tmp_path / "ray.db"
     index(str(local), str(lib))
     report = index(str(clustered), str(lib), "--ray", "--batch-size", "8")
-    assert report["device"].startswith("ray") and report["read"] == 48
-    assert sum(report["skipped"].values()) == 1 and report["embedded"] + report["reused"] == 47
+    assert report["device"].startswith("ray") and report["read"] == 49
+    assert sum(report["skipped"].values()) == 1 and report["embedded"] + report["reused"] == 48
     files, vectors = catalog_rows(clustered)
     expected_files, expected_vectors = catalog_rows(local)
     assert files == expected_files
