@@ -296,3 +296,8 @@ def test_thumbnails_are_stored_loaded_and_removed(catalog: CatalogBackend, lib: 
     assert made is not None and Image.open(io.BytesIO(made)).getpixel((0, 0))[2] > 200
     assert thumbs.jpeg("ha", lambda: None) == made
     assert thumbs.jpeg("hz", lambda: b"not a picture") is None
+    thumbs.store("hb", red[:len(red) // 2])  # stored broken (a torn write, a bad disk)
+    catalog.write_batch(MODEL, [lib.file("b.jpg", "hb")], {"hb": unit(2)}, [])
+    remade = thumbs.jpeg("hb", lambda: _jpeg("blue"))  # never served: made again from the picture
+    assert remade is not None and Image.open(io.BytesIO(remade)).getpixel((16, 12))[2] > 200
+    assert thumbs.jpeg("hb", lambda: None) == remade
