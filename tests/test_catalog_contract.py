@@ -244,6 +244,25 @@ def test_search_ranks_by_cosine_with_and_without_a_filter(catalog: CatalogBacken
     assert catalog.searcher("no-such-model", None).top(query, 5) == ([], True)
 
 
+def test_filters_take_folder_names_literally_and_fall_back_to_file_times(catalog: CatalogBackend,
+                                                                           lib: Library) -> None:
+    names = {"h1": "a_b/1.jpg", "h2": "axb/2.jpg", "h3": "a_b2/3.jpg", "h4": "100%/UP.JPG", "h5": "old/5.jpeg"}
+    files = {h: lib.file(name, h) for h, name in names.items()}
+    old = 1_420_110_000 * 10**9  # 2015-01-01: no capture time, so the file time decides
+    os.utime(files["h5"].path, ns=(old, old))
+    files["h5"] = IndexedFile(files["h5"].path, lib.root.id, files["h5"].size, old, "h5", 8, 8)
+    catalog.write_batch(MODEL, list(files.values()), {h: unit(i) for i, h in enumerate(names)}, [])
+
+    def passing(where: Filter) -> set[str]:
+        return set(_search(catalog, unit(0), 10, where))
+
+    assert passing(Filter.of(folders=[str(lib.folder / "a_b")])) == {"h1"}  # not axb, not a_b2
+    assert passing(Filter.of(folders=[str(lib.folder / "100%")])) == {"h4"}
+    assert passing(Filter.of(extensions="jpg")) == {"h1", "h2", "h3", "h4"}  # UP.JPG too, not .jpeg
+    assert passing(Filter.of(before="2016")) == {"h5"}
+    assert passing(Filter.of(after="2016", folders=[str(lib.folder / "old"), str(lib.folder / "axb")])) == {"h2"}
+
+
 def test_nearest_neighbours_agree_with_exact_cosine(catalog: CatalogBackend, lib: Library) -> None:
     vectors = {f"h{i}": unit(i) for i in range(30)}
     vectors["twin"] = (vectors["h3"] + 0.01 * unit(99)) / np.linalg.norm(vectors["h3"] + 0.01 * unit(99))
