@@ -1,6 +1,6 @@
 """CLIP search fused with the text read from pictures.
 
-A picture whose text holds the query's words (3+ characters each, see `ocr_match`) is ranked
+A picture whose text holds the query's words (3+ characters each, see `ocr.matching`) is ranked
 above every picture found by CLIP alone: every word first, then most words (at least half of
 them: one misread word does not hide a picture), more exact matches first, then by CLIP score.
 The rest follow in CLIP's order. Rank fusion (RRF) was the alternative; it lets a strong CLIP

@@ -1,6 +1,6 @@
 """The text read from pictures, in the SQLite catalog: kept per (content hash, OCR model) like
 vectors, so copies, moves and renames read nothing again, and searched through an FTS5 trigram
-index (substrings of 3+ characters) over the folded text (`ocr_match.fold`).
+index (substrings of 3+ characters) over the folded text (`ocr.matching.fold`).
 
 `Catalog` inherits these methods; the PostgreSQL catalog answers `text_candidates` its own way
 (`picfind.catalogs.postgres.text`), and `picfind.search.textsearch.text_matches` decides on what comes
@@ -62,7 +62,7 @@ class TextStore:
 
     def text_candidates(self, ocr_model: str, words: list[str]) -> dict[str, str]:
         """Contents whose text may hold every one of these folded words (each as a substring, or
-        with one slip: see `candidate_pieces`), with their text. A superset: `ocr_match.match` decides."""
+        with one slip: see `candidate_pieces`), with their text. A superset: `ocr.matching.match` decides."""
         if not words:
             return {}
         groups = [" OR ".join(f'"{p}"' for p in candidate_pieces(w)) for w in words]
