@@ -165,7 +165,12 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--ext", help="only these extensions, comma-separated: jpg,heic")
     f.add_argument("--min-width", type=_positive_int, metavar="PX")
     f.add_argument("--min-height", type=_positive_int, metavar="PX")
+    f.add_argument("--place", metavar="NAME", help="taken in this city, region or country (from the EXIF GPS "
+                   "position; any case, accents optional): --place lyon, --place 'ile de france', --place FR")
+    f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
+                   "decimal degrees: --near 45.76,4.84,5")
 
 
 def filter_of(args: argparse.Namespace) -> Filter:
-    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height)
+    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height,
+                     args.place, args.near)

@@ -133,6 +133,7 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    print(f"places    {st['with_position']} with a GPS position (--place, --near)")
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))

@@ -49,6 +49,9 @@ def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.place or h.lat is not None:
+                print(f"{'':>3}  {'':>5}  place: {terminal(h.place or '')}"
+                      + (f"  ({h.lat:.5f}, {h.lon:.5f})" if h.lat is not None and h.lon is not None else ""))
             if h.matched and h.ocr_text:
                 print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
 

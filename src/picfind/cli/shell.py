@@ -20,6 +20,7 @@ Combine text and image files:         beach + ./ref.jpg - people      (2:sunset 
 Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
 Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
                                       --min-width PX  --min-height PX
+                                      --place NAME  --near LAT,LON[,KM]
 help or ?                             this text
 exit, quit or Ctrl-D                  leave
 (to search for the word itself, quote it: "help")"""

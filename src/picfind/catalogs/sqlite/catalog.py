@@ -21,7 +21,20 @@ from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
 from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+from picfind.media.places import km_between
+from picfind.records import (
+    PLACE_COLUMNS,
+    PLACE_READ,
+    CatalogError,
+    FileRecord,
+    IndexedFile,
+    Root,
+    SkippedFile,
+    fs,
+    place_fields,
+    place_values,
+    stats_of,
+)
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
@@ -35,7 +48,13 @@ def _extensions(extensions: list[str]) -> tuple[str, list]:
             [f"%.{like_escape(e)}" for e in extensions])
 
 
-SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1")
+SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1",
+                 contains="instr({}, {}) > 0")
+
+
+def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
+    """`picfind_km` in SQL (the near filter): km between two positions, NULL without one."""
+    return None if lat1 is None or lon1 is None else km_between(lat1, lon1, lat2, lon2)
 
 
 def sqlite_condition(where: Filter) -> tuple[str, list]:
@@ -70,6 +89,7 @@ class Catalog(TextStore):
                 _switch_to_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.create_function("picfind_km", 4, _km, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
@@ -221,14 +241,15 @@ class Catalog(TextStore):
             # takes them with it, instead of failing the run on the foreign key.
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
-                "taken_at, camera, meta_read) SELECT ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1 "
-                f"{_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                f"taken_at, camera, meta_read, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', NULL, "
+                f"?, ?, ?, ?, 1, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = 1, offline = NULL",
+                "camera = excluded.camera, meta_read = 1, offline = NULL, "
+                + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
-                  f.taken_at, f.camera, f.root_id) for f in indexed])
+                  f.taken_at, f.camera, *place_values(f), f.root_id) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
                 f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
@@ -310,14 +331,14 @@ class Catalog(TextStore):
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in _chunks(hashes):
             rows = self.db.execute(
-                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera "
-                f"FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash IN ({_marks(chunk)}) "
-                f"AND {condition} "
-                f"ORDER BY f.id", [*chunk, *params])
-            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera, "
+                f"{PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+                f"AND f.content_hash IN ({_marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, *place in rows:
                 if os.path.lexists(p):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
-                                   "width": w, "height": hgt, "taken": taken, "camera": camera})
+                                   "width": w, "height": hgt, "taken": taken, "camera": camera,
+                                   **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -367,7 +388,9 @@ class Catalog(TextStore):
         ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
         embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
                      "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
-        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
+        positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
+                        positioned)
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
@@ -384,7 +407,7 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
 
 
-def _marks(chunk: list) -> str:
+def _marks(chunk: list | tuple) -> str:
     return ",".join("?" * len(chunk))
 
 
