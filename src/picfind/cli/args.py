@@ -149,6 +149,8 @@ def _result_options(p: argparse.ArgumentParser) -> None:
                    help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
     p.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+    p.add_argument("--preview", action="store_true",
+                   help="draw the top 10 results' pictures in the terminal (kitty, WezTerm, Ghostty, iTerm2, sixel)")
     search_options(p, n=20)
 
 
