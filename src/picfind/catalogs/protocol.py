@@ -31,7 +31,7 @@ class Thumbnails(Protocol):
     location: str
 
     def store(self, content_hash: str, jpeg: bytes) -> object:
-        """Keep a thumbnail made by `thumbs.encode_thumbnail` (thread-safe: reader threads call it)."""
+        """Keep a thumbnail made by `media.thumbnail.encode_thumbnail` (thread-safe: reader threads call it)."""
 
     def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
         """The thumbnail's bytes, made now from the picture's bytes (`source()`, None when it
@@ -107,14 +107,14 @@ class CatalogBackend(Protocol):
     def skipped_files(self) -> list[dict]: ...
     def size_bytes(self) -> int: ...
 
-    # the text read from pictures (`index --ocr`), per (content, OCR model): `catalog_text`, `pgtext`
+    # the text read from pictures (`index --ocr`), per (content, OCR model): `sqlite/text.py`, `postgres/text.py`
     def texts_read(self, ocr_model: str) -> set[str]: ...
     def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None: ...
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]: ...
     def count_texts(self, ocr_model: str) -> tuple[int, int]: ...
 
     def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
-        """The contents whose text holds every one of these folded words (`ocr_match.match`
+        """The contents whose text holds every one of these folded words (`ocr.matching.match`
         decides, whatever index found the candidates), with their text and how it matched."""
 
 

@@ -16,7 +16,7 @@ library. What differs, and why:
   expired; it is marked done in the transaction that writes the batch.
 * Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
   dropped connection loses at most the batch in flight. A large batch's vectors go first, over
-  several connections at once (`pgwriters`): their HNSW insertion is the server's CPU work.
+  several connections at once (`writers.py`): their HNSW insertion is the server's CPU work.
 * Thumbnails are rows keyed by content hash, so every client sees the same ones.
 * The text read from pictures (`index --ocr`) is searched through a GIN index of its trigrams,
   with no contrib extension needed (`picfind.catalogs.postgres.text`).
