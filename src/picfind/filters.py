@@ -1,7 +1,7 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
 at least so large, taken in a named place or near a position (pictures without a GPS position
 never pass those two). `condition` compiles a `Filter` into one SQL condition over a `files f`
-table, in the dialect each catalog backend gives (`catalogs/sqlite/catalog.SQLITE`,
+table, in the dialect each catalog backend gives (`catalogs/sqlite/dialect.SQLITE`,
 `catalogs/postgres/search.POSTGRES`).
 
 When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""

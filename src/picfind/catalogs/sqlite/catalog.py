@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
-from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.media.places import km_between
+from picfind.filters import Filter
 from picfind.records import (
     PLACE_COLUMNS,
     PLACE_READ,
@@ -37,29 +37,6 @@ from picfind.records import (
 )
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
-
-
-# When a picture was taken (see `picfind.filters`), as SQLite computes it.
-WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
-
-
-def _extensions(extensions: list[str]) -> tuple[str, list]:
-    return ("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in extensions) + ")",
-            [f"%.{like_escape(e)}" for e in extensions])
-
-
-SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1",
-                 contains="instr({}, {}) > 0")
-
-
-def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
-    """`picfind_km` in SQL (the near filter): km between two positions, NULL without one."""
-    return None if lat1 is None or lon1 is None else km_between(lat1, lon1, lat2, lon2)
-
-
-def sqlite_condition(where: Filter) -> tuple[str, list]:
-    """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
-    return condition(where, SQLITE)
 
 
 class Catalog(TextStore):
@@ -89,7 +66,7 @@ class Catalog(TextStore):
                 _switch_to_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.create_function("picfind_km", 4, _km, deterministic=True)
+            register_functions(self.db)
             self._migrate()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
