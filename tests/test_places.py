@@ -1,9 +1,9 @@
+# ruff: noqa: F811 - `db`, the imported fixture, is asked for by name
 """Places: the EXIF GPS position of real JPEGs (written by Pillow), named offline, stored in both
 catalogs, shown in every output and filtered by `--place` and `--near` with every query kind."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import sqlite3
@@ -15,7 +15,6 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from starlette.testclient import TestClient
 
-from picfind.cli import main
 from picfind.filters import Filter, parse_near
 from picfind.media.decode import decode, probe
 from picfind.media.places import km_between, place_at
@@ -23,6 +22,7 @@ from picfind.records import Place, fold
 from picfind.web import app as web
 
 from .conftest import shape_files
+from .test_catalogs_e2e import db, run  # noqa: F401 - db: the fixture of both catalogs
 
 LYON = (45.7640, 4.8357)  # Place Bellecour
 VILLEURBANNE = (45.7719, 4.8902)  # 4.4 km east of it
@@ -126,11 +126,6 @@ def test_place_and_near_filters_are_checked_as_people_type_them() -> None:
 # both catalogs, end to end
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path: Path) -> str:
-    return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
-
-
 @pytest.fixture()
 def travels(tmp_path: Path) -> Path:
     """Red circles in Lyon, blue squares one in Villeurbanne and two in Tokyo, green triangles
@@ -146,14 +141,6 @@ def travels(tmp_path: Path) -> Path:
             else:
                 (lib / f"{name}-{i}.jpg").write_bytes(jpeg(img, gps_exif(*place) if place else None))
     return lib
-
-
-def run(*args: str, db: str) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main([*args, "--db", db])
-    assert code == 0, f"picfind {' '.join(args)} exited {code}"
-    return out.getvalue()
 
 
 def found(*args: str, db: str) -> list[str]:
