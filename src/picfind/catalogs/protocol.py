@@ -51,6 +51,16 @@ class Searcher(Protocol):
         with `files_for_hashes(hashes, where)`, which it needs for the files anyway."""
 
 
+class Claims(Protocol):
+    """Which contents an indexer may embed now. Picklable: an index run's workers in other
+    processes (Ray actors) each claim through their own copy, which opens what it needs there."""
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        """The contents among `hashes` this process may embed now; the rest another indexer is
+        embedding (on a shared catalog: a lease until it writes them, its connection ends, or the
+        lease expires). A SQLite catalog runs one index at a time (`one_run`): all of them."""
+
+
 class CatalogBackend(Protocol):
     location: str  # what `status` shows: a file path, or a server URL without its password
     read_only: bool  # searching works; indexing and removing roots are refused in one line
@@ -69,7 +79,7 @@ class CatalogBackend(Protocol):
     # indexing
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         """Held for an index run: a SQLite catalog takes one run at a time (another waits, and
-        `waiting` is told for whom); runs on a shared catalog share the work through `claim`."""
+        `waiting` is told for whom); runs on a shared catalog share the work through `claims`."""
 
     def own_files(self) -> list[str]:
         """Files and folders this catalog keeps in the file system: never indexed."""
@@ -79,9 +89,9 @@ class CatalogBackend(Protocol):
     def offline_places(self) -> list[dict]: ...
     def embedded_hashes(self, model: str) -> set[str]: ...
 
-    def claim(self, model: str, hashes: list[str]) -> set[str]:
-        """The contents this process may embed now: on a shared catalog another indexer may hold
-        some (a lease until it writes them, or its connection ends, or the lease expires)."""
+    def claims(self) -> Claims:
+        """How this catalog's indexers share the embedding work: the one claim call of the local
+        indexer and of every Ray worker, whatever the backend."""
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
                     skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None: ...
