@@ -257,7 +257,7 @@ def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
     run("status", db=pg_url)  # creates the schema
     with psycopg.connect(pg_url, autocommit=True) as con:
         assert con.execute("SELECT version, name FROM picfind_schema ORDER BY version").fetchall() == [
-            (1, "m001_initial"), (2, "m002_ocr_texts"), (3, "m003_pad_dates")]
+            (1, "m001_initial"), (2, "m002_ocr_texts"), (3, "m003_places"), (4, "m004_pad_dates")]
         assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)

@@ -9,6 +9,7 @@ Every pixel mode ends as RGB: transparency is composited onto white (what most v
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass
@@ -47,11 +48,13 @@ class SkipFile(Exception):
 
 @dataclass(frozen=True)
 class Meta:
-    """What the header says: size after EXIF orientation, capture time and camera."""
+    """What the header says: size after EXIF orientation, capture time, camera and GPS position."""
     width: int
     height: int
     taken_at: str | None = None  # local wall-clock time, "YYYY-MM-DD HH:MM:SS", as cameras record it
     camera: str | None = None
+    lat: float | None = None  # degrees north (WGS 84), from the GPS IFD
+    lon: float | None = None  # degrees east
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,11 @@ def _orientation(exif: Image.Exif) -> int:
 
 
 def _meta(w: int, h: int, exif: Image.Exif) -> Meta:
-    """Size after orientation, capture time and camera; what cannot be read is left out."""
+    """Size after orientation, capture time, camera and GPS position; what cannot be read is left out."""
     if _orientation(exif) in (5, 6, 7, 8):
         w, h = h, w
     try:
-        return Meta(w, h, _taken(exif), _camera(exif))
+        return Meta(w, h, _taken(exif), _camera(exif), *gps_position(exif))
     except Exception:  # noqa: BLE001 - metadata is a nicety; the picture stays
         return Meta(w, h)
 
@@ -168,6 +171,39 @@ def _camera(exif: Image.Exif) -> str | None:
     brand = make.lower().split()[0] if make else ""
     camera = model if brand and model.lower().startswith(brand) else f"{make} {model}".strip()
     return camera or None
+
+
+def gps_position(exif: Image.Exif) -> tuple[float | None, float | None]:
+    """(lat, lon) in degrees from the GPS IFD, or (None, None) when it is missing or makes no
+    sense: a GPS block is written by many odd tools, and a bad one must never cost the picture."""
+    try:
+        gps = exif.get_ifd(0x8825)
+        lat = _degrees(gps.get(2), gps.get(1), "NS")
+        lon = _degrees(gps.get(4), gps.get(3), "EW")
+    except Exception:  # noqa: BLE001 - whatever a broken block raises, the position is just unknown
+        return None, None
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat == lon == 0:
+        return None, None  # (0, 0) is what receivers without a fix write, not a place in the sea
+    return round(lat, 7), round(lon, 7)
+
+
+def _degrees(value: object, ref: object, letters: str) -> float | None:
+    """EXIF degrees, minutes, seconds (rationals) and a hemisphere letter -> signed degrees."""
+    if isinstance(value, (int, float)) or hasattr(value, "numerator"):
+        parts = [value]
+    elif isinstance(value, (tuple, list)) and 1 <= len(value) <= 3:
+        parts = list(value)
+    else:
+        return None
+    total = sum(float(p) / 60**i for i, p in enumerate(parts))
+    if not math.isfinite(total) or any(not math.isfinite(float(p)) or float(p) < 0 for p in parts):
+        return None
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", "replace")
+    ref = str(ref or letters[0]).strip("\x00 ").upper()[:1] or letters[0]
+    if ref not in letters:
+        return None
+    return -total if ref == letters[1] else total
 
 
 def _exif_time(value: object) -> str | None:
