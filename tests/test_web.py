@@ -21,6 +21,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from picfind.web import app as web
+from picfind.web import service
 
 from .conftest import picfind, real_photos, shape_files, write_shapes
 
@@ -137,7 +138,7 @@ def test_bad_uploads(client: TestClient, monkeypatch) -> None:
     eps = client.post("/api/similar", content=b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n",
                       headers={"Content-Type": "application/postscript"})  # Pillow would run Ghostscript on it
     assert eps.status_code == 400 and "not an image" in eps.json()["error"]
-    monkeypatch.setattr(web, "UPLOAD_MAX", 1000)
+    monkeypatch.setattr(service, "UPLOAD_MAX", 1000)
     big = client.post("/api/similar", content=b"x" * 5000)
     assert big.status_code == 413 and "larger than" in big.json()["error"]
     assert client.get("/api/similar").status_code == 400
@@ -255,7 +256,7 @@ def test_uploads_are_bounded_and_searches_go_on(catalog) -> None:
 
         def upload(part: bytes) -> http.client.HTTPConnection:
             return upload_part(port, body, part, "/api/similar?n=3")
-        stalled = [upload(body[: len(body) // 2]) for _ in range(web.UPLOADS_AT_ONCE)]  # each waits mid-body
+        stalled = [upload(body[: len(body) // 2]) for _ in range(service.UPLOADS_AT_ONCE)]  # each waits mid-body
         time.sleep(1)  # let the server take them in
         for _ in range(3):
             extra = upload(body)

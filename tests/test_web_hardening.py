@@ -25,6 +25,7 @@ from picfind.ocr.reader import DEFAULT_OCR
 from picfind.search.query import MAX_QUERY_CHARS, MAX_TERMS
 from picfind.search.textsearch import set_ocr
 from picfind.web import app as web
+from picfind.web import service
 
 from .conftest import picfind, shape_files
 from .test_web import LOCAL, free_port, upload_part
@@ -203,10 +204,10 @@ def test_stalled_uploads_give_their_slots_back(catalog: str, monkeypatch: pytest
     gets 408 and a fifth upload is answered (it used to get 503 for as long as they stayed)."""
     if "://" in catalog:
         pytest.skip("the body is read before any catalog is asked: once is enough")
-    monkeypatch.setattr(web, "UPLOAD_IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(service, "UPLOAD_IDLE_SECONDS", 0.5)
     body = _png()
     with in_process(catalog) as (url, port):
-        stalled = [upload_part(port, body, body[:2], "/api/similar?n=2") for _ in range(web.UPLOADS_AT_ONCE)]
+        stalled = [upload_part(port, body, body[:2], "/api/similar?n=2") for _ in range(service.UPLOADS_AT_ONCE)]
         for conn in stalled:
             answer = conn.getresponse()
             assert answer.status == 408 and "stalled" in json.load(answer)["error"]
