@@ -198,7 +198,9 @@ class Indexer:
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
-            elif result.pixels is None:
+            elif result.pixels is None or result.content_hash in known:
+                # known now: a copy read while its twin's batch was being embedded (the reader
+                # looked before the vector existed) reuses it rather than being embedded again
                 report.reused += 1
                 writer.ready.append(_indexed(result))
             else:
