@@ -36,22 +36,25 @@ class Filter:
     extensions: list[str] = field(default_factory=list)  # lower case, no dots
     min_width: int | None = None
     min_height: int | None = None
+    kind: str | None = None  # "image" or "video"
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height)
+                    or self.min_width or self.min_height or self.kind)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
            extensions: list[str] | str | None = None, min_width: int | None = None,
-           min_height: int | None = None) -> Filter:
+           min_height: int | None = None, kind: str | None = None) -> Filter:
         """From what a person types; raises ValueError with a message to show them."""
         if any(not f.strip() for f in folders or []):  # abspath("") is the working folder: a silent "everything"
             raise ValueError("an empty folder name: --in (or in:) wants a folder, e.g. --in ~/Pictures/2019")
+        if kind not in (None, "image", "video"):
+            raise ValueError(f"{kind!r} is not a kind: write image or video")
         return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
                    after=parse_date(after) if after else None, before=parse_date(before) if before else None,
                    extensions=normalise_extensions(extensions, ()) if extensions else [],
-                   min_width=min_width, min_height=min_height)
+                   min_width=min_width, min_height=min_height, kind=kind)
 
     def prefixes(self) -> list[bytes]:
         """The folders as stored-path prefixes (bytes, ending in a separator)."""
@@ -96,4 +99,6 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         if value:
             parts.append(f"{column} {op} {m}")
             params.append(value)
+    if where.kind:  # a video's row has its duration; a picture's has none
+        parts.append(f"f.duration IS {'NOT ' if where.kind == 'video' else ''}NULL")
     return (" AND ".join(parts) or dialect.true), params

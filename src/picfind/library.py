@@ -31,7 +31,7 @@ from picfind.models.bundle import Bundle, BundleError
 from picfind.models.encoder import Encoder
 from picfind.ocr.reader import DEFAULT_OCR, TextReader
 from picfind.ocr.reader import MODELS as OCR_MODELS
-from picfind.records import CatalogError
+from picfind.records import CatalogError, frame_span
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
 from picfind.search.query import combine, parse
 from picfind.search.ranking import Hit, search
@@ -242,7 +242,8 @@ class Library:
             if term.image is None:
                 vectors.append(self.embed_text(term.text or ""))
                 continue
-            vector, digest = self.embed_image(read_regular(term.image))
+            moment = self.video_moment(term.image)
+            vector, digest = moment if moment else self.embed_image(read_regular(term.image))
             vectors.append(vector)
             examples.add(digest)
         return combine(vectors, [t.weight for t in terms]), examples
@@ -265,15 +266,55 @@ class Library:
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score", offset: int = 0,
-                pool: int | None = None) -> list[Hit]:
+                pool: int | None = None, at: str | float | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
-        `Example` decoded beforehand."""
-        if isinstance(image, int):
+        `Example` decoded beforehand; an indexed video at a moment ("clip.mp4@1:23", or `at`
+        seconds; the whole video without one). The example itself is left out (a video: all of it)."""
+        moment = self.video_moment(image, at) if isinstance(image, str | int) else None
+        if at is not None and moment is None:
+            raise ValueError("--at is a moment of a video: name an indexed video file")
+        if moment is not None:
+            vector, digest = moment
+        elif isinstance(image, int):
             vector, digest = self._indexed_vector(image)
         else:
             vector, digest = self.embed_image(read_regular(os.path.expanduser(image)) if isinstance(image, str)
                                               else image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
+
+    def video_moment(self, video: str | int, at: str | float | None = None) -> tuple[np.ndarray, str] | None:
+        """The stored vector of an indexed video at a moment, and the video's content hash: a
+        path ("clip.mp4", "clip.mp4@1:23") or a catalog file id; None when it names no video.
+        Without a time, the video as a whole (its moments' mean)."""
+        from picfind.media.formats import is_video
+        from picfind.media.timecode import parse_time
+
+        if isinstance(video, int):
+            found = self.catalog.file_by_id(video)
+            if found is None or found.get("duration") is None:
+                return None
+            digest, name = found["content_hash"], found["path"]
+        else:
+            name = os.path.expanduser(video)
+            if not os.path.exists(name) and "@" in name and at is None:
+                name, _, at = name.rpartition("@")
+            if not is_video(name) or not os.path.isfile(name):
+                return None
+            from picfind.indexing.videos import stream_hash
+            from picfind.media.video import open_video
+
+            with open_video(name) as f:
+                digest = stream_hash(f)
+        keys = self.catalog.frame_keys(self.model, digest)
+        if not keys:
+            raise LookupError(f"{name} is not indexed with {self.model}: run `picfind index` on its folder first")
+        if at is None:
+            mean = np.mean([self.catalog.vector_of(self.model, k) for k in keys], axis=0)
+            return (mean / np.linalg.norm(mean)).astype(np.float32), digest
+        second = parse_time(str(at))
+        spans = [(frame_span(k), k) for k in keys]
+        key = next((k for span, k in spans if span and span[0] <= second < span[1]), keys[-1])
+        return self.catalog.vector_of(self.model, key), digest
 
     def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
         """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""

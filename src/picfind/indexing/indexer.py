@@ -31,6 +31,7 @@ from picfind.indexing.stages import (
     auto_workers,
     read_file,
 )
+from picfind.indexing.videos import keep_moments
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
@@ -183,10 +184,13 @@ class Indexer:
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
+            elif result.candidates is not None and result.content_hash not in known:
+                self._embed_video(result, writer, report, batch_size)
+                known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
-            elif result.pixels is None:
+            elif result.pixels is None:  # a content known (a copy, a rename, a video read again)
                 report.reused += 1
                 writer.ready.append(_indexed(result))
             else:
@@ -199,6 +203,32 @@ class Indexer:
             if progress:
                 progress(report, report.read, len(todo))
         embed()
+
+    def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int) -> None:
+        """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
+        written with its file, in one batch: a kill never leaves half a video."""
+        digest = result.content_hash
+        assert result.candidates is not None and digest is not None
+        if digest not in self.catalog.claim(self.model, [digest]):
+            report.reused += 1
+            writer.ready.append(_indexed(result))
+            return
+        report.device = self.encoder.active_device
+        cands = result.candidates
+        vectors = np.concatenate([self.encoder.encode_images(np.stack([c.pixels for c in cands[i:i + batch_size]]))
+                                  for i in range(0, len(cands), batch_size)])
+        moments = keep_moments(cands, vectors, result.duration or 0.0)
+        for m in moments:
+            writer.vectors[m.key(digest)] = m.vector
+            if self.thumbs is not None and m.thumb is not None:
+                self.thumbs.store(m.key(digest), m.thumb)
+        if self.thumbs is not None and moments[0].thumb is not None:
+            self.thumbs.store(digest, moments[0].thumb)  # the video's own: its opening
+        report.embedded += 1
+        report.frames_embedded += len(cands)
+        report.frames_kept += len(moments)
+        writer.ready.append(_indexed(result))
+        result.candidates = None
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:
@@ -228,5 +258,6 @@ def _unmounted(root: str, known: dict) -> bool:
 def _indexed(r: ReadResult) -> IndexedFile:
     t, m = r.task, r.meta
     if m is None:
-        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0)
-    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera)
+        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0, duration=r.duration)
+    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera,
+                       r.duration)

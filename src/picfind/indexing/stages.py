@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
+from picfind.media.formats import is_video
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
 from picfind.models.preprocess import Preprocessing
@@ -61,6 +63,8 @@ class ReadResult:
     thumb: Image.Image | None = None
     text: str | None = None  # read by OCR now ('' for none); None when not read
     text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
+    duration: float | None = None  # a video's length; None for a picture
+    candidates: list[Candidate] | None = None  # a video's frames to embed (`indexing.videos`)
 
 
 @dataclass
@@ -76,6 +80,8 @@ class IndexReport:
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
     texts_failed: int = 0  # pictures OCR failed on (tried again next run)
+    frames_embedded: int = 0  # video frames through the encoder
+    frames_kept: int = 0  # of them, those kept as moments
     offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
     seconds: float = 0.0
     interrupted: bool = False
@@ -101,6 +107,9 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
     decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
     try:
+        if is_video(task.path):
+            v = read_video(task, known, prep, options.max_pixels, options.thumbnails)
+            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates)
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
         try:

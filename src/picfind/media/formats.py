@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 # What picfind reads by default (media/decode.py decodes them all).
-EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+# Videos (media/video.py samples frames of them with PyAV).
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
+EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+def is_video(path: str) -> bool:
+    """Whether a file is read as a video (by its name, as the walk chose it)."""
+    return path.rsplit(".", 1)[-1].lower() in VIDEO_EXTENSIONS
 
 
 def normalise_extensions(exts: list[str] | str | None, default: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,104 @@
+"""Videos in the indexing stages: a video file is read (hashed as a stream, never loaded whole),
+its candidate frames decoded (`picfind.media.video`), embedded, and only the frames that differ
+from the last kept one kept, each standing for the time range until the next kept one.
+
+The reader (`read_video`) is pure like `read_file`, so a cluster worker runs it too; the
+keeping (`keep_moments`) needs the frames' vectors, so it runs where they are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+
+from picfind.media.decode import Meta, SkipFile
+from picfind.media.thumbnail import encode_thumbnail
+from picfind.media.video import EVERY, open_video, probe, sample
+from picfind.records import frame_key
+
+if TYPE_CHECKING:
+    from picfind.models.preprocess import Preprocessing
+    from picfind.records import FileStat
+
+KEEP_BELOW = 0.95  # a frame is kept when its cosine to the last kept frame is below this
+MAX_VIDEO_BYTES = 1 << 40  # hashed as a stream: only absurd sizes are refused
+
+
+@dataclass
+class Candidate:
+    """One sampled frame, ready for the encoder, with its small thumbnail (JPEG bytes)."""
+    time: float
+    pixels: np.ndarray
+    thumb: bytes | None
+
+
+@dataclass
+class VideoRead:
+    """What reading a video gave: its content, header, and candidates (None: content known)."""
+    content_hash: str
+    meta: Meta
+    duration: float
+    candidates: list[Candidate] | None = None
+
+
+@dataclass
+class Moment:
+    """A kept frame: the vector standing for [start, end) of its video."""
+    start: float
+    end: float
+    vector: np.ndarray
+    thumb: bytes | None
+
+    def key(self, content_hash: str) -> str:
+        return frame_key(content_hash, self.start, self.end)
+
+
+def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
+    """The same content hash as `stages.content_hash` of the whole file, read 1 MiB at a time."""
+    h = hashlib.blake2b(digest_size=16)
+    while block := f.read(chunk):
+        h.update(block)
+    return h.hexdigest()
+
+
+def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preprocessing, max_pixels: int,
+               thumbnails: bool) -> VideoRead:
+    """The read stage for a video: hash it; a content not in `known` gets its candidate frames."""
+    if task.size > MAX_VIDEO_BYTES:
+        raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
+    with open_video(task.path) as f:
+        try:
+            digest = stream_hash(f)
+        except OSError as e:
+            raise SkipFile("unreadable", e.strerror or str(e)) from None
+        if digest in known:
+            info = probe(f, max_pixels)
+            return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration)
+        sampled = sample(f, prep.size, EVERY, max_pixels)
+    info = sampled.info
+    candidates = []
+    for frame in sampled.frames:
+        resized = prep.resize(frame.image)
+        thumb = encode_thumbnail(frame.image) if thumbnails else None
+        candidates.append(Candidate(frame.time, prep.tensor(resized), thumb))
+    return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
+
+
+def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,
+                 threshold: float = KEEP_BELOW) -> list[Moment]:
+    """The frames whose vector differs from the last kept one (cosine below `threshold`): a static
+    shot keeps one, a busy one several. Each stands until the next kept frame (the last one until
+    the end of the video)."""
+    kept: list[Moment] = []
+    for cand, vec in zip(candidates, vectors):
+        if kept and float(np.dot(kept[-1].vector, vec)) >= threshold:
+            continue
+        if kept:
+            kept[-1].end = cand.time
+        kept.append(Moment(cand.time, max(duration, cand.time), vec, cand.thumb))
+    if kept:
+        kept[0].start = 0.0  # the first kept frame stands for the opening too
+    return kept

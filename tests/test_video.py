@@ -1,0 +1,315 @@
+"""Videos: frames sampled by time with PyAV, kept when they differ, found at their second.
+
+Every video here is made by the tests (tests/videos.py): grey footage in which a shape scene of
+the tiny-shapes model appears at a known second, the hidden moment a search must find."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from picfind.indexing.videos import Candidate, keep_moments
+from picfind.library import Library
+from picfind.media.decode import SkipFile
+from picfind.media.timecode import parse_time, time_label
+from picfind.media.video import frame_cap, open_video, probe, sample
+from picfind.models.shapes import Scene
+from picfind.records import frame_key, frame_span, owner
+
+from .conftest import picfind, shape_files
+from .videos import shapes_video, write_video
+
+RED_CIRCLE = Scene("circle", "red", 1, "white")
+BLUE_SQUARE = Scene("square", "blue", 1, "black")
+GREEN_TRIANGLE = Scene("triangle", "green", 1, "white")
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of videos: a red circle at 0:10 and a blue square at 0:20 in one, a green
+    triangle at 0:04 in a portrait one, and a photo beside them."""
+    folder = tmp_path_factory.mktemp("videos")
+    shapes_video(folder / "party.mp4", {10.0: RED_CIRCLE, 20.0: BLUE_SQUARE}, 30,
+                 creation_time="2021-07-14T12:00:00.000000Z")
+    shapes_video(folder / "walk.mov", {4.0: GREEN_TRIANGLE}, 12, seed=2, rotation=90, size=(128, 224))
+    shape_files("yellow", "circle", n=1)[0].save(folder / "sun.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def indexed(videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("vcat") / "cat.db"
+    with Library(db, model="tiny-shapes") as lib:
+        report = lib.index([str(videos)])
+    assert report.skipped_total == 0 if hasattr(report, "skipped_total") else not report.skipped
+    return db
+
+
+# sampling -----------------------------------------------------------------------------------------
+
+def test_candidates_come_every_two_seconds_from_key_frames_only(videos: Path) -> None:
+    with open_video(str(videos / "party.mp4")) as f:
+        got = sample(f, 224)
+    assert [fr.time for fr in got.frames] == [float(t) for t in range(0, 30, 2)]
+    assert got.decoded <= 30  # key frames only: one a second here, of 300 frames
+    red = np.asarray(got.frames[5].image).reshape(-1, 3).mean(0)  # 0:10 shows the red circle
+    grey = np.asarray(got.frames[0].image).reshape(-1, 3).mean(0)
+    assert red[0] > red[1] + 20 and abs(grey[0] - grey[1]) < 5
+    assert got.info.duration == 30.0 and got.info.codec == "h264"
+    assert got.info.taken_at is not None and got.info.taken_at.startswith("2021-07-1")
+
+
+def test_sparse_key_frames_fall_back_to_decoding_in_order(tmp_path: Path) -> None:
+    path = shapes_video(tmp_path / "screen.mp4", {6.0: RED_CIRCLE}, 10, gop=1000)  # one key frame
+    with open_video(str(path)) as f:
+        got = sample(f, 224)
+    assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_a_portrait_video_comes_out_upright(tmp_path: Path) -> None:
+    """Stored landscape with a display matrix, as phones write them: the frame is turned."""
+    top_red = Image.new("RGB", (160, 160), (128, 128, 128))
+    top_red.paste((220, 30, 30), (0, 0, 160, 40))  # a red band along the top of the stored frame
+    path = write_video(tmp_path / "p.mp4", [(0.0, top_red)], 2, size=(160, 240), rotation=90)
+    with av.open(str(path)) as raw:  # stored landscape, the band along its right side
+        stored = next(raw.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert stored.shape[:2] == (160, 240) and _red_centre(stored)[1] > 150  # x: right of the middle
+    with open_video(str(path)) as f:
+        got = sample(f, 224)
+        info = probe(f)
+    assert info.rotation == got.info.rotation == 270  # the player turns it 90 degrees anticlockwise
+    assert (info.width, info.height) == (160, 240) and got.frames[0].image.size == (160, 240)
+    y, x = _red_centre(np.asarray(got.frames[0].image).astype(int))
+    assert y < 100 and 60 < x < 100  # the band is on top again, across the middle
+
+
+def _red_centre(arr: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero((arr[..., 0] > 180) & (arr[..., 1] < 90))
+    return float(ys.mean()), float(xs.mean())
+
+
+def test_a_portrait_video_keeps_its_shape(videos: Path) -> None:
+    with open_video(str(videos / "walk.mov")) as f:
+        got = sample(f, 224)
+    assert (got.info.width, got.info.height) == (128, 224)
+    assert got.frames[0].image.height > got.frames[0].image.width
+
+
+@pytest.mark.parametrize("codec,pix_fmt,name", [("libx265", "yuv420p10le", "hevc10.mkv"),
+                                                 ("libvpx-vp9", "yuv420p", "vp9.webm"),
+                                                 ("mpeg4", "yuv420p", "old.avi")])
+def test_other_codecs_decode_to_the_right_colours(tmp_path: Path, codec: str, pix_fmt: str, name: str) -> None:
+    red = Image.new("RGB", (160, 160), (220, 30, 30))
+    path = write_video(tmp_path / name, [(0.0, red)], 2, size=(160, 160), codec=codec, pix_fmt=pix_fmt)
+    with open_video(str(path)) as f:
+        got = sample(f, 224)
+    mean = np.asarray(got.frames[0].image).reshape(-1, 3).mean(0)
+    assert np.abs(mean - (220, 30, 30)).max() < 12, mean
+
+
+def test_hdr_pq_is_tone_mapped_not_left_washed_out() -> None:
+    from picfind.media.video import _tone_map
+
+    # PQ code values: 0.58 is about 203 nits (paper white), 0.0 black
+    out = _tone_map(np.array([[[0.58, 0.58, 0.58], [0.0, 0.0, 0.0], [0.75, 0.75, 0.75]]], np.float32), "pq")
+    white, black, highlight = out[0]
+    assert 150 < white[0] < 240 and black[0] < 10 and highlight[0] > white[0]
+    hlg = _tone_map(np.array([[[0.75, 0.75, 0.75]]], np.float32), "hlg")
+    assert 120 < hlg[0, 0, 0] < 250
+
+
+def test_the_cap_grows_with_length() -> None:
+    assert frame_cap(10) == 32 and frame_cap(3600) == 600 and frame_cap(400) == 130
+
+
+def test_times_read_and_shown() -> None:
+    assert parse_time("83") == 83 and parse_time("1:23") == 83 and parse_time("1:02:03") == 3723
+    assert time_label(83) == "1:23" and time_label(3723) == "1:02:03" and time_label(5.9) == "0:05"
+    for bad in ("", "1:75", "a", "-3", "1::2"):
+        with pytest.raises(ValueError):
+            parse_time(bad)
+
+
+def test_frames_are_kept_only_when_they_change() -> None:
+    a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    cands = [Candidate(t, np.zeros(1), None) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]
+    kept = keep_moments(cands, np.stack([a, a, b, b, a]), 10.0)
+    assert [(m.start, m.end) for m in kept] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
+    assert frame_key("ab" * 16, 4.0, 8.0) == "ab" * 16 + "@4000-8000"
+    assert frame_span("ab" * 16 + "@4000-8000") == (4.0, 8.0) and owner("ab" * 16 + "@4000-8000") == "ab" * 16
+    assert frame_span("ab" * 16) is None
+
+
+# bad videos ---------------------------------------------------------------------------------------
+
+def _bad_videos(folder: Path) -> dict[str, str]:
+    """Bad files named like videos, each with the reason it must be skipped for."""
+    folder.mkdir(parents=True, exist_ok=True)
+    red = Image.new("RGB", (160, 160), (220, 30, 30))
+    good = write_video(folder / "good.mp4", [(0.0, red)], 4).read_bytes()
+    (folder / "good.mp4").unlink()
+    (folder / "truncated.mp4").write_bytes(good[: len(good) // 2])
+    (folder / "zero.mp4").write_bytes(b"")
+    (folder / "letter.mov").write_text("Dear Sir, this is not a video.\n" * 20)
+    with av.open(str(folder / "voice.m4v"), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for i in range(8):
+            frame.pts = i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    avi = write_video(folder / "x.avi", [(0.0, red)], 2, codec="mpeg4")
+    (folder / "alien.avi").write_bytes(avi.read_bytes().replace(b"FMP4", b"QQQZ"))  # a codec nobody has
+    avi.unlink()
+    write_video(folder / "huge.mkv", [(0.0, red)], 1, size=(2400, 2400), codec="mpeg4")
+    raw = write_video(folder / "live.h264", [(0.0, red)], 4)  # an elementary stream: no length, no end
+    raw.rename(folder / "live.mts")
+    os.mkfifo(folder / "pipe.mp4")
+    return {"truncated.mp4": "truncated or corrupt", "zero.mp4": "empty file", "letter.mov": "not a video",
+            "voice.m4v": "audio only", "alien.avi": "unknown codec", "huge.mkv": "too many pixels",
+            "live.mts": "no end", "pipe.mp4": "not a regular file"}
+
+
+def test_every_bad_video_is_skipped_with_its_reason(tmp_path: Path, videos: Path) -> None:
+    expected = _bad_videos(tmp_path / "bad")
+    shutil.copy(videos / "party.mp4", tmp_path / "bad" / "party.mp4")
+    db = tmp_path / "cat.db"
+    done = picfind("index", str(tmp_path / "bad"), "--db", str(db), "--max-megapixels", "4", check=True)
+    assert "Traceback" not in done.stderr
+    out = picfind("status", "--skipped", "--json", "--db", str(db), check=True)
+    skipped = {Path(s["path"]).name: s["reason"] for s in json.loads(out.stdout)["skipped_files"]}
+    assert skipped == expected
+    hits = json.loads(picfind("search", "a red circle", "--json", "--db", str(db), check=True).stdout)
+    assert [Path(h["path"]).name for h in hits] == ["party.mp4"]
+
+
+def test_a_slow_video_is_given_up_on_at_the_time_limit(videos: Path) -> None:
+    with open_video(str(videos / "party.mp4")) as f, pytest.raises(SkipFile) as e:
+        sample(f, 224, time_limit=0.0)
+    assert e.value.reason == "too slow to decode"
+
+
+# indexing and searching ---------------------------------------------------------------------------
+
+def test_text_finds_the_second_a_shape_appears(indexed: Path) -> None:
+    with Library(indexed, model="tiny-shapes") as lib:
+        for query, name, second in (("a red circle", "party.mp4", 10.0), ("a blue square", "party.mp4", 20.0),
+                                    ("a green triangle", "walk.mov", 4.0)):
+            best = lib.search(query, n=3)[0]
+            assert (Path(best.path).name, best.kind, best.time) == (name, "video", second), query
+            assert best.moments[0] == {"time": second, "score": best.score}
+            assert best.duration == {"party.mp4": 30.0, "walk.mov": 12.0}[name]
+        photo = lib.search("a yellow circle", n=3)[0]
+        assert (Path(photo.path).name, photo.kind, photo.time, photo.moments) == ("sun.png", "image", None, [])
+
+
+def test_a_video_is_one_row_and_keeps_few_frames(indexed: Path) -> None:
+    with Library(indexed, model="tiny-shapes") as lib:
+        hits = lib.search("a red circle", n=10)
+        assert sorted(Path(h.path).name for h in hits) == ["party.mp4", "sun.png", "walk.mov"]
+        kept = lib.catalog.db.execute("SELECT content_hash FROM embeddings").fetchall()
+        party = [k for (k,) in kept if frame_span(k) and owner(k) == hits[0].content_hash]
+        # 15 candidates; grey, circle, grey, square, grey: about five moments, not fifteen
+        assert 4 <= len(party) <= 8
+
+
+def test_kind_and_dates_filter_videos(indexed: Path) -> None:
+    from picfind.filters import Filter
+
+    with Library(indexed, model="tiny-shapes") as lib:
+        assert {h.kind for h in lib.search("a red circle", where=Filter.of(kind="image"))} == {"image"}
+        assert {h.kind for h in lib.search("a red circle", where=Filter.of(kind="video"))} == {"video"}
+        dated = lib.search("a red circle", where=Filter.of(after="2021-07-01", before="2021-08-01"))
+        assert [Path(h.path).name for h in dated] == ["party.mp4"] and dated[0].time == 10.0
+        assert [Path(h.path).name for h in lib.search("a red circle", where=Filter.of(extensions="mov"))] == \
+            ["walk.mov"]
+
+
+def test_a_rescan_reembeds_nothing_and_a_renamed_copy_reuses_the_frames(tmp_path: Path, videos: Path) -> None:
+    pics = tmp_path / "pics"
+    shutil.copytree(videos, pics)
+    db = tmp_path / "cat.db"
+    with Library(db, model="tiny-shapes") as lib:
+        first = lib.index([str(pics)])
+        assert first.embedded == 3 and first.frames_kept >= 5
+        again = lib.index()
+        assert (again.read, again.embedded, again.frames_embedded) == (0, 0, 0) and again.unchanged == 3
+        (pics / "party.mp4").rename(pics / "renamed.mp4")
+        shutil.copy(pics / "walk.mov", pics / "copy.mov")
+        moved = lib.index()
+        assert moved.embedded == 0 and moved.frames_embedded == 0 and moved.reused == 2
+        best = lib.search("a red circle", n=1)[0]
+        assert (Path(best.path).name, best.time) == ("renamed.mp4", 10.0)
+        walk = lib.search("a green triangle", n=1)[0]
+        assert sorted(Path(p).name for p in [walk.path, *walk.duplicates]) == ["copy.mov", "walk.mov"]
+        assert walk.width == 128 and walk.height == 224  # the copy's header read again: upright
+        (pics / "renamed.mp4").unlink()
+        lib.index()
+        assert not [k for (k,) in lib.catalog.db.execute("SELECT content_hash FROM embeddings")
+                    if owner(k) == best.content_hash]  # its frames pruned with it
+
+
+def test_ext_restricts_and_videos_are_indexed_by_default(tmp_path: Path, videos: Path) -> None:
+    db = tmp_path / "cat.db"
+    with Library(db, model="tiny-shapes") as lib:
+        report = lib.index([str(videos)], extensions="png")
+        assert report.files_seen == 1
+    with Library(tmp_path / "b.db", model="tiny-shapes") as lib:
+        assert lib.index([str(videos)]).files_seen == 3
+
+
+def test_an_older_catalog_migrates_and_its_default_roots_read_videos(tmp_path: Path, videos: Path) -> None:
+    from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+    from picfind.media.formats import IMAGE_EXTENSIONS
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript("".join(MIGRATIONS[:-1]) + f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, '[]', 0)",
+                (os.fsencode(str(videos)), json.dumps(list(IMAGE_EXTENSIONS))))
+    con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[\"png\"]', '[]', 0)",
+                (b"/elsewhere",))
+    con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, meta_read) "
+                "VALUES (?, 1, 1, 1, 'h', 'ok', 1)", (os.fsencode(str(videos / "old.jpg")),))
+    con.commit()
+    con.close()
+    with Library(db, model="tiny-shapes") as lib:
+        assert lib.catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        roots = {r.path: r.extensions for r in lib.roots()}
+        assert "mp4" in roots[str(videos)] and roots["/elsewhere"] == ["png"]
+        assert lib.catalog.db.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+        lib.catalog.remove_root("/elsewhere")
+        report = lib.index()
+        assert report.files_seen == 3 and report.embedded == 3
+
+
+# the command ----------------------------------------------------------------------------------------
+
+def test_the_command_names_the_moment(indexed: Path) -> None:
+    out = picfind("search", "a red circle", "--db", str(indexed), "-n", "3", check=True).stdout
+    first = out.splitlines()[0]
+    assert re.search(r"party\.mp4 @ 0:10\b", first), out
+    assert "moments" in out and "0:20" not in first
+    got = json.loads(picfind("search", "a red circle", "--db", str(indexed), "--json", check=True).stdout)
+    video = next(h for h in got if h["kind"] == "video")
+    assert video["time"] == 10.0 and video["duration"] == 30.0 and video["moments"][0]["time"] == 10.0
+    assert {h["kind"] for h in got} == {"image", "video"}
+    paths = picfind("search", "a red circle", "--db", str(indexed), "--paths-only", "-n", "1", check=True).stdout
+    assert paths.strip().endswith("party.mp4")
+    only = json.loads(picfind("search", "a red circle", "--db", str(indexed), "--json", "--kind", "image",
+                              check=True).stdout)
+    assert {h["kind"] for h in only} == {"image"}
+    bad = picfind("search", "a red circle", "--db", str(indexed), "--kind", "film")
+    assert bad.returncode != 0 and "image or video" in bad.stderr and "Traceback" not in bad.stderr
