@@ -313,3 +313,125 @@ def test_the_command_names_the_moment(indexed: Path) -> None:
     assert {h["kind"] for h in only} == {"image"}
     bad = picfind("search", "a red circle", "--db", str(indexed), "--kind", "film")
     assert bad.returncode != 0 and "image or video" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_similar_finds_the_moment_a_photo_shows_and_a_moment_finds_its_likes(indexed: Path, videos: Path,
+                                                                              tmp_path: Path) -> None:
+    photo = tmp_path / "circle.png"
+    shape_files("red", "circle", n=1, seed=5)[0].save(photo)
+    with Library(indexed, model="tiny-shapes") as lib:
+        best = next(h for h in lib.similar(str(photo), n=5) if h.kind == "video")
+        assert (Path(best.path).name, best.time) == ("party.mp4", 10.0)
+        # a moment as the example: the square at 0:20 of party.mp4 finds a square, never party.mp4 itself
+        like = lib.similar(str(videos / "party.mp4"), at="0:21", n=5)
+        assert "party.mp4" not in {Path(h.path).name for h in like}
+        same = lib.similar(f"{videos / 'party.mp4'}@21", n=5)
+        assert [h.path for h in same] == [h.path for h in like]
+        circle = lib.similar(f"{videos / 'party.mp4'}@0:11", n=5)
+        assert Path(circle[0].path).name == "sun.png"  # the other round thing
+        with pytest.raises(ValueError, match="a moment of a video"):
+            lib.similar(str(photo), at="3")
+    out = picfind("similar", f"{videos / 'party.mp4'}@0:21", "--db", str(indexed), "--json", check=True).stdout
+    assert "party.mp4" not in out
+    out = picfind("search", str(photo), "--db", str(indexed), "--json", "-n", "5", check=True).stdout
+    assert next(h for h in json.loads(out) if h["kind"] == "video")["time"] == 10.0
+    unknown = tmp_path / "new.mp4"
+    shapes_video(unknown, {}, 2)
+    missing = picfind("similar", f"{unknown}@1", "--db", str(indexed))
+    assert missing.returncode != 0 and "not indexed" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_a_long_video_resumes_to_the_same_state(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "lib"
+    shapes_video(folder / "a_short.mp4", {2.0: BLUE_SQUARE}, 6)
+    shapes_video(folder / "b_long.mp4", {430.0: RED_CIRCLE}, 900, fps=2, gop=4, size=(128, 96))
+    shapes_video(folder / "c_short.mp4", {2.0: GREEN_TRIANGLE}, 6)
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "index", str(folder), "--db", str(db), "-q",
+                             "--workers", "1", "--commit-seconds", "0.01"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+        try:
+            with sqlite3.connect(db, timeout=1) as con:
+                done = [Path(os.fsdecode(p)).name for (p,) in con.execute("SELECT path FROM files")]
+        except sqlite3.Error:
+            continue
+        if done:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "indexing finished before it could be killed"
+    assert done == ["a_short.mp4"]  # killed while the long video was read or embedded
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        keys = [k for (k,) in con.execute("SELECT content_hash FROM embeddings")]
+        files = {h for (h,) in con.execute("SELECT content_hash FROM files")}
+    assert {owner(k) for k in keys} <= files  # no frames of a video without its file: never half a video
+    with Library(db, model="tiny-shapes") as lib:
+        resumed = lib.index()
+        assert resumed.unchanged >= 1 and resumed.embedded == 3 - resumed.unchanged
+        best = lib.search("a red circle", n=1)[0]
+        assert Path(best.path).name == "b_long.mp4" and 426 <= best.time <= 434
+
+
+# both catalogs -------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_moments_are_found_by_text_image_and_video_on_both_catalogs(any_db: str, videos: Path,
+                                                                    tmp_path: Path) -> None:
+    from picfind.filters import Filter
+
+    photo = tmp_path / "circle.png"
+    shape_files("red", "circle", n=1, seed=5)[0].save(photo)
+    with Library(any_db, model="tiny-shapes") as lib:
+        first = lib.index([str(videos)])
+        assert first.embedded == 3 and not first.skipped
+        best = lib.search("a red circle", n=3)[0]
+        assert (Path(best.path).name, best.kind, best.time, best.duration) == ("party.mp4", "video", 10.0, 30.0)
+        assert lib.search("a blue square", n=1)[0].time == 20.0
+        by_photo = next(h for h in lib.similar(str(photo), n=5) if h.kind == "video")
+        assert (Path(by_photo.path).name, by_photo.time) == ("party.mp4", 10.0)
+        by_moment = lib.similar(f"{videos / 'party.mp4'}@0:11", n=5)
+        assert Path(by_moment[0].path).name == "sun.png" and "party.mp4" not in {Path(h.path).name for h in by_moment}
+        assert {h.kind for h in lib.search("a red circle", where=Filter.of(kind="image"))} == {"image"}
+        assert lib.thumbnails.jpeg(best.frame, lambda: None)  # the moment's frame, as the indexer kept it
+        again = lib.index()
+        assert (again.read, again.embedded, again.frames_embedded) == (0, 0, 0)
+        assert lib.status()["embedded_with_model"] == 3
+
+
+def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_files(pg_url: str) -> None:
+    import psycopg
+
+    from picfind.catalogs.postgres.schema import MIGRATIONS
+    from picfind.media.formats import IMAGE_EXTENSIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before videos
+        con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())")
+        for number, (name, script) in enumerate(MIGRATIONS[:-1], 1):
+            con.execute(script)
+            con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
+        con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES ('/p', %s, '[]', 0)",
+                    (json.dumps(list(IMAGE_EXTENSIONS)),))
+        con.execute("INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status) "
+                    "VALUES ('/p/a.jpg', 1, 1, 1, '2020-01-01 00:00:00', 'jpg', 'h', 'ok')")
+        con.execute("INSERT INTO embeddings(content_hash, model, vector) VALUES ('h', 'm', '[1,0]')")
+    with Library(pg_url, model="tiny-shapes") as lib:
+        assert "mp4" in lib.roots()[0].extensions
+        assert lib.catalog.embedded_hashes("m") == {"h"} and lib.catalog.frame_keys("m", "h") == []
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        assert con.execute("SELECT max(version) FROM picfind_schema").fetchone()[0] == len(MIGRATIONS)
+        assert con.execute("SELECT count(*), min(owner) FROM embeddings").fetchone() == (1, "h")
+        assert con.execute("SELECT duration FROM files").fetchone() == (None,)

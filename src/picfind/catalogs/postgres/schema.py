@@ -14,6 +14,7 @@ indexers from embedding one content twice; OCR texts carry their trigrams for a 
 
 from __future__ import annotations
 
+import json
 import re
 
 import psycopg
@@ -21,6 +22,7 @@ from pgvector.psycopg import register_vector
 
 from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
+from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
 from picfind.records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -80,6 +82,17 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
     """),
     ("m002_ocr_texts", PGTEXT_MIGRATION),
+    # Videos: a video's file row has its duration (NULL for a picture); its kept frames' vectors
+    # are stored under frame keys ("<hash>@<start ms>-<end ms>", `records.frame_key`), and
+    # `owner` names the content each vector belongs to (the video's hash; a picture's own).
+    # Roots that read the default extensions read the new default, videos included.
+    ("m003_videos", f"""
+    ALTER TABLE files ADD COLUMN duration double precision;
+    ALTER TABLE embeddings ADD COLUMN owner text GENERATED ALWAYS AS (split_part(content_hash, '@', 1)) STORED;
+    CREATE INDEX embeddings_owner ON embeddings(owner);
+    UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
+        WHERE extensions = '{json.dumps(list(IMAGE_EXTENSIONS))}';
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating
