@@ -435,3 +435,33 @@ def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_
         assert con.execute("SELECT max(version) FROM picfind_schema").fetchone()[0] == len(MIGRATIONS)
         assert con.execute("SELECT count(*), min(owner) FROM embeddings").fetchone() == (1, "h")
         assert con.execute("SELECT duration FROM files").fetchone() == (None,)
+
+
+@pytest.mark.slow
+def test_ray_workers_send_back_the_moments_the_local_runner_keeps(videos: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    shutil.copytree(videos, lib)
+    (lib / "again").mkdir()
+    shutil.copy(videos / "party.mp4", lib / "again" / "party.mp4")  # a copy: its frames embedded once
+    local, clustered = tmp_path / "local.db", tmp_path / "ray.db"
+    picfind("index", str(lib), "--db", str(local), "-q", check=True)
+    done = json.loads(picfind("index", str(lib), "--db", str(clustered), "--json", "--ray", check=True,
+                              timeout=600).stdout)
+    assert done["device"].startswith("ray") and done["embedded"] == 3 and done["frames_kept"] >= 5
+
+    def rows(db: Path) -> tuple[list, dict]:
+        with sqlite3.connect(db) as con:
+            files = con.execute("SELECT path, content_hash, width, height, duration, taken_at FROM files "
+                                "ORDER BY path").fetchall()
+            vectors = {k: np.frombuffer(v, np.float32) for k, v in con.execute("SELECT content_hash, vector "
+                                                                              "FROM embeddings")}
+        return files, vectors
+
+    (files, vectors), (expected_files, expected) = rows(clustered), rows(local)
+    assert files == expected_files and vectors.keys() == expected.keys()
+    assert max(float(np.abs(vectors[k] - expected[k]).max()) for k in vectors) < 1e-5
+    thumbs = {p.stem for p in (tmp_path / "ray.db.thumbs").rglob("*.jpg")}
+    assert {k for k in vectors if frame_span(k)} <= thumbs  # each moment's small JPEG came back
+    with Library(clustered, model="tiny-shapes") as lib_:
+        best = lib_.search("a red circle", n=1)[0]
+        assert best.time == 10.0 and len(best.duplicates) == 1

@@ -31,7 +31,7 @@ from picfind.indexing.stages import (
     auto_workers,
     read_file,
 )
-from picfind.indexing.videos import keep_moments
+from picfind.indexing.videos import embed_moments
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
@@ -215,9 +215,7 @@ class Indexer:
             return
         report.device = self.encoder.active_device
         cands = result.candidates
-        vectors = np.concatenate([self.encoder.encode_images(np.stack([c.pixels for c in cands[i:i + batch_size]]))
-                                  for i in range(0, len(cands), batch_size)])
-        moments = keep_moments(cands, vectors, result.duration or 0.0)
+        moments = embed_moments(self.encoder.encode_images, cands, result.duration or 0.0, batch_size)
         for m in moments:
             writer.vectors[m.key(digest)] = m.vector
             if self.thumbs is not None and m.thumb is not None:

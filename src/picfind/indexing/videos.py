@@ -9,6 +9,7 @@ keeping (`keep_moments`) needs the frames' vectors, so it runs where they are em
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -85,6 +86,15 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
         thumb = encode_thumbnail(frame.image) if thumbnails else None
         candidates.append(Candidate(frame.time, prep.tensor(resized), thumb))
     return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
+
+
+def embed_moments(encode: Callable[[np.ndarray], np.ndarray], candidates: list[Candidate], duration: float,
+                  batch_size: int) -> list[Moment]:
+    """A video's candidates through the encoder (`encode`: a batch of pixels to unit vectors),
+    `batch_size` at a time, and the moments kept of them."""
+    vectors = np.concatenate([encode(np.stack([c.pixels for c in candidates[i:i + batch_size]]))
+                              for i in range(0, len(candidates), batch_size)])
+    return keep_moments(candidates, vectors, duration)
 
 
 def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,
