@@ -359,11 +359,29 @@ class Library:
         return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
                             found["mtime_ns"], found["content_hash"], content_hash, MAX_FILE_BYTES)
 
-    def thumbnail(self, file_id: int) -> bytes | None:
-        """An indexed picture's thumbnail (JPEG bytes), made (or remade, when broken) now if need be."""
+    def open_video(self, file_id: int) -> BinaryIO | None:
+        """An indexed video's file, opened, under the rules of `open_image` (a video whose time
+        changed is hashed as a stream, never read whole)."""
+        from picfind.indexing.videos import MAX_VIDEO_BYTES, stream_hash
+
+        found = self.catalog.file_by_id(file_id)
+        if found is None or found.get("duration") is None:
+            return None
+        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
+                            found["mtime_ns"], found["content_hash"], str, MAX_VIDEO_BYTES, stream_hash)
+
+    def thumbnail(self, file_id: int, at: float | None = None) -> bytes | None:
+        """An indexed picture's thumbnail (JPEG bytes), made (or remade, when broken) now if need be;
+        a video's: the frame kept for the moment at `at` seconds (else its opening), as indexed."""
         found = self.catalog.file_by_id(file_id)
         if found is None:
             return None
+        if found.get("duration") is not None:
+            key = found["content_hash"]
+            if at is not None:
+                spans = [(frame_span(k), k) for k in self.catalog.frame_keys(self.model, key)]
+                key = next((k for span, k in spans if span and span[0] <= at < span[1]), key)
+            return self.thumbnails.jpeg(key, lambda: None)
 
         def source() -> bytes | None:
             f = self.open_image(file_id)
