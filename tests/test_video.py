@@ -141,7 +141,7 @@ def test_times_read_and_shown() -> None:
 
 def test_frames_are_kept_only_when_they_change() -> None:
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
-    cands = [Candidate(t, np.zeros(1), None) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]
+    cands = [Candidate(t, Image.new("RGB", (2, 2)), None) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]
     kept = keep_moments(cands, np.stack([a, a, b, b, a]), 10.0)
     assert [(m.start, m.end) for m in kept] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
     assert frame_key("ab" * 16, 4.0, 8.0) == "ab" * 16 + "@4000-8000"

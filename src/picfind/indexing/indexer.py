@@ -215,7 +215,7 @@ class Indexer:
             return
         report.device = self.encoder.active_device
         cands = result.candidates
-        moments = embed_moments(self.encoder.encode_images, cands, result.duration or 0.0, batch_size)
+        moments = embed_moments(self.encoder.encode_images, self.prep, cands, result.duration or 0.0, batch_size)
         for m in moments:
             writer.vectors[m.key(digest)] = m.vector
             if self.thumbs is not None and m.thumb is not None:

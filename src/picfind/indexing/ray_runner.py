@@ -100,8 +100,7 @@ class EmbedWorker:
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
         # a video: its kept moments (key, vector, thumbnail), embedded here; never its frames
-        moments = {h: [(m.key(h), m.vector, m.thumb or b"") for m in embed_moments(
-                   self.encoder.encode_images, r.candidates, r.duration or 0.0, len(batch["path"]))]
+        moments = {h: [(m.key(h), m.vector, m.thumb or b"") for m in self._moments(r, len(batch["path"]))]
                    for h, r in first.items() if h in mine and r.candidates is not None}
         none = np.zeros(self.bundle.embedding_dim, np.float32)
         carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
@@ -129,6 +128,10 @@ class EmbedWorker:
             "frames": np.array([len(r.candidates or []) if carry else 0 for r, carry in zip(results, carries)],
                                np.int64),
         }
+
+    def _moments(self, r: ReadResult, batch_size: int) -> list:
+        return embed_moments(self.encoder.encode_images, self.bundle.preprocessing, r.candidates or [],
+                             r.duration or 0.0, batch_size)
 
     def _read(self, task: Task) -> ReadResult:
         result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
@@ -264,7 +267,7 @@ class RayStages:
             return
         digest = batch["content_hash"][i]
         writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
-        moments = batch["moments"][i]
+        moments = list(batch["moments"][i])  # Ray may hand a list back as an array
         if batch["embedded"][i]:
             report.embedded += 1
             report.frames_embedded += int(batch["frames"][i])

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from picfind.media.decode import Meta, SkipFile
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.media.video import EVERY, open_video, probe, sample
+from picfind.models.preprocess import centre_crop
 from picfind.records import frame_key
 
 if TYPE_CHECKING:
@@ -30,9 +32,10 @@ MAX_VIDEO_BYTES = 1 << 40  # hashed as a stream: only absurd sizes are refused
 
 @dataclass
 class Candidate:
-    """One sampled frame, ready for the encoder, with its small thumbnail (JPEG bytes)."""
+    """One sampled frame, resized and cropped for the encoder (8-bit: a quarter of the float
+    tensor's memory, made just before encoding), with its small thumbnail (JPEG bytes)."""
     time: float
-    pixels: np.ndarray
+    image: Image.Image
     thumb: bytes | None
 
 
@@ -82,17 +85,17 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
     info = sampled.info
     candidates = []
     for frame in sampled.frames:
-        resized = prep.resize(frame.image)
+        cropped = centre_crop(prep.resize(frame.image), prep.size, prep.crop)
         thumb = encode_thumbnail(frame.image) if thumbnails else None
-        candidates.append(Candidate(frame.time, prep.tensor(resized), thumb))
+        candidates.append(Candidate(frame.time, cropped, thumb))
     return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
 
 
-def embed_moments(encode: Callable[[np.ndarray], np.ndarray], candidates: list[Candidate], duration: float,
-                  batch_size: int) -> list[Moment]:
+def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, candidates: list[Candidate],
+                  duration: float, batch_size: int) -> list[Moment]:
     """A video's candidates through the encoder (`encode`: a batch of pixels to unit vectors),
     `batch_size` at a time, and the moments kept of them."""
-    vectors = np.concatenate([encode(np.stack([c.pixels for c in candidates[i:i + batch_size]]))
+    vectors = np.concatenate([encode(np.stack([prep.tensor(c.image) for c in candidates[i:i + batch_size]]))
                               for i in range(0, len(candidates), batch_size)])
     return keep_moments(candidates, vectors, duration)
 

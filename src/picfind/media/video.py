@@ -18,6 +18,7 @@ import math
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -239,18 +240,45 @@ def _targets(duration: float, every: float) -> list[float]:
 
 def _linear(container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float],
             deadline: float, out: Sampled) -> None:
-    """Decode in order, keeping the first frame at or after each target time."""
-    i = 0
-    for frame in container.decode(stream):
-        out.decoded += 1
-        _check(deadline, out, frame)
-        t = max(frame.time or 0.0, 0.0)
-        if not out.frames or i < len(targets) and t + 1e-3 >= targets[i]:
-            _keep(out, frame, t)
-            while i < len(targets) and targets[i] <= t + 1e-3:
-                i += 1
+    """Decode in order, keeping the first frame at or after each target time. With key frames
+    only, a key frame before the next target is not even decoded (phones write one a second,
+    the samples are 2 s apart: half the decoding)."""
+    i = j = 0  # the next target of the frames out, and of the key frames sent (a decoder lags)
+    keys_only = stream.codec_context.skip_frame == "NONKEY"
+    sent: deque[float] = deque()  # the times of the key frames sent, in order: a decoder flushed
+    for packet in container.demux(stream):  # at the end may give them without their time
+        if time.monotonic() > deadline:
+            raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
+        if keys_only and packet.size:
+            at = _wanted(packet, targets, j)
+            if at is None:
+                continue
+            sent.append(at)
+            while j < len(targets) and targets[j] <= at + 1e-3:
+                j += 1
+        for frame in stream.decode(packet if packet.size else None):
+            out.decoded += 1
+            _check(deadline, out, frame)
+            known = frame.time is not None and math.isfinite(frame.time)
+            t = sent.popleft() if keys_only and sent else None
+            t = max(frame.time if known else t if t is not None else 0.0, 0.0)
+            if not out.frames or i < len(targets) and t + 1e-3 >= targets[i]:
+                _keep(out, frame, t)
+                while i < len(targets) and targets[i] <= t + 1e-3:
+                    i += 1
         if i >= len(targets):
             break
+
+
+def _wanted(packet: av.Packet, targets: list[float], j: int) -> float | None:
+    """The time of a packet worth decoding when only key frames are (a key frame at or after the
+    next target, or the first one; one of unknown time counts as the target's), else None."""
+    if not packet.is_keyframe:
+        return None
+    if packet.pts is None or packet.time_base is None:
+        return targets[min(j, len(targets) - 1)]
+    at = float(packet.pts * packet.time_base)
+    return at if j == 0 or j < len(targets) and at + 1e-3 >= targets[j] else None
 
 
 def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float],
@@ -264,7 +292,8 @@ def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.
             _check(deadline, out, frame)
             if frame.pts != last_pts:
                 last_pts = frame.pts
-                _keep(out, frame, max(frame.time or 0.0, 0.0))
+                known = frame.time is not None and math.isfinite(frame.time)
+                _keep(out, frame, max(frame.time if known else target, 0.0))
             break
 
 
