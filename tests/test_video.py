@@ -547,3 +547,34 @@ def test_clicking_a_video_result_plays_it_from_its_moment_in_chromium(web_catalo
             page.wait_for_function("() => document.querySelector('#play').paused")
         finally:
             browser.close()
+
+
+# live and motion photos -----------------------------------------------------------------------------
+
+def test_a_live_photo_is_one_picture_with_its_motion_and_a_motion_photo_one_picture(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    still = shape_files("red", "circle", n=1, seed=9)[0]
+    still.save(lib / "IMG_0001.JPG")
+    shapes_video(lib / "IMG_0001.MOV", {0.0: RED_CIRCLE}, 3)  # its motion: 3 s of the same moment
+    shape_files("blue", "square", n=1, seed=9)[0].save(lib / "IMG_0002.JPG")
+    shapes_video(lib / "IMG_0002.MOV", {4.0: BLUE_SQUARE}, 12)  # 12 s: a video of its own, beside a photo
+    motion = shapes_video(tmp_path / "motion.mp4", {0.0: GREEN_TRIANGLE}, 2).read_bytes()
+    buf = tmp_path / "still.jpg"
+    shape_files("green", "triangle", n=1, seed=9)[0].save(buf)
+    (lib / "PXL_0003.MP.jpg").write_bytes(buf.read_bytes() + motion)  # a motion photo: MP4 after the JPEG
+    db = tmp_path / "cat.db"
+    with Library(db, model="tiny-shapes") as library:
+        report = library.index([str(lib)])
+        assert dict(report.skipped) == {"live photo motion": 1}
+        red = library.search("a red circle", n=5)
+        assert [Path(h.path).name for h in red].count("IMG_0001.JPG") == 1
+        assert "IMG_0001.MOV" not in {Path(h.path).name for h in red}  # never two rows for one moment
+        assert Path(red[0].path).name == "IMG_0001.JPG" and Path(red[0].motion).name == "IMG_0001.MOV"
+        blue = {Path(h.path).name: h for h in library.search("a blue square", n=5)}
+        assert blue["IMG_0002.MOV"].kind == "video" and blue["IMG_0002.MOV"].time == 4.0
+        green = library.search("a green triangle", n=5)[0]
+        assert (Path(green.path).name, green.kind) == ("PXL_0003.MP.jpg", "image")
+        assert library.catalog.skipped_files()[0]["detail"] == "shown with its still, IMG_0001.JPG"
+    out = picfind("search", "a red circle", "--db", str(db), "-n", "1", check=True).stdout
+    assert "live photo: " in out and "IMG_0001.MOV" in out

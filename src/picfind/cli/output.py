@@ -54,6 +54,8 @@ def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
                 print(f"{'':>3}  {'':>5}  moments: {others}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.motion:
+                print(f"{'':>3}  {'':>5}  live photo: {shown(h.motion)}")
             if h.matched and h.ocr_text:
                 print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
 

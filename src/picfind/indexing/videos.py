@@ -9,6 +9,7 @@ keeping (`keep_moments`) needs the frames' vectors, so it runs where they are em
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.media.decode import Meta, SkipFile
+from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.media.video import EVERY, open_video, probe, sample
 from picfind.models.preprocess import centre_crop
@@ -80,7 +82,10 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
             raise SkipFile("unreadable", e.strerror or str(e)) from None
         if digest in known:
             info = probe(f, max_pixels)
+            _not_live(task.path, info.duration)
             return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration)
+        if live_still(task.path) is not None:  # a stat or two; the header only then
+            _not_live(task.path, probe(f, max_pixels).duration)
         sampled = sample(f, prep.size, EVERY, max_pixels)
     info = sampled.info
     candidates = []
@@ -98,6 +103,14 @@ def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
     vectors = np.concatenate([encode(np.stack([prep.tensor(c.image) for c in candidates[i:i + batch_size]]))
                               for i in range(0, len(candidates), batch_size)])
     return keep_moments(candidates, vectors, duration)
+
+
+def _not_live(path: str, duration: float) -> None:
+    """A Live Photo's motion (a short MOV beside its still) is part of that picture, never a
+    result of its own: the still's result names it (`Hit.motion`)."""
+    still = live_still(path) if duration <= LIVE_MAX_SECONDS else None
+    if still is not None:
+        raise SkipFile("live photo motion", f"shown with its still, {os.path.basename(still)}")
 
 
 def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,

@@ -277,7 +277,8 @@ def _wanted(packet: av.Packet, targets: list[float], j: int) -> float | None:
         return None
     if packet.pts is None or packet.time_base is None:
         return targets[min(j, len(targets) - 1)]
-    at = float(packet.pts * packet.time_base)
+    base = packet.time_base
+    at = packet.pts * base.numerator / base.denominator
     return at if j == 0 or j < len(targets) and at + 1e-3 >= targets[j] else None
 
 

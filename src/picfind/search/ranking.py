@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.filters import Filter
+from picfind.media.formats import live_motion
 from picfind.records import frame_span, owner
 
 MOMENTS = 5  # a video hit lists at most this many moments (its best first)
@@ -42,6 +43,7 @@ class Hit:
     moments: list[dict] = field(default_factory=list)  # a video: its best moments, [{time, score}], best first
     duration: float | None = None  # a video's length in seconds
     frame: str | None = None  # a video: the stored key of its best moment (its thumbnail's key)
+    motion: str | None = None  # a Live Photo's still: its motion (the short video beside it)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +103,9 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
         hit = Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
                   width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
                   taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"])
-        if span is not None or first.get("duration") is not None:
+        if span is None and first.get("duration") is None:
+            hit.motion = live_motion(first["path"])
+        else:
             hit.kind, hit.duration, videos[h] = "video", first.get("duration"), hit
             if span is not None:
                 hit.time, hit.frame = span[0], key
