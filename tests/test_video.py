@@ -578,3 +578,21 @@ def test_a_live_photo_is_one_picture_with_its_motion_and_a_motion_photo_one_pict
         assert library.catalog.skipped_files()[0]["detail"] == "shown with its still, IMG_0001.JPG"
     out = picfind("search", "a red circle", "--db", str(db), "-n", "1", check=True).stdout
     assert "live photo: " in out and "IMG_0001.MOV" in out
+
+
+def test_exact_copies_and_reencoded_videos_are_grouped(tmp_path: Path, videos: Path) -> None:
+    lib = tmp_path / "lib"
+    shutil.copytree(videos, lib)
+    shutil.copy(videos / "party.mp4", lib / "party copy.mp4")
+    shapes_video(lib / "party small.webm", {10.0: RED_CIRCLE, 20.0: BLUE_SQUARE}, 30, codec="libvpx-vp9",
+                 size=(160, 112))  # the same footage, re-encoded smaller
+    shapes_video(lib / "other.mp4", {10.0: BLUE_SQUARE, 20.0: RED_CIRCLE}, 30, seed=4)  # other footage
+    db = tmp_path / "cat.db"
+    picfind("index", str(lib), "--db", str(db), "-q", check=True)
+    exact = json.loads(picfind("dupes", "--db", str(db), "--json", check=True).stdout)
+    assert [sorted(Path(m["path"]).name for m in g["members"]) for g in exact] == [["party copy.mp4", "party.mp4"]]
+    near = json.loads(picfind("dupes", "--near", "--db", str(db), "--json", check=True).stdout)
+    groups = [sorted([Path(m["path"]).name, *(Path(c).name for c in m["copies"])] for m in g["members"])
+              for g in near]
+    assert [["party copy.mp4", "party.mp4"], ["party small.webm"]] in groups
+    assert not any("other.mp4" in sum(g, []) or "sun.png" in sum(g, []) for g in groups)
