@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import av
@@ -345,7 +346,6 @@ def test_similar_finds_the_moment_a_photo_shows_and_a_moment_finds_its_likes(ind
 def test_a_run_killed_inside_a_long_video_resumes_to_the_same_state(tmp_path: Path) -> None:
     import signal
     import subprocess
-    import sys
     import time
 
     folder = tmp_path / "lib"
@@ -596,3 +596,31 @@ def test_exact_copies_and_reencoded_videos_are_grouped(tmp_path: Path, videos: P
               for g in near]
     assert [["party copy.mp4", "party.mp4"], ["party small.webm"]] in groups
     assert not any("other.mp4" in sum(g, []) or "sun.png" in sum(g, []) for g in groups)
+
+
+def test_open_starts_mpv_at_the_moment_and_the_sheet_shows_the_frame(indexed: Path, videos: Path,
+                                                                     tmp_path: Path) -> None:
+    import stat
+    import time
+
+    from PIL import Image
+
+    log = tmp_path / "opened.txt"
+    mpv = tmp_path / "bin" / "mpv"  # a player named mpv: told where to start
+    mpv.parent.mkdir()
+    mpv.write_text(f"#!{sys.executable}\nimport sys\nopen({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + chr(10))\n")
+    mpv.chmod(mpv.stat().st_mode | stat.S_IEXEC)
+    sheet = tmp_path / "sheet.png"
+    picfind("search", "a red circle", "--db", str(indexed), "-n", "1", "--open", "--sheet", str(sheet),
+            env={"PICFIND_OPENER": str(mpv)}, check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not log.exists():
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert log.read_text().split() == ["--start=10", str(videos / "party.mp4")]
+    cell = Image.open(sheet).convert("RGB").crop((8, 38, 208, 238))  # the first cell (under the title)
+    arr = np.asarray(cell).astype(int)
+    assert ((arr[..., 0] > 180) & (arr[..., 1] < 90)).mean() > 0.02  # the red circle at 0:10, not the grey opening
+    out = picfind("similar", str(videos / "party.mp4"), "--at", "0:21",
+                  "--db", str(indexed), "--json", check=True).stdout
+    assert "party.mp4" not in out and json.loads(out)
