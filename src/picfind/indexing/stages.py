@@ -109,7 +109,9 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     try:
         if is_video(task.path):
             v = read_video(task, known, prep, options.max_pixels, options.thumbnails)
-            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates)
+            # OCR does not read videos' frames: recorded as read, with no text, so not read again
+            text = "" if ocr is not None and v.content_hash not in texts else None
+            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates, text=text)
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
         try:
