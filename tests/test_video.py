@@ -314,6 +314,8 @@ def test_the_command_names_the_moment(indexed: Path) -> None:
     assert {h["kind"] for h in only} == {"image"}
     bad = picfind("search", "a red circle", "--db", str(indexed), "--kind", "film")
     assert bad.returncode != 0 and "image or video" in bad.stderr and "Traceback" not in bad.stderr
+    shell = picfind("shell", "--db", str(indexed), input="a red circle --kind video -n 1\n", check=True).stdout
+    assert re.search(r"party\.mp4 @ 0:10\b", shell) and "sun.png" not in shell  # the shell shows the same rows
 
 
 def test_similar_finds_the_moment_a_photo_shows_and_a_moment_finds_its_likes(indexed: Path, videos: Path,

@@ -17,9 +17,10 @@ from picfind.search.query import group as group_terms
 SHELL_HELP = """\
 Type a description and press Enter:   a dog asleep on a red sofa
 Combine text and image files:         beach + ./ref.jpg - people      (2:sunset weighs a term twice)
+A video's moment as an example:       ./clip.mp4@1:23 - people
 Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
 Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
-                                      --min-width PX  --min-height PX
+                                      --min-width PX  --min-height PX  --kind image|video
 help or ?                             this text
 exit, quit or Ctrl-D                  leave
 (to search for the word itself, quote it: "help")"""
