@@ -177,8 +177,8 @@ def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]
         got = sample(f, prep.size, time_limit=3600)
     cands = [Candidate(fr.time, centre_crop(prep.resize(fr.image), prep.size, prep.crop), encode_thumbnail(fr.image))
              for fr in got.frames]
-    kept = embed_moments(encoder.encode_images, prep, cands, got.info.duration, 16)
-    return [(m.start, m.vector) for m in kept], got.decoded, len(cands)
+    kept, runs = embed_moments(encoder.encode_images, prep, cands, got.info.duration, 16)
+    return [(m.start, m.vector) for m in kept], got.decoded, runs
 
 
 def naive_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]], int, int]:

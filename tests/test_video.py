@@ -636,3 +636,18 @@ def test_with_ocr_on_a_rescan_reads_no_video_again(tmp_path: Path, videos: Path)
         assert first.embedded == 3
         again = lib.index()
         assert (again.read, again.embedded, again.unchanged) == (0, 0, 3)
+
+
+def test_a_static_shot_costs_one_encoder_run_and_keeps_one_moment(tmp_path: Path) -> None:
+    shapes_video(tmp_path / "lib" / "still.mp4", {}, 20)  # 20 s of the same grey, with sensor-like noise
+    shapes_video(tmp_path / "lib" / "busy.mp4", {2.0: RED_CIRCLE, 6.0: BLUE_SQUARE, 10.0: GREEN_TRIANGLE}, 14)
+    with Library(tmp_path / "cat.db", model="tiny-shapes") as lib:
+        report = lib.index([str(tmp_path / "lib")])
+        keys = [k for (k,) in lib.catalog.db.execute("SELECT content_hash FROM embeddings")]
+    by_video: dict[str, int] = {}
+    for k in keys:
+        by_video[owner(k)] = by_video.get(owner(k), 0) + 1
+    assert sorted(by_video.values())[0] == 1  # the still video: one moment, [0, 20)
+    assert any(frame_span(k) == (0.0, 20.0) for k in keys)
+    # 10 + 7 candidates; the still one costs one run, the busy one about one per change
+    assert report.frames_embedded <= 1 + 7 and report.frames_embedded < 17

@@ -215,7 +215,8 @@ class Indexer:
             return
         report.device = self.encoder.active_device
         cands = result.candidates
-        moments = embed_moments(self.encoder.encode_images, self.prep, cands, result.duration or 0.0, batch_size)
+        moments, runs = embed_moments(self.encoder.encode_images, self.prep, cands, result.duration or 0.0,
+                                      batch_size)
         for m in moments:
             writer.vectors[m.key(digest)] = m.vector
             if self.thumbs is not None and m.thumb is not None:
@@ -223,7 +224,7 @@ class Indexer:
         if self.thumbs is not None and moments[0].thumb is not None:
             self.thumbs.store(digest, moments[0].thumb)  # the video's own: its opening
         report.embedded += 1
-        report.frames_embedded += len(cands)
+        report.frames_embedded += runs
         report.frames_kept += len(moments)
         writer.ready.append(_indexed(result))
         result.candidates = None

@@ -100,8 +100,11 @@ class EmbedWorker:
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
         # a video: its kept moments (key, vector, thumbnail), embedded here; never its frames
-        moments = {h: [(m.key(h), m.vector, m.thumb or b"") for m in self._moments(r, len(batch["path"]))]
-                   for h, r in first.items() if h in mine and r.candidates is not None}
+        moments, runs = {}, {}
+        for h, r in first.items():
+            if h in mine and r.candidates is not None:
+                kept, runs[h] = self._moments(r, len(batch["path"]))
+                moments[h] = [(m.key(h), m.vector, m.thumb or b"") for m in kept]
         none = np.zeros(self.bundle.embedding_dim, np.float32)
         carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
                    for r in results]
@@ -125,11 +128,11 @@ class EmbedWorker:
             "text_failed": np.array([r.text_failed for r in results], bool),
             "duration": np.array([np.nan if r.duration is None else r.duration for r in results], np.float64),
             "moments": _column(moments.get(r.content_hash, []) if carry else [] for r, carry in zip(results, carries)),
-            "frames": np.array([len(r.candidates or []) if carry else 0 for r, carry in zip(results, carries)],
+            "frames": np.array([runs.get(r.content_hash, 0) if carry else 0 for r, carry in zip(results, carries)],
                                np.int64),
         }
 
-    def _moments(self, r: ReadResult, batch_size: int) -> list:
+    def _moments(self, r: ReadResult, batch_size: int) -> tuple[list, int]:
         return embed_moments(self.encoder.encode_images, self.bundle.preprocessing, r.candidates or [],
                              r.duration or 0.0, batch_size)
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from picfind.records import FileStat
 
 KEEP_BELOW = 0.95  # a frame is kept when its cosine to the last kept frame is below this
+STILL_BELOW = 2.0  # grey levels (of 255), on average at 32x32: a candidate this close to the last one
+# encoded is the same shot standing still, and takes its vector without an encoder run
 MAX_VIDEO_BYTES = 1 << 40  # hashed as a stream: only absurd sizes are refused
 
 
@@ -97,12 +99,32 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
 
 
 def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, candidates: list[Candidate],
-                  duration: float, batch_size: int) -> list[Moment]:
-    """A video's candidates through the encoder (`encode`: a batch of pixels to unit vectors),
-    `batch_size` at a time, and the moments kept of them."""
-    vectors = np.concatenate([encode(np.stack([prep.tensor(c.image) for c in candidates[i:i + batch_size]]))
-                              for i in range(0, len(candidates), batch_size)])
-    return keep_moments(candidates, vectors, duration)
+                  duration: float, batch_size: int) -> tuple[list[Moment], int]:
+    """The moments kept of a video's candidates, and how many went through the encoder (`encode`:
+    a batch of pixels to unit vectors, `batch_size` at a time). A candidate that looks like the
+    last one encoded (a static shot: `STILL_BELOW`) takes its vector without an encoder run."""
+    runs = _encoder_runs(candidates)
+    out = [encode(np.stack([prep.tensor(candidates[k].image) for k in runs[i:i + batch_size]]))
+           for i in range(0, len(runs), batch_size)]
+    encoded = dict(zip(runs, np.concatenate(out))) if out else {}
+    vectors, last = [], None
+    for k in range(len(candidates)):
+        last = encoded.get(k, last)
+        vectors.append(last)
+    return keep_moments(candidates, np.stack(vectors), duration), len(runs)
+
+
+def _encoder_runs(candidates: list[Candidate]) -> list[int]:
+    """Which candidates the encoder must see: each whose small grey copy differs from the last one
+    seen by more than `STILL_BELOW` on average (sensor noise averages out at 32x32)."""
+    runs: list[int] = []
+    last = None
+    for k, c in enumerate(candidates):
+        small = np.asarray(c.image.convert("L").resize((32, 32), Image.Resampling.BOX), np.float32)
+        if last is None or float(np.abs(small - last).mean()) > STILL_BELOW:
+            runs.append(k)
+            last = small
+    return runs
 
 
 def _not_live(path: str, duration: float) -> None:
