@@ -38,7 +38,7 @@ from picfind.models.paths import models_dir
 from picfind.records import IndexedFile, SkippedFile
 
 if TYPE_CHECKING:
-    from picfind.catalogs.protocol import CatalogBackend
+    from picfind.catalogs.protocol import CatalogBackend, Claims
     from picfind.ocr.reader import TextReader
 
 
@@ -153,13 +153,14 @@ class Indexer:
         to_embed: list[ReadResult] = []
         waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
         pending: set[str] = set()  # content hashes in `to_embed`
+        claims = self.catalog.claims()
 
         def embed() -> None:
             if not to_embed:
                 return
             # On a shared catalog another indexer may be embedding some of these contents now: it
             # writes their vectors; this run writes only the files.
-            mine = self.catalog.claim(self.model, [r.content_hash for r in to_embed])
+            mine = claims.claim(self.model, [r.content_hash for r in to_embed])
             batch = [r for r in to_embed if r.content_hash in mine]
             theirs = [_indexed(r) for r in to_embed if r.content_hash not in mine]
             report.reused += len(theirs)
@@ -185,7 +186,7 @@ class Indexer:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
             elif result.candidates is not None and result.content_hash not in known:
-                self._embed_video(result, writer, report, batch_size)
+                self._embed_video(result, writer, report, batch_size, claims)
                 known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
@@ -204,12 +205,13 @@ class Indexer:
                 progress(report, report.read, len(todo))
         embed()
 
-    def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int) -> None:
+    def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,
+                     claims: Claims) -> None:
         """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
         written with its file, in one batch: a kill never leaves half a video."""
         digest = result.content_hash
         assert result.candidates is not None and digest is not None
-        if digest not in self.catalog.claim(self.model, [digest]):
+        if digest not in claims.claim(self.model, [digest]):
             report.reused += 1
             writer.ready.append(_indexed(result))
             return
