@@ -6,7 +6,7 @@ spends a phone's bitrate on it), 30 fps, a key frame every second; with hidden m
 seconds where one of the tiny-shapes model's scenes fills the frame ("a red circle"). Formats:
 
 * h264-1080p: H.264 1920x1080 at 16 Mbit/s (a phone's 1080p30),
-* hevc10-4k: HEVC 10-bit 3840x2160 at 40 Mbit/s (6 s at most: x265 is slow to encode here),
+* hevc10-4k: HEVC 10-bit 3840x2160 at 40 Mbit/s (10 s at most: x265 is slow to encode here),
 * vp9-720p: VP9 1280x720 at 5 Mbit/s,
 * h264-1080p-x4: the first, its packets repeated four times (4x as long, no re-encoding): memory
   must stay flat in video length.
@@ -61,8 +61,9 @@ FORMATS = {
                                                                         "x265-params": "log-level=error"}, "mp4"),
     "vp9-720p": ("libvpx-vp9", "yuv420p", (1280, 720), 5_000_000, {"deadline": "realtime", "cpu-used": "8"}, "webm"),
 }
-# (start second, length, scene): where a shape scene fills the frame
-MOMENTS = [(0.30, 3.0, ("circle", "red")), (0.55, 3.0, ("square", "blue")), (0.80, 3.0, ("triangle", "green"))]
+# (where it starts, as a share of the clip; scene): a shape scene fills the frame for a fifth of
+# the clip, at most 3 s (and at least the 2 s between samples)
+MOMENTS = [(0.20, ("circle", "red")), (0.45, ("square", "blue")), (0.70, ("triangle", "green"))]
 
 
 # footage ----------------------------------------------------------------------------------------------
@@ -72,11 +73,11 @@ def footage(fmt: str, seconds: float) -> tuple[Path, list[dict]]:
     if fmt.endswith("-x4"):
         base, moments = footage(fmt[:-3], seconds)
         return repeated(base, 4), moments
-    length = seconds if fmt != "hevc10-4k" else min(seconds, 6.0)
+    length = seconds if fmt != "hevc10-4k" else min(seconds, 10.0)
     codec, pix_fmt, size, rate, options, ext = FORMATS[fmt]
     path = CACHE / f"{fmt}-{length:g}s.{ext}"
-    moments = [{"start": round(f * length, 1), "end": round(f * length + n, 1), "caption": f"a {c} {s}"}
-               for f, n, (s, c) in MOMENTS]
+    moments = [{"start": round(f * length, 2), "end": round(f * length + _moment_length(length), 2),
+                "caption": f"a {c} {s}"} for f, (s, c) in MOMENTS]
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -85,6 +86,10 @@ def footage(fmt: str, seconds: float) -> tuple[Path, list[dict]]:
         print(f"made {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s",
               flush=True)
     return path, moments
+
+
+def _moment_length(seconds: float) -> float:
+    return min(3.0, seconds / 5)
 
 
 def write_clip(path: Path, codec: str, pix_fmt: str, size: tuple[int, int], rate: int, options: dict,
@@ -101,7 +106,8 @@ def write_clip(path: Path, codec: str, pix_fmt: str, size: tuple[int, int], rate
     rng = np.random.default_rng(0)
     noise = [rng.normal(0, 5, (h, w, 3)).astype(np.int16) for _ in range(4)]  # a bank, cycled and shifted
     shapes = []
-    for f, n, (shape, colour) in MOMENTS:
+    n = _moment_length(seconds)
+    for f, (shape, colour) in MOMENTS:
         img = render(Scene(shape, colour, 1, "white"), 512, __import__("random").Random(1))
         canvas = Image.new("RGB", size, (245, 245, 245))
         side = h

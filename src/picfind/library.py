@@ -31,8 +31,9 @@ from picfind.models.bundle import Bundle, BundleError
 from picfind.models.encoder import Encoder
 from picfind.ocr.reader import DEFAULT_OCR, TextReader
 from picfind.ocr.reader import MODELS as OCR_MODELS
-from picfind.records import CatalogError, frame_span
+from picfind.records import CatalogError
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
+from picfind.search.moments import frame_at, moment_vector, video_file
 from picfind.search.query import combine, parse
 from picfind.search.ranking import Hit, search
 from picfind.search.textsearch import OFF as OCR_OFF
@@ -77,6 +78,15 @@ def decode_example(data: bytes, prep: Preprocessing, max_pixels: int | None = No
                              "example images here; use a smaller copy") from None
         raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
     return Example(content_hash(data), prep.tensor(prep.resize(decoded.image)))
+
+
+def _stream_hash(path: str) -> str:
+    """A video's content hash, read as a stream."""
+    from picfind.indexing.videos import stream_hash
+    from picfind.media.video import open_video
+
+    with open_video(path) as f:
+        return stream_hash(f)
 
 
 class Library:
@@ -285,36 +295,21 @@ class Library:
     def video_moment(self, video: str | int, at: str | float | None = None) -> tuple[np.ndarray, str] | None:
         """The stored vector of an indexed video at a moment, and the video's content hash: a
         path ("clip.mp4", "clip.mp4@1:23") or a catalog file id; None when it names no video.
-        Without a time, the video as a whole (its moments' mean)."""
-        from picfind.media.formats import is_video
-        from picfind.media.timecode import parse_time
-
+        Without a time, the video as a whole (`picfind.search.moments`)."""
         if isinstance(video, int):
             found = self.catalog.file_by_id(video)
             if found is None or found.get("duration") is None:
                 return None
             digest, name = found["content_hash"], found["path"]
         else:
-            name = os.path.expanduser(video)
-            if not os.path.exists(name) and "@" in name and at is None:
-                name, _, at = name.rpartition("@")
-            if not is_video(name) or not os.path.isfile(name):
+            named = video_file(video, at)
+            if named is None:
                 return None
-            from picfind.indexing.videos import stream_hash
-            from picfind.media.video import open_video
-
-            with open_video(name) as f:
-                digest = stream_hash(f)
-        keys = self.catalog.frame_keys(self.model, digest)
-        if not keys:
+            (name, at), digest = named, _stream_hash(named[0])
+        vector = moment_vector(self.catalog, self.model, digest, at)
+        if vector is None:
             raise LookupError(f"{name} is not indexed with {self.model}: run `picfind index` on its folder first")
-        if at is None:
-            mean = np.mean([self.catalog.vector_of(self.model, k) for k in keys], axis=0)
-            return (mean / np.linalg.norm(mean)).astype(np.float32), digest
-        second = parse_time(str(at))
-        spans = [(frame_span(k), k) for k in keys]
-        key = next((k for span, k in spans if span and span[0] <= second < span[1]), keys[-1])
-        return self.catalog.vector_of(self.model, key), digest
+        return vector, digest
 
     def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
         """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""
@@ -376,12 +371,9 @@ class Library:
         found = self.catalog.file_by_id(file_id)
         if found is None:
             return None
-        if found.get("duration") is not None:
-            key = found["content_hash"]
-            if at is not None:
-                spans = [(frame_span(k), k) for k in self.catalog.frame_keys(self.model, key)]
-                key = next((k for span, k in spans if span and span[0] <= at < span[1]), key)
-            return self.thumbnails.jpeg(key, lambda: None)
+        if found.get("duration") is not None:  # a video: a kept frame's, never made from its bytes
+            keys = self.catalog.frame_keys(self.model, found["content_hash"]) if at is not None else []
+            return self.thumbnails.jpeg(frame_at(keys, at or 0.0) or found["content_hash"], lambda: None)
 
         def source() -> bytes | None:
             f = self.open_image(file_id)

@@ -12,6 +12,7 @@ The stages meet in a bounded queue of futures, so memory stays flat for any libr
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from picfind.indexing.stages import (
     read_file,
 )
 from picfind.indexing.videos import embed_moments
+from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
@@ -40,6 +42,9 @@ from picfind.records import IndexedFile, SkippedFile
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Claims
     from picfind.ocr.reader import TextReader
+
+
+VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) between read and embed
 
 
 class Indexer:
@@ -57,9 +62,14 @@ class Indexer:
         self._known: set[str] = set()
         self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
+        self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
 
     def read(self, task: Task) -> ReadResult:
+        if is_video(task.path):  # a video's candidates wait in memory until embedded: a few at once
+            self._videos.acquire()
         result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
+        if is_video(task.path) and result.candidates is None:
+            self._videos.release()
         if result.thumb is not None:
             if self.thumbs is not None:
                 self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
@@ -181,6 +191,8 @@ class Indexer:
         inflight = max(2 * batch_size, 4 * workers)
         for result in Runner(workers).imap(self.read, todo, inflight):
             report.read += 1
+            if result.candidates is not None:
+                self._videos.release()  # embedded below, or a copy of one embedded before
             writer.text(result.content_hash, result.text, result.text_failed, report)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1

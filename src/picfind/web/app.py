@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -277,13 +278,18 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         return Response(data, media_type="image/jpeg",
                         headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
 
-    async def image(request: Request) -> Response:
+    async def indexed(request: Request, video: bool) -> tuple[BinaryIO, str]:
+        """The indexed file a request names by id, opened (`Library.open_image` or `open_video`), and its path."""
         file_id = request.path_params["id"]
-        opened = await service.call(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
-        f, found = opened
+        f, found = await service.call(lambda lib: ((lib.open_video if video else lib.open_image)(file_id),
+                                                   lib.file(file_id)))
         if f is None:
             raise HTTPException(404)
-        kind = mimetypes.guess_type(found["path"])[0] or ""
+        return f, found["path"]
+
+    async def image(request: Request) -> Response:
+        f, path = await indexed(request, video=False)
+        kind = mimetypes.guess_type(path)[0] or ""
         if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
             kind = "application/octet-stream"
         size = os.fstat(f.fileno()).st_size
@@ -292,12 +298,8 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             "Content-Security-Policy": "default-src 'none'; sandbox"})
 
     async def video(request: Request) -> Response:
-        file_id = request.path_params["id"]
-        opened = await service.call(lambda lib: (lib.open_video(file_id), lib.file(file_id)))
-        f, found = opened
-        if f is None:
-            raise HTTPException(404)
-        return ranged(f, video_type(found["path"]), request.headers.get("range"))
+        f, path = await indexed(request, video=True)
+        return ranged(f, video_type(path), request.headers.get("range"))
 
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
