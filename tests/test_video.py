@@ -651,3 +651,14 @@ def test_a_static_shot_costs_one_encoder_run_and_keeps_one_moment(tmp_path: Path
     assert any(frame_span(k) == (0.0, 20.0) for k in keys)
     # 10 + 7 candidates; the still one costs one run, the busy one about one per change
     assert report.frames_embedded <= 1 + 7 and report.frames_embedded < 17
+
+
+def test_a_cut_is_kept_even_to_a_scene_like_the_last_kept_one() -> None:
+    """b drifts from a (kept once), then a cut to c, close to a but not to b: kept."""
+    a = np.array([1.0, 0.0, 0.0], np.float32)
+    b = np.array([0.97, 0.243, 0.0], np.float32)
+    c = np.array([0.96, -0.1, 0.26], np.float32)
+    unit = [v / np.linalg.norm(v) for v in (a, b, c)]
+    assert float(unit[0] @ unit[1]) > 0.95 and float(unit[0] @ unit[2]) > 0.95 > float(unit[1] @ unit[2])
+    cands = [Candidate(t, Image.new("RGB", (2, 2)), None) for t in (0.0, 2.0, 4.0)]
+    assert [m.start for m in keep_moments(cands, np.stack(unit), 6.0)] == [0.0, 4.0]

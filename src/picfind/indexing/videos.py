@@ -137,12 +137,16 @@ def _not_live(path: str, duration: float) -> None:
 
 def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,
                  threshold: float = KEEP_BELOW) -> list[Moment]:
-    """The frames whose vector differs from the last kept one (cosine below `threshold`): a static
-    shot keeps one, a busy one several. Each stands until the next kept frame (the last one until
-    the end of the video)."""
+    """The frames whose vector differs from the last kept one, or from the candidate just before
+    (a cut, even to a scene like the last kept one), by a cosine below `threshold`: a static shot
+    keeps one, a slow pan one per drift, a busy scene several. Each stands until the next kept
+    frame (the last one until the end of the video)."""
     kept: list[Moment] = []
+    previous = None
     for cand, vec in zip(candidates, vectors):
-        if kept and float(np.dot(kept[-1].vector, vec)) >= threshold:
+        same = kept and min(float(np.dot(kept[-1].vector, vec)), float(np.dot(previous, vec))) >= threshold
+        previous = vec
+        if same:
             continue
         if kept:
             kept[-1].end = cand.time
