@@ -9,9 +9,16 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
 from picfind.models.shapes import Scene, render
+
+from .conftest import shape_files
+
+RED_CIRCLE = Scene("circle", "red", 1, "white")
+BLUE_SQUARE = Scene("square", "blue", 1, "black")
+GREEN_TRIANGLE = Scene("triangle", "green", 1, "white")
 
 
 def grey(size: int, seed: int = 0) -> Image.Image:
@@ -68,3 +75,15 @@ def shapes_video(path: Path, moments: dict[float, Scene], duration: float, seed:
         scenes.append((start + 4, grey(160, seed + 1)))
     scenes.sort(key=lambda s: s[0])
     return write_video(path, scenes, duration, **kw)
+
+
+@pytest.fixture(scope="session", name="videos")
+def videos_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of videos: a red circle at 0:10 and a blue square at 0:20 in one, a green
+    triangle at 0:04 in a portrait one, and a photo beside them."""
+    folder = tmp_path_factory.mktemp("videos")
+    shapes_video(folder / "party.mp4", {10.0: RED_CIRCLE, 20.0: BLUE_SQUARE}, 30,
+                 creation_time="2021-07-14T12:00:00.000000Z")
+    shapes_video(folder / "walk.mov", {4.0: GREEN_TRIANGLE}, 12, seed=2, rotation=90, size=(128, 224))
+    shape_files("yellow", "circle", n=1)[0].save(folder / "sun.png")
+    return folder
