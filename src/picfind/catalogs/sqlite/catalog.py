@@ -337,9 +337,10 @@ class Catalog(TextStore):
 
     def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
         condition, params = sqlite_condition(where)
-        # A content's key, or its frames' ("<hash>@...": between the hash and the hash + 'A').
+        # A content's own key, or its frames' ("<hash>@<start>-<end>": between "<hash>@" and "<hash>@~").
         return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
-                f"l.content_hash BETWEEN f.content_hash AND f.content_hash || 'A' "
+                f"(l.content_hash = f.content_hash OR l.content_hash BETWEEN f.content_hash || '@' "
+                f"AND f.content_hash || '@~') "
                 f"WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} GROUP BY l.content_hash",
                 params)
 
