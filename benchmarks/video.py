@@ -173,17 +173,13 @@ def repeated(path: Path, times: int) -> Path:
 # the pipelines (each in its own process) --------------------------------------------------------------
 
 def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]], int, int]:
-    from picfind.indexing.videos import Candidate, embed_moments
-    from picfind.media.thumbnail import encode_thumbnail
+    from picfind.indexing.videos import candidate, embed_moments
     from picfind.media.video import open_video, sample
-    from picfind.models.preprocess import centre_crop
 
     prep = encoder.bundle.preprocessing
     with open_video(str(path)) as f:
-        got = sample(f, prep.size, time_limit=3600)
-    cands = [Candidate(fr.time, centre_crop(prep.resize(fr.image), prep.size, prep.crop), encode_thumbnail(fr.image))
-             for fr in got.frames]
-    kept, runs = embed_moments(encoder.encode_images, prep, cands, got.info.duration, 16)
+        got = sample(f, prep.size, time_limit=3600, convert=lambda frame: candidate(frame, prep, True))
+    kept, runs = embed_moments(encoder.encode_images, prep, got.frames, got.info.duration, 16)
     return [(m.start, m.vector) for m in kept], got.decoded, runs
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 from picfind.media.decode import Meta, SkipFile
 from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
-from picfind.media.video import EVERY, open_video, probe, sample
+from picfind.media.video import EVERY, Frame, open_video, probe, sample
 from picfind.models.preprocess import centre_crop
 from picfind.records import frame_key
 
@@ -88,14 +88,15 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
             return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration)
         if live_still(task.path) is not None:  # a stat or two; the header only then
             _not_live(task.path, probe(f, max_pixels).duration)
-        sampled = sample(f, prep.size, EVERY, max_pixels)
-    info = sampled.info
-    candidates = []
-    for frame in sampled.frames:
-        cropped = centre_crop(prep.resize(frame.image), prep.size, prep.crop)
-        thumb = encode_thumbnail(frame.image) if thumbnails else None
-        candidates.append(Candidate(frame.time, cropped, thumb))
+        sampled = sample(f, prep.size, EVERY, max_pixels, convert=lambda frame: candidate(frame, prep, thumbnails))
+    info, candidates = sampled.info, sampled.frames
     return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
+
+
+def candidate(frame: Frame, prep: Preprocessing, thumbnail: bool) -> Candidate:
+    """What is kept of a frame until it is embedded: an 8-bit crop at the model's size and a small JPEG."""
+    return Candidate(frame.time, centre_crop(prep.resize(frame.image), prep.size, prep.crop),
+                     encode_thumbnail(frame.image) if thumbnail else None)
 
 
 def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, candidates: list[Candidate],

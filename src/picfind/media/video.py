@@ -19,10 +19,10 @@ import os
 import stat
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -61,6 +61,9 @@ class VideoInfo:
     camera: str | None = None
 
 
+_NO_INFO = VideoInfo(0, 0, 0.0, "")  # until the header is read
+
+
 @dataclass
 class Frame:
     time: float  # seconds from the start
@@ -70,7 +73,9 @@ class Frame:
 @dataclass
 class Sampled:
     info: VideoInfo
-    frames: list[Frame] = field(default_factory=list)
+    min_side: int = 0
+    convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
+    frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
     decoded: int = 0  # frames the decoder produced (for the benchmark)
 
 
@@ -92,13 +97,15 @@ def open_video(path: str) -> BinaryIO:
 
 
 def sample(f: BinaryIO, min_side: int, every: float = EVERY, max_pixels: int = DEFAULT_MAX_PIXELS,
-           time_limit: float = TIME_LIMIT) -> Sampled:
-    """Candidate frames of the video in `f` (read from its start)."""
+           time_limit: float = TIME_LIMIT, convert: Callable[[Frame], Any] | None = None) -> Sampled:
+    """Candidate frames of the video in `f` (read from its start); with `convert`, what it makes of
+    each frame as soon as it is decoded (the frame is not kept: memory stays small)."""
     f.seek(0)
     if not f.read(1):
         raise SkipFile("empty file", "zero bytes")
     with _container(f, time_limit) as container:
-        return _sample(container, min_side, every, max_pixels, time.monotonic() + time_limit)
+        return _sample(container, Sampled(_NO_INFO, min_side, convert), every, max_pixels,
+                       time.monotonic() + time_limit)
 
 
 def probe(f: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
@@ -137,12 +144,11 @@ def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputCon
         raise SkipFile("too many pixels", "not enough memory to decode") from None
 
 
-def _sample(container: av.container.InputContainer, min_side: int, every: float, max_pixels: int,
+def _sample(container: av.container.InputContainer, out: Sampled, every: float, max_pixels: int,
             deadline: float) -> Sampled:
     stream = _video_stream(container)
-    info = _info(container, stream, max_pixels)
+    info = out.info = _info(container, stream, max_pixels)
     targets = _targets(info.duration, every)
-    out = Sampled(info)
     ctx = stream.codec_context
     ctx.skip_frame = "NONKEY"
     if info.duration > SEEK_AFTER:
@@ -157,8 +163,6 @@ def _sample(container: av.container.InputContainer, min_side: int, every: float,
         _linear(container, stream, targets, deadline, out)
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
-    for fr in out.frames:
-        fr.image = _upright(fr.image, out.info.rotation, min_side)
     return out
 
 
@@ -301,7 +305,8 @@ def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.
 def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
     if not out.frames and frame.rotation and not out.info.rotation:
         out.info = _rotated(out.info, frame.rotation)
-    out.frames.append(Frame(t, _small(frame)))
+    kept = Frame(t, _upright(_small(frame), out.info.rotation, out.min_side))
+    out.frames.append(out.convert(kept) if out.convert else kept)
 
 
 def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
