@@ -181,3 +181,13 @@ def test_a_cut_is_kept_even_to_a_scene_like_the_last_kept_one() -> None:
     cands = [Candidate(t, Image.new("RGB", (2, 2)), None) for t in (0.0, 2.0, 4.0)]
     assert [m.start for m in keep_moments(cands, np.stack(unit), 6.0)] == [0.0, 4.0]
 
+
+
+@pytest.mark.parametrize("name", ["camcorder.mts", "late.mp4"])
+def test_times_count_from_the_first_frame_as_players_show_them(tmp_path: Path, name: str) -> None:
+    path = shapes_video(tmp_path / name, {4.0: RED_CIRCLE}, 10, start=1.5)  # its clock starts at 1.5 s
+    with open_video(str(path)) as f:
+        got = sample(f, 224)
+    assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    red = np.asarray(got.frames[2].image).astype(int)
+    assert ((red[..., 0] > 180) & (red[..., 1] < 90)).mean() > 0.02  # 0:04 as a player shows it: the circle

@@ -30,10 +30,11 @@ def grey(size: int, seed: int = 0) -> Image.Image:
 def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: float, fps: int = 10,
                 size: tuple[int, int] = (224, 160), codec: str = "libx264", gop: int = 10,
                 rotation: int = 0, pix_fmt: str = "yuv420p", creation_time: str | None = None,
-                container_options: dict | None = None) -> Path:
+                container_options: dict | None = None, start: float = 0.0) -> Path:
     """A video showing each (start second, picture) until the next one; pictures are centred on
     a grey canvas of `size` (as shown) with a little moving noise, as a camera would record them.
-    `rotation`: stored turned, with a display matrix that turns it back (as phones do)."""
+    `rotation`: stored turned, with a display matrix that turns it back (as phones do); `start`:
+    the first frame's timestamp (camcorders' MPEG-TS files do not start at 0)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size if rotation % 180 == 0 else size[::-1]  # as stored
     with av.open(str(path), "w", options=container_options or {}) as out:
@@ -56,7 +57,7 @@ def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: f
             canvas = canvas.rotate(-rotation, expand=True)  # stored turned clockwise; shown turned back
             arr = np.asarray(canvas).astype(np.int16) + rng.integers(-3, 4, (h, w, 3), dtype=np.int16)
             frame = av.VideoFrame.from_ndarray(np.clip(arr, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts = i
+            frame.pts = i + round(start * fps)
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):
                 out.mux(packet)

@@ -77,6 +77,12 @@ class Sampled:
     convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
     frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
     decoded: int = 0  # frames the decoder produced (for the benchmark)
+    offset: float = 0.0  # the first frame's timestamp: times are from it, as players show them
+
+    def seconds(self, frame: av.VideoFrame, otherwise: float) -> float:
+        """A frame's time from the start of the video (`otherwise` when it has none)."""
+        known = frame.time is not None and math.isfinite(frame.time)
+        return max(frame.time - self.offset if known else otherwise, 0.0)
 
 
 def open_video(path: str) -> BinaryIO:
@@ -148,6 +154,7 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
             deadline: float) -> Sampled:
     stream = _video_stream(container)
     info = out.info = _info(container, stream, max_pixels)
+    out.offset = _start(container, stream)
     targets = _targets(info.duration, every)
     ctx = stream.codec_context
     ctx.skip_frame = "NONKEY"
@@ -195,6 +202,13 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     meta = {**container.metadata, **stream.metadata}
     return VideoInfo(w, h, duration, stream.codec_context.name, rotation, _created(meta),
                      meta.get("com.apple.quicktime.model") or meta.get("model") or None)
+
+
+def _start(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """When the first frame is shown, in the file's clock (camcorders' MPEG-TS files start at 1 s or so)."""
+    if stream.start_time is not None and stream.time_base:
+        return max(float(stream.start_time * stream.time_base), 0.0)
+    return max((container.start_time or 0) / 1_000_000, 0.0)
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
@@ -254,7 +268,7 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
         if time.monotonic() > deadline:
             raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
         if keys_only and packet.size:
-            at = _wanted(packet, targets, j)
+            at = _wanted(packet, targets, j, out.offset)
             if at is None:
                 continue
             sent.append(at)
@@ -263,9 +277,8 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
         for frame in stream.decode(packet if packet.size else None):
             out.decoded += 1
             _check(deadline, out, frame)
-            known = frame.time is not None and math.isfinite(frame.time)
-            t = sent.popleft() if keys_only and sent else None
-            t = max(frame.time if known else t if t is not None else 0.0, 0.0)
+            sent_at = sent.popleft() if keys_only and sent else None
+            t = out.seconds(frame, sent_at if sent_at is not None else 0.0)
             if not out.frames or i < len(targets) and t + 1e-3 >= targets[i]:
                 _keep(out, frame, t)
                 while i < len(targets) and targets[i] <= t + 1e-3:
@@ -274,7 +287,7 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
             break
 
 
-def _wanted(packet: av.Packet, targets: list[float], j: int) -> float | None:
+def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> float | None:
     """The time of a packet worth decoding when only key frames are (a key frame at or after the
     next target, or the first one; one of unknown time counts as the target's), else None."""
     if not packet.is_keyframe:
@@ -282,7 +295,7 @@ def _wanted(packet: av.Packet, targets: list[float], j: int) -> float | None:
     if packet.pts is None or packet.time_base is None:
         return targets[min(j, len(targets) - 1)]
     base = packet.time_base
-    at = packet.pts * base.numerator / base.denominator
+    at = packet.pts * base.numerator / base.denominator - offset
     return at if j == 0 or j < len(targets) and at + 1e-3 >= targets[j] else None
 
 
@@ -291,14 +304,13 @@ def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.
     """Seek to the key frame before each target and decode it alone (long videos)."""
     last_pts = None
     for target in targets:
-        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             out.decoded += 1
             _check(deadline, out, frame)
             if frame.pts != last_pts:
                 last_pts = frame.pts
-                known = frame.time is not None and math.isfinite(frame.time)
-                _keep(out, frame, max(frame.time if known else target, 0.0))
+                _keep(out, frame, out.seconds(frame, target))
             break
 
 
@@ -320,7 +332,7 @@ def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
     duration = out.info.duration
     if time.monotonic() > deadline:
         raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
-    if frame.time is not None and frame.time > duration + 60:
+    if out.seconds(frame, 0.0) > duration + 60:
         raise SkipFile("no end", f"frames go on past the {duration:.0f} s its header claims")
     if out.decoded > 2_000_000:
         raise SkipFile("too many frames", f"over {out.decoded} frames")
