@@ -260,7 +260,7 @@ def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as con:
         assert con.execute("SELECT version, name FROM picfind_schema ORDER BY version").fetchall() == [
             (i, name) for i, (name, _) in enumerate(MIGRATIONS, 1)]
-        assert [name for name, _ in MIGRATIONS[:2]] == ["m001_initial", "m002_ocr_texts"]
+        assert [name for name, _ in MIGRATIONS[:3]] == ["m001_initial", "m002_ocr_texts", "m003_places"]
         assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)

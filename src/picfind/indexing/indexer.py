@@ -30,6 +30,7 @@ from picfind.indexing.stages import (
     Task,
     Writer,
     auto_workers,
+    indexed_file,
     read_file,
 )
 from picfind.indexing.videos import embed_moments
@@ -269,8 +270,4 @@ def _unmounted(root: str, known: dict) -> bool:
 
 
 def _indexed(r: ReadResult) -> IndexedFile:
-    t, m = r.task, r.meta
-    if m is None:
-        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0, duration=r.duration)
-    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera,
-                       r.duration)
+    return indexed_file(r.task, r.content_hash, r.meta, r.duration)

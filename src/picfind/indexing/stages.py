@@ -20,6 +20,7 @@ from PIL import Image
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from picfind.media.formats import is_video
+from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
 from picfind.models.preprocess import Preprocessing
@@ -157,6 +158,15 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
                           text_failed=failed)
     except SkipFile as skip:
         return ReadResult(task, skip=skip)
+
+
+def indexed_file(stat: FileStat, digest: str, meta: Meta | None, duration: float | None = None) -> IndexedFile:
+    """A read file as the catalog stores it, its GPS position named (`picfind.media.places`);
+    `duration`: a video's length."""
+    if meta is None:
+        return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, 0, 0, duration=duration)
+    return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, meta.width, meta.height,
+                       meta.taken_at, meta.camera, meta.lat, meta.lon, place_at(meta.lat, meta.lon), duration)
 
 
 class Writer:

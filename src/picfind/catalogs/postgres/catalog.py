@@ -43,7 +43,21 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, frame_span, fs, owner, stats_of
+from picfind.records import (
+    PLACE_COLUMNS,
+    PLACE_READ,
+    CatalogError,
+    FileRecord,
+    IndexedFile,
+    Root,
+    SkippedFile,
+    frame_span,
+    fs,
+    owner,
+    place_fields,
+    place_values,
+    stats_of,
+)
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 
@@ -256,15 +270,17 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         if indexed:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, width, "
-                "height, taken_at, camera, meta_read, duration) "
-                "SELECT %s, %s, %s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, true, %s "
+                f"height, taken_at, camera, meta_read, duration, {', '.join(PLACE_COLUMNS)}) SELECT %s, %s, %s, %s, "
+                f"%s, %s, %s, 'ok', %s, %s, %s, %s, true, %s, {', '.join(['%s'] * len(PLACE_COLUMNS))} "
                 f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, mtime_local = excluded.mtime_local, ext = excluded.ext, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = true, offline = NULL, duration = excluded.duration",
+                "camera = excluded.camera, meta_read = true, offline = NULL, duration = excluded.duration, "
+                + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
-                  f.content_hash, f.width, f.height, f.taken_at, f.camera, f.duration, f.root_id) for f in indexed])
+                  f.content_hash, f.width, f.height, f.taken_at, f.camera, f.duration, *place_values(f), f.root_id)
+                 for f in indexed])
         if skipped:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, reason, "
@@ -320,14 +336,14 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         rows = self._run(sql.SQL(
             "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera, "
-            "f.duration "
-            "FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash = ANY(%s) AND {} "
-            "ORDER BY f.id").format(condition),
+            "f.duration, " + PLACE_READ + " FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+            "AND f.content_hash = ANY(%s) AND {} ORDER BY f.id").format(condition),
             [list(hashes), *params])
-        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration in rows:
+        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration, *place in rows:
             if os.path.lexists(bytes(p)):
                 out[h].append({"id": file_id, "path": fs(bytes(p)), "size": size, "mtime": mtime_ns / 1e9,
-                               "width": w, "height": hgt, "taken": taken, "camera": camera, "duration": duration})
+                               "width": w, "height": hgt, "taken": taken, "camera": camera,
+                               "duration": duration, **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -359,7 +375,9 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
         embedded = self._one("SELECT count(DISTINCT owner) FROM embeddings e WHERE model = %s AND EXISTS "
                              "(SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')", (model,))[0]
-        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places())
+        positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
+        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
+                        positioned)
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -17,30 +17,28 @@ from pathlib import Path
 
 import numpy as np
 
+from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, owner_sql, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
-from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, frame_span, fs, owner, stats_of
+from picfind.filters import Filter
+from picfind.records import (
+    PLACE_COLUMNS,
+    PLACE_READ,
+    CatalogError,
+    FileRecord,
+    IndexedFile,
+    Root,
+    SkippedFile,
+    frame_span,
+    fs,
+    owner,
+    place_fields,
+    place_values,
+    stats_of,
+)
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
-
-
-# When a picture was taken (see `picfind.filters`), as SQLite computes it.
-WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
-
-
-def _extensions(extensions: list[str]) -> tuple[str, list]:
-    return ("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in extensions) + ")",
-            [f"%.{like_escape(e)}" for e in extensions])
-
-
-SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1")
-
-
-def sqlite_condition(where: Filter) -> tuple[str, list]:
-    """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
-    return condition(where, SQLITE)
 
 
 class Catalog(TextStore):
@@ -70,6 +68,7 @@ class Catalog(TextStore):
                 _switch_to_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
+            register_functions(self.db)
             self._migrate()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
@@ -222,14 +221,15 @@ class Catalog(TextStore):
             # takes them with it, instead of failing the run on the foreign key.
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
-                "taken_at, camera, meta_read, duration) SELECT ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1, ? "
-                f"{_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                f"taken_at, camera, meta_read, duration, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', "
+                f"NULL, ?, ?, ?, ?, 1, ?, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = 1, offline = NULL, duration = excluded.duration",
+                "camera = excluded.camera, meta_read = 1, offline = NULL, duration = excluded.duration, "
+                + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
-                  f.taken_at, f.camera, f.duration, f.root_id) for f in indexed])
+                  f.taken_at, f.camera, f.duration, *place_values(f), f.root_id) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
                 f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
@@ -313,15 +313,13 @@ class Catalog(TextStore):
         for chunk in _chunks(hashes):
             rows = self.db.execute(
                 f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera, "
-                f"f.duration "
-                f"FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash IN ({_marks(chunk)}) "
-                f"AND {condition} "
-                f"ORDER BY f.id", [*chunk, *params])
-            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration in rows:
+                f"f.duration, {PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+                f"AND f.content_hash IN ({_marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration, *place in rows:
                 if os.path.lexists(p):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
                                    "width": w, "height": hgt, "taken": taken, "camera": camera,
-                                   "duration": duration})
+                                   "duration": duration, **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -382,7 +380,9 @@ class Catalog(TextStore):
         embedded = q(f"SELECT count(DISTINCT {key}) FROM embeddings e WHERE model = ? AND EXISTS "
                      f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
                      (model,)).fetchone()[0]
-        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
+        positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
+                        positioned)
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
@@ -399,7 +399,7 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
 
 
-def _marks(chunk: list) -> str:
+def _marks(chunk: list | tuple) -> str:
     return ",".join("?" * len(chunk))
 
 
