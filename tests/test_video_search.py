@@ -132,7 +132,9 @@ def test_the_command_names_the_moment(indexed: Path) -> None:
     out = picfind("search", "a red circle", "--db", str(indexed), "-n", "3", check=True).stdout
     first = out.splitlines()[0]
     assert re.search(r"party\.mp4 @ 0:10\b", first), out
-    assert "moments" in out and "0:20" not in first
+    assert "moments" not in out  # the square at 0:20 and the grey are no red circle: no other moment matches
+    walk = picfind("search", "a green triangle", "--db", str(indexed), "-n", "1", check=True).stdout
+    assert re.search(r"walk\.mov @ 0:04.*\n.*moments: 0:\d\d \(0\.\d{3}\)", walk), walk  # close ones: listed
     got = json.loads(picfind("search", "a red circle", "--db", str(indexed), "--json", check=True).stdout)
     video = next(h for h in got if h["kind"] == "video")
     assert video["time"] == 10.0 and video["duration"] == 30.0 and video["moments"][0]["time"] == 10.0

@@ -18,6 +18,7 @@ from picfind.media.formats import live_motion
 from picfind.records import frame_span, owner
 
 MOMENTS = 5  # a video hit lists at most this many moments (its best first)
+MOMENT_MARGIN = 0.05  # and only those scoring within this of its best (the others do not match)
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Searcher
@@ -97,7 +98,7 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
         if not files.get(h):
             continue  # every file of this picture is gone, or filtered out
         if h in videos:
-            if span is not None and len(videos[h].moments) < MOMENTS:
+            if span is not None and len(videos[h].moments) < MOMENTS and score >= videos[h].score - MOMENT_MARGIN:
                 videos[h].moments.append({"time": span[0], "score": round(score, 6)})
             continue
         if len(hits) == n:
