@@ -10,7 +10,6 @@ import sys
 from picfind import __version__
 from picfind.cli.args import Parser, filter_of, search_options
 from picfind.cli.output import print_hits
-from picfind.cli.preview import previewer
 from picfind.errors import terminal
 from picfind.library import Library
 from picfind.search.query import group as group_terms
@@ -58,6 +57,8 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             print(SHELL_HELP)
             continue
         if query.lower() in ("preview on", "preview off"):
+            from picfind.cli.preview import previewer  # Pillow only once pictures are drawn
+
             draw = previewer(lib) if query.lower() == "preview on" else None
             print(f"previews {'on' if draw else 'off'}")
             continue
