@@ -171,7 +171,7 @@ def test_a_postgresql_catalog_of_the_previous_schema_gets_its_dates_padded(pg_ur
 
     from picfind.catalogs.postgres import schema
 
-    step = next(i for i, (name, _) in enumerate(schema.MIGRATIONS) if name == "m004_pad_dates")
+    step = next(i for i, (name, _) in enumerate(schema.MIGRATIONS) if name == "m005_pad_dates")
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
                    "applied_at timestamptz NOT NULL DEFAULT now())")
