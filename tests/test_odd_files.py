@@ -255,3 +255,35 @@ def test_png_text_chunks_that_do_not_inflate_cost_no_picture() -> None:
     broken = png[:33] + _chunk(b"zTXt", b"Comment\x00\x00not zlib at all") + png[33:]
     got = decode(broken, 48)
     assert np.asarray(got.image).shape == (96, 96, 3)
+
+
+def test_fuzzed_video_containers_end_in_frames_or_a_skip(tmp_path: Path) -> None:
+    """Video containers too (`media.video`): odd creation times and scrambled bytes, seeded. Each
+    read ends in frames or a SkipFile; a creation time before year 1000 is written with four digits."""
+    from picfind.media import video
+    from tests.videos import write_video
+
+    rng = random.Random(f"{SEED}-video")
+    scene = [(0.0, shape_files("red", "circle", n=1)[0])]
+    made = write_video(tmp_path / "v.mp4", scene, 1.0)
+    assert video._created({"creation_time": "0999-05-06T12:08:09.000000Z"}).startswith("0999-05-0")  # MP4 cannot
+    assert video._created({"creation_time": "0001-01-01T00:00:00+14:00"}) is None  # before year 1 here: unknown
+    for creation in ("garbage", "0001-01-01T00:00:00-12:00", "9999-12-31T23:59:59+14:00", ""):
+        odd = write_video(tmp_path / "odd.mp4", scene, 1.0, creation_time=creation or None)
+        with video.open_video(str(odd)) as f:
+            assert video.probe(f).width > 0
+    data = made.read_bytes()
+    outcomes = set()
+    for i in range(12):
+        spoilt = bytearray(data)
+        for _ in range(rng.randrange(1, 6)):
+            at = rng.randrange(len(spoilt) - 4)
+            spoilt[at:at + 4] = _junk(rng, 4)
+        path = tmp_path / f"s{i}.mp4"
+        path.write_bytes(bytes(spoilt[:rng.randrange(len(spoilt) // 2, len(spoilt) + 1)]))
+        with video.open_video(str(path)) as f:
+            try:
+                outcomes.add(len(video.sample(f, 32).frames) > 0)
+            except SkipFile:
+                outcomes.add("skip")
+    assert outcomes  # every one ended one way or the other, none raised anything else

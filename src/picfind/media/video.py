@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
+from picfind.records import when_text
 
 try:
     import av
@@ -242,11 +243,11 @@ def _created(meta: dict) -> str | None:
         return None
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is not None:
+            when = when.astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):  # nonsense, or a year the local clock cannot hold
         return None
-    if when.tzinfo is not None:
-        when = when.astimezone().replace(tzinfo=None)
-    return when.strftime("%Y-%m-%d %H:%M:%S")
+    return when_text(when)  # four-digit years: dates compare as text
 
 
 def _targets(duration: float, every: float) -> list[float]:
