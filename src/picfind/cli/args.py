@@ -94,6 +94,17 @@ def build_parser() -> Parser:
                      help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
     ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
 
+    p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
+                       "moved or deleted (until Ctrl-C or SIGTERM)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add as roots first; none: every root")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    p.add_argument("--settle", type=_bounded(float, 0.1, 3600, "a number", "use 0.1 to 3600 seconds"), default=1.0,
+                   help="seconds without a change before a burst is indexed (default 1)")
+    p.add_argument("--rescan-minutes", type=_bounded(float, 0.1, 10**6, "a number", "use 0.1 or more"), default=10.0,
+                   help="re-scan roots on network file systems this often (their changes raise no events; default 10)")
+    p.add_argument("--json", action="store_true", help="one JSON object per change batch")
+
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
@@ -119,6 +130,7 @@ def build_parser() -> Parser:
     p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765)
     p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
+    p.add_argument("--watch", action="store_true", help="keep the catalog current while serving (as `picfind watch`)")
 
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")
     p.add_argument("--json", action="store_true")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +27,7 @@ from picfind.indexing.stages import (
     ReadResult,
     Runner,
     Stages,
+    Tally,
     Task,
     Writer,
     auto_workers,
@@ -35,6 +37,8 @@ from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
 from picfind.records import IndexedFile, SkippedFile
+
+Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
@@ -56,6 +60,8 @@ class Indexer:
         self._known: set[str] = set()
         self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
+        self._known_before: set[str] = set()  # files to read again that the catalog knew
+        self._departed: Counter[str] = Counter()  # contents of the files gone in this run
 
     def read(self, task: Task) -> ReadResult:
         result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
@@ -65,9 +71,12 @@ class Indexer:
             result.thumb = None
         return result
 
-    def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
+    def plan(self, roots: list, report: IndexReport,
+             scope: Scope | None = None) -> tuple[list[Task], list[SkippedFile], list[str]]:
         """Walk the roots; return the files to read, the unreachable places, the files gone.
-        Files known under a place that could not be read are not gone: they are marked offline."""
+        Files known under a place that could not be read are not gone: they are marked offline.
+        `scope`: per root id, only these files and folders changed (None: the whole root), so a
+        watcher re-walks what changed, by the same rules as a full run."""
         todo: list[Task] = []
         unreachable: list[SkippedFile] = []
         gone: list[str] = []
@@ -76,10 +85,15 @@ class Indexer:
         for root in roots:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
+            starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id)
+            if starts is not None:
+                known = {p: rec for p, rec in known.items() if _within(p, starts, root.path)}
             seen: set[str] = set()
             places: set[str] = set()
-            for item in walk(root.path, root.extensions, root.excludes, skip):
+            found = (item for start in (starts or [None]) if starts != []
+                     for item in walk(root.path, root.extensions, root.excludes, skip, start))
+            for item in found:
                 if isinstance(item, Unreachable):
                     if item.place:
                         places.add(item.path)
@@ -100,8 +114,10 @@ class Indexer:
                     continue
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
+                if rec is not None:
+                    self._known_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            if not seen and _unmounted(root.path, known):
+            if not seen and starts is None and _unmounted(root.path, known):
                 places.add(root.path)
             offline: dict[str, list[str]] = {}
             for path, rec in known.items():
@@ -112,24 +128,32 @@ class Indexer:
                 if place is None:
                     gone.append(path)
                     report.removed += not folder
+                    if rec.status == "ok" and rec.content_hash:
+                        self._departed[rec.content_hash] += 1
                 else:
                     offline.setdefault(place, []).append(path)
+            if starts is not None:  # places outside what changed stay as they were
+                for place in self.catalog.offline_places():
+                    if _within(place["path"], [root.path], root.path) and not _within(place["path"], starts, root.path):
+                        offline.setdefault(place["path"], [])
             self.catalog.mark_offline(root.id, offline)
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
-    def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
+    def run(self, roots: list, progress: Progress | None = None, scope: Scope | None = None) -> IndexReport:
+        """Index the roots (`scope`: only what changed in them, see `plan`)."""
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
         self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
-        todo, unreachable, gone = self.plan(roots, report)
+        todo, unreachable, gone = self.plan(roots, report, scope)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
-                        self.ocr.model.name if self.ocr else None, self._texts)
+                        self.ocr.model.name if self.ocr else None, self._texts,
+                        Tally(report, self._known_before, self._departed))
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -199,6 +223,18 @@ class Indexer:
             if progress:
                 progress(report, report.read, len(todo))
         embed()
+
+
+def _within(path: str, starts: list[str], root: str) -> bool:
+    """Whether `path` is one of `starts` or lies under one (all inside `root`)."""
+    wanted = set(starts)
+    while True:
+        if path in wanted:
+            return True
+        parent = os.path.dirname(path)
+        if path == root or parent == path:
+            return False
+        path = parent
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:
