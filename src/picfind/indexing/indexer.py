@@ -60,7 +60,6 @@ class Indexer:
         self._known: set[str] = set()
         self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
-        self._known_before: set[str] = set()  # files to read again that the catalog knew
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
 
     def read(self, task: Task) -> ReadResult:
@@ -114,8 +113,6 @@ class Indexer:
                     continue
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
-                if rec is not None:
-                    self._known_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
             if not seen and starts is None and _unmounted(root.path, known):
                 places.add(root.path)
@@ -153,7 +150,7 @@ class Indexer:
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
                         self.ocr.model.name if self.ocr else None, self._texts,
-                        Tally(report, self._known_before, self._departed))
+                        Tally(report, self._indexed_before, self._departed))
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()

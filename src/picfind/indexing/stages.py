@@ -155,12 +155,12 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
 class Tally:
     """Counts the files a run writes as added, updated or moved (what a watcher reports)."""
     report: IndexReport
-    known_before: set[str]  # files read again that the catalog knew
+    indexed_before: set[str]  # files read again that were indexed (a file skipped before is added now)
     departed: Counter  # content hashes of the files gone in this run
 
     def __call__(self, files: list[IndexedFile]) -> None:
         for f in files:
-            if f.path in self.known_before:
+            if f.path in self.indexed_before:
                 self.report.updated += 1
             elif self.departed[f.content_hash] > 0:
                 self.departed[f.content_hash] -= 1

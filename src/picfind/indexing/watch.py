@@ -101,16 +101,20 @@ class Watcher:
         self.mount_table: dict[str, str] = {}
         self.next_rescan: dict[str, float] = {}  # network roots -> when to re-scan them
         self.watched: set[str] = set()
+        self.rescans: list[tuple[str, list[Root]]] = []  # (why, roots) to re-scan whole
 
     def run(self) -> None:
-        """A full scan first (what changed while nobody watched), then events until `stop`."""
+        """A full scan first (what changed while nobody watched), then events until `stop`.
+        Each time, the folders are watched before they are scanned: a change made during the
+        scan raises an event, and none falls between the two."""
         roots = self.roots()
         self.mount_table = places.mounts()
         self.seen = {r.path: places.identity(r.path) for r in roots}
-        self._batch(roots, {}, "start", whole=True)
+        self.rescans.append(("start", roots))
         while not self.stop.is_set():
             notify = self._open([r for r in roots if self.seen.get(r.path) is not None])
             try:
+                self._rescan()
                 self._events(notify)
             finally:
                 if notify is not None:
@@ -142,7 +146,7 @@ class Watcher:
                 except WatchfilesRustInternalError as e:  # events lost: trust none of them
                     self.on_note(f"file events failed ({e}); re-scanning every root")
                     self.pending.clear()
-                    self._batch(self.roots(), {}, "events lost", whole=True)
+                    self.rescans.append(("events lost", self.roots()))
                     return
             if got == "signal":
                 raise KeyboardInterrupt
@@ -153,7 +157,8 @@ class Watcher:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.o.check_every
                 if self._look_at_roots():
-                    return
+                    return  # watched anew, then re-scanned
+                self._rescan()
             if self.pending and self._settled():
                 self._apply_pending()
 
@@ -202,9 +207,7 @@ class Watcher:
         groups.setdefault("remounted", []).extend(
             r for r in places.touched_by(moved_mounts, roots) if r.path not in touched and now[r.path] is not None)
         self.seen = now
-        for reason, rs in groups.items():
-            if rs:
-                self._batch(rs, {}, reason, whole=True)
+        self.rescans += [(reason, rs) for reason, rs in groups.items() if rs]
         self._rescan_network(roots, table)
         present = {p for p, ident in now.items() if ident is not None}
         return present != self.watched or bool(groups.get("remounted")) or bool(groups.get("root back"))
@@ -220,7 +223,12 @@ class Watcher:
                 due.append(r)
                 self.next_rescan[r.path] = clock + self.o.rescan_every
         if due:
-            self._batch(due, {}, "rescan", whole=True)
+            self.rescans.append(("rescan", due))
+
+    def _rescan(self) -> None:
+        while self.rescans and not self.stop.is_set():
+            reason, roots = self.rescans.pop(0)
+            self._batch(roots, {}, reason, whole=True)
 
     def _batch(self, roots: list[Root], scope: Scope, reason: str, whole: bool = False) -> None:
         if not roots:
