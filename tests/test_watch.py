@@ -29,7 +29,7 @@ from picfind.indexing.watch import Batch, WatchOptions
 from picfind.records import Root
 
 from .conftest import picfind, shape_files, write_shapes
-from .test_web import free_port
+from .test_web import browser, free_port  # noqa: F401 - browser: the fixture
 
 MODEL = "tiny-shapes"
 QUICK = WatchOptions(settle=0.3, check_every=0.3)
@@ -227,7 +227,8 @@ def test_watch_command_prints_json_lines_and_stops_cleanly_on_sigterm(tmp_path: 
 
 
 @pytest.mark.slow
-def test_serve_watch_makes_a_new_picture_searchable_without_a_restart(tmp_path: Path) -> None:
+def test_serve_watch_makes_a_new_picture_searchable_without_a_restart(tmp_path: Path, browser) -> None:  # noqa: F811
+    """Through the API, and on the open page, which offers to search again."""
     root, db = tmp_path / "Pictures", tmp_path / "c.db"
     root.mkdir()
     for i, img in enumerate(shape_files("blue", "square", n=3, seed=1)):
@@ -243,11 +244,20 @@ def test_serve_watch_makes_a_new_picture_searchable_without_a_restart(tmp_path: 
             return json.load(r)
     try:
         assert url in lines(proc)()
-        until(lambda: get("api/status")["watch"]["batches"] >= 1, "the watcher's first scan")
+        until(lambda: get("api/watch")["batches"] >= 1, "the watcher's first scan")
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#q", "a red circle")
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 3")
+        page.wait_for_function("() => changesSeen !== null")  # the page knows the count before the change
         shape_files("red", "circle", n=1, seed=5)[0].save(root / "red-new.png")
         until(lambda: Path(get("api/search", q="a red circle", n="1")["results"][0]["path"]).name == "red-new.png",
               "the new picture found by a search")
         assert get("api/status")["watch"]["changes"] >= 1
+        page.click("#fresh", timeout=15_000)  # shown at the page's next look at /api/watch
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 4")
+        assert page.eval_on_selector(".tile", "t => t.title").startswith(str(root / "red-new.png"))
+        page.close()
     finally:
         proc.terminate()
         proc.wait(30)

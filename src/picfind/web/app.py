@@ -293,6 +293,9 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         status = await service.call(lambda lib: lib.status())
         return JSONResponse({**status, "watch": service.watching})
 
+    async def api_watch(request: Request) -> Response:
+        return JSONResponse(service.watching, headers={"Cache-Control": "no-store"})
+
     async def api_file(request: Request) -> Response:
         found = await service.call(lambda lib: lib.file(request.path_params["id"]))
         if found is None:
@@ -340,6 +343,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/api/search", api_search),
             Route("/api/similar", api_similar, methods=["GET", "POST"]),
             Route("/api/status", api_status),
+            Route("/api/watch", api_watch),
             Route("/api/dupes", api_dupes),
             Route("/api/file/{id:int}", api_file),
             Route("/api/openapi.json", openapi),
