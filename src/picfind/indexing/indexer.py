@@ -86,8 +86,9 @@ class Indexer:
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id)
+            changed = set(starts or ())
             if starts is not None:
-                known = {p: rec for p, rec in known.items() if _within(p, starts, root.path)}
+                known = {p: rec for p, rec in known.items() if _place_of(p, changed, root.path)}
             seen: set[str] = set()
             places: set[str] = set()
             found = (item for start in (starts or [None]) if starts != []
@@ -131,8 +132,9 @@ class Indexer:
                     offline.setdefault(place, []).append(path)
             if starts is not None:  # places outside what changed stay as they were
                 for place in self.catalog.offline_places():
-                    if _within(place["path"], [root.path], root.path) and not _within(place["path"], starts, root.path):
-                        offline.setdefault(place["path"], [])
+                    path = place["path"]
+                    if _place_of(path, {root.path}, root.path) and not _place_of(path, changed, root.path):
+                        offline.setdefault(path, [])
             self.catalog.mark_offline(root.id, offline)
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
@@ -220,18 +222,6 @@ class Indexer:
             if progress:
                 progress(report, report.read, len(todo))
         embed()
-
-
-def _within(path: str, starts: list[str], root: str) -> bool:
-    """Whether `path` is one of `starts` or lies under one (all inside `root`)."""
-    wanted = set(starts)
-    while True:
-        if path in wanted:
-            return True
-        parent = os.path.dirname(path)
-        if path == root or parent == path:
-            return False
-        path = parent
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:

@@ -23,14 +23,10 @@ import hashlib
 import mimetypes
 import os
 import sqlite3
-import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from picfind.errors import explain, terminal
+from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.library import Example, Library, decode_example
 from picfind.records import CatalogError, printable
@@ -46,9 +42,7 @@ from picfind.search.dupes import DEFAULT_THRESHOLD
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate
-
-if TYPE_CHECKING:
-    from picfind.indexing.watch import Batch
+from picfind.web.watching import OFF, Watching
 
 UPLOAD_MAX = 25 * 2**20
 PAGE_MAX = 500  # results per request
@@ -80,8 +74,11 @@ class Service:
         self.uploads = 0  # changed on the event loop only
         self.db, self.model = db, model
         self.lib: Library | None = None
-        self.watcher: threading.Thread | None = None
-        self.watching: dict = {"on": False}
+        self.watcher: Watching | None = None  # serve --watch
+
+    @property
+    def watching(self) -> dict:
+        return self.watcher.state if self.watcher is not None else OFF
 
     def _run(self, fn):
         if self.lib is None:
@@ -113,36 +110,9 @@ class Service:
             self.uploads -= 1
             _give_memory_back()
 
-    def start_watch(self) -> None:
-        """`serve --watch`: keep the catalog current on a thread of its own, with its own library (its
-        batches reach searches at once: the search side sees the catalog's vector log move)."""
-        self.watching = {"on": True, "batches": 0, "changes": 0, "last": None, "error": None}
-        self.stop_watch = threading.Event()
-        self.watcher = threading.Thread(target=self._watch, name="picfind-watch", daemon=True)
-        self.watcher.start()
-
-    def _watch(self) -> None:
-        def batch(b: Batch) -> None:
-            self.watching["batches"] += 1
-            if b.changed:
-                self.watching["changes"] += 1
-                self.watching["last"] = time.time()
-                print(f"picfind: {b.line()}", file=sys.stderr, flush=True)
-
-        def note(line: str) -> None:
-            print(f"picfind: {terminal(line)}", file=sys.stderr, flush=True)
-        try:
-            with Library(self.db, model=self.model) as lib:
-                lib.watch(on_batch=batch, on_note=note, stop=self.stop_watch,
-                          waiting=lambda holder: note(f"waiting for {holder} to finish indexing"))
-        except Exception as e:  # noqa: BLE001 - the page keeps serving; the terminal says why watching stopped
-            self.watching.update(on=False, error=str(e))
-            note(f"watching stopped: {e}")
-
     def close(self) -> None:
         if self.watcher is not None:
-            self.stop_watch.set()
-            self.watcher.join(30)  # the batch under way is finished and committed
+            self.watcher.close()
         if self.lib is not None:
             self.pool.submit(self.lib.close).result()
         self.pool.shutdown()
@@ -242,7 +212,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
     keep the catalog current meanwhile (`picfind serve --watch`)."""
     service = Service(db, model)
     if watch:
-        service.start_watch()
+        service.watcher = Watching(db, model)
     files = resources.files("picfind").joinpath("web")
     html = files.joinpath("index.html").read_text(encoding="utf-8")
     spec = files.joinpath("openapi.json").read_text(encoding="utf-8")
