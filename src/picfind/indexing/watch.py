@@ -102,6 +102,8 @@ class Watcher:
         self.next_rescan: dict[str, float] = {}  # network roots -> when to re-scan them
         self.watched: set[str] = set()
         self.rescans: list[tuple[str, list[Root]]] = []  # (why, roots) to re-scan whole
+        self.failed = ""  # why the folders cannot be watched now ("": they are)
+        self.tried: set[str] = set()  # the folders last watched, or tried
 
     def run(self) -> None:
         """A full scan first (what changed while nobody watched), then events until `stop`.
@@ -122,15 +124,20 @@ class Watcher:
             roots = self.roots()
 
     def _open(self, roots: list[Root]) -> RustNotify | None:
-        self.watched = {r.path for r in roots}
+        self.watched = self.tried = {r.path for r in roots}
         if not roots:
             return None
         try:
-            return RustNotify([r.path for r in roots], False, False, 0, True, True)
+            notify = RustNotify([r.path for r in roots], False, False, 0, True, True)
         except (OSError, WatchfilesRustInternalError) as e:  # a root gone meanwhile, too many folders for inotify
-            self.on_note(f"cannot watch for changes ({e}); looking again in {self.o.check_every:g} s")
+            if str(e) != self.failed:  # said once, not every few seconds
+                self.on_note(f"cannot watch for changes ({e}); re-scanning every {self.o.rescan_every / 60:g} min "
+                             "instead (and trying to watch again then)")
+            self.failed = str(e)
             self.watched = set()
             return None
+        self.failed = ""
+        return notify
 
     def _events(self, notify: RustNotify | None) -> None:
         """Gather events and apply bursts; return when the roots must be watched anew."""
@@ -208,15 +215,18 @@ class Watcher:
             r for r in places.touched_by(moved_mounts, roots) if r.path not in touched and now[r.path] is not None)
         self.seen = now
         self.rescans += [(reason, rs) for reason, rs in groups.items() if rs]
-        self._rescan_network(roots, table)
+        self._rescan_untrusted(roots, table)
         present = {p for p, ident in now.items() if ident is not None}
-        return present != self.watched or bool(groups.get("remounted")) or bool(groups.get("root back"))
+        retry = bool(self.failed) and any(why == "rescan" for why, _ in self.rescans)
+        return present != self.tried or retry or bool(groups.get("remounted")) or bool(groups.get("root back"))
 
-    def _rescan_network(self, roots: list[Root], table: dict[str, str]) -> None:
+    def _rescan_untrusted(self, roots: list[Root], table: dict[str, str]) -> None:
+        """Roots whose changes raise no event here (a network file system, or not watched because
+        watching failed) are re-scanned every `rescan_every` seconds."""
         clock = time.monotonic()
         due = []
         for r in roots:
-            if self.seen.get(r.path) is None or not places.on_network(r.path, table):
+            if self.seen.get(r.path) is None or (r.path in self.watched and not places.on_network(r.path, table)):
                 continue
             when = self.next_rescan.setdefault(r.path, clock + self.o.rescan_every)
             if clock >= when:
