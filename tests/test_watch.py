@@ -129,6 +129,8 @@ def test_new_changed_moved_and_deleted_pictures_reach_the_catalog(tmp_path: Path
         until(lambda: {n for n in ok_names(lib) if n.startswith(("b/", "moved/"))} ==
               {f"moved/{p.name}" for p in (root / "moved").iterdir()}, "the moved folder's pictures")
         until(lambda: sum(b.report.moved for b in w.since(k)) == 4, "the move reported")
+        moved = next(b for b in w.since(k) if b.report.moved)
+        assert moved.reason == "changes" and "0 added, 0 updated, 4 moved, 0 removed; 0 embedded" in moved.line()
         assert sum(b.report.embedded for b in w.since(k)) == 0 and lib.count() == 7
 
         (root / "a" / first.name).unlink()
