@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test browser fonts clean
+.PHONY: demo test docs browser fonts clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,12 @@ fonts:
 test: $(VENV)/.test-ready browser fonts
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d $(VENV)/site
 	$(PY) -m pytest
+
+# The docs site (MkDocs Material) on http://127.0.0.1:8000, rebuilt as pages change.
+docs: $(VENV)/.test-ready
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache

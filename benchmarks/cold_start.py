@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode import CACHE, random_b32  # noqa: E402
+from encode import CACHE, random_bundle  # noqa: E402
 
 from picfind.models.bundle import Bundle  # noqa: E402
 
@@ -204,7 +204,7 @@ def main() -> None:
     same: dict[str, list] = {}  # model -> each variant's answers
     commands["python -c pass"] = lambda: timed([PY, "-c", "pass"], base_env)
     for model in args.models.split(","):
-        bundle = str(random_b32()) if model == "vit-b-32-random" else model
+        bundle = str(random_bundle("vit-b-32").path) if model == "vit-b-32-random" else model
         for label, (cmd, env) in variants.items():
             tag = "current" if label == "picfind" else label.split()[-1]
             env = {**env, "PICFIND_MODEL": bundle, "PICFIND_DB": str(WORK / f"{model}-{tag}" / "catalog.db")}
@@ -220,7 +220,7 @@ def main() -> None:
                     commands[f"{model}: picfind serve: launch to up | first search {PAUSE:.0f} s later"] = (
                         lambda cmd=cmd, env=env: serve_timed(cmd, env))
     if args.n:
-        bundle = str(random_b32())
+        bundle = str(random_bundle("vit-b-32").path)
         model = Bundle.load(bundle).name
         for backend in args.backends.split(","):
             db = large_catalog(args.n, model, backend)
@@ -248,9 +248,9 @@ def main() -> None:
         row[label] = [round(wall, 3), round(cpu, 3)]
 
     if args.n:
-        model = Bundle.load(str(random_b32())).name
+        model = Bundle.load(str(random_bundle("vit-b-32").path)).name
         db = WORK / f"large-{args.n}" / "catalog.db"
-        env = {**base_env, "PICFIND_MODEL": str(random_b32()), "PICFIND_DB": str(db)}
+        env = {**base_env, "PICFIND_MODEL": str(random_bundle("vit-b-32").path), "PICFIND_DB": str(db)}
         for backend in args.backends.split(","):
             large_catalog(args.n, model, backend)
             walls = [removed_then_searched(db, model, env, r) for r in range(max(1, args.runs // 2))]

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from picfind.models import store as models  # noqa: E402
 from picfind.models.shapes import random_scene, render  # noqa: E402
-from picfind.models.store import store as models  # noqa: E402
 
 PHOTO_QUERIES = ["a cat", "an astronaut", "a rocket on the launch pad", "a cup of coffee",
                  "a temple in china", "a flower"]

@@ -4,7 +4,7 @@ pictures of coloured shapes, then export it as a picfind bundle (both ONNX layou
 Reproducible: fixed seeds, one thread. About 20 minutes on one core of a 2-core machine;
 run once, the bundle is committed, tests never train.
 
-    python scripts/train_tiny_shapes.py --out src/picfind/bundles/tiny-shapes --steps 3000
+    python scripts/train_tiny_shapes.py --out src/picfind/models/bundles/tiny-shapes --steps 3000
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def evaluate(model: CLIPModel, tok: TextTokenizer) -> dict[str, float]:
 def train(steps: int, seed: int, n_images: int) -> tuple[CLIPModel, TextTokenizer]:
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    tok = TextTokenizer(Path(__file__).resolve().parents[1] / "src/picfind/bundles/clip-tokenizer.json")
+    tok = TextTokenizer(Path(__file__).resolve().parents[1] / "src/picfind/models/bundles/clip-tokenizer.json")
     t0 = time.time()
     scenes, pixels = make_data(n_images, seed)
     print(f"generated {n_images} pictures in {time.time() - t0:.0f} s", flush=True)

@@ -10,7 +10,7 @@ tokenizer.json; format-1 bundles; and `models import` of every publisher's folde
 OpenCLIP itself is not the reference here: it imports torchvision, and the only torchvision that
 installs from the package index (0.28.0 for torch 2.13.0) is the CUDA 13 build, whose compiled
 operators need libtorch_cuda.so; with the CPU torch `import torchvision` fails ("operator
-torchvision::nms does not exist"), so open_clip cannot be imported either (README, Tests).
+torchvision::nms does not exist"), so open_clip cannot be imported either (docs/contributing.md).
 """
 
 from __future__ import annotations

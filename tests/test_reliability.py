@@ -190,7 +190,8 @@ def test_picfind_never_indexes_its_own_files(tmp_path: Path) -> None:
     write_shapes(home / "Pictures", 5, size=96)
     db = home / ".local" / "picfind" / "catalog.db"
     models = home / ".cache" / "models"
-    shutil.copytree(Path(__file__).parents[1] / "src" / "picfind" / "bundles" / "tiny-shapes", models / "other")
+    builtin = Path(__file__).parents[1] / "src" / "picfind" / "models" / "bundles"
+    shutil.copytree(builtin / "tiny-shapes", models / "other")
     (models / "other" / "preview.png").write_bytes((home / "Pictures" / next(iter(
         sorted(os.listdir(home / "Pictures"))))).read_bytes())
     env = {"PICFIND_MODELS_DIR": str(models)}

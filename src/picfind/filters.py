@@ -1,6 +1,6 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
 at least so large. `condition` compiles a `Filter` into one SQL condition over a `files f` table,
-in the dialect each catalog backend gives (`catalog.SQLITE`, `pgsearch.POSTGRES`).
+in the dialect each catalog backend gives (`catalogs/sqlite/catalog.SQLITE`, `catalogs/postgres/search.POSTGRES`).
 
 When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""
 

@@ -194,7 +194,7 @@ class Library:
         if ray is not None:
             from picfind.indexing.ray_runner import RayStages
             address = None if ray == "local" else ray
-            stages = RayStages(address, self.bundle, str(self.target), options or IndexOptions())
+            stages = RayStages(address, self.bundle, options or IndexOptions())
         report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress, scope)
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
             try:

@@ -31,7 +31,7 @@ class Thumbnails(Protocol):
     location: str
 
     def store(self, content_hash: str, jpeg: bytes) -> object:
-        """Keep a thumbnail made by `thumbs.encode_thumbnail` (thread-safe: reader threads call it)."""
+        """Keep a thumbnail made by `media.thumbnail.encode_thumbnail` (thread-safe: reader threads call it)."""
 
     def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
         """The thumbnail's bytes, made now from the picture's bytes (`source()`, None when it
@@ -49,6 +49,16 @@ class Searcher(Protocol):
         """Up to about k (content hash, cosine) best first, and whether no more candidates exist.
         A backend may return some contents whose files fail the filter: the caller re-checks
         with `files_for_hashes(hashes, where)`, which it needs for the files anyway."""
+
+
+class Claims(Protocol):
+    """Which contents an indexer may embed now. Picklable: an index run's workers in other
+    processes (Ray actors) each claim through their own copy, which opens what it needs there."""
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        """The contents among `hashes` this process may embed now; the rest another indexer is
+        embedding (on a shared catalog: a lease until it writes them, its connection ends, or the
+        lease expires). A SQLite catalog runs one index at a time (`one_run`): all of them."""
 
 
 class CatalogBackend(Protocol):
@@ -69,7 +79,7 @@ class CatalogBackend(Protocol):
     # indexing
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         """Held for an index run: a SQLite catalog takes one run at a time (another waits, and
-        `waiting` is told for whom); runs on a shared catalog share the work through `claim`."""
+        `waiting` is told for whom); runs on a shared catalog share the work through `claims`."""
 
     def own_files(self) -> list[str]:
         """Files and folders this catalog keeps in the file system: never indexed."""
@@ -79,9 +89,9 @@ class CatalogBackend(Protocol):
     def offline_places(self) -> list[dict]: ...
     def embedded_hashes(self, model: str) -> set[str]: ...
 
-    def claim(self, model: str, hashes: list[str]) -> set[str]:
-        """The contents this process may embed now: on a shared catalog another indexer may hold
-        some (a lease until it writes them, or its connection ends, or the lease expires)."""
+    def claims(self) -> Claims:
+        """How this catalog's indexers share the embedding work: the one claim call of the local
+        indexer and of every Ray worker, whatever the backend."""
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
                     skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None: ...
@@ -107,14 +117,14 @@ class CatalogBackend(Protocol):
     def skipped_files(self) -> list[dict]: ...
     def size_bytes(self) -> int: ...
 
-    # the text read from pictures (`index --ocr`), per (content, OCR model): `catalog_text`, `pgtext`
+    # the text read from pictures (`index --ocr`), per (content, OCR model): `sqlite/text.py`, `postgres/text.py`
     def texts_read(self, ocr_model: str) -> set[str]: ...
     def put_texts(self, ocr_model: str, texts: dict[str, str]) -> None: ...
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]: ...
     def count_texts(self, ocr_model: str) -> tuple[int, int]: ...
 
     def text_matches(self, ocr_model: str, words: list[str]) -> dict[str, tuple[str, TextMatch]]:
-        """The contents whose text holds every one of these folded words (`ocr_match.match`
+        """The contents whose text holds every one of these folded words (`ocr.matching.match`
         decides, whatever index found the candidates), with their text and how it matched."""
 
 

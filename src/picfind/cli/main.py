@@ -1,5 +1,5 @@
 """The `picfind` command: a thin layer over `picfind.Library` and `picfind.models.store` (its arguments
-in `cli_args`, its output in `cli_output`, the prompt in `shell`)."""
+in `args.py`, its output in `output.py`, the prompt in `shell.py`)."""
 
 from __future__ import annotations
 

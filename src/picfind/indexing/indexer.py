@@ -175,13 +175,14 @@ class Indexer:
         to_embed: list[ReadResult] = []
         waiting: list[ReadResult] = []  # copies of content that is in `to_embed`, not yet embedded
         pending: set[str] = set()  # content hashes in `to_embed`
+        claims = self.catalog.claims()
 
         def embed() -> None:
             if not to_embed:
                 return
             # On a shared catalog another indexer may be embedding some of these contents now: it
             # writes their vectors; this run writes only the files.
-            mine = self.catalog.claim(self.model, [r.content_hash for r in to_embed])
+            mine = claims.claim(self.model, [r.content_hash for r in to_embed])
             batch = [r for r in to_embed if r.content_hash in mine]
             theirs = [_indexed(r) for r in to_embed if r.content_hash not in mine]
             report.reused += len(theirs)

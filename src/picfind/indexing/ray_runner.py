@@ -7,10 +7,10 @@ session per actor (`num_gpus=1` per actor when the cluster has GPUs that ONNX Ru
 else one CPU each). An actor reads, hashes and decodes its batch in as many threads as it has
 CPUs (a GPU actor has its share of the node's), embeds it (and with `--ocr` reads the text of contents
 whose text is not known yet, from the same decode) and sends back vectors, image sizes, thumbnail
-JPEGs and texts, never pixels. On a PostgreSQL catalog each actor claims its contents before
-embedding them, so a Ray run and other indexers never embed one content twice; on a SQLite
-catalog the actors claim from a `ClaimBook` actor of the run, so copies of one picture that land
-in different batches are embedded once.
+JPEGs and texts, never pixels. Before embedding, an actor claims its batch's contents twice over:
+from the run's `ClaimBook` actor, so copies of one picture that land in different batches are
+embedded once, then through the catalog's own `claims()` (the same call the local indexer
+makes), so a Ray run and other indexers on a shared catalog never embed one content twice.
 
 Every node must see the files at the same paths (a shared mount) and have the model installed:
 a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
@@ -28,10 +28,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from hashlib import blake2b
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from picfind.catalogs.opening import is_server, open_catalog
 from picfind.indexing.stages import (
     IndexOptions,
     IndexReport,
@@ -48,11 +48,14 @@ from picfind.models.encoder import Encoder, available_device
 from picfind.ocr.reader import TextReader
 from picfind.records import CatalogError, IndexedFile
 
+if TYPE_CHECKING:
+    from picfind.catalogs.protocol import Claims
+
 COLUMNS = ("path", "root_id", "size", "mtime_ns")
 
 
 class ClaimBook:
-    """The contents claimed in this run, as one Ray actor, for a catalog without leases (SQLite).
+    """The contents claimed in this run, as one Ray actor, whatever the catalog: one batch each.
     A batch is known by its files: one that Ray runs again (its worker died) keeps its claims."""
 
     def __init__(self) -> None:
@@ -65,8 +68,8 @@ class ClaimBook:
 class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
-    def __init__(self, bundle: str, known, options: IndexOptions, target: str, threads: int,
-                 ocr_model: str | None = None, texts=None, book=None) -> None:
+    def __init__(self, bundle: str, known, options: IndexOptions, claims: Claims, book, threads: int,
+                 ocr_model: str | None = None, texts=None) -> None:
         import ray
 
         self.ray, self.book = ray, book
@@ -80,7 +83,7 @@ class EmbedWorker:
         self.ocr = TextReader(ocr_model, threads=1 if self.readers else threads) if ocr_model else None
         self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
         self.options = options
-        self.claims = open_catalog(target) if is_server(target) else None
+        self.claims = claims  # this worker's copy: on a shared catalog, its own connection and leases
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -90,11 +93,9 @@ class EmbedWorker:
         for r in results:
             if r.pixels is not None:
                 first.setdefault(r.content_hash, r)
-        if self.claims is not None:
-            mine = self.claims.claim(self.bundle.name, list(first))
-        else:
-            batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
-            mine = set(self.ray.get(self.book.claim.remote(batch_key, list(first))))
+        batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
+        ours = self.ray.get(self.book.claim.remote(batch_key, list(first)))  # this batch's, in the run
+        mine = self.claims.claim(self.bundle.name, ours) if ours else set()  # no other indexer's
         todo = [r for h, r in first.items() if h in mine]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
@@ -187,7 +188,6 @@ class RayStages:
 
     address: str | None  # None: start a local cluster for this run
     bundle: Bundle
-    target: str  # the catalog, for the workers' claims on a shared catalog
     options: IndexOptions
 
     def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
@@ -221,16 +221,17 @@ class RayStages:
         rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
                 for t in todo]
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
-        book = None if is_server(self.target) else ray.remote(num_cpus=0)(ClaimBook).remote()
+        book = ray.remote(num_cpus=0)(ClaimBook).remote()
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
-                                                   "options": self.options, "target": self.target, "threads": threads,
+                                                   "options": self.options, "claims": writer.catalog.claims(),
+                                                   "book": book, "threads": threads,
                                                    "ocr_model": writer.ocr_model,
                                                    "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
-                                                   else None, "book": book})
+                                                   else None})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
                 self._take(batch, i, known, report, writer)

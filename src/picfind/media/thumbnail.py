@@ -16,3 +16,14 @@ def encode_thumbnail(image: Image.Image) -> bytes:
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=82)
     return out.getvalue()
+
+
+def is_whole(jpeg: bytes) -> bool:
+    """Whether stored thumbnail bytes decode whole (a few milliseconds at 256 pixels): a broken
+    one is made again, never served."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            img.load()
+        return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False

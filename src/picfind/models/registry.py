@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from picfind.models.constants import BUILTIN_TOKENIZER, CLIP_MEAN, CLIP_STD
 
-DEFAULT_MODEL = "vit-b-32-datacomp"  # chosen by the rule in README, Models
+DEFAULT_MODEL = "vit-b-32-datacomp"  # chosen by the rule in docs/models.md
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """CLIP search fused with the text read from pictures.
 
-A picture whose text holds every word of the query (3+ characters each, see `ocr_match`) is
+A picture whose text holds every word of the query (3+ characters each, see `ocr.matching`) is
 ranked above every picture found by CLIP alone: more exact matches first, then by CLIP score.
 The rest follow in CLIP's order. Rank fusion (RRF) was the alternative; it lets a strong CLIP
 match push a picture that *says* "hotel adlon" down the list, which is the one thing a person

@@ -16,7 +16,7 @@ library. What differs, and why:
   expired; it is marked done in the transaction that writes the batch.
 * Writes go in one transaction per batch (executemany, pipelined): a client killed mid-run or a
   dropped connection loses at most the batch in flight. A large batch's vectors go first, over
-  several connections at once (`pgwriters`): their HNSW insertion is the server's CPU work.
+  several connections at once (`writers.py`): their HNSW insertion is the server's CPU work.
 * Thumbnails are rows keyed by content hash, so every client sees the same ones.
 * The text read from pictures (`index --ocr`) is searched through a GIN index of its trigrams,
   with no contrib extension needed (`picfind.catalogs.postgres.text`).
@@ -200,7 +200,11 @@ class PgCatalog(PgVectorIndex, PgTextStore):
     def embedded_hashes(self, model: str) -> set[str]:
         return {h for (h,) in self._run("SELECT content_hash FROM embeddings WHERE model = %s", (model,))}
 
+    def claims(self) -> PgClaims:
+        return PgClaims(self.url, self)
+
     def claim(self, model: str, hashes: list[str]) -> set[str]:
+        """Lease the contents no live client holds (see `PgClaims`) to this connection."""
         # A done claim is never taken again; a concurrent writer's UPDATE to done makes this
         # statement wait for it, then skip the row (READ COMMITTED re-checks the condition).
         rows = self._retrying(lambda: self._run(
@@ -351,3 +355,20 @@ class PgCatalog(PgVectorIndex, PgTextStore):
 
     def size_bytes(self) -> int:
         return self._one("SELECT pg_database_size(current_database())")[0]
+
+
+class PgClaims:
+    """The leases of a PostgreSQL catalog (`PgCatalog.claim`), held by the connection that took
+    them. In the process that opened the catalog, its connection; pickled to a Ray worker, the
+    worker's own, opened on its first claim: a worker that dies frees its leases with it."""
+
+    def __init__(self, url: str, catalog: PgCatalog | None = None) -> None:
+        self.url, self.catalog = url, catalog
+
+    def __getstate__(self) -> dict:
+        return {"url": self.url, "catalog": None}  # a connection does not travel
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        if self.catalog is None:
+            self.catalog = PgCatalog(self.url)
+        return self.catalog.claim(model, hashes)

@@ -3,9 +3,9 @@ like vectors, so copies, moves and renames read nothing again.
 
 PostgreSQL's own trigram search (pg_trgm) and accent folding (unaccent) are contrib extensions
 that many servers, and the pgserver wheel the tests run, do not have. So the candidates come
-from what every PostgreSQL has: each text's trigrams (`ocr_match.trigrams` of the same folded
+from what every PostgreSQL has: each text's trigrams (`ocr.matching.trigrams` of the same folded
 `searchable` text the SQLite catalog indexes) in a `text[]` column under a GIN index, probed with
-`@>` for each query piece. That finds a superset of the matches; `ocr_match.matching` decides, so
+`@>` for each query piece. That finds a superset of the matches; `ocr.matching.matching` decides, so
 both catalogs give the same answers.
 """
 
@@ -19,7 +19,7 @@ import psycopg
 
 from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, candidate_pieces, matching, searchable, trigrams
 
-# Appended to pgschema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
+# Appended to schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
 MIGRATION = """
 CREATE TABLE ocr_texts (
     content_hash text NOT NULL,

@@ -29,22 +29,22 @@ class PgThumbnails:
         return pending
 
     def jpeg(self, content_hash: str, source: Callable[[], bytes | None]) -> bytes | None:
+        from picfind.media.decode import SkipFile, decode  # Pillow only when a thumbnail is served
+        from picfind.media.thumbnail import SIZE as THUMB_SIZE
+        from picfind.media.thumbnail import encode_thumbnail, is_whole
+
         row = self.catalog._one("SELECT jpeg FROM thumbnails WHERE content_hash = %s", (content_hash,))
-        if row:
+        if row and is_whole(bytes(row[0])):
             return bytes(row[0])
         picture = source()
         if picture is None:
             return None
-        from picfind.media.decode import SkipFile, decode  # Pillow only when a thumbnail must be made
-        from picfind.media.thumbnail import SIZE as THUMB_SIZE
-        from picfind.media.thumbnail import encode_thumbnail
-
         try:
             data = encode_thumbnail(decode(picture, THUMB_SIZE).image)
         except SkipFile:
             return None
-        self.catalog._run("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                          (content_hash, data))
+        self.catalog._run("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) ON CONFLICT (content_hash) "
+                          "DO UPDATE SET jpeg = excluded.jpeg", (content_hash, data))  # a broken one replaced
         return data
 
     def remove(self, content_hashes: list[str]) -> None:

@@ -51,8 +51,8 @@ class EmbeddedCatalog(Catalog):
         return [name, f"{name}-wal", f"{name}-shm", f"{name}-journal", f"{name}.lock", f"{name}.index",
                 f"{name}.thumbs"]
 
-    def claim(self, model: str, hashes: list[str]) -> set[str]:
-        return set(hashes)  # one index run at a time on a SQLite catalog (`one_run`)
+    def claims(self) -> EveryContent:
+        return EveryContent()
 
     def choose_index(self, backend: str) -> None:
         settings = IndexSettings.of(self)
@@ -90,6 +90,14 @@ class EmbeddedCatalog(Catalog):
     def prune_embeddings(self) -> list[str]:
         self._index = None
         return super().prune_embeddings()
+
+
+class EveryContent:
+    """A SQLite catalog's claims: one index run at a time (`one_run`), so nobody else embeds. (A
+    Ray run's workers share its contents among themselves in the run's own book: `ray_runner`.)"""
+
+    def claim(self, model: str, hashes: list[str]) -> set[str]:
+        return set(hashes)
 
 
 class _Candidates:

@@ -350,8 +350,8 @@ class Catalog(TextStore):
     def file_by_id(self, file_id: int) -> dict | None:
         if not 0 <= file_id < 2**63:  # SQLite's integers; a larger id from a URL is simply not there
             return None
-        row = self.db.execute("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = ? AND status = 'ok'",
-                              (file_id,)).fetchone()
+        row = self.db.execute("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = ? AND status = 'ok' "
+                              "AND offline IS NULL", (file_id,)).fetchone()  # offline: not served, as in search
         return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:

@@ -1,9 +1,9 @@
 """The text read from pictures, in the SQLite catalog: kept per (content hash, OCR model) like
 vectors, so copies, moves and renames read nothing again, and searched through an FTS5 trigram
-index (substrings of 3+ characters) over the folded text (`ocr_match.fold`).
+index (substrings of 3+ characters) over the folded text (`ocr.matching.fold`).
 
 `Catalog` inherits these methods; the PostgreSQL catalog answers `text_candidates` its own way
-(`picfind.catalogs.postgres.text`), and `ocr_match.matching` decides on what comes back either way.
+(`picfind.catalogs.postgres.text`), and `ocr.matching.matching` decides on what comes back either way.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TextStore:
 
     def text_candidates(self, ocr_model: str, words: list[str]) -> dict[str, str]:
         """Contents whose text may hold every one of these folded words (each as a substring, or
-        with one slip: see `candidate_pieces`), with their text. A superset: `ocr_match.match` decides."""
+        with one slip: see `candidate_pieces`), with their text. A superset: `ocr.matching.match` decides."""
         if not words:
             return {}
         groups = [" OR ".join(f'"{p}"' for p in candidate_pieces(w)) for w in words]

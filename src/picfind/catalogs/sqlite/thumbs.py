@@ -12,11 +12,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image
-
 from picfind.catalogs.sqlite.catalog import Catalog
 from picfind.media.decode import SkipFile, decode
-from picfind.media.thumbnail import SIZE, encode_thumbnail
+from picfind.media.thumbnail import SIZE, encode_thumbnail, is_whole
 
 OWNER = "catalog-id"
 
@@ -105,10 +103,8 @@ class ThumbnailCache:
 
 
 def _valid(path: Path) -> bool:
-    """Whether a cached thumbnail decodes whole (a few milliseconds at 256 pixels)."""
+    """Whether a cached thumbnail is there and decodes whole."""
     try:
-        with Image.open(path) as img:
-            img.load()
-        return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return is_whole(path.read_bytes())
+    except OSError:
         return False

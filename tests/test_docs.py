@@ -1,0 +1,72 @@
+"""The README stays short and the docs site stays whole: every page in the nav and every nav entry
+a page, every command and every PICFIND_* variable the source reads documented. Fast, no network;
+`mkdocs build --strict` (run by the Makefile) checks links and anchors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+SOURCE = REPO / "src" / "picfind"
+
+# The subcommands of the README's command table (`picfind` alone is the shell).
+COMMANDS = ("index", "watch", "search", "similar", "dupes", "serve", "shell", "status", "roots", "models")
+
+
+def docs_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(DOCS.rglob("*.md")))
+
+
+def nav_pages() -> list[str]:
+    """The .md files the `nav:` of mkdocs.yml names, as paths relative to docs/. Read as text: the
+    file holds a `!!python/name:` tag (the mermaid fence) that a safe YAML loader refuses."""
+    lines = (REPO / "mkdocs.yml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("nav:")
+    pages = []
+    for line in lines[start + 1:]:
+        if line.strip() and not line.startswith((" ", "-")):
+            break  # the next top-level key
+        pages += re.findall(r"[\w./-]+\.md\b", line)
+    return pages
+
+
+def test_the_readme_is_short():
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines; move the detail into docs/"
+
+
+def test_every_nav_entry_is_a_page_and_every_page_is_in_the_nav():
+    nav = nav_pages()
+    assert nav, "mkdocs.yml names no pages in its nav"
+    assert len(nav) == len(set(nav)), f"pages named twice in the nav: {sorted(p for p in nav if nav.count(p) > 1)}"
+    missing = [p for p in nav if not (DOCS / p).is_file()]
+    assert not missing, f"mkdocs.yml's nav names pages that do not exist: {missing}"
+    pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
+    left_out = [p for p in pages if p not in nav]
+    assert not left_out, f"pages in docs/ missing from mkdocs.yml's nav: {left_out}"
+
+
+def test_the_readme_links_point_at_files_that_exist():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:|#", t)]
+    assert targets
+    broken = [t for t in targets if not (REPO / t.split("#")[0]).exists()]
+    assert not broken, f"README.md links to files that do not exist: {broken}"
+
+
+def test_every_command_is_documented():
+    text = docs_text()
+    missing = [c for c in COMMANDS if not re.search(rf"\bpicfind {c}\b", text)]
+    assert not missing, f"commands not in docs/: {missing}"
+
+
+def test_every_environment_variable_the_source_reads_is_documented():
+    used = set()
+    for path in SOURCE.rglob("*.py"):  # recursive: the source lives in sub-packages
+        used |= set(re.findall(r"\bPICFIND_[A-Z0-9_]+\b", path.read_text(encoding="utf-8")))
+    assert used, f"no PICFIND_* variable found under {SOURCE}: has the source moved?"
+    text = docs_text()
+    missing = sorted(v for v in used if not re.search(rf"\b{v}\b", text))
+    assert not missing, f"environment variables read by src/picfind but not in docs/: {missing}"
