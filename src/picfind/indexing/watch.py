@@ -96,7 +96,8 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.pending: set[str] = set()
         self.last_event = 0.0
-        self.snapshot: dict[str, tuple[int, int]] | None = None
+        self.snapshot: dict[str, tuple[int, int]] | None = None  # the changed files' sizes and times
+        self.snapshot_at = 0.0  # since when they are so
         self.seen: dict[str, places.Identity] = {}  # root path -> identity when last looked at
         self.mount_table: dict[str, str] = {}
         self.next_rescan: dict[str, float] = {}  # network roots -> when to re-scan them
@@ -143,7 +144,7 @@ class Watcher:
         """Gather events and apply bursts; return when the roots must be watched anew."""
         next_check = time.monotonic() + self.o.check_every
         while not self.stop.is_set():
-            wait = self.o.settle / 2 if self.pending else self.o.check_every
+            wait = self.o.settle / 4 if self.pending else self.o.check_every
             if notify is None:
                 self.stop.wait(wait)
                 got: object = "timeout"
@@ -160,7 +161,6 @@ class Watcher:
             if isinstance(got, set):
                 self.pending.update(path for _, path in got)
                 self.last_event = time.monotonic()
-                self.snapshot = None
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.o.check_every
                 if self._look_at_roots():
@@ -173,14 +173,11 @@ class Watcher:
         """No event for `settle` seconds, and every changed file as big and as old as half a
         settle before (a writer that pauses is waited for)."""
         now = time.monotonic()
-        if now - self.last_event < self.o.settle:
-            return False
         snapshot = _stats(self.pending)
-        if snapshot == self.snapshot:
-            return True
-        self.snapshot = snapshot
-        self.last_event = now - self.o.settle / 2
-        return False
+        if snapshot != self.snapshot:
+            self.snapshot, self.snapshot_at = snapshot, now
+            return False
+        return now - self.last_event >= self.o.settle and now - self.snapshot_at >= self.o.settle / 2
 
     def _apply_pending(self) -> None:
         changed, self.pending, self.snapshot = self.pending, set(), None
