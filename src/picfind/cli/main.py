@@ -84,6 +84,9 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
             print(f"picfind: {terminal(line)}", file=sys.stderr, flush=True)
 
     def batch(b: Batch) -> None:
+        if b.reason == "start":
+            roots = ", ".join(shown(p) for p in b.rescanned) or "no folder present now"
+            note(f"watching {roots} for {lib.location} (Ctrl-C stops)")
         if args.json:
             print(json.dumps(printable(b.as_dict())), flush=True)
         elif not quiet and b.changed:
@@ -91,9 +94,6 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
     old = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if not quiet:
-            where = ", ".join(shown(p) for p in args.paths) or "every root"
-            print(f"picfind: watching {where} for {lib.location} (Ctrl-C stops)", file=sys.stderr, flush=True)
         lib.watch(args.paths or None, args.ext, args.exclude, batch, note, stop,
                   WatchOptions(settle=args.settle, rescan_every=args.rescan_minutes * 60),
                   waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"))
