@@ -174,6 +174,26 @@ def test_a_root_that_disappears_is_kept_offline_and_comes_back(tmp_path: Path) -
         until(lambda: len(ok_names(lib)) == 4, "a picture added after the root came back")
 
 
+def test_a_batch_keeps_places_offline_outside_what_changed(tmp_path: Path) -> None:
+    """Only what changed is walked: a drive (behind a link) that is not plugged in stays offline, its
+    files kept, while a picture is added elsewhere in the root."""
+    root, usb, db = tmp_path / "Pictures", tmp_path / "usb", tmp_path / "c.db"
+    write_shapes(root / "home", 2)
+    write_shapes(usb, 3, seed=6)
+    (root / "drive").symlink_to(usb)
+    with Library(db, model=MODEL) as lib:
+        lib.index([str(root)])
+        usb.rename(tmp_path / "unplugged")
+        lib.index()
+        assert [(p["path"], p["files"]) for p in lib.status()["offline"]] == [(str(root / "drive"), 3)]
+        with watching(db) as w:
+            write_shapes(root / "home" / "new", 1, seed=7)
+            until(lambda: len(ok_names(lib)) == 6, "the new picture beside the offline ones")
+            until(lambda: any(b.reason == "changes" for b in w.batches), "the batch reported")
+            assert [(p["path"], p["files"]) for p in lib.status()["offline"]] == [(str(root / "drive"), 3)]
+            assert all(b.removed == 0 for b in w.batches)
+
+
 def test_an_index_run_in_progress_makes_the_watcher_wait_and_say_for_whom(tmp_path: Path) -> None:
     """The watcher holds the index lock only while it applies a batch: an index run that holds it
     meanwhile is waited for (and named), and runs at once while the watcher idles."""
