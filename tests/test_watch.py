@@ -223,6 +223,34 @@ def test_changed_paths_become_each_roots_scope(tmp_path: Path) -> None:
     assert not places.on_network("/home/me", {"/": "ext4", "/mnt/nas": "nfs4"})
 
 
+def test_two_threads_of_one_process_save_the_vector_index_at_once(tmp_path: Path) -> None:
+    """`serve --watch`: the watcher saves the index after a batch while a search catches it up;
+    they once wrote the same temporary file ("cannot save the exact index ...")."""
+    from picfind.catalogs.sqlite.index_store import IndexStore
+
+    write_shapes(tmp_path / "p", 20, size=64)
+    with Library(tmp_path / "c.db", model=MODEL) as lib:
+        lib.index([str(tmp_path / "p")])
+    errors, together = [], threading.Barrier(2)
+
+    def save_often() -> None:
+        with Library(tmp_path / "c.db", model=MODEL) as lib:
+            store = IndexStore(lib.catalog)
+            index = store.open(lib.model)
+            for _ in range(50):
+                together.wait()
+                try:
+                    store._save(lib.model, index)
+                except Exception as e:  # noqa: BLE001 - collected for the assertion
+                    errors.append(e)
+    threads = [threading.Thread(target=save_often) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
 @pytest.mark.slow
 def test_watch_command_prints_json_lines_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     root, db = tmp_path / "Pictures", tmp_path / "c.db"
@@ -260,6 +288,7 @@ def test_serve_watch_makes_a_new_picture_searchable_without_a_restart(tmp_path: 
     proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--watch", "--db", str(db), "--model", MODEL,
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
+    page = None
 
     def get(path: str, **params: str) -> dict:
         with urllib.request.urlopen(url + path + "?" + urllib.parse.urlencode(params), timeout=30) as r:
@@ -276,10 +305,15 @@ def test_serve_watch_makes_a_new_picture_searchable_without_a_restart(tmp_path: 
         until(lambda: Path(get("api/search", q="a red circle", n="1")["results"][0]["path"]).name == "red-new.png",
               "the new picture found by a search")
         assert get("api/status")["watch"]["changes"] >= 1
-        page.click("#fresh", timeout=15_000)  # shown at the page's next look at /api/watch
+        page.click("#fresh", timeout=30_000)  # shown at the page's next look at /api/watch
         page.wait_for_function("() => document.querySelectorAll('.tile').length === 4")
         assert page.eval_on_selector(".tile", "t => t.title").startswith(str(root / "red-new.png"))
         page.close()
+    except Exception as e:
+        seen = page.evaluate("[changesSeen, !!current]") if page is not None else None
+        state = get("api/watch")
+        proc.terminate()
+        raise AssertionError(f"page saw {seen}, server {state}; it said: {proc.communicate(timeout=30)[1]}") from e
     finally:
         proc.terminate()
         proc.wait(30)

@@ -16,6 +16,7 @@ from picfind.library import Library
 if TYPE_CHECKING:
     from picfind.indexing.watch import Batch
 
+RETRY_SECONDS = 30
 OFF = {"on": False, "batches": 0, "changes": 0, "last": None, "error": None}
 
 
@@ -35,13 +36,15 @@ class Watching:
             _say(b.line())
 
     def _run(self) -> None:
-        try:
-            with Library(self.db, model=self.model) as lib:
-                lib.watch(on_batch=self._batch, on_note=_say, stop=self.stop,
-                          waiting=lambda holder: _say(f"waiting for {holder} to finish indexing"))
-        except Exception as e:  # noqa: BLE001 - the page keeps serving; the terminal says why watching stopped
-            self.state.update(on=False, error=str(e))
-            _say(f"watching stopped: {e}")
+        while not self.stop.is_set():
+            try:
+                with Library(self.db, model=self.model) as lib:
+                    lib.watch(on_batch=self._batch, on_note=_say, stop=self.stop,
+                              waiting=lambda holder: _say(f"waiting for {holder} to finish indexing"))
+            except Exception as e:  # noqa: BLE001 - the page keeps serving; the terminal says why
+                self.state["error"] = str(e)
+                _say(f"watching stopped: {e}; starting again in {RETRY_SECONDS} s (its first scan catches up)")
+                self.stop.wait(RETRY_SECONDS)
 
     def close(self) -> None:
         self.stop.set()
