@@ -13,6 +13,7 @@ seconds it takes, as cron would run it after the copy, and its CPU), and `picfin
 the same move.
 
     .venv/bin/python benchmarks/watch.py [--pictures 1000] [--bursts 10] [--idle 60]
+    .venv/bin/python benchmarks/watch.py --big 100000   # one batch's cost in a large root
 
 The tiny-shapes model keeps the model's share small: what is measured is the watching, reading
 and bookkeeping. The last line is JSON.
@@ -166,6 +167,32 @@ def run_index(tmp: Path, pictures: list[Path], args: argparse.Namespace) -> dict
             "reembedded_after_move": again["embedded"], "move_seconds": move_seconds}
 
 
+def scoped_batch(tmp: Path, pictures: list[Path], files: int) -> float:
+    """Seconds for one watch batch (10 new pictures in one folder) in a root whose catalog already
+    lists `files` files: the rows are written directly, as if indexed (no files on disk for them)."""
+    import numpy as np
+
+    from picfind.records import IndexedFile
+
+    root, db = tmp / f"big-{files}", tmp / f"big-{files}.db"
+    (root / "new").mkdir(parents=True)
+    with Library(db, model=MODEL) as lib:
+        (r,) = lib.add_roots([str(root)])
+        vec = np.zeros(lib.bundle.embedding_dim, np.float32)
+        for start in range(0, files, 10_000):
+            rows = [IndexedFile(f"{root}/old/{i // 500:04d}/IMG_{i:06d}.jpg", r.id, 1000, 1, f"h{i}", 1, 1)
+                    for i in range(start, min(files, start + 10_000))]
+            lib.catalog.write_batch(lib.model, rows, {f.content_hash: vec for f in rows}, [])
+        lib.catalog.sync_index(lib.model)
+        for p in pictures[:10]:
+            shutil.copyfile(p, root / "new" / p.name)
+        t = time.monotonic()
+        report = lib._index_roots([r], scope={r.id: [str(root / "new")]})  # what one watch batch runs
+        seconds = time.monotonic() - t
+        assert report.added == 10 and report.removed == 0, report
+    return seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pictures", type=int, default=1000)
@@ -173,11 +200,21 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=2.0, help="seconds between bursts")
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idling measured")
     ap.add_argument("--settle-wait", type=float, default=3.0)
+    ap.add_argument("--big", type=int, default=0, metavar="N",
+                    help="only time one batch of 10 new pictures in a root of N catalogued files (and of 0)")
     args = ap.parse_args()
     os.environ["PYTHONPATH"] = str(REPO / "src")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         os.environ["PICFIND_MODELS_DIR"] = os.environ.get("PICFIND_MODELS_DIR", str(tmp / "models"))
+        if args.big:
+            pictures = make_pictures(tmp / "staging", 10)
+            small, big = scoped_batch(tmp, pictures, 0), scoped_batch(tmp, pictures, args.big)
+            print(f"one batch of 10 new pictures: {small:.2f} s in an empty root, {big:.2f} s in a root of "
+                  f"{args.big:,} files")
+            print(json.dumps({"batch_of_10_empty_root_s": round(small, 3), "batch_of_10_big_root_s": round(big, 3),
+                              "big_root_files": args.big}))
+            return
         pictures = make_pictures(tmp / "staging", args.pictures)
         size = sum(p.stat().st_size for p in pictures) / 2**20
         print(f"{len(pictures)} pictures ({size:.0f} MiB) copied in {args.bursts} bursts, {args.pause:g} s apart; "

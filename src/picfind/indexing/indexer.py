@@ -88,7 +88,8 @@ class Indexer:
             known = self.catalog.files_of_root(root.id)
             changed = set(starts or ())
             if starts is not None:
-                known = {p: rec for p, rec in known.items() if _place_of(p, changed, root.path)}
+                under = tuple(s.rstrip(os.sep) + os.sep for s in changed)
+                known = {p: rec for p, rec in known.items() if p in changed or p.startswith(under)}
             seen: set[str] = set()
             places: set[str] = set()
             found = (item for start in (starts or [None]) if starts != []
