@@ -85,3 +85,13 @@ def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dic
         "skipped_by_reason": by_reason,
         "offline": offline,
     }
+
+
+def path_ranges(paths: list[str]) -> list[tuple[bytes, bytes, bytes]]:
+    """Each path as stored (bytes), with the byte range its descendants' paths fall in: [p + '/',
+    p + '0'), '0' being the byte after '/'. A catalog finds them through its index on path."""
+    out = []
+    for path in paths:
+        raw = os.fsencode(path.rstrip(os.sep) or os.sep)
+        out.append((raw, raw.rstrip(b"/") + b"/", raw.rstrip(b"/") + b"0"))
+    return out

@@ -85,11 +85,8 @@ class Indexer:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
-            known = self.catalog.files_of_root(root.id)
+            known = self.catalog.files_of_root(root.id, starts)
             changed = set(starts or ())
-            if starts is not None:
-                under = tuple(s.rstrip(os.sep) + os.sep for s in changed)
-                known = {p: rec for p, rec in known.items() if p in changed or p.startswith(under)}
             seen: set[str] = set()
             places: set[str] = set()
             found = (item for start in (starts or [None]) if starts != []
@@ -211,7 +208,7 @@ class Indexer:
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
-            elif result.pixels is None:
+            elif result.pixels is None or result.content_hash in known:  # a copy embedded since it was read
                 report.reused += 1
                 writer.ready.append(_indexed(result))
             else:

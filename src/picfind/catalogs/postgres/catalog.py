@@ -43,7 +43,7 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, path_ranges, stats_of
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 
@@ -171,9 +171,17 @@ class PgCatalog(PgVectorIndex, PgTextStore):
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         return nullcontext()  # several runs at once share the work through `claim`
 
-    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
-        rows = self._run("SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files "
-                         "WHERE root_id = %s", (root_id,))
+    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
+        columns = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
+        if under is None:
+            rows = self._run(columns, (root_id,))
+        else:
+            rows = []
+            ranges = path_ranges(under)
+            for k in range(0, len(ranges), 100):
+                chunk = ranges[k:k + 100]
+                where = " OR ".join("path = %s OR (path >= %s AND path < %s)" for _ in chunk)
+                rows += self._run(f"{columns} AND ({where})", [root_id, *(b for r in chunk for b in r)])
         return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:

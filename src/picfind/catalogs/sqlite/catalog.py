@@ -21,7 +21,7 @@ from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
 from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, stats_of
+from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, path_ranges, stats_of
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
@@ -176,10 +176,15 @@ class Catalog(TextStore):
         return n
 
     # files
-    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
-        rows = self.db.execute(
-            "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?",
-            (root_id,))
+    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
+        columns = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?"
+        if under is None:
+            rows = self.db.execute(columns, (root_id,)).fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(path_ranges(under), 100):
+                where = " OR ".join("path = ? OR (path >= ? AND path < ?)" for _ in chunk)
+                rows += self.db.execute(f"{columns} AND ({where})", [root_id, *(b for r in chunk for b in r)])
         return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
