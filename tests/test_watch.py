@@ -23,7 +23,7 @@ import pytest
 
 from picfind import Library
 from picfind.catalogs.lock import index_lock
-from picfind.indexing import places
+from picfind.indexing import changes
 from picfind.indexing.stages import content_hash
 from picfind.indexing.watch import Batch, WatchOptions
 from picfind.records import Root
@@ -215,12 +215,12 @@ def test_changed_paths_become_each_roots_scope(tmp_path: Path) -> None:
     roots = [Root(1, outer, ["jpg", "png"], [".git"]), Root(2, inner, ["jpg"], [])]
     changed = {f"{outer}/a.jpg", f"{outer}/gone", f"{outer}/gone/b.png", f"{outer}/notes.txt", f"{outer}/.git/c.jpg",
                f"{inner}/dcim", f"{inner}/dcim/d.jpg", f"{outer}/c.db-wal", f"{outer}/c.db.thumbs/e.jpg"}
-    scope, whole = places.scopes(changed, roots, [f"{outer}/c.db-wal", f"{outer}/c.db.thumbs"])
+    scope, whole = changes.scopes(changed, roots, [f"{outer}/c.db-wal", f"{outer}/c.db.thumbs"])
     assert scope == {1: [f"{outer}/a.jpg", f"{outer}/gone"], 2: [f"{inner}/dcim"]} and whole == set()
-    assert places.scopes({inner}, roots, [])[1] == {2}
-    assert places._unescape(r"/media/my\040photos") == "/media/my photos"
-    assert places.on_network("/mnt/nas/photos", {"/": "ext4", "/mnt/nas": "nfs4"})
-    assert not places.on_network("/home/me", {"/": "ext4", "/mnt/nas": "nfs4"})
+    assert changes.scopes({inner}, roots, [])[1] == {2}
+    assert changes._unescape(r"/media/my\040photos") == "/media/my photos"
+    assert changes.on_network("/mnt/nas/photos", {"/": "ext4", "/mnt/nas": "nfs4"})
+    assert not changes.on_network("/home/me", {"/": "ext4", "/mnt/nas": "nfs4"})
 
 
 def test_two_threads_of_one_process_save_the_vector_index_at_once(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ in progress is never read half. Then each root re-walks only what changed (`Inde
 scope) by the rules of a full run: moved and renamed files keep their vector (same content
 hash, no model run), deleted ones go, places that cannot be read are kept offline.
 
-Every `check_every` seconds the roots are looked at (`places`: a stat each, and the mount table):
+Every `check_every` seconds the roots are looked at (`changes`: a stat each, and the mount table):
 a root that disappears, comes back, or gets another drive mounted on or under it is re-scanned
 whole and watched anew, and so are all roots when the event source reports an error. A root on
 a network file system (whose changes made elsewhere raise no event here) is re-scanned every
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
 from picfind.errors import terminal
-from picfind.indexing import places
+from picfind.indexing import changes
 from picfind.indexing.indexer import Scope
 from picfind.indexing.stages import IndexReport
 from picfind.records import Root, printable
@@ -98,7 +98,7 @@ class Watcher:
         self.last_event = 0.0
         self.snapshot: dict[str, tuple[int, int]] | None = None  # the changed files' sizes and times
         self.snapshot_at = 0.0  # since when they are so
-        self.seen: dict[str, places.Identity] = {}  # root path -> identity when last looked at
+        self.seen: dict[str, changes.Identity] = {}  # root path -> identity when last looked at
         self.mount_table: dict[str, str] = {}
         self.next_rescan: dict[str, float] = {}  # network roots -> when to re-scan them
         self.watched: set[str] = set()
@@ -111,8 +111,8 @@ class Watcher:
         Each time, the folders are watched before they are scanned: a change made during the
         scan raises an event, and none falls between the two."""
         roots = self.roots()
-        self.mount_table = places.mounts()
-        self.seen = {r.path: places.identity(r.path) for r in roots}
+        self.mount_table = changes.mounts()
+        self.seen = {r.path: changes.identity(r.path) for r in roots}
         self.rescans.append(("start", roots))
         while not self.stop.is_set():
             notify = self._open([r for r in roots if self.seen.get(r.path) is not None])
@@ -182,7 +182,7 @@ class Watcher:
     def _apply_pending(self) -> None:
         changed, self.pending, self.snapshot = self.pending, set(), None
         roots = self.roots()
-        scope, whole = places.scopes(changed, roots, self.own)
+        scope, whole = changes.scopes(changed, roots, self.own)
         whole |= {rid for rid, starts in scope.items() if len(starts) > self.o.burst_max}
         targets = [r for r in roots if r.id in scope or r.id in whole]
         if targets:
@@ -192,8 +192,8 @@ class Watcher:
         """Re-scan the roots whose folder or mounts changed (and network roots when due); True
         when the set of folders to watch changed."""
         roots = self.roots()
-        now = {r.path: places.identity(r.path) for r in roots}
-        table = places.mounts()
+        now = {r.path: changes.identity(r.path) for r in roots}
+        table = changes.mounts()
         moved_mounts = {m for m in set(table) ^ set(self.mount_table)}
         moved_mounts |= {m for m in table if m in self.mount_table and table[m] != self.mount_table[m]}
         self.mount_table = table
@@ -209,7 +209,7 @@ class Watcher:
             groups.setdefault(reason, []).append(r)
         touched = {r.path for rs in groups.values() for r in rs}
         groups.setdefault("remounted", []).extend(
-            r for r in places.touched_by(moved_mounts, roots) if r.path not in touched and now[r.path] is not None)
+            r for r in changes.touched_by(moved_mounts, roots) if r.path not in touched and now[r.path] is not None)
         self.seen = now
         self.rescans += [(reason, rs) for reason, rs in groups.items() if rs]
         self._rescan_untrusted(roots, table)
@@ -223,7 +223,7 @@ class Watcher:
         clock = time.monotonic()
         due = []
         for r in roots:
-            if self.seen.get(r.path) is None or (r.path in self.watched and not places.on_network(r.path, table)):
+            if self.seen.get(r.path) is None or (r.path in self.watched and not changes.on_network(r.path, table)):
                 continue
             when = self.next_rescan.setdefault(r.path, clock + self.o.rescan_every)
             if clock >= when:

@@ -1,5 +1,6 @@
-"""What the watcher looks at every few seconds, cheaply: each root's identity (a stat) and the
-mount table (Linux: /proc/self/mountinfo), and which changed paths belong to which root.
+"""What tells the watcher that something changed: which changed paths belong to which root (each
+root's scope), and, looked at every few seconds, cheaply, each root's identity (a stat) and the
+mount table (Linux: /proc/self/mountinfo).
 
 A root whose identity changes (gone, back, another drive mounted on its folder) or under which a
 mount comes or goes cannot be trusted to its events: it is re-scanned whole and watched anew.
