@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test docs browser fonts clean
+.PHONY: demo test docs browser fonts xterm clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ fonts:
 	  { test "$$(id -u)" = 0 || { echo "the OCR tests need fonts: sudo apt-get install fonts-dejavu-core fonts-liberation" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null; }
 
-test: $(VENV)/.test-ready browser fonts
+# The preview test draws in a real sixel terminal: xterm as a VT340 under Xvfb.
+xterm:
+	@command -v xterm >/dev/null && command -v Xvfb >/dev/null || { test "$$(id -u)" = 0 || { echo "the preview test needs xterm and Xvfb: sudo apt-get install xterm xvfb" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xterm xvfb >/dev/null; }
+
+test: $(VENV)/.test-ready browser fonts xterm
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d $(VENV)/site

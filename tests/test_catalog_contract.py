@@ -18,7 +18,7 @@ from PIL import Image
 from picfind.catalogs.opening import open_catalog
 from picfind.catalogs.protocol import CatalogBackend
 from picfind.filters import Filter
-from picfind.records import IndexedFile, SkippedFile
+from picfind.records import IndexedFile, Place, SkippedFile
 
 MODEL, OCR = "m", "ocr-m"
 DIM = 16
@@ -153,8 +153,8 @@ def test_status_counts_agree(catalog: CatalogBackend, lib: Library) -> None:
     catalog.write_batch("other", [], {"hc": unit(4)}, [lib.skipped("f.jpg", "file too large")])
     assert catalog.stats(MODEL) == {
         "files_seen": 6, "images_indexed": 3, "unique_contents": 2, "duplicate_copies": 1,
-        "embedded_with_model": 2, "skipped": 3, "skipped_by_reason": {"not an image": 2, "file too large": 1},
-        "offline": []}
+        "embedded_with_model": 2, "with_position": 0, "skipped": 3,
+        "skipped_by_reason": {"not an image": 2, "file too large": 1}, "offline": []}
     assert catalog.stats("other")["embedded_with_model"] == 1
     assert catalog.indexed_model() == MODEL  # none recorded: the model of most vectors
     catalog.set_setting("model", "other")
@@ -162,6 +162,25 @@ def test_status_counts_agree(catalog: CatalogBackend, lib: Library) -> None:
     catalog.set_setting("model", "again")  # a setting is replaced, not added
     assert catalog.setting("model", "") == "again"
     assert catalog.size_bytes() > 0
+
+
+def test_places_are_stored_read_back_and_filtered_alike(catalog: CatalogBackend, lib: Library) -> None:
+    from dataclasses import replace
+
+    lyon = Place("Lyon 01", "Auvergne-Rhône-Alpes", "France", "FR", "Rhône")
+    files = [replace(lib.file("lyon.jpg", "hl"), lat=45.764, lon=4.8357, place=lyon),
+             replace(lib.file("bron.jpg", "hb"), lat=45.7386, lon=4.9132, place=lyon),  # 6.7 km away
+             lib.file("nowhere.jpg", "hn")]
+    catalog.write_batch(MODEL, files, {h: unit(i) for i, h in enumerate(("hl", "hb", "hn"))}, [])
+    found = catalog.files_for_hashes(["hl", "hn"])
+    assert {k: found["hl"][0][k] for k in ("lat", "lon", "place")} == {
+        "lat": 45.764, "lon": 4.8357, "place": "Lyon 01, Auvergne-Rhône-Alpes, France"}
+    assert (found["hn"][0]["lat"], found["hn"][0]["place"]) == (None, None)
+    assert catalog.stats(MODEL)["with_position"] == 2
+    for where, passing in ((Filter.of(place="lyon"), 2), (Filter.of(place="RHONE"), 2), (Filter.of(place="fr"), 2),
+                           (Filter.of(place="lyo"), 0), (Filter.of(near="45.764,4.8357,5"), 1),
+                           (Filter.of(near="45.764,4.8357,7"), 2), (Filter.of(near="0,0,20100"), 2)):
+        assert catalog.count_matching(where) == passing, where
 
 
 def test_claims_give_fresh_contents_and_travel_to_another_process(catalog: CatalogBackend) -> None:

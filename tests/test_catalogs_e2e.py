@@ -257,7 +257,7 @@ def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
     run("status", db=pg_url)  # creates the schema
     with psycopg.connect(pg_url, autocommit=True) as con:
         assert con.execute("SELECT version, name FROM picfind_schema ORDER BY version").fetchall() == [
-            (1, "m001_initial"), (2, "m002_ocr_texts")]
+            (1, "m001_initial"), (2, "m002_ocr_texts"), (3, "m003_places")]
         assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)
@@ -278,7 +278,7 @@ def test_a_catalog_of_the_first_schema_gains_the_text_table_and_keeps_its_files(
     st = run_json("status", db=pg_url)
     assert st["files_seen"] == 1 and st["ocr"]["pictures_read"] == 0
     with psycopg.connect(pg_url, autocommit=True) as con:
-        assert con.execute("SELECT max(version) FROM picfind_schema").fetchone()[0] == 2
+        assert con.execute("SELECT max(version) FROM picfind_schema").fetchone()[0] == len(MIGRATIONS)
         assert con.execute("SELECT count(*) FROM ocr_texts").fetchone()[0] == 0
 
 

@@ -143,11 +143,12 @@ def test_both_catalogs_find_the_same_matches(tmp_path: Path, pg_url: str) -> Non
 def test_an_older_catalog_gains_the_text_tables_and_keeps_its_files(tmp_path: Path) -> None:
     import sqlite3
 
-    from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+    from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, TEXT_MIGRATION
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)
-    con.executescript("".join(MIGRATIONS[:-1]) + f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    before = MIGRATIONS.index(TEXT_MIGRATION)  # the schema before the text tables
+    con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
     con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[]', '[]', 0)", (b"/p",))
     con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status) VALUES (?, 1, 1, 1, 'h', 'ok')",
                 (b"/p/a.jpg",))

@@ -486,6 +486,10 @@ def test_more_results_load_as_you_scroll(browser, tmp_path: Path) -> None:
         assert page.inner_text("#info").startswith("130 pictures")
         paths = page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title.split('\\n')[0])")
         assert len(set(paths)) == 130  # no page twice, none skipped
+        assert page.evaluate("location.search") == "?q=a+yellow+square&page=3"  # the address says how far
+        page.reload()
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 130")
+        assert page.eval_on_selector_all(".tile", "ts => ts.map(t => t.title.split('\\n')[0])") == paths
         page.close()
 
 

@@ -1,11 +1,14 @@
 """Which files a search may return: under a folder, taken in a date range, of some extensions,
-at least so large. `condition` compiles a `Filter` into one SQL condition over a `files f` table,
-in the dialect each catalog backend gives (`catalogs/sqlite/catalog.SQLITE`, `catalogs/postgres/search.POSTGRES`).
+at least so large, taken in a named place or near a position (pictures without a GPS position
+never pass those two). `condition` compiles a `Filter` into one SQL condition over a `files f`
+table, in the dialect each catalog backend gives (`catalogs/sqlite/dialect.SQLITE`,
+`catalogs/postgres/search.POSTGRES`).
 
 When a picture was taken: its EXIF capture time, else the file's modification time (local clock)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -13,6 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from picfind.media.formats import normalise_extensions
+from picfind.media.places import EARTH_KM
+from picfind.records import fold
+
+DEFAULT_NEAR_KM = 10.0
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m", "%Y")
 
@@ -28,6 +35,24 @@ def parse_date(text: str) -> str:
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
 
 
+def parse_near(text: str) -> tuple[float, float, float]:
+    """"LAT,LON" or "LAT,LON,KM" (decimal degrees, north and east positive) -> (lat, lon, km)."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    usage = f"{text!r} is not a position: write LAT,LON or LAT,LON,KM in decimal degrees, e.g. 48.858,2.294,5"
+    if len(parts) not in (2, 3):
+        raise ValueError(usage)
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+        km = float(parts[2]) if len(parts) == 3 else DEFAULT_NEAR_KM
+    except ValueError:
+        raise ValueError(usage) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"{text!r}: latitude runs from -90 to 90 and longitude from -180 to 180")
+    if not 0 < km <= 20_100:
+        raise ValueError(f"{text!r}: the distance is in km, more than 0 and at most 20100 (half the Earth)")
+    return lat, lon, km
+
+
 @dataclass
 class Filter:
     folders: list[str] = field(default_factory=list)  # absolute; a file under any of them passes
@@ -36,22 +61,27 @@ class Filter:
     extensions: list[str] = field(default_factory=list)  # lower case, no dots
     min_width: int | None = None
     min_height: int | None = None
+    place: str | None = None  # a city, region, country or country code, folded (`records.fold`)
+    near: tuple[float, float, float] | None = None  # lat, lon, km
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height)
+                    or self.min_width or self.min_height or self.place or self.near)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
            extensions: list[str] | str | None = None, min_width: int | None = None,
-           min_height: int | None = None) -> Filter:
+           min_height: int | None = None, place: str | None = None, near: str | None = None) -> Filter:
         """From what a person types; raises ValueError with a message to show them."""
         if any(not f.strip() for f in folders or []):  # abspath("") is the working folder: a silent "everything"
             raise ValueError("an empty folder name: --in (or in:) wants a folder, e.g. --in ~/Pictures/2019")
+        if place is not None and not fold(place):
+            raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
         return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
                    after=parse_date(after) if after else None, before=parse_date(before) if before else None,
                    extensions=normalise_extensions(extensions, ()) if extensions else [],
-                   min_width=min_width, min_height=min_height)
+                   min_width=min_width, min_height=min_height, place=fold(place) if place else None,
+                   near=parse_near(near) if near else None)
 
     def prefixes(self) -> list[bytes]:
         """The folders as stored-path prefixes (bytes, ending in a separator)."""
@@ -68,12 +98,14 @@ def like_escape(text: str) -> str:
 @dataclass(frozen=True)
 class Dialect:
     """What differs between the catalogs' SQL for one filter: the parameter mark, a path-prefix
-    test, when a picture was taken, an extension test, and the condition that is always true."""
+    test, when a picture was taken, an extension test, the condition that is always true, and a
+    substring test."""
     mark: str
     prefix: str  # compares the first {mark} bytes of f.path with {mark}
     when: str
     extensions: Callable[[list[str]], tuple[str, list]]
     true: str
+    contains: str  # true when its second text occurs in its first ({} and {})
 
 
 def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
@@ -96,4 +128,14 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         if value:
             parts.append(f"{column} {op} {m}")
             params.append(value)
+    if where.place:
+        parts.append(dialect.contains.format("coalesce(f.place_key, '')", m))
+        params.append(f"|{where.place}|")
+    if where.near:
+        lat, lon, km = where.near
+        # A band of latitudes first (cheap, and it drops files with no position), then the
+        # distance: picfind_km is a function both catalogs define (haversine, in km).
+        span = math.degrees(km / EARTH_KM)
+        parts.append(f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}")
+        params += [lat - span, lat + span, lat, lon, km]
     return (" AND ".join(parts) or dialect.true), params

@@ -4,6 +4,9 @@ found them, files indexed or skipped, the error a catalog raises, and the counts
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -47,6 +50,37 @@ class FileRecord:
     meta_read: bool = True
 
 
+def fold(text: str) -> str:
+    """A place name as the place filter compares it: no accents, no case, words joined by one
+    space ("Île-de-France" -> "ile de france"), so people type names as they can."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(w for w in re.split(r"[\W_]+", plain.casefold()) if w)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a picture was taken, as names: the nearest town in GeoNames, its region, its country."""
+    city: str
+    region: str
+    country: str
+    country_code: str = ""
+    county: str = ""  # GeoNames' second level (a département, a ward): matched, not shown
+
+    def __str__(self) -> str:
+        return ", ".join(dict.fromkeys(p for p in (self.city, self.region, self.country) if p))
+
+    @property
+    def key(self) -> str:
+        """What `--place` matches: each name folded, between bars ("|lyon 01|lyon|rhone|auvergne
+        rhone alpes|france|fr|"). A city district numbered as GeoNames numbers them ("Lyon 01",
+        "Paris 04") also matches its city's name."""
+        city = fold(self.city)
+        district = re.fullmatch(r"(.*\D) \d{1,2}", city)
+        names = (city, district and district.group(1), self.county, self.region, self.country, self.country_code)
+        folded = dict.fromkeys(fold(n) for n in names if n and fold(n))
+        return "|" + "".join(f"{n}|" for n in folded)
+
+
 @dataclass(frozen=True)
 class FileStat:
     """A file as the walk found it: under which root, how big, when last changed."""
@@ -64,6 +98,27 @@ class IndexedFile(FileStat):
     height: int
     taken_at: str | None = None
     camera: str | None = None
+    lat: float | None = None  # EXIF GPS position, degrees (WGS 84)
+    lon: float | None = None
+    place: Place | None = None  # the names of that position (`picfind.media.places`)
+
+
+# A file's position columns, as both catalogs store them, written and read in this order.
+PLACE_COLUMNS = ("lat", "lon", "city", "region", "country", "place_key")
+PLACE_READ = "f.lat, f.lon, f.city, f.region, f.country"
+
+
+def place_values(f: IndexedFile) -> tuple:
+    """The values of PLACE_COLUMNS for one file."""
+    p = f.place
+    return (f.lat, f.lon, *((p.city, p.region, p.country, p.key) if p else (None,) * 4))
+
+
+def place_fields(lat: float | None, lon: float | None, city: str | None, region: str | None,
+                 country: str | None) -> dict:
+    """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes, France"."""
+    place = str(Place(city or "", region or "", country or "")) if lat is not None else ""
+    return {"lat": lat, "lon": lon, "place": place or None}
 
 
 @dataclass(frozen=True)
@@ -73,7 +128,7 @@ class SkippedFile(FileStat):
 
 
 def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict]) -> dict:
+             offline: list[dict], positioned: int = 0) -> dict:
     """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents)."""
     return {
         "files_seen": files_seen,
@@ -81,17 +136,21 @@ def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dic
         "unique_contents": ok[1],
         "duplicate_copies": ok[0] - ok[1],
         "embedded_with_model": embedded,
+        "with_position": positioned,  # indexed files whose EXIF holds a GPS position
         "skipped": sum(by_reason.values()),
         "skipped_by_reason": by_reason,
         "offline": offline,
     }
 
 
-def path_ranges(paths: list[str]) -> list[tuple[bytes, bytes, bytes]]:
-    """Each path as stored (bytes), with the byte range its descendants' paths fall in: [p + '/',
-    p + '0'), '0' being the byte after '/'. A catalog finds them through its index on path."""
-    out = []
-    for path in paths:
-        raw = os.fsencode(path.rstrip(os.sep) or os.sep)
-        out.append((raw, raw.rstrip(b"/") + b"/", raw.rstrip(b"/") + b"0"))
-    return out
+def under_paths(paths: list[str], mark: str, chunk: int = 100) -> Iterator[tuple[str, list[bytes]]]:
+    """SQL conditions (with their parameters, `mark` being the driver's placeholder) for the files at
+    or under these paths, a chunk of paths at a time: each path as stored (bytes), or in the byte
+    range [p + '/', p + '0') of its descendants ('0' is the byte after '/'), which a catalog walks
+    in its index on path."""
+    for k in range(0, len(paths), chunk):
+        params: list[bytes] = []
+        for path in paths[k:k + chunk]:
+            raw = os.fsencode(path).rstrip(b"/")
+            params += [raw or b"/", raw + b"/", raw + b"0"]
+        yield " OR ".join(f"path = {mark} OR (path >= {mark} AND path < {mark})" for _ in params[::3]), params

@@ -161,6 +161,8 @@ def _result_options(p: argparse.ArgumentParser) -> None:
                    help="with --paths-only (implied): end each path with a NUL byte, for `xargs -0` (as find -print0)")
     p.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet")
     p.add_argument("--open", action="store_true", help="open the top results in the system viewer")
+    p.add_argument("--preview", action="store_true",
+                   help="draw the top 10 results' pictures in the terminal (kitty, WezTerm, Ghostty, iTerm2, sixel)")
     search_options(p, n=20)
 
 
@@ -177,7 +179,12 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--ext", help="only these extensions, comma-separated: jpg,heic")
     f.add_argument("--min-width", type=_positive_int, metavar="PX")
     f.add_argument("--min-height", type=_positive_int, metavar="PX")
+    f.add_argument("--place", metavar="NAME", help="taken in this city, region or country (from the EXIF GPS "
+                   "position; any case, accents optional): --place lyon, --place 'ile de france', --place FR")
+    f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
+                   "decimal degrees: --near 45.76,4.84,5")
 
 
 def filter_of(args: argparse.Namespace) -> Filter:
-    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height)
+    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height,
+                     args.place, args.near)

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from picfind.records import CatalogError, printable
 
 if TYPE_CHECKING:
     from picfind.indexing.watch import Batch
+    from picfind.search.ranking import Hit
 
 
 # commands
@@ -105,18 +107,31 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
+    draw = _previews(args, lib)
     hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort,
                       ocr_only=args.ocr_only)
-    print_hits(hits, args)
+    print_hits(hits, args, draw)
     after_results(hits, args, " ".join(args.query), lib)
     return 0
 
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
+    draw = _previews(args, lib)
     hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort)
-    print_hits(hits, args)
+    print_hits(hits, args, draw)
     after_results(hits, args, f"like {args.image}", lib)
     return 0
+
+
+def _previews(args: argparse.Namespace, lib: Library) -> Callable[[Hit], str | None] | None:
+    """With --preview, what draws a result's picture here (None where the terminal cannot)."""
+    if not args.preview:
+        return None
+    if args.json or args.paths_only or args.null:
+        raise UsageError("--preview draws pictures beside the listed results: not with --json, --paths-only or --null")
+    from picfind.cli.preview import previewer
+
+    return previewer(lib)
 
 
 def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
@@ -176,6 +191,7 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
+    print(f"places    {st['with_position']} with a GPS position (--place, --near)")
     vi = st["vector_index"]
     print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))

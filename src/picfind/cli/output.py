@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from picfind.cli.args import UsageError
@@ -32,7 +33,10 @@ def shown(value: str) -> str:
     return terminal(printable(value))
 
 
-def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
+def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], str | None] | None = None,
+               drawn: int = 10) -> None:
+    """Results as JSON, paths, or lines of text; with `draw` (`picfind.cli.preview`), the first
+    `drawn` results' pictures below their lines."""
     if args.json:
         print(json.dumps([printable(h.as_dict()) for h in hits], indent=2))
     elif args.paths_only or args.null:
@@ -49,8 +53,15 @@ def print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.place or h.lat is not None:
+                print(f"{'':>3}  {'':>5}  place: {terminal(h.place or '')}"
+                      + (f"  ({h.lat:.5f}, {h.lon:.5f})" if h.lat is not None and h.lon is not None else ""))
             if h.matched and h.ocr_text:
                 print(f"{'':>3}  {'':>5}  text: {terminal(snippet(h.ocr_text, h.matched))}")
+            shown_picture = draw(h) if draw is not None and rank <= drawn else None
+            if shown_picture:
+                sys.stdout.write(shown_picture)
+                sys.stdout.flush()
 
 
 def after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:

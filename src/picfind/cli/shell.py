@@ -10,6 +10,7 @@ import sys
 from picfind import __version__
 from picfind.cli.args import Parser, filter_of, search_options
 from picfind.cli.output import print_hits
+from picfind.cli.preview import previewer
 from picfind.errors import terminal
 from picfind.library import Library
 from picfind.search.query import group as group_terms
@@ -20,6 +21,8 @@ Combine text and image files:         beach + ./ref.jpg - people      (2:sunset 
 Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
 Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
                                       --min-width PX  --min-height PX
+                                      --place NAME  --near LAT,LON[,KM]
+preview on, preview off               draw the top results' pictures (where the terminal can)
 help or ?                             this text
 exit, quit or Ctrl-D                  leave
 (to search for the word itself, quote it: "help")"""
@@ -36,6 +39,7 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
               "Describe a picture; `help` shows what else; `exit` leaves.")
     lib.warm()  # while the first line is typed
     opts = argparse.Namespace(json=False, paths_only=False, null=False)
+    draw = None  # `preview on` sets it
     while True:
         try:
             line = input("picfind> " if interactive else "")
@@ -52,10 +56,14 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         if query.lower() in ("help", "?", ":help", ":h"):
             print(SHELL_HELP)
             continue
+        if query.lower() in ("preview on", "preview off"):
+            draw = previewer(lib) if query.lower() == "preview on" else None
+            print(f"previews {'on' if draw else 'off'}")
+            continue
         try:
             terms, line_args = shell_line(query)
             print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=filter_of(line_args),
-                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts)
+                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts, draw)
         except ValueError as e:
             print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:

@@ -31,6 +31,7 @@ from picfind.indexing.stages import (
     Task,
     Writer,
     auto_workers,
+    indexed_file,
     read_file,
 )
 from picfind.media.thumbnail import encode_thumbnail
@@ -248,7 +249,4 @@ def _unmounted(root: str, known: dict) -> bool:
 
 
 def _indexed(r: ReadResult) -> IndexedFile:
-    t, m = r.task, r.meta
-    if m is None:
-        return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, 0, 0)
-    return IndexedFile(t.path, t.root_id, t.size, t.mtime_ns, r.content_hash, m.width, m.height, m.taken_at, m.camera)
+    return indexed_file(r.task, r.content_hash, r.meta)

@@ -40,13 +40,15 @@ from picfind.indexing.stages import (
     Task,
     Writer,
     auto_workers,
+    indexed_file,
     read_file,
 )
+from picfind.media.decode import Meta
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
 from picfind.models.encoder import Encoder, available_device
 from picfind.ocr.reader import TextReader
-from picfind.records import CatalogError, IndexedFile
+from picfind.records import CatalogError
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import Claims
@@ -109,6 +111,8 @@ class EmbedWorker:
             "height": np.array([r.meta.height if r.meta else 0 for r in results], dtype=np.int64),
             "taken_at": _column((r.meta and r.meta.taken_at) or "" for r in results),
             "camera": _column((r.meta and r.meta.camera) or "" for r in results),
+            "lat": np.array([_position(r.meta and r.meta.lat) for r in results], dtype=np.float64),
+            "lon": np.array([_position(r.meta and r.meta.lon) for r in results], dtype=np.float64),
             "skip_reason": _column(r.skip.reason if r.skip else "" for r in results),
             "skip_detail": _column(f"{r.skip.detail} (on {self.node})" if r.skip else "" for r in results),
             # the one result per content that carries its new vector and thumbnail
@@ -126,6 +130,15 @@ class EmbedWorker:
         if result.text is not None:
             self.texts.add(result.content_hash)  # a copy later in the run is not read again
         return result
+
+
+def _position(value: float | None) -> float:
+    """A latitude or longitude as a column value: NaN when there is none (Arrow columns are typed)."""
+    return float("nan") if value is None else value
+
+
+def _or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def _column(values) -> np.ndarray:
@@ -264,5 +277,6 @@ class RayStages:
                 writer.catalog.thumbnails.store(digest, bytes(batch["thumb"][i]))
         else:
             report.reused += 1
-        writer.ready.append(IndexedFile(path, *stat, digest, int(batch["width"][i]), int(batch["height"][i]),
-                                        batch["taken_at"][i] or None, batch["camera"][i] or None))
+        meta = Meta(int(batch["width"][i]), int(batch["height"][i]), batch["taken_at"][i] or None,
+                    batch["camera"][i] or None, _or_none(batch["lat"][i]), _or_none(batch["lon"][i]))
+        writer.ready.append(indexed_file(Task(path, *stat), digest, meta))

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
+from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
 from picfind.models.preprocess import Preprocessing
@@ -167,6 +168,14 @@ class Tally:
                 self.report.moved += 1
             else:
                 self.report.added += 1
+
+
+def indexed_file(stat: FileStat, digest: str, meta: Meta | None) -> IndexedFile:
+    """A read file as the catalog stores it, its GPS position named (`picfind.media.places`)."""
+    if meta is None:
+        return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, 0, 0)
+    return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, meta.width, meta.height,
+                       meta.taken_at, meta.camera, meta.lat, meta.lon, place_at(meta.lat, meta.lon))
 
 
 class Writer:

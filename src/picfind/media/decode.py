@@ -9,6 +9,7 @@ Every pixel mode ends as RGB: transparency is composited onto white (what most v
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +45,13 @@ class SkipFile(Exception):
 
 @dataclass(frozen=True)
 class Meta:
-    """What the header says: size after EXIF orientation, capture time and camera."""
+    """What the header says: size after EXIF orientation, capture time, camera and GPS position."""
     width: int
     height: int
     taken_at: str | None = None  # local wall-clock time, "YYYY-MM-DD HH:MM:SS", as cameras record it
     camera: str | None = None
+    lat: float | None = None  # degrees north (WGS 84), from the GPS IFD
+    lon: float | None = None  # degrees east
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,41 @@ def _meta(w: int, h: int, exif: Image.Exif) -> Meta:
     when = _exif_time(sub.get(0x9003)) or _exif_time(sub.get(0x9004)) or _exif_time(exif.get(0x0132))
     make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (0x010F, 0x0110))
     camera = model if make and model.lower().startswith(make.lower().split()[0]) else f"{make} {model}".strip()
-    return Meta(w, h, when, camera or None)
+    lat, lon = gps_position(exif)
+    return Meta(w, h, when, camera or None, lat, lon)
+
+
+def gps_position(exif: Image.Exif) -> tuple[float | None, float | None]:
+    """(lat, lon) in degrees from the GPS IFD, or (None, None) when it is missing or makes no
+    sense: a GPS block is written by many odd tools, and a bad one must never cost the picture."""
+    try:
+        gps = exif.get_ifd(0x8825)
+        lat = _degrees(gps.get(2), gps.get(1), "NS")
+        lon = _degrees(gps.get(4), gps.get(3), "EW")
+    except Exception:  # noqa: BLE001 - whatever a broken block raises, the position is just unknown
+        return None, None
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat == lon == 0:
+        return None, None  # (0, 0) is what receivers without a fix write, not a place in the sea
+    return round(lat, 7), round(lon, 7)
+
+
+def _degrees(value: object, ref: object, letters: str) -> float | None:
+    """EXIF degrees, minutes, seconds (rationals) and a hemisphere letter -> signed degrees."""
+    if isinstance(value, (int, float)) or hasattr(value, "numerator"):
+        parts = [value]
+    elif isinstance(value, (tuple, list)) and 1 <= len(value) <= 3:
+        parts = list(value)
+    else:
+        return None
+    total = sum(float(p) / 60**i for i, p in enumerate(parts))
+    if not math.isfinite(total) or any(not math.isfinite(float(p)) or float(p) < 0 for p in parts):
+        return None
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", "replace")
+    ref = str(ref or letters[0]).strip("\x00 ").upper()[:1] or letters[0]
+    if ref not in letters:
+        return None
+    return -total if ref == letters[1] else total
 
 
 def _exif_time(value: object) -> str | None:

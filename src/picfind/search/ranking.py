@@ -34,6 +34,9 @@ class Hit:
     id: int = 0  # the file's catalog id (the web page asks for pictures by it)
     ocr_text: str | None = None  # the text read from it, when the catalog reads text (picfind.search.textsearch)
     matched: list[str] = field(default_factory=list)  # query words found in that text
+    place: str | None = None  # where it was taken, "Lyon, Auvergne-Rhône-Alpes, France" (EXIF GPS, GeoNames)
+    lat: float | None = None
+    lon: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,7 +86,8 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
         first = files[h][0]
         hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
                         width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
-                        taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"]))
+                        taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
+                        place=first.get("place"), lat=first.get("lat"), lon=first.get("lon")))
         if len(hits) == n:
             break
     return hits

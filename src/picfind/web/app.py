@@ -179,7 +179,8 @@ def _options(request: Request) -> dict:
     try:
         where = Filter.of(q.getlist("in"), q.get("after") or None, q.get("before") or None, q.get("ext") or None,
                           _int(request, "min_width", 0, 0, 10**6) or None,
-                          _int(request, "min_height", 0, 0, 10**6) or None)
+                          _int(request, "min_height", 0, 0, 10**6) or None, q.get("place") or None,
+                          q.get("near") or None)
         score = _score("min_score", min_score) if min_score else None
     except ValueError as e:
         raise ApiError(400, str(e)) from None

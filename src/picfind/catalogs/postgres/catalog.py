@@ -43,7 +43,20 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, path_ranges, stats_of
+from picfind.records import (
+    PLACE_COLUMNS,
+    PLACE_READ,
+    CatalogError,
+    FileRecord,
+    IndexedFile,
+    Root,
+    SkippedFile,
+    fs,
+    place_fields,
+    place_values,
+    stats_of,
+    under_paths,
+)
 
 LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken over
 
@@ -172,16 +185,10 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         return nullcontext()  # several runs at once share the work through `claim`
 
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        columns = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
-        if under is None:
-            rows = self._run(columns, (root_id,))
-        else:
-            rows = []
-            ranges = path_ranges(under)
-            for k in range(0, len(ranges), 100):
-                chunk = ranges[k:k + 100]
-                where = " OR ".join("path = %s OR (path >= %s AND path < %s)" for _ in chunk)
-                rows += self._run(f"{columns} AND ({where})", [root_id, *(b for r in chunk for b in r)])
+        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
+        rows = self._run(query, (root_id,)) if under is None else []
+        for where, params in under_paths(under or [], "%s"):
+            rows += self._run(f"{query} AND ({where})", [root_id, *params])
         return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
@@ -263,14 +270,17 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         if indexed:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, width, "
-                "height, taken_at, camera, meta_read) SELECT %s, %s, %s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, true "
+                f"height, taken_at, camera, meta_read, {', '.join(PLACE_COLUMNS)}) SELECT %s, %s, %s, %s, %s, %s, "
+                f"%s, 'ok', %s, %s, %s, %s, true, {', '.join(['%s'] * len(PLACE_COLUMNS))} "
                 f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, mtime_local = excluded.mtime_local, ext = excluded.ext, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = true, offline = NULL",
+                "camera = excluded.camera, meta_read = true, offline = NULL, "
+                + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
-                  f.content_hash, f.width, f.height, f.taken_at, f.camera, f.root_id) for f in indexed])
+                  f.content_hash, f.width, f.height, f.taken_at, f.camera, *place_values(f), f.root_id)
+                 for f in indexed])
         if skipped:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, reason, "
@@ -323,14 +333,15 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         condition, params = pg_condition(where or Filter())
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         rows = self._run(sql.SQL(
-            "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera "
-            "FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash = ANY(%s) AND {} "
-            "ORDER BY f.id").format(condition),
+            "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera, "
+            + PLACE_READ + " FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash = ANY(%s) "
+            "AND {} ORDER BY f.id").format(condition),
             [list(hashes), *params])
-        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, *place in rows:
             if os.path.lexists(bytes(p)):
                 out[h].append({"id": file_id, "path": fs(bytes(p)), "size": size, "mtime": mtime_ns / 1e9,
-                               "width": w, "height": hgt, "taken": taken, "camera": camera})
+                               "width": w, "height": hgt, "taken": taken, "camera": camera,
+                               **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -355,7 +366,9 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
         embedded = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND EXISTS (SELECT 1 FROM files f "
                              "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,))[0]
-        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places())
+        positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
+        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
+                        positioned)
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

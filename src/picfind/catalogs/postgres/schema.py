@@ -80,6 +80,25 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
     """),
     ("m002_ocr_texts", PGTEXT_MIGRATION),
+    # Where a picture was taken (as in the SQLite catalog's step 6): files indexed before get
+    # meta_read = false, so the next `picfind index` reads their headers again (no re-embedding).
+    # picfind_km is the near filter's distance (haversine, km), as the SQLite catalog defines it.
+    ("m003_places", """
+    ALTER TABLE files ADD COLUMN lat double precision;
+    ALTER TABLE files ADD COLUMN lon double precision;
+    ALTER TABLE files ADD COLUMN city text;
+    ALTER TABLE files ADD COLUMN region text;
+    ALTER TABLE files ADD COLUMN country text;
+    ALTER TABLE files ADD COLUMN place_key text;   -- names folded: "|lyon|auvergne rhone alpes|france|fr|"
+    CREATE INDEX files_lat ON files(lat) WHERE lat IS NOT NULL;
+    UPDATE files SET meta_read = false WHERE status = 'ok';
+    CREATE FUNCTION picfind_km(lat1 double precision, lon1 double precision, lat2 double precision,
+                               lon2 double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT 2 * 6371.0088 * asin(least(1.0, sqrt(power(sin(radians(lat2 - lat1) / 2), 2)
+            + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lon2 - lon1) / 2), 2))))
+    $$;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

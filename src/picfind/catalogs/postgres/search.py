@@ -22,7 +22,8 @@ WHEN = "coalesce(f.taken_at, f.mtime_local)"  # when a picture was taken (see `p
 
 
 POSTGRES = Dialect(mark="%s", prefix="substring(f.path from 1 for %s) = %s", when=WHEN,
-                   extensions=lambda extensions: ("f.ext = ANY(%s)", [list(extensions)]), true="true")
+                   extensions=lambda extensions: ("f.ext = ANY(%s)", [list(extensions)]), true="true",
+                   contains="strpos({}, {}) > 0")
 
 
 def pg_condition(where: Filter) -> tuple[sql.Composable, list]:

@@ -17,30 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
+from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
-from picfind.filters import Dialect, Filter, condition, like_escape
-from picfind.records import CatalogError, FileRecord, IndexedFile, Root, SkippedFile, fs, path_ranges, stats_of
+from picfind.filters import Filter
+from picfind.records import (
+    PLACE_COLUMNS,
+    PLACE_READ,
+    CatalogError,
+    FileRecord,
+    IndexedFile,
+    Root,
+    SkippedFile,
+    fs,
+    place_fields,
+    place_values,
+    stats_of,
+    under_paths,
+)
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
-
-
-# When a picture was taken (see `picfind.filters`), as SQLite computes it.
-WHEN = "coalesce(f.taken_at, datetime(f.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
-
-
-def _extensions(extensions: list[str]) -> tuple[str, list]:
-    return ("(" + " OR ".join("lower(CAST(f.path AS TEXT)) LIKE ?" for _ in extensions) + ")",
-            [f"%.{like_escape(e)}" for e in extensions])
-
-
-SQLITE = Dialect(mark="?", prefix="substr(f.path, 1, ?) = ?", when=WHEN, extensions=_extensions, true="1")
-
-
-def sqlite_condition(where: Filter) -> tuple[str, list]:
-    """A filter as a condition over `files f` and its parameters ("1" when nothing is filtered)."""
-    return condition(where, SQLITE)
 
 
 class Catalog(TextStore):
@@ -70,6 +67,7 @@ class Catalog(TextStore):
                 _switch_to_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
+            register_functions(self.db)
             self._migrate()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e):
@@ -177,14 +175,10 @@ class Catalog(TextStore):
 
     # files
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        columns = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?"
-        if under is None:
-            rows = self.db.execute(columns, (root_id,)).fetchall()
-        else:
-            rows = []
-            for chunk in _chunks(path_ranges(under), 100):
-                where = " OR ".join("path = ? OR (path >= ? AND path < ?)" for _ in chunk)
-                rows += self.db.execute(f"{columns} AND ({where})", [root_id, *(b for r in chunk for b in r)])
+        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?"
+        rows = self.db.execute(query, (root_id,)).fetchall() if under is None else []
+        for where, params in under_paths(under or [], "?"):
+            rows += self.db.execute(f"{query} AND ({where})", [root_id, *params])
         return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
@@ -226,14 +220,15 @@ class Catalog(TextStore):
             # takes them with it, instead of failing the run on the foreign key.
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
-                "taken_at, camera, meta_read) SELECT ?, ?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, 1 "
-                f"{_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                f"taken_at, camera, meta_read, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', NULL, "
+                f"?, ?, ?, ?, 1, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = 1, offline = NULL",
+                "camera = excluded.camera, meta_read = 1, offline = NULL, "
+                + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
-                  f.taken_at, f.camera, f.root_id) for f in indexed])
+                  f.taken_at, f.camera, *place_values(f), f.root_id) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
                 f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
@@ -315,14 +310,14 @@ class Catalog(TextStore):
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in _chunks(hashes):
             rows = self.db.execute(
-                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera "
-                f"FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash IN ({_marks(chunk)}) "
-                f"AND {condition} "
-                f"ORDER BY f.id", [*chunk, *params])
-            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera in rows:
+                f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera, "
+                f"{PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+                f"AND f.content_hash IN ({_marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, *place in rows:
                 if os.path.lexists(p):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
-                                   "width": w, "height": hgt, "taken": taken, "camera": camera})
+                                   "width": w, "height": hgt, "taken": taken, "camera": camera,
+                                   **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -372,7 +367,9 @@ class Catalog(TextStore):
         ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
         embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
                      "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
-        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places())
+        positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
+                        positioned)
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
@@ -389,7 +386,7 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
 
 
-def _marks(chunk: list) -> str:
+def _marks(chunk: list | tuple) -> str:
     return ",".join("?" * len(chunk))
 
 

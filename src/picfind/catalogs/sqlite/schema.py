@@ -96,6 +96,20 @@ MIGRATIONS: list[str] = [
     """ + reown_sql(),
     # 5: text read from pictures (OCR), per content and OCR model, with a trigram index
     TEXT_MIGRATION,
+    # 6: where a picture was taken: the EXIF GPS position and its place names (GeoNames), with
+    # place_key, the names folded for `--place` ("|lyon|auvergne rhone alpes|france|fr|"). Files
+    # indexed before get meta_read = 0: the next `picfind index` reads their headers again
+    # (hashing each file, no decoding, no re-embedding) and fills these in.
+    """
+    ALTER TABLE files ADD COLUMN lat REAL;            -- degrees north, WGS 84
+    ALTER TABLE files ADD COLUMN lon REAL;            -- degrees east
+    ALTER TABLE files ADD COLUMN city TEXT;
+    ALTER TABLE files ADD COLUMN region TEXT;
+    ALTER TABLE files ADD COLUMN country TEXT;
+    ALTER TABLE files ADD COLUMN place_key TEXT;
+    CREATE INDEX files_lat ON files(lat) WHERE lat IS NOT NULL;
+    UPDATE files SET meta_read = 0 WHERE status = 'ok';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
