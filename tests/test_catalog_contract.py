@@ -119,7 +119,7 @@ def test_a_batch_writes_files_vectors_and_skips(catalog: CatalogBackend, lib: Li
     assert (first["width"], first["height"], first["taken"], first["camera"], first["size"]) == \
         (640, 480, "2021-05-01 10:00:00", "cam", a.size)
     assert catalog.file_by_id(first["id"]) == {"path": a.path, "content_hash": "ha", "size": a.size,
-                                               "mtime_ns": a.mtime_ns}
+                                               "mtime_ns": a.mtime_ns, "duration": None}
     assert catalog.file_by_id(10**12) is None and catalog.file_by_id(-1) is None and catalog.file_by_id(2**70) is None
 
     # the same file read again, now unreadable: a skipped row, no content; a vanished file: gone
@@ -356,3 +356,29 @@ def test_thumbnails_are_stored_loaded_and_removed(catalog: CatalogBackend, lib: 
     remade = thumbs.jpeg("hb", lambda: _jpeg("blue"))  # never served: made again from the picture
     assert remade is not None and Image.open(io.BytesIO(remade)).getpixel((16, 12))[2] > 200
     assert thumbs.jpeg("hb", lambda: None) == remade
+
+
+def test_a_videos_frames_are_stored_found_filtered_and_pruned_with_it(catalog: CatalogBackend, lib: Library) -> None:
+    from dataclasses import replace
+
+    from picfind.records import frame_key
+
+    video = replace(lib.file("clip.mp4", "hv"), duration=12.0)
+    photo = lib.file("a.jpg", "ha")
+    keys = [frame_key("hv", 0, 4), frame_key("hv", 4, 9.5), frame_key("hv", 9.5, 12)]
+    catalog.write_batch(MODEL, [video, photo], {keys[0]: unit(1), keys[1]: unit(2), keys[2]: unit(3),
+                                                "ha": unit(4)}, [])
+    assert catalog.embedded_hashes(MODEL) == {"hv", "ha"}  # a video with frames is embedded
+    assert catalog.frame_keys(MODEL, "hv") == keys and catalog.frame_keys(MODEL, "ha") == []
+    assert catalog.stats(MODEL)["embedded_with_model"] == 2
+    found = catalog.files_for_hashes(["hv", "ha"])
+    assert found["hv"][0]["duration"] == 12.0 and found["ha"][0]["duration"] is None
+    assert catalog.file_by_id(found["hv"][0]["id"])["duration"] == 12.0
+    top, _ = catalog.searcher(MODEL, None).top(unit(2), 2)
+    assert top[0][0] == keys[1]  # a frame is found like a picture
+    for kind, expected in (("video", set(keys)), ("image", {"ha"})):
+        hits, _ = catalog.searcher(MODEL, Filter(kind=kind)).top(unit(2), 10)
+        assert {h for h, _ in hits} == expected, kind
+    catalog.write_batch(MODEL, [], {}, [], gone=[video.path])
+    assert set(catalog.prune_embeddings()) == {*keys, "hv"}  # its frames, and its own thumbnail's key
+    assert catalog.embedded_hashes(MODEL) == {"ha"} and catalog.frame_keys(MODEL, "hv") == []

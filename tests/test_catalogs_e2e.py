@@ -254,10 +254,13 @@ def test_a_user_who_may_not_create_the_extension_is_told_what_the_admin_must_run
 
 
 def test_the_schema_is_numbered_and_a_newer_one_is_refused(pg_url: str) -> None:
+    from picfind.catalogs.postgres.schema import MIGRATIONS
+
     run("status", db=pg_url)  # creates the schema
     with psycopg.connect(pg_url, autocommit=True) as con:
         assert con.execute("SELECT version, name FROM picfind_schema ORDER BY version").fetchall() == [
-            (1, "m001_initial"), (2, "m002_ocr_texts"), (3, "m003_places")]
+            (i, name) for i, (name, _) in enumerate(MIGRATIONS, 1)]
+        assert [name for name, _ in MIGRATIONS[:3]] == ["m001_initial", "m002_ocr_texts", "m003_places"]
         assert con.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
         con.execute("INSERT INTO picfind_schema(version, name) VALUES (99, 'from the future')")
     proc = picfind("status", "--db", pg_url)

@@ -63,25 +63,29 @@ class Filter:
     min_height: int | None = None
     place: str | None = None  # a city, region, country or country code, folded (`records.fold`)
     near: tuple[float, float, float] | None = None  # lat, lon, km
+    kind: str | None = None  # "image" or "video"
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height or self.place or self.near)
+                    or self.min_width or self.min_height or self.place or self.near or self.kind)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
            extensions: list[str] | str | None = None, min_width: int | None = None,
-           min_height: int | None = None, place: str | None = None, near: str | None = None) -> Filter:
+           min_height: int | None = None, place: str | None = None, near: str | None = None,
+           kind: str | None = None) -> Filter:
         """From what a person types; raises ValueError with a message to show them."""
         if any(not f.strip() for f in folders or []):  # abspath("") is the working folder: a silent "everything"
             raise ValueError("an empty folder name: --in (or in:) wants a folder, e.g. --in ~/Pictures/2019")
         if place is not None and not fold(place):
             raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
+        if kind not in (None, "image", "video"):
+            raise ValueError(f"{kind!r} is not a kind: write image or video")
         return cls(folders=[os.path.abspath(os.path.expanduser(f)) for f in folders or []],
                    after=parse_date(after) if after else None, before=parse_date(before) if before else None,
                    extensions=normalise_extensions(extensions, ()) if extensions else [],
                    min_width=min_width, min_height=min_height, place=fold(place) if place else None,
-                   near=parse_near(near) if near else None)
+                   near=parse_near(near) if near else None, kind=kind)
 
     def prefixes(self) -> list[bytes]:
         """The folders as stored-path prefixes (bytes, ending in a separator)."""
@@ -138,4 +142,6 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         span = math.degrees(km / EARTH_KM)
         parts.append(f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}")
         params += [lat - span, lat + span, lat, lon, km]
+    if where.kind:  # a video's row has its duration; a picture's has none
+        parts.append(f"f.duration IS {'NOT ' if where.kind == 'video' else ''}NULL")
     return (" AND ".join(parts) or dialect.true), params

@@ -34,6 +34,7 @@ from picfind.ocr.reader import DEFAULT_OCR, TextReader
 from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.records import CatalogError
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
+from picfind.search.moments import frame_at, moment_vector, video_file
 from picfind.search.query import combine, parse
 from picfind.search.ranking import Hit, search
 from picfind.search.textsearch import OFF as OCR_OFF
@@ -79,6 +80,15 @@ def decode_example(data: bytes, prep: Preprocessing, max_pixels: int | None = No
                              "example images here; use a smaller copy") from None
         raise ValueError(f"cannot use this image: {e.reason} ({e})") from None
     return Example(content_hash(data), prep.tensor(prep.resize(decoded.image)))
+
+
+def _stream_hash(path: str) -> str:
+    """A video's content hash, read as a stream."""
+    from picfind.indexing.videos import stream_hash
+    from picfind.media.video import open_video
+
+    with open_video(path) as f:
+        return stream_hash(f)
 
 
 class Library:
@@ -269,7 +279,8 @@ class Library:
             if term.image is None:
                 vectors.append(self.embed_text(term.text or ""))
                 continue
-            vector, digest = self.embed_image(read_regular(term.image))
+            moment = self.video_moment(term.image)
+            vector, digest = moment if moment else self.embed_image(read_regular(term.image))
             vectors.append(vector)
             examples.add(digest)
         return combine(vectors, [t.weight for t in terms]), examples
@@ -292,15 +303,40 @@ class Library:
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score", offset: int = 0,
-                pool: int | None = None) -> list[Hit]:
+                pool: int | None = None, at: str | float | None = None) -> list[Hit]:
         """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
-        `Example` decoded beforehand."""
-        if isinstance(image, int):
+        `Example` decoded beforehand; an indexed video at a moment ("clip.mp4@1:23", or `at`
+        seconds; the whole video without one). The example itself is left out (a video: all of it)."""
+        moment = self.video_moment(image, at) if isinstance(image, str | int) else None
+        if at is not None and moment is None:
+            raise ValueError("--at is a moment of a video: name an indexed video file")
+        if moment is not None:
+            vector, digest = moment
+        elif isinstance(image, int):
             vector, digest = self._indexed_vector(image)
         else:
             vector, digest = self.embed_image(read_regular(os.path.expanduser(image)) if isinstance(image, str)
                                               else image)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
+
+    def video_moment(self, video: str | int, at: str | float | None = None) -> tuple[np.ndarray, str] | None:
+        """The stored vector of an indexed video at a moment, and the video's content hash: a
+        path ("clip.mp4", "clip.mp4@1:23") or a catalog file id; None when it names no video.
+        Without a time, the video as a whole (`picfind.search.moments`)."""
+        if isinstance(video, int):
+            found = self.catalog.file_by_id(video)
+            if found is None or found.get("duration") is None:
+                return None
+            digest, name = found["content_hash"], found["path"]
+        else:
+            named = video_file(video, at)
+            if named is None:
+                return None
+            (name, at), digest = named, _stream_hash(named[0])
+        vector = moment_vector(self.catalog, self.model, digest, at)
+        if vector is None:
+            raise LookupError(f"{name} is not indexed with {self.model}: run `picfind index` on its folder first")
+        return vector, digest
 
     def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:
         """A catalog picture's vector: the stored one, else its file's (while still the indexed file)."""
@@ -345,11 +381,26 @@ class Library:
         return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
                             found["mtime_ns"], found["content_hash"], content_hash, MAX_FILE_BYTES)
 
-    def thumbnail(self, file_id: int) -> bytes | None:
-        """An indexed picture's thumbnail (JPEG bytes), made (or remade, when broken) now if need be."""
+    def open_video(self, file_id: int) -> BinaryIO | None:
+        """An indexed video's file, opened, under the rules of `open_image` (a video whose time
+        changed is hashed as a stream, never read whole)."""
+        from picfind.indexing.videos import MAX_VIDEO_BYTES, stream_hash
+
+        found = self.catalog.file_by_id(file_id)
+        if found is None or found.get("duration") is None:
+            return None
+        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
+                            found["mtime_ns"], found["content_hash"], str, MAX_VIDEO_BYTES, stream_hash)
+
+    def thumbnail(self, file_id: int, at: float | None = None) -> bytes | None:
+        """An indexed picture's thumbnail (JPEG bytes), made (or remade, when broken) now if need be;
+        a video's: the frame kept for the moment at `at` seconds (else its opening), as indexed."""
         found = self.catalog.file_by_id(file_id)
         if found is None:
             return None
+        if found.get("duration") is not None:  # a video: a kept frame's, never made from its bytes
+            keys = self.catalog.frame_keys(self.model, found["content_hash"]) if at is not None else []
+            return self.thumbnails.jpeg(frame_at(keys, at or 0.0) or found["content_hash"], lambda: None)
 
         def source() -> bytes | None:
             f = self.open_image(file_id)

@@ -101,6 +101,7 @@ class IndexedFile(FileStat):
     lat: float | None = None  # EXIF GPS position, degrees (WGS 84)
     lon: float | None = None
     place: Place | None = None  # the names of that position (`picfind.media.places`)
+    duration: float | None = None  # seconds, for a video; None for a picture
 
 
 # A file's position columns, as both catalogs store them, written and read in this order.
@@ -119,6 +120,26 @@ def place_fields(lat: float | None, lon: float | None, city: str | None, region:
     """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes, France"."""
     place = str(Place(city or "", region or "", country or "")) if lat is not None else ""
     return {"lat": lat, "lon": lon, "place": place or None}
+
+
+def frame_key(content_hash: str, start: float, end: float) -> str:
+    """The key a video's kept frame is stored under, beside pictures' content hashes:
+    "<video hash>@<start ms>-<end ms>", the time range of the video that vector stands for.
+    Every vector index, the thumbnails and the vector log take it as they take a content hash."""
+    return f"{content_hash}@{round(start * 1000)}-{round(end * 1000)}"
+
+
+def owner(key: str) -> str:
+    """The content a stored key belongs to: a frame's video, else the key itself."""
+    return key.split("@", 1)[0]
+
+
+def frame_span(key: str) -> tuple[float, float] | None:
+    """(start, end) seconds of a frame key; None for a picture's content hash."""
+    if "@" not in key:
+        return None
+    start, _, end = key.split("@", 1)[1].partition("-")
+    return int(start) / 1000, int(end) / 1000
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,9 @@ def build_parser() -> Parser:
     _result_options(p)
 
     p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")
-    p.add_argument("image", metavar="PATH", help="an image file; one outside the catalog is embedded, not added")
+    p.add_argument("image", metavar="PATH", help="an image file (one outside the catalog is embedded, not added), "
+                   "or an indexed video at a moment: VIDEO@1:23")
+    p.add_argument("--at", metavar="TIME", help="with a video: the moment to use as the example (83 or 1:23)")
     _result_options(p)
 
     p = sub.add_parser("dupes", parents=[common], help="list copies: exact (same bytes) or --near (resized, "
@@ -183,8 +185,9 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
                    "position; any case, accents optional): --place lyon, --place 'ile de france', --place FR")
     f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
                    "decimal degrees: --near 45.76,4.84,5")
+    f.add_argument("--kind", help="only pictures (image) or only videos (video)")
 
 
 def filter_of(args: argparse.Namespace) -> Filter:
     return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height,
-                     args.place, args.near)
+                     args.place, args.near, getattr(args, "kind", None))

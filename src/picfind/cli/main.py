@@ -117,7 +117,8 @@ def cmd_search(args: argparse.Namespace, lib: Library) -> int:
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
     draw = _previews(args, lib)
-    hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort)
+    hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort,
+                       at=args.at)
     print_hits(hits, args, draw)
     after_results(hits, args, f"like {args.image}", lib)
     return 0

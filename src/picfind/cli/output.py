@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from picfind.cli.args import UsageError
 from picfind.errors import terminal
+from picfind.media.timecode import time_label
 from picfind.ocr.matching import snippet
 from picfind.records import printable
 from picfind.search.ranking import Hit
@@ -50,9 +51,15 @@ def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], 
             print("no matches")
         for rank, h in enumerate(hits, 1):
             size = f"  {h.width}x{h.height}" if h.width else ""
-            print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{size}")
+            at = f" @ {time_label(h.time)}" if h.time is not None else ""
+            print(f"{rank:>3}  {h.score:.3f}  {shown(h.path)}{at}{size}")
+            if len(h.moments) > 1:
+                others = ", ".join(f"{time_label(m['time'])} ({m['score']:.3f})" for m in h.moments[1:])
+                print(f"{'':>3}  {'':>5}  moments: {others}")
             for d in h.duplicates:
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
+            if h.motion:
+                print(f"{'':>3}  {'':>5}  live photo: {shown(h.motion)}")
             if h.place or h.lat is not None:
                 print(f"{'':>3}  {'':>5}  place: {terminal(h.place or '')}"
                       + (f"  ({h.lat:.5f}, {h.lon:.5f})" if h.lat is not None and h.lon is not None else ""))
@@ -71,10 +78,16 @@ def after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Li
         out = contact_sheet(hits, args.sheet, lib.thumbnails, title=f"picfind: {query}")
         say(args, f"contact sheet: {out}")
     if args.open and hits:
-        open_paths([h.path for h in hits[:5]])
+        open_paths([h.path for h in hits[:5]], [h.time for h in hits[:5]])
 
 
-def open_paths(paths: list[str]) -> None:
+# Players that start a video at a second, and how they are told.
+START_FLAGS = {"mpv": "--start={}", "vlc": "--start-time={}", "cvlc": "--start-time={}", "celluloid": "--mpv-start={}"}
+
+
+def open_paths(paths: list[str], times: list[float | None] | None = None) -> None:
+    """Open each path in the system viewer; a video's at its moment where the player takes a start
+    time (mpv, vlc: $PICFIND_OPENER="mpv"), from the beginning otherwise."""
     opener = os.environ.get("PICFIND_OPENER")
     if opener:
         cmd = shlex.split(opener)
@@ -86,9 +99,11 @@ def open_paths(paths: list[str]) -> None:
         return
     else:
         cmd = ["xdg-open"]
-    for p in paths:
+    for p, t in zip(paths, times or [None] * len(paths)):
+        flag = START_FLAGS.get(os.path.basename(cmd[0])) if t is not None else None
         try:
-            subprocess.Popen([*cmd, p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen([*cmd, *([flag.format(int(t))] if flag else []), p], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
         except OSError as e:
             raise UsageError(f"cannot open {p}: {cmd[0]} failed ({e.strerror}); set PICFIND_OPENER") from e
 

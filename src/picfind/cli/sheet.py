@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from picfind.errors import terminal
 from picfind.media.safefile import read_or_none
+from picfind.media.timecode import time_label
 from picfind.search.ranking import Hit
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ PAD = 8
 
 def thumbnail(hit: Hit, cache: Thumbnails, size: int = CELL) -> Image.Image | None:
     """The cached thumbnail (made and cached now when the indexer wrote none)."""
-    data = cache.jpeg(hit.content_hash, lambda: read_or_none(hit.path))
+    if hit.kind == "video":  # the frame of its best moment (a video's bytes are no picture)
+        data = cache.jpeg(hit.frame or hit.content_hash, lambda: None)
+    else:
+        data = cache.jpeg(hit.content_hash, lambda: read_or_none(hit.path))
     try:
         img = Image.open(io.BytesIO(data or b"")).convert("RGB")
     except OSError:
@@ -72,6 +76,8 @@ def contact_sheet(hits: list[Hit], out: Path | str, cache: Thumbnails, title: st
         copies = f"  +{n} {'copy' if n == 1 else 'copies'}" if n else ""
         draw.text((x, y + CELL + 3), f"#{rank}  {hit.score:.3f}{copies}", fill=(20, 20, 20), font=small)
         name = terminal(os.path.basename(hit.path).encode("utf-8", "replace").decode("utf-8"))  # one line
+        if hit.time is not None:
+            name = f"@ {time_label(hit.time)}  {name}"
         draw.text((x, y + CELL + 18), _fit(draw, name, small, CELL), fill=(90, 90, 90), font=small)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)

@@ -10,7 +10,6 @@ import sys
 from picfind import __version__
 from picfind.cli.args import Parser, filter_of, search_options
 from picfind.cli.output import print_hits
-from picfind.cli.preview import previewer
 from picfind.errors import terminal
 from picfind.library import Library
 from picfind.search.query import group as group_terms
@@ -18,9 +17,10 @@ from picfind.search.query import group as group_terms
 SHELL_HELP = """\
 Type a description and press Enter:   a dog asleep on a red sofa
 Combine text and image files:         beach + ./ref.jpg - people      (2:sunset weighs a term twice)
+A video's moment as an example:       ./clip.mp4@1:23 - people
 Add search options on the line:       red car --after 2024-06 -n 20 --sort date --min-score 0.2
 Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
-                                      --min-width PX  --min-height PX
+                                      --min-width PX  --min-height PX  --kind image|video
                                       --place NAME  --near LAT,LON[,KM]
 preview on, preview off               draw the top results' pictures (where the terminal can)
 help or ?                             this text
@@ -57,6 +57,8 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             print(SHELL_HELP)
             continue
         if query.lower() in ("preview on", "preview off"):
+            from picfind.cli.preview import previewer  # Pillow only once pictures are drawn
+
             draw = previewer(lib) if query.lower() == "preview on" else None
             print(f"previews {'on' if draw else 'off'}")
             continue

@@ -135,6 +135,9 @@ def _walk_folders(stack: list[str], root: str, wanted: set[str], excludes: list[
                     continue
                 visited.add(key)
                 subdirs.append(entry.path)
-            elif stat.S_ISREG(st.st_mode) and os.path.splitext(entry.name)[1].lower() in wanted:
-                yield Found(entry.path, st.st_size, st.st_mtime_ns)
+            elif os.path.splitext(entry.name)[1].lower() in wanted:
+                if stat.S_ISREG(st.st_mode):
+                    yield Found(entry.path, st.st_size, st.st_mtime_ns)
+                else:  # a FIFO named .mp4 would block a reader for ever
+                    yield Unreachable(entry.path, "not a regular file", "a pipe, device or socket")
         stack.extend(reversed(subdirs))

@@ -12,6 +12,7 @@ The stages meet in a bounded queue of futures, so memory stays flat for any libr
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -34,6 +35,8 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
+from picfind.indexing.videos import embed_moments
+from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
@@ -42,8 +45,11 @@ from picfind.records import IndexedFile, SkippedFile
 Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
 if TYPE_CHECKING:
-    from picfind.catalogs.protocol import CatalogBackend
+    from picfind.catalogs.protocol import CatalogBackend, Claims
     from picfind.ocr.reader import TextReader
+
+
+VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) between read and embed
 
 
 class Indexer:
@@ -62,9 +68,14 @@ class Indexer:
         self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
+        self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
 
     def read(self, task: Task) -> ReadResult:
+        if is_video(task.path):  # a video's candidates wait in memory until embedded: a few at once
+            self._videos.acquire()
         result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
+        if is_video(task.path) and result.candidates is None:
+            self._videos.release()
         if result.thumb is not None:
             if self.thumbs is not None:
                 self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
@@ -202,14 +213,20 @@ class Indexer:
         inflight = max(2 * batch_size, 4 * workers)
         for result in Runner(workers).imap(self.read, todo, inflight):
             report.read += 1
+            if result.candidates is not None:
+                self._videos.release()  # embedded below, or a copy of one embedded before
             writer.text(result.content_hash, result.text, result.text_failed, report)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
+            elif result.candidates is not None and result.content_hash not in known:
+                self._embed_video(result, writer, report, batch_size, claims)
+                known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
-            elif result.pixels is None or result.content_hash in known:  # a copy embedded since it was read
+            elif result.pixels is None or result.content_hash in known:  # known (a copy, a rename, a video read
+                # again), or embedded since this copy was read
                 report.reused += 1
                 writer.ready.append(_indexed(result))
             else:
@@ -222,6 +239,32 @@ class Indexer:
             if progress:
                 progress(report, report.read, len(todo))
         embed()
+
+    def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,
+                     claims: Claims) -> None:
+        """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
+        written with its file, in one batch: a kill never leaves half a video."""
+        digest = result.content_hash
+        assert result.candidates is not None and digest is not None
+        if digest not in claims.claim(self.model, [digest]):
+            report.reused += 1
+            writer.ready.append(_indexed(result))
+            return
+        report.device = self.encoder.active_device
+        cands = result.candidates
+        moments, runs = embed_moments(self.encoder.encode_images, self.prep, cands, result.duration or 0.0,
+                                      batch_size)
+        for m in moments:
+            writer.vectors[m.key(digest)] = m.vector
+            if self.thumbs is not None and m.thumb is not None:
+                self.thumbs.store(m.key(digest), m.thumb)
+        if self.thumbs is not None and moments[0].thumb is not None:
+            self.thumbs.store(digest, moments[0].thumb)  # the video's own: its opening
+        report.embedded += 1
+        report.frames_embedded += runs
+        report.frames_kept += len(moments)
+        writer.ready.append(_indexed(result))
+        result.candidates = None
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:
@@ -249,4 +292,4 @@ def _unmounted(root: str, known: dict) -> bool:
 
 
 def _indexed(r: ReadResult) -> IndexedFile:
-    return indexed_file(r.task, r.content_hash, r.meta)
+    return indexed_file(r.task, r.content_hash, r.meta, r.duration)

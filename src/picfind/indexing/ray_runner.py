@@ -43,6 +43,7 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
+from picfind.indexing.videos import embed_moments
 from picfind.media.decode import Meta
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
@@ -93,16 +94,23 @@ class EmbedWorker:
         results = list((self.readers.map if self.readers else map)(self._read, tasks))
         first: dict[str, ReadResult] = {}  # one model run per content in the batch
         for r in results:
-            if r.pixels is not None:
+            if r.pixels is not None or r.candidates is not None:
                 first.setdefault(r.content_hash, r)
         batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
         ours = self.ray.get(self.book.claim.remote(batch_key, list(first)))  # this batch's, in the run
         mine = self.claims.claim(self.bundle.name, ours) if ours else set()  # no other indexer's
-        todo = [r for h, r in first.items() if h in mine]
+        todo = [r for h, r in first.items() if h in mine and r.pixels is not None]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
+        # a video: its kept moments (key, vector, thumbnail), embedded here; never its frames
+        moments, runs = {}, {}
+        for h, r in first.items():
+            if h in mine and r.candidates is not None:
+                kept, runs[h] = self._moments(r, len(batch["path"]))
+                moments[h] = [(m.key(h), m.vector, m.thumb or b"") for m in kept]
         none = np.zeros(self.bundle.embedding_dim, np.float32)
-        carries = [r.content_hash in by_hash and first[r.content_hash] is r for r in results]
+        carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
+                   for r in results]
         return {
             **{c: batch[c] for c in COLUMNS},
             "device": _column(self.device for _ in results),
@@ -123,7 +131,15 @@ class EmbedWorker:
             "text_read": np.array([r.text is not None for r in results], bool),
             "text": _column(r.text or "" for r in results),
             "text_failed": np.array([r.text_failed for r in results], bool),
+            "duration": np.array([np.nan if r.duration is None else r.duration for r in results], np.float64),
+            "moments": _column(moments.get(r.content_hash, []) if carry else [] for r, carry in zip(results, carries)),
+            "frames": np.array([runs.get(r.content_hash, 0) if carry else 0 for r, carry in zip(results, carries)],
+                               np.int64),
         }
+
+    def _moments(self, r: ReadResult, batch_size: int) -> tuple[list, int]:
+        return embed_moments(self.encoder.encode_images, self.bundle.preprocessing, r.candidates or [],
+                             r.duration or 0.0, batch_size)
 
     def _read(self, task: Task) -> ReadResult:
         result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
@@ -268,10 +284,20 @@ class RayStages:
             return
         digest = batch["content_hash"][i]
         writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
+        moments = list(batch["moments"][i])  # Ray may hand a list back as an array
         if batch["embedded"][i]:
             report.embedded += 1
+            report.frames_embedded += int(batch["frames"][i])
+            report.frames_kept += len(moments)
             if digest not in known:  # a copy embedded by another actor too: one vector is kept
-                writer.vectors[digest] = batch["vector"][i]
+                for key, vector, thumb in moments:
+                    writer.vectors[key] = vector
+                    if thumb:
+                        writer.catalog.thumbnails.store(key, bytes(thumb))
+                if moments:  # a video's own thumbnail: its opening
+                    batch["thumb"][i] = moments[0][2]
+                else:
+                    writer.vectors[digest] = batch["vector"][i]
                 known.add(digest)
             if batch["thumb"][i]:
                 writer.catalog.thumbnails.store(digest, bytes(batch["thumb"][i]))
@@ -279,4 +305,4 @@ class RayStages:
             report.reused += 1
         meta = Meta(int(batch["width"][i]), int(batch["height"][i]), batch["taken_at"][i] or None,
                     batch["camera"][i] or None, _or_none(batch["lat"][i]), _or_none(batch["lon"][i]))
-        writer.ready.append(indexed_file(Task(path, *stat), digest, meta))
+        writer.ready.append(indexed_file(Task(path, *stat), digest, meta, _or_none(batch["duration"][i])))

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
+from picfind.media.formats import is_video
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -62,6 +64,8 @@ class ReadResult:
     thumb: Image.Image | None = None
     text: str | None = None  # read by OCR now ('' for none); None when not read
     text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
+    duration: float | None = None  # a video's length; None for a picture
+    candidates: list[Candidate] | None = None  # a video's frames to embed (`indexing.videos`)
 
 
 @dataclass
@@ -80,6 +84,8 @@ class IndexReport:
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
     texts_failed: int = 0  # pictures OCR failed on (tried again next run)
+    frames_embedded: int = 0  # video frames through the encoder
+    frames_kept: int = 0  # of them, those kept as moments
     offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
     seconds: float = 0.0
     interrupted: bool = False
@@ -105,6 +111,11 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
     decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
     try:
+        if is_video(task.path):
+            v = read_video(task, known, prep, options.max_pixels, options.thumbnails)
+            # OCR does not read videos' frames: recorded as read, with no text, so not read again
+            text = "" if ocr is not None and v.content_hash not in texts else None
+            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates, text=text)
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
         try:
@@ -170,12 +181,13 @@ class Tally:
                 self.report.added += 1
 
 
-def indexed_file(stat: FileStat, digest: str, meta: Meta | None) -> IndexedFile:
-    """A read file as the catalog stores it, its GPS position named (`picfind.media.places`)."""
+def indexed_file(stat: FileStat, digest: str, meta: Meta | None, duration: float | None = None) -> IndexedFile:
+    """A read file as the catalog stores it, its GPS position named (`picfind.media.places`);
+    `duration`: a video's length."""
     if meta is None:
-        return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, 0, 0)
+        return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, 0, 0, duration=duration)
     return IndexedFile(stat.path, stat.root_id, stat.size, stat.mtime_ns, digest, meta.width, meta.height,
-                       meta.taken_at, meta.camera, meta.lat, meta.lon, place_at(meta.lat, meta.lon))
+                       meta.taken_at, meta.camera, meta.lat, meta.lon, place_at(meta.lat, meta.lon), duration)
 
 
 class Writer:

@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+import os
+
 # What picfind reads by default (media/decode.py decodes them all).
-EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+# Videos (media/video.py samples frames of them with PyAV).
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
+EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+LIVE_STILLS = ("heic", "heif", "jpg", "jpeg")  # what a Live Photo's still is saved as
+LIVE_MOTIONS = ("mov", "mp4")  # and its motion
+LIVE_MAX_SECONDS = 4.0  # Apple's are about 3 s; a longer clip beside a photo is a video of its own
+
+
+def _sibling(path: str, extensions: tuple[str, ...]) -> str | None:
+    """A file beside `path` with the same name and one of these extensions (either case)."""
+    stem = os.path.splitext(path)[0]
+    for ext in extensions:
+        for candidate in (f"{stem}.{ext.upper()}", f"{stem}.{ext}"):
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
+def live_still(video: str) -> str | None:
+    """The still of a Live Photo whose motion this video may be (IMG_1234.MOV -> IMG_1234.HEIC)."""
+    return _sibling(video, LIVE_STILLS) if video.rsplit(".", 1)[-1].lower() in LIVE_MOTIONS else None
+
+
+def live_motion(still: str) -> str | None:
+    """The motion of a Live Photo whose still this picture may be (IMG_1234.HEIC -> IMG_1234.MOV)."""
+    return _sibling(still, LIVE_MOTIONS) if still.rsplit(".", 1)[-1].lower() in LIVE_STILLS else None
+
+
+def is_video(path: str) -> bool:
+    """Whether a file is read as a video (by its name, as the walk chose it)."""
+    return path.rsplit(".", 1)[-1].lower() in VIDEO_EXTENSIONS
 
 
 def normalise_extensions(exts: list[str] | str | None, default: tuple[str, ...]) -> list[str]:

@@ -51,8 +51,10 @@ def read_or_none(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
 
 
 def open_indexed(path: str, roots: Iterable[str], size: int, mtime_ns: int, content_hash: str,
-                 hasher: Callable[[bytes], str], limit: int) -> BinaryIO | None:
-    """The indexed file, opened, when it is still that file; else None (the caller answers 404)."""
+                 hasher: Callable[[bytes], str], limit: int,
+                 stream_hasher: Callable[[BinaryIO], str] | None = None) -> BinaryIO | None:
+    """The indexed file, opened, when it is still that file; else None (the caller answers 404).
+    `stream_hasher` hashes the open file itself (a video: never read whole into memory)."""
     try:
         f = _open_regular(path, limit)
     except ValueError:
@@ -63,7 +65,7 @@ def open_indexed(path: str, roots: Iterable[str], size: int, mtime_ns: int, cont
             raise LookupError(real)
         st = os.fstat(f.fileno())
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
-            if hasher(f.read(limit + 1)) != content_hash:
+            if (stream_hasher(f) if stream_hasher else hasher(f.read(limit + 1))) != content_hash:
                 raise LookupError(real)
             f.seek(0)
         return f

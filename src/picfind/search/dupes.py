@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from picfind.records import frame_span, owner
+
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Nearest
 
 DEFAULT_THRESHOLD = 0.93
+VIDEO_SHARE = 0.8  # two videos are near-duplicates when this share of each one's moments match
 BLOCK_SCORES = 16_000_000  # scores held at once (64 MB of float32)
 
 
@@ -102,6 +105,45 @@ def _block_pairs(found: np.ndarray, found_scores: np.ndarray, ids: np.ndarray, o
     return list(zip(mine[keep].tolist(), others[keep].tolist(), scores[keep].tolist()))
 
 
+def video_pairs(ids: np.ndarray, keys: dict[int, str], pairs: list[tuple[int, int, float]], matrix: np.ndarray,
+                threshold: float, share: float = VIDEO_SHARE) -> list[tuple[int, int, float]]:
+    """The pairs between pictures, and one pair for two videos whose frame sequences match: in
+    time order, at least `share` of each one's kept frames pair off with frames of the other
+    (the same footage re-encoded or resized), between their first frames' rows. A frame near a
+    photo, or another frame of its own video, pairs nothing."""
+    frames: dict[str, list[tuple[float, int]]] = {}
+    for row, i in enumerate(ids):
+        key = keys.get(int(i), "")
+        span = frame_span(key)
+        if span is not None:
+            frames.setdefault(owner(key), []).append((span[0], row))
+    rows = {video: [r for _, r in sorted(found)] for video, found in frames.items()}
+    video_of = {r: video for video, found in rows.items() for r in found}
+    out, candidates = [], set()
+    for i, j, score in pairs:
+        a, b = video_of.get(i), video_of.get(j)
+        if a is None and b is None:
+            out.append((i, j, score))
+        elif a is not None and b is not None and a != b:
+            candidates.add((min(a, b), max(a, b)))
+    for a, b in sorted(candidates):
+        near = matrix[rows[a]] @ matrix[rows[b]].T >= threshold
+        if _in_order(near) >= share * max(len(rows[a]), len(rows[b])):
+            out.append((rows[a][0], rows[b][0], float(matrix[rows[a][0]] @ matrix[rows[b][0]])))
+    return out
+
+
+def _in_order(near: np.ndarray) -> int:
+    """How many frames of one video pair off with frames of the other, both in time order (the
+    longest common subsequence of a boolean similarity matrix)."""
+    best = np.zeros(near.shape[1] + 1, np.int64)
+    for row in near:
+        diagonal = best[:-1] + row  # extend the match ending just before this column
+        for j in range(near.shape[1]):
+            best[j + 1] = max(best[j + 1], best[j], diagonal[j])
+    return int(best[-1])
+
+
 def groups_of(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
     """Connected components (union-find) of the pairs, each with two or more rows."""
     parent = list(range(n))
@@ -131,9 +173,11 @@ def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFA
         pairs = neighbour_pairs(nearest, ids, matrix, threshold, progress=progress)
     else:
         pairs = similar_pairs(matrix, threshold, progress)
+    keys = catalog.hashes_for_ids([int(i) for i in ids])
+    pairs = video_pairs(ids, keys, pairs, matrix, threshold)
     components = groups_of(len(ids), pairs)
-    hashes = catalog.hashes_for_ids([int(ids[i]) for c in components for i in c])
-    files = catalog.files_for_hashes(list(hashes.values()))  # one batch for every group
+    hashes = {i: owner(keys[i]) for c in components for i in (int(ids[r]) for r in c) if i in keys}
+    files = catalog.files_for_hashes(list(set(hashes.values())))  # one batch for every group
     groups = []
     for component in components:
         by_hash = {hashes[int(ids[i])]: i for i in component if int(ids[i]) in hashes}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from picfind.media.formats import EXTENSIONS
+from picfind.media.formats import EXTENSIONS, is_video
 
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?):(?=\D)(.+)", re.S)  # "2:sunset", but not "12:30 lunch"
 
@@ -56,6 +56,10 @@ def parse(tokens: list[str], files: bool = True) -> list[Term]:
         weight *= sign if sign is not None else 1.0
         sign = None
         path = os.path.expanduser(body) if files else ""
+        base = path.rpartition("@")[0]
+        if files and not os.path.exists(path) and is_video(base) and os.path.isfile(base):
+            terms.append(Term(weight, image=path))  # a video at a moment: clip.mp4@1:23
+            continue
         if not files and _looks_like_file(body):
             raise ValueError(f"{body}: file paths are not taken here; to search by example, drop the image "
                              "on the page or use a picture's id (/api/similar?id=)")

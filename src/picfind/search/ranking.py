@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.filters import Filter
+from picfind.media.formats import live_motion
+from picfind.records import frame_span, owner
+
+MOMENTS = 5  # a video hit lists at most this many moments (its best first)
+MOMENT_MARGIN = 0.05  # and only those scoring within this of its best (the others do not match)
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Searcher
@@ -37,6 +42,12 @@ class Hit:
     place: str | None = None  # where it was taken, "Lyon, Auvergne-Rhône-Alpes, France" (EXIF GPS, GeoNames)
     lat: float | None = None
     lon: float | None = None
+    kind: str = "image"  # or "video"
+    time: float | None = None  # a video: the second its best moment starts
+    moments: list[dict] = field(default_factory=list)  # a video: its best moments, [{time, score}], best first
+    duration: float | None = None  # a video's length in seconds
+    frame: str | None = None  # a video: the stored key of its best moment (its thumbnail's key)
+    motion: str | None = None  # a Live Photo's still: its motion (the short video beside it)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +79,7 @@ def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: i
         found = sorted(found, key=lambda c: (-c[1], c[0]))  # ties in one order: pages stay stable
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
-        ranked = [(h, s) for h, s in ranked if h not in exclude]
+        ranked = [(h, s) for h, s in ranked if owner(h) not in exclude]  # a video: all its frames
         hits = hits_for(catalog, ranked, where, n)
         if len(hits) == n or exhausted:
             return hits
@@ -77,17 +88,32 @@ def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: i
 
 def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Filter | None, n: int) -> list[Hit]:
     """Hits for (content hash, score) pairs in this order, at most n: contents with no file left
-    on disk, or none passing the filter, are left out."""
-    files = catalog.files_for_hashes([h for h, _ in ranked], where)
-    hits = []
-    for h, score in ranked:
+    on disk, or none passing the filter, are left out. A video's frames (`records.frame_key`)
+    make one hit, ranked by its best moment, its other moments beside it."""
+    files = catalog.files_for_hashes(list(dict.fromkeys(owner(h) for h, _ in ranked)), where)
+    hits: list[Hit] = []
+    videos: dict[str, Hit] = {}
+    for key, score in ranked:
+        h, span = owner(key), frame_span(key)
         if not files.get(h):
             continue  # every file of this picture is gone, or filtered out
-        first = files[h][0]
-        hits.append(Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
-                        width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
-                        taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
-                        place=first.get("place"), lat=first.get("lat"), lon=first.get("lon")))
+        if h in videos:
+            if span is not None and len(videos[h].moments) < MOMENTS and score >= videos[h].score - MOMENT_MARGIN:
+                videos[h].moments.append({"time": span[0], "score": round(score, 6)})
+            continue
         if len(hits) == n:
-            break
+            continue  # full: only more moments of the videos already in
+        first = files[h][0]
+        hit = Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
+                  width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
+                  taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
+                  place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"))
+        if span is None and first.get("duration") is None:
+            hit.motion = live_motion(first["path"])
+        else:
+            hit.kind, hit.duration, videos[h] = "video", first.get("duration"), hit
+            if span is not None:
+                hit.time, hit.frame = span[0], key
+                hit.moments.append({"time": span[0], "score": round(score, 6)})
+        hits.append(hit)
     return hits

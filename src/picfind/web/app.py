@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,6 +43,7 @@ from picfind.search.dupes import DEFAULT_THRESHOLD
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate
+from picfind.web.ranges import ranged, video_type
 from picfind.web.watching import OFF, Watching
 
 UPLOAD_MAX = 25 * 2**20
@@ -180,7 +182,7 @@ def _options(request: Request) -> dict:
         where = Filter.of(q.getlist("in"), q.get("after") or None, q.get("before") or None, q.get("ext") or None,
                           _int(request, "min_width", 0, 0, 10**6) or None,
                           _int(request, "min_height", 0, 0, 10**6) or None, q.get("place") or None,
-                          q.get("near") or None)
+                          q.get("near") or None, q.get("kind") or None)
         score = _score("min_score", min_score) if min_score else None
     except ValueError as e:
         raise ApiError(400, str(e)) from None
@@ -203,8 +205,14 @@ def _paging(o: dict) -> dict:
 
 
 def _row(item: dict) -> dict:
-    """A result or a duplicate-group member as JSON: printable paths, and where its pictures are."""
-    return {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
+    """A result or a duplicate-group member as JSON: printable paths, and where its pictures are
+    (a video: its moment's frame, and the video to play)."""
+    row = {**printable(item), "thumb": f"/thumb/{item['id']}", "image": f"/image/{item['id']}"}
+    if item.get("kind") == "video":
+        row["video"] = f"/video/{item['id']}"
+        if item.get("time") is not None:
+            row["thumb"] += f"?t={item['time']:g}"
+    return row
 
 
 def create_app(db: Path | str, model: str | None = None, token: str | None = None,
@@ -245,8 +253,9 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             file_id = _int(request, "id", -1, 0, 2**62)
             if file_id < 0:
                 raise ApiError(400, "id is required: a picture's id from a search result")
+            at = request.query_params.get("t") or None  # a video's moment, in seconds
             hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"],
-                                                               **_paging(o)))
+                                                               **_paging(o), at=at))
         return JSONResponse(_page(hits, o["offset"], o["n"]))
 
     async def api_dupes(request: Request) -> Response:
@@ -274,25 +283,39 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         return JSONResponse({"id": request.path_params["id"], "path": printable(found["path"])})
 
     async def thumb(request: Request) -> Response:
-        data = await service.call(lambda lib: lib.thumbnail(request.path_params["id"]))
+        at = request.query_params.get("t")
+        try:
+            second = float(at) if at else None
+        except ValueError:
+            raise ApiError(400, f"t must be a second of the video, not {at!r}") from None
+        data = await service.call(lambda lib: lib.thumbnail(request.path_params["id"], second))
         if data is None:
             raise HTTPException(404)
         return Response(data, media_type="image/jpeg",
                         headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable"})
 
-    async def image(request: Request) -> Response:
+    async def indexed(request: Request, video: bool) -> tuple[BinaryIO, str]:
+        """The indexed file a request names by id, opened (`Library.open_image` or `open_video`), and its path."""
         file_id = request.path_params["id"]
-        opened = await service.call(lambda lib: (lib.open_image(file_id), lib.file(file_id)))
-        f, found = opened
+        f, found = await service.call(lambda lib: ((lib.open_video if video else lib.open_image)(file_id),
+                                                   lib.file(file_id)))
         if f is None:
             raise HTTPException(404)
-        kind = mimetypes.guess_type(found["path"])[0] or ""
+        return f, found["path"]
+
+    async def image(request: Request) -> Response:
+        f, path = await indexed(request, video=False)
+        kind = mimetypes.guess_type(path)[0] or ""
         if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
             kind = "application/octet-stream"
         size = os.fstat(f.fileno()).st_size
         return StreamingResponse(_chunks(f), media_type=kind, headers={
             "Cache-Control": "private, max-age=300", "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+    async def video(request: Request) -> Response:
+        f, path = await indexed(request, video=True)
+        return ranged(f, video_type(path), request.headers.get("range"))
 
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
@@ -320,6 +343,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/api/openapi.json", openapi),
             Route("/thumb/{id:int}", thumb),
             Route("/image/{id:int}", image),
+            Route("/video/{id:int}", video),
         ],
         exception_handlers={ApiError: api_error, LookupError: api_error, ValueError: api_error,
                             CatalogError: api_error, Exception: api_error},
@@ -338,7 +362,7 @@ def _page_policy(html: str) -> str:
     script = html.split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src 'self'; "
-            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+            "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 def _chunks(f, size: int = 1 << 16):

@@ -51,7 +51,9 @@ from picfind.records import (
     IndexedFile,
     Root,
     SkippedFile,
+    frame_span,
     fs,
+    owner,
     place_fields,
     place_values,
     stats_of,
@@ -213,7 +215,8 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         return [{"path": fs(bytes(p)), "since": since, "files": n} for p, since, n in rows]
 
     def embedded_hashes(self, model: str) -> set[str]:
-        return {h for (h,) in self._run("SELECT content_hash FROM embeddings WHERE model = %s", (model,))}
+        """Contents with vectors: pictures, and videos with their frames' vectors."""
+        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE model = %s", (model,))}
 
     def claims(self) -> PgClaims:
         return PgClaims(self.url, self)
@@ -226,7 +229,7 @@ class PgCatalog(PgVectorIndex, PgTextStore):
             "INSERT INTO claims AS c (content_hash, model, holder_pid, expires) "
             "SELECT h, %(model)s, pg_backend_pid(), now() + make_interval(secs => %(lease)s) "
             "FROM unnest(%(hashes)s::text[]) AS h WHERE NOT EXISTS "
-            "(SELECT 1 FROM embeddings e WHERE e.content_hash = h AND e.model = %(model)s) "
+            "(SELECT 1 FROM embeddings e WHERE e.owner = h AND e.model = %(model)s) "
             "ON CONFLICT (content_hash, model) DO UPDATE SET holder_pid = excluded.holder_pid, "
             "expires = excluded.expires WHERE NOT c.done AND (c.holder_pid = excluded.holder_pid "
             "OR c.expires < now() OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid)) "
@@ -252,7 +255,7 @@ class PgCatalog(PgVectorIndex, PgTextStore):
                     if not side:
                         cur.executemany(INSERT, [(h, model, np.asarray(vectors[h], np.float32)) for h in hashes])
                     cur.execute("UPDATE claims SET done = true WHERE model = %s AND content_hash = ANY(%s)",
-                                (model, hashes))
+                                (model, sorted({owner(h) for h in hashes})))
                 if thumbs:
                     cur.executemany("INSERT INTO thumbnails(content_hash, jpeg) VALUES (%s, %s) "
                                     "ON CONFLICT DO NOTHING", sorted(thumbs.items()))
@@ -270,16 +273,16 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         if indexed:
             cur.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status, width, "
-                f"height, taken_at, camera, meta_read, {', '.join(PLACE_COLUMNS)}) SELECT %s, %s, %s, %s, %s, %s, "
-                f"%s, 'ok', %s, %s, %s, %s, true, {', '.join(['%s'] * len(PLACE_COLUMNS))} "
+                f"height, taken_at, camera, meta_read, duration, {', '.join(PLACE_COLUMNS)}) SELECT %s, %s, %s, %s, "
+                f"%s, %s, %s, 'ok', %s, %s, %s, %s, true, %s, {', '.join(['%s'] * len(PLACE_COLUMNS))} "
                 f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, mtime_local = excluded.mtime_local, ext = excluded.ext, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = true, offline = NULL, "
+                "camera = excluded.camera, meta_read = true, offline = NULL, duration = excluded.duration, "
                 + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
-                  f.content_hash, f.width, f.height, f.taken_at, f.camera, *place_values(f), f.root_id)
+                  f.content_hash, f.width, f.height, f.taken_at, f.camera, f.duration, *place_values(f), f.root_id)
                  for f in indexed])
         if skipped:
             cur.executemany(
@@ -288,21 +291,23 @@ class PgCatalog(PgVectorIndex, PgTextStore):
                 f"{_ROOT_EXISTS} ON CONFLICT (path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "mtime_local = excluded.mtime_local, content_hash = NULL, status = 'skipped', "
-                "reason = excluded.reason, detail = excluded.detail, width = NULL, height = NULL, offline = NULL",
+                "reason = excluded.reason, detail = excluded.detail, width = NULL, height = NULL, offline = NULL, "
+                "duration = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, _local_time(f.mtime_ns), _ext(f.path),
                   f.reason, f.detail, f.root_id) for f in skipped])
         if gone:
             cur.execute("DELETE FROM files WHERE path = ANY(%s)", ([os.fsencode(p) for p in gone],))
 
     def prune_embeddings(self) -> list[str]:
-        orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t}.content_hash)"
+        orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t})"
         # A vector whose claim a live client still holds is being written with its files (pgwriters).
-        held = ("NOT EXISTS (SELECT 1 FROM claims c WHERE c.content_hash = e.content_hash AND c.model = e.model "
+        held = ("NOT EXISTS (SELECT 1 FROM claims c WHERE c.content_hash = e.owner AND c.model = e.model "
                 "AND NOT c.done AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid))")
         with self._transaction() as cur:
-            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e')} AND {held} "
+            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e.owner')} AND {held} "
                                               "RETURNING content_hash").fetchall()]
-            cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c')}")
+            gone += [owner(h) for h in gone if owner(h) != h]  # a video's own thumbnail
+            cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c.content_hash')}")
             self.prune_texts(cur)
         return sorted(set(gone))
 
@@ -334,14 +339,14 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         rows = self._run(sql.SQL(
             "SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, " + WHEN + ", f.camera, "
-            + PLACE_READ + " FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND f.content_hash = ANY(%s) "
-            "AND {} ORDER BY f.id").format(condition),
+            "f.duration, " + PLACE_READ + " FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+            "AND f.content_hash = ANY(%s) AND {} ORDER BY f.id").format(condition),
             [list(hashes), *params])
-        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, *place in rows:
+        for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration, *place in rows:
             if os.path.lexists(bytes(p)):
                 out[h].append({"id": file_id, "path": fs(bytes(p)), "size": size, "mtime": mtime_ns / 1e9,
                                "width": w, "height": hgt, "taken": taken, "camera": camera,
-                               **place_fields(*place)})
+                               "duration": duration, **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -351,21 +356,28 @@ class PgCatalog(PgVectorIndex, PgTextStore):
     def file_by_id(self, file_id: int) -> dict | None:
         if not 0 <= file_id < 2**63:
             return None
-        row = self._one("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = %s AND status = 'ok' "
-                        "AND offline IS NULL", (file_id,))
-        return {"path": fs(bytes(row[0])), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
+        row = self._one("SELECT path, content_hash, size, mtime_ns, duration FROM files WHERE id = %s "
+                        "AND status = 'ok' AND offline IS NULL", (file_id,))
+        return {"path": fs(bytes(row[0])), "content_hash": row[1], "size": row[2], "mtime_ns": row[3],
+                "duration": row[4]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))
         return row[0].to_numpy().astype(np.float32) if row else None
+
+    def frame_keys(self, model: str, content_hash: str) -> list[str]:
+        """A video's kept frames (`records.frame_key`), in time order."""
+        rows = self._run("SELECT content_hash FROM embeddings WHERE model = %s AND owner = %s "
+                         "AND content_hash <> owner", (model, content_hash))
+        return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
     # status
     def stats(self, model: str) -> dict:
         by_reason = dict(self._run("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
                                    "GROUP BY reason ORDER BY count(*) DESC"))
         ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
-        embedded = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND EXISTS (SELECT 1 FROM files f "
-                             "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,))[0]
+        embedded = self._one("SELECT count(DISTINCT owner) FROM embeddings e WHERE model = %s AND EXISTS "
+                             "(SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')", (model,))[0]
         positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
         return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
                         positioned)

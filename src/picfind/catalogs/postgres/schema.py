@@ -14,6 +14,7 @@ indexers from embedding one content twice; OCR texts carry their trigrams for a 
 
 from __future__ import annotations
 
+import json
 import re
 
 import psycopg
@@ -21,6 +22,7 @@ from pgvector.psycopg import register_vector
 
 from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
+from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
 from picfind.records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -98,6 +100,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         SELECT 2 * 6371.0088 * asin(least(1.0, sqrt(power(sin(radians(lat2 - lat1) / 2), 2)
             + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lon2 - lon1) / 2), 2))))
     $$;
+    """),
+    # Videos: a video's file row has its duration (NULL for a picture); its kept frames' vectors
+    # are stored under frame keys ("<hash>@<start ms>-<end ms>", `records.frame_key`), and
+    # `owner` names the content each vector belongs to (the video's hash; a picture's own).
+    # Roots that read the default extensions read the new default, videos included.
+    ("m004_videos", f"""
+    ALTER TABLE files ADD COLUMN duration double precision;
+    ALTER TABLE embeddings ADD COLUMN owner text GENERATED ALWAYS AS (split_part(content_hash, '@', 1)) STORED;
+    CREATE INDEX embeddings_owner ON embeddings(owner);
+    UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
+        WHERE extensions = '{json.dumps(list(IMAGE_EXTENSIONS))}';
     """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,7 +57,7 @@ class PgSearcher:
             # Exact: a scan of the contents with a passing file (the filter drives, as a semi-join).
             condition, params = pg_condition(self.where)
             rows = self.catalog._run(sql.SQL(
-                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND e.content_hash "
+                "SELECT e.content_hash, -(e.vector <#> %s) FROM embeddings e WHERE e.model = {} AND e.owner "
                 "IN (SELECT f.content_hash FROM files f WHERE f.status = 'ok' AND f.offline IS NULL AND {}) "
                 "ORDER BY e.vector <#> %s LIMIT %s").format(sql.Literal(self.model), condition), [q, *params, q, k])
             return [(h, float(s)) for h, s in rows], len(rows) < k
@@ -66,7 +66,7 @@ class PgSearcher:
         condition, params = self._passes("c")
         cast = sql.SQL("e.vector::vector({})").format(sql.Literal(self.dim))
         statement = sql.SQL(
-            "SELECT c.content_hash, c.score, {passes} FROM (SELECT e.content_hash, -({cast} <#> %s) AS score "
+            "SELECT c.content_hash, c.score, {passes} FROM (SELECT e.content_hash, e.owner, -({cast} <#> %s) AS score "
             "FROM embeddings e WHERE e.model = {model} ORDER BY {cast} <#> %s LIMIT %s) c "
             "ORDER BY c.score DESC").format(cast=cast, passes=condition, model=sql.Literal(self.model))
         values = [*params, q, q, ask]  # in the order the placeholders appear
@@ -85,7 +85,7 @@ class PgSearcher:
         condition, params = pg_condition(self.where)
         # A scalar sub-query with LIMIT: probed per candidate through files_content_hash, never
         # planned as a hash of every file.
-        probe = sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.content_hash AND f.status = 'ok' "
+        probe = sql.SQL("(SELECT true FROM files f WHERE f.content_hash = {}.owner AND f.status = 'ok' "
                         "AND f.offline IS NULL AND {} LIMIT 1) IS NOT NULL")
         return probe.format(sql.Identifier(alias), condition), params
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
-from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
+from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, owner_sql, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.errors import explain
 from picfind.filters import Filter
@@ -30,7 +30,9 @@ from picfind.records import (
     IndexedFile,
     Root,
     SkippedFile,
+    frame_span,
     fs,
+    owner,
     place_fields,
     place_values,
     stats_of,
@@ -206,7 +208,8 @@ class Catalog(TextStore):
         return [{"path": fs(p), "since": since, "files": n} for p, since, n in rows]
 
     def embedded_hashes(self, model: str) -> set[str]:
-        return {h for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
+        """Contents with vectors: pictures, and videos with their frames' vectors."""
+        return {owner(h) for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile],
                     vectors: dict[str, np.ndarray], skipped: Iterable[SkippedFile],
@@ -220,31 +223,32 @@ class Catalog(TextStore):
             # takes them with it, instead of failing the run on the foreign key.
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
-                f"taken_at, camera, meta_read, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', NULL, "
-                f"?, ?, ?, ?, 1, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                f"taken_at, camera, meta_read, duration, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', "
+                f"NULL, ?, ?, ?, ?, 1, ?, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
-                "camera = excluded.camera, meta_read = 1, offline = NULL, "
+                "camera = excluded.camera, meta_read = 1, offline = NULL, duration = excluded.duration, "
                 + ", ".join(f"{c} = excluded.{c}" for c in PLACE_COLUMNS),
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.content_hash, f.width, f.height,
-                  f.taken_at, f.camera, *place_values(f), f.root_id) for f in indexed])
+                  f.taken_at, f.camera, f.duration, *place_values(f), f.root_id) for f in indexed])
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, detail) "
                 f"SELECT ?, ?, ?, ?, NULL, 'skipped', ?, ? {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = NULL, status = 'skipped', reason = excluded.reason, "
-                "detail = excluded.detail, width = NULL, height = NULL, offline = NULL",
+                "detail = excluded.detail, width = NULL, height = NULL, offline = NULL, duration = NULL",
                 [(os.fsencode(f.path), f.root_id, f.size, f.mtime_ns, f.reason, f.detail, f.root_id) for f in skipped])
             db.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in gone])
 
     def prune_embeddings(self) -> list[str]:
         """Drop vectors no file points at any more (a deleted photo's vector is not kept);
         returns those contents, whose thumbnails can go too."""
-        orphans = "FROM embeddings WHERE content_hash NOT IN " \
+        orphans = f"FROM embeddings WHERE {owner_sql('content_hash')} NOT IN " \
                   "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)"
         with self.transaction() as db:
             gone = [h for (h,) in db.execute(f"SELECT DISTINCT content_hash {orphans}")]
+            gone += sorted({owner(h) for h in gone if owner(h) != h})  # a video's own thumbnail
             db.execute(f"DELETE {orphans}")
             self.prune_texts()
         return gone
@@ -311,13 +315,13 @@ class Catalog(TextStore):
         for chunk in _chunks(hashes):
             rows = self.db.execute(
                 f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera, "
-                f"{PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
+                f"f.duration, {PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
                 f"AND f.content_hash IN ({_marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
-            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, *place in rows:
+            for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration, *place in rows:
                 if os.path.lexists(p):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
                                    "width": w, "height": hgt, "taken": taken, "camera": camera,
-                                   **place_fields(*place)})
+                                   "duration": duration, **place_fields(*place)})
         return out
 
     def repeated_contents(self) -> list[str]:
@@ -333,9 +337,11 @@ class Catalog(TextStore):
 
     def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
         condition, params = sqlite_condition(where)
+        # A content's own key, or its frames' ("<hash>@<start>-<end>": between "<hash>@" and "<hash>@~").
         return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
-                f"l.content_hash = f.content_hash WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} "
-                f"GROUP BY f.content_hash",
+                f"(l.content_hash = f.content_hash OR l.content_hash BETWEEN f.content_hash || '@' "
+                f"AND f.content_hash || '@~') "
+                f"WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} GROUP BY l.content_hash",
                 params)
 
     def ids_matching(self, model: str, where: Filter) -> np.ndarray:
@@ -350,14 +356,21 @@ class Catalog(TextStore):
     def file_by_id(self, file_id: int) -> dict | None:
         if not 0 <= file_id < 2**63:  # SQLite's integers; a larger id from a URL is simply not there
             return None
-        row = self.db.execute("SELECT path, content_hash, size, mtime_ns FROM files WHERE id = ? AND status = 'ok' "
-                              "AND offline IS NULL", (file_id,)).fetchone()  # offline: not served, as in search
-        return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3]} if row else None
+        row = self.db.execute("SELECT path, content_hash, size, mtime_ns, duration FROM files WHERE id = ? "
+                              "AND status = 'ok' AND offline IS NULL", (file_id,)).fetchone()  # offline: not served
+        return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3],
+                "duration": row[4]} if row else None
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",
                               (model, content_hash)).fetchone()
         return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    def frame_keys(self, model: str, content_hash: str) -> list[str]:
+        """A video's kept frames (`records.frame_key`), in time order."""
+        rows = self.db.execute("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
+                               "AND content_hash < ?", (model, content_hash + "@", content_hash + "A"))
+        return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
     # status
     def stats(self, model: str) -> dict:
@@ -365,8 +378,10 @@ class Catalog(TextStore):
         by_reason = dict(q("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
                            "GROUP BY reason ORDER BY count(*) DESC").fetchall())
         ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
-        embedded = q("SELECT count(*) FROM embeddings e WHERE model = ? AND EXISTS (SELECT 1 FROM files f "
-                     "WHERE f.content_hash = e.content_hash AND f.status = 'ok')", (model,)).fetchone()[0]
+        key = owner_sql("e.content_hash")
+        embedded = q(f"SELECT count(DISTINCT {key}) FROM embeddings e WHERE model = ? AND EXISTS "
+                     f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
+                     (model,)).fetchone()[0]
         positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
         return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
                         positioned)

@@ -8,6 +8,18 @@ import sqlite3
 from collections.abc import Iterator
 
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
+from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
+
+
+def owner_sql(column: str) -> str:
+    """SQL for the content a stored key belongs to: a video frame's key ("<hash>@<start>-<end>",
+    `records.frame_key`) belongs to its video; a picture's content hash to itself."""
+    return (f"CASE WHEN instr({column}, '@') > 0 THEN substr({column}, 1, instr({column}, '@') - 1) "
+            f"ELSE {column} END")
+
+
+def _json(items: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{e}"' for e in items) + "]"  # as json.dumps writes a root's extensions
 
 
 def reown_sql(leaving: int = 0) -> str:
@@ -109,6 +121,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN place_key TEXT;
     CREATE INDEX files_lat ON files(lat) WHERE lat IS NOT NULL;
     UPDATE files SET meta_read = 0 WHERE status = 'ok';
+    """,
+    # 7: videos. A video's file row has its duration (NULL for a picture: `--kind`); its kept
+    # frames' vectors are stored in `embeddings` under frame keys ("<hash>@<start ms>-<end ms>").
+    # Roots that read the default extensions read the new default, videos included.
+    f"""
+    ALTER TABLE files ADD COLUMN duration REAL;
+    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(IMAGE_EXTENSIONS)}';
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

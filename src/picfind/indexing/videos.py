@@ -1,0 +1,157 @@
+"""Videos in the indexing stages: a video file is read (hashed as a stream, never loaded whole),
+its candidate frames decoded (`picfind.media.video`), embedded, and only the frames that differ
+from the last kept one kept, each standing for the time range until the next kept one.
+
+The reader (`read_video`) is pure like `read_file`, so a cluster worker runs it too; the
+keeping (`keep_moments`) needs the frames' vectors, so it runs where they are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from picfind.media.decode import Meta, SkipFile
+from picfind.media.formats import LIVE_MAX_SECONDS, live_still
+from picfind.media.thumbnail import encode_thumbnail
+from picfind.media.video import EVERY, Frame, open_video, probe, sample
+from picfind.models.preprocess import centre_crop
+from picfind.records import frame_key
+
+if TYPE_CHECKING:
+    from picfind.models.preprocess import Preprocessing
+    from picfind.records import FileStat
+
+KEEP_BELOW = 0.95  # a frame is kept when its cosine to the last kept frame is below this
+STILL_BELOW = 2.0  # grey levels (of 255), on average at 32x32: a candidate this close to the last one
+# encoded is the same shot standing still, and takes its vector without an encoder run
+MAX_VIDEO_BYTES = 1 << 40  # hashed as a stream: only absurd sizes are refused
+
+
+@dataclass
+class Candidate:
+    """One sampled frame, resized and cropped for the encoder (8-bit: a quarter of the float
+    tensor's memory, made just before encoding), with its small thumbnail (JPEG bytes)."""
+    time: float
+    image: Image.Image
+    thumb: bytes | None
+
+
+@dataclass
+class VideoRead:
+    """What reading a video gave: its content, header, and candidates (None: content known)."""
+    content_hash: str
+    meta: Meta
+    duration: float
+    candidates: list[Candidate] | None = None
+
+
+@dataclass
+class Moment:
+    """A kept frame: the vector standing for [start, end) of its video."""
+    start: float
+    end: float
+    vector: np.ndarray
+    thumb: bytes | None
+
+    def key(self, content_hash: str) -> str:
+        return frame_key(content_hash, self.start, self.end)
+
+
+def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
+    """The same content hash as `stages.content_hash` of the whole file, read 1 MiB at a time."""
+    h = hashlib.blake2b(digest_size=16)
+    while block := f.read(chunk):
+        h.update(block)
+    return h.hexdigest()
+
+
+def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preprocessing, max_pixels: int,
+               thumbnails: bool) -> VideoRead:
+    """The read stage for a video: hash it; a content not in `known` gets its candidate frames."""
+    if task.size > MAX_VIDEO_BYTES:
+        raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
+    with open_video(task.path) as f:
+        try:
+            digest = stream_hash(f)
+        except OSError as e:
+            raise SkipFile("unreadable", e.strerror or str(e)) from None
+        if digest in known:
+            info = probe(f, max_pixels)
+            _not_live(task.path, info.duration)
+            return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration)
+        if live_still(task.path) is not None:  # a stat or two; the header only then
+            _not_live(task.path, probe(f, max_pixels).duration)
+        sampled = sample(f, prep.size, EVERY, max_pixels, convert=lambda frame: candidate(frame, prep, thumbnails))
+    info, candidates = sampled.info, sampled.frames
+    return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
+
+
+def candidate(frame: Frame, prep: Preprocessing, thumbnail: bool) -> Candidate:
+    """What is kept of a frame until it is embedded: an 8-bit crop at the model's size and a small JPEG."""
+    return Candidate(frame.time, centre_crop(prep.resize(frame.image), prep.size, prep.crop),
+                     encode_thumbnail(frame.image) if thumbnail else None)
+
+
+def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, candidates: list[Candidate],
+                  duration: float, batch_size: int) -> tuple[list[Moment], int]:
+    """The moments kept of a video's candidates, and how many went through the encoder (`encode`:
+    a batch of pixels to unit vectors, `batch_size` at a time). A candidate that looks like the
+    last one encoded (a static shot: `STILL_BELOW`) takes its vector without an encoder run."""
+    runs = _encoder_runs(candidates)
+    out = [encode(np.stack([prep.tensor(candidates[k].image) for k in runs[i:i + batch_size]]))
+           for i in range(0, len(runs), batch_size)]
+    encoded = dict(zip(runs, np.concatenate(out))) if out else {}
+    vectors, last = [], None
+    for k in range(len(candidates)):
+        last = encoded.get(k, last)
+        vectors.append(last)
+    return keep_moments(candidates, np.stack(vectors), duration), len(runs)
+
+
+def _encoder_runs(candidates: list[Candidate]) -> list[int]:
+    """Which candidates the encoder must see: each whose small grey copy differs from the last one
+    seen by more than `STILL_BELOW` on average (sensor noise averages out at 32x32)."""
+    runs: list[int] = []
+    last = None
+    for k, c in enumerate(candidates):
+        small = np.asarray(c.image.convert("L").resize((32, 32), Image.Resampling.BOX), np.float32)
+        if last is None or float(np.abs(small - last).mean()) > STILL_BELOW:
+            runs.append(k)
+            last = small
+    return runs
+
+
+def _not_live(path: str, duration: float) -> None:
+    """A Live Photo's motion (a short MOV beside its still) is part of that picture, never a
+    result of its own: the still's result names it (`Hit.motion`)."""
+    still = live_still(path) if duration <= LIVE_MAX_SECONDS else None
+    if still is not None:
+        raise SkipFile("live photo motion", f"shown with its still, {os.path.basename(still)}")
+
+
+def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,
+                 threshold: float = KEEP_BELOW) -> list[Moment]:
+    """The frames whose vector differs from the last kept one, or from the candidate just before
+    (a cut, even to a scene like the last kept one), by a cosine below `threshold`: a static shot
+    keeps one, a slow pan one per drift, a busy scene several. Each stands until the next kept
+    frame (the last one until the end of the video)."""
+    kept: list[Moment] = []
+    previous = None
+    for cand, vec in zip(candidates, vectors):
+        same = kept and min(float(np.dot(kept[-1].vector, vec)), float(np.dot(previous, vec))) >= threshold
+        previous = vec
+        if same:
+            continue
+        if kept:
+            kept[-1].end = cand.time
+        kept.append(Moment(cand.time, max(duration, cand.time), vec, cand.thumb))
+    if kept:
+        kept[0].start = 0.0  # the first kept frame stands for the opening too
+    return kept
