@@ -157,6 +157,22 @@ def test_a_picture_written_in_pieces_is_read_once_whole(tmp_path: Path) -> None:
         assert not any(b.skipped for b in w.batches), [b.as_dict() for b in w.batches]
 
 
+def test_a_video_written_into_a_watched_root_is_indexed_and_moved_without_a_model_run(tmp_path: Path) -> None:
+    from .videos import RED_CIRCLE, shapes_video
+
+    root, db = tmp_path / "Phone", tmp_path / "c.db"
+    write_shapes(root, 1)
+    with watching(db, [str(root)]) as w, Library(db, model=MODEL) as lib:
+        shapes_video(root / "clip.mp4", {0.0: RED_CIRCLE}, duration=2.0)  # written in place, as a copy is
+        until(lambda: files(lib).get("clip.mp4", (None,))[0] == "ok", "the video indexed")
+        k = len(w.batches)
+        (root / "clip.mp4").rename(root / "renamed.mp4")
+        until(lambda: "renamed.mp4" in ok_names(lib) and "clip.mp4" not in files(lib), "the renamed video")
+        until(lambda: sum(b.report.moved for b in w.since(k)) == 1, "the rename reported")
+        assert sum(b.report.embedded for b in w.since(k)) == 0
+        assert not any(b.skipped for b in w.batches)
+
+
 def test_a_root_that_disappears_is_kept_offline_and_comes_back(tmp_path: Path) -> None:
     root, db = tmp_path / "Drive", tmp_path / "c.db"
     write_shapes(root, 3)
