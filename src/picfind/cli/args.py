@@ -71,7 +71,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("index", parents=[common], help="index folders (or re-scan the remembered ones)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
-    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
     p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
@@ -97,7 +97,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
                        "moved or deleted (until Ctrl-C or SIGTERM)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add as roots first; none: every root")
-    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
     p.add_argument("--settle", type=_bounded(float, 0.1, 3600, "a number", "use 0.1 to 3600 seconds"), default=1.0,
                    help="seconds without a change before a burst is indexed (default 1)")
