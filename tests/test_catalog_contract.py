@@ -64,6 +64,23 @@ def lib(catalog: CatalogBackend, tmp_path: Path) -> Library:
     return Library(tmp_path / "photos", catalog)
 
 
+def test_the_files_under_some_paths_of_a_root(catalog: CatalogBackend, tmp_path: Path) -> None:
+    """What a watcher asks after a change: the files at or under the changed paths, and no file of
+    a sibling whose name merely begins the same ("a" is not "ab", nor "a b")."""
+    root = catalog.add_root(str(tmp_path), ["jpg"], [])
+    names = ["a/x.jpg", "a/b/y.jpg", "ab/z.jpg", "a b/w.jpg", "c.jpg"]
+    catalog.write_batch(MODEL, [IndexedFile(str(tmp_path / n), root.id, 1, 2, n, 8, 8) for n in names],
+                        {n: unit(k) for k, n in enumerate(names)}, [])
+
+    def under(*paths: str) -> set[str]:
+        found = catalog.files_of_root(root.id, [str(tmp_path / q) for q in paths])
+        return {os.path.relpath(p, tmp_path) for p in found}
+    assert under("a") == {"a/x.jpg", "a/b/y.jpg"}
+    assert under("a/b", "c.jpg") == {"a/b/y.jpg", "c.jpg"}
+    assert under("a/", "nowhere") == {"a/x.jpg", "a/b/y.jpg"} and under() == set()
+    assert len(catalog.files_of_root(root.id)) == 5
+
+
 def test_roots_are_added_listed_nested_and_removed(catalog: CatalogBackend, tmp_path: Path) -> None:
     outer = catalog.add_root(str(tmp_path / "a"), ["jpg"], ["*.tmp"])
     assert (outer.path, outer.extensions, outer.excludes) == (str(tmp_path / "a"), ["jpg"], ["*.tmp"])

@@ -12,7 +12,7 @@ DOCS = REPO / "docs"
 SOURCE = REPO / "src" / "picfind"
 
 # The subcommands of the README's command table (`picfind` alone is the shell).
-COMMANDS = ("index", "search", "similar", "dupes", "serve", "shell", "status", "roots", "models")
+COMMANDS = ("index", "watch", "search", "similar", "dupes", "serve", "shell", "status", "roots", "models")
 
 
 def docs_text() -> str:

@@ -209,16 +209,21 @@ def _result(task: Task) -> ReadResult:
 
 def test_the_runner_yields_in_completion_order() -> None:
     second_done = threading.Event()
+    release_first = threading.Event()
 
     def read(task: Task) -> ReadResult:
-        if task.path == "first":
-            assert second_done.wait(10), "the second task never ran beside the first"
+        if task.path == "first":  # runs beside the second, and ends only once the second was yielded
+            assert second_done.wait(10) and release_first.wait(10), "the second task never ran beside the first"
         else:
             second_done.set()
         return _result(task)
 
     tasks = [Task("first", 1, 0, 0), Task("second", 1, 0, 0)]
-    assert [r.task.path for r in Runner(2).imap(read, tasks, inflight=4)] == ["second", "first"]
+    results = Runner(2).imap(read, tasks, inflight=4)
+    order = [next(results).task.path]
+    release_first.set()
+    order += [r.task.path for r in results]
+    assert order == ["second", "first"]
     assert [r.task.path for r in Runner(0).imap(_result, tasks, inflight=4)] == ["first", "second"]  # in place
 
 

@@ -41,6 +41,7 @@ def test_back_and_forward_return_to_the_searches_typed(page, server: str) -> Non
     shows(page, "a blue square")
     page.keyboard.press("Enter")
     page.wait_for_function("() => location.search === '?q=a+blue+square'")
+    shows(page, "a blue square")  # Enter may search again: wait for the grid it fills
     assert names(page)[0].startswith("blue-square")
     page.go_back()
     page.wait_for_function("() => location.search === '?q=two+red+circles'")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from picfind.search.textsearch import fuse, ocr_setting, set_ocr, words_of
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
     from picfind.indexing.stages import IndexOptions, IndexReport, Progress
+    from picfind.indexing.watch import Batch, WatchOptions
     from picfind.models.preprocess import Preprocessing
 
 ANN_BACKENDS = tuple(BACKENDS)  # the vector indexes `index --ann` may choose
@@ -185,6 +187,11 @@ class Library:
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
         if ann:
             self.catalog.choose_index(ann)
+        return self._index_roots(roots, options, progress, build_progress, ray, ocr)
+
+    def _index_roots(self, roots: list, options: IndexOptions | None = None, progress: Progress | None = None,
+                     build_progress: BuildProgress | None = None, ray: str | None = None, ocr: bool | None = None,
+                     scope: dict[int, list[str]] | None = None) -> IndexReport:
         self._remember_model()
         from picfind.indexing.indexer import Indexer
         from picfind.indexing.stages import IndexOptions
@@ -198,13 +205,33 @@ class Library:
             from picfind.indexing.ray_runner import RayStages
             address = None if ray == "local" else ray
             stages = RayStages(address, self.bundle, options or IndexOptions())
-        report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress)
+        report = Indexer(self.catalog, self.encoder, options, stages, ocr=reader).run(roots, progress, scope)
         if not report.interrupted:  # an interrupted run leaves the index behind; the next open catches up
             try:
                 self.catalog.sync_index(self.model, progress=build_progress)
             except KeyboardInterrupt:  # Ctrl-C while the index is built: the run's report still comes out
                 report.interrupted = True
         return report
+
+    def watch(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
+              excludes: list[str] | None = None, on_batch: Callable[[Batch], None] | None = None,
+              on_note: Callable[[str], None] | None = None, stop: threading.Event | None = None,
+              options: WatchOptions | None = None, waiting: Waiting | None = None) -> None:
+        """Keep the catalog current until `stop` is set (`picfind.indexing.watch`): these folders
+        (added as roots first, as `index` does) or every remembered root. The index lock is held
+        only while a batch is applied, so a `picfind index` in between runs at once."""
+        self._writable("watch")
+        from picfind.indexing.watch import Watcher
+
+        if paths:
+            self.add_roots(paths, extensions, excludes)
+        elif not self.catalog.roots():
+            raise CatalogError("no folders to watch yet: run `picfind watch FOLDER`")
+
+        def apply(roots: list, scope: dict[int, list[str]]) -> IndexReport:
+            with self.catalog.one_run(waiting):
+                return self._index_roots(roots, scope=scope)
+        Watcher(self.catalog.roots, apply, self.catalog.own_files(), options, on_batch, on_note, stop).run()
 
     @property
     def location(self) -> str:

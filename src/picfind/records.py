@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -176,3 +177,16 @@ def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dic
         "skipped_by_reason": by_reason,
         "offline": offline,
     }
+
+
+def under_paths(paths: list[str], mark: str, chunk: int = 100) -> Iterator[tuple[str, list[bytes]]]:
+    """SQL conditions (with their parameters, `mark` being the driver's placeholder) for the files at
+    or under these paths, a chunk of paths at a time: each path as stored (bytes), or in the byte
+    range [p + '/', p + '0') of its descendants ('0' is the byte after '/'), which a catalog walks
+    in its index on path."""
+    for k in range(0, len(paths), chunk):
+        params: list[bytes] = []
+        for path in paths[k:k + chunk]:
+            raw = os.fsencode(path).rstrip(b"/")
+            params += [raw or b"/", raw + b"/", raw + b"0"]
+        yield " OR ".join(f"path = {mark} OR (path >= {mark} AND path < {mark})" for _ in params[::3]), params

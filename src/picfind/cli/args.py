@@ -71,7 +71,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("index", parents=[common], help="index folders (or re-scan the remembered ones)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
-    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image types)")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
     p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
@@ -93,6 +93,17 @@ def build_parser() -> Parser:
     ocr.add_argument("--ocr", action="store_true", default=None,
                      help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
     ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
+
+    p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
+                       "moved or deleted (until Ctrl-C or SIGTERM)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add as roots first; none: every root")
+    p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    p.add_argument("--settle", type=_bounded(float, 0.1, 3600, "a number", "use 0.1 to 3600 seconds"), default=1.0,
+                   help="seconds without a change before a burst is indexed (default 1)")
+    p.add_argument("--rescan-minutes", type=_bounded(float, 0.1, 10**6, "a number", "use 0.1 or more"), default=10.0,
+                   help="re-scan roots on network file systems this often (their changes raise no events; default 10)")
+    p.add_argument("--json", action="store_true", help="one JSON object per change batch")
 
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
@@ -123,6 +134,7 @@ def build_parser() -> Parser:
                    "(on the command line every local user can read it: prefer $PICFIND_TOKEN or --token-file)")
     p.add_argument("--token-file", metavar="FILE", help="read the token from the first line of this file")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
+    p.add_argument("--watch", action="store_true", help="keep the catalog current while serving (as `picfind watch`)")
 
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")
     p.add_argument("--json", action="store_true")

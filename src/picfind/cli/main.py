@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import signal
 import socket
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +27,7 @@ from picfind.ocr.reader import OcrUnavailable
 from picfind.records import CatalogError, printable
 
 if TYPE_CHECKING:
+    from picfind.indexing.watch import Batch
     from picfind.search.ranking import Hit
 
 
@@ -65,6 +68,42 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     if report.interrupted:
         print("interrupted: what was done is kept; run `picfind index` again to continue", file=sys.stderr)
     return EXIT_INTERRUPTED if report.interrupted else 0
+
+
+def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
+    from picfind.indexing.watch import WatchOptions
+
+    quiet = getattr(args, "quiet", False)
+    stop = threading.Event()
+
+    def stopping(signum: int, frame: object) -> None:
+        if stop.is_set():  # the second time: stop inside the batch (what is committed stays)
+            raise KeyboardInterrupt
+        stop.set()  # the first: finish the batch under way, then stop
+
+    def note(line: str) -> None:
+        if not quiet:
+            print(f"picfind: {terminal(line)}", file=sys.stderr, flush=True)
+
+    def batch(b: Batch) -> None:
+        if b.reason == "start":
+            roots = ", ".join(shown(p) for p in b.rescanned) or "no folder present now"
+            note(f"watching {roots} for {lib.location} (Ctrl-C stops)")
+        if args.json:
+            print(json.dumps(printable(b.as_dict()), allow_nan=False), flush=True)
+        elif not quiet and b.changed:
+            print(b.line(), flush=True)
+
+    old = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        lib.watch(args.paths or None, args.ext, args.exclude, batch, note, stop,
+                  WatchOptions(settle=args.settle, rescan_every=args.rescan_minutes * 60),
+                  waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    note("stopped; the catalog holds every batch shown")
+    return 0
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
@@ -133,9 +172,11 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
             probe.bind((args.host, args.port))
         except OSError as e:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
+    if args.watch and not lib.roots():
+        raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open)
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch)
     return 0
 
 
@@ -294,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         db = getattr(args, "db", None) or default_db()
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
-                       "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve}.get(args.command, run_shell)
+                       "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
+                       "watch": cmd_watch}.get(args.command, run_shell)
             return command(args, lib)
     except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
         print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)

@@ -153,3 +153,4 @@ class ProgressBar:
 
 def size_text(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+

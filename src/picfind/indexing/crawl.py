@@ -51,19 +51,54 @@ def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g) for g in excludes)
 
 
+def excluded_path(root: str, path: str, excludes: list[str]) -> bool:
+    """Whether the walk of `root` would leave `path` out: it, or a folder on the way down, matches."""
+    rel = os.path.relpath(path, root)
+    parts = rel.split(os.sep)
+    return any(_excluded(parts[i], os.path.join(*parts[:i + 1]), excludes) for i in range(len(parts)))
+
+
 def walk(root: str, extensions: list[str], excludes: list[str],
-         skip: set[Identity] = frozenset()) -> Iterator[Found | Unreachable]:
+         skip: set[Identity] = frozenset(), start: str | None = None) -> Iterator[Found | Unreachable]:
     """Yield every file under `root` with a wanted extension, and every place that failed;
-    `skip`: files and folders never to look at or into (picfind's own, other roots)."""
+    `skip`: files and folders never to look at or into (picfind's own, other roots).
+    `start`: walk only this file or folder inside `root` (what changed, for `picfind watch`);
+    one that no longer exists yields nothing, so what was known under it is gone."""
     wanted = {"." + e for e in extensions}
     visited: set[tuple[int, int]] = set()
+    if start is not None and start != root:
+        yield from _walk_from(root, start, wanted, excludes, skip)
+        return
     try:
         st = os.stat(root)
         visited.add((st.st_dev, st.st_ino))
     except OSError as e:
         yield Unreachable(root, "unreadable folder", e.strerror or str(e), place=True)
         return
-    stack = [root]
+    yield from _walk_folders([root], root, wanted, excludes, skip, visited)
+
+
+def _walk_from(root: str, start: str, wanted: set[str], excludes: list[str],
+               skip: set[Identity]) -> Iterator[Found | Unreachable]:
+    if excluded_path(root, start, excludes):
+        return
+    try:
+        st = os.stat(start)
+    except FileNotFoundError:
+        return
+    except OSError as e:  # a folder on the way cannot be read: what was under it is kept offline
+        yield Unreachable(start, "unreadable folder", e.strerror or str(e), place=True)
+        return
+    if (st.st_dev, st.st_ino) in skip:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk_folders([start], root, wanted, excludes, skip, {(st.st_dev, st.st_ino)})
+    elif stat.S_ISREG(st.st_mode) and os.path.splitext(start)[1].lower() in wanted:
+        yield Found(start, st.st_size, st.st_mtime_ns)
+
+
+def _walk_folders(stack: list[str], root: str, wanted: set[str], excludes: list[str], skip: set[Identity],
+                  visited: set[Identity]) -> Iterator[Found | Unreachable]:
     while stack:
         folder = stack.pop()
         try:

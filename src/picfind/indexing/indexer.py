@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,7 @@ from picfind.indexing.stages import (
     ReadResult,
     Runner,
     Stages,
+    Tally,
     Task,
     Writer,
     auto_workers,
@@ -40,6 +42,8 @@ from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
 from picfind.records import IndexedFile, SkippedFile
+
+Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Claims
@@ -64,6 +68,7 @@ class Indexer:
         self._known: set[str] = set()
         self._texts: set[str] = set()  # contents whose text the OCR model has read
         self._indexed_before: set[str] = set()  # files to read again that had a vector
+        self._departed: Counter[str] = Counter()  # contents of the files gone in this run
         self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
 
     def read(self, task: Task) -> ReadResult:
@@ -78,9 +83,12 @@ class Indexer:
             result.thumb = None
         return result
 
-    def plan(self, roots: list, report: IndexReport) -> tuple[list[Task], list[SkippedFile], list[str]]:
+    def plan(self, roots: list, report: IndexReport,
+             scope: Scope | None = None) -> tuple[list[Task], list[SkippedFile], list[str]]:
         """Walk the roots; return the files to read, the unreachable places, the files gone.
-        Files known under a place that could not be read are not gone: they are marked offline."""
+        Files known under a place that could not be read are not gone: they are marked offline.
+        `scope`: per root id, only these files and folders changed (None: the whole root), so a
+        watcher re-walks what changed, by the same rules as a full run."""
         todo: list[Task] = []
         unreachable: list[SkippedFile] = []
         gone: list[str] = []
@@ -89,10 +97,14 @@ class Indexer:
         for root in roots:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
-            known = self.catalog.files_of_root(root.id)
+            starts = (scope or {}).get(root.id)
+            known = self.catalog.files_of_root(root.id, starts)
+            changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()
-            for item in walk(root.path, root.extensions, root.excludes, skip):
+            found = (item for start in (starts or [None]) if starts != []
+                     for item in walk(root.path, root.extensions, root.excludes, skip, start))
+            for item in found:
                 if isinstance(item, Unreachable):
                     if item.place:
                         places.add(item.path)
@@ -114,7 +126,7 @@ class Indexer:
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            if not seen and _unmounted(root.path, known):
+            if not seen and starts is None and _unmounted(root.path, known):
                 places.add(root.path)
             offline: dict[str, list[str]] = {}
             for path, rec in known.items():
@@ -125,24 +137,33 @@ class Indexer:
                 if place is None:
                     gone.append(path)
                     report.removed += not folder
+                    if rec.status == "ok" and rec.content_hash:
+                        self._departed[rec.content_hash] += 1
                 else:
                     offline.setdefault(place, []).append(path)
+            if starts is not None:  # places outside what changed stay as they were
+                for place in self.catalog.offline_places():
+                    path = place["path"]
+                    if _place_of(path, {root.path}, root.path) and not _place_of(path, changed, root.path):
+                        offline.setdefault(path, [])
             self.catalog.mark_offline(root.id, offline)
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
-    def run(self, roots: list, progress: Progress | None = None) -> IndexReport:
+    def run(self, roots: list, progress: Progress | None = None, scope: Scope | None = None) -> IndexReport:
+        """Index the roots (`scope`: only what changed in them, see `plan`)."""
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.embedded_hashes(self.model)
         self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
-        todo, unreachable, gone = self.plan(roots, report)
+        todo, unreachable, gone = self.plan(roots, report, scope)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
-                        self.ocr.model.name if self.ocr else None, self._texts)
+                        self.ocr.model.name if self.ocr else None, self._texts,
+                        Tally(report, self._indexed_before, self._departed))
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -214,9 +235,8 @@ class Indexer:
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
-            elif result.pixels is None or result.content_hash in known:
-                # a content known: a copy, a rename, a video read again, or a copy read while its
-                # twin's batch was being embedded (the reader looked before the vector existed)
+            elif result.pixels is None or result.content_hash in known:  # known (a copy, a rename, a video read
+                # again), or embedded since this copy was read
                 report.reused += 1
                 writer.ready.append(_indexed(result))
             else:

@@ -79,7 +79,10 @@ class IndexReport:
     embedded: int = 0
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
-    removed: int = 0
+    removed: int = 0  # files gone (moved ones included)
+    added: int = 0  # files new to the catalog, written indexed (moved ones not included)
+    updated: int = 0  # files the catalog knew, read again and written indexed
+    moved: int = 0  # new files whose content left another file in this run (moved or renamed)
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
     texts_failed: int = 0  # pictures OCR failed on (tried again next run)
@@ -170,6 +173,24 @@ def unexpected(error: BaseException) -> SkipFile:
     return SkipFile(UNEXPECTED, f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
+@dataclass
+class Tally:
+    """Counts the files a run writes as added, updated or moved (what a watcher reports)."""
+    report: IndexReport
+    indexed_before: set[str]  # files read again that were indexed (a file skipped before is added now)
+    departed: Counter  # content hashes of the files gone in this run
+
+    def __call__(self, files: list[IndexedFile]) -> None:
+        for f in files:
+            if f.path in self.indexed_before:
+                self.report.updated += 1
+            elif self.departed[f.content_hash] > 0:
+                self.departed[f.content_hash] -= 1
+                self.report.moved += 1
+            else:
+                self.report.added += 1
+
+
 def indexed_file(stat: FileStat, digest: str, meta: Meta | None, duration: float | None = None) -> IndexedFile:
     """A read file as the catalog stores it, its GPS position named (`picfind.media.places`);
     `duration`: a video's length."""
@@ -185,7 +206,7 @@ class Writer:
 
     def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
                  indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None,
-                 texts_read: set[str] | None = None) -> None:
+                 texts_read: set[str] | None = None, tally: Tally | None = None) -> None:
         self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
         self.indexed_before = indexed_before  # files read again that had a vector
         self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds
@@ -194,6 +215,7 @@ class Writer:
         self.vectors: dict[str, np.ndarray] = {}
         self.skipped: list[SkippedFile] = []
         self.texts: dict[str, str] = {}  # content hash -> text read in this batch
+        self.tally = tally
         self.last_commit = time.monotonic()
 
     def skip(self, t: Task, reason: str, detail: str) -> None:
@@ -217,6 +239,8 @@ class Writer:
 
     def commit(self) -> None:
         self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
+        if self.tally is not None:
+            self.tally(self.ready)
         if self.texts:
             self.catalog.put_texts(self.ocr_model, self.texts)
             self.texts.clear()

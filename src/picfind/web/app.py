@@ -45,6 +45,7 @@ from picfind.search.ranking import Hit
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
 from picfind.web.ranges import ranged, video_type
 from picfind.web.service import ApiError, Service
+from picfind.web.watching import Watching
 
 PAGE_MAX = 500  # results per request
 RESULTS_MAX = 20_000  # how deep "more results" may scroll
@@ -120,9 +121,12 @@ def _row(item: dict) -> dict:
 
 
 def create_app(db: Path | str, model: str | None = None, token: str | None = None,
-               host: str = "127.0.0.1") -> Starlette:
-    """The app; `host` is the address it listens on, one of the names it answers to."""
+               host: str = "127.0.0.1", watch: bool = False) -> Starlette:
+    """The app; `host` is the address it listens on, one of the names it answers to; `watch`:
+    keep the catalog current meanwhile (`picfind serve --watch`)."""
     service = Service(db, model)
+    if watch:
+        service.watcher = Watching(db, model)
     files = resources.files("picfind").joinpath("web")
     html = files.joinpath("index.html").read_text(encoding="utf-8")
     spec = files.joinpath("openapi.json").read_text(encoding="utf-8")
@@ -173,7 +177,11 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         return JSONResponse({"groups": groups, "wasted_bytes": sum(g["wasted_bytes"] for g in groups)})
 
     async def api_status(request: Request) -> Response:
-        return JSONResponse(await service.light(lambda lib: lib.status()))
+        status = await service.light(lambda lib: lib.status())
+        return JSONResponse({**status, "watch": service.watching})
+
+    async def api_watch(request: Request) -> Response:
+        return JSONResponse(service.watching, headers={"Cache-Control": "no-store"})
 
     async def api_file(request: Request) -> Response:
         found = await service.light(lambda lib: lib.file(request.path_params["id"]))
@@ -238,6 +246,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/api/search", api_search),
             Route("/api/similar", api_similar, methods=["GET", "POST"]),
             Route("/api/status", api_status),
+            Route("/api/watch", api_watch),
             Route("/api/dupes", api_dupes),
             Route("/api/file/{id:int}", api_file),
             Route("/api/openapi.json", openapi),
@@ -279,10 +288,11 @@ async def _closing(service: Service):
     service.close()
 
 
-def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool) -> None:
+def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool,
+          watch: bool = False) -> None:
     import uvicorn
 
-    app = create_app(db, model, token, host)
+    app = create_app(db, model, token, host, watch)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)

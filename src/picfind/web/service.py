@@ -13,6 +13,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from picfind.library import Example, Library, decode_example
+from picfind.web.watching import OFF, Watching
 
 UPLOAD_MAX = 25 * 2**20
 UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
@@ -65,6 +66,11 @@ class Service:
         self.files = _Worker("picfind-files", db, model)
         self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
         self.uploads = 0  # changed on the event loop only
+        self.watcher: Watching | None = None  # serve --watch
+
+    @property
+    def watching(self) -> dict:
+        return self.watcher.state if self.watcher is not None else OFF
 
     async def call(self, fn):
         """`fn(library)` on the search thread."""
@@ -96,6 +102,8 @@ class Service:
             _give_memory_back()
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
         self.searches.close()
         self.files.close()
         self.decoders.shutdown()

@@ -59,6 +59,7 @@ from picfind.records import (
     place_fields,
     place_values,
     stats_of,
+    under_paths,
     when_text,
 )
 
@@ -188,9 +189,11 @@ class PgCatalog(PgVectorIndex, PgTextStore):
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         return nullcontext()  # several runs at once share the work through `claim`
 
-    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
-        rows = self._run("SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files "
-                         "WHERE root_id = %s", (root_id,))
+    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
+        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
+        rows = self._run(query, (root_id,)) if under is None else []
+        for where, params in under_paths(under or [], "%s"):
+            rows += self._run(f"{query} AND ({where})", [root_id, *params])
         return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:

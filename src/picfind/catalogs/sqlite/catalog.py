@@ -37,6 +37,7 @@ from picfind.records import (
     place_fields,
     place_values,
     stats_of,
+    under_paths,
 )
 
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
@@ -176,10 +177,11 @@ class Catalog(TextStore):
         return n
 
     # files
-    def files_of_root(self, root_id: int) -> dict[str, FileRecord]:
-        rows = self.db.execute(
-            "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?",
-            (root_id,))
+    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
+        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?"
+        rows = self.db.execute(query, (root_id,)).fetchall() if under is None else []
+        for where, params in under_paths(under or [], "?"):
+            rows += self.db.execute(f"{query} AND ({where})", [root_id, *params])
         return {fs(p): FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,8 @@ class IndexStore:
     def _save(self, model: str, index: VectorIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"{self.catalog.id}.{model}.{index.name}.{index.position}.{type(index).suffix}"
-        temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        # Per process and thread: `serve --watch` saves from its watcher while a search catches up.
+        temp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             index.save(temp)
             if ids_path(temp).exists():  # the ids beside the file, for the backends that keep them apart
