@@ -15,6 +15,9 @@ Each pipeline runs in its own process (its peak memory is its own), on the same 
 
 * picfind: `media.video.sample` (key frames only, scaled by swscale) -> encoder -> frames kept
   when their embedding changes (`indexing.videos.embed_moments`);
+* picfind-ocr: picfind's, as `index --ocr` runs it: frames decoded at OCR's size
+  (`stages.OCR_MIN_SIDE`), each candidate's kept as a JPEG, and the kept frames' text read by
+  the default OCR model (`indexing.videos.read_moment_texts`; the OCR model loaded before the clock);
 * naive: decode every frame, convert each second's first frame to RGB at full size, preprocess
   it and embed it (one a second, in batches).
 
@@ -183,6 +186,20 @@ def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]
     return [(m.start, m.vector) for m in kept], got.decoded, runs
 
 
+def picfind_ocr_pipeline(path: Path, encoder, reader) -> tuple[list[tuple[float, np.ndarray]], int, int]:
+    from picfind.indexing.stages import OCR_MIN_SIDE
+    from picfind.indexing.videos import candidate, embed_moments, read_moment_texts
+    from picfind.media.video import open_video, sample
+
+    prep = encoder.bundle.preprocessing
+    with open_video(str(path)) as f:
+        got = sample(f, max(prep.size, OCR_MIN_SIDE), time_limit=3600,
+                     convert=lambda frame: candidate(frame, prep, True, True))
+    kept, runs = embed_moments(encoder.encode_images, prep, got.frames, got.info.duration, 16)
+    read_moment_texts(reader, "clip", kept)
+    return [(m.start, m.vector) for m in kept], got.decoded, runs
+
+
 def naive_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]], int, int]:
     import av
 
@@ -219,10 +236,19 @@ def child(pipeline: str, path: str, model: str, queries: list[str]) -> None:
     encoder.encode_images(np.zeros((1, 3, encoder.bundle.preprocessing.size, encoder.bundle.preprocessing.size),
                                    np.float32))  # loaded before the clock starts
     texts = {q: encoder.encode_text(q) for q in queries}
+    reader = None
+    if pipeline == "picfind-ocr":
+        from picfind.ocr.reader import TextReader
+
+        reader = TextReader(threads=os.cpu_count() or 2)
+        reader.read(np.zeros((64, 64, 3), np.uint8))  # loaded before the clock starts
     before = _rss_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
     started, cpu = time.perf_counter(), time.process_time()
-    frames, decoded, embedded = (picfind_pipeline if pipeline == "picfind" else naive_pipeline)(Path(path), encoder)
+    if pipeline == "picfind-ocr":
+        frames, decoded, embedded = picfind_ocr_pipeline(Path(path), encoder, reader)
+    else:
+        frames, decoded, embedded = (picfind_pipeline if pipeline == "picfind" else naive_pipeline)(Path(path), encoder)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     best = {}
     for q, vec in texts.items():
@@ -295,7 +321,7 @@ def main() -> None:
                        round(r["embedded"] * 60 / length, 1), "kept": r["kept"], "peak_mb": round(r["peak_mb"]),
                        "moments_found": f"{len(found)}/{len(moments)}" if model == "tiny-shapes" else "n/a"}
                 results.append(row)
-                print(f"  {model:16} {pipeline:8} {row['wall_s']:7.2f} s ({row['cpu_s']:.2f} s CPU)  "
+                print(f"  {model:16} {pipeline:11} {row['wall_s']:7.2f} s ({row['cpu_s']:.2f} s CPU)  "
                       f"{row['video_s_per_s']:6.1f}x real time ({row['video_s_per_cpu_s']:.1f}x per CPU second)  "
                       f"decoded {row['decoded_per_min']:5}/min  embedded {row['embedded_per_min']:5}/min  "
                       f"kept {row['kept']:4}  peak {row['peak_mb']:5} MB  moments {row['moments_found']}", flush=True)

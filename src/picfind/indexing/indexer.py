@@ -36,7 +36,7 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
-from picfind.indexing.videos import embed_moments
+from picfind.indexing.videos import embed_moments, onto_stored, read_moment_texts
 from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
@@ -229,8 +229,9 @@ class Indexer:
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
-            elif result.candidates is not None and result.content_hash not in known:
-                self._embed_video(result, writer, report, batch_size, claims)
+            elif result.candidates is not None and (result.content_hash not in known or result.text is not None):
+                # new, or known but its frames' text is to be read (indexed before without --ocr)
+                self._embed_video(result, writer, report, batch_size, claims, result.content_hash not in known)
                 known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
@@ -251,11 +252,16 @@ class Indexer:
         embed()
 
     def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,
-                     claims: Claims) -> None:
+                     claims: Claims, fresh: bool = True) -> None:
         """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
-        written with its file, in one batch: a kill never leaves half a video."""
+        written with its file, in one batch: a kill never leaves half a video. With OCR, the kept
+        frames' text too; a video embedded before (not `fresh`) gets only its frames' text, onto
+        the frames stored then."""
         digest = result.content_hash
         assert result.candidates is not None and digest is not None
+        if not fresh:
+            self._video_texts(result, writer, report, batch_size)
+            return
         if digest not in claims.claim(self.model, [digest]):
             report.reused += 1
             writer.ready.append(_indexed(result))
@@ -270,11 +276,35 @@ class Indexer:
                 self.thumbs.store(m.key(digest), m.thumb)
         if self.thumbs is not None and moments[0].thumb is not None:
             self.thumbs.store(digest, moments[0].thumb)  # the video's own: its opening
+        self._frame_texts(digest, moments, writer, report)
         report.embedded += 1
         report.frames_embedded += runs
         report.frames_kept += len(moments)
         writer.ready.append(_indexed(result))
         result.candidates = None
+
+    def _video_texts(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int) -> None:
+        """The text of a known video's kept frames (indexed before without OCR): embedded again to
+        find which frames it keeps, the text stored under the frame keys stored before."""
+        digest = result.content_hash
+        assert result.candidates is not None and digest is not None and self.ocr is not None
+        moments, runs = embed_moments(self.encoder.encode_images, self.prep, result.candidates,
+                                      result.duration or 0.0, batch_size)
+        report.frames_embedded += runs
+        self._frame_texts(digest, moments, writer, report, self.catalog.frame_keys(self.model, digest))
+        report.reused += 1
+        writer.ready.append(_indexed(result))
+        result.candidates = None
+
+    def _frame_texts(self, digest: str, moments: list, writer: Writer, report: IndexReport,
+                     stored: list[str] | None = None) -> None:
+        """With OCR, the kept frames' text, each under its frame key (`stored`: onto those keys)."""
+        if self.ocr is None:
+            return
+        texts, failed = read_moment_texts(self.ocr, digest, moments)
+        report.texts_failed += failed
+        for key, text in (texts if stored is None else onto_stored(texts, stored)).items():
+            writer.text(key, text, False, report)
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:

@@ -44,7 +44,7 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
-from picfind.indexing.videos import embed_moments
+from picfind.indexing.videos import embed_moments, read_moment_texts
 from picfind.media.decode import Meta
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
@@ -103,12 +103,14 @@ class EmbedWorker:
         todo = [r for h, r in first.items() if h in mine and r.pixels is not None]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
-        # a video: its kept moments (key, vector, thumbnail), embedded here; never its frames
+        # a video: its kept moments (key, vector, thumbnail, text read: '' for none), embedded
+        # here; never its frames
         moments, runs = {}, {}
         for h, r in first.items():
             if h in mine and r.candidates is not None:
                 kept, runs[h] = self._moments(r, len(batch["path"]))
-                moments[h] = [(m.key(h), m.vector, m.thumb or b"") for m in kept]
+                texts = read_moment_texts(self.ocr, h, kept)[0] if self.ocr else {}
+                moments[h] = [(m.key(h), m.vector, m.thumb or b"", texts.get(m.key(h), "")) for m in kept]
         none = np.zeros(self.bundle.embedding_dim, np.float32)
         carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
                    for r in results]
@@ -286,7 +288,7 @@ class RayStages:
         digest = batch["content_hash"][i]
         writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
         moments = list(batch["moments"][i])  # Ray may hand a list back as an array
-        vectors = [batch["vector"][i]] if not moments else [vector for _, vector, _ in moments]
+        vectors = [batch["vector"][i]] if not moments else [m[1] for m in moments]
         if batch["embedded"][i] and not all(np.isfinite(v).all() for v in vectors):
             report.skipped[NO_VECTOR] += 1
             writer.skip(Task(path, *stat), NO_VECTOR, "the model's vector for it is not finite (NaN)")
@@ -296,10 +298,12 @@ class RayStages:
             report.frames_embedded += int(batch["frames"][i])
             report.frames_kept += len(moments)
             if digest not in known:  # a copy embedded by another actor too: one vector is kept
-                for key, vector, thumb in moments:
+                for key, vector, thumb, text in moments:
                     writer.vectors[key] = vector
                     if thumb:
                         writer.catalog.thumbnails.store(key, bytes(thumb))
+                    if writer.ocr_model:
+                        writer.text(key, str(text), False, report)
                 if moments:  # a video's own thumbnail: its opening
                     batch["thumb"][i] = moments[0][2]
                 else:

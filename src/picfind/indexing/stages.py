@@ -114,8 +114,10 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
     try:
         if is_video(task.path):
-            v = read_video(task, known, prep, options.max_pixels, options.thumbnails)
-            # OCR does not read videos' frames: recorded as read, with no text, so not read again
+            v = read_video(task, known, prep, options.max_pixels, options.thumbnails,
+                           OCR_MIN_SIDE if ocr is not None else 0, texts)
+            # the video's own content is recorded as read (its kept frames' texts are read where
+            # they are embedded, `read_moment_texts`), so a re-scan does not read it again
             text = "" if ocr is not None and v.content_hash not in texts else None
             return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates, text=text)
         if task.size > MAX_FILE_BYTES:

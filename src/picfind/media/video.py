@@ -318,7 +318,7 @@ def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.
 def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
     if not out.frames and frame.rotation and not out.info.rotation:
         out.info = _rotated(out.info, frame.rotation)
-    kept = Frame(t, _upright(_small(frame), out.info.rotation, out.min_side))
+    kept = Frame(t, _upright(_small(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
     out.frames.append(out.convert(kept) if out.convert else kept)
 
 
@@ -339,10 +339,11 @@ def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
         raise SkipFile("too many frames", f"over {out.decoded} frames")
 
 
-def _small(frame: av.VideoFrame) -> Image.Image:
-    """The frame scaled by swscale so its shorter side is about `SMALL` (before rotation), RGB."""
+def _small(frame: av.VideoFrame, side: int = 0) -> Image.Image:
+    """The frame scaled by swscale so its shorter side is about `side` (`SMALL` by default;
+    more for OCR), before rotation, RGB."""
     w, h = frame.width, frame.height
-    scale = min(1.0, SMALL / min(w, h))
+    scale = min(1.0, (side or SMALL) / min(w, h))
     size = (max(2, round(w * scale)), max(2, round(h * scale)))
     hdr = _HDR.get(str(frame.color_trc).lower().replace("_", "-").split(".")[-1]) if frame.color_trc else None
     if hdr is None and "10" not in frame.format.name and "12" not in frame.format.name:

@@ -19,6 +19,7 @@ import numpy as np
 from picfind.filters import Filter
 from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, matching, partial_least, query_words
 from picfind.ocr.reader import DEFAULT_OCR, MODELS
+from picfind.records import owner
 from picfind.search.query import Term
 from picfind.search.ranking import Hit, hits_for
 
@@ -79,22 +80,28 @@ def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: lis
     enough = MAX_CANDIDATES if where else n + len(exclude or ())
     for group in words:
         for h, (text, m) in text_matches(catalog, ocr, group, enough).items():
-            if h not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
+            if owner(h) not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
                 found[h] = (text, m)
     ranked = sorted(found, key=lambda h: -found[h][1].score)[:MAX_TEXT_HITS]
     scored = [(h, _clip_score(catalog, model, h, vector)) for h in ranked]
     scored.sort(key=lambda hs: (-found[hs[0]][1].score, -hs[1]))
     text_hits = hits_for(catalog, scored, where, n)
     for hit in text_hits:
-        hit.matched = found[hit.content_hash][1].words
-    hits = text_hits if ocr_only else text_hits + [h for h in clip_hits if h.content_hash not in found]
+        hit.matched = found[_key(hit)][1].words
+    matched = {owner(h) for h in found}  # a video found by a frame's text: not again by CLIP
+    hits = text_hits if ocr_only else text_hits + [h for h in clip_hits if h.content_hash not in matched]
     hits = hits[:n]
-    texts = catalog.texts_of(ocr, [h.content_hash for h in hits])
+    texts = catalog.texts_of(ocr, [_key(h) for h in hits])
     for hit in hits:
-        hit.ocr_text = texts.get(hit.content_hash, "")
+        hit.ocr_text = texts.get(_key(hit), "")
     if sort == "date":
         hits.sort(key=lambda h: h.taken or "", reverse=True)
     return hits
+
+
+def _key(hit: Hit) -> str:
+    """Where a hit's text is stored: a video's under the frame of its moment, a picture's under its content."""
+    return hit.frame or hit.content_hash
 
 
 def _clip_score(catalog: CatalogBackend, model: str, content_hash: str, vector: np.ndarray) -> float:

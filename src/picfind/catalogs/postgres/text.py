@@ -94,5 +94,6 @@ class PgTextStore:
     @staticmethod
     def prune_texts(cur: psycopg.Cursor) -> None:
         """Drop the text of contents no file holds any more (inside the caller's transaction)."""
+        # a video frame's text ("<video hash>@<start>-<end>") lives as long as its video
         cur.execute("DELETE FROM ocr_texts t WHERE NOT EXISTS (SELECT 1 FROM files f "
-                    "WHERE f.content_hash = t.content_hash)")
+                    "WHERE f.content_hash = split_part(t.content_hash, '@', 1))")

@@ -74,7 +74,9 @@ class TextStore:
 
     def prune_texts(self) -> None:
         """Drop the text of contents no file holds any more (inside the caller's transaction)."""
-        orphans = ("SELECT id FROM ocr_texts WHERE content_hash NOT IN "
+        # a video frame's text ("<video hash>@<start>-<end>") lives as long as its video
+        orphans = ("SELECT id FROM ocr_texts WHERE (CASE WHEN instr(content_hash, '@') "
+                   "THEN substr(content_hash, 1, instr(content_hash, '@') - 1) ELSE content_hash END) NOT IN "
                    "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)")
         self.db.execute(f"DELETE FROM ocr_fts WHERE rowid IN ({orphans})")
         self.db.execute(f"DELETE FROM ocr_texts WHERE id IN ({orphans})")
