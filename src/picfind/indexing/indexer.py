@@ -231,8 +231,8 @@ class Indexer:
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
             elif result.candidates is not None and (result.content_hash not in known or result.text is not None):
                 # new, or known but its frames' text is to be read (indexed before without --ocr)
-                self._embed_video(result, writer, report, batch_size, claims, result.content_hash not in known)
-                known.add(result.content_hash)
+                if self._embed_video(result, writer, report, batch_size, claims, result.content_hash not in known):
+                    known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
                 waiting.append(result)
@@ -252,24 +252,29 @@ class Indexer:
         embed()
 
     def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,
-                     claims: Claims, fresh: bool = True) -> None:
+                     claims: Claims, fresh: bool = True) -> bool:
         """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
         written with its file, in one batch: a kill never leaves half a video. With OCR, the kept
         frames' text too; a video embedded before (not `fresh`) gets only its frames' text, onto
-        the frames stored then."""
+        the frames stored then. False: no frame had a finite vector (the video is skipped)."""
         digest = result.content_hash
         assert result.candidates is not None and digest is not None
         if not fresh:
             self._video_texts(result, writer, report, batch_size)
-            return
+            return True
         if digest not in claims.claim(self.model, [digest]):
             report.reused += 1
             writer.ready.append(_indexed(result))
-            return
+            return True
         report.device = self.encoder.active_device
         cands = result.candidates
         moments, runs = embed_moments(self.encoder.encode_images, self.prep, cands, result.duration or 0.0,
                                       batch_size)
+        result.candidates = None
+        if not moments:  # every frame's vector was NaN (`keep_moments` keeps none of those)
+            report.skipped[NO_VECTOR] += 1
+            writer.skip(result.task, NO_VECTOR, "the model's vectors for its frames are not finite (NaN)")
+            return False
         for m in moments:
             writer.vectors[m.key(digest)] = m.vector
             if self.thumbs is not None and m.thumb is not None:
@@ -281,7 +286,7 @@ class Indexer:
         report.frames_embedded += runs
         report.frames_kept += len(moments)
         writer.ready.append(_indexed(result))
-        result.candidates = None
+        return True
 
     def _video_texts(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int) -> None:
         """The text of a known video's kept frames (indexed before without OCR): embedded again to

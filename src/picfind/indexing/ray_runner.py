@@ -289,7 +289,9 @@ class RayStages:
         writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
         moments = list(batch["moments"][i])  # Ray may hand a list back as an array
         vectors = [batch["vector"][i]] if not moments else [m[1] for m in moments]
-        if batch["embedded"][i] and not all(np.isfinite(v).all() for v in vectors):
+        # a video none of whose frames had a finite vector: `keep_moments` kept none
+        no_frame = not moments and not np.isnan(batch["duration"][i])
+        if batch["embedded"][i] and (no_frame or not all(np.isfinite(v).all() for v in vectors)):
             report.skipped[NO_VECTOR] += 1
             writer.skip(Task(path, *stat), NO_VECTOR, "the model's vector for it is not finite (NaN)")
             return

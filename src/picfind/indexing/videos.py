@@ -189,10 +189,14 @@ def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: flo
     """The frames whose vector differs from the last kept one, or from the candidate just before
     (a cut, even to a scene like the last kept one), by a cosine below `threshold`: a static shot
     keeps one, a slow pan one per drift, a busy scene several. Each stands until the next kept
-    frame (the last one until the end of the video)."""
+    frame (the last one until the end of the video). A frame whose vector is not finite (a model
+    that gives NaN for it) is never kept: the frame before it stands on (none kept: the caller
+    skips the video, as `stages.NO_VECTOR`)."""
     kept: list[Moment] = []
     previous = None
     for cand, vec in zip(candidates, vectors):
+        if not np.isfinite(vec).all():
+            continue
         same = kept and min(float(np.dot(kept[-1].vector, vec)), float(np.dot(previous, vec))) >= threshold
         previous = vec
         if same:
