@@ -92,3 +92,85 @@ def test_clicking_a_video_result_plays_it_from_its_moment_in_chromium(web_catalo
             page.wait_for_function("() => document.querySelector('#play').paused")
         finally:
             browser.close()
+
+
+# Live Photos: the still's motion, played in the viewer ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def live_catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A Live Photo (a still and its 3 s VP9 motion, in MP4, which every Chromium plays), a plain
+    photo, and a still whose same-named video is long: a video of its own, not a motion."""
+    lib = tmp_path_factory.mktemp("live") / "lib"
+    lib.mkdir()
+    shape_files("red", "circle", n=1, seed=9)[0].save(lib / "IMG_0001.JPG")
+    shapes_video(lib / "IMG_0001.MP4", {0.0: RED_CIRCLE}, 3, codec="libvpx-vp9", size=(192, 144))
+    shape_files("blue", "square", n=1, seed=9)[0].save(lib / "IMG_0002.JPG")
+    db = lib.parent / "c.db"
+    picfind("index", str(lib), "--db", str(db), "--model", "tiny-shapes", "-q", check=True)
+    return lib, db
+
+
+def test_the_motion_of_a_live_photo_is_served_by_its_still_only_while_unchanged(live_catalog) -> None:
+    from starlette.testclient import TestClient
+
+    from picfind.web import app as web
+
+    lib, db = live_catalog
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url="http://127.0.0.1:8765") as c:
+        hits = {Path(h["path"]).name: h for h in c.get("/api/search", params={"q": "a red circle"}).json()["results"]}
+        live, plain = hits["IMG_0001.JPG"], hits["IMG_0002.JPG"]
+        assert live["motion_video"] == f"/motion/{live['id']}" and "motion_video" not in plain
+        data, indexed = (lib / "IMG_0001.MP4").read_bytes(), (lib / "IMG_0001.MP4").stat()
+        part = c.get(live["motion_video"], headers={"Range": "bytes=10-109"})
+        assert part.status_code == 206 and part.content == data[10:110]
+        assert part.headers["content-type"] == "video/mp4" and part.headers["x-content-type-options"] == "nosniff"
+        assert c.get(live["motion_video"]).content == data
+        assert c.get(f"/motion/{plain['id']}").status_code == 404  # no motion beside it
+        assert c.get("/motion/999999").status_code == 404
+        assert c.get(live["motion_video"], headers={"Host": "evil.example"}).status_code == 403
+        (lib / "IMG_0002.MP4").write_bytes(data)  # a motion put beside a still after indexing: never served
+        assert c.get(f"/motion/{plain['id']}").status_code == 404
+        (lib / "IMG_0002.MP4").unlink()
+        (lib / "IMG_0001.MP4").write_bytes(data[:-10] + b"0123456789")  # other bytes now: never served
+        assert c.get(live["motion_video"]).status_code == 404
+        (lib / "IMG_0001.MP4").write_bytes(data)  # the same bytes, a new time: not the file indexed
+        assert c.get(live["motion_video"]).status_code == 404  # (no content hash to tell it is the same)
+        os.utime(lib / "IMG_0001.MP4", ns=(indexed.st_atime_ns, indexed.st_mtime_ns))
+        assert c.get(live["motion_video"]).content == data  # as indexed again
+
+
+TOP = "() => document.querySelector('.tile') && document.querySelector('.tile').title.includes('%s')"
+
+
+@pytest.mark.slow
+def test_a_live_photo_plays_its_motion_in_the_viewer_in_chromium(live_catalog) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from .test_web import CHROMIUM, FLAGS, serving
+
+    lib, db = live_catalog
+    with serving(db) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(url)
+            page.fill("#q", "a blue square")
+            page.wait_for_function(TOP % "IMG_0002.JPG")  # this query's results, not the last one's
+            page.click(".tile >> nth=0")
+            page.wait_for_selector("#big:not([hidden])")
+            assert page.is_hidden("#motion")  # a plain photo: nothing to play
+            page.keyboard.press("Escape")
+            page.fill("#q", "a red circle")
+            page.wait_for_function(TOP % "IMG_0001.JPG")
+            page.click(".tile >> nth=0")
+            page.wait_for_selector("#motion:not([hidden])")
+            assert page.is_visible("#big") and page.is_hidden("#play")  # the still first
+            page.click("#motion")
+            page.wait_for_selector("#play:not([hidden])")
+            page.wait_for_function("() => document.querySelector('#play').currentTime > 0.5", timeout=20000)
+            assert page.eval_on_selector("#play", "v => v.error") is None
+            assert "/motion/" in page.eval_on_selector("#play", "v => v.currentSrc")
+            page.wait_for_selector("#big:not([hidden])", timeout=20000)  # ended: the still again
+            assert page.is_hidden("#play")
+        finally:
+            browser.close()

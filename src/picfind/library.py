@@ -34,7 +34,7 @@ from picfind.ocr.reader import DEFAULT_OCR, TextReader
 from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.records import CatalogError
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
-from picfind.search.moments import frame_at, moment_vector, video_file
+from picfind.search.moments import frame_at, moment_vector, open_motion, video_file
 from picfind.search.query import Term, combine, parse
 from picfind.search.ranking import Hit, search
 from picfind.search.textsearch import OFF as OCR_OFF
@@ -396,6 +396,10 @@ class Library:
             return None
         return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
                             found["mtime_ns"], found["content_hash"], str, MAX_VIDEO_BYTES, stream_hash)
+
+    def open_motion(self, file_id: int) -> tuple[BinaryIO, str] | None:
+        """A Live Photo's motion, opened, and its path (`picfind.search.moments.open_motion`)."""
+        return open_motion(self.catalog, file_id)
 
     def thumbnail(self, file_id: int, at: float | None = None) -> bytes | None:
         """An indexed picture's thumbnail (JPEG bytes), made (or remade, when broken) now if need be;

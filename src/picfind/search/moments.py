@@ -1,19 +1,24 @@
 """A video's moments as examples and thumbnails: which kept frame holds a second, the vector of a
-moment (or of the whole video), and the video a typed name means ("clip.mp4@1:23")."""
+moment (or of the whole video), the video a typed name means ("clip.mp4@1:23"), and a Live
+Photo's motion as the page plays it (`open_motion`)."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from picfind.media.formats import is_video
+from picfind.media.formats import is_video, live_motion
+from picfind.media.safefile import open_indexed
 from picfind.media.timecode import parse_time
 from picfind.records import frame_span
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
+
+LIVE_MOTION = "live photo motion"  # the skip reason a Live Photo's motion is recorded with (`indexing.videos`)
+MOTION_MAX_BYTES = 1 << 30  # a motion lasts 4 s at most: a larger file is no Live Photo's
 
 
 def frame_at(keys: list[str], second: float) -> str | None:
@@ -41,3 +46,22 @@ def video_file(text: str, at: str | float | None = None) -> tuple[str, str | flo
     if not os.path.exists(name) and "@" in name and at is None:
         name, _, at = name.rpartition("@")
     return (name, at) if is_video(name) and os.path.isfile(name) else None
+
+
+def open_motion(catalog: CatalogBackend, file_id: int) -> tuple[BinaryIO, str] | None:
+    """A Live Photo's motion, opened, and its path: only the motion file indexed beside this
+    indexed still (recorded as `LIVE_MOTION`), inside a root, its size and time unchanged since
+    (it has no content hash to fall back on: a changed one is read again by the next index)."""
+    still = catalog.file_by_id(file_id)
+    if still is None or still.get("duration") is not None:
+        return None
+    motion = live_motion(still["path"])
+    roots = catalog.roots()
+    root = next((r for r in roots if still["path"].startswith(r.path.rstrip(os.sep) + os.sep)), None)
+    rec = catalog.files_of_root(root.id, [motion]).get(motion) if motion and root else None
+    if rec is None or rec.status != "skipped" or rec.reason != LIVE_MOTION:
+        return None
+    # no content hash: a size or time changed since is "not the file indexed" (never hashed)
+    f = open_indexed(motion, [r.path for r in roots], rec.size, rec.mtime_ns, "", str, MOTION_MAX_BYTES,
+                     lambda _: "changed")
+    return (f, motion) if f is not None else None

@@ -117,6 +117,8 @@ def _row(item: dict) -> dict:
         row["video"] = f"/video/{item['id']}"
         if item.get("time") is not None:
             row["thumb"] += f"?t={item['time']:g}"
+    if item.get("motion"):  # a Live Photo's still: the page plays its motion
+        row["motion_video"] = f"/motion/{item['id']}"
     return row
 
 
@@ -226,6 +228,16 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         response.headers.update(SAME_ORIGIN)
         return response
 
+    async def motion(request: Request) -> Response:
+        """A Live Photo's motion, by its still's id, under the rules of `video`."""
+        found = await service.light(lambda lib: lib.open_motion(request.path_params["id"]))
+        if found is None:
+            raise HTTPException(404)
+        f, path = found
+        response = ranged(f, video_type(path), request.headers.get("range"))
+        response.headers.update(SAME_ORIGIN)
+        return response
+
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
 
@@ -253,6 +265,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/thumb/{id:int}", thumb),
             Route("/image/{id:int}", image),
             Route("/video/{id:int}", video),
+            Route("/motion/{id:int}", motion),
         ],
         exception_handlers={ApiError: api_error, LookupError: api_error, ValueError: api_error,
                             CatalogError: api_error, Exception: api_error},
