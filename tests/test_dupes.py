@@ -56,3 +56,47 @@ def test_near_duplicates_then_a_text_search_in_one_fresh_process(tmp_path) -> No
     proc = subprocess.run([sys.executable, "-c", script, db], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "3"
+
+
+def _lcs(near: np.ndarray) -> int:
+    """The longest common subsequence of a boolean matrix, cell by cell (the textbook recurrence)."""
+    table = np.zeros((near.shape[0] + 1, near.shape[1] + 1), np.int64)
+    for i in range(near.shape[0]):
+        for j in range(near.shape[1]):
+            table[i + 1, j + 1] = max(table[i, j + 1], table[i + 1, j], table[i, j] + near[i, j])
+    return int(table[-1, -1])
+
+
+def test_frame_sequences_pair_off_in_order_as_the_textbook_recurrence_says() -> None:
+    rng = np.random.default_rng(4)
+    for shape, density in [((1, 1), 0.5), ((7, 3), 0.3), ((30, 45), 0.1), ((60, 60), 0.5), ((12, 40), 0.02)]:
+        near = rng.random(shape) < density
+        assert dupes._in_order(near) == _lcs(near), (shape, density)
+
+
+def test_only_videos_that_could_pair_off_enough_frames_are_compared_in_order(monkeypatch) -> None:
+    """Bounds before the sequence comparison: a video with too few frames, or too few frames near
+    any of the other's, cannot reach the share; only the re-encoded copy is compared in order."""
+    rng = np.random.default_rng(5)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 64)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+    a = unit(10)
+    copy = a + rng.standard_normal(a.shape).astype(np.float32) * 0.01
+    short = np.vstack([a[:1], unit(3)])  # opens like a: a candidate, but 4 frames against 10
+    other = np.vstack([a[:1], unit(9)])  # opens like a, 10 frames, one near a's
+    videos = {"a": a, "copy": copy / np.linalg.norm(copy, axis=1, keepdims=True), "short": short, "other": other}
+    rows, keys = [], {}
+    for name, frames in videos.items():
+        for k, vec in enumerate(frames):
+            keys[len(rows)] = f"{name}@{k * 2000}-{k * 2000 + 2000}"
+            rows.append(vec)
+    matrix = np.stack(rows)
+    ids = np.arange(len(matrix), dtype=np.int64)
+    compared: list[tuple[int, int]] = []
+    real = dupes._in_order
+    monkeypatch.setattr(dupes, "_in_order", lambda near: compared.append(near.shape) or real(near))
+    pairs = dupes.video_pairs(ids, keys, similar_pairs(matrix, 0.9), matrix, 0.9)
+    assert [(keys[i].split("@")[0], keys[j].split("@")[0]) for i, j, _ in pairs] == [("a", "copy")]
+    assert compared == [(10, 10)]  # a against its copy only
