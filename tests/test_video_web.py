@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .conftest import picfind, shape_files
 from .videos import RED_CIRCLE, shapes_video
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 # the web page -----------------------------------------------------------------------------------------
 
@@ -63,35 +69,41 @@ def test_the_web_api_serves_a_moment_and_byte_ranges_of_the_indexed_video_only(w
         shutil.copy(copy, lib / "clip.webm")
 
 
-@pytest.mark.slow
-def test_clicking_a_video_result_plays_it_from_its_moment_in_chromium(web_catalog) -> None:
+@contextmanager
+def chromium_page(db: Path) -> Iterator[tuple[Page, str]]:
+    """A Chromium page, and the address of `picfind serve` on this catalog."""
     from playwright.sync_api import sync_playwright
 
     from .test_web import CHROMIUM, FLAGS, serving
 
-    lib, db = web_catalog
     with serving(db) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            ranges: list[str] = []
-            page.on("request", lambda r: ranges.append(r.headers.get("range", "")) if "/video/" in r.url else None)
-            page.goto(url)
-            page.fill("#q", "a red circle")
-            page.wait_for_selector(".tile .time")
-            assert page.inner_text(".tile >> nth=0").strip().endswith("▶ 0:06")
-            page.wait_for_function("() => document.querySelector('.tile img').naturalWidth > 0")  # the frame
-            page.click(".tile >> nth=0")
-            page.wait_for_selector("#play:not([hidden])")
-            page.wait_for_function("() => document.querySelector('#play').currentTime >= 6", timeout=20000)
-            assert page.eval_on_selector("#play", "v => v.error") is None
-            assert "0:06" in page.inner_text("#facts") and "0:12" in page.inner_text("#facts")  # moment, length
-            assert any(r.startswith("bytes=") for r in ranges)  # the browser asked for byte ranges
-            page.click(".moment >> nth=-1")  # another moment: the player jumps there
-            page.keyboard.press("Escape")
-            page.wait_for_function("() => document.querySelector('#play').paused")
+            yield browser.new_page(viewport={"width": 1100, "height": 800}), url
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_clicking_a_video_result_plays_it_from_its_moment_in_chromium(web_catalog) -> None:
+    lib, db = web_catalog
+    with chromium_page(db) as (page, url):
+        ranges: list[str] = []
+        page.on("request", lambda r: ranges.append(r.headers.get("range", "")) if "/video/" in r.url else None)
+        page.goto(url)
+        page.fill("#q", "a red circle")
+        page.wait_for_selector(".tile .time")
+        assert page.inner_text(".tile >> nth=0").strip().endswith("▶ 0:06")
+        page.wait_for_function("() => document.querySelector('.tile img').naturalWidth > 0")  # the frame
+        page.click(".tile >> nth=0")
+        page.wait_for_selector("#play:not([hidden])")
+        page.wait_for_function("() => document.querySelector('#play').currentTime >= 6", timeout=20000)
+        assert page.eval_on_selector("#play", "v => v.error") is None
+        assert "0:06" in page.inner_text("#facts") and "0:12" in page.inner_text("#facts")  # moment, length
+        assert any(r.startswith("bytes=") for r in ranges)  # the browser asked for byte ranges
+        page.click(".moment >> nth=-1")  # another moment: the player jumps there
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => document.querySelector('#play').paused")
 
 
 # Live Photos: the still's motion, played in the viewer ----------------------------------------------
@@ -144,33 +156,24 @@ TOP = "() => document.querySelector('.tile') && document.querySelector('.tile').
 
 @pytest.mark.slow
 def test_a_live_photo_plays_its_motion_in_the_viewer_in_chromium(live_catalog) -> None:
-    from playwright.sync_api import sync_playwright
-
-    from .test_web import CHROMIUM, FLAGS, serving
-
     lib, db = live_catalog
-    with serving(db) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            page.goto(url)
-            page.fill("#q", "a blue square")
-            page.wait_for_function(TOP % "IMG_0002.JPG")  # this query's results, not the last one's
-            page.click(".tile >> nth=0")
-            page.wait_for_selector("#big:not([hidden])")
-            assert page.is_hidden("#motion")  # a plain photo: nothing to play
-            page.keyboard.press("Escape")
-            page.fill("#q", "a red circle")
-            page.wait_for_function(TOP % "IMG_0001.JPG")
-            page.click(".tile >> nth=0")
-            page.wait_for_selector("#motion:not([hidden])")
-            assert page.is_visible("#big") and page.is_hidden("#play")  # the still first
-            page.click("#motion")
-            page.wait_for_selector("#play:not([hidden])")
-            page.wait_for_function("() => document.querySelector('#play').currentTime > 0.5", timeout=20000)
-            assert page.eval_on_selector("#play", "v => v.error") is None
-            assert "/motion/" in page.eval_on_selector("#play", "v => v.currentSrc")
-            page.wait_for_selector("#big:not([hidden])", timeout=20000)  # ended: the still again
-            assert page.is_hidden("#play")
-        finally:
-            browser.close()
+    with chromium_page(db) as (page, url):
+        page.goto(url)
+        page.fill("#q", "a blue square")
+        page.wait_for_function(TOP % "IMG_0002.JPG")  # this query's results, not the last one's
+        page.click(".tile >> nth=0")
+        page.wait_for_selector("#big:not([hidden])")
+        assert page.is_hidden("#motion")  # a plain photo: nothing to play
+        page.keyboard.press("Escape")
+        page.fill("#q", "a red circle")
+        page.wait_for_function(TOP % "IMG_0001.JPG")
+        page.click(".tile >> nth=0")
+        page.wait_for_selector("#motion:not([hidden])")
+        assert page.is_visible("#big") and page.is_hidden("#play")  # the still first
+        page.click("#motion")
+        page.wait_for_selector("#play:not([hidden])")
+        page.wait_for_function("() => document.querySelector('#play').currentTime > 0.5", timeout=20000)
+        assert page.eval_on_selector("#play", "v => v.error") is None
+        assert "/motion/" in page.eval_on_selector("#play", "v => v.currentSrc")
+        page.wait_for_selector("#big:not([hidden])", timeout=20000)  # ended: the still again
+        assert page.is_hidden("#play")
