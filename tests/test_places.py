@@ -245,3 +245,37 @@ def test_a_postgresql_catalog_from_before_places_gets_positions_without_re_embed
     report = json.loads(run("index", "--json", db=pg_url))
     assert report["embedded"] == 0 and report["read"] == 9
     assert len(found("search", "a shape", "--place", "lyon", db=pg_url)) == 3
+
+
+def test_a_video_filmed_somewhere_is_found_by_its_place_on_both_catalogs(db: str, tmp_path: Path) -> None:
+    """Phones write where a video was filmed as an ISO 6709 `location` tag: the video gets the
+    place, and `--place` and `--near` find its moment; one without the tag matches neither."""
+    from .videos import RED_CIRCLE, shapes_video
+
+    lib = tmp_path / "Films"
+    lib.mkdir()
+    shapes_video(lib / "shibuya.mp4", {2.0: RED_CIRCLE}, 8, location=f"+{TOKYO[0]:.4f}+{TOKYO[1]:.4f}+040.000/")
+    shapes_video(lib / "nowhere.mp4", {2.0: RED_CIRCLE}, 8, seed=1)
+    run("index", str(lib), "--json", db=db)
+    hits = {Path(h["path"]).name: h for h in json.loads(run("search", "a red circle", "--json", db=db))}
+    assert hits["shibuya.mp4"]["kind"] == "video" and hits["shibuya.mp4"]["lat"] == pytest.approx(TOKYO[0], abs=1e-4)
+    assert "Japan" in hits["shibuya.mp4"]["place"] and hits["nowhere.mp4"]["place"] is None
+    assert found("search", "a red circle", "--place", "japan", db=db) == ["shibuya.mp4"]
+    assert found("search", "a red circle", "--near", f"{TOKYO[0]},{TOKYO[1]},2", db=db) == ["shibuya.mp4"]
+    assert found("search", "a red circle", "--place", "france", db=db) == []
+
+
+@pytest.mark.parametrize("tag, position", [
+    ("+45.7640+004.8357/", (45.764, 4.8357)),
+    ("-33.8688+151.2093+058.000/", (-33.8688, 151.2093)),
+    ("+00.0000+000.0000/", (None, None)),  # a receiver without a fix
+    ("+95.0000+004.0000/", (None, None)),
+    ("Lyon", (None, None)),
+    ("", (None, None)),
+])
+def test_a_video_location_tag_is_read_as_iso_6709(tag: str, position: tuple) -> None:
+    from picfind.media.video import _position
+
+    lat, lon = _position({"location": tag})
+    assert (lat, lon) == (pytest.approx(position[0]) if position[0] is not None else None,
+                          pytest.approx(position[1]) if position[1] is not None else None)

@@ -225,6 +225,25 @@ def test_search_preview_draws_the_top_results_in_each_protocol(shapes_db: str, c
     assert decode_sixel(body)[0] == (160, 160)
 
 
+def test_a_video_previews_the_frame_of_its_moment(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The red circle shows at 0:04 of grey footage: the preview is that frame, not the opening."""
+    from .videos import RED_CIRCLE, shapes_video
+
+    lib = tmp_path / "Films"
+    lib.mkdir()
+    shapes_video(lib / "party.mp4", {4.0: RED_CIRCLE}, 10)
+    db = str(tmp_path / "c.db")
+    monkeypatch.setenv("PICFIND_MODEL", "tiny-shapes")
+    assert main(["index", str(lib), "--db", db, "-q"]) == 0
+    monkeypatch.setenv("PICFIND_PREVIEW", "kitty")
+    assert main(["search", "a red circle", "-n", "1", "--preview", "--db", db]) == 0
+    out = capsys.readouterr().out
+    [(_, img)] = kitty_images(out)
+    assert "party.mp4 @ 0:04" in out
+    r, g, b = np.asarray(img.convert("RGB")).reshape(-1, 3).astype(int).T
+    assert ((r > 150) & (g < 90) & (b < 90)).mean() > 0.02  # red pixels: the moment's frame, not grey footage
+
+
 def test_a_terminal_that_cannot_draw_gets_one_line_and_the_results(shapes_db: str, capsys, monkeypatch) -> None:
     monkeypatch.delenv("PICFIND_PREVIEW", raising=False)
     for name in ("KITTY_WINDOW_ID", "TERM_PROGRAM", "LC_TERMINAL"):

@@ -30,7 +30,7 @@ def grey(size: int, seed: int = 0) -> Image.Image:
 def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: float, fps: int = 10,
                 size: tuple[int, int] = (224, 160), codec: str = "libx264", gop: int = 10,
                 rotation: int = 0, pix_fmt: str = "yuv420p", creation_time: str | None = None,
-                container_options: dict | None = None, start: float = 0.0) -> Path:
+                container_options: dict | None = None, start: float = 0.0, location: str | None = None) -> Path:
     """A video showing each (start second, picture) until the next one; pictures are centred on
     a grey canvas of `size` (as shown) with a little moving noise, as a camera would record them.
     `rotation`: stored turned, with a display matrix that turns it back (as phones do); `start`:
@@ -40,6 +40,8 @@ def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: f
     with av.open(str(path), "w", options=container_options or {}) as out:
         if creation_time:
             out.metadata["creation_time"] = creation_time
+        if location:  # ISO 6709, as phones write where a video was filmed
+            out.metadata["location"] = location
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.codec_context.gop_size = gop

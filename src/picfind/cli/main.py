@@ -1,5 +1,5 @@
-"""The `picfind` command: a thin layer over `picfind.Library` and `picfind.models.store` (its arguments
-in `args.py`, its output in `output.py`, the prompt in `shell.py`)."""
+"""The `picfind` command: a thin layer over `picfind.Library` (its arguments in `args.py`, its output
+in `output.py`, the prompt in `shell.py`, `picfind models` in `models.py`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
+from picfind.cli.models import cmd_models
 from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
-from picfind.models import store as models
-from picfind.models.bundle import BundleError
+from picfind.library.models import MODEL_ERRORS
 from picfind.ocr.reader import OcrUnavailable
 from picfind.records import CatalogError, printable
 
@@ -258,63 +257,6 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    action = args.models_command or "list"
-    if action == "list":
-        rows = models.list_models()
-        if getattr(args, "json", False):
-            print(dumps([r.as_dict() for r in rows]))
-            return 0
-        for r in rows:
-            mark = "installed" if r.installed else "-"
-            name = f"{r.name} *" if r.default else r.name
-            print(terminal(f"{name:<22} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
-            print(f"{'':<22} {terminal(str(r.description))}" + (f"\n{'':<22} {terminal(r.path)}" if r.path else ""))
-        print("* the default for a new catalog; a catalog keeps the model it was indexed with")
-        return 0
-    if action == "download":
-        bar = None
-
-        def progress(label: str, done: int, total: int) -> None:
-            nonlocal bar
-            if getattr(args, "quiet", False):
-                return
-            from tqdm import tqdm
-
-            if bar is None or bar.desc != label:
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=label, file=sys.stderr)
-            bar.update(done - bar.n)
-
-        try:
-            bundle = models.download(args.name, progress)
-        finally:
-            if bar is not None:
-                bar.close()
-        print(f"{bundle.name} installed in {bundle.path}")
-        return 0
-    if action == "import":
-        bundle = models.import_folder(Path(args.dir), args.as_name)
-        print(terminal(f"{bundle.name} imported into {bundle.path} (all files verified)"))
-        return 0
-    if action == "verify":
-        bundle, problems, prepared = models.verify(args.model)
-        if problems:
-            for p in problems:
-                print(terminal(f"FAILED {bundle.name}: {p}"), file=sys.stderr)
-            return EXIT_ERROR
-        print(terminal(f"OK {bundle.name}: {len(bundle.files)} files match their sha256 ({bundle.path})"))
-        for line in prepared:
-            print(terminal(f"OK {bundle.name}: {line}"))
-        return 0
-    if action == "remove":
-        path = models.remove(args.name)
-        print(terminal(f"removed {args.name} ({path})"))
-        return 0
-    raise UsageError(f"unknown models action {action!r}")
-
-
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops like Ctrl-C: what is committed stays."""
     raise KeyboardInterrupt
@@ -338,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
                        "watch": cmd_watch}.get(args.command, run_shell)
             return command(args, lib)
-    except (CatalogError, models.ModelError, BundleError, UsageError, ValueError, LookupError, OcrUnavailable) as e:
+    except (CatalogError, *MODEL_ERRORS, UsageError, ValueError, LookupError, OcrUnavailable) as e:
         print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...

@@ -81,7 +81,7 @@ def after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Li
     if args.sheet:
         from picfind.cli.sheet import contact_sheet
 
-        out = contact_sheet(hits, args.sheet, lib.thumbnails, title=f"picfind: {query}")
+        out = contact_sheet(hits, args.sheet, lib, title=f"picfind: {query}")
         say(args, f"contact sheet: {out}")
     if args.open and hits:
         open_paths([h.path for h in hits[:5]], [h.time for h in hits[:5]])

@@ -198,6 +198,6 @@ def previewer(lib: Library) -> Callable[[Hit], str | None] | None:
         return None
 
     def draw(hit: Hit) -> str | None:
-        jpeg = lib.thumbnail(hit.id)
+        jpeg = lib.thumbnail(hit.id, hit.time)  # a video: the frame of its moment
         return picture(jpeg, protocol) if jpeg else None
     return draw

@@ -11,24 +11,22 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw, ImageFont
 
 from picfind.errors import terminal
-from picfind.media.safefile import read_or_none
 from picfind.media.timecode import time_label
 from picfind.search.ranking import Hit
 
 if TYPE_CHECKING:
-    from picfind.library import Thumbnails
+    from picfind.library import Library
 
 CELL = 200
 LABEL = 34
 PAD = 8
 
 
-def thumbnail(hit: Hit, cache: Thumbnails, size: int = CELL) -> Image.Image | None:
-    """The cached thumbnail (made and cached now when the indexer wrote none)."""
-    if hit.kind == "video":  # the frame of its best moment (a video's bytes are no picture)
-        data = cache.jpeg(hit.frame or hit.content_hash, lambda: None)
-    else:
-        data = cache.jpeg(hit.content_hash, lambda: read_or_none(hit.path))
+def thumbnail(hit: Hit, lib: Library, size: int = CELL) -> Image.Image | None:
+    """The hit's thumbnail through the library's door (`Library.thumbnail`): the cached one, else
+    made now from the file only while it is the indexed file inside a root; a video's, the frame
+    of its best moment."""
+    data = lib.thumbnail(hit.id, hit.time if hit.kind == "video" else None)
     try:
         img = Image.open(io.BytesIO(data or b"")).convert("RGB")
     except OSError:
@@ -52,7 +50,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text + "…"
 
 
-def contact_sheet(hits: list[Hit], out: Path | str, cache: Thumbnails, title: str = "",
+def contact_sheet(hits: list[Hit], out: Path | str, lib: Library, title: str = "",
                   columns: int | None = None) -> Path:
     """Write the hits as a grid of thumbnails; returns the file written."""
     out = Path(out)
@@ -69,7 +67,7 @@ def contact_sheet(hits: list[Hit], out: Path | str, cache: Thumbnails, title: st
         r, c = divmod(rank - 1, columns)
         x, y = PAD + c * (CELL + PAD), head + PAD + r * (CELL + LABEL + PAD)
         draw.rectangle((x, y, x + CELL - 1, y + CELL - 1), fill=(230, 230, 230))
-        thumb = thumbnail(hit, cache)
+        thumb = thumbnail(hit, lib)
         if thumb is not None:
             sheet.paste(thumb, (x + (CELL - thumb.width) // 2, y + (CELL - thumb.height) // 2))
         n = len(hit.duplicates)

@@ -22,7 +22,7 @@ from PIL import Image
 from picfind.media.decode import Meta, SkipFile
 from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
-from picfind.media.video import EVERY, Frame, open_video, probe, sample
+from picfind.media.video import EVERY, Frame, VideoInfo, open_video, probe, sample
 from picfind.models.preprocess import centre_crop
 from picfind.records import frame_key, frame_span
 
@@ -95,13 +95,17 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
         if digest in known and not ocr:
             info = probe(f, max_pixels)
             _not_live(task.path, info.duration)
-            return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration)
+            return VideoRead(digest, _meta(info), info.duration)
         if live_still(task.path) is not None:  # a stat or two; the header only then
             _not_live(task.path, probe(f, max_pixels).duration)
         sampled = sample(f, max(prep.size, ocr_side if ocr else 0), EVERY, max_pixels,
                          convert=lambda frame: candidate(frame, prep, thumbnails, ocr))
     info, candidates = sampled.info, sampled.frames
-    return VideoRead(digest, Meta(info.width, info.height, info.taken_at, info.camera), info.duration, candidates)
+    return VideoRead(digest, _meta(info), info.duration, candidates)
+
+
+def _meta(info: VideoInfo) -> Meta:
+    return Meta(info.width, info.height, info.taken_at, info.camera, info.lat, info.lon)
 
 
 def candidate(frame: Frame, prep: Preprocessing, thumbnail: bool, ocr: bool = False) -> Candidate:

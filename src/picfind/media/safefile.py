@@ -43,13 +43,6 @@ def read_regular(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         return f.read(limit + 1)[:limit]
 
 
-def read_or_none(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
-    try:
-        return read_regular(path, limit)
-    except ValueError:
-        return None
-
-
 def open_indexed(path: str, roots: Iterable[str], size: int, mtime_ns: int, content_hash: str,
                  hasher: Callable[[bytes], str], limit: int,
                  stream_hasher: Callable[[BinaryIO], str] | None = None) -> BinaryIO | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import time
 from collections import deque
@@ -60,6 +61,8 @@ class VideoInfo:
     rotation: int = 0  # degrees the picture is turned for display
     taken_at: str | None = None  # creation time, local wall clock "YYYY-MM-DD HH:MM:SS"
     camera: str | None = None
+    lat: float | None = None  # where it was filmed (ISO 6709 `location` tag, as phones write it)
+    lon: float | None = None
 
 
 _NO_INFO = VideoInfo(0, 0, 0.0, "")  # until the header is read
@@ -201,8 +204,9 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     if rotation in (90, 270):
         w, h = h, w
     meta = {**container.metadata, **stream.metadata}
+    lat, lon = _position(meta)
     return VideoInfo(w, h, duration, stream.codec_context.name, rotation, _created(meta),
-                     meta.get("com.apple.quicktime.model") or meta.get("model") or None)
+                     meta.get("com.apple.quicktime.model") or meta.get("model") or None, lat, lon)
 
 
 def _start(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
@@ -232,6 +236,22 @@ def _rotation(stream: av.video.stream.VideoStream) -> int:
     except ValueError:
         tag = 0
     return tag % 360 // 90 * 90
+
+
+_ISO6709 = re.compile(r"([+-]\d{1,2}(?:\.\d+)?)([+-]\d{1,3}(?:\.\d+)?)")
+
+
+def _position(meta: dict) -> tuple[float | None, float | None]:
+    """"+45.7640+004.8357+170.000/" (ISO 6709: the `location` tag of phones' MP4 and MOV files) ->
+    (lat, lon); nonsense, out of range or exactly (0, 0) (a receiver without a fix) -> no position."""
+    text = meta.get("com.apple.quicktime.location.ISO6709") or meta.get("location") or meta.get("location-eng")
+    m = _ISO6709.match(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        return None, None
+    lat, lon = float(m.group(1)), float(m.group(2))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat == lon == 0:
+        return None, None
+    return lat, lon
 
 
 def _created(meta: dict) -> str | None:

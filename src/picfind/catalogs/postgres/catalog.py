@@ -41,6 +41,7 @@ from picfind.catalogs.postgres.schema import connect, redact
 from picfind.catalogs.postgres.search import WHEN, PgSearcher, pg_condition
 from picfind.catalogs.postgres.text import PgTextStore
 from picfind.catalogs.postgres.thumbs import PgThumbnails
+from picfind.catalogs.postgres.vector_rows import PgVectorRows
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
@@ -53,7 +54,6 @@ from picfind.records import (
     IndexedFile,
     Root,
     SkippedFile,
-    frame_span,
     fs,
     owner,
     place_fields,
@@ -87,7 +87,10 @@ def _local_time(mtime_ns: int) -> str:
     return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
-class PgCatalog(PgVectorIndex, PgTextStore):
+class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
+    """The PostgreSQL catalog's tables (`PgVectorRows` reads the vector rows, `PgVectorIndex` keeps
+    their HNSW index, `PgTextStore` the text OCR read)."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = redact(url)
@@ -323,19 +326,6 @@ class PgCatalog(PgVectorIndex, PgTextStore):
         return self._one(sql.SQL("SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
                                  "AND f.offline IS NULL AND {}").format(condition), params)[0]
 
-    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
-        rows = self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,))
-        ids = np.array([i for i, _ in rows], dtype=np.int64)
-        matrix = np.stack([v.to_numpy() for _, v in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
-        return 0, ids, matrix
-
-    def count_vectors(self, model: str) -> int:
-        return self._one("SELECT count(*) FROM embeddings WHERE model = %s", (model,))[0]
-
-    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
-        rows = self._run("SELECT id, content_hash FROM embeddings WHERE id = ANY(%s)", ([int(i) for i in ids],))
-        return dict(rows)
-
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
         """The indexed files holding each content that pass `where` and are still on disk."""
         condition, params = pg_condition(where or Filter())
@@ -363,16 +353,6 @@ class PgCatalog(PgVectorIndex, PgTextStore):
                         "AND status = 'ok' AND offline IS NULL", (file_id,))
         return {"path": fs(bytes(row[0])), "content_hash": row[1], "size": row[2], "mtime_ns": row[3],
                 "duration": row[4]} if row else None
-
-    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
-        row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))
-        return row[0].to_numpy().astype(np.float32) if row else None
-
-    def frame_keys(self, model: str, content_hash: str) -> list[str]:
-        """A video's kept frames (`records.frame_key`), in time order."""
-        rows = self._run("SELECT content_hash FROM embeddings WHERE model = %s AND owner = %s "
-                         "AND content_hash <> owner", (model, content_hash))
-        return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
     # status
     def stats(self, model: str) -> dict:

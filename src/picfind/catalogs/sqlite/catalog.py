@@ -20,6 +20,7 @@ import numpy as np
 from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, owner_sql, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
+from picfind.catalogs.sqlite.vector_rows import VectorRows, chunks, marks
 from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.records import (
@@ -31,7 +32,6 @@ from picfind.records import (
     IndexedFile,
     Root,
     SkippedFile,
-    frame_span,
     fs,
     owner,
     place_fields,
@@ -43,10 +43,10 @@ from picfind.records import (
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
-class Catalog(TextStore):
+class Catalog(VectorRows, TextStore):
     """The embedded SQLite catalog's tables (`picfind.catalogs.sqlite.backend` adds its vector indexes and
-    thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `TextStore` the
-    text OCR read, SQLite only)."""
+    thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `VectorRows` the
+    vector rows' reads; `TextStore` the text OCR read, SQLite only)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -225,7 +225,7 @@ class Catalog(TextStore):
             db.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, reason, width, height, "
                 f"taken_at, camera, meta_read, duration, {', '.join(PLACE_COLUMNS)}) SELECT ?, ?, ?, ?, ?, 'ok', "
-                f"NULL, ?, ?, ?, ?, 1, ?, {_marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
+                f"NULL, ?, ?, ?, ?, 1, ?, {marks(PLACE_COLUMNS)} {_ROOT_EXISTS} ON CONFLICT(path) DO UPDATE SET "
                 "root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "content_hash = excluded.content_hash, status = 'ok', reason = NULL, detail = NULL, "
                 "width = excluded.width, height = excluded.height, taken_at = excluded.taken_at, "
@@ -254,70 +254,16 @@ class Catalog(TextStore):
             self.prune_texts()
         return gone
 
-    # vectors, for search and the vector indexes
-    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
-        """A consistent snapshot: the vector log position, then the id and unit vector of every
-        content embedded with this model."""
-        self.db.execute("BEGIN")  # one read transaction: the position matches the rows
-        try:
-            position = self.log_position()
-            rows = self.db.execute(
-                "SELECT (SELECT max(l.seq) FROM vector_log l WHERE l.model = e.model "
-                "AND l.content_hash = e.content_hash AND l.op = 'add'), e.vector "
-                "FROM embeddings e WHERE e.model = ?", (model,)).fetchall()
-        finally:
-            self.db.execute("COMMIT")
-        return position, *_id_matrix(rows)
-
-    def count_vectors(self, model: str) -> int:
-        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
-
-    def log_position(self) -> int:
-        return self.db.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
-
-    def vector_changes(self, model: str, since: int) -> list[tuple[int, str, str]]:
-        """(seq, content hash, 'add' or 'del') after `since`, oldest first."""
-        # `+model`: walk the log from `since` (few rows), not every row of the model.
-        return self.db.execute("SELECT seq, content_hash, op FROM vector_log WHERE seq > ? AND +model = ? "
-                               "ORDER BY seq", (since, model)).fetchall()
-
-    def vector_id(self, model: str, content_hash: str, before: int) -> int | None:
-        """The id a content had just before log position `before` (None if it had none)."""
-        return self.db.execute("SELECT max(seq) FROM vector_log WHERE model = ? AND content_hash = ? "
-                               "AND op = 'add' AND seq < ?", (model, content_hash, before)).fetchone()[0]
-
-    def vectors_for_ids(self, model: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The live vectors among these ids (ids of removed vectors are left out)."""
-        rows = []
-        for chunk in _chunks(ids):
-            rows += self._vectors_with_ids(_marks(chunk), [model, *chunk])
-        return _id_matrix(rows)
-
-    def _vectors_with_ids(self, ids_sql: str, params: list) -> list[tuple[int, bytes]]:
-        """(id, vector) of one model's live vectors whose id is among `ids_sql` (a list of ? or
-        a sub-query; `params` start with the model). `+l.model` keeps SQLite from walking the
-        model's whole log by its index (33 ms a search at 100k) instead of probing each id (0.7 ms)."""
-        return self.db.execute(
-            f"SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.model = l.model AND "
-            f"e.content_hash = l.content_hash WHERE +l.model = ? AND l.seq IN ({ids_sql})", params).fetchall()
-
-    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for chunk in _chunks(ids):
-            out.update(self.db.execute(f"SELECT seq, content_hash FROM vector_log WHERE seq IN ({_marks(chunk)})",
-                                       chunk).fetchall())
-        return out
-
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
         """The indexed files holding each content that pass `where` and are still on disk (a file
         deleted since the last scan never shows), oldest entry first."""
         condition, params = sqlite_condition(where or Filter())
         out: dict[str, list[dict]] = {h: [] for h in hashes}
-        for chunk in _chunks(hashes):
+        for chunk in chunks(hashes):
             rows = self.db.execute(
                 f"SELECT f.id, f.content_hash, f.path, f.size, f.mtime_ns, f.width, f.height, {WHEN}, f.camera, "
                 f"f.duration, {PLACE_READ} FROM files f WHERE f.status = 'ok' AND f.offline IS NULL "
-                f"AND f.content_hash IN ({_marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
+                f"AND f.content_hash IN ({marks(chunk)}) AND {condition} ORDER BY f.id", [*chunk, *params])
             for file_id, h, p, size, mtime_ns, w, hgt, taken, camera, duration, *place in rows:
                 if os.path.lexists(p):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
@@ -336,24 +282,6 @@ class Catalog(TextStore):
         return self.db.execute(f"SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
                                f"AND f.offline IS NULL AND {condition}", params).fetchone()[0]
 
-    def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
-        condition, params = sqlite_condition(where)
-        # A content's own key, or its frames' ("<hash>@<start>-<end>": between "<hash>@" and "<hash>@~").
-        return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
-                f"(l.content_hash = f.content_hash OR l.content_hash BETWEEN f.content_hash || '@' "
-                f"AND f.content_hash || '@~') "
-                f"WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} GROUP BY l.content_hash",
-                params)
-
-    def ids_matching(self, model: str, where: Filter) -> np.ndarray:
-        """Vector ids of the contents that have a file passing `where` (ids possibly stale: harmless)."""
-        query, params = self._matching_ids_sql(where)
-        return np.array([i for (i,) in self.db.execute(query, [model, *params])], dtype=np.int64)
-
-    def vectors_matching(self, model: str, where: Filter) -> tuple[np.ndarray, np.ndarray]:
-        query, params = self._matching_ids_sql(where)
-        return _id_matrix(self._vectors_with_ids(query, [model, model, *params]))
-
     def file_by_id(self, file_id: int) -> dict | None:
         if not 0 <= file_id < 2**63:  # SQLite's integers; a larger id from a URL is simply not there
             return None
@@ -361,17 +289,6 @@ class Catalog(TextStore):
                               "AND status = 'ok' AND offline IS NULL", (file_id,)).fetchone()  # offline: not served
         return {"path": fs(row[0]), "content_hash": row[1], "size": row[2], "mtime_ns": row[3],
                 "duration": row[4]} if row else None
-
-    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
-        row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",
-                              (model, content_hash)).fetchone()
-        return np.frombuffer(row[0], dtype=np.float32) if row else None
-
-    def frame_keys(self, model: str, content_hash: str) -> list[str]:
-        """A video's kept frames (`records.frame_key`), in time order."""
-        rows = self.db.execute("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
-                               "AND content_hash < ?", (model, content_hash + "@", content_hash + "A"))
-        return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
     # status
     def stats(self, model: str) -> dict:
@@ -393,24 +310,6 @@ class Catalog(TextStore):
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
-
-
-def _chunks(items: list, size: int = 500) -> Iterator[list]:
-    """SQLite caps the number of ? parameters in one statement. (numpy integers become ints:
-    sqlite3 would bind them as blobs that match nothing.)"""
-    for start in range(0, len(items), size):
-        yield [int(i) if isinstance(i, np.integer) else i for i in items[start:start + size]]
-
-
-def _marks(chunk: list | tuple) -> str:
-    return ",".join("?" * len(chunk))
-
-
-def _id_matrix(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
-    ids = np.array([i for i, _ in rows], dtype=np.int64)
-    if not rows:
-        return ids, np.zeros((0, 0), np.float32)
-    return ids, np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(len(rows), -1)
 
 
 def _switch_to_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:

@@ -1,0 +1,44 @@
+"""The PostgreSQL catalog's vector rows, read for search, duplicates and the examples of a query:
+every vector with its id, one content's vector, a video's kept frames.
+
+`PgCatalog` inherits these methods (it provides `_run` and `_one`), as the SQLite catalog does
+`picfind.catalogs.sqlite.vector_rows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from picfind.records import frame_span
+
+
+class PgVectorRows:
+    """Catalog methods for the vector rows (mixed into `PgCatalog`)."""
+
+    _run: Callable[..., list[tuple]]
+    _one: Callable[..., tuple | None]
+
+    def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
+        rows = self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,))
+        ids = np.array([i for i, _ in rows], dtype=np.int64)
+        matrix = np.stack([v.to_numpy() for _, v in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+        return 0, ids, matrix
+
+    def count_vectors(self, model: str) -> int:
+        return self._one("SELECT count(*) FROM embeddings WHERE model = %s", (model,))[0]
+
+    def hashes_for_ids(self, ids: list[int]) -> dict[int, str]:
+        rows = self._run("SELECT id, content_hash FROM embeddings WHERE id = ANY(%s)", ([int(i) for i in ids],))
+        return dict(rows)
+
+    def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
+        row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))
+        return row[0].to_numpy().astype(np.float32) if row else None
+
+    def frame_keys(self, model: str, content_hash: str) -> list[str]:
+        """A video's kept frames (`records.frame_key`), in time order."""
+        rows = self._run("SELECT content_hash FROM embeddings WHERE model = %s AND owner = %s "
+                         "AND content_hash <> owner", (model, content_hash))
+        return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))

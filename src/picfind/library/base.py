@@ -1,0 +1,97 @@
+"""The library's ground floor: the catalog it opened and the model it searches with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+import platformdirs
+
+from picfind.catalogs.opening import is_server, open_catalog
+from picfind.catalogs.protocol import CatalogBackend, Thumbnails
+from picfind.catalogs.sqlite.vectors import BACKENDS
+from picfind.models import store as models
+from picfind.models.bundle import Bundle, BundleError
+from picfind.models.encoder import Encoder
+from picfind.records import CatalogError
+
+ANN_BACKENDS = tuple(BACKENDS)  # the vector indexes `index --ann` may choose
+__all__ = ["ANN_BACKENDS", "LibraryBase", "Thumbnails", "default_db"]
+_Self = TypeVar("_Self", bound="LibraryBase")
+
+
+def default_db() -> Path | str:
+    """$PICFIND_DB (a file path or a postgresql:// URL), else a file in the user data folder."""
+    env = os.environ.get("PICFIND_DB")
+    if env and is_server(env):
+        return env
+    return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
+
+
+class LibraryBase:
+    """The catalog and the model (loaded on first use) that every door of `Library` shares."""
+
+    def __init__(self, db: Path | str | None = None, model: str | None = None,
+                 device: str = "auto", threads: int | None = None) -> None:
+        self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
+        self.catalog: CatalogBackend = open_catalog(self.target)
+        self._model_arg = model
+        self._device = device
+        self._threads = threads
+        self._bundle: Bundle | None = None
+        self._encoder: Encoder | None = None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _writable(self, command: str) -> None:
+        if self.catalog.read_only:
+            raise CatalogError(f"catalog {self.catalog.location} is read-only: searching works, but `{command}` has to "
+                               "write; copy it to a writable place and pass --db, or make it writable")
+
+    @property
+    def model_choice(self) -> str | None:
+        """Which model to use: the one asked for, else the one this catalog was indexed with (so a
+        new default never leaves a catalog without vectors), else $PICFIND_MODEL or the default."""
+        return self._model_arg or self.catalog.indexed_model()
+
+    @property
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            self._bundle = models.resolve(self.model_choice)
+        return self._bundle
+
+    def _remember_model(self) -> None:
+        """Record the model in the catalog: by name where the name finds this bundle, else by folder."""
+        bundle = self.bundle
+        try:
+            by_name = models.resolve(bundle.name).path.resolve() == bundle.path.resolve()
+        except (models.ModelError, BundleError):
+            by_name = False
+        self.catalog.set_setting("model", bundle.name if by_name else str(bundle.path.resolve()))
+
+    @property
+    def model(self) -> str:
+        return self.bundle.name
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads, prepared=True)
+        return self._encoder
+
+    @property
+    def location(self) -> str:
+        """The catalog, as messages name it (a server URL without its password)."""
+        return self.catalog.location
+
+    @property
+    def thumbnails(self) -> Thumbnails:
+        return self.catalog.thumbnails
