@@ -26,6 +26,7 @@ from picfind.ocr.reader import OcrUnavailable
 from picfind.records import CatalogError, printable
 
 if TYPE_CHECKING:
+    from picfind.filters import Filter
     from picfind.indexing.watch import Batch
     from picfind.search.ranking import Hit
 
@@ -106,20 +107,22 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    draw = _previews(args, lib)
-    hits = lib.search(args.query, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort,
-                      ocr_only=args.ocr_only)
-    print_hits(hits, args, draw)
-    after_results(hits, args, " ".join(args.query), lib)
-    return 0
+    return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
+        args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
 
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
+    return _answer(args, lib, f"like {args.image}", lambda where: lib.similar(
+        args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at))
+
+
+def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[Filter], list[Hit]]) -> int:
+    """Show what a search or a similar finds: the rows (with their pictures where asked), then the
+    contact sheet or the viewer."""
     draw = _previews(args, lib)
-    hits = lib.similar(args.image, n=args.n, min_score=args.min_score, where=filter_of(args), sort=args.sort,
-                       at=args.at)
+    hits = find(filter_of(args))
     print_hits(hits, args, draw)
-    after_results(hits, args, f"like {args.image}", lib)
+    after_results(hits, args, label, lib)
     return 0
 
 
