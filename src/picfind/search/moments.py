@@ -34,7 +34,7 @@ def moment_vector(catalog: CatalogBackend, model: str, content_hash: str, at: st
     if not keys:
         return None
     if at is None:
-        mean = np.mean([catalog.vector_of(model, k) for k in keys], axis=0)
+        mean = np.mean(list(catalog.vectors_of(model, keys).values()), axis=0)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
     return catalog.vector_of(model, frame_at(keys, parse_time(str(at))) or keys[-1])
 

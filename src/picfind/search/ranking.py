@@ -67,7 +67,15 @@ def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
         hits.sort(key=lambda h: h.taken or "", reverse=True)  # stable: equal dates keep the score order
     else:
         hits = _best(catalog, candidates, query, offset + n, min_score, where, exclude or set())
-    return hits[offset:offset + n]
+    return with_motion(hits[offset:offset + n])
+
+
+def with_motion(hits: list[Hit]) -> list[Hit]:
+    """Name each Live Photo still's motion: a few stats a picture, so only for the page shown."""
+    for hit in hits:
+        if hit.kind == "image":
+            hit.motion = live_motion(hit.path)
+    return hits
 
 
 def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: int,
@@ -110,9 +118,7 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
                   width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
                   taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
                   place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"))
-        if span is None and first.get("duration") is None:
-            hit.motion = live_motion(first["path"])
-        else:
+        if span is not None or first.get("duration") is not None:
             hit.kind, hit.duration, videos[h] = "video", first.get("duration"), hit
             if span is not None:
                 hit.time, hit.frame = span[0], key

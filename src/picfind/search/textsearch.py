@@ -21,7 +21,7 @@ from picfind.ocr.matching import MAX_CANDIDATES, TextMatch, matching, partial_le
 from picfind.ocr.reader import DEFAULT_OCR, MODELS
 from picfind.records import owner
 from picfind.search.query import Term
-from picfind.search.ranking import Hit, hits_for
+from picfind.search.ranking import Hit, hits_for, with_motion
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
@@ -58,9 +58,9 @@ def text_matches(catalog: CatalogBackend, ocr_model: str, words: list[str],
     found = matching(words, catalog.text_candidates(ocr_model, words))
     if len(words) > 1 and len(found) < enough:
         least = partial_least(words)
-        for word in words:  # a text holding some words is a candidate of each of them
-            for digest, hit in matching(words, catalog.text_candidates(ocr_model, [word]), least).items():
-                found.setdefault(digest, hit)
+        for word in words:  # a text holding some words is a candidate of each of them: match it once
+            fresh = {d: text for d, text in catalog.text_candidates(ocr_model, [word]).items() if d not in found}
+            found.update(matching(words, fresh, least))
     return found
 
 
@@ -83,14 +83,15 @@ def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: lis
             if owner(h) not in (exclude or set()) and (h not in found or m.score > found[h][1].score):
                 found[h] = (text, m)
     ranked = sorted(found, key=lambda h: -found[h][1].score)[:MAX_TEXT_HITS]
-    scored = [(h, _clip_score(catalog, model, h, vector)) for h in ranked]
+    stored = catalog.vectors_of(model, ranked)  # one read for every text hit, not one each
+    scored = [(h, float(stored[h] @ vector) if h in stored else 0.0) for h in ranked]
     scored.sort(key=lambda hs: (-found[hs[0]][1].score, -hs[1]))
     text_hits = hits_for(catalog, scored, where, n)
     for hit in text_hits:
         hit.matched = found[_key(hit)][1].words
     matched = {owner(h) for h in found}  # a video found by a frame's text: not again by CLIP
     hits = text_hits if ocr_only else text_hits + [h for h in clip_hits if h.content_hash not in matched]
-    hits = hits[:n]
+    hits = with_motion(hits[:n])
     texts = catalog.texts_of(ocr, [_key(h) for h in hits])
     for hit in hits:
         hit.ocr_text = texts.get(_key(hit), "")
@@ -102,8 +103,3 @@ def fuse(catalog: CatalogBackend, model: str, vector: np.ndarray, clip_hits: lis
 def _key(hit: Hit) -> str:
     """Where a hit's text is stored: a video's under the frame of its moment, a picture's under its content."""
     return hit.frame or hit.content_hash
-
-
-def _clip_score(catalog: CatalogBackend, model: str, content_hash: str, vector: np.ndarray) -> float:
-    v = catalog.vector_of(model, content_hash)
-    return float(v @ vector) if v is not None else 0.0

@@ -37,6 +37,11 @@ class PgVectorRows:
         row = self._one("SELECT vector FROM embeddings WHERE model = %s AND content_hash = %s", (model, content_hash))
         return row[0].to_numpy().astype(np.float32) if row else None
 
+    def vectors_of(self, model: str, keys: list[str]) -> dict[str, np.ndarray]:
+        rows = self._run("SELECT content_hash, vector FROM embeddings WHERE model = %s AND content_hash = ANY(%s)",
+                         (model, list(keys)))
+        return {k: v.to_numpy().astype(np.float32) for k, v in rows}
+
     def frame_keys(self, model: str, content_hash: str) -> list[str]:
         """A video's kept frames (`records.frame_key`), in time order."""
         rows = self._run("SELECT content_hash FROM embeddings WHERE model = %s AND owner = %s "

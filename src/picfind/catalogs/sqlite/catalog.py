@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from picfind.catalogs.sqlite.dialect import WHEN, register_functions, sqlite_condition
-from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, owner_sql, reown_sql, statements
+from picfind.catalogs.sqlite.dialect import WHEN, owner_sql, register_functions, sqlite_condition
+from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.catalogs.sqlite.vector_rows import VectorRows, chunks, marks
 from picfind.errors import explain

@@ -35,3 +35,10 @@ def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> flo
 def register_functions(db: sqlite3.Connection) -> None:
     """The SQL functions the filters use, on one connection."""
     db.create_function("picfind_km", 4, _km, deterministic=True)
+
+
+def owner_sql(column: str) -> str:
+    """SQL for the content a stored key belongs to: a video frame's key ("<hash>@<start>-<end>",
+    `records.frame_key`) belongs to its video; a picture's content hash to itself."""
+    return (f"CASE WHEN instr({column}, '@') > 0 THEN substr({column}, 1, instr({column}, '@') - 1) "
+            f"ELSE {column} END")

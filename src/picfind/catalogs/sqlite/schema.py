@@ -11,13 +11,6 @@ from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
 from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
 
 
-def owner_sql(column: str) -> str:
-    """SQL for the content a stored key belongs to: a video frame's key ("<hash>@<start>-<end>",
-    `records.frame_key`) belongs to its video; a picture's content hash to itself."""
-    return (f"CASE WHEN instr({column}, '@') > 0 THEN substr({column}, 1, instr({column}, '@') - 1) "
-            f"ELSE {column} END")
-
-
 def _json(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{e}"' for e in items) + "]"  # as json.dumps writes a root's extensions
 

@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from picfind.catalogs.sqlite.dialect import owner_sql
+from picfind.catalogs.sqlite.vector_rows import chunks, marks
 from picfind.ocr.matching import MAX_CANDIDATES, candidate_pieces, searchable
 
 # Appended to catalog_schema.MIGRATIONS. `text` is '' for a picture read and found to hold none.
@@ -53,11 +55,10 @@ class TextStore:
     def texts_of(self, ocr_model: str, hashes: list[str]) -> dict[str, str]:
         """The text read from these contents (those that hold some)."""
         out: dict[str, str] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start:start + 500]
+        for chunk in chunks(hashes):
             out.update(self.db.execute(
                 f"SELECT content_hash, text FROM ocr_texts WHERE ocr_model = ? AND text != '' "
-                f"AND content_hash IN ({','.join('?' * len(chunk))})", (ocr_model, *chunk)))
+                f"AND content_hash IN ({marks(chunk)})", (ocr_model, *chunk)))
         return out
 
     def text_candidates(self, ocr_model: str, words: list[str]) -> dict[str, str]:
@@ -75,8 +76,7 @@ class TextStore:
     def prune_texts(self) -> None:
         """Drop the text of contents no file holds any more (inside the caller's transaction)."""
         # a video frame's text ("<video hash>@<start>-<end>") lives as long as its video
-        orphans = ("SELECT id FROM ocr_texts WHERE (CASE WHEN instr(content_hash, '@') "
-                   "THEN substr(content_hash, 1, instr(content_hash, '@') - 1) ELSE content_hash END) NOT IN "
+        orphans = (f"SELECT id FROM ocr_texts WHERE {owner_sql('content_hash')} NOT IN "
                    "(SELECT content_hash FROM files WHERE content_hash IS NOT NULL)")
         self.db.execute(f"DELETE FROM ocr_fts WHERE rowid IN ({orphans})")
         self.db.execute(f"DELETE FROM ocr_texts WHERE id IN ({orphans})")

@@ -99,6 +99,14 @@ class VectorRows:
                               (model, content_hash)).fetchone()
         return np.frombuffer(row[0], dtype=np.float32) if row else None
 
+    def vectors_of(self, model: str, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for chunk in chunks(keys):
+            rows = self.db.execute(f"SELECT content_hash, vector FROM embeddings WHERE model = ? "
+                                   f"AND content_hash IN ({marks(chunk)})", [model, *chunk])
+            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
     def frame_keys(self, model: str, content_hash: str) -> list[str]:
         """A video's kept frames (`records.frame_key`), in time order."""
         rows = self.db.execute("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
