@@ -187,7 +187,8 @@ def scoped_batch(tmp: Path, pictures: list[Path], files: int) -> float:
         for p in pictures[:10]:
             shutil.copyfile(p, root / "new" / p.name)
         t = time.monotonic()
-        report = lib._index_roots([r], scope={r.id: [str(root / "new")]})  # what one watch batch runs
+        # what one watch batch runs
+        report = lib._index_roots([r], lib._prepare(None), scope={r.id: [str(root / "new")]})
         seconds = time.monotonic() - t
         assert report.added == 10 and report.removed == 0, report
     return seconds

@@ -64,19 +64,23 @@ class IndexingDoors(LibraryBase):
                 raise CatalogError("no folders to index yet: run `picfind index FOLDER`")
         if ann:
             self.catalog.choose_index(ann)
-        return self._index_roots(roots, options, progress, build_progress, ray, ocr)
+        return self._index_roots(roots, self._prepare(ocr), options, progress, build_progress, ray)
 
-    def _index_roots(self, roots: list, options: IndexOptions | None = None, progress: Progress | None = None,
-                     build_progress: BuildProgress | None = None, ray: str | None = None, ocr: bool | None = None,
-                     scope: dict[int, list[str]] | None = None) -> IndexReport:
+    def _prepare(self, ocr: bool | None) -> TextReader | None:
+        """Once per run (or per watch): the model remembered, and the OCR reader the catalog asks for."""
         self._remember_model()
-        from picfind.indexing.indexer import Indexer
-        from picfind.indexing.stages import IndexOptions
-
         reading = ocr_setting(self.catalog) if ocr is None else DEFAULT_OCR if ocr else OCR_OFF
         reader = TextReader(reading) if reading in OCR_MODELS else None  # says so if OCR is not installed
         if ocr is not None:
             set_ocr(self.catalog, ocr)
+        return reader
+
+    def _index_roots(self, roots: list, reader: TextReader | None, options: IndexOptions | None = None,
+                     progress: Progress | None = None, build_progress: BuildProgress | None = None,
+                     ray: str | None = None, scope: dict[int, list[str]] | None = None) -> IndexReport:
+        from picfind.indexing.indexer import Indexer
+        from picfind.indexing.stages import IndexOptions
+
         stages = None
         if ray is not None:
             from picfind.indexing.ray_runner import RayStages
@@ -105,9 +109,11 @@ class IndexingDoors(LibraryBase):
         elif not self.catalog.roots():
             raise CatalogError("no folders to watch yet: run `picfind watch FOLDER`")
 
+        reader = self._prepare(None)  # the OCR models load once, not per batch
+
         def apply(roots: list, scope: dict[int, list[str]]) -> IndexReport:
             with self.catalog.one_run(waiting):
-                return self._index_roots(roots, scope=scope)
+                return self._index_roots(roots, reader, scope=scope)
         Watcher(self.catalog.roots, apply, self.catalog.own_files(), options, on_batch, on_note, stop).run()
 
     def roots(self) -> list:
