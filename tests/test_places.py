@@ -279,3 +279,18 @@ def test_a_video_location_tag_is_read_as_iso_6709(tag: str, position: tuple) -> 
     lat, lon = _position({"location": tag})
     assert (lat, lon) == (pytest.approx(position[0]) if position[0] is not None else None,
                           pytest.approx(position[1]) if position[1] is not None else None)
+
+
+def test_a_portrait_video_keeps_its_position(tmp_path: Path) -> None:
+    """A phone's portrait video is turned by its display matrix: the turn keeps where it was filmed."""
+    from picfind.media.video import open_video, probe, sample
+
+    from .videos import RED_CIRCLE, shapes_video
+
+    path = shapes_video(tmp_path / "portrait.mov", {1.0: RED_CIRCLE}, 4, rotation=90, size=(128, 224),
+                        location=f"+{TOKYO[0]:.4f}+{TOKYO[1]:.4f}/")
+    for read in (probe, lambda f: sample(f, 64).info):
+        with open_video(str(path)) as f:
+            info = read(f)
+        assert (info.width, info.height) == (128, 224)
+        assert (info.lat, info.lon) == (pytest.approx(TOKYO[0]), pytest.approx(TOKYO[1]))

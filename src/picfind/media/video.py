@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -346,7 +346,7 @@ def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
     """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees)."""
     rot = int(round(-degrees)) % 360 // 90 * 90
     w, h = (info.height, info.width) if rot in (90, 270) else (info.width, info.height)
-    return VideoInfo(w, h, info.duration, info.codec, rot, info.taken_at, info.camera)
+    return replace(info, width=w, height=h, rotation=rot)  # every other field, the position too
 
 
 def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
