@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # indexing is imported by the command that uses it
     from picfind.indexing.stages import IndexReport
     from picfind.library import Library
 
+PREVIEW_MAX = 10  # pictures drawn per search (--preview): the top results
+
 
 def dumps(value: object) -> str:
     """JSON as picfind prints it: strict (NaN or Infinity anywhere is a ValueError, never output
@@ -41,7 +43,7 @@ def shown(value: str) -> str:
 
 
 def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], str | None] | None = None,
-               drawn: int = 10) -> None:
+               drawn: int = PREVIEW_MAX) -> None:
     """Results as JSON, paths, or lines of text; with `draw` (`picfind.cli.preview`), the first
     `drawn` results' pictures below their lines."""
     if args.json:

@@ -186,9 +186,6 @@ def _runs(bits: np.ndarray) -> str:
     return "".join(text)
 
 
-PREVIEW_MAX = 10  # pictures drawn per search: the top results
-
-
 def previewer(lib: Library) -> Callable[[Hit], str | None] | None:
     """What draws a result's thumbnail in this terminal, or None after saying in one line (on
     stderr) that it cannot."""

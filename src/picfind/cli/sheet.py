@@ -26,7 +26,7 @@ def thumbnail(hit: Hit, lib: Library, size: int = CELL) -> Image.Image | None:
     """The hit's thumbnail through the library's door (`Library.thumbnail`): the cached one, else
     made now from the file only while it is the indexed file inside a root; a video's, the frame
     of its best moment."""
-    data = lib.thumbnail(hit.id, hit.time if hit.kind == "video" else None)
+    data = lib.thumbnail(hit.id, hit.time)  # a video: the frame of its moment
     try:
         img = Image.open(io.BytesIO(data or b"")).convert("RGB")
     except OSError:

@@ -76,8 +76,8 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise
     except Exception as e:  # noqa: BLE001 - any decoder error is this file's skip, never the run's end
         first = e
-    bare = strip_metadata(data)
-    if bare is not None:
+    bare = strip_metadata(data) if not isinstance(first, MemoryError) else None
+    if bare is not None and len(bare) < len(data):  # only when metadata came out: else it fails the same
         try:
             return _decode(bare, min_side, max_pixels)
         except Exception:  # noqa: BLE001, S110 - the first error says more

@@ -66,6 +66,7 @@ class Service:
         self.files = _Worker("picfind-files", db, model)
         self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
         self.uploads = 0  # changed on the event loop only
+        self.prep = None  # the model's preprocessing, asked of the worker once (it never changes)
         self.watcher: Watching | None = None  # serve --watch
 
     @property
@@ -93,7 +94,9 @@ class Service:
             raise ApiError(503, "busy with other uploaded images: try again in a moment", {"Retry-After": "2"})
         self.uploads += 1
         try:
-            prep = await self.call(lambda lib: lib.bundle.preprocessing)
+            if self.prep is None:
+                self.prep = await self.call(lambda lib: lib.bundle.preprocessing)
+            prep = self.prep
             data = await _body(request)
             return await asyncio.get_running_loop().run_in_executor(self.decoders, decode_example, data, prep,
                                                                     UPLOAD_MAX_PIXELS)
