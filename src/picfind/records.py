@@ -3,6 +3,7 @@ found them, files indexed or skipped, the error a catalog raises, and the counts
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
@@ -190,3 +191,9 @@ def under_paths(paths: list[str], mark: str, chunk: int = 100) -> Iterator[tuple
             raw = os.fsencode(path).rstrip(b"/")
             params += [raw or b"/", raw + b"/", raw + b"0"]
         yield " OR ".join(f"path = {mark} OR (path >= {mark} AND path < {mark})" for _ in params[::3]), params
+
+
+def content_hasher() -> hashlib.blake2b:
+    """The hash that names a content (BLAKE2b-128): whole bytes (`stages.content_hash`) and a
+    streamed video (`videos.stream_hash`) must agree, so both start from this."""
+    return hashlib.blake2b(digest_size=16)

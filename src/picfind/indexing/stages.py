@@ -5,7 +5,6 @@ runner, with the records they pass along (`Task`, `ReadResult`, `IndexReport`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
 from picfind.models.preprocess import Preprocessing
-from picfind.records import FileStat, IndexedFile, SkippedFile
+from picfind.records import FileStat, IndexedFile, SkippedFile, content_hasher
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
@@ -40,7 +39,9 @@ OCR_MIN_SIDE = 1024
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    h = content_hasher()
+    h.update(data)
+    return h.hexdigest()
 
 
 @dataclass

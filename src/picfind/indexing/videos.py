@@ -9,7 +9,6 @@ does OCR (`read_moment_texts`): only the kept frames' text is read, each stored 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.media.video import EVERY, Frame, VideoInfo, open_video, probe, sample
 from picfind.models.preprocess import centre_crop
-from picfind.records import frame_key, frame_span
+from picfind.records import content_hasher, frame_key, frame_span
 
 if TYPE_CHECKING:
     from picfind.models.preprocess import Preprocessing
@@ -73,7 +72,7 @@ class Moment:
 
 def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
     """The same content hash as `stages.content_hash` of the whole file, read 1 MiB at a time."""
-    h = hashlib.blake2b(digest_size=16)
+    h = content_hasher()
     while block := f.read(chunk):
         h.update(block)
     return h.hexdigest()
