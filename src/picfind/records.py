@@ -61,8 +61,9 @@ class FileRecord:
 
 
 def fold(text: str) -> str:
-    """A place name as the place filter compares it: no accents, no case, words joined by one
-    space ("Île-de-France" -> "ile de france"), so people type names as they can."""
+    """Text as picfind compares it (place names, OCR text and the words looked for in it): no
+    accents, no case (after decomposing, so full-width and other compatibility capitals fold too),
+    words joined by one space ("Île-de-France" -> "ile de france"), so people type as they can."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return " ".join(w for w in re.split(r"[\W_]+", plain.casefold()) if w)
 

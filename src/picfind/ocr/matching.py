@@ -14,21 +14,15 @@ every catalog gives the same matches (`matching`).
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
+
+from picfind.records import fold  # one folding for OCR text and place names: case, accents, punctuation
 
 MIN_WORD = 3  # shorter query words are not looked for in the text (a trigram index cannot)
 FUZZY_MIN = 6  # words this long may match with one wrong character
 # Candidates a catalog hands the matcher at most: a word whose pieces are in more texts than this
 # says little (which of them come back then differs between catalogs).
 MAX_CANDIDATES = 20_000
-
-
-def fold(text: str) -> str:
-    """Lower case, accents off, punctuation to spaces, runs of spaces to one."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
-    return " ".join(kept.split())
 
 
 def searchable(text: str) -> str:
