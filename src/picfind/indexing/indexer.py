@@ -225,12 +225,14 @@ class Indexer:
             report.read += 1
             if result.candidates is not None:
                 self._videos.release()  # embedded below, or a copy of one embedded before
+            new_text = result.text is not None and result.content_hash not in writer.texts_read
             writer.text(result.content_hash, result.text, result.text_failed, report)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
-            elif result.candidates is not None and (result.content_hash not in known or result.text is not None):
-                # new, or known but its frames' text is to be read (indexed before without --ocr)
+            elif result.candidates is not None and (result.content_hash not in known or new_text):
+                # new, or known but its frames' text is to be read (indexed before without --ocr;
+                # not a copy of a video whose frames this run has just read)
                 if self._embed_video(result, writer, report, batch_size, claims, result.content_hash not in known):
                     known.add(result.content_hash)
             elif result.content_hash in pending:
