@@ -109,8 +109,9 @@ def _walk_folders(stack: list[str], root: str, wanted: set[str], excludes: list[
             yield Unreachable(folder, reason, e.strerror or str(e), place=True)
             continue
         subdirs = []
+        base = os.path.relpath(folder, root)  # once a folder: per file it was half of a re-scan's time
         for entry in entries:
-            rel = os.path.relpath(entry.path, root)
+            rel = entry.name if base == "." else base + os.sep + entry.name
             if _excluded(entry.name, rel, excludes):
                 continue
             try:
