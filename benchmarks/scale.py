@@ -181,7 +181,7 @@ def per_change(row: dict, base: Path, bundle: Path, model: str, n: int, qs: np.n
         _, row["status_s"] = timed(lib.status)
         (root_id,) = lib.catalog.db.execute("SELECT id FROM roots").fetchone()
         for i, folder in enumerate((f"{tag}warm", f"{tag}new")):  # the first loads the model: a watcher has
-            new = new_pictures(root / folder, 10, seed=i + len(tag))
+            new = new_pictures(root / folder, 10, seed=1000 + i + 10 * len(tag))  # never seen before
             report, took = timed(lambda new=new: lib._index_roots(lib.catalog.roots(), None, scope={root_id: new}))
             assert report.embedded == 10, report
         row["watch_batch_10_s"] = took
