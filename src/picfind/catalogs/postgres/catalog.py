@@ -36,6 +36,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from picfind.catalogs.analyses import AnalysisStores
+from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.lock import Waiting
 from picfind.catalogs.postgres.schema import connect, redact
 from picfind.catalogs.postgres.search import WHEN, PgSearcher, pg_condition
@@ -87,7 +89,7 @@ def _local_time(mtime_ns: int) -> str:
     return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
-class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
+class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisStores):
     """The PostgreSQL catalog's tables (`PgVectorRows` reads the vector rows, `PgVectorIndex` keeps
     their HNSW index, `PgTextStore` the text OCR read)."""
 
@@ -141,6 +143,26 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
     def _transaction(self) -> Iterator[psycopg.Cursor]:
         with self._guard(), self.db.transaction(), self.db.cursor() as cur:
             yield cur
+
+    # the face store's access (`picfind.catalogs.faces`)
+    def _fq(self, query: str, params: Iterable = ()) -> list[tuple]:
+        return self._run(self._sql(query), tuple(params))
+
+    def _fx(self) -> AbstractContextManager[psycopg.Cursor]:
+        return self._transaction()
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
+
+    def _vector_in(self, vector: np.ndarray) -> np.ndarray:
+        return np.asarray(vector, np.float32)
+
+    def _vector_out(self, stored: np.ndarray) -> np.ndarray:
+        return np.asarray(stored, np.float32)
+
+    def _reclaim(self) -> None:
+        for table in ("faces", "faces_read", "people"):
+            self._run(f"VACUUM FULL {table}")  # the deleted rows' space rewritten: no crop or vector lingers
 
     # settings
     def setting(self, key: str, default: str) -> str:
@@ -315,6 +337,7 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
             gone += [owner(h) for h in gone if owner(h) != h]  # a video's own thumbnail
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c.content_hash')}")
             self.prune_texts(cur)
+            self.prune_faces(cur)
         return sorted(set(gone))
 
     # reading

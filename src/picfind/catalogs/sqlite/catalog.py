@@ -12,11 +12,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from picfind.catalogs.analyses import AnalysisStores
+from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.sqlite.dialect import WHEN, owner_sql, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
@@ -43,7 +45,7 @@ from picfind.records import (
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
-class Catalog(VectorRows, TextStore):
+class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
     """The embedded SQLite catalog's tables (`picfind.catalogs.sqlite.backend` adds its vector indexes and
     thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `VectorRows` the
     vector rows' reads; `TextStore` the text OCR read, SQLite only)."""
@@ -127,6 +129,17 @@ class Catalog(VectorRows, TextStore):
             raise
         else:
             self.db.execute("COMMIT")
+
+    # the face store's access (`picfind.catalogs.faces`)
+    def _fq(self, query: str, params: Iterable = ()) -> list[tuple]:
+        return self.db.execute(query, tuple(params)).fetchall()
+
+    def _fx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.transaction()
+
+    def _reclaim(self) -> None:
+        self.db.execute("VACUUM")  # deleted faces' pages rewritten: no crop or vector lingers in the file
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # settings
     def setting(self, key: str, default: str) -> str:
@@ -252,6 +265,7 @@ class Catalog(VectorRows, TextStore):
             gone += sorted({owner(h) for h in gone if owner(h) != h})  # a video's own thumbnail
             db.execute(f"DELETE {orphans}")
             self.prune_texts()
+            self.prune_faces(db)
         return gone
 
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
