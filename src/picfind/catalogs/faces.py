@@ -143,15 +143,6 @@ class FaceStore:
     def person(self, person_id: int) -> dict | None:
         return next((p for p in self.people(hidden=True) if p["id"] == person_id), None)
 
-    def people_named(self, names: list[str]) -> dict[str, int]:
-        """Person ids by name, for the names given (folded: case and accents optional)."""
-        wanted = {fold(n): n for n in names}
-        found = {}
-        for pid, key in self._fq("SELECT id, name_key FROM people WHERE name_key IS NOT NULL"):
-            if key in wanted:
-                found[wanted[key]] = pid
-        return found
-
     def person_names(self) -> dict[str, int]:
         """Every named person's folded name -> id (for names typed inside a query)."""
         return {key: pid for pid, key in self._fq("SELECT id, name_key FROM people WHERE name_key IS NOT NULL "

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from picfind import __version__
 from picfind.filters import Filter
 from picfind.library import ANN_BACKENDS
 from picfind.search.dupes import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from picfind.library import Library
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -113,7 +117,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
-    p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
+    p.add_argument("query", nargs="*", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it "
+                   "(none, with --person: every picture of them)")
     p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
     _result_options(p)
 
@@ -210,8 +215,12 @@ def people_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
                        "show, forget (after `picfind index --faces`)")
     p.add_argument("--json", action="store_true", help="as JSON (the list: objects with id, name, pictures)")
     p.add_argument("--all", action="store_true", help="hidden people too")
+    either = argparse.ArgumentParser(add_help=False)  # also accepted after the action: people show 3 --json
+    either.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="as JSON")
+    common = argparse.ArgumentParser(add_help=False, parents=[common, either])
     psub = p.add_subparsers(dest="people_command", parser_class=Parser, metavar="ACTION")
-    psub.add_parser("list", parents=[common], help="every person, most pictures first (the default)")
+    psub.add_parser("list", parents=[common], help="every person, most pictures first (the default)").add_argument(
+        "--all", action="store_true", default=argparse.SUPPRESS, help="hidden people too")
     a = psub.add_parser("name", parents=[common], help="name a person: people name ID NAME")
     a.add_argument("person", metavar="ID")
     a.add_argument("name", nargs="+", metavar="NAME")
@@ -235,6 +244,16 @@ def people_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     a = psub.add_parser("forget", parents=[common], help="delete every face, face crop and person, and stop "
                         "finding faces")
     a.add_argument("--yes", action="store_true", help="do not ask first")
+
+
+def where_of(args: argparse.Namespace, lib: Library) -> Filter:
+    """The filter a command or a shell line asks for, people's names made ids (`Library.with_people`)."""
+    where = filter_of(args)
+    if args.person:
+        return lib.with_people(where, args.person, args.people_mode)
+    if args.people_mode != "all":
+        raise UsageError("--any-person and --only-people go with --person NAME")
+    return where
 
 
 def filter_of(args: argparse.Namespace) -> Filter:

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
+from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, where_of
 from picfind.cli.models import cmd_models
 from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
-from picfind.cli.people import cmd_people
+from picfind.cli.people import cmd_people, understood_line
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
@@ -116,11 +116,13 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
+    if not args.query and not args.person:
+        raise UsageError("what to search for? a description (picfind search \"a red car\"), or --person NAME")
+
     def find(where: Filter) -> list[Hit]:
-        meant = lib.understood(args.query, where)
-        if meant["people"] and not args.json and not args.paths_only and not args.null:
-            say(args, f"searching for {' and '.join(meant['people'])}"
-                      + (f" with {' + '.join(repr(t) for t in meant['text'])}" if meant["text"] else ""))
+        line = understood_line(lib, args.query, where)
+        if line and not args.json and not args.paths_only and not args.null:
+            say(args, line)
         return lib.search(args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort,
                           ocr_only=args.ocr_only)
     return _answer(args, lib, " ".join(args.query), find)
@@ -135,12 +137,7 @@ def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[
     """Show what a search or a similar finds: the rows (with their pictures where asked), then the
     contact sheet or the viewer."""
     draw = _previews(args, lib)
-    where = filter_of(args)
-    if args.person:
-        where = lib.with_people(where, args.person, args.people_mode)
-    elif args.people_mode != "all":
-        raise UsageError("--any-person and --only-people go with --person NAME")
-    hits = find(where)
+    hits = find(where_of(args, lib))
     print_hits(hits, args, draw)
     after_results(hits, args, label, lib)
     return 0

@@ -11,6 +11,7 @@ from picfind.cli.args import UsageError
 from picfind.cli.output import dumps, shown
 
 if TYPE_CHECKING:
+    from picfind.filters import Filter
     from picfind.library import Library
 
 
@@ -43,6 +44,15 @@ def cmd_people(args: argparse.Namespace, lib: Library) -> int:
     else:
         _say(args, f"{_label(changed)}: {_counts(changed)}" + (" (hidden)" if changed["hidden"] else ""))
     return 0
+
+
+def understood_line(lib: Library, query: list[str], where: Filter) -> str | None:
+    """How a query with people in it was understood ("pictures of Anna with 'at the beach'"), or None."""
+    meant = lib.understood(query, where)
+    if not meant["people"]:
+        return None
+    text = " + ".join(repr(t) for t in meant["text"])
+    return f"searching for pictures of {' and '.join(meant['people'])}" + (f" with {text}" if text else "")
 
 
 def _list(args: argparse.Namespace, lib: Library) -> int:

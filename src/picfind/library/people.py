@@ -11,7 +11,7 @@ from picfind.filters import PEOPLE_MODES, Filter
 from picfind.library.base import LibraryBase
 from picfind.people.grouping import MAX_DISTANCE, group
 from picfind.people.settings import DEFAULT_FACES, FACE_MODELS, OFF, faces_setting
-from picfind.records import CatalogError
+from picfind.records import CatalogError, fold
 
 
 class PeopleDoors(LibraryBase):
@@ -45,11 +45,22 @@ class PeopleDoors(LibraryBase):
         if isinstance(ref, int) or str(ref).strip().isdigit():
             found = self.catalog.person(int(ref))
         else:
-            ids = self.catalog.people_named([str(ref)])
-            found = self.catalog.person(ids[str(ref)]) if ids else None
+            pid = self.name_index().get(fold(str(ref)))
+            found = self.catalog.person(pid) if pid is not None else None
         if found is None:
             raise CatalogError(f"no person {ref!r} in {self.location}: `picfind people` lists them")
         return found
+
+    def name_index(self) -> dict[str, int]:
+        """Folded names -> person ids: each named person's full name, and their first and last name
+        where no one else's shares it ("anna" or "berg" finds Anna Berg while she is the only one)."""
+        names = self.catalog.person_names()
+        parts: dict[str, set[int]] = {}
+        for key, pid in names.items():
+            words = key.split()
+            for word in {words[0], words[-1]} if len(words) > 1 else ():
+                parts.setdefault(word, set()).add(pid)
+        return {**{k: ids.pop() for k, ids in parts.items() if len(ids) == 1 and k not in names}, **names}
 
     def name_person(self, ref: str | int, name: str) -> dict:
         self._writable("people name")

@@ -61,7 +61,7 @@ class SearchDoors(ExampleDoors):
         When the catalog reads text, pictures whose text holds the query's words come first
         (`picfind.search.textsearch`); `ocr_only`: only those. The query is parsed once, so with
         `files=False` (the web) no part of it ever looks at a path."""
-        terms, where = self.understand(parse([query] if isinstance(query, str) else query, files), where)
+        terms, where = self.understand(self._parse(query, files, where), where)
         vector, examples = self.terms_vector(terms or [Term(1.0, PEOPLE_ONLY)])
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
             hits = self.search_vector(vector, n, min_score, where, sort, exclude=examples, offset=offset, pool=pool)
@@ -74,10 +74,18 @@ class SearchDoors(ExampleDoors):
         person_moments(self.catalog, hits, where.people if where else [])
         return hits
 
+    @staticmethod
+    def _parse(query: str | list[str], files: bool, where: Filter | None) -> list[Term]:
+        """The query's terms; none when it is empty and people are asked for (all their pictures)."""
+        tokens = [query] if isinstance(query, str) else query
+        if where and where.people and not any(t.strip() for t in tokens):
+            return []
+        return parse(tokens, files)
+
     def understand(self, terms: list[Term], where: Filter | None = None) -> tuple[list[Term], Filter | None]:
         """Named people's names typed inside the text ("anna at the beach") taken out of it and
         into the filter, as `--person anna`: the terms left (none: the query only names people)."""
-        names = self.catalog.person_names() if self.finds_faces or where and where.people else {}
+        names = self.name_index() if self.finds_faces or where and where.people else {}
         rest, found = names_in(terms, names)
         if not found:
             return terms, where
@@ -86,7 +94,7 @@ class SearchDoors(ExampleDoors):
 
     def understood(self, query: str | list[str], where: Filter | None = None, files: bool = True) -> dict:
         """What a query is taken to mean, for showing it: the people named in it and the text left."""
-        terms, narrowed = self.understand(parse([query] if isinstance(query, str) else query, files), where)
+        terms, narrowed = self.understand(self._parse(query, files, where), where)
         named = [self.catalog.person(p) for p in (narrowed.people if narrowed else [])]
         return {"people": [p["name"] or f"person {p['id']}" for p in named if p],
                 "text": [t.text or t.image for t in terms]}

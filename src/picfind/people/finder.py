@@ -76,7 +76,7 @@ class FaceFinder:
         rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
         height, width = rgb.shape[:2]
         long_side = max(width, height)
-        scale = min(1.0, self.detect_side / long_side)
+        scale = min(2.0, self.detect_side / long_side)  # small pictures up too: HOG sees 80 px faces and larger
         small = rgb if scale == 1.0 else np.asarray(
             Image.fromarray(rgb).resize((max(1, round(width * scale)), max(1, round(height * scale))),
                                         Image.Resampling.BILINEAR))
