@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -157,8 +158,8 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisSto
     def _vector_in(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, np.float32)
 
-    def _vector_out(self, stored: np.ndarray) -> np.ndarray:
-        return np.asarray(stored, np.float32)
+    def _vector_out(self, stored: Any) -> np.ndarray:
+        return np.asarray(stored.to_numpy() if hasattr(stored, "to_numpy") else stored, np.float32)
 
     def _reclaim(self) -> None:
         for table in ("faces", "faces_read", "people"):
