@@ -284,3 +284,20 @@ def test_a_video_result_names_the_moment_the_person_appears(tmp_path: Path) -> N
     assert len(hits) == 1 and hits[0]["time"] == 6.0  # the moment she appears, not the video's opening
     line = run(db, "search", "a", "face", "--person", str(eileen), "--kind", "video")
     assert "visit.mp4 @ 0:06" in line
+
+
+def test_without_the_face_packages_one_line_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    Image.new("RGB", (64, 64)).save(folder / "a.png")
+    code = ("import sys; sys.modules['dlib'] = None; from picfind.cli.main import main; "
+            f"sys.exit(main(['index', {str(folder)!r}, '--faces', '--db', {str(tmp_path / 'c.db')!r}, "
+            f"'--model', {MODEL!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr == (
+        "picfind: error: finding faces needs the people extra: pip install 'picfind[people]'\n")
+    status = json.loads(run(tmp_path / "c.db", "status", "--json"))
+    assert status["faces"]["setting"] == "off"  # not remembered as on when it could not run
