@@ -18,6 +18,7 @@ from picfind.people.grouping import group
 
 from .conftest import picfind
 from .people_pictures import composite, crowd, faces, write_people
+from .test_watch import until, watching
 from .videos import grey, write_video
 
 pytestmark = pytest.mark.slow
@@ -301,3 +302,16 @@ def test_without_the_face_packages_one_line_says_what_to_install(tmp_path: Path)
         "picfind: error: finding faces needs the people extra: pip install 'picfind[people]'\n")
     status = json.loads(run(tmp_path / "c.db", "status", "--json"))
     assert status["faces"]["setting"] == "off"  # not remembered as on when it could not run
+
+
+def test_a_watched_folder_keeps_finding_faces(tmp_path: Path) -> None:
+    files = write_people(tmp_path / "Pictures", per_person=3)
+    db = tmp_path / "w.db"
+    run(db, "index", str(tmp_path / "Pictures"), "--faces")  # remembered: the watcher finds faces too
+    eileen = who_is(db)["eileen"]
+    from picfind import Library
+
+    with watching(db), Library(db, model=MODEL) as lib:
+        composite(faces()["eileen"], Image.open(files["messi"][0]).convert("L").convert("RGB"), 3,
+                  at=(500, 300)).save(tmp_path / "Pictures" / "eileen_watched.jpg")
+        until(lambda: lib.person(eileen)["pictures"] == 5, "the new picture's face joining its person")
