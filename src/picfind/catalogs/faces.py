@@ -225,12 +225,19 @@ class FaceStore:
     def _reclaim(self) -> None:
         """After `forget_faces`: the freed pages overwritten (what is deleted must not linger on disk)."""
 
-    def prune_faces(self, ex: Executor) -> None:
+    def prune_faces(self, ex: Executor, contents: list[str] | None = None) -> None:
         """Drop the faces of contents no file holds any more (inside the caller's transaction): a
-        deleted picture's faces leave their person; people left with none go."""
+        deleted picture's faces leave their person; people left with none go. `contents`: only
+        these can have lost their last file (a run's departed files), so only their rows are read."""
+        orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t}.content_hash)"
         for table in ("faces", "faces_read"):
-            ex.execute(f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM files f "
-                       f"WHERE f.content_hash = {table}.content_hash)")
+            if contents is None:
+                ex.execute(f"DELETE FROM {table} WHERE " + orphan.format(t=table))
+                continue
+            for i in range(0, len(contents), 400):
+                chunk = contents[i:i + 400]
+                ex.execute(self._sql(f"DELETE FROM {table} WHERE content_hash IN ({', '.join('?' * len(chunk))}) "
+                                     "AND " + orphan.format(t=table)), chunk)
         ex.execute("UPDATE people SET cover = NULL WHERE cover IS NOT NULL AND NOT EXISTS "
                    "(SELECT 1 FROM faces x WHERE x.id = people.cover)")
         self._drop_empty_people(ex)

@@ -231,7 +231,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         print(f"dates     {st['dates_before_1826']} dated before 1826, the first photograph: surely a camera clock "
               "never set (they sort as oldest; --before 1826 finds them)")
     vi = st["vector_index"]
-    print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
+    print(f"search    {vi['in_use']}" + (f", {vi['vectors']} vectors " if "vectors" in vi else " ")
+          + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
     if "index_bytes" in vi:
         index, pool = vi["index_bytes"] / 2**20, vi["shared_buffers_bytes"] / 2**20

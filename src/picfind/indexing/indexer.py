@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from picfind.catalogs.known import KnownContents
 from picfind.indexing.crawl import Found, Unreachable, identities, walk
 from picfind.indexing.stages import (
     NO_VECTOR,
@@ -67,7 +68,7 @@ class Indexer:
         self.thumbs = catalog.thumbnails if self.options.thumbnails else None
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
-        self._known: set[str] = set()
+        self._known = KnownContents(lambda hashes: set(), lambda: ())  # the catalog's, from `run`
         self._done: Done = {}  # per analysis kind, the contents (and video frames) it has analysed
         self._indexed_before: set[str] = set()  # files to read again that had a vector
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
@@ -101,6 +102,7 @@ class Indexer:
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id, starts)
+            self._known.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
             changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()
@@ -156,7 +158,7 @@ class Indexer:
         """Index the roots (`scope`: only what changed in them, see `plan`)."""
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
-        self._known = self.catalog.embedded_hashes(self.model)
+        self._known = self.catalog.known_contents(self.model)  # asked per content met, not read whole
         self._done = {a.kind: self.catalog.analysed(a.kind, a.model) for a in self.analyses}
         todo, unreachable, gone = self.plan(roots, report, scope)
         for u in unreachable:
@@ -170,8 +172,9 @@ class Indexer:
             writer.commit()
             if gone:
                 # Only now: a picture moved or renamed in this run has its new file written, so
-                # its vector is not an orphan. (An interrupted run prunes next time.)
-                self.catalog.thumbnails.remove(self.catalog.prune_embeddings())
+                # its vector is not an orphan. (An interrupted run prunes next time.) A watcher's
+                # batch looks only at the contents its files held; a whole run at every vector.
+                self.catalog.thumbnails.remove(self.catalog.prune_embeddings(None if scope is None else self._departed))
         except KeyboardInterrupt:
             report.interrupted = True
             writer.commit()  # keep every file that is complete

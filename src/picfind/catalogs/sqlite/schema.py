@@ -129,7 +129,19 @@ MIGRATIONS: list[str] = [
     WHERE length(taken_at) BETWEEN 16 AND 18
       AND taken_at GLOB '*[0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]';
     """,
-    # 9: faces and people (`picfind.catalogs.faces`): the faces found per picture or video frame
+    # 9: each model's vector count, kept by triggers: an index run and a search compare the
+    # vector index's size with it, and `count(*)` walks every vector's key (0.3 s at 10M).
+    """
+    CREATE TABLE vector_counts (model TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO vector_counts(model, n) SELECT model, count(*) FROM embeddings GROUP BY model;
+    CREATE TRIGGER vector_counted AFTER INSERT ON embeddings BEGIN
+        INSERT INTO vector_counts(model, n) VALUES (new.model, 1) ON CONFLICT(model) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER vector_uncounted AFTER DELETE ON embeddings BEGIN
+        UPDATE vector_counts SET n = n - 1 WHERE model = old.model;
+    END;
+    """,
+    # 10: faces and people (`picfind.catalogs.faces`): the faces found per picture or video frame
     # and face model (box as fractions of the picture, vector, a small JPEG crop), which
     # contents were searched, and the people faces are grouped into (named by the user or not).
     """
