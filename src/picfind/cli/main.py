@@ -24,7 +24,7 @@ from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
 from picfind.library.models import MODEL_ERRORS
 from picfind.ocr.reader import OcrUnavailable
-from picfind.people.finder import FacesUnavailable
+from picfind.people.settings import FacesUnavailable
 from picfind.records import CatalogError, printable
 
 if TYPE_CHECKING:
