@@ -206,7 +206,8 @@ def _scale(box: Box, s: float, dx: float = 0, dy: float = 0) -> Box:
     return (box[0] * s + dx, box[1] * s + dy, box[2] * s + dx, box[3] * s + dy)
 
 
-def _side(box: Box) -> float:
+def side(box: Box) -> float:
+    """A face's size: the side of the square of its box's area."""
     return ((box[2] - box[0]) * (box[3] - box[1])) ** 0.5
 
 
@@ -216,7 +217,7 @@ def _turn(box: Box, angle: float, size: tuple[int, int], new: tuple[int, int]) -
     cx, cy = (box[0] + box[2]) / 2 - size[0] / 2, (box[1] + box[3]) / 2 - size[1] / 2
     a = np.radians(angle)
     nx, ny = cx * np.cos(a) + cy * np.sin(a), -cx * np.sin(a) + cy * np.cos(a)
-    nx, ny, h = nx + new[0] / 2, ny + new[1] / 2, _side(box) / 2
+    nx, ny, h = nx + new[0] / 2, ny + new[1] / 2, side(box) / 2
     return (nx - h, ny - h, nx + h, ny + h)
 
 
@@ -231,12 +232,12 @@ def _paste(bg: np.ndarray, src: np.ndarray, box: Box, face: float, at: tuple[flo
            angle: float = 0.0, margin: float = 1.1) -> tuple[np.ndarray, Box]:
     """Paste the region around `box` (`margin` face sides each way) with a feathered oval edge,
     scaled so the face is `face` px, turned by `angle`, its face centre at `at` (fractions of bg)."""
-    side = _side(box)
+    s_box = side(box)
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    r = side * (0.5 + margin)
+    r = s_box * (0.5 + margin)
     region = (max(0, int(cx - r)), max(0, int(cy - r)), min(src.shape[1], int(cx + r)), min(src.shape[0], int(cy + r)))
     crop = Image.fromarray(src).crop(region)
-    s = face / side
+    s = face / s_box
     crop = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.LANCZOS)
     fbox = _scale((box[0] - region[0], box[1] - region[1], box[2] - region[0], box[3] - region[1]), s)
     mask = Image.new("L", crop.size, 0)
@@ -304,7 +305,7 @@ def detection_samples() -> tuple[DetectionSample, ...]:
             continue
         boxes = tuple(PHOTOS[name][3].values())
         tags = {"plain", "crowd"} if len(boxes) > 2 else {"plain"}
-        if min(_side(b) for b in boxes) < 48:
+        if min(side(b) for b in boxes) < 48:
             tags.add("small")
         out.append(DetectionSample(name, photo(name), boxes, frozenset(tags)))
     for i, name in enumerate(single):  # a person far away in a big picture: faces of 24-48 px in 1600
@@ -362,10 +363,11 @@ def _crowds(have: list[str], bgs: tuple[np.ndarray, ...]) -> list[DetectionSampl
 @_built(IdentitySample)
 def identity_samples() -> tuple[IdentitySample, ...]:
     """Several pictures of each person: their real photos, and composites of their face on real
-    backgrounds at other sizes (60-200 px), light (x0.5-x1.3) and tilt (up to 15 degrees)."""
+    backgrounds at other sizes (48-200 px), light (x0.35-x1.25) and tilt (up to 25 degrees)."""
     bgs, out = backgrounds(), []
     faces = [f for f in _faces(available())]
-    looks = [(160, 1.0, 0.0), (80, 0.55, 8.0), (200, 1.25, -12.0), (60, 1.0, 15.0), (120, 0.45, 0.0), (100, 1.1, -6.0)]
+    looks = [(160, 1.0, 0.0), (80, 0.55, 8.0), (200, 1.25, -12.0), (60, 1.0, 15.0), (120, 0.45, 0.0),
+             (100, 1.1, -6.0), (48, 0.35, 20.0), (64, 1.0, -25.0)]
     by_person: dict[str, list[tuple[str, Box]]] = {}
     for n, p, b in faces:
         by_person.setdefault(p, []).append((n, b))
