@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +184,12 @@ def available() -> list[str]:
 
 @functools.cache
 def backgrounds() -> tuple[np.ndarray, ...]:
-    """Real photos without faces, about 1600 px wide: wallpapers when installed, else skimage/sklearn."""
+    """Real photos without faces, 1600 px wide: wallpapers when installed, and skimage/sklearn
+    photos blown up to the same scale (so face sizes mean the same on each); kept as .npy."""
+    npy = CACHE / "decoded" / "backgrounds.npz"
+    if npy.exists():
+        with np.load(npy) as z:
+            return tuple(z[k] for k in sorted(z.files, key=int))
     import skimage.data
     from sklearn.datasets import load_sample_images
 
@@ -195,10 +199,11 @@ def backgrounds() -> tuple[np.ndarray, ...]:
         if f.exists():
             with Image.open(f) as im:
                 out.append(np.asarray(im.convert("RGB")))
-    small = [skimage.data.coffee(), skimage.data.rocket(), *load_sample_images().images]
-    for arr in small:  # blown up to the same scale, so face sizes mean the same on every background
+    for arr in (skimage.data.coffee(), skimage.data.rocket(), *load_sample_images().images):
         img = Image.fromarray(arr)
         out.append(np.asarray(img.resize((1600, round(1600 * img.height / img.width)), Image.BICUBIC)))
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(npy, **{str(i): a for i, a in enumerate(out)})
     return tuple(out)
 
 
@@ -222,10 +227,15 @@ def _turn(box: Box, angle: float, size: tuple[int, int], new: tuple[int, int]) -
 
 
 def _light(arr: np.ndarray, gain: float, gamma: float = 1.0, noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    x = (arr.astype(np.float32) / 255.0) ** gamma * gain
+    """Darker or brighter (a gain after a gamma, as a table), with sensor noise when asked."""
+    lut = (np.clip((np.arange(256) / 255.0) ** gamma * gain, 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = lut[arr]
     if noise:
-        x = x + np.random.default_rng(seed).normal(0, noise, x.shape).astype(np.float32)
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        tile = np.random.default_rng(seed).normal(0, noise * 255, (127, 131, 3)).astype(np.int16)  # tiled: cheap
+        reps = (-(-arr.shape[0] // 127), -(-arr.shape[1] // 131), 1)
+        grain = np.tile(tile, reps)[: arr.shape[0], : arr.shape[1]]
+        out = np.clip(out.astype(np.int16) + grain, 0, 255).astype(np.uint8)
+    return out
 
 
 def _paste(bg: np.ndarray, src: np.ndarray, box: Box, face: float, at: tuple[float, float],
@@ -269,33 +279,11 @@ def _exif_jpeg(img: np.ndarray, orientation: int) -> tuple[bytes, np.ndarray]:
     return buf.getvalue(), np.asarray(stored)
 
 
-def _built(cls: type) -> Callable[[Callable[[], tuple]], Callable[[], tuple]]:
-    """Keep a built sample set in the cache, keyed by this file's text and the sources present
-    (as plain dicts, so the pickle does not depend on the name this module was imported under)."""
-    return lambda fn: functools.lru_cache(maxsize=1)(functools.wraps(fn)(lambda: _load_or_build(cls, fn)))
-
-
-def _load_or_build(cls: type, fn: Callable[[], tuple]) -> tuple:
-    import hashlib
-    import pickle
-
-    key = hashlib.sha256(Path(__file__).read_bytes() + repr(available()).encode()).hexdigest()[:12]
-    path = CACHE / "built" / f"{fn.__name__}-{key}.pkl"
-    if path.exists():
-        return tuple(cls(**d) for d in pickle.loads(path.read_bytes()))
-    made = fn()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob(f"{fn.__name__}-*.pkl"):  # built by an older version of this file
-        old.unlink()
-    path.write_bytes(pickle.dumps([vars(x) for x in made], protocol=pickle.HIGHEST_PROTOCOL))
-    return made
-
-
 def _single() -> list[str]:
     return [n for n in available() if len(PHOTOS[n][3]) == 1 and n not in ("hanks", "messi_portrait")]
 
 
-@_built(DetectionSample)
+@functools.cache
 def detection_samples() -> tuple[DetectionSample, ...]:
     """The detection set: each photo as is, plus small, turned (tilt and EXIF), dim and crowd variants."""
     out: list[DetectionSample] = []
@@ -360,7 +348,7 @@ def _crowds(have: list[str], bgs: tuple[np.ndarray, ...]) -> list[DetectionSampl
     return out
 
 
-@_built(IdentitySample)
+@functools.cache
 def identity_samples() -> tuple[IdentitySample, ...]:
     """Several pictures of each person: their real photos, and composites of their face on real
     backgrounds at other sizes (48-200 px), light (x0.35-x1.25) and tilt (up to 25 degrees)."""
