@@ -103,7 +103,8 @@ class Indexer:
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id, starts)
-            self._known.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+            for seen in (self._known, *self._done.values()):
+                seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
             changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()

@@ -156,6 +156,9 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisSto
     def _sql(self, query: str) -> str:
         return query.replace("?", "%s")
 
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        return self._fq(query, params)  # psycopg's connection is thread-safe
+
     def _vector_in(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, np.float32)
 

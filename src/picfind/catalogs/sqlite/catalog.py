@@ -53,6 +53,7 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._reader: sqlite3.Connection | None = None  # `_seen_rows`'s
         if self.path.is_dir():
             raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
         # A catalog on a read-only drive, or a file or folder nobody may write to: SQLite cannot
@@ -83,6 +84,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
             raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
 
     def _migrate(self) -> None:
@@ -137,6 +140,12 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def _fx(self) -> AbstractContextManager[sqlite3.Connection]:
         return self.transaction()
+
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        if self._reader is None:  # a connection of its own: reader threads ask (KnownContents locks)
+            self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._reader.execute("PRAGMA query_only = ON")
+        return self._reader.execute(query, params).fetchall()
 
     def _reclaim(self) -> None:
         self.db.execute("VACUUM")  # deleted faces' pages rewritten: no crop or vector lingers in the file
