@@ -250,6 +250,7 @@ def test_the_token_from_the_environment_or_a_file(catalog: str, tmp_path: Path, 
     try:
         line = proc.stdout.readline()
         assert f"127.0.0.1:{port}" in line and secret not in " ".join(proc.args)
+        assert secret not in line and ("$PICFIND_TOKEN" if how == "env" else "--token-file") in line  # not in logs
         url = f"http://127.0.0.1:{port}/api/status"
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(url, timeout=30)
