@@ -50,3 +50,54 @@ def test_ffmpegs_generic_error_is_not_a_missing_permission() -> None:
 
     words = ffmpeg_words(av.error.PermissionError(errno.EPERM, "Operation not permitted", "<none>"))
     assert "Errno" not in words and "permitted" not in words and "damaged" in words
+
+
+def mjpeg(path: Path, sides: list[int]) -> Path:
+    """An MJPEG video whose frames are JPEGs of these sizes (its header gives the first one's)."""
+    import io
+    from fractions import Fraction
+
+    import av
+    from PIL import Image
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width = stream.height = sides[0]
+        stream.pix_fmt = "yuvj420p"
+        for i, side in enumerate(sides):
+            buf = io.BytesIO()
+            Image.new("RGB", (side, side), (200, 40 * i % 255, 0)).save(buf, "JPEG", quality=50)
+            packet = av.Packet(buf.getvalue())
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 1)
+            packet.is_keyframe = True
+            out.mux(packet)
+    return path
+
+
+def test_a_later_frame_over_the_pixel_cap_is_never_decoded(tmp_path: Path) -> None:
+    """The header says 64x64 (its first frame); the next frames are 2,000 px a side (4 MP)."""
+    made = mjpeg(tmp_path / "mj.mkv", [64, 2000, 2000, 64])
+    with video.open_video(str(made)) as f:
+        assert video.sample(f, 32, max_pixels=20_000_000).frames  # under a cap they fit
+        with pytest.raises(SkipFile) as skipped:
+            video.sample(f, 32, max_pixels=1_000_000)
+    assert skipped.value.reason == "too many pixels"
+
+
+def test_a_heic_thumbnail_larger_than_its_picture_is_never_decoded(tmp_path: Path) -> None:
+    """A HEIC whose primary image claims 64x64 but carries a 500 px thumbnail: another picture."""
+    import io
+
+    from PIL import Image
+
+    from picfind.media.decode import decode
+
+    pytest.importorskip("pillow_heif")
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 600), (200, 30, 30)).save(buf, "HEIF", quality=30, thumbnails=[500])
+    data = bytearray(buf.getvalue())
+    at = data.find(struct.pack(">4sII", b"ispe", 0, 600))  # the primary's size property, then 600 x 600
+    assert at > 0
+    data[at + 8:at + 16] = struct.pack(">II", 64, 64)
+    with pytest.raises(SkipFile):
+        decode(bytes(data), 32, max_pixels=25_000_000)

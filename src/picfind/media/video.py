@@ -154,6 +154,9 @@ def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputCon
             raise SkipFile("truncated or corrupt", f"a video container, but FFmpeg cannot read it "
                                                    f"({e.strerror or e}); was it copied whole?") from None
         raise SkipFile("not a video", f"FFmpeg finds no known container in it ({e.strerror or e})") from None
+    except av.error.ArgumentError as e:  # above all a frame over the decoder's `max_pixels` (`_info`)
+        raise SkipFile("too many pixels", f"a frame is over the pixel cap, or undecodable ({e.strerror or e})") \
+            from None
     except av.error.FFmpegError as e:  # FFmpeg's own codes, though PyAV raises them as OS errors
         raise SkipFile("truncated or corrupt", ffmpeg_words(e)) from None
     except (EOFError, OSError, ValueError, IndexError) as e:
@@ -197,6 +200,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 def _info(container: av.container.InputContainer, stream: av.video.stream.VideoStream, max_pixels: int) -> VideoInfo:
     w, h = stream.codec_context.width, stream.codec_context.height
+    # every frame, not only the first the header describes, is held to the cap before it is
+    # decoded: FFmpeg refuses to allocate a larger one (an MJPEG's 64x64 first frame, then 16,000 px)
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
     if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > 16384:
         raise SkipFile("absurd dimensions" if w * h <= max_pixels else "too many pixels",
                        f"{w}x{h} frames (the cap is {max_pixels / 1e6:.0f} MP)")
