@@ -29,6 +29,7 @@ from picfind.web import ranges
 
 from .conftest import picfind, shape_files
 from .test_web import LOCAL, free_port
+from .test_web_hardening import running
 from .videos import RED_CIRCLE, shapes_video
 
 MODEL = "tiny-shapes"
@@ -66,8 +67,6 @@ def read_bytes() -> int:
 def server(db: Path) -> Iterator[tuple[int, list[logging.LogRecord]]]:
     """The app on a real uvicorn server on 127.0.0.1 with `serve`'s settings; yields the port and
     what uvicorn and picfind logged meanwhile."""
-    import uvicorn
-
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
@@ -75,17 +74,10 @@ def server(db: Path) -> Iterator[tuple[int, list[logging.LogRecord]]]:
     for lg in loggers:
         lg.addHandler(handler)
     port = free_port()
-    srv = uvicorn.Server(web.server_config(web.create_app(db, MODEL), "127.0.0.1", port))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
     try:
-        yield port, records
+        with running(web.server_config(web.create_app(db, MODEL), "127.0.0.1", port)):
+            yield port, records
     finally:
-        srv.should_exit = True
-        thread.join(15)
         for lg in loggers:
             lg.removeHandler(handler)
 
