@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from picfind.library import Library
 from picfind.web import app as web
-from picfind.web import ranges
+from picfind.web import ranges, server
 
 from .conftest import picfind, shape_files
 from .test_web import LOCAL, free_port
@@ -64,7 +65,7 @@ def read_bytes() -> int:
 
 
 @contextmanager
-def server(db: Path) -> Iterator[tuple[int, list[logging.LogRecord]]]:
+def serving(db: Path) -> Iterator[tuple[int, list[logging.LogRecord]]]:
     """The app on a real uvicorn server on 127.0.0.1 with `serve`'s settings; yields the port and
     what uvicorn and picfind logged meanwhile."""
     records: list[logging.LogRecord] = []
@@ -75,7 +76,7 @@ def server(db: Path) -> Iterator[tuple[int, list[logging.LogRecord]]]:
         lg.addHandler(handler)
     port = free_port()
     try:
-        with running(web.server_config(web.create_app(db, MODEL), "127.0.0.1", port)):
+        with running(server.server_config(web.create_app(db, MODEL), "127.0.0.1", port)):
             yield port, records
     finally:
         for lg in loggers:
@@ -123,7 +124,7 @@ def test_status_answers_while_a_changed_video_is_hashed(tmp_path: Path) -> None:
     index(db, lib)
     with open(video, "r+b") as f:
         f.truncate(video.stat().st_size + (1 << 29))  # 512 MiB more (sparse): not the video indexed, hashed to tell
-    with server(db) as (port, _):
+    with serving(db) as (port, _):
         base = f"http://127.0.0.1:{port}"
         video_id = next(iter(ids(TestClient(web.create_app(db, MODEL), base_url=LOCAL), "red").values()))["id"]
         answers: list[int] = []
@@ -167,8 +168,8 @@ def test_stalled_readers_give_their_files_and_connections_back(tmp_path: Path,
     shape_files("red", "circle", n=1)[0].save(lib / "red.png")
     index(db, lib)
     monkeypatch.setattr(ranges, "SEND_SECONDS", 1.0)
-    monkeypatch.setattr(web, "CONNECTIONS_MAX", 24)
-    with server(db) as (port, logged):
+    monkeypatch.setattr(server, "CONNECTIONS_MAX", 24)
+    with serving(db) as (port, logged):
         pid = ids(TestClient(web.create_app(db, MODEL), base_url=LOCAL), "noise")["noise.png"]["id"]
         sockets = stalled(port, f"/image/{pid}", 20)
         try:
@@ -199,7 +200,7 @@ def test_a_client_that_leaves_closes_its_file_at_once(tmp_path: Path) -> None:
     lib.mkdir()
     big = noise_png(lib / "noise.png", 1400)
     index(db, lib)
-    with server(db) as (port, _):
+    with serving(db) as (port, _):
         pid = ids(TestClient(web.create_app(db, MODEL), base_url=LOCAL), "noise")["noise.png"]["id"]
         (s,) = stalled(port, f"/image/{pid}", 1)
         deadline = time.monotonic() + 10
@@ -226,7 +227,7 @@ def test_a_file_that_changes_while_sent_gets_exactly_its_announced_bytes_or_one_
         f.write(bytes(40 << 20))  # after the PNG's end: more than the sockets' buffers hold
     shrinks = padded_video(lib / "clip.mp4", 40 << 20)
     index(db, lib)
-    with server(db) as (port, logged):
+    with serving(db) as (port, logged):
         found = ids(TestClient(web.create_app(db, MODEL), base_url=LOCAL), "noise red")
         conn, reply = start_reading(port, found["noise.png"]["image"])
         announced = int(reply.headers["content-length"])
@@ -252,10 +253,26 @@ def test_a_file_that_changes_while_sent_gets_exactly_its_announced_bytes_or_one_
     assert not [r for r in logged if r.exc_info]
 
 
+def test_connections_that_never_send_a_request_are_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silent connections (or headers dribbled a byte at a time) once held a socket each for ever."""
+    db = tmp_path / "c.db"
+    index(db)
+    monkeypatch.setattr(server, "REQUEST_SECONDS", 0.5)
+    with serving(db) as (port, logged):
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+        silent[0].sendall(b"GET /api/status HTTP/1.1\r\nHo")  # headers never finished
+        for s in silent:
+            s.settimeout(10)
+            assert s.recv(100) == b""  # closed by the server
+            s.close()
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=30).status == 200
+    assert not [r for r in logged if r.exc_info]
+
+
 def test_the_server_is_capped_below_the_file_limit() -> None:
     import resource
 
-    config = web.server_config(web.Starlette(), "127.0.0.1", free_port())
+    config = server.server_config(Starlette(), "127.0.0.1", free_port())
     assert config.limit_concurrency and config.limit_concurrency * 3 < resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert config.timeout_keep_alive <= 10
 

@@ -163,8 +163,8 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
-    from picfind.web.app import serve
     from picfind.web.gates import is_loopback
+    from picfind.web.server import serve
 
     token, where = server_token(args)
     if not is_loopback(args.host) and not token:
