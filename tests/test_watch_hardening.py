@@ -76,7 +76,7 @@ def test_a_steady_sync_is_searchable_while_it_goes_on(tmp_path: Path) -> None:
     root, db = tmp_path / "Pictures", tmp_path / "c.db"
     root.mkdir()
     staged = tmp_path / "staged"
-    write_shapes(staged, 16)
+    write_shapes(staged, 40)  # 6 s of sync at most: the first ones must be in well before its end
     with watching(db, [str(root)]) as w, Library(db, model=MODEL) as lib:
         for k, p in enumerate(sorted(staged.iterdir())):
             shutil.copyfile(p, root / p.name)
