@@ -23,24 +23,22 @@ class FileDoors(PeopleDoors):
         """What the catalog says of an indexed picture, to open it while it is still that file
         (`Indexed.open`: a regular file reached inside a root, its size and time, else content,
         as indexed). None for a video: its bytes are never served as an image."""
-        from picfind.indexing.stages import content_hash
-
-        found = self.catalog.file_by_id(file_id)
-        if found is None or found.get("duration") is not None:
-            return None
-        return Indexed(found["path"], tuple(r.path for r in self.catalog.roots()), found["size"], found["mtime_ns"],
-                       found["content_hash"], content_hash, MAX_FILE_BYTES)
+        return self._indexed(file_id, video=False)
 
     def indexed_video(self, file_id: int) -> Indexed | None:
-        """What the catalog says of an indexed video, under the rules of `indexed_image` (a video
-        whose time changed is hashed as a stream, never read whole, and once per change)."""
+        """What the catalog says of an indexed video, under the rules of `indexed_image`."""
+        return self._indexed(file_id, video=True)
+
+    def _indexed(self, file_id: int, video: bool) -> Indexed | None:
+        """A file whose time changed is hashed as a stream (never read whole into memory), and
+        once per change (`media.safefile`)."""
         from picfind.indexing.videos import MAX_VIDEO_BYTES, stream_hash
 
         found = self.catalog.file_by_id(file_id)
-        if found is None or found.get("duration") is None:
+        if found is None or (found.get("duration") is not None) != video:
             return None
         return Indexed(found["path"], tuple(r.path for r in self.catalog.roots()), found["size"], found["mtime_ns"],
-                       found["content_hash"], str, MAX_VIDEO_BYTES, stream_hash)
+                       found["content_hash"], str, MAX_VIDEO_BYTES if video else MAX_FILE_BYTES, stream_hash)
 
     def open_image(self, file_id: int) -> BinaryIO | None:
         """An indexed picture's file, opened, while it is still that file (`indexed_image`)."""
