@@ -109,7 +109,7 @@ def build_parser() -> Parser:
     p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
     p.add_argument("--settle", type=_bounded(float, 0.1, 3600, "a number", "use 0.1 to 3600 seconds"), default=1.0,
-                   help="seconds without a change before a burst is indexed (default 1)")
+                   help="seconds a changed file must stay unchanged before it is indexed (default 1)")
     p.add_argument("--rescan-minutes", type=_bounded(float, 0.1, 10**6, "a number", "use 0.1 or more"), default=10.0,
                    help="re-scan roots on network file systems this often (their changes raise no events; default 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per change batch")

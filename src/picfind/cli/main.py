@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -179,10 +180,10 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
-    from picfind.web.app import serve
     from picfind.web.gates import is_loopback
+    from picfind.web.server import serve
 
-    token = server_token(args)
+    token, where = server_token(args)
     if not is_loopback(args.host) and not token:
         raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
                          "(every request must then carry it)")
@@ -195,22 +196,47 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
         raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch)
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch, where)
     return 0
 
 
-def server_token(args: argparse.Namespace) -> str | None:
-    """The token: --token, else the first line of --token-file, else $PICFIND_TOKEN (None: no token)."""
+TOKEN_FILE_MAX = 4096  # a token file holds one line
+
+
+def server_token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The token and where it came from: --token, else the first line of --token-file, else
+    $PICFIND_TOKEN ((None, ""): no token)."""
+    if args.token:
+        return args.token, "--token"
     if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                token = f.readline().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"--token-file {args.token_file}: {getattr(e, 'strerror', None) or e}") from None
-        if not token:
-            raise UsageError(f"--token-file {args.token_file} is empty: write the token on its first line")
-        return args.token or token
-    return args.token or os.environ.get("PICFIND_TOKEN", "").strip() or None
+        return read_token_file(args.token_file), f"--token-file {args.token_file}"
+    token = os.environ.get("PICFIND_TOKEN", "").strip()
+    return (token, "$PICFIND_TOKEN") if token else (None, "")
+
+
+def read_token_file(path: str) -> str:
+    """The first line of a regular file of at most a few KB: a FIFO would block the start for
+    ever and a device (/dev/zero) would be read without end, so neither is read at all."""
+    name = shown(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        raise UsageError(f"--token-file {name}: {e.strerror or e}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"--token-file {name} is not a regular file: write the token on the first line of a file")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(TOKEN_FILE_MAX + 1)
+    if len(data) > TOKEN_FILE_MAX:
+        raise UsageError(f"--token-file {name} is larger than {TOKEN_FILE_MAX:,} bytes: it should hold the token "
+                         "on one line")
+    try:
+        token = data.decode("utf-8").partition("\n")[0].strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"--token-file {name} is not text: write the token on its first line") from None
+    if not token:
+        raise UsageError(f"--token-file {name} is empty: write the token on its first line")
+    return token
 
 
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:

@@ -57,7 +57,8 @@ def open_motion(catalog: CatalogBackend, file_id: int) -> tuple[BinaryIO, str] |
         return None
     motion = live_motion(still["path"])
     roots = catalog.roots()
-    root = next((r for r in roots if still["path"].startswith(r.path.rstrip(os.sep) + os.sep)), None)
+    inner = sorted(roots, key=lambda r: len(r.path), reverse=True)  # a file belongs to the innermost root
+    root = next((r for r in inner if still["path"].startswith(r.path.rstrip(os.sep) + os.sep)), None)
     rec = catalog.files_of_root(root.id, [motion]).get(motion) if motion and root else None
     if rec is None or rec.status != "skipped" or rec.reason != LIVE_MOTION:
         return None
