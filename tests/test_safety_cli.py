@@ -82,7 +82,7 @@ Case = Callable[[Path, Path, Path, Mounts], tuple[list[str], str]]
 
 
 def disk_full_thumbnails(pictures: Path, catalog: Path, tmp: Path, mounts: Mounts) -> tuple[list[str], str]:
-    db = mounts.tmpfs("520k") / "c.db"  # room for the catalog (OCR tables too), not for every thumbnail
+    db = mounts.tmpfs("750k") / "c.db"  # room for the catalog (OCR and face tables too), not for every thumbnail
     return ["index", str(pictures), "--db", str(db)], "the disk is full, writing"
 
 
