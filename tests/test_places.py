@@ -294,3 +294,23 @@ def test_a_portrait_video_keeps_its_position(tmp_path: Path) -> None:
             info = read(f)
         assert (info.width, info.height) == (128, 224)
         assert (info.lat, info.lon) == (pytest.approx(TOKYO[0]), pytest.approx(TOKYO[1]))
+
+
+def test_near_takes_positions_south_and_west_with_spaces_and_units() -> None:
+    """`--near -33.8568,151.2153,5` was taken for an option ("expected one argument"), on the
+    command line and on the shell's lines; spaces and a unit are how people write it."""
+    from picfind.cli.args import build_parser
+    from picfind.cli.shell import shell_line
+
+    sydney = (-33.8568, 151.2153, 5.0)
+    args = build_parser().parse_args(["search", "the opera", "--near", "-33.8568,151.2153,5"])
+    assert parse_near(args.near) == sydney
+    args = build_parser().parse_args(["similar", "x.jpg", "--near", "-33.8568, -151.2153"])
+    assert parse_near(args.near) == (-33.8568, -151.2153, 10.0)
+    _, line = shell_line("the opera --near -33.8568,151.2153,5 -n 3")
+    assert parse_near(line.near) == sydney and line.n == 3
+    assert parse_near("-33.8568, 151.2153, 5km") == sydney == parse_near("-33.8568 151.2153 5 km")
+    assert parse_near("40.7,-74.0,800m")[2] == pytest.approx(0.8) and parse_near("40.7,-74,2mi")[2] == 3.218688
+    for bad in ("-33.8,151.2,5 parsecs", "-33.8,151.2,km", "nan,1"):
+        with pytest.raises(ValueError, match="position|latitude"):
+            parse_near(bad)

@@ -35,18 +35,28 @@ def parse_date(text: str) -> str:
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
 
 
+_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
+
+
 def parse_near(text: str) -> tuple[float, float, float]:
-    """"LAT,LON" or "LAT,LON,KM" (decimal degrees, north and east positive) -> (lat, lon, km)."""
-    parts = [p.strip() for p in text.replace(";", ",").split(",")]
-    usage = f"{text!r} is not a position: write LAT,LON or LAT,LON,KM in decimal degrees, e.g. 48.858,2.294,5"
+    """"LAT,LON" or "LAT,LON,KM" (decimal degrees, north and east positive; commas or spaces
+    between; the distance may carry a unit: 5km, 800 m, 3mi) -> (lat, lon, km)."""
+    parts = [p for p in re.split(r"[\s,;]+", text.strip().lower()) if p]
+    if len(parts) == 4 and parts[3] in _UNITS:  # "5 km": the unit as its own word
+        parts[2:] = [parts[2] + parts[3]]
+    usage = (f"{text!r} is not a position: write LAT,LON or LAT,LON,KM in decimal degrees "
+             "(south and west negative), e.g. 48.858,2.294,5 or -33.857,151.215,2km")
     if len(parts) not in (2, 3):
         raise ValueError(usage)
+    distance = re.fullmatch(r"([0-9.eE+-]+)(km|m|mi)?", parts[2]) if len(parts) == 3 else None
     try:
         lat, lon = float(parts[0]), float(parts[1])
-        km = float(parts[2]) if len(parts) == 3 else DEFAULT_NEAR_KM
+        if len(parts) == 3 and distance is None:
+            raise ValueError(usage)
+        km = float(distance[1]) * _UNITS[distance[2] or "km"] if distance else DEFAULT_NEAR_KM
     except ValueError:
         raise ValueError(usage) from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValueError(f"{text!r}: latitude runs from -90 to 90 and longitude from -180 to 180")
     if not 0 < km <= 20_100:
         raise ValueError(f"{text!r}: the distance is in km, more than 0 and at most 20100 (half the Earth)")

@@ -13,6 +13,7 @@ from picfind.library import ANN_BACKENDS
 from picfind.search.dupes import DEFAULT_THRESHOLD
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+VALUE_MAY_START_WITH_DASH = ("--near",)  # south of the equator, west of Greenwich
 
 
 class UsageError(Exception):
@@ -25,6 +26,18 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(EXIT_USAGE)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """`--near -33.86,151.21` is a value, not an option: argparse takes a word that starts with
+        a dash for an option unless it is a plain negative number, so glue such a value to its option."""
+        words = list(sys.argv[1:] if args is None else args)
+        glued: list[str] = []
+        for word in words:
+            if glued and glued[-1] in VALUE_MAY_START_WITH_DASH and word[:1] == "-" and word[1:2].isdigit():
+                glued[-1] = f"{glued[-1]}={word}"
+            else:
+                glued.append(word)
+        return super().parse_known_args(glued, namespace)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -186,7 +199,7 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--place", metavar="NAME", help="taken in this city, region or country (from the EXIF GPS "
                    "position; any case, accents optional): --place lyon, --place 'ile de france', --place FR")
     f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
-                   "decimal degrees: --near 45.76,4.84,5")
+                   "decimal degrees, south and west negative: --near 45.76,4.84,5 or --near -33.86,151.21,2km")
     f.add_argument("--kind", help="only pictures (image) or only videos (video)")
 
 
