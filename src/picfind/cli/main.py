@@ -260,6 +260,10 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     return 0
 
 
+# Commands that only read refuse a catalog that is not there (None: the shell)
+READERS = {"search", "similar", "dupes", "status", "serve", "shell", "roots", "people", None}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops like Ctrl-C: what is committed stays."""
     raise KeyboardInterrupt
@@ -278,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
-        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
+        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None),
+                     create=args.command not in READERS or getattr(args, "here", False)) as lib:
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
                        "watch": cmd_watch}.get(args.command, run_shell)
