@@ -10,7 +10,7 @@ from pathlib import Path
 from picfind import __version__
 from picfind.filters import Filter
 from picfind.library import ANN_BACKENDS
-from picfind.search.dupes import DEFAULT_THRESHOLD
+from picfind.search.dupes import DEFAULT_THRESHOLD, THRESHOLDS
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 VALUE_MAY_START_WITH_DASH = ("--near",)  # south of the equator, west of Greenwich
@@ -134,8 +134,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("dupes", parents=[common], help="list copies: exact (same bytes) or --near (resized, "
                        "re-encoded, cropped); never deletes anything")
     p.add_argument("--near", action="store_true", help="near-duplicates, from embedding similarity")
-    p.add_argument("--threshold", type=_score, default=DEFAULT_THRESHOLD,
-                   help=f"with --near: how similar counts as a copy (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--threshold", type=_bounded(float, *THRESHOLDS, "a number", "use {} to {} (cosine similarity)"
+                                                .format(*THRESHOLDS)), default=DEFAULT_THRESHOLD,
+                   help=f"with --near: how similar to the copy kept counts as a copy, {THRESHOLDS[0]} to "
+                        f"{THRESHOLDS[1]} (default {DEFAULT_THRESHOLD})")
     p.add_argument("--json", action="store_true", help="groups as JSON, to script a clean-up")
 
     sub.add_parser("shell", parents=[common], help="interactive prompt (also: picfind with no command)")
