@@ -81,16 +81,19 @@ def similar_pairs(matrix: np.ndarray, threshold: float, progress: Callable[[int,
     n = len(matrix)
     block = max(1, BLOCK_SCORES // max(n, 1))
     found: dict[tuple[int, int], float] = {}
-    take = min(k + 1, n)  # + the row itself
     for start in range(0, n, block):
         scores = matrix[start:start + block] @ matrix.T
-        best = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < n else \
-            np.broadcast_to(np.arange(n), (len(scores), n))
-        rows = np.repeat(np.arange(len(scores)), best.shape[1])
-        cols = best.reshape(-1)
-        values = scores[rows, cols]
-        keep = (values >= threshold) & (cols != rows + start)
-        for i, j, v in zip((rows[keep] + start).tolist(), cols[keep].tolist(), values[keep].tolist()):
+        above = scores >= threshold
+        crowded = np.count_nonzero(above, axis=1) > k + 1  # + the row itself
+        if crowded.any():  # only these rows pay for a partial sort
+            rows = np.flatnonzero(crowded)
+            best = np.argpartition(-scores[rows], k, axis=1)[:, :k + 1]
+            above[rows] = False
+            above[rows[:, None], best] = scores[rows[:, None], best] >= threshold
+        rows, cols = np.nonzero(above)
+        keep = cols != rows + start
+        rows, cols = rows[keep], cols[keep]
+        for i, j, v in zip((rows + start).tolist(), cols.tolist(), scores[rows, cols].tolist()):
             found[min(i, j), max(i, j)] = v
         if progress:
             progress(min(start + block, n), n)
