@@ -40,3 +40,11 @@ def test_the_default_catalog_missing_says_how_to_start(tmp_path: Path, monkeypat
     code, _, err = cli("status")
     assert code == 1 and "no catalog yet at" in err and "`picfind index FOLDER` makes one" in err
     assert not (tmp_path / "data").exists()
+
+
+def test_index_with_a_missing_folder_remembers_none_of_them(tmp_path: Path) -> None:
+    (tmp_path / "A").mkdir()
+    db = str(tmp_path / "c.db")
+    code, _, err = cli("index", str(tmp_path / "A"), str(tmp_path / "B"), "--db", db)
+    assert code == 1 and err == f"picfind: error: {tmp_path / 'B'}: no such folder\n"
+    assert cli("roots", "--json", "--db", db)[1].strip() == "[]"

@@ -85,7 +85,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("index", parents=[common], help="index folders (or re-scan the remembered ones)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to index; none: re-scan every root")
     p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    _excludes(p)
     p.add_argument("--batch-size", type=_positive_int, help="images per encoder batch (default 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=_positive_int, help="reader threads (default: one per core)")
     p.add_argument("--threads", type=_positive_int, help="encoder threads (default: one per core)")
@@ -111,7 +111,7 @@ def build_parser() -> Parser:
                        "moved or deleted (until Ctrl-C or SIGTERM)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add as roots first; none: every root")
     p.add_argument("--ext", help="comma-separated extensions for these folders (default: common image and video types)")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names or paths matching")
+    _excludes(p)
     p.add_argument("--settle", type=_bounded(float, 0.1, 3600, "a number", "use 0.1 to 3600 seconds"), default=1.0,
                    help="seconds without a change before a burst is indexed (default 1)")
     p.add_argument("--rescan-minutes", type=_bounded(float, 0.1, 10**6, "a number", "use 0.1 or more"), default=10.0,
@@ -171,6 +171,14 @@ def build_parser() -> Parser:
     msub.add_parser("verify", parents=[common], help="check every file's sha256").add_argument("model")
     msub.add_parser("remove", parents=[common], help="delete an installed model").add_argument("name")
     return parser
+
+
+def _excludes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip names or paths matching (besides the default excludes: trash, thumbnail and "
+                        "sync-tool folders, ._* files; see the command reference)")
+    p.add_argument("--no-default-excludes", dest="clutter", action="store_true",
+                   help="index what systems and sync tools leave behind too (remembered for these folders)")
 
 
 def _result_options(p: argparse.ArgumentParser) -> None:

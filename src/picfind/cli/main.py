@@ -42,7 +42,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = ProgressBar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, waiting=lambda holder: say(
+                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, clutter=args.clutter,
+                           waiting=lambda holder: say(
                                args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
     finally:
         bar.close()
@@ -98,7 +99,8 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
     try:
         lib.watch(args.paths or None, args.ext, args.exclude, batch, note, stop,
                   WatchOptions(settle=args.settle, rescan_every=args.rescan_minutes * 60),
-                  waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+                  waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"),
+                  clutter=args.clutter)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
