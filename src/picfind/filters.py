@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from picfind.media.formats import normalise_extensions
-from picfind.media.places import EARTH_KM
+from picfind.media.places import EARTH_KM, spoken
 from picfind.records import fold, when_text
 
 DEFAULT_NEAR_KM = 10.0
@@ -146,16 +146,24 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         if value:
             parts.append(f"{column} {op} {m}")
             params.append(value)
-    if where.place:
-        parts.append(dialect.contains.format("coalesce(f.place_key, '')", m))
-        params.append(f"|{where.place}|")
+    if where.place:  # one of its names, or within the area of the town of that name
+        names, areas = spoken(where.place)
+        sql = [dialect.contains.format("coalesce(f.place_key, '')", m) for _ in names]
+        params += [f"|{n}|" for n in names]
+        for area in areas:
+            sql.append(f"({_within(area, m, params)})")
+        parts.append("(" + " OR ".join(sql) + ")")
     if where.near:
-        lat, lon, km = where.near
-        # A band of latitudes first (cheap, and it drops files with no position), then the
-        # distance: picfind_km is a function both catalogs define (haversine, in km).
-        span = math.degrees(km / EARTH_KM)
-        parts.append(f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}")
-        params += [lat - span, lat + span, lat, lon, km]
+        parts.append(_within(where.near, m, params))
     if where.kind:  # a video's row has its duration; a picture's has none
         parts.append(f"f.duration IS {'NOT ' if where.kind == 'video' else ''}NULL")
     return (" AND ".join(parts) or dialect.true), params
+
+
+def _within(near: tuple[float, float, float], m: str, params: list) -> str:
+    """A position within km of (lat, lon): a band of latitudes first (cheap, and it drops files with
+    no position), then the distance (picfind_km, which both catalogs define: haversine, in km)."""
+    lat, lon, km = near
+    span = math.degrees(km / EARTH_KM)
+    params += [lat - span, lat + span, lat, lon, km]
+    return f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}"

@@ -128,9 +128,12 @@ def place_values(f: IndexedFile) -> tuple:
 
 def place_fields(lat: float | None, lon: float | None, city: str | None, region: str | None,
                  country: str | None) -> dict:
-    """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes, France"."""
+    """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes,
+    France", and `city`, `region` and `country` each name (None where unknown)."""
     place = str(Place(city or "", region or "", country or "")) if lat is not None else ""
-    return {"lat": lat, "lon": lon, "place": place or None}
+    named = lat is not None
+    return {"lat": lat, "lon": lon, "place": place or None, "city": named and city or None,
+            "region": named and region or None, "country": named and country or None}
 
 
 def frame_key(content_hash: str, start: float, end: float) -> str:
