@@ -48,3 +48,52 @@ def test_index_with_a_missing_folder_remembers_none_of_them(tmp_path: Path) -> N
     code, _, err = cli("index", str(tmp_path / "A"), str(tmp_path / "B"), "--db", db)
     assert code == 1 and err == f"picfind: error: {tmp_path / 'B'}: no such folder\n"
     assert cli("roots", "--json", "--db", db)[1].strip() == "[]"
+
+
+@pytest.fixture()
+def shapes(tmp_path: Path) -> tuple[Path, str]:
+    """Three indexed pictures and a 4-second video (the tiny-shapes model)."""
+    from .conftest import shape_files
+    from .videos import BLUE_SQUARE, shapes_video
+
+    lib = tmp_path / "Pictures"
+    lib.mkdir()
+    for i, img in enumerate(shape_files("red", "circle", n=3, size=64)):
+        img.save(lib / f"red-{i}.png")
+    shapes_video(lib / "clip.mp4", {0.0: BLUE_SQUARE}, 4.0, size=(96, 64))
+    db = str(tmp_path / "c.db")
+    code, _, err = cli("index", str(lib), "--quiet", "--db", db)
+    assert code == 0, err
+    return lib, db
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "a dog", "--after", "last tuesday"], "is not a date"),
+    (["search", "a dog", "--kind", "photo"], "invalid choice: 'photo'"),
+    (["search", "   "], "the query is empty"),
+    (["search", "a dog", "--near", "-95,4"], "latitude runs from -90 to 90"),
+    (["search", "a dog", "--place", " - "], "is not a place name"),
+    (["similar", "x.jpg", "--before", "2024-13"], "is not a date"),
+    (["search", "a dog", "--after", "2025", "--before", "2024"], "no picture can be both"),
+])
+def test_usage_errors_exit_2_with_one_line(shapes: tuple[Path, str], args: list[str], message: str) -> None:
+    code, out, err = cli(*args, "--db", shapes[1])
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+def test_searches_that_find_nothing_say_why_where_they_can(shapes: tuple[Path, str], tmp_path: Path) -> None:
+    lib, db = shapes
+    code, out, err = cli("search", "a red circle", "--in", str(tmp_path / "nonexistent"), "--db", db)
+    assert code == 0 and out == "no matches\n" and "nonexistent: no such folder here" in err
+    (tmp_path / "elsewhere").mkdir()
+    code, out, err = cli("search", "a red circle", "--in", str(tmp_path / "elsewhere"), "--db", db)
+    assert "is under no indexed folder" in err and f"picfind index {tmp_path / 'elsewhere'}" in err
+    code, out, err = cli("similar", f"{lib / 'clip.mp4'}@1:00:00", "--db", db)
+    assert code == 1 and out == "" and "1:00:00 is past the end of the video (0:04 long)" in err, err
+    assert cli("similar", f"{lib / 'clip.mp4'}@0:03", "--db", db)[0] == 0
+
+
+def test_the_shell_points_to_its_own_help(shapes: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a shape --kind photo\nexit\n"))
+    code, out, err = cli("shell", "--db", shapes[1])
+    assert code == 0 and "invalid choice: 'photo'" in err and "type `help`" in err and "--help" not in err

@@ -95,9 +95,13 @@ class Filter:
             raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
         if kind not in (None, "image", "video"):
             raise ValueError(f"{kind!r} is not a kind: write image or video")
+        since, until = parse_date(after) if after else None, parse_date(before) if before else None
+        if since and until and since >= until:
+            raise ValueError(f"after {after} and before {before}: no picture can be both (did you mean "
+                             f"after {before} and before {after}?)")
         return cls(folders=[os.path.abspath(os.path.expanduser(f) if local else f) for f in folders or []],
-                   after=parse_date(after) if after else None, before=parse_date(before) if before else None,
-                   extensions=normalise_extensions(extensions, ()) if extensions else [],
+                   after=since, before=until,
+                   extensions=[like_escape(e) for e in normalise_extensions(extensions, ())] if extensions else [],
                    min_width=min_width, min_height=min_height, place=fold(place) if place else None,
                    near=parse_near(near) if near else None, kind=kind)
 

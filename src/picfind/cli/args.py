@@ -23,8 +23,10 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """Wrong arguments get one line saying what is wrong and where help is, no usage dump."""
 
+    help_hint = ""  # where help is, when not `PROG --help` (the shell: its own `help`)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        sys.stderr.write(f"{self.prog}: error: {message} ({self.help_hint or f'see `{self.prog} --help`'})\n")
         raise SystemExit(EXIT_USAGE)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
@@ -200,19 +202,42 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("--sort", choices=["score", "date"], default="score",
                    help="order of the results: score (default) or date, newest first")
     f = p.add_argument_group("filters")
-    f.add_argument("--in", dest="folders", action="append", metavar="FOLDER", help="only pictures under this folder")
-    f.add_argument("--after", metavar="DATE", help="taken on or after (EXIF date, else file time): 2024-06-01")
-    f.add_argument("--before", metavar="DATE", help="taken before this date")
-    f.add_argument("--ext", help="only these extensions, comma-separated: jpg,heic")
-    f.add_argument("--min-width", type=_positive_int, metavar="PX")
-    f.add_argument("--min-height", type=_positive_int, metavar="PX")
-    f.add_argument("--place", metavar="NAME", help="taken in this city, region or country (from the EXIF GPS "
-                   "position; any case, accents optional): --place lyon, --place 'ile de france', --place FR")
-    f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
-                   "decimal degrees, south and west negative: --near 45.76,4.84,5 or --near -33.86,151.21,2km")
-    f.add_argument("--kind", help="only pictures (image) or only videos (video)")
+    f.add_argument("--in", dest="folders", action="append", metavar="FOLDER", type=_checked(folders=[]),
+                   help="only pictures under this folder")
+    f.add_argument("--after", metavar="DATE", type=_checked(after=""),
+                   help="taken on or after (EXIF date, else file time): 2024, 2024-06, 2024-06-01")
+    f.add_argument("--before", metavar="DATE", type=_checked(before=""), help="taken before this date")
+    f.add_argument("--ext", type=_checked(extensions=""), help="only these extensions, comma-separated: jpg,heic")
+    f.add_argument("--min-width", type=_positive_int, metavar="PX", help="at least this wide")
+    f.add_argument("--min-height", type=_positive_int, metavar="PX", help="at least this high")
+    f.add_argument("--place", metavar="NAME", type=_checked(place=""), help="taken in or around this town, or in "
+                   "this region or country (from the EXIF GPS position; any case, accents optional): --place lyon, "
+                   "--place 'ile de france', --place FR, --place usa")
+    f.add_argument("--near", metavar="LAT,LON[,KM]", type=_checked(near=""), help="taken within KM (default 10) "
+                   "of this position, in decimal degrees, south and west negative: --near 45.76,4.84,5 or "
+                   "--near -33.86,151.21,2km")
+    f.add_argument("--kind", choices=["image", "video"], help="only pictures or only videos (default: both)")
+
+
+def _checked(**field: object):
+    """An argparse type: a filter value checked as `Filter.of` checks it, so a wrong one is a usage
+    error at once (exit 2; on a shell line, the line's error)."""
+    name, empty = next(iter(field.items()))
+
+    def check(text: str) -> str:
+        try:
+            Filter.of(**{name: [text] if isinstance(empty, list) else text})
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+    return check
 
 
 def filter_of(args: argparse.Namespace) -> Filter:
-    return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height,
-                     args.place, args.near, getattr(args, "kind", None))
+    """The filters of a command or a shell line; what only the whole says wrong (--after later than
+    --before) is a usage error too."""
+    try:
+        return Filter.of(args.folders, args.after, args.before, args.ext, args.min_width, args.min_height,
+                         args.place, args.near, getattr(args, "kind", None))
+    except ValueError as e:
+        raise UsageError(str(e)) from None

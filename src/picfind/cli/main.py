@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING
 
 from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
 from picfind.cli.models import cmd_models
-from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
+from picfind.cli.output import (
+    ProgressBar,
+    after_results,
+    dumps,
+    no_match_hints,
+    print_hits,
+    say,
+    shown,
+    size_text,
+)
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
@@ -109,6 +118,8 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
+    if not any(t.strip() for t in args.query):
+        raise UsageError('the query is empty: describe the picture, e.g. picfind search "a red car"')
     return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
         args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
 
@@ -122,8 +133,11 @@ def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[
     """Show what a search or a similar finds: the rows (with their pictures where asked), then the
     contact sheet or the viewer."""
     draw = _previews(args, lib)
-    hits = find(filter_of(args))
+    where = filter_of(args)
+    hits = find(where)
     print_hits(hits, args, draw)
+    for hint in no_match_hints(where, lib) if not hits else ():
+        print(f"picfind: {hint}", file=sys.stderr)
     after_results(hits, args, label, lib)
     return 0
 

@@ -8,7 +8,7 @@ import shlex
 import sys
 
 from picfind import __version__
-from picfind.cli.args import Parser, filter_of, search_options
+from picfind.cli.args import Parser, UsageError, filter_of, search_options
 from picfind.cli.output import print_hits
 from picfind.errors import terminal
 from picfind.library import Library
@@ -44,6 +44,8 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         try:
             line = input("picfind> " if interactive else "")
         except EOFError:
+            if interactive:
+                print()  # Ctrl-D: the next prompt of the terminal starts on its own line
             break
         except KeyboardInterrupt:
             print()
@@ -66,7 +68,7 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             terms, line_args = shell_line(query)
             print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=filter_of(line_args),
                                    sort=line_args.sort, ocr_only=line_args.ocr_only), opts, draw)
-        except ValueError as e:
+        except (ValueError, UsageError) as e:
             print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:
             pass  # a wrong option on this line: the parser said why; the shell goes on
@@ -77,6 +79,7 @@ def shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     """A shell line: a description or combined query, optionally with search options,
     e.g. `beach - people --after 2024-06 -n 20`."""
     parser = Parser(prog="picfind shell", add_help=False)
+    parser.help_hint = "type `help` for what a line may hold"
     parser.add_argument("query", nargs="*")
     parser.add_argument("--ocr-only", action="store_true")
     search_options(parser, n=10)
