@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
 
+from picfind import __version__
 from picfind.cli.main import main
+
+from .test_web import browser, serving  # noqa: F401 - browser: the fixture
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -97,3 +101,69 @@ def test_the_shell_points_to_its_own_help(shapes: tuple[Path, str], monkeypatch:
     monkeypatch.setattr("sys.stdin", io.StringIO("a shape --kind photo\nexit\n"))
     code, out, err = cli("shell", "--db", shapes[1])
     assert code == 0 and "invalid choice: 'photo'" in err and "type `help`" in err and "--help" not in err
+
+
+def in_a_terminal(*args: str, typed: bytes, timeout: float = 60) -> str:
+    """The real command on a pseudo-terminal (what a person sees): its output until it exits."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", *args], stdin=follower, stdout=follower,
+                            stderr=follower, close_fds=True)
+    os.close(follower)
+    seen, deadline, sent = b"", time.monotonic() + timeout, False
+    while time.monotonic() < deadline:
+        import select
+
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the command exited and closed its end
+                break
+            seen += chunk
+        if not sent and b"picfind> " in seen:
+            os.write(leader, typed)
+            sent = True
+        if proc.poll() is not None and not select.select([leader], [], [], 0.1)[0]:
+            break
+    proc.wait(10)
+    os.close(leader)
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_one_count_of_pictures_videos_and_moments_in_status_the_shell_and_the_page(
+        shapes: tuple[Path, str]) -> None:
+    """status said 74 "indexed images" (videos and copies counted as images), the shell 68
+    "images" (its vectors), the page "60+ pictures" (its results)."""
+    import shutil
+    lib, db = shapes
+    shutil.copy(lib / "red-0.png", lib / "red-0 copy.png")  # a copy: one picture still
+    assert cli("index", "--quiet", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    st = json.loads(out)
+    assert (st["pictures"], st["videos"]) == (3, 1) and st["moments"] >= 1 and st["images_indexed"] == 5
+    held = f"3 pictures, 1 video ({st['moments']} moment{'s' if st['moments'] != 1 else ''})"
+    assert f"holds     {held}\n" in cli("status", "--db", db)[1]
+    shown = in_a_terminal("shell", "--db", db, typed=b"\x04")  # Ctrl-D at once
+    assert f"picfind {__version__}: {held}, model tiny-shapes." in shown
+    assert shown.endswith("picfind> \r\n"), repr(shown[-40:])  # Ctrl-D leaves the terminal on a new line
+
+
+@pytest.mark.slow
+def test_the_page_counts_as_status_does(shapes: tuple[Path, str], browser) -> None:  # noqa: F811
+    lib, db = shapes
+    st = json.loads(cli("status", "--json", "--db", db)[1])
+    with serving(Path(db)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        held = f"3 pictures, 1 video ({st['moments']} moment{'s' if st['moments'] != 1 else ''})"
+        page.wait_for_function(f"() => document.querySelector('#info').textContent === {json.dumps(held)}")
+        page.fill("#q", "a blue square")
+        page.wait_for_function("() => document.querySelectorAll('.tile').length === 4")
+        assert page.inner_text("#info").startswith("3 pictures, 1 video · ")
+        page.close()

@@ -165,15 +165,24 @@ class SkippedFile(FileStat):
 EARLY_SQL = f"SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < '{FIRST_PHOTO_YEAR:04d}'"
 
 
+# What the catalog holds, as status, the shell and the page count it: distinct pictures (copies
+# once), distinct videos, and the videos' moments (kept frames) searched with the model.
+KINDS_SQL = ("SELECT count(DISTINCT CASE WHEN duration IS NULL THEN content_hash END), "
+             "count(DISTINCT CASE WHEN duration IS NOT NULL THEN content_hash END) FROM files WHERE status = 'ok'")
+
+
 def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict], positioned: int = 0, early: int = 0) -> dict:
+             offline: list[dict], positioned: int = 0, early: int = 0, kinds: tuple[int, int, int] = (0, 0, 0)) -> dict:
     """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents;
     `positioned`: those with a GPS position; `early`: those whose capture time is before
-    FIRST_PHOTO_YEAR, surely a clock never set)."""
+    FIRST_PHOTO_YEAR, surely a clock never set; `kinds`: pictures, videos, moments)."""
     return {
         f"dates_before_{FIRST_PHOTO_YEAR}": early,
+        "pictures": kinds[0],
+        "videos": kinds[1],
+        "moments": kinds[2],
         "files_seen": files_seen,
-        "images_indexed": ok[0],
+        "images_indexed": ok[0],  # indexed files, videos and copies included (the name is older than videos)
         "unique_contents": ok[1],
         "duplicate_copies": ok[0] - ok[1],
         "embedded_with_model": embedded,

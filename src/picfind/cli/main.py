@@ -21,6 +21,7 @@ from picfind.cli.output import (
     ProgressBar,
     after_results,
     dumps,
+    holdings,
     no_match_hints,
     print_hits,
     say,
@@ -222,7 +223,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
     print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
-    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
+    print(f"holds     {holdings(st)}")
+    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
     print(f"places    {st['with_position']} with a GPS position (--place, --near)")

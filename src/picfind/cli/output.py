@@ -169,6 +169,15 @@ class ProgressBar:
             self.bar = None
 
 
+def holdings(counts: dict) -> str:
+    """What a catalog holds, the one way status and the shell say it (the page says it alike):
+    "74 pictures, 6 videos (41 moments)"; copies once, a video's moments apart."""
+    def n(count: int, word: str) -> str:
+        return f"{count:,} {word}{'s' if count != 1 else ''}"
+    videos = f", {n(counts['videos'], 'video')} ({n(counts['moments'], 'moment')})" if counts["videos"] else ""
+    return n(counts["pictures"], "picture") + videos
+
+
 def size_text(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 

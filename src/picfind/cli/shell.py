@@ -9,7 +9,7 @@ import sys
 
 from picfind import __version__
 from picfind.cli.args import Parser, UsageError, filter_of, search_options
-from picfind.cli.output import print_hits
+from picfind.cli.output import holdings, print_hits
 from picfind.errors import terminal
 from picfind.library import Library
 from picfind.search.query import group as group_terms
@@ -35,7 +35,7 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         pass
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"picfind {__version__}: {lib.count()} images, model {lib.model}. "
+        print(f"picfind {__version__}: {holdings(lib.holdings())}, model {lib.model}. "
               "Describe a picture; `help` shows what else; `exit` leaves.")
     lib.warm()  # while the first line is typed
     opts = argparse.Namespace(json=False, paths_only=False, null=False)
