@@ -167,3 +167,27 @@ def test_the_page_counts_as_status_does(shapes: tuple[Path, str], browser) -> No
         page.wait_for_function("() => document.querySelectorAll('.tile').length === 4")
         assert page.inner_text("#info").startswith("3 pictures, 1 video · ")
         page.close()
+
+
+def test_search_here_indexes_this_folder_then_answers_and_later_only_what_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rclip's first minute: `rclip "query"` in a folder indexes it and answers."""
+    from .conftest import shape_files
+
+    trip, other = tmp_path / "Trip", tmp_path / "Other"
+    for folder, colour in ((trip, "red"), (other, "red")):
+        folder.mkdir()
+        for i, img in enumerate(shape_files(colour, "circle", n=2, size=64, seed=len(str(folder)))):
+            img.save(folder / f"{colour}-{i}.png")
+    db = str(tmp_path / "nothing-yet" / "c.db")  # no catalog yet: --here makes one
+    monkeypatch.chdir(trip)
+    code, out, err = cli("search", "a red circle", "--here", "--json", "--db", db)
+    assert code == 0 and "indexed" in err and "2 new" in err
+    assert sorted(Path(h["path"]).name for h in json.loads(out)) == ["red-0.png", "red-1.png"]
+    assert cli("index", str(other), "--quiet", "--db", db)[0] == 0
+    code, out, err = cli("search", "a red circle", "--here", "--json", "--db", db)
+    assert {str(Path(h["path"]).parent) for h in json.loads(out)} == {str(trip)}  # only here
+    assert code == 0 and err == "" and len(json.loads(out)) == 2  # nothing new: nothing read again
+    shape_files("blue", "square", n=1, size=64)[0].save(trip / "blue.png")
+    code, out, err = cli("search", "a blue square", "--here", "-n", "1", "--json", "--db", db)
+    assert "1 new" in err and Path(json.loads(out)[0]["path"]).name == "blue.png"

@@ -125,6 +125,8 @@ def build_parser() -> Parser:
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
     p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
     p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
+    p.add_argument("--here", action="store_true", help="index the current folder first (remembered; later runs "
+                   "read only what changed), then search only under it")
     _result_options(p)
 
     p = sub.add_parser("similar", parents=[common], help="find images like an image (in the catalog or not)")

@@ -121,8 +121,28 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
     if not any(t.strip() for t in args.query):
         raise UsageError('the query is empty: describe the picture, e.g. picfind search "a red car"')
+    if args.here:
+        _index_here(args, lib)
     return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
         args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
+
+
+def _index_here(args: argparse.Namespace, lib: Library) -> None:
+    """`search --here`: the folder this command runs in is indexed first (remembered as a root;
+    later runs read only what changed), and the search looks only under it, as rclip does."""
+    here = os.getcwd()
+    bar = ProgressBar(enabled=not getattr(args, "quiet", False) and sys.stderr.isatty())
+    try:
+        report = lib.index([here], progress=bar, waiting=lambda holder: say(
+            args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+    finally:
+        bar.close()
+    if report.embedded or report.removed:
+        say(args, f"indexed {shown(here)}: {report.embedded} new, {report.removed} removed, "
+                  f"{report.unchanged} unchanged")
+    if report.interrupted:
+        raise KeyboardInterrupt
+    args.folders = args.folders or [here]
 
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
