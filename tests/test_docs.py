@@ -128,3 +128,18 @@ def test_the_readme_and_the_overview_start_alike():
     overview = (DOCS / "index.md").read_text(encoding="utf-8")
     for title in ("The two commands", "Quick start"):
         assert _section(readme, title).replace("docs/", "") == _section(overview, title), title
+
+
+def test_the_architecture_page_names_every_module_and_no_other():
+    """Its package tree had no videos, watch or places."""
+    section = (DOCS / "architecture.md").read_text(encoding="utf-8").split("## The packages", 1)[1].split("\n## ", 1)[0]
+    modules = {p.name for p in SOURCE.rglob("*.py") if p.name != "__init__.py"}
+    packages = {p.parent.relative_to(SOURCE).as_posix() + "/"
+                for p in SOURCE.rglob("__init__.py") if p.parent != SOURCE}
+    missing = sorted(m for m in modules if m not in section)
+    assert not missing, f"modules not in docs/architecture.md's package tree: {missing}"
+    tree = section.split("```", 2)[1]
+    gone = sorted(n for n in re.findall(r"\b([a-z_]+\.py)\b", section) if n not in modules | {"__init__.py"})
+    assert not gone, f"docs/architecture.md names modules that are not there: {gone}"
+    unnamed = sorted(p for p in packages if p.split("/")[-2] + "/" not in tree)
+    assert not unnamed, f"packages not in docs/architecture.md's tree: {unnamed}"

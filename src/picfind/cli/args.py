@@ -20,10 +20,26 @@ class UsageError(Exception):
     pass
 
 
+class Helpful(argparse.HelpFormatter):
+    """--help shows each option's default (where its help does not already say it); choices show
+    in the option's metavar, {image,video}."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, [], argparse.SUPPRESS) and not action.option_strings == []
+        if shown and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
     """Wrong arguments get one line saying what is wrong and where help is, no usage dump."""
 
     help_hint = ""  # where help is, when not `PROG --help` (the shell: its own `help`)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", Helpful)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} ({self.help_hint or f'see `{self.prog} --help`'})\n")
@@ -42,13 +58,15 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(glued, namespace)
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(catalog: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes (`catalog=False`: `picfind models`, which opens none)."""
     p = argparse.ArgumentParser(add_help=False)
     s = argparse.SUPPRESS
-    p.add_argument("--db", default=s, help="catalog: a file, or a postgresql:// URL "
-                                          "(default: $PICFIND_DB or a file in the user data folder)")
-    p.add_argument("--model", default=s, help="model name or bundle folder (default: the one the catalog was "
-                   "indexed with, else $PICFIND_MODEL, else the default that `picfind models list` marks)")
+    if catalog:
+        p.add_argument("--db", default=s, help="catalog: a file, or a postgresql:// URL "
+                                              "(default: $PICFIND_DB or a file in the user data folder)")
+        p.add_argument("--model", default=s, help="model name or bundle folder (default: the one the catalog was "
+                       "indexed with, else $PICFIND_MODEL, else the default that `picfind models list` marks)")
     p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
     return p
 
@@ -148,7 +166,8 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("serve", parents=[common], help="a local web page: search as you type, see the pictures")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765)
+    p.add_argument("--port", type=_bounded(int, 1, 65535, "a port number", "use 1 to 65535"), default=8765,
+                   help="port to listen on")
     p.add_argument("--token", help="a secret every request must carry; required to listen beyond this computer "
                    "(on the command line every local user can read it: prefer $PICFIND_TOKEN or --token-file)")
     p.add_argument("--token-file", metavar="FILE", help="read the token from the first line of this file")
@@ -156,24 +175,31 @@ def build_parser() -> Parser:
     p.add_argument("--watch", action="store_true", help="keep the catalog current while serving (as `picfind watch`)")
 
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
     p.add_argument("--skipped", action="store_true", help="list every skipped file with its reason")
 
     p = sub.add_parser("roots", parents=[common], help="list remembered folders; `roots remove PATH`")
-    p.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
-    p.add_argument("path", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="list them as JSON")
+    rsub = p.add_subparsers(dest="action", parser_class=Parser, metavar="ACTION")
+    rsub.add_parser("list", parents=[common], help="the remembered folders (what `roots` alone does)").add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="list them as JSON")
+    rsub.add_parser("remove", parents=[common], help="forget a folder and its files (nothing on disk is touched)"
+                    ).add_argument("path", metavar="PATH", help="a remembered folder, as `picfind roots` lists it")
 
-    p = sub.add_parser("models", parents=[common], help="list, download, import, verify, remove models")
+    models = _common(catalog=False)
+    p = sub.add_parser("models", parents=[models], help="list, download, import, verify, remove models")
     msub = p.add_subparsers(dest="models_command", parser_class=Parser, metavar="ACTION")
-    m = msub.add_parser("list", parents=[common], help="known and installed models")
-    m.add_argument("--json", action="store_true")
-    msub.add_parser("download", parents=[common], help="fetch a model once (needs internet)").add_argument("name")
-    m = msub.add_parser("import", parents=[common], help="install a model folder from disk")
-    m.add_argument("dir")
+    m = msub.add_parser("list", parents=[models], help="known and installed models (what `models` alone does)")
+    m.add_argument("--json", action="store_true", help="list them as JSON")
+    msub.add_parser("download", parents=[models], help="fetch a model once (needs internet)").add_argument(
+        "name", metavar="NAME", help="a model `picfind models list` names")
+    m = msub.add_parser("import", parents=[models], help="install a model folder from disk")
+    m.add_argument("dir", metavar="DIR", help="a picfind bundle, or the files as downloaded from the hub")
     m.add_argument("--as", dest="as_name", metavar="NAME", help="which model the files are (when ambiguous)")
-    msub.add_parser("verify", parents=[common], help="check every file's sha256").add_argument("model")
-    msub.add_parser("remove", parents=[common], help="delete an installed model").add_argument("name")
+    msub.add_parser("verify", parents=[models], help="check every file's sha256").add_argument(
+        "model", metavar="NAME|DIR", help="an installed model, or a bundle folder")
+    msub.add_parser("remove", parents=[models], help="delete an installed model").add_argument(
+        "name", metavar="NAME", help="an installed model")
     return parser
 
 

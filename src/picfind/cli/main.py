@@ -282,8 +282,6 @@ def _offline_line(files: int, place: str, since: float | None = None) -> str:
 
 def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     if args.action == "remove":
-        if not args.path:
-            raise UsageError("which root? `picfind roots remove PATH`")
         n = lib.remove_root(args.path)
         print(f"removed {shown(args.path)} and its {n} files from the catalog (nothing on disk was touched)")
         return 0
