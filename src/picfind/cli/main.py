@@ -67,7 +67,7 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
-              f"{lib.model} on {report.device})")
+              f"{lib.model}{f' on {report.device}' if report.embedded else ''})")
         if report.texts_read or report.texts_failed:
             failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
             print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
