@@ -207,3 +207,35 @@ def test_index_ocr_without_the_extra_says_how_to_install_it(shapes: tuple[Path, 
     code, out, err = cli("index", "--ocr", "--db", shapes[1])
     assert code == 1 and err.count("\n") == 1 and "pip install 'picfind[ocr]'" in err, err
     assert json.loads(cli("status", "--json", "--db", shapes[1])[1])["ocr"]["setting"] == "off"  # not remembered
+
+
+@pytest.mark.slow
+def test_serve_on_every_address_prints_addresses_other_computers_can_use(shapes: tuple[Path, str]) -> None:
+    """`serve --host 0.0.0.0` printed http://127.0.0.1:…, which no other computer can open."""
+    import re
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from .test_web import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", shapes[1], "--host", "0.0.0.0",
+                             "--port", str(port), "--token", "s3cret"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        others = re.findall(r"http://[^\s,]+/", line.split("from other computers:", 1)[-1])
+        assert "from other computers:" in line and others, line
+        assert not any("127.0.0.1" in u or "localhost" in u or "0.0.0.0" in u for u in others), line
+        for url in others:
+            try:
+                socket.getaddrinfo(url.split("//")[1].rsplit(":", 1)[0].strip("[]"), port)
+            except OSError:
+                continue  # this computer's name, which this network's DNS does not know
+            with urllib.request.urlopen(f"{url}api/status?token=s3cret", timeout=10) as r:
+                assert json.load(r)["pictures"] == 3
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -42,7 +42,7 @@ from picfind.search.dupes import DEFAULT_THRESHOLD, check_threshold
 from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
-from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
+from picfind.web.gates import LOOPBACK_NAMES, WILDCARDS, HostGate, TokenGate, cookie_name, reachable, url_host
 from picfind.web.ranges import ranged, video_type
 from picfind.web.service import ApiError, Service
 from picfind.web.watching import Watching
@@ -308,8 +308,10 @@ def serve(db: Path | str, model: str | None, host: str, port: int, token: str | 
     import uvicorn
 
     app = create_app(db, model, token, host, watch)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    shown = "127.0.0.1" if host in WILDCARDS else url_host(host)
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    others = [f"http://{url_host(h)}:{port}/" for h in reachable(host)] if host in WILDCARDS else []
+    elsewhere = f"; from other computers: {', '.join(others)}" if others else ""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
@@ -318,7 +320,7 @@ def serve(db: Path | str, model: str | None, host: str, port: int, token: str | 
         while not server.started and not task.done():
             await asyncio.sleep(0.05)
         if server.started:
-            print(f"picfind: serving {address}  (Ctrl-C stops)", flush=True)
+            print(f"picfind: serving {address}{elsewhere}  (Ctrl-C stops)", flush=True)
             if open_browser:
                 import webbrowser
                 webbrowser.open(address)
