@@ -239,3 +239,64 @@ def test_serve_on_every_address_prints_addresses_other_computers_can_use(shapes:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.slow
+def test_watching_a_catalog_already_current_reports_no_change(shapes: tuple[Path, str]) -> None:
+    """`picfind watch` printed "start (… re-scanned): 0 added, 0 updated, 0 moved, 0 removed", and
+    `/api/watch` counted that batch as a change (the page then offered new pictures that were not)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from .test_watch import until
+    from .test_web import free_port
+
+    lib, db = shapes
+    watch = subprocess.Popen([sys.executable, "-m", "picfind", "watch", "--db", db, "--settle", "0.2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "watching" not in (watch.stderr.readline() or "watching") and time.monotonic() < deadline:
+            pass
+        time.sleep(1.0)  # the first scan is reported before the note; nothing more comes
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0 and out == "", out  # no all-zero line
+
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", db, "--port", str(port), "--watch"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def state() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/watch", timeout=10) as r:
+            return json.load(r)
+    try:
+        assert f"127.0.0.1:{port}" in serve.stdout.readline()
+        until(lambda: state()["batches"] >= 1, "the watcher's first scan")
+        assert state()["changes"] == 0  # a scan that found nothing new is no change
+    finally:
+        serve.terminate()
+        serve.wait(30)
+
+
+def test_live_photo_motions_are_not_reported_as_skipped(tmp_path: Path) -> None:
+    """Every run and every status listed each Live Photo's motion among the skipped files."""
+    from .conftest import shape_files
+    from .videos import RED_CIRCLE, shapes_video
+
+    lib = tmp_path / "Phone"
+    lib.mkdir()
+    shape_files("red", "circle", n=1, size=64)[0].save(lib / "IMG_0001.JPG")
+    shapes_video(lib / "IMG_0001.MOV", {0.0: RED_CIRCLE}, 2, size=(96, 64))  # its motion
+    (lib / "broken.png").write_bytes(b"not a picture")
+    db = str(tmp_path / "c.db")
+    code, out, err = cli("index", str(lib), "--db", db)
+    assert "1 skipped (1 not an image)" in out and "1 Live Photo motion (shown with the still)" in out
+    st = json.loads(cli("status", "--json", "--skipped", "--db", db)[1])
+    assert st["skipped"] == 1 and st["skipped_by_reason"] == {"not an image": 1} and st["live_photo_motions"] == 1
+    assert [Path(f["path"]).name for f in st["skipped_files"]] == ["broken.png"]
+    assert "live      1 Live Photo motion, each shown with its still" in cli("status", "--db", db)[1]

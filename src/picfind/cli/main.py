@@ -34,6 +34,7 @@ from picfind.library import Library, default_db
 from picfind.library.models import MODEL_ERRORS
 from picfind.ocr.reader import OcrUnavailable
 from picfind.records import CatalogError, printable
+from picfind.search.moments import LIVE_MOTION
 
 if TYPE_CHECKING:
     from picfind.filters import Filter
@@ -60,12 +61,15 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     if args.json:
         print(dumps(report.as_dict()))
     elif not getattr(args, "quiet", False):
-        skipped = sum(report.skipped.values())
-        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
+        left_out = {r: n for r, n in report.skipped.most_common() if r != LIVE_MOTION}  # motions: with stills
+        skipped = sum(left_out.values())
+        reasons = ", ".join(f"{n} {r}" for r, n in left_out.items())
+        motions = report.skipped.get(LIVE_MOTION, 0)
+        live = f"{motions} Live Photo motion{'s' * (motions != 1)} (shown with the still), " if motions else ""
         rate = report.read / report.seconds if report.seconds else 0
         print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
               f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
-              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
+              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, {live}"
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
               f"{lib.model}{f' on {report.device}' if report.embedded else ''})")
         if report.texts_read or report.texts_failed:
@@ -100,9 +104,9 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
         if b.reason == "start":
             roots = ", ".join(shown(p) for p in b.rescanned) or "no folder present now"
             note(f"watching {roots} for {lib.location} (Ctrl-C stops)")
-        if args.json:
+        if args.json and (b.changed or b.reason == "start"):
             print(json.dumps(printable(b.as_dict()), allow_nan=False), flush=True)
-        elif not quiet and b.changed:
+        elif not args.json and not quiet and b.changed:
             print(b.line(), flush=True)
 
     old = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -265,6 +269,9 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     else:
         text = " (turn on with `picfind index --ocr`)"
     print(f"text      {ocr['setting']}{text}")
+    if st["live_photo_motions"]:
+        print(f"live      {st['live_photo_motions']} Live Photo motion{'s' * (st['live_photo_motions'] != 1)}, "
+              "each shown with its still (not skipped)")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     for place in st["offline"]:
