@@ -123,8 +123,6 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    if not any(t.strip() for t in args.query):
-        raise UsageError('the query is empty: describe the picture, e.g. picfind search "a red car"')
     if args.here:
         _index_here(args, lib)
     return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
@@ -322,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             if value == "":  # not the default, nor the current folder
                 raise UsageError(f"{what} is empty: name one (an empty name is neither the default nor the "
                                  "current folder)")
+        if args.command == "search" and not any(t.strip() for t in args.query):  # before any catalog is opened
+            raise UsageError('the query is empty: describe the picture, e.g. picfind search "a red car"')
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
