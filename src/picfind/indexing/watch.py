@@ -71,8 +71,9 @@ class Batch:
 
     @property
     def changed(self) -> bool:
+        """Whether the catalog changed (a re-scan that found nothing new changed nothing)."""
         r = self.report
-        return bool(r.added or r.updated or r.moved or self.removed or self.skipped or r.offline or self.rescanned)
+        return bool(r.added or r.updated or r.moved or self.removed or self.skipped or r.offline)
 
     def line(self) -> str:
         """The batch on one line, for a terminal or a log."""

@@ -10,7 +10,7 @@ from picfind.library.people import PeopleDoors
 from picfind.media.safefile import MAX_FILE_BYTES, Indexed
 from picfind.models import store as models
 from picfind.ocr.reader import MODELS as OCR_MODELS
-from picfind.search.moments import frame_at, open_motion
+from picfind.search.moments import LIVE_MOTION, frame_at, open_motion
 from picfind.search.textsearch import ocr_setting
 
 
@@ -78,6 +78,9 @@ class FileDoors(PeopleDoors):
         except models.ModelError:  # status still answers when the model is not installed
             model = self.model_choice or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
+        by_reason = dict(stats["skipped_by_reason"])
+        motions = by_reason.pop(LIVE_MOTION, 0)  # part of their stills' results, not skipped
+        stats.update(skipped=stats["skipped"] - motions, skipped_by_reason=by_reason, live_photo_motions=motions)
         return {
             "catalog": self.catalog.location,
             "catalog_bytes": self.catalog.size_bytes(),
@@ -98,4 +101,5 @@ class FileDoors(PeopleDoors):
         return {"setting": setting, "pictures_read": read, "with_text": with_text}
 
     def skipped_files(self) -> list[dict]:
-        return self.catalog.skipped_files()
+        """The files left out, and why (a Live Photo's motion is not one: its still shows it)."""
+        return [f for f in self.catalog.skipped_files() if f["reason"] != LIVE_MOTION]

@@ -38,7 +38,7 @@ from picfind.filters import Filter
 from picfind.library import Library
 from picfind.media.timecode import parse_time
 from picfind.records import CatalogError, printable
-from picfind.search.dupes import DEFAULT_THRESHOLD
+from picfind.search.dupes import DEFAULT_THRESHOLD, check_threshold
 from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
@@ -184,6 +184,8 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
     async def api_dupes(request: Request) -> Response:
         near = request.query_params.get("near", "") not in ("", "0", "false")
         threshold = _score("threshold", request.query_params.get("threshold") or str(DEFAULT_THRESHOLD))
+        if near:
+            check_threshold(threshold)  # before any work: a ValueError is a 400
 
         def find(lib: Library) -> list:
             return [g.as_dict() for g in lib.dupes(near, threshold)]

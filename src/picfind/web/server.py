@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from picfind.web.app import create_app
+from picfind.web.gates import WILDCARDS, reachable, url_host
 
 REQUEST_SECONDS = 10.0  # a new connection must send its request's headers within this
 
@@ -89,8 +90,10 @@ def serve(db: Path | str, model: str | None, host: str, port: int, token: str | 
     """Serve until interrupted. The start line never shows the token (a systemd unit's output
     lands in the journal): it says where the token was given instead."""
     app = create_app(db, model, token, host, watch)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    shown = "127.0.0.1" if host in WILDCARDS else url_host(host)
     address = f"http://{shown}:{port}/"
+    others = [f"http://{url_host(h)}:{port}/" for h in reachable(host)] if host in WILDCARDS else []
+    elsewhere = f"; from other computers: {', '.join(others)}" if others else ""
     needs = f"  (add ?token= and the token from {token_from or '--token'})" if token else ""
     server = uvicorn.Server(server_config(app, host, port))
 
@@ -99,7 +102,7 @@ def serve(db: Path | str, model: str | None, host: str, port: int, token: str | 
         while not server.started and not task.done():
             await asyncio.sleep(0.05)
         if server.started:
-            print(f"picfind: serving {address}{needs}  (Ctrl-C stops)", flush=True)
+            print(f"picfind: serving {address}{elsewhere}{needs}  (Ctrl-C stops)", flush=True)
             if open_browser:
                 import webbrowser
                 webbrowser.open(address + (f"?token={token}" if token else ""))  # to the browser, not the log

@@ -28,6 +28,7 @@ from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.records import (
     EARLY_SQL,
+    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -363,8 +364,11 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
                      f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
                      (model,)).fetchone()[0]
         positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        moments = q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND instr(e.content_hash, '@') > 0 AND "
+                    f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
+                    (model,)).fetchone()[0]
         return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, q(EARLY_SQL).fetchone()[0])
+                        positioned, q(EARLY_SQL).fetchone()[0], (*q(KINDS_SQL).fetchone(), moments))
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
