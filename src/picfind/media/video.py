@@ -43,7 +43,9 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
-_HDR = {"smpte2084": "pq", "arib-std-b67": "hlg"}
+# HDR transfer functions by their ITU-T H.273 code (PyAV 18 gives `frame.color_trc` as this number,
+# FFmpeg's AVCOL_TRC_*), and by name (older PyAV gave the name)
+_HDR: dict[int | str, str] = {16: "pq", 18: "hlg", "smpte2084": "pq", "arib-std-b67": "hlg"}
 
 
 def frame_cap(duration: float) -> int:
@@ -365,11 +367,19 @@ def _small(frame: av.VideoFrame, side: int = 0) -> Image.Image:
     w, h = frame.width, frame.height
     scale = min(1.0, (side or SMALL) / min(w, h))
     size = (max(2, round(w * scale)), max(2, round(h * scale)))
-    hdr = _HDR.get(str(frame.color_trc).lower().replace("_", "-").split(".")[-1]) if frame.color_trc else None
+    hdr = hdr_transfer(frame.color_trc)
     if hdr is None and "10" not in frame.format.name and "12" not in frame.format.name:
         return frame.to_image(width=size[0], height=size[1])
     rgb = frame.reformat(width=size[0], height=size[1], format="rgb48le").to_ndarray()
     return Image.fromarray(_tone_map(rgb.astype(np.float32) / 65535.0, hdr))
+
+
+def hdr_transfer(trc: object) -> str | None:
+    """"pq", "hlg" or None for a frame's `color_trc`: a number (PyAV 18, an int or its IntEnum),
+    or a name such as "arib-std-b67" / "ColorTrc.ARIB_STD_B67" (older PyAV)."""
+    if isinstance(trc, int):
+        return _HDR.get(int(trc))
+    return _HDR.get(str(trc).lower().replace("_", "-").split(".")[-1]) if trc else None
 
 
 SMALL = 336  # decode-side short edge; `_upright` brings it to the size asked for
