@@ -103,14 +103,14 @@ def test_ext_restricts_and_videos_are_indexed_by_default(tmp_path: Path, videos:
 
 def test_an_older_catalog_migrates_and_its_default_roots_read_videos(tmp_path: Path, videos: Path) -> None:
     from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
-    from picfind.media.formats import IMAGE_EXTENSIONS
+    from picfind.media.formats import PHOTOS_V1
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)
     before = MIGRATIONS.index(next(m for m in MIGRATIONS if "ADD COLUMN duration" in m))  # later steps too
     con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
     con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, '[]', 0)",
-                (os.fsencode(str(videos)), json.dumps(list(IMAGE_EXTENSIONS))))
+                (os.fsencode(str(videos)), json.dumps(list(PHOTOS_V1))))
     con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[\"png\"]', '[]', 0)",
                 (b"/elsewhere",))
     con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, meta_read) "
@@ -250,7 +250,7 @@ def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_
     import psycopg
 
     from picfind.catalogs.postgres.schema import MIGRATIONS
-    from picfind.media.formats import IMAGE_EXTENSIONS
+    from picfind.media.formats import PHOTOS_V1
 
     with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before videos
         con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
@@ -260,7 +260,7 @@ def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_
             con.execute(script)
             con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
         con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES ('/p', %s, '[]', 0)",
-                    (json.dumps(list(IMAGE_EXTENSIONS)),))
+                    (json.dumps(list(PHOTOS_V1)),))
         con.execute("INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status) "
                     "VALUES ('/p/a.jpg', 1, 1, 1, '2020-01-01 00:00:00', 'jpg', 'h', 'ok')")
         con.execute("INSERT INTO embeddings(content_hash, model, vector) VALUES ('h', 'm', '[1,0]')")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import is_video
+from picfind.media.formats import is_raw, is_video, raw_rendering
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -114,6 +114,8 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
     decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
     try:
+        if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
+            raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
         if is_video(task.path):
             v = read_video(task, known, prep, options.max_pixels, options.thumbnails,
                            OCR_MIN_SIDE if ocr is not None else 0, texts)

@@ -96,6 +96,10 @@ def _skip_for(error: BaseException) -> SkipFile:
 
 
 def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
+    from picfind.media import raw  # here: raw imports this module (and rawpy only when a file needs it)
+
+    if raw.is_raw(data) and (decoded := raw.decode_raw(data, min_side, max_pixels)) is not None:
+        return decoded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         img = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -105,9 +109,9 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
             raise SkipFile("too many pixels",
                            f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
                            "(raise it with --max-megapixels)")
-        exif = _exif_of(img)
-        orientation = _orientation(exif)
-        meta = _meta(w, h, exif)
+        exif = exif_of(img)
+        orientation = orientation_of(exif)
+        meta = meta_of(w, h, exif)
         if fmt == "JPEG" and min(w, h) >= 2 * min_side:
             scale = min_side / min(w, h)
             img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
@@ -117,10 +121,10 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         img.seek(0)
         img.load()
         rgb = to_rgb(img)
-    return Decoded(image=_orient(rgb, orientation), meta=meta, format=fmt)
+    return Decoded(image=orient(rgb, orientation), meta=meta, format=fmt)
 
 
-def _exif_of(img: Image.Image) -> Image.Exif:
+def exif_of(img: Image.Image) -> Image.Exif:
     """The picture's EXIF (an empty one when it cannot be parsed: hex text chunks, bad IFDs...)."""
     try:
         exif = img.getexif()
@@ -130,7 +134,7 @@ def _exif_of(img: Image.Image) -> Image.Exif:
         return Image.Exif()
 
 
-def _orientation(exif: Image.Exif) -> int:
+def orientation_of(exif: Image.Exif) -> int:
     """The EXIF orientation, 1 (as stored) unless it is one of the eight valid values."""
     try:
         value = exif.get(0x0112, 1)
@@ -139,9 +143,10 @@ def _orientation(exif: Image.Exif) -> int:
         return 1
 
 
-def _meta(w: int, h: int, exif: Image.Exif) -> Meta:
-    """Size after orientation, capture time, camera and GPS position; what cannot be read is left out."""
-    if _orientation(exif) in (5, 6, 7, 8):
+def meta_of(w: int, h: int, exif: Image.Exif, orientation: int | None = None) -> Meta:
+    """Size after orientation (the EXIF one unless given), capture time, camera and GPS position;
+    what cannot be read is left out."""
+    if (orientation_of(exif) if orientation is None else orientation) in (5, 6, 7, 8):
         w, h = h, w
     try:
         return Meta(w, h, _taken(exif), _camera(exif), *gps_position(exif))
@@ -289,7 +294,7 @@ _TRANSPOSE = {
 }
 
 
-def _orient(img: Image.Image, orientation: int) -> Image.Image:
+def orient(img: Image.Image, orientation: int) -> Image.Image:
     op = _TRANSPOSE.get(orientation)
     return img.transpose(op) if op is not None else img
 
@@ -324,10 +329,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def probe(data: bytes) -> Meta:
     """Size, capture time and camera from the header alone; SkipFile when that cannot be read."""
+    from picfind.media import raw
+
     try:
+        if raw.is_raw(data) and (meta := raw.probe_raw(data)) is not None:
+            return meta
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-                return _meta(*img.size, _exif_of(img))
+                return meta_of(*img.size, exif_of(img))
+    except SkipFile:
+        raise
     except Exception as e:  # noqa: BLE001 - one odd file is a skip, never an error
         raise _skip_for(e) from None
