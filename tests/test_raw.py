@@ -54,6 +54,7 @@ def test_without_a_big_enough_preview_the_raw_is_demosaiced_at_half_size(preview
     data = dng(cat, orientation=8, preview=cat.resize(preview) if preview else None)
     got = decode(data, min_side=448)
     assert got.image.size == (200, 300)  # half of 600x400, turned 90 degrees anticlockwise
+    assert (got.meta.width, got.meta.height) == (400, 600) and got.meta.taken_at == "2024-05-06 07:08:09"
     assert _like(got.image, cat.transpose(Image.Transpose.ROTATE_90)) > 0.9
     red, green, blue = np.asarray(got.image, float).mean((0, 1))
     assert red > green > blue  # a ginger cat, white-balanced by the camera's neutral

@@ -54,12 +54,13 @@ def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
                            f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
                            "(raise it with --max-megapixels)")
         preview = _preview(raw)
-        meta = _meta(raw, data, preview)
+        meta = _meta(raw, data, preview)  # before demosaicing: half size halves LibRaw's sizes
         if preview is not None and min(preview.size) >= min_side // 2 and preview.width * preview.height <= max_pixels:
-            image = _load_preview(preview, min_side, _orientation(raw, preview))
-        else:
-            image = Image.fromarray(_call(raw.postprocess, half_size=True, use_camera_wb=True, output_bps=8))
-        return Decoded(image=image, meta=meta, format="RAW")
+            return Decoded(_load_preview(preview, min_side, _orientation(raw, preview)), meta, "RAW")
+        image = Image.fromarray(_call(raw.postprocess, half_size=True, use_camera_wb=True, output_bps=8))
+        if meta.taken_at is None:  # unpacked now: LibRaw's own reading of the time costs nothing more
+            meta = replace(meta, taken_at=_libraw_time(raw))
+        return Decoded(image, meta, "RAW")
 
 
 def probe_raw(data: bytes) -> Meta | None:
@@ -149,7 +150,8 @@ def _load_preview(preview: Image.Image, min_side: int, orientation: int) -> Imag
 
 
 def _meta(raw: rawpy.RawPy, data: bytes, preview: Image.Image | None) -> Meta:
-    """What the RAW's own tags say, completed by its preview's EXIF and LibRaw's capture time."""
+    """What the RAW's own tags say, completed by its preview's EXIF (LibRaw's own time is asked
+    only once the RAW is unpacked: rawpy unpacks it to answer)."""
     w, h = raw.sizes.width, raw.sizes.height
     turned = _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
     found = [meta_of(w, h, exif, turned) for exif in (_tiff_exif(data), exif_of(preview) if preview else None)
@@ -159,8 +161,6 @@ def _meta(raw: rawpy.RawPy, data: bytes, preview: Image.Image | None) -> Meta:
         meta = replace(meta, taken_at=meta.taken_at or other.taken_at, camera=meta.camera or other.camera,
                        lat=meta.lat if meta.lat is not None else other.lat,
                        lon=meta.lon if meta.lat is not None else other.lon)
-    if meta.taken_at is None:
-        meta = replace(meta, taken_at=_libraw_time(raw))
     return meta
 
 
@@ -187,6 +187,6 @@ def _tiff_exif(data: bytes) -> Image.Exif | None:
 def _libraw_time(raw: rawpy.RawPy) -> str | None:
     try:
         when = raw.other.timestamp
-    except (ValueError, OverflowError, OSError, AttributeError):
+    except (ValueError, OverflowError, OSError, AttributeError, rawpy.LibRawError):
         return None
     return when_text(when) if when is not None and when.year > 1970 else None
