@@ -18,14 +18,8 @@ from datetime import datetime
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from picfind.media import heif  # registers the HEIC reader with Pillow
 from picfind.records import when_text
-
-try:  # HEIC/HEIF (phone photos) when pillow-heif is installed
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - optional
-    pillow_heif = None
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before decoding
@@ -34,7 +28,7 @@ BACKGROUND = (255, 255, 255)
 # The decoders picfind opens, whatever a file is named: photo formats only. Pillow would otherwise
 # sniff any of its ~40 formats, EPS among them, which runs Ghostscript on the file's bytes.
 Image.init()
-FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF") if f in Image.OPEN)
+FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF") if f in Image.OPEN)
 
 
 class SkipFile(Exception):
@@ -115,7 +109,7 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         if fmt == "JPEG" and min(w, h) >= 2 * min_side:
             scale = min_side / min(w, h)
             img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-        small = _heif_preview(data, min_side // 2) if fmt in ("HEIF", "AVIF") else None
+        small = heif.thumbnail(data, min_side // 2) if fmt == "HEIF" else None
         if small is not None:
             img = small
         img.seek(0)
@@ -265,22 +259,6 @@ def _strip_png(data: bytes) -> bytes | None:
             return bytes(out)
         at += 12 + length
     return None
-
-
-def _heif_preview(data: bytes, min_side: int) -> Image.Image | None:
-    """The smallest thumbnail stored in a HEIC file whose shorter side is >= `min_side`.
-
-    Phones store one; decoding it instead of the 12 MP picture is several times faster
-    (benchmarks/heic.py measures the speed and what it changes in the embedding)."""
-    if pillow_heif is None:
-        return None
-    heif = pillow_heif.open_heif(data)[0]  # the primary image
-    best = None
-    for i in range(len(heif.info.get("thumbnails", []))):
-        thumb = heif.get_thumbnail(i)
-        if min(thumb.size) >= min_side and (best is None or min(thumb.size) < min(best.size)):
-            best = thumb
-    return best.to_pillow() if best is not None else None
 
 
 _TRANSPOSE = {

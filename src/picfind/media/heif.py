@@ -1,0 +1,119 @@
+"""HEIC/HEIF through a decode-only libheif, and the thumbnail a phone stores in the file.
+
+picfind reads HEIC with `pi-heif` (libheif and libde265, LGPL): unlike `pillow-heif`, its wheels
+carry no HEVC encoder (x265 is GPL), which picfind never needs. Where only pillow-heif is
+installed, it serves the same way.
+
+Phones store a small HEVC thumbnail beside the 12 MP picture; decoding it instead is many times
+faster (benchmarks/heic.py). pi-heif has no call for thumbnails, so `thumbnail` finds them in the
+file's boxes and hands libheif a copy whose primary item is the thumbnail: two same-sized edits
+(the `pitm` item number, and the `thmb` reference renamed so the thumbnail stands on its own).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from PIL import Image
+
+try:
+    import pi_heif as heif_lib
+except ImportError:  # pragma: no cover - an install with pillow-heif only
+    try:
+        import pillow_heif as heif_lib
+    except ImportError:
+        heif_lib = None
+
+if heif_lib is not None:
+    heif_lib.register_heif_opener()
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start of its content, its end) of each box between `start` and `end`."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        head = 8
+        if size == 1:
+            size, head = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:
+            size = end - at
+        if size < head or at + size > end:
+            return
+        yield kind, at + head, at + size
+        at += size
+
+
+def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(((s, e) for k, s, e in _boxes(data, start, end) if k == kind), None)
+
+
+def _sizes(data: bytes, iprp: tuple[int, int]) -> dict[int, tuple[int, int]]:
+    """Item number -> (width, height), from the `ispe` properties the items are associated with."""
+    ipco, ipma = _child(data, *iprp, b"ipco"), _child(data, *iprp, b"ipma")
+    if ipco is None or ipma is None:
+        return {}
+    props = [(k, s) for k, s, _ in _boxes(data, *ipco)]
+    version, flags = data[ipma[0]], int.from_bytes(data[ipma[0] + 1:ipma[0] + 4], "big")
+    at, out = ipma[0] + 8, {}
+    for _ in range(struct.unpack_from(">I", data, ipma[0] + 4)[0]):
+        item, at = (struct.unpack_from(">H", data, at)[0], at + 2) if version < 1 else \
+            (struct.unpack_from(">I", data, at)[0], at + 4)
+        count, at = data[at], at + 1
+        for _ in range(count):
+            index, at = ((struct.unpack_from(">H", data, at)[0] & 0x7FFF, at + 2) if flags & 1
+                         else (data[at] & 0x7F, at + 1))
+            if 0 < index <= len(props) and props[index - 1][0] == b"ispe":
+                out[item] = struct.unpack_from(">II", data, props[index - 1][1] + 4)
+    return out
+
+
+def _with_primary(data: bytes, min_side: int) -> tuple[bytes, tuple[int, int]] | None:
+    """The file made to show its smallest thumbnail whose shorter side is >= `min_side`, and that size."""
+    meta = _child(data, 0, len(data), b"meta")
+    if meta is None:
+        return None
+    start, end = meta[0] + 4, meta[1]  # a full box: version and flags first
+    pitm, iref, iprp = (_child(data, start, end, k) for k in (b"pitm", b"iref", b"iprp"))
+    if pitm is None or iref is None or iprp is None:
+        return None
+    wide = data[pitm[0]] != 0
+    primary = struct.unpack_from(">I" if wide else ">H", data, pitm[0] + 4)[0]
+    ref_wide = data[iref[0]] != 0
+    id_fmt, id_len = (">I", 4) if ref_wide else (">H", 2)
+    sizes = _sizes(data, iprp)
+    best = None
+    for kind, s, _ in _boxes(data, iref[0] + 4, iref[1]):
+        if kind != b"thmb":
+            continue
+        thumb = struct.unpack_from(id_fmt, data, s)[0]
+        count = struct.unpack_from(">H", data, s + id_len)[0]
+        targets = [struct.unpack_from(id_fmt, data, s + id_len + 2 + i * id_len)[0] for i in range(count)]
+        size = sizes.get(thumb)
+        if primary in targets and size and min(size) >= min_side and (best is None or min(size) < min(best[2])):
+            best = (thumb, s - 4, size)  # s - 4: where the reference box's type is
+    if best is None or (not wide and best[0] > 0xFFFF):
+        return None
+    out = bytearray(data)
+    struct.pack_into(">I" if wide else ">H", out, pitm[0] + 4, best[0])
+    out[best[1]:best[1] + 4] = b"free"  # the reference gone: the thumbnail is an image of its own
+    return bytes(out), best[2]
+
+
+def thumbnail(data: bytes, min_side: int) -> Image.Image | None:
+    """The smallest thumbnail stored in a HEIC file whose shorter side is >= `min_side`, decoded;
+    None when there is none (or the file's boxes are not as expected: the full picture is read)."""
+    if heif_lib is None:
+        return None
+    try:
+        found = _with_primary(data, min_side)
+    except (struct.error, IndexError):
+        return None
+    if found is None:
+        return None
+    try:
+        image = next(i for i in heif_lib.open_heif(found[0]) if i.info.get("primary")).to_pillow()
+    except Exception:  # noqa: BLE001 - a thumbnail libheif cannot read: the full picture is
+        return None
+    return image if min(image.size) >= min_side else None
