@@ -153,7 +153,7 @@ def _heic(img: Image.Image, **kw) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF"])
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "JXL"])
 def test_every_supported_format_decodes(fmt: str) -> None:
     img = Image.fromarray(real_photos()["chelsea"]).resize((300, 200))
     buf = io.BytesIO()
@@ -164,6 +164,23 @@ def test_every_supported_format_decodes(fmt: str) -> None:
     d = decode(buf.getvalue(), min_side=64)
     assert (d.meta.width, d.meta.height) == (300, 200) and d.image.mode == "RGB"
     assert np.abs(np.asarray(d.image, float).mean() - np.asarray(img, float).mean()) < 12
+
+
+@pytest.mark.parametrize("fmt", ["AVIF", "JXL"])
+def test_avif_and_jpeg_xl_keep_their_time_camera_and_orientation(fmt: str) -> None:
+    """Pillow (from 11.3) reads AVIF; pylibjxl (BSD) reads JPEG XL: the EXIF they carry counts."""
+    img = Image.new("RGB", (300, 200), (200, 30, 30))
+    img.paste((20, 20, 200), (0, 0, 150, 200))  # the left half blue
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0110] = 6, "Acme", "Acme Q1"  # held upright
+    exif.get_ifd(0x8769)[0x9003] = "2023:01:02 03:04:05"
+    buf = io.BytesIO()
+    img.save(buf, fmt, exif=exif.tobytes(), quality=90)
+    got = decode(buf.getvalue(), min_side=64)
+    assert got.format == fmt and (got.meta.taken_at, got.meta.camera) == ("2023-01-02 03:04:05", "Acme Q1")
+    if fmt == "AVIF":  # turned by its EXIF (a JPEG XL's decoder applies its codestream's orientation itself)
+        assert got.image.size == (200, 300) and np.asarray(got.image)[5, 100, 2] > 150  # blue on top
+    assert probe(buf.getvalue()) == got.meta
 
 
 def test_heic_uses_a_stored_thumbnail_when_it_is_big_enough() -> None:

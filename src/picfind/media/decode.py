@@ -21,6 +21,13 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from picfind.media import heif  # registers the HEIC reader with Pillow
 from picfind.records import when_text
 
+try:  # JPEG XL: libjxl through pylibjxl (BSD; the pillow-jxl-plugin is GPL)
+    import pylibjxl
+
+    pylibjxl.register_pillow(override=False)
+except ImportError:  # pragma: no cover - a runtime dependency; without it .jxl files are "not an image"
+    pylibjxl = None
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before decoding
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger is a decompression bomb or a scan we skip
@@ -28,7 +35,8 @@ BACKGROUND = (255, 255, 255)
 # The decoders picfind opens, whatever a file is named: photo formats only. Pillow would otherwise
 # sniff any of its ~40 formats, EPS among them, which runs Ghostscript on the file's bytes.
 Image.init()
-FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF") if f in Image.OPEN)
+FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF", "JXL")
+                if f in Image.OPEN)
 
 
 class SkipFile(Exception):
@@ -103,9 +111,11 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
             raise SkipFile("too many pixels",
                            f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
                            "(raise it with --max-megapixels)")
+        if fmt == "JXL":
+            img.load()  # its EXIF comes with the pixels
         exif = exif_of(img)
-        orientation = orientation_of(exif)
-        meta = meta_of(w, h, exif)
+        orientation = _stored_orientation(fmt, exif)
+        meta = meta_of(w, h, exif, orientation)
         if fmt == "JPEG" and min(w, h) >= 2 * min_side:
             scale = min_side / min(w, h)
             img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
@@ -126,6 +136,12 @@ def exif_of(img: Image.Image) -> Image.Exif:
         return exif
     except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
         return Image.Exif()
+
+
+def _stored_orientation(fmt: str | None, exif: Image.Exif) -> int:
+    """The turn still to apply: a JPEG XL's decoder has applied its own (the codestream's, which
+    the spec puts above a copy left in its EXIF)."""
+    return 1 if fmt == "JXL" else orientation_of(exif)
 
 
 def orientation_of(exif: Image.Exif) -> int:
@@ -315,7 +331,10 @@ def probe(data: bytes) -> Meta:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-                return meta_of(*img.size, exif_of(img))
+                if img.format == "JXL":
+                    img.load()  # its EXIF comes with the pixels
+                exif = exif_of(img)
+                return meta_of(*img.size, exif, _stored_orientation(img.format, exif))
     except SkipFile:
         raise
     except Exception as e:  # noqa: BLE001 - one odd file is a skip, never an error
