@@ -403,3 +403,18 @@ def test_a_static_shot_costs_one_encoder_run_and_keeps_one_moment(tmp_path: Path
     assert any(frame_span(k) == (0.0, 20.0) for k in keys)
     # 10 + 7 candidates; the still one costs one run, the busy one about one per change
     assert report.frames_embedded <= 1 + 7 and report.frames_embedded < 17
+
+
+def test_a_moment_is_found_on_time_when_key_frames_are_sparse(tmp_path: Path) -> None:
+    """A messenger's re-encoded clip: key frames at 0, 5.63, 7.0 and 10.63 s only, none at the
+    cut at 7.5 s. The scene is reported within a second of its start, not at the next key frame."""
+    from picfind.media.video import open_video, sample
+
+    clip = shapes_video(tmp_path / "lib" / "VID-WA0001.mp4", {7.5: RED_CIRCLE}, 15, keys=[0, 5.63, 7.0, 10.63])
+    with open_video(str(clip)) as f:
+        got = sample(f, 224)
+    assert got.decoded < 150  # not every frame: only forward from a key frame to a late sample time
+    with Library(tmp_path / "cat.db", model="tiny-shapes") as lib:
+        lib.index([str(tmp_path / "lib")])
+        best = lib.search("a red circle", n=1)[0]
+    assert 7.5 <= best.time <= 8.5, best.moments  # 10.6 s when only key frames were decoded

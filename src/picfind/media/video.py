@@ -43,6 +43,9 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
+# A sample whose first key frame comes later than this is decoded forward from the key frame
+# before it (messengers re-encode clips with key frames 5 s and more apart, none at the cuts)
+LATE = 1.0
 # HDR transfer functions by their ITU-T H.273 code (PyAV 18 gives `frame.color_trc` as this number,
 # FFmpeg's AVCOL_TRC_*), and by name (older PyAV gave the name)
 _HDR: dict[int | str, str] = {16: "pq", 18: "hlg", "smpte2084": "pq", "arib-std-b67": "hlg"}
@@ -82,6 +85,8 @@ class Sampled:
     min_side: int = 0
     convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
     frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
+    times: list[float] = field(default_factory=list)  # their times
+    keys: list[float] = field(default_factory=list)  # the key frames' times (key frames only)
     decoded: int = 0  # frames the decoder produced (for the benchmark)
     offset: float = 0.0  # the first frame's timestamp: times are from it, as players show them
 
@@ -173,7 +178,10 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
         ctx.skip_frame = "DEFAULT"
         container.seek(0)
         out.frames.clear()
+        out.times.clear()
         _linear(container, stream, targets, deadline, out)
+    elif info.duration <= SEEK_AFTER and (late := _late(targets, out.times, info.duration)):
+        _forward(container, stream, late, deadline, out)
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
     return out
@@ -291,6 +299,8 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
         if time.monotonic() > deadline:
             raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
         if keys_only and packet.size:
+            if packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
+                out.keys.append(float(packet.pts * packet.time_base) - out.offset)
             at = _wanted(packet, targets, j, out.offset)
             if at is None:
                 continue
@@ -308,6 +318,50 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
                     i += 1
         if i >= len(targets):
             break
+
+
+def _late(targets: list[float], times: list[float], duration: float) -> list[float]:
+    """The sample times whose first frame kept comes more than `LATE` after them (or never)."""
+    late, k = [], 0
+    for target in targets:
+        while k < len(times) and times[k] + 1e-3 < target:
+            k += 1
+        if (times[k] if k < len(times) else duration) > target + LATE:
+            late.append(target)
+    return late
+
+
+def _forward(container: av.container.InputContainer, stream: av.video.stream.VideoStream, late: list[float],
+             deadline: float, out: Sampled) -> None:
+    """The frame at each late sample time, decoded forward from the key frame before it: one pass
+    over the file that decodes only the stretches from such a key frame to its last late sample
+    (at most the whole video once), the rest of its packets never reaching the decoder."""
+    starts = [max((k for k in out.keys if k <= t + 1e-3), default=0.0) for t in late]
+    stream.codec_context.skip_frame = "DEFAULT"
+    container.seek(0)
+    i, decoding, found = 0, False, []
+    for packet in container.demux(stream):
+        if i >= len(late):
+            break
+        if packet.size and packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
+            decoding = abs(float(packet.pts * packet.time_base) - out.offset - starts[i]) < 1e-3
+        if not decoding and packet.size:
+            continue
+        for frame in stream.decode(packet if packet.size else None):
+            out.decoded += 1
+            _check(deadline, out, frame)
+            t = out.seconds(frame, late[i])
+            if t + 1e-3 >= late[i]:
+                found.append((t, frame))
+                while i < len(late) and late[i] <= t + 1e-3:
+                    i += 1
+                decoding = decoding and i < len(late) and starts[i] <= t + 1e-3
+                if i >= len(late):
+                    break
+    for t, frame in found:
+        _keep(out, frame, t)
+    order = sorted(range(len(out.times)), key=out.times.__getitem__)
+    out.frames[:], out.times[:] = [out.frames[k] for k in order], [out.times[k] for k in order]
 
 
 def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> float | None:
@@ -342,6 +396,7 @@ def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
         out.info = _rotated(out.info, frame.rotation)
     kept = Frame(t, _upright(_small(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
     out.frames.append(out.convert(kept) if out.convert else kept)
+    out.times.append(t)
 
 
 def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
