@@ -183,6 +183,34 @@ def test_avif_and_jpeg_xl_keep_their_time_camera_and_orientation(fmt: str) -> No
     assert probe(buf.getvalue()) == got.meta
 
 
+@pytest.mark.parametrize("fmt,transfer", [("HEIF", "pq"), ("HEIF", "hlg"), ("AVIF", "pq")])
+def test_hdr_stills_are_tone_mapped(fmt: str, transfer: str) -> None:
+    """A still whose colour box says PQ or HLG (cameras' HDR HEIF, HDR AVIF): its code values
+    mapped to ordinary colours, not cut to 8 bits as they are (washed out and dark)."""
+    from .hdr import hdr_signal
+
+    picture = np.asarray(Image.fromarray(real_photos()["chelsea"]).resize((160, 112)), np.float64)
+    signal = hdr_signal(picture, transfer)
+    code = {"pq": 16, "hlg": 18}[transfer]
+    if fmt == "HEIF":  # 10 bits, written by pillow-heif with the transfer in its nclx box
+        pillow_heif = pytest.importorskip("pillow_heif")
+        buf = io.BytesIO()
+        pillow_heif.from_bytes("RGB;16", (160, 112), signal.tobytes()).save(
+            buf, quality=95, nclx_profile={"color_primaries": 9, "transfer_characteristics": code,
+                                           "matrix_coefficients": 9, "full_range_flag": 1})
+        data = buf.getvalue()
+    else:  # Pillow writes 8-bit AVIF; its nclx box then says PQ
+        buf = io.BytesIO()
+        Image.fromarray((signal / 257).round().astype(np.uint8)).save(buf, "AVIF", quality=95)
+        data = bytearray(buf.getvalue())
+        at = data.find(b"colrnclx") + 10
+        data[at:at + 2] = code.to_bytes(2, "big")
+        data = bytes(data)
+    got = np.asarray(decode(data, min_side=64).image, np.float64)
+    assert got.shape == picture.shape
+    assert np.abs(got - picture).mean() < 10  # about 25-35 when cut to 8 bits as it is
+
+
 def test_heic_uses_a_stored_thumbnail_when_it_is_big_enough() -> None:
     img = Image.fromarray(real_photos()["astronaut"]).resize((1600, 1200))
     fast = decode(_heic(img, quality=85, thumbnails=[512]), min_side=448)

@@ -21,6 +21,7 @@ from picfind.media.video import frame_cap, open_video, probe, sample
 from picfind.records import frame_key, frame_span, owner
 
 from .conftest import picfind, real_photos
+from .hdr import hdr_signal
 from .videos import RED_CIRCLE, shapes_video, videos_fixture, write_video  # noqa: F401 - a fixture
 
 # sampling -----------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def test_other_codecs_decode_to_the_right_colours(tmp_path: Path, codec: str, pi
 
 
 def test_hdr_pq_is_tone_mapped_not_left_washed_out() -> None:
-    from picfind.media.video import _tone_map
+    from picfind.media.tone import tone_map as _tone_map
 
     # PQ code values: 0.58 is about 203 nits (paper white), 0.0 black
     out = _tone_map(np.array([[[0.58, 0.58, 0.58], [0.0, 0.0, 0.0], [0.75, 0.75, 0.75]]], np.float32), "pq")
@@ -94,22 +95,6 @@ def test_hdr_pq_is_tone_mapped_not_left_washed_out() -> None:
     assert 150 < white[0] < 240 and black[0] < 10 and highlight[0] > white[0]
     hlg = _tone_map(np.array([[[0.75, 0.75, 0.75]]], np.float32), "hlg")
     assert 120 < hlg[0, 0, 0] < 250
-
-
-def _hdr_signal(picture: np.ndarray, transfer: str) -> np.ndarray:
-    """The HLG or PQ code values (16-bit) a camera would record for this 8-bit picture, chosen so
-    that a correct tone mapping (paper white at 203 nits) gives the picture back."""
-    mapped = (picture / 255.0) ** 2.2
-    lin = mapped / (1.5 - mapped)  # relative to paper white
-    if transfer == "hlg":
-        a, b, c = 0.17883277, 0.28466892, 0.55991073
-        scene = lin / 4
-        code = np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
-    else:
-        m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
-        y = (lin * 203 / 10000) ** m1
-        code = ((c1 + c2 * y) / (1 + c3 * y)) ** m2
-    return (np.clip(code, 0, 1) * 65535 + 0.5).astype(np.uint16)
 
 
 @pytest.mark.parametrize("transfer,trc", [("hlg", 18), ("pq", 16)])
@@ -129,7 +114,7 @@ def test_hdr_video_files_are_tone_mapped(tmp_path: Path, transfer: str, trc: int
         ctx.color_trc, ctx.color_primaries, ctx.colorspace = trc, 9, 9  # BT.2020
         stream.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
         for i in range(5):
-            frame = av.VideoFrame.from_ndarray(_hdr_signal(picture, transfer), format="rgb48le")
+            frame = av.VideoFrame.from_ndarray(hdr_signal(picture, transfer), format="rgb48le")
             frame.pts, frame.time_base = i, Fraction(1, 10)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

@@ -119,6 +119,9 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         if fmt == "JPEG" and min(w, h) >= 2 * min_side:
             scale = min_side / min(w, h)
             img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+        hdr = heif.hdr_picture(data, img, fmt) if fmt in ("HEIF", "AVIF") else None
+        if hdr is not None:  # PQ or HLG: tone-mapped, not cut to 8 bits
+            return Decoded(image=orient(hdr, orientation), meta=meta, format=fmt)
         small = heif.thumbnail(data, min_side // 2) if fmt == "HEIF" else None
         if small is not None:
             img = small

@@ -4,6 +4,9 @@ picfind reads HEIC with `pi-heif` (libheif and libde265, LGPL): unlike `pillow-h
 carry no HEVC encoder (x265 is GPL), which picfind never needs. Where only pillow-heif is
 installed, it serves the same way.
 
+A still whose colour box says PQ or HLG (HDR HEIF from Canon, Sony, Nikon; HDR AVIF) is
+tone-mapped (`hdr_picture`) rather than cut to 8 bits as it is.
+
 Phones store a small HEVC thumbnail beside the 12 MP picture; decoding it instead is many times
 faster (benchmarks/heic.py). pi-heif has no call for thumbnails, so `thumbnail` finds them in the
 file's boxes and hands libheif a copy whose primary item is the thumbnail: two same-sized edits
@@ -15,7 +18,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+import numpy as np
 from PIL import Image
+
+from picfind.media.tone import hdr_transfer, tone_map
 
 try:
     import pi_heif as heif_lib
@@ -117,3 +123,36 @@ def thumbnail(data: bytes, min_side: int) -> Image.Image | None:
     except Exception:  # noqa: BLE001 - a thumbnail libheif cannot read: the full picture is
         return None
     return image if min(image.size) >= min_side else None
+
+
+def nclx_transfer(data: bytes) -> int | None:
+    """The transfer characteristics (ITU-T H.273: 16 PQ, 18 HLG) of a HEIF or AVIF file's first
+    `colr` box of type `nclx`, or None."""
+    try:
+        meta = _child(data, 0, len(data), b"meta")
+        iprp = meta and _child(data, meta[0] + 4, meta[1], b"iprp")
+        ipco = iprp and _child(data, *iprp, b"ipco")
+        if not ipco:
+            return None
+        for kind, start, _ in _boxes(data, *ipco):
+            if kind == b"colr" and data[start:start + 4] == b"nclx":
+                return struct.unpack_from(">H", data, start + 6)[0]
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def hdr_picture(data: bytes, img: Image.Image, fmt: str) -> Image.Image | None:
+    """The picture tone-mapped to 8 bits when its colour box says PQ or HLG, else None. HEIF is
+    decoded at its full depth; Pillow gives AVIF in 8 bits, which are mapped as they are."""
+    transfer = hdr_transfer(nclx_transfer(data))
+    if transfer is None:
+        return None
+    if fmt == "HEIF" and heif_lib is not None:
+        primary = next(i for i in heif_lib.open_heif(data, convert_hdr_to_8bit=False) if i.info.get("primary"))
+        pixels = np.asarray(primary)
+    else:
+        img.load()
+        pixels = np.asarray(img.convert("RGBA" if "A" in img.mode else "RGB"))
+    top = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    return Image.fromarray(tone_map(pixels[..., :3].astype(np.float32) / top, transfer))
