@@ -130,3 +130,24 @@ def test_roots_that_read_the_former_default_read_raws_after_the_migration(tmp_pa
     with Library(db, model="tiny-shapes") as lib:
         roots = {r.path: r.extensions for r in lib.roots()}
     assert {"dng", "cr3", "nef", "avif", "jxl"} <= set(roots[os.fsdecode(b"/photos")]) and roots["/mine"] == ["jpg"]
+
+
+def test_a_postgresql_catalog_on_the_former_default_reads_raws_after_the_migration(pg_url: str) -> None:
+    import psycopg
+
+    from picfind.catalogs.postgres.schema import MIGRATIONS
+    from picfind.media.formats import WITH_VIDEOS_V2
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before camera RAW
+        con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())")
+        before = next(i for i, (_, script) in enumerate(MIGRATIONS) if json.dumps(list(WITH_VIDEOS_V2)) in script)
+        for number, (name, script) in enumerate(MIGRATIONS[:before], 1):
+            con.execute(script)
+            con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
+        for path, exts in (("/p", list(WITH_VIDEOS_V2)), ("/q", ["jpg"])):
+            con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, '[]', 0)",
+                        (path, json.dumps(exts)))
+    with Library(pg_url, model="tiny-shapes") as lib:
+        roots = {r.path: r.extensions for r in lib.roots()}
+    assert {"dng", "cr3", "avif", "jxl"} <= set(roots["/p"]) and roots["/q"] == ["jpg"]
