@@ -220,3 +220,20 @@ def test_times_count_from_the_first_frame_as_players_show_them(tmp_path: Path, n
     assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
     red = np.asarray(got.frames[2].image).astype(int)
     assert ((red[..., 0] > 180) & (red[..., 1] < 90)).mean() > 0.02  # 0:04 as a player shows it: the circle
+
+
+def test_a_long_video_with_sparse_key_frames_is_sampled_near_each_time(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long videos seek to each sample time; when the key frame before it is over a second
+    earlier, the frame at that time is decoded forward from it (key frames at 0, 5.63, 7.0 and
+    10.63 s only, as a messenger re-encodes)."""
+    from picfind.media import video
+
+    clip = shapes_video(tmp_path / "long.mp4", {7.5: RED_CIRCLE}, 15, keys=[0, 5.63, 7.0, 10.63])
+    monkeypatch.setattr(video, "SEEK_AFTER", 5.0)  # the path of videos over 5 minutes, on a short one
+    with open_video(str(clip)) as f:
+        got = sample(f, 224)
+    times = [fr.time for fr in got.frames]
+    targets = [i * 15 / 8 for i in range(8)]  # 15 s: 8 samples
+    assert all(any(t - 1.0 - 1e-3 <= ft <= t + 0.2 for ft in times) for t in targets), times  # was [0, 5.6, 7, 10.6]
+    assert got.decoded < 150

@@ -24,11 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-import numpy as np
 from PIL import Image
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
-from picfind.media.tone import hdr_transfer, tone_map
+from picfind.media.tone import frame_image
 from picfind.media.videometa import container_signature as _container_signature
 from picfind.media.videometa import created as _created
 from picfind.media.videometa import position as _position
@@ -330,23 +329,39 @@ def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> f
 
 def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float],
                 deadline: float, out: Sampled) -> None:
-    """Seek to the key frame before each target and decode it alone (long videos)."""
+    """Seek to the key frame before each target and decode it alone (long videos); one more than
+    `LATE` before its target is decoded forward to the target instead."""
     last_pts = None
     for target in targets:
-        container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
+        frame = _seek_decode(container, stream, target, deadline, out, forward=False)
+        if frame is not None and out.seconds(frame, target) + LATE < target:
+            frame = _seek_decode(container, stream, target, deadline, out, forward=True)
+        if frame is not None and frame.pts != last_pts:
+            last_pts = frame.pts
+            _keep(out, frame, out.seconds(frame, target))
+
+
+def _seek_decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, target: float,
+                 deadline: float, out: Sampled, forward: bool) -> av.VideoFrame | None:
+    """The key frame at or before `target`, or (`forward`) the first frame from there at or after it."""
+    ctx = stream.codec_context
+    ctx.skip_frame = "DEFAULT" if forward else "NONKEY"
+    container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
+    try:
         for frame in container.decode(stream):
             out.decoded += 1
             _check(deadline, out, frame)
-            if frame.pts != last_pts:
-                last_pts = frame.pts
-                _keep(out, frame, out.seconds(frame, target))
-            break
+            if not forward or out.seconds(frame, target) + 1e-3 >= target:
+                return frame
+        return None
+    finally:
+        ctx.skip_frame = "NONKEY"
 
 
 def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
     if not out.frames and frame.rotation and not out.info.rotation:
         out.info = _rotated(out.info, frame.rotation)
-    kept = Frame(t, _upright(_small(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
+    kept = Frame(t, _upright(frame_image(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
     out.frames.append(out.convert(kept) if out.convert else kept)
     out.times.append(t)
 
@@ -366,19 +381,6 @@ def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
         raise SkipFile("no end", f"frames go on past the {duration:.0f} s its header claims")
     if out.decoded > 2_000_000:
         raise SkipFile("too many frames", f"over {out.decoded} frames")
-
-
-def _small(frame: av.VideoFrame, side: int = 0) -> Image.Image:
-    """The frame scaled by swscale so its shorter side is about `side` (`SMALL` by default;
-    more for OCR), before rotation, RGB."""
-    w, h = frame.width, frame.height
-    scale = min(1.0, (side or SMALL) / min(w, h))
-    size = (max(2, round(w * scale)), max(2, round(h * scale)))
-    hdr = hdr_transfer(frame.color_trc)
-    if hdr is None and "10" not in frame.format.name and "12" not in frame.format.name:
-        return frame.to_image(width=size[0], height=size[1])
-    rgb = frame.reformat(width=size[0], height=size[1], format="rgb48le").to_ndarray()
-    return Image.fromarray(tone_map(rgb.astype(np.float32) / 65535.0, hdr))
 
 
 SMALL = 336  # decode-side short edge; `_upright` brings it to the size asked for
