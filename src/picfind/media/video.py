@@ -48,6 +48,7 @@ MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never e
 # A sample whose first key frame comes later than this is decoded forward from the key frame
 # before it (messengers re-encode clips with key frames 5 s and more apart, none at the cuts)
 LATE = 1.0
+FORWARD = "NONREF"  # decoding forward, frames no other refers to are skipped (B-frames, mostly)
 
 
 def frame_cap(duration: float) -> int:
@@ -288,7 +289,7 @@ def _forward(container: av.container.InputContainer, stream: av.video.stream.Vid
     over the file that decodes only the stretches from such a key frame to its last late sample
     (at most the whole video once), the rest of its packets never reaching the decoder."""
     starts = [max((k for k in out.keys if k <= t + 1e-3), default=0.0) for t in late]
-    stream.codec_context.skip_frame = "DEFAULT"
+    stream.codec_context.skip_frame = FORWARD
     container.seek(0)
     i, decoding, found = 0, False, []
     for packet in container.demux(stream):
@@ -345,7 +346,7 @@ def _seek_decode(container: av.container.InputContainer, stream: av.video.stream
                  deadline: float, out: Sampled, forward: bool) -> av.VideoFrame | None:
     """The key frame at or before `target`, or (`forward`) the first frame from there at or after it."""
     ctx = stream.codec_context
-    ctx.skip_frame = "DEFAULT" if forward else "NONKEY"
+    ctx.skip_frame = FORWARD if forward else "NONKEY"
     container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
     try:
         for frame in container.decode(stream):
