@@ -291,7 +291,7 @@ def _forward(container: av.container.InputContainer, stream: av.video.stream.Vid
     starts = [max((k for k in out.keys if k <= t + 1e-3), default=0.0) for t in late]
     stream.codec_context.skip_frame = FORWARD
     container.seek(0)
-    i, decoding, found = 0, False, []
+    i, decoding = 0, False
     for packet in container.demux(stream):
         if i >= len(late):
             break
@@ -304,14 +304,12 @@ def _forward(container: av.container.InputContainer, stream: av.video.stream.Vid
             _check(deadline, out, frame)
             t = out.seconds(frame, late[i])
             if t + 1e-3 >= late[i]:
-                found.append((t, frame))
+                _keep(out, frame, t)  # made small now: a decoded frame is megabytes
                 while i < len(late) and late[i] <= t + 1e-3:
                     i += 1
                 decoding = decoding and i < len(late) and starts[i] <= t + 1e-3
                 if i >= len(late):
                     break
-    for t, frame in found:
-        _keep(out, frame, t)
     order = sorted(range(len(out.times)), key=out.times.__getitem__)
     out.frames[:], out.times[:] = [out.frames[k] for k in order], [out.times[k] for k in order]
 
