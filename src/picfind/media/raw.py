@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from PIL import Image
 
-from picfind.media.decode import FORMATS, Decoded, Meta, SkipFile, exif_of, meta_of, orient, orientation_of, to_rgb
+from picfind.media.picture import FORMATS, Decoded, Meta, SkipFile, exif_of, meta_of, orient, orientation_of, to_rgb
 from picfind.records import when_text
 
 try:
