@@ -53,9 +53,23 @@ def raw_rendering(raw: str) -> str | None:
     return _sibling(raw, RAW_JPEGS) if is_raw(raw) else None
 
 
-def raw_of(picture: str) -> str | None:
-    """The RAW saved beside this camera JPEG, if any."""
-    return _sibling(picture, RAW_EXTENSIONS) if picture.rsplit(".", 1)[-1].lower() in RAW_JPEGS else None
+def raw_of(picture: str, folders: dict[str, dict[str, str]] | None = None) -> str | None:
+    """The RAW saved beside this camera JPEG, if any. Its folder is listed once (into `folders`,
+    kept by the caller for a page of results) rather than asked for 28 extensions in two cases."""
+    if picture.rsplit(".", 1)[-1].lower() not in RAW_JPEGS:
+        return None
+    folder, name = os.path.split(picture)
+    if folders is None or folder not in folders:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            names = []
+        raws = {os.path.splitext(n)[0]: n for n in names if n.rsplit(".", 1)[-1].lower() in RAW_EXTENSIONS}
+        if folders is None:
+            folders = {}
+        folders[folder] = raws
+    found = folders[folder].get(os.path.splitext(name)[0])
+    return os.path.join(folder, found) if found else None
 
 
 def is_raw(path: str) -> bool:

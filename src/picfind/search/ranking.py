@@ -74,10 +74,11 @@ def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
 def with_motion(hits: list[Hit]) -> list[Hit]:
     """Name each Live Photo still's motion and each camera JPEG's RAW: a few stats a picture, so
     only for the page shown."""
+    folders: dict[str, dict[str, str]] = {}
     for hit in hits:
         if hit.kind == "image":
             hit.motion = live_motion(hit.path)
-            hit.raw = raw_of(hit.path)
+            hit.raw = raw_of(hit.path, folders)
     return hits
 
 
