@@ -151,3 +151,25 @@ def test_a_postgresql_catalog_on_the_former_default_reads_raws_after_the_migrati
     with Library(pg_url, model="tiny-shapes") as lib:
         roots = {r.path: r.extensions for r in lib.roots()}
     assert {"dng", "cr3", "avif", "jxl"} <= set(roots["/p"]) and roots["/q"] == ["jpg"]
+
+
+def test_a_cr3s_time_camera_and_position_come_from_its_cmt_boxes() -> None:
+    """Canon's CR3 keeps its tags in TIFF blocks of their own (CMT1: IFD0, CMT2: Exif, CMT4: GPS)."""
+    from PIL.TiffImagePlugin import IFDRational
+
+    from picfind.media.raw import _cr3_meta
+
+    ifd0, sub, gps = Image.Exif(), Image.Exif(), Image.Exif()
+    ifd0[0x010F], ifd0[0x0110] = "Canon", "Canon EOS R6"
+    sub[0x9003] = "2024:07:08 09:10:11"
+    gps[1], gps[2] = "S", (IFDRational(33), IFDRational(51), IFDRational(24))
+    gps[3], gps[4] = "E", (IFDRational(151), IFDRational(12), IFDRational(54))
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+    cmt = b"".join(box(k, e.tobytes()[6:]) for k, e in ((b"CMT1", ifd0), (b"CMT2", sub), (b"CMT4", gps)))  # TIFF
+    data = box(b"ftyp", b"crx \0\0\0\x01crx isom") + box(b"moov", box(b"uuid", bytes(16) + cmt))
+    meta = _cr3_meta(data, 6000, 4000, 6)
+    assert (meta.width, meta.height, meta.camera, meta.taken_at) == (4000, 6000, "Canon EOS R6", "2024-07-08 09:10:11")
+    assert (round(meta.lat, 4), round(meta.lon, 4)) == (-33.8567, 151.215)

@@ -8,6 +8,7 @@ Every pixel mode ends as RGB: transparency is composited onto white (what most v
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,20 +82,22 @@ def orientation_of(exif: Image.Exif) -> int:
         return 1
 
 
-def meta_of(w: int, h: int, exif: Image.Exif, orientation: int | None = None) -> Meta:
+def meta_of(w: int, h: int, exif: Image.Exif, orientation: int | None = None,
+            sub: Mapping | None = None, gps: Mapping | None = None) -> Meta:
     """Size after orientation (the EXIF one unless given), capture time, camera and GPS position;
-    what cannot be read is left out."""
+    what cannot be read is left out. `sub`, `gps`: the Exif and GPS IFDs where a file keeps them
+    apart from `exif` (a CR3's CMT2 and CMT4 boxes), else read through it."""
     if (orientation_of(exif) if orientation is None else orientation) in (5, 6, 7, 8):
         w, h = h, w
     try:
-        return Meta(w, h, _taken(exif), _camera(exif), *gps_position(exif))
+        return Meta(w, h, _taken(exif, sub), _camera(exif), *gps_position(exif, gps))
     except Exception:  # noqa: BLE001 - metadata is a nicety; the picture stays
         return Meta(w, h)
 
 
-def _taken(exif: Image.Exif) -> str | None:
+def _taken(exif: Image.Exif, sub: Mapping | None = None) -> str | None:
     try:
-        sub = exif.get_ifd(0x8769)  # the Exif IFD holds the capture time
+        sub = exif.get_ifd(0x8769) if sub is None else sub  # the Exif IFD holds the capture time
     except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
         sub = {}
     return _exif_time(sub.get(0x9003)) or _exif_time(sub.get(0x9004)) or _exif_time(exif.get(0x0132))
@@ -116,11 +119,12 @@ def _camera(exif: Image.Exif) -> str | None:
     return camera or None
 
 
-def gps_position(exif: Image.Exif) -> tuple[float | None, float | None]:
-    """(lat, lon) in degrees from the GPS IFD, or (None, None) when it is missing or makes no
-    sense: a GPS block is written by many odd tools, and a bad one must never cost the picture."""
+def gps_position(exif: Image.Exif, gps: Mapping | None = None) -> tuple[float | None, float | None]:
+    """(lat, lon) in degrees from the GPS IFD (`gps`, else the one `exif` points to), or (None, None)
+    when it is missing or makes no sense: a GPS block is written by many odd tools, and a bad one
+    must never cost the picture."""
     try:
-        gps = exif.get_ifd(0x8825)
+        gps = exif.get_ifd(0x8825) if gps is None else gps
         lat = _degrees(gps.get(2), gps.get(1), "NS")
         lon = _degrees(gps.get(4), gps.get(3), "EW")
     except Exception:  # noqa: BLE001 - whatever a broken block raises, the position is just unknown

@@ -156,6 +156,8 @@ def _meta(raw: rawpy.RawPy, data: bytes, preview: Image.Image | None) -> Meta:
     turned = _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
     found = [meta_of(w, h, exif, turned) for exif in (_tiff_exif(data), exif_of(preview) if preview else None)
              if exif is not None]
+    if data[4:12] == b"ftypcrx ":
+        found.insert(0, _cr3_meta(data, w, h, turned))
     meta = meta_of(w, h, Image.Exif(), turned)
     for other in found:
         meta = replace(meta, taken_at=meta.taken_at or other.taken_at, camera=meta.camera or other.camera,
@@ -182,6 +184,17 @@ def _tiff_exif(data: bytes) -> Image.Exif | None:
     except Exception:  # noqa: BLE001 - broken tags: the other sources may tell
         return None
     return exif
+
+
+def _cr3_meta(data: bytes, w: int, h: int, turned: int) -> Meta:
+    """A CR3's tags: TIFF blocks in its CMT1 (IFD0: camera), CMT2 (Exif IFD: time) and CMT4 (GPS) boxes."""
+    blocks = []
+    for kind in (b"CMT1", b"CMT2", b"CMT4"):
+        at = data.find(kind, 0, 1 << 20)
+        size = int.from_bytes(data[at - 4:at], "big") if at >= 4 else 0
+        blocks.append(_tiff_exif(data[at + 4:at - 4 + size]) if size > 8 else None)
+    ifd0, sub, gps = (b if b is not None else Image.Exif() for b in blocks)
+    return meta_of(w, h, ifd0, turned, dict(sub), dict(gps))
 
 
 def _libraw_time(raw: rawpy.RawPy) -> str | None:
