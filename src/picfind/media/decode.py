@@ -20,6 +20,7 @@ from picfind.media.picture import (  # noqa: F401 - the names the other layers i
     Decoded,
     Meta,
     SkipFile,
+    check_pixels,
     exif_of,
     gps_position,
     meta_of,
@@ -70,10 +71,7 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
         fmt = img.format or "?"
         w, h = img.size
-        if w * h > max_pixels:
-            raise SkipFile("too many pixels",
-                           f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
-                           "(raise it with --max-megapixels)")
+        check_pixels(w, h, max_pixels)
         if fmt == "JXL":
             img.load()  # its EXIF comes with the pixels
         exif = exif_of(img)

@@ -45,6 +45,13 @@ class SkipFile(Exception):
         self.detail = detail
 
 
+def check_pixels(w: int, h: int, max_pixels: int) -> None:
+    """The pixel cap (`--max-megapixels`), checked on the header's size before decoding."""
+    if w * h > max_pixels:
+        raise SkipFile("too many pixels", f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of "
+                                          f"{max_pixels / 1e6:.0f} MP (raise it with --max-megapixels)")
+
+
 @dataclass(frozen=True)
 class Meta:
     """What the header says: size after EXIF orientation, capture time, camera and GPS position."""

@@ -15,11 +15,24 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from PIL import Image
 
-from picfind.media.picture import FORMATS, Decoded, Meta, SkipFile, exif_of, meta_of, orient, orientation_of, to_rgb
+from picfind.media.picture import (
+    FORMATS,
+    Decoded,
+    Meta,
+    SkipFile,
+    check_pixels,
+    exif_of,
+    meta_of,
+    orient,
+    orientation_of,
+    to_rgb,
+)
 from picfind.records import when_text
 
 try:
@@ -27,6 +40,7 @@ try:
 except ImportError:  # pragma: no cover - a runtime dependency; without it RAWs are skipped with a reason
     rawpy = None
 
+T = TypeVar("T")
 _TIFF = (b"II*\x00", b"MM\x00*")
 # First bytes of the RAW formats that are not plain TIFF: ORF, RW2 (TIFF with their own magic),
 # RAF, X3F, MRW, CRW (at offset 6), and CR3 (an ISO media file of brand "crx ")
@@ -49,10 +63,7 @@ def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
         if raw is None:
             return None
         w, h = raw.sizes.width, raw.sizes.height
-        if w * h > max_pixels:
-            raise SkipFile("too many pixels",
-                           f"{w}x{h} = {w * h / 1e6:.0f} MP is over the cap of {max_pixels / 1e6:.0f} MP "
-                           "(raise it with --max-megapixels)")
+        check_pixels(w, h, max_pixels)
         preview = _preview(raw)
         meta = _meta(raw, data, preview)  # before demosaicing: half size halves LibRaw's sizes
         if preview is not None and min(preview.size) >= min_side // 2 and preview.width * preview.height <= max_pixels:
@@ -103,7 +114,8 @@ def _skip(error: BaseException) -> SkipFile:
     return SkipFile("truncated or corrupt", f"a RAW LibRaw cannot decode ({type(error).__name__}: {detail})")
 
 
-def _call(method, **kw: object):  # noqa: ANN001, ANN202 - a rawpy method and what it returns
+def _call(method: Callable[..., T], **kw: object) -> T:
+    """A LibRaw call whose errors become the file's skip."""
     try:
         return method(**kw)
     except rawpy.LibRawError as e:
