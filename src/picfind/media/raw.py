@@ -21,18 +21,8 @@ from typing import TypeVar
 
 from PIL import Image
 
-from picfind.media.picture import (
-    FORMATS,
-    Decoded,
-    Meta,
-    SkipFile,
-    check_pixels,
-    exif_of,
-    meta_of,
-    orient,
-    orientation_of,
-    to_rgb,
-)
+from picfind.media import picture
+from picfind.media.picture import Decoded, Meta, SkipFile
 from picfind.records import when_text
 
 try:
@@ -63,7 +53,7 @@ def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
         if raw is None:
             return None
         w, h = raw.sizes.width, raw.sizes.height
-        check_pixels(w, h, max_pixels)
+        picture.check_pixels(w, h, max_pixels)
         preview = _preview(raw)
         meta = _meta(raw, data, preview)  # before demosaicing: half size halves LibRaw's sizes
         if preview is not None and min(preview.size) >= min_side // 2 and preview.width * preview.height <= max_pixels:
@@ -135,7 +125,7 @@ def _preview(raw: rawpy.RawPy) -> Image.Image | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Image.open(io.BytesIO(thumb.data), formats=FORMATS)
+            return Image.open(io.BytesIO(thumb.data), formats=picture.FORMATS)
     except Exception:  # noqa: BLE001 - a preview that is not a picture: demosaic instead
         return None
 
@@ -144,7 +134,7 @@ def _orientation(raw: rawpy.RawPy, preview: Image.Image) -> int:
     """The RAW's orientation when it has one (previews are stored as the sensor saw them), else the
     preview's own."""
     flip = _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
-    return flip if flip != 1 else orientation_of(exif_of(preview))
+    return flip if flip != 1 else picture.orientation_of(picture.exif_of(preview))
 
 
 def _load_preview(preview: Image.Image, min_side: int, orientation: int) -> Image.Image:
@@ -158,7 +148,7 @@ def _load_preview(preview: Image.Image, min_side: int, orientation: int) -> Imag
             preview.load()
         except Exception as e:  # noqa: BLE001 - a truncated preview is the file's skip
             raise SkipFile("truncated or corrupt", f"its preview does not decode ({type(e).__name__})") from None
-        return orient(to_rgb(preview), orientation)
+        return picture.orient(picture.to_rgb(preview), orientation)
 
 
 def _meta(raw: rawpy.RawPy, data: bytes, preview: Image.Image | None) -> Meta:
@@ -166,11 +156,11 @@ def _meta(raw: rawpy.RawPy, data: bytes, preview: Image.Image | None) -> Meta:
     only once the RAW is unpacked: rawpy unpacks it to answer)."""
     w, h = raw.sizes.width, raw.sizes.height
     turned = _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
-    found = [meta_of(w, h, exif, turned) for exif in (_tiff_exif(data), exif_of(preview) if preview else None)
-             if exif is not None]
+    sources = (_tiff_exif(data), picture.exif_of(preview) if preview else None)
+    found = [picture.meta_of(w, h, exif, turned) for exif in sources if exif is not None]
     if data[4:12] == b"ftypcrx ":
         found.insert(0, _cr3_meta(data, w, h, turned))
-    meta = meta_of(w, h, Image.Exif(), turned)
+    meta = picture.meta_of(w, h, Image.Exif(), turned)
     for other in found:
         meta = replace(meta, taken_at=meta.taken_at or other.taken_at, camera=meta.camera or other.camera,
                        lat=meta.lat if meta.lat is not None else other.lat,
@@ -206,7 +196,7 @@ def _cr3_meta(data: bytes, w: int, h: int, turned: int) -> Meta:
         size = int.from_bytes(data[at - 4:at], "big") if at >= 4 else 0
         blocks.append(_tiff_exif(data[at + 4:at - 4 + size]) if size > 8 else None)
     ifd0, sub, gps = (b if b is not None else Image.Exif() for b in blocks)
-    return meta_of(w, h, ifd0, turned, dict(sub), dict(gps))
+    return picture.meta_of(w, h, ifd0, turned, dict(sub), dict(gps))
 
 
 def _libraw_time(raw: rawpy.RawPy) -> str | None:
