@@ -184,13 +184,13 @@ def repeated(path: Path, times: int) -> Path:
 
 def picfind_pipeline(path: Path, encoder, keys_only: bool = False) -> tuple[list[tuple[float, np.ndarray]], int, int]:
     """`keys_only`: the sampler as it was before samples were decoded forward from a key frame
-    (`media.video.LATE`): key frames only, however late."""
+    (`media.videoseek.LATE`): key frames only, however late."""
     from picfind.indexing.videos import candidate, embed_moments
-    from picfind.media import video
+    from picfind.media import videoseek
     from picfind.media.video import open_video, sample
 
     if keys_only:
-        video.LATE = float("inf")
+        videoseek.LATE = float("inf")
 
     prep = encoder.bundle.preprocessing
     with open_video(str(path)) as f:

@@ -21,17 +21,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from PIL import Image
-
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
-from picfind.media.tone import frame_image
+from picfind.media.videoframes import NO_INFO, Frame, Sampled, VideoInfo, check, keep, rotated
 from picfind.media.videometa import container_signature as _container_signature
 from picfind.media.videometa import created as _created
 from picfind.media.videometa import position as _position
 from picfind.media.videometa import rotation_tag as _rotation
+from picfind.media.videoseek import by_seeking, forward, late_targets
 
 try:
     import av
@@ -45,55 +43,11 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
-# A sample whose first key frame comes later than this is decoded forward from the key frame
-# before it (messengers re-encode clips with key frames 5 s and more apart, none at the cuts)
-LATE = 1.0
-FORWARD = "NONREF"  # decoding forward, frames no other refers to are skipped (B-frames, mostly)
 
 
 def frame_cap(duration: float) -> int:
     """How many candidates a video of this length may give: 30, plus one per 4 s, at most 600."""
     return int(min(600, 30 + duration / 4))
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the header says. `width`/`height` as shown (after rotation)."""
-    width: int
-    height: int
-    duration: float
-    codec: str
-    rotation: int = 0  # degrees the picture is turned for display
-    taken_at: str | None = None  # creation time, local wall clock "YYYY-MM-DD HH:MM:SS"
-    camera: str | None = None
-    lat: float | None = None  # where it was filmed (ISO 6709 `location` tag, as phones write it)
-    lon: float | None = None
-
-
-_NO_INFO = VideoInfo(0, 0, 0.0, "")  # until the header is read
-
-
-@dataclass
-class Frame:
-    time: float  # seconds from the start
-    image: Image.Image  # RGB, upright, shorter side about the size asked for
-
-
-@dataclass
-class Sampled:
-    info: VideoInfo
-    min_side: int = 0
-    convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
-    frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
-    times: list[float] = field(default_factory=list)  # their times
-    keys: list[float] = field(default_factory=list)  # the key frames' times (key frames only)
-    decoded: int = 0  # frames the decoder produced (for the benchmark)
-    offset: float = 0.0  # the first frame's timestamp: times are from it, as players show them
-
-    def seconds(self, frame: av.VideoFrame, otherwise: float) -> float:
-        """A frame's time from the start of the video (`otherwise` when it has none)."""
-        known = frame.time is not None and math.isfinite(frame.time)
-        return max(frame.time - self.offset if known else otherwise, 0.0)
 
 
 def open_video(path: str) -> BinaryIO:
@@ -121,7 +75,7 @@ def sample(f: BinaryIO, min_side: int, every: float = EVERY, max_pixels: int = D
     if not f.read(1):
         raise SkipFile("empty file", "zero bytes")
     with _container(f, time_limit) as container:
-        return _sample(container, Sampled(_NO_INFO, min_side, convert), every, max_pixels,
+        return _sample(container, Sampled(NO_INFO, min_side, convert), every, max_pixels,
                        time.monotonic() + time_limit)
 
 
@@ -133,7 +87,7 @@ def probe(f: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
         stream.codec_context.skip_frame = "NONKEY"  # the display matrix comes with the frames
         for frame in container.decode(stream):
             if frame.rotation and not info.rotation:
-                info = _rotated(info, frame.rotation)
+                info = rotated(info, frame.rotation)
             break
         return info
 
@@ -170,7 +124,7 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
     ctx = stream.codec_context
     ctx.skip_frame = "NONKEY"
     if info.duration > SEEK_AFTER:
-        _by_seeking(container, stream, targets, deadline, out)
+        by_seeking(container, stream, targets, deadline, out)
     else:
         _linear(container, stream, targets, deadline, out)
     if len(targets) > 1 and len(out.frames) < len(targets) // 2:
@@ -180,8 +134,8 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
         out.frames.clear()
         out.times.clear()
         _linear(container, stream, targets, deadline, out)
-    elif info.duration <= SEEK_AFTER and (late := _late(targets, out.times, info.duration)):
-        _forward(container, stream, late, deadline, out)
+    elif info.duration <= SEEK_AFTER and (late := late_targets(targets, out.times, info.duration)):
+        forward(container, stream, late, deadline, out)
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
     return out
@@ -261,57 +215,15 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
                 j += 1
         for frame in stream.decode(packet if packet.size else None):
             out.decoded += 1
-            _check(deadline, out, frame)
+            check(deadline, out, frame)
             sent_at = sent.popleft() if keys_only and sent else None
             t = out.seconds(frame, sent_at if sent_at is not None else 0.0)
             if not out.frames or i < len(targets) and t + 1e-3 >= targets[i]:
-                _keep(out, frame, t)
+                keep(out, frame, t)
                 while i < len(targets) and targets[i] <= t + 1e-3:
                     i += 1
         if i >= len(targets):
             break
-
-
-def _late(targets: list[float], times: list[float], duration: float) -> list[float]:
-    """The sample times whose first frame kept comes more than `LATE` after them (or never)."""
-    late, k = [], 0
-    for target in targets:
-        while k < len(times) and times[k] + 1e-3 < target:
-            k += 1
-        if (times[k] if k < len(times) else duration) > target + LATE:
-            late.append(target)
-    return late
-
-
-def _forward(container: av.container.InputContainer, stream: av.video.stream.VideoStream, late: list[float],
-             deadline: float, out: Sampled) -> None:
-    """The frame at each late sample time, decoded forward from the key frame before it: one pass
-    over the file that decodes only the stretches from such a key frame to its last late sample
-    (at most the whole video once), the rest of its packets never reaching the decoder."""
-    starts = [max((k for k in out.keys if k <= t + 1e-3), default=0.0) for t in late]
-    stream.codec_context.skip_frame = FORWARD
-    container.seek(0)
-    i, decoding = 0, False
-    for packet in container.demux(stream):
-        if i >= len(late):
-            break
-        if packet.size and packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
-            decoding = abs(float(packet.pts * packet.time_base) - out.offset - starts[i]) < 1e-3
-        if not decoding and packet.size:
-            continue
-        for frame in stream.decode(packet if packet.size else None):
-            out.decoded += 1
-            _check(deadline, out, frame)
-            t = out.seconds(frame, late[i])
-            if t + 1e-3 >= late[i]:
-                _keep(out, frame, t)  # made small now: a decoded frame is megabytes
-                while i < len(late) and late[i] <= t + 1e-3:
-                    i += 1
-                decoding = decoding and i < len(late) and starts[i] <= t + 1e-3
-                if i >= len(late):
-                    break
-    order = sorted(range(len(out.times)), key=out.times.__getitem__)
-    out.frames[:], out.times[:] = [out.frames[k] for k in order], [out.times[k] for k in order]
 
 
 def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> float | None:
@@ -326,71 +238,3 @@ def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> f
     return at if j == 0 or j < len(targets) and at + 1e-3 >= targets[j] else None
 
 
-def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float],
-                deadline: float, out: Sampled) -> None:
-    """Seek to the key frame before each target and decode it alone (long videos); one more than
-    `LATE` before its target is decoded forward to the target instead."""
-    last_pts = None
-    for target in targets:
-        frame = _seek_decode(container, stream, target, deadline, out, forward=False)
-        if frame is not None and out.seconds(frame, target) + LATE < target:
-            frame = _seek_decode(container, stream, target, deadline, out, forward=True)
-        if frame is not None and frame.pts != last_pts:
-            last_pts = frame.pts
-            _keep(out, frame, out.seconds(frame, target))
-
-
-def _seek_decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, target: float,
-                 deadline: float, out: Sampled, forward: bool) -> av.VideoFrame | None:
-    """The key frame at or before `target`, or (`forward`) the first frame from there at or after it."""
-    ctx = stream.codec_context
-    ctx.skip_frame = FORWARD if forward else "NONKEY"
-    container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
-    try:
-        for frame in container.decode(stream):
-            out.decoded += 1
-            _check(deadline, out, frame)
-            if not forward or out.seconds(frame, target) + 1e-3 >= target:
-                return frame
-        return None
-    finally:
-        ctx.skip_frame = "NONKEY"
-
-
-def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
-    if not out.frames and frame.rotation and not out.info.rotation:
-        out.info = _rotated(out.info, frame.rotation)
-    kept = Frame(t, _upright(frame_image(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
-    out.frames.append(out.convert(kept) if out.convert else kept)
-    out.times.append(t)
-
-
-def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
-    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees)."""
-    rot = int(round(-degrees)) % 360 // 90 * 90
-    w, h = (info.height, info.width) if rot in (90, 270) else (info.width, info.height)
-    return replace(info, width=w, height=h, rotation=rot)  # every other field, the position too
-
-
-def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
-    duration = out.info.duration
-    if time.monotonic() > deadline:
-        raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
-    if out.seconds(frame, 0.0) > duration + 60:
-        raise SkipFile("no end", f"frames go on past the {duration:.0f} s its header claims")
-    if out.decoded > 2_000_000:
-        raise SkipFile("too many frames", f"over {out.decoded} frames")
-
-
-SMALL = 336  # decode-side short edge; `_upright` brings it to the size asked for
-
-
-def _upright(img: Image.Image, rotation: int, min_side: int) -> Image.Image:
-    op = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}.get(rotation)
-    if op is not None:
-        img = img.transpose(op)
-    if min(img.size) > min_side:
-        scale = min_side / min(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.Resampling.BILINEAR)
-    return img
