@@ -418,3 +418,13 @@ def test_a_moment_is_found_on_time_when_key_frames_are_sparse(tmp_path: Path) ->
         lib.index([str(tmp_path / "lib")])
         best = lib.search("a red circle", n=1)[0]
     assert 7.5 <= best.time <= 8.5, best.moments  # 10.6 s when only key frames were decoded
+
+
+def test_a_scene_is_found_within_a_second_of_its_start_between_two_samples(tmp_path: Path) -> None:
+    """Samples are 2 s apart: a scene starting at 6.2 s showed first in the 8 s sample. The frame
+    halfway between two samples that differ like a cut is decoded too, so it is found at 7 s."""
+    shapes_video(tmp_path / "lib" / "clip.mp4", {6.2: RED_CIRCLE}, 20)  # a key frame every second
+    with Library(tmp_path / "cat.db", model="tiny-shapes") as lib:
+        lib.index([str(tmp_path / "lib")])
+        best = lib.search("a red circle", n=1)[0]
+    assert 6.2 <= best.time <= 7.2, best.moments  # 8.0 with samples every 2 s only

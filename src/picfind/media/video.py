@@ -29,7 +29,7 @@ from picfind.media.videometa import container_signature as _container_signature
 from picfind.media.videometa import created as _created
 from picfind.media.videometa import position as _position
 from picfind.media.videometa import rotation_tag as _rotation
-from picfind.media.videoseek import by_seeking, forward, late_targets
+from picfind.media.videoseek import by_seeking, forward, late_targets, refine_cuts
 
 try:
     import av
@@ -131,11 +131,11 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
         # key frames too sparse: decode every frame, under the same limits
         ctx.skip_frame = "DEFAULT"
         container.seek(0)
-        out.frames.clear()
-        out.times.clear()
+        out.clear()
         _linear(container, stream, targets, deadline, out)
     elif info.duration <= SEEK_AFTER and (late := late_targets(targets, out.times, info.duration)):
         forward(container, stream, late, deadline, out)
+    refine_cuts(container, stream, deadline, out, len(targets))
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
     return out

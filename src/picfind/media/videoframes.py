@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from picfind.media.picture import SkipFile
@@ -47,6 +48,7 @@ class Sampled:
     convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
     frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
     times: list[float] = field(default_factory=list)  # their times
+    greys: list[np.ndarray] = field(default_factory=list)  # their 16x16 grey copies (cuts are found by them)
     keys: list[float] = field(default_factory=list)  # the key frames' times (key frames only)
     decoded: int = 0  # frames the decoder produced (for the benchmark)
     offset: float = 0.0  # the first frame's timestamp: times are from it, as players show them
@@ -56,11 +58,23 @@ class Sampled:
         known = frame.time is not None and math.isfinite(frame.time)
         return max(frame.time - self.offset if known else otherwise, 0.0)
 
+    def clear(self) -> None:
+        self.frames.clear()
+        self.times.clear()
+        self.greys.clear()
+
+    def sort(self) -> None:
+        """The frames in time order again, after frames were added out of order."""
+        order = sorted(range(len(self.times)), key=self.times.__getitem__)
+        for items in (self.frames, self.times, self.greys):
+            items[:] = [items[k] for k in order]
+
 
 def keep(out: Sampled, frame: Any, t: float) -> None:
     if not out.frames and frame.rotation and not out.info.rotation:
         out.info = rotated(out.info, frame.rotation)
     kept = Frame(t, upright(frame_image(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
+    out.greys.append(np.asarray(kept.image.convert("L").resize((16, 16), Image.Resampling.BILINEAR), np.float32))
     out.frames.append(out.convert(kept) if out.convert else kept)
     out.times.append(t)
 

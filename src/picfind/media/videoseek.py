@@ -1,6 +1,7 @@
 """Frames decoded forward from a key frame: for samples whose key frame is far from them (clips
 re-encoded by messengers put one every 3-6 s, none at the cuts), in one pass over a short video
-(`forward`) or by seeking in a long one (`by_seeking`).
+(`forward`) or by seeking in a long one (`by_seeking`); and halfway between two samples a cut
+lies between (`refine_cuts`), so a new scene is reported less than `LATE` after it starts.
 
 Every decoded frame counts against the video's limits (`videoframes.check`)."""
 
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from picfind.media.videoframes import Sampled, check, keep
 
 # A sample whose first key frame comes later than this is decoded forward from the key frame
 # before it (messengers re-encode clips with key frames 5 s and more apart, none at the cuts)
 LATE = 1.0
 FORWARD = "NONREF"  # decoding forward, frames no other refers to are skipped (B-frames, mostly)
+CUT = 12.0  # mean difference (of 255) of two samples' 16x16 grey copies that makes a new scene
 
 
 def late_targets(targets: list[float], times: list[float], duration: float) -> list[float]:
@@ -54,8 +58,7 @@ def forward(container: Any, stream: Any, late: list[float],
                 decoding = decoding and i < len(late) and starts[i] <= t + 1e-3
                 if i >= len(late):
                     break
-    order = sorted(range(len(out.times)), key=out.times.__getitem__)
-    out.frames[:], out.times[:] = [out.frames[k] for k in order], [out.times[k] for k in order]
+    out.sort()
 
 
 def by_seeking(container: Any, stream: Any, targets: list[float],
@@ -87,3 +90,22 @@ def seek_decode(container: Any, stream: Any, target: float,
         return None
     finally:
         ctx.skip_frame = "NONKEY"
+
+
+def refine_cuts(container: Any, stream: Any, deadline: float, out: Sampled, budget: int) -> None:
+    """Where two neighbouring samples differ like a cut and lie more than `LATE` apart, the frame
+    halfway is decoded too, and so on until the cut lies between samples at most `LATE` apart:
+    the scene's first sample then comes less than `LATE` after its start, whatever the spacing
+    of samples or key frames. At most `budget` frames are added."""
+    k = 1
+    while k < len(out.times) and budget > 0:
+        a, b = out.times[k - 1], out.times[k]
+        if b - a > LATE + 1e-3 and float(np.abs(out.greys[k - 1] - out.greys[k]).mean()) > CUT:
+            frame = seek_decode(container, stream, (a + b) / 2, deadline, out, forward=True)
+            t = out.seconds(frame, (a + b) / 2) if frame is not None else b
+            if a + 1e-3 < t < b - 1e-3:
+                keep(out, frame, t)
+                out.sort()
+                budget -= 1
+                continue  # (a, t) now, then (t, b)
+        k += 1
