@@ -5,6 +5,8 @@ grows with its length (`frame_cap`), each with the time it shows. Only key frame
 (`skip_frame = "NONKEY"`): phone cameras write one every second or two, so this decodes about
 one frame in 30-60. A long video seeks to each sample instead of reading every packet; a video
 whose key frames are too sparse (screen recordings) is decoded in full, under the same limits.
+A sample whose key frame is over a second away, and the frame halfway between two samples a
+cut lies between, are decoded forward from a key frame (`media.videoseek`).
 Frames are scaled by swscale to about the model's size, turned upright (display matrix), and
 10-bit HDR (PQ, HLG) is tone-mapped to ordinary 8-bit colours rather than left washed out.
 
@@ -135,7 +137,7 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
         _linear(container, stream, targets, deadline, out)
     elif info.duration <= SEEK_AFTER and (late := late_targets(targets, out.times, info.duration)):
         forward(container, stream, late, deadline, out)
-    refine_cuts(container, stream, deadline, out, len(targets))
+    refine_cuts(container, stream, deadline, out, len(targets), seeking=info.duration > SEEK_AFTER)
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
     return out

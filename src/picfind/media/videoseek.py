@@ -92,20 +92,27 @@ def seek_decode(container: Any, stream: Any, target: float,
         ctx.skip_frame = "NONKEY"
 
 
-def refine_cuts(container: Any, stream: Any, deadline: float, out: Sampled, budget: int) -> None:
+def refine_cuts(container: Any, stream: Any, deadline: float, out: Sampled, budget: int, seeking: bool) -> None:
     """Where two neighbouring samples differ like a cut and lie more than `LATE` apart, the frame
     halfway is decoded too, and so on until the cut lies between samples at most `LATE` apart:
     the scene's first sample then comes less than `LATE` after its start, whatever the spacing
-    of samples or key frames. At most `budget` frames are added."""
-    k = 1
-    while k < len(out.times) and budget > 0:
-        a, b = out.times[k - 1], out.times[k]
-        if b - a > LATE + 1e-3 and float(np.abs(out.greys[k - 1] - out.greys[k]).mean()) > CUT:
-            frame = seek_decode(container, stream, (a + b) / 2, deadline, out, forward=True)
-            t = out.seconds(frame, (a + b) / 2) if frame is not None else b
-            if a + 1e-3 < t < b - 1e-3:
-                keep(out, frame, t)
-                out.sort()
-                budget -= 1
-                continue  # (a, t) now, then (t, b)
-        k += 1
+    of samples or key frames. The halfway frames of one round are decoded in one pass over a
+    short video (`forward`), by seeking in a long one; at most `budget` frames are added."""
+    while budget > 0:
+        pairs = zip(out.times, out.times[1:], out.greys, out.greys[1:])
+        halves = [(a + b) / 2 for a, b, ga, gb in pairs
+                  if b - a > LATE + 1e-3 and float(np.abs(ga - gb).mean()) > CUT][:budget]
+        if not halves:
+            return
+        budget -= len(halves)
+        before = len(out.times)
+        if seeking:
+            for t in halves:
+                frame = seek_decode(container, stream, t, deadline, out, forward=True)
+                if frame is not None:
+                    keep(out, frame, out.seconds(frame, t))
+            out.sort()
+        else:
+            forward(container, stream, halves, deadline, out)
+        if len(out.times) == before:
+            return  # nothing new could be decoded: no further round would differ
