@@ -66,6 +66,7 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
 
     if raw.is_raw(data) and (decoded := raw.decode_raw(data, min_side, max_pixels)) is not None:
         return decoded
+    data = heif.sanitized(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         img = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -150,6 +151,7 @@ def probe(data: bytes) -> Meta:
     try:
         if raw.is_raw(data) and (meta := raw.probe_raw(data)) is not None:
             return meta
+        data = heif.sanitized(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data), formats=FORMATS) as img:

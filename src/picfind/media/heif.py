@@ -55,6 +55,31 @@ def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | 
     return next(((s, e) for k, s, e in _boxes(data, start, end) if k == kind), None)
 
 
+def sanitized(data: bytes) -> bytes:
+    """A HEIF file whose item infos (`infe`: names, MIME types) hold only ASCII: pi-heif 1.4
+    crashes the process (a segfault, not an exception) on a MIME type that is not UTF-8, as a
+    damaged or crafted file may carry. Other files come back as they are."""
+    if data[4:8] != b"ftyp":
+        return data
+    try:
+        meta = _child(data, 0, len(data), b"meta")
+        iinf = meta and _child(data, meta[0] + 4, meta[1], b"iinf")
+        if not iinf:
+            return data
+        start = iinf[0] + 4 + (2 if data[iinf[0]] == 0 else 4)  # a full box, then the entry count
+        out = None
+        for kind, s, e in _boxes(data, start, iinf[1]):
+            if kind != b"infe" or data[s] < 2:
+                continue
+            tail = s + 4 + (2 if data[s] == 2 else 4) + 2 + 4  # version/flags, item ID, protection, type
+            if any(b >= 0x80 for b in data[tail:e]):
+                out = out if out is not None else bytearray(data)
+                out[tail:e] = bytes(b if b < 0x80 else 0x3F for b in data[tail:e])
+        return bytes(out) if out is not None else data
+    except (struct.error, IndexError):
+        return data
+
+
 def _sizes(data: bytes, iprp: tuple[int, int]) -> dict[int, tuple[int, int]]:
     """Item number -> (width, height), from the `ispe` properties the items are associated with."""
     ipco, ipma = _child(data, *iprp, b"ipco"), _child(data, *iprp, b"ipma")
