@@ -18,12 +18,14 @@ import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from picfind.people.faces import Face
 from picfind.records import CatalogError, fold, owner
+
+if TYPE_CHECKING:
+    from picfind.people.faces import Face
 
 ASSIGNED, REMOVED = 1, -1  # `faces.assigned`: by the user (0: by grouping, or waiting)
 

@@ -84,7 +84,7 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         hdr = heif.hdr_picture(data, img, fmt) if fmt in ("HEIF", "AVIF") else None
         if hdr is not None:  # PQ or HLG: tone-mapped, not cut to 8 bits
             return Decoded(image=orient(hdr, orientation), meta=meta, format=fmt)
-        small = heif.thumbnail(data, min_side // 2) if fmt == "HEIF" else None
+        small = heif.thumbnail(data, min_side // 2, (w, h), max_pixels) if fmt == "HEIF" else None
         if small is not None:
             img = small
         img.seek(0)

@@ -100,8 +100,11 @@ def _sizes(data: bytes, iprp: tuple[int, int]) -> dict[int, tuple[int, int]]:
     return out
 
 
-def _with_primary(data: bytes, min_side: int) -> tuple[bytes, tuple[int, int]] | None:
-    """The file made to show its smallest thumbnail whose shorter side is >= `min_side`, and that size."""
+def _with_primary(data: bytes, min_side: int, primary: tuple[int, int],
+                  max_pixels: int) -> tuple[bytes, tuple[int, int]] | None:
+    """The file made to show its smallest thumbnail whose shorter side is >= `min_side`, and that
+    size. Only a real thumbnail, judged before it is decoded: no larger than the primary picture
+    (a 1,500 px "thumbnail" of a 64 px picture is another picture) and within the pixel cap."""
     meta = _child(data, 0, len(data), b"meta")
     if meta is None:
         return None
@@ -110,7 +113,7 @@ def _with_primary(data: bytes, min_side: int) -> tuple[bytes, tuple[int, int]] |
     if pitm is None or iref is None or iprp is None:
         return None
     wide = data[pitm[0]] != 0
-    primary = struct.unpack_from(">I" if wide else ">H", data, pitm[0] + 4)[0]
+    primary_id = struct.unpack_from(">I" if wide else ">H", data, pitm[0] + 4)[0]
     ref_wide = data[iref[0]] != 0
     id_fmt, id_len = (">I", 4) if ref_wide else (">H", 2)
     sizes = _sizes(data, iprp)
@@ -122,7 +125,9 @@ def _with_primary(data: bytes, min_side: int) -> tuple[bytes, tuple[int, int]] |
         count = struct.unpack_from(">H", data, s + id_len)[0]
         targets = [struct.unpack_from(id_fmt, data, s + id_len + 2 + i * id_len)[0] for i in range(count)]
         size = sizes.get(thumb)
-        if primary in targets and size and min(size) >= min_side and (best is None or min(size) < min(best[2])):
+        if not size or max(size) > max(primary) or min(size) > min(primary) or size[0] * size[1] > max_pixels:
+            continue
+        if primary_id in targets and min(size) >= min_side and (best is None or min(size) < min(best[2])):
             best = (thumb, s - 4, size)  # s - 4: where the reference box's type is
     if best is None or (not wide and best[0] > 0xFFFF):
         return None
@@ -132,13 +137,13 @@ def _with_primary(data: bytes, min_side: int) -> tuple[bytes, tuple[int, int]] |
     return bytes(out), best[2]
 
 
-def thumbnail(data: bytes, min_side: int) -> Image.Image | None:
+def thumbnail(data: bytes, min_side: int, primary: tuple[int, int], max_pixels: int) -> Image.Image | None:
     """The smallest thumbnail stored in a HEIC file whose shorter side is >= `min_side`, decoded;
     None when there is none (or the file's boxes are not as expected: the full picture is read)."""
     if heif_lib is None:
         return None
     try:
-        found = _with_primary(data, min_side)
+        found = _with_primary(data, min_side, primary, max_pixels)
     except (struct.error, IndexError):
         return None
     if found is None:

@@ -27,10 +27,7 @@ from typing import Any, BinaryIO
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
 from picfind.media.videoframes import NO_INFO, Frame, Sampled, VideoInfo, check, keep, rotated
-from picfind.media.videometa import container_signature as _container_signature
-from picfind.media.videometa import created as _created
-from picfind.media.videometa import position as _position
-from picfind.media.videometa import rotation_tag as _rotation
+from picfind.media.videoheader import container_signature, created, declared_seconds, ffmpeg_words, position, span_text
 from picfind.media.videoseek import by_seeking, forward, late_targets, refine_cuts
 
 try:
@@ -45,6 +42,7 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
+_position, _created = position, created  # their old names
 
 
 def frame_cap(duration: float) -> int:
@@ -103,15 +101,26 @@ def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputCon
     try:
         with av.open(f, mode="r", metadata_errors="ignore", timeout=time_limit) as container:
             yield container
+    except _NoLength as e:
+        claimed = declared_seconds(f)
+        if claimed is not None and claimed > MAX_DURATION:
+            raise SkipFile("no end", f"it claims to last {span_text(claimed)} (a length of all ones, "
+                                     "which also means 'unknown')") from None
+        raise SkipFile(e.reason, e.detail) from None
     except SkipFile:
         raise
     except av.error.InvalidDataError as e:
         f.seek(0)
-        if _container_signature(f.read(200)):
+        if container_signature(f.read(200)):
             raise SkipFile("truncated or corrupt", f"a video container, but FFmpeg cannot read it "
                                                    f"({e.strerror or e}); was it copied whole?") from None
         raise SkipFile("not a video", f"FFmpeg finds no known container in it ({e.strerror or e})") from None
-    except (av.error.FFmpegError, EOFError, OSError, ValueError, IndexError) as e:
+    except av.error.ArgumentError as e:  # above all a frame over the decoder's `max_pixels` (`_info`)
+        raise SkipFile("too many pixels", f"a frame is over the pixel cap, or undecodable ({e.strerror or e})") \
+            from None
+    except av.error.FFmpegError as e:  # FFmpeg's own codes, though PyAV raises them as OS errors
+        raise SkipFile("truncated or corrupt", ffmpeg_words(e)) from None
+    except (EOFError, OSError, ValueError, IndexError) as e:
         raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
     except MemoryError:
         raise SkipFile("too many pixels", "not enough memory to decode") from None
@@ -155,6 +164,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 def _info(container: av.container.InputContainer, stream: av.video.stream.VideoStream, max_pixels: int) -> VideoInfo:
     w, h = stream.codec_context.width, stream.codec_context.height
+    # every frame, not only the first the header describes, is held to the cap before it is
+    # decoded: FFmpeg refuses to allocate a larger one (an MJPEG's 64x64 first frame, then 16,000 px)
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
     if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > 16384:
         raise SkipFile("absurd dimensions" if w * h <= max_pixels else "too many pixels",
                        f"{w}x{h} frames (the cap is {max_pixels / 1e6:.0f} MP)")
@@ -163,8 +175,8 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     if rotation in (90, 270):
         w, h = h, w
     meta = {**container.metadata, **stream.metadata}
-    lat, lon = _position(meta)
-    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, _created(meta),
+    lat, lon = position(meta)
+    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, created(meta),
                      meta.get("com.apple.quicktime.model") or meta.get("model") or None, lat, lon)
 
 
@@ -181,11 +193,24 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     elif container.duration:
         d = container.duration / 1_000_000
     else:
-        raise SkipFile("no end", "the video says nothing of its length (a live stream saved to a file?)")
+        raise _NoLength("no end", "the video says nothing of its length (a live stream saved to a file?)")
     if not 0 < d <= MAX_DURATION:
         raise SkipFile("no end" if d > 0 else "truncated or corrupt",
-                       f"it claims to last {d:.0f} s")
+                       f"it claims to last {span_text(d)}" if d > 0 else f"it claims to last {d:.0f} s")
     return d
+
+
+class _NoLength(SkipFile):
+    """FFmpeg gives no length: `_container` looks at what the header itself says."""
+
+
+def _rotation(stream: av.video.stream.VideoStream) -> int:
+    """Clockwise degrees the player turns the picture: the display matrix, else a `rotate` tag."""
+    try:
+        tag = int(stream.metadata.get("rotate", "0"))
+    except ValueError:
+        tag = 0
+    return tag % 360 // 90 * 90
 
 
 def _targets(duration: float, every: float) -> list[float]:

@@ -80,7 +80,11 @@ def keep(out: Sampled, frame: Any, t: float) -> None:
 
 
 def rotated(info: VideoInfo, degrees: float) -> VideoInfo:
-    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees)."""
+    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees). A
+    matrix that turns nothing into a picture (all zeros) has no angle: FFmpeg's NaN reaches us as
+    -2**31 (which once turned the video sideways), so only a real angle turns it."""
+    if not (math.isfinite(degrees) and -360 <= degrees <= 360):
+        return info
     rot = int(round(-degrees)) % 360 // 90 * 90
     w, h = (info.height, info.width) if rot in (90, 270) else (info.width, info.height)
     return replace(info, width=w, height=h, rotation=rot)  # every other field, the position too

@@ -7,7 +7,6 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 THUMB_SIDE = 112  # a face's crop, square, in pixels (about 3-5 KB as JPEG)
 THUMB_MARGIN = 0.3  # of the face box's size, added around it in the crop
@@ -29,6 +28,8 @@ class Face:
 
 def crop_thumb(rgb: np.ndarray, left: int, top: int, right: int, bottom: int) -> bytes:
     """A square JPEG crop around a face box (with a margin), clipped to the picture."""
+    from PIL import Image  # here: a search that only reads faces needs no Pillow
+
     side = max(right - left, bottom - top) * (1 + 2 * THUMB_MARGIN)
     cx, cy = (left + right) / 2, (top + bottom) / 2
     h, w = rgb.shape[:2]

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.people.faces import Face, crop_thumb
+from picfind.people.settings import FacesUnavailable
 
 DETECT_SIDE = 1024  # the picture's long side for the detector
 UPSAMPLE = 0  # the detector's own upsampling (each doubles the side: 4x the time, faces half as small)
@@ -29,10 +30,6 @@ MIN_SCORE = 0.0  # HOG's decision value; below this a "face" is most often a pat
 MIN_FACE = 0.035  # of the picture's long side: smaller faces are too few pixels to tell people apart
 MAX_FACES = 24  # kept per picture, the largest first: a crowd costs bounded time
 _LOCK = threading.Lock()  # dlib's models are not documented thread-safe: one picture at a time
-
-
-class FacesUnavailable(RuntimeError):
-    """The face packages are not installed; the message says how to install them."""
 
 
 def _dlib():

@@ -10,6 +10,10 @@ DEFAULT_FACES = "dlib-resnet-v1"  # HOG detector + 5-point landmarks + ResNet de
 FACE_MODELS = (DEFAULT_FACES,)
 
 
+class FacesUnavailable(RuntimeError):
+    """The face packages are not installed; the message says how to install them."""
+
+
 class Settings(Protocol):
     def setting(self, key: str, default: str) -> str: ...
     def set_setting(self, key: str, value: str) -> None: ...
