@@ -92,9 +92,9 @@ def test_a_heic_thumbnail_larger_than_its_picture_is_never_decoded(tmp_path: Pat
 
     from picfind.media.decode import decode
 
-    pytest.importorskip("pillow_heif")
+    pillow_heif = pytest.importorskip("pillow_heif")  # the tests' HEIC writer (picfind reads with pi-heif)
     buf = io.BytesIO()
-    Image.new("RGB", (600, 600), (200, 30, 30)).save(buf, "HEIF", quality=30, thumbnails=[500])
+    pillow_heif.from_pillow(Image.new("RGB", (600, 600), (200, 30, 30))).save(buf, quality=30, thumbnails=[500])
     data = bytearray(buf.getvalue())
     at = data.find(struct.pack(">4sII", b"ispe", 0, 600))  # the primary's size property, then 600 x 600
     assert at > 0

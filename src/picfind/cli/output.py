@@ -69,6 +69,8 @@ def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], 
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
             if h.motion:
                 print(f"{'':>3}  {'':>5}  live photo: {shown(h.motion)}")
+            if h.raw:
+                print(f"{'':>3}  {'':>5}  raw: {shown(h.raw)}")
             if h.place or h.lat is not None:
                 print(f"{'':>3}  {'':>5}  place: {terminal(h.place or '')}"
                       + (f"  ({h.lat:.5f}, {h.lon:.5f})" if h.lat is not None and h.lon is not None else ""))

@@ -18,7 +18,7 @@ from PIL import Image
 
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import is_video
+from picfind.media.formats import is_raw, is_video, raw_rendering
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -134,6 +134,8 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     from the same decode. Pure: no catalog, no encoder, so a cluster worker can run it."""
     done = done or {}
     try:
+        if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
+            raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
         if is_video(task.path):
             side = max((a.min_side for a in analyses), default=0)
             v = read_video(task, known, prep, options.max_pixels, options.thumbnails, side,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.filters import Filter
-from picfind.media.formats import live_motion
+from picfind.media.formats import live_motion, raw_of
 from picfind.records import frame_span, owner
 
 MOMENTS = 5  # a video hit lists at most this many moments (its best first)
@@ -52,6 +52,7 @@ class Hit:
     duration: float | None = None  # a video's length in seconds
     frame: str | None = None  # a video: the stored key of its best moment (its thumbnail's key)
     motion: str | None = None  # a Live Photo's still: its motion (the short video beside it)
+    raw: str | None = None  # a camera's JPEG: the RAW saved beside it (RAW+JPEG, one photograph)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,10 +75,13 @@ def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
 
 
 def with_motion(hits: list[Hit]) -> list[Hit]:
-    """Name each Live Photo still's motion: a few stats a picture, so only for the page shown."""
+    """Name each Live Photo still's motion and each camera JPEG's RAW: a few stats a picture, so
+    only for the page shown."""
+    folders: dict[str, dict[str, str]] = {}
     for hit in hits:
         if hit.kind == "image":
             hit.motion = live_motion(hit.path)
+            hit.raw = raw_of(hit.path, folders)
     return hits
 
 

@@ -22,7 +22,7 @@ from pgvector.psycopg import register_vector
 
 from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
+from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 from picfind.records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -110,7 +110,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE embeddings ADD COLUMN owner text GENERATED ALWAYS AS (split_part(content_hash, '@', 1)) STORED;
     CREATE INDEX embeddings_owner ON embeddings(owner);
     UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
-        WHERE extensions = '{json.dumps(list(IMAGE_EXTENSIONS))}';
+        WHERE extensions = '{json.dumps(list(PHOTOS_V1))}';
     """),
     # dates are compared as text: every year in four digits (an older picfind wrote 999 as "999-")
     ("m005_pad_dates", """
@@ -151,6 +151,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         PRIMARY KEY (frame, face_model)
     );
     CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """),
+    # camera RAW, AVIF and JPEG XL: roots that read the default extensions read the new default
+    ("m007_raw_avif_jxl", f"""
+    UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
+        WHERE extensions = '{json.dumps(list(WITH_VIDEOS_V2))}';
     """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

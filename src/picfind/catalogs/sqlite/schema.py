@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
+from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 
 
 def _json(items: tuple[str, ...]) -> str:
@@ -120,7 +120,7 @@ MIGRATIONS: list[str] = [
     # Roots that read the default extensions read the new default, videos included.
     f"""
     ALTER TABLE files ADD COLUMN duration REAL;
-    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(IMAGE_EXTENSIONS)}';
+    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(PHOTOS_V1)}';
     """,
     # 8: pad dates: capture times are compared as text, so every year is written in four digits
     # (an older picfind wrote year 999 as "999-...", which sorted after 2024)
@@ -175,6 +175,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (frame, face_model)
     ) WITHOUT ROWID;
     CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """,
+    # 11: camera RAW, AVIF and JPEG XL: roots that read the default extensions read the new default
+    f"""
+    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(WITH_VIDEOS_V2)}';
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
