@@ -353,6 +353,8 @@ def test_a_token_file_that_is_not_a_small_regular_file_is_one_line(tmp_path: Pat
         os.mkfifo(path)  # nobody writes to it: reading it would wait for ever
     if kind == "large":
         path.write_bytes(b"x" * 100_000)
+    (tmp_path / "empty").mkdir()
+    picfind("index", str(tmp_path / "empty"), "--db", str(tmp_path / "c.db"), check=True)  # a catalog to serve
     got = picfind("serve", "--db", str(tmp_path / "c.db"), "--token-file", str(path), "--port", str(free_port()),
                   timeout=60)
     assert got.returncode == 2 and got.stderr.count("\n") == 1 and "--token-file" in got.stderr, got.stderr
