@@ -107,8 +107,12 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
+    code = _answer(args, lib, " ".join(args.query), lambda where: lib.search(
         args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
+    hint = lib.language_hint(args.query)
+    if hint:
+        print(f"picfind: {terminal(hint)}", file=sys.stderr)
+    return code
 
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
@@ -178,7 +182,9 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
         raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch)
+    lib.text_bundle  # noqa: B018 - likewise a text encoder that does not pair with the model
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch,
+          getattr(args, "text_model", None))
     return 0
 
 
@@ -278,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
-        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
+        text_model = getattr(args, "text_model", None)
+        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None),
+                     text_model=None if args.command == "index" else text_model) as lib:
+            if args.command == "index" and text_model is not None:
+                lib.set_text_model(text_model)  # checked against the catalog's model before any work
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
                        "watch": cmd_watch}.get(args.command, run_shell)

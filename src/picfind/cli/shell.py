@@ -64,6 +64,9 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             continue
         try:
             terms, line_args = shell_line(query)
+            hint = lib.language_hint(terms)
+            if hint:
+                print(f"picfind: {terminal(hint)}", file=sys.stderr)
             print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=filter_of(line_args),
                                    sort=line_args.sort, ocr_only=line_args.ocr_only), opts, draw)
         except ValueError as e:

@@ -24,7 +24,10 @@ class SearchDoors(ExampleDoors):
     def warm(self) -> None:
         """Get ready for a text search without waiting for one: the text encoder loads on its own
         thread (`Encoder.preload_text`), the vector index here."""
-        self.encoder.preload_text()
+        from picfind.models.languages import preload
+
+        self.text_encoder.preload_text()
+        preload()  # the query's language is asked after the encoder (NLLB-CLIP, the hint)
         self.catalog.open_index(self.model)
 
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
@@ -73,6 +76,14 @@ class SearchDoors(ExampleDoors):
         seconds; the whole video without one). The example itself is left out (a video: all of it)."""
         vector, digest = self.example_vector(image, at)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
+
+    def language_hint(self, query: str | list[str]) -> str | None:
+        """One line when the text side in use reads English only and the query's text is in
+        another language (`picfind.library.multilingual.hint`); None otherwise."""
+        from picfind.library.multilingual import hint
+
+        text = " ".join(t.text or "" for t in parse([query] if isinstance(query, str) else query, False))
+        return hint(text, self.text_bundle, self.model) if text.strip() else None
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,

@@ -123,10 +123,10 @@ def _row(item: dict) -> dict:
 
 
 def create_app(db: Path | str, model: str | None = None, token: str | None = None,
-               host: str = "127.0.0.1", watch: bool = False) -> Starlette:
+               host: str = "127.0.0.1", watch: bool = False, text_model: str | None = None) -> Starlette:
     """The app; `host` is the address it listens on, one of the names it answers to; `watch`:
-    keep the catalog current meanwhile (`picfind serve --watch`)."""
-    service = Service(db, model)
+    keep the catalog current meanwhile (`picfind serve --watch`); `text_model`: `--text-model`."""
+    service = Service(db, model, text_model)
     if watch:
         service.watcher = Watching(db, model)
     files = resources.files("picfind").joinpath("web")
@@ -149,7 +149,8 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
                                                          o["where"], o["sort"], **_paging(o), files=False,
                                                          ocr_only=ocr_only))
-        return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
+        hint = await service.call(lambda lib: lib.language_hint(split_query(query))) if o["offset"] == 0 else None
+        return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"]), **({"hint": hint} if hint else {})})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)
@@ -302,10 +303,10 @@ async def _closing(service: Service):
 
 
 def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool,
-          watch: bool = False) -> None:
+          watch: bool = False, text_model: str | None = None) -> None:
     import uvicorn
 
-    app = create_app(db, model, token, host, watch)
+    app = create_app(db, model, token, host, watch, text_model)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
