@@ -181,8 +181,8 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
     if args.watch and not lib.roots():
         raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
-    lib.close()  # the server opens its own, on its worker thread
     lib.text_bundle  # noqa: B018 - likewise a text encoder that does not pair with the model
+    lib.close()  # the server opens its own, on its worker thread
     serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch,
           getattr(args, "text_model", None))
     return 0
