@@ -70,7 +70,8 @@ class NllbClip(torch.nn.Module):
     """NLLB-CLIP as open_clip builds it: `HFTextEncoder(cls_pooler, linear)` over NLLB's encoder and a
     SigLIP ViT with attention-pool head and no projection (`timm_proj: none`, width = embed_dim)."""
 
-    def __init__(self, name: str, vocab_size: int, layers: int = 1, folder: Path | None = None) -> None:
+    def __init__(self, name: str, vocab_size: int, layers: int = 1, folder: Path | None = None,
+                 vision_layers: int | None = None) -> None:
         from transformers import M2M100Config, SiglipVisionConfig, SiglipVisionModel
 
         super().__init__()
@@ -84,7 +85,7 @@ class NllbClip(torch.nn.Module):
         hf = openclip_module("hf_model")
         self.text = hf.HFTextEncoder(str(folder), output_dim=shape["embed"], pooler_type="cls_pooler",
                                      proj_type="linear", pretrained=False)
-        self.visual = SiglipVisionModel(SiglipVisionConfig(image_size=384, num_hidden_layers=layers,
+        self.visual = SiglipVisionModel(SiglipVisionConfig(image_size=384, num_hidden_layers=vision_layers or layers,
                                                            **shape["vision"]))
         self.image_size, self.embed = 384, shape["embed"]
 
@@ -131,27 +132,33 @@ def _mclip_forward(model: torch.nn.Module):  # noqa: ANN202
     return forward
 
 
-def export(model: torch.nn.Module, name: str, tokenizer: Path, out: Path, check: bool = True) -> Path:
-    """Write the bundle of `name` (the registry's manifest, Immich's graphs) into `out`."""
+def export(model: torch.nn.Module, name: str, tokenizer: Path, out: Path, check: bool = True,
+           dynamic: bool = False) -> Path:
+    """Write the bundle of `name` (the registry's manifest, Immich's graphs) into `out`. `dynamic`:
+    text graphs of any length, run unpadded (the pooling reads only real tokens, so the vectors are
+    the same): what an export of one's own may do where Immich's fixes 77 tokens."""
     entry = REGISTRY[name]
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=out.parent if out.parent.exists() else None))
     shutil.copyfile(tokenizer, tmp / "tokenizer.json")
     manifest = entry.bundle_manifest("scripts/convert_multilingual.py (random weights)")
     ids = torch.ones((1, 77), dtype=torch.int32)
+    axes = {1: "sequence"} if dynamic else {}
     for p in model.parameters():  # the graphs hold the weights as constants (Immich's export does the same)
         p.requires_grad_(False)
     with torch.no_grad():
         if isinstance(model, NllbClip):
             torch.onnx.export(_Graph(model.encode_image), (torch.zeros((1, 3, 384, 384)),), str(tmp / "visual.onnx"),
                               input_names=["image"], output_names=["embedding"], opset_version=17, dynamo=False)
-            torch.onnx.export(_Graph(model.encode_text), (ids,), str(tmp / "textual.onnx"),
-                              input_names=["text"], output_names=["embedding"], opset_version=17, dynamo=False)
+            torch.onnx.export(_Graph(model.encode_text), (ids,), str(tmp / "textual.onnx"), input_names=["text"],
+                              output_names=["embedding"], dynamic_axes={"text": axes}, opset_version=17, dynamo=False)
         else:
             manifest.update(mclip_manifest(model.LinearTransformation.out_features))
             manifest["tokenizer"]["pad_id"] = entry.manifest["tokenizer"]["pad_id"]
             torch.onnx.export(_Graph(_mclip_forward(model)), (ids, ids), str(tmp / "textual.onnx"),
                               input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                              opset_version=17, dynamo=False)
+                              dynamic_axes={"input_ids": axes, "attention_mask": axes}, opset_version=17, dynamo=False)
+    if dynamic:
+        manifest["tokenizer"]["pad_to"] = None
     write_manifest(tmp, {k: v for k, v in manifest.items() if k not in ("format", "files")})
     if check:
         diff = parity(model, Bundle.load(tmp), tokenizer)
@@ -181,7 +188,8 @@ def reference_texts(model: torch.nn.Module, tokenizer: Path, queries: dict[str, 
                 ref.set_language(language)
                 rows.append(model.encode_text(ref([text])))
         else:
-            hf = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer), pad_token="<pad>", unk_token="<unk>")
+            hf = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer))  # XLM-R's or LaBSE's, as AutoTokenizer loads it
+            hf.pad_token = "[PAD]" if "[PAD]" in hf.get_vocab() else "<pad>"
             for text in queries.values():
                 rows.append(torch.nn.functional.normalize(model(text, hf), dim=-1))
     return torch.cat(rows).numpy()

@@ -119,8 +119,24 @@ def t5_like(path: Path, vocab_size: int = 300) -> Path:
     return path
 
 
+def labse_like(path: Path, vocab_size: int = 1500) -> Path:
+    """LaBSE's tokenizer (a cased BERT WordPiece: [PAD] [UNK] [CLS] [SEP] [MASK], `[CLS] $A [SEP]`) as
+    transformers' BertTokenizer builds it, over a small trained vocabulary."""
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(corpus(3000, 3, [*WORDS, *MULTILINGUAL_WORDS]),
+                            trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                      show_progress=False))
+    BertTokenizer(vocab=tok.get_vocab(), do_lower_case=False)._tokenizer.save(str(path))
+    return path
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     print(gemma_like(out / "gemma-like.json"), t5_like(out / "t5-like.json"), nllb_like(out / "nllb-like.json"),
-          xlmr_like(out / "xlmr-like.json"))
+          xlmr_like(out / "xlmr-like.json"), labse_like(out / "labse-like.json"))

@@ -35,10 +35,11 @@ QUERIES = {"deu_Latn": "ein Hund schläft auf einem roten Sofa", "rus_Cyrl": "с
 
 @pytest.fixture(scope="session")
 def multilingual_tokenizers(tmp_path_factory) -> dict[str, Path]:
-    from make_sentencepiece_tokenizers import nllb_like, xlmr_like
+    from make_sentencepiece_tokenizers import labse_like, nllb_like, xlmr_like
 
     folder = tmp_path_factory.mktemp("ml-tokenizers")
-    return {"nllb": nllb_like(folder / "nllb.json"), "xlmr": xlmr_like(folder / "xlmr.json")}
+    return {"nllb": nllb_like(folder / "nllb.json"), "xlmr": xlmr_like(folder / "xlmr.json"),
+            "labse": labse_like(folder / "labse.json")}
 
 
 def _vocab(path: Path) -> int:
@@ -62,17 +63,19 @@ def nllb_models(multilingual_tokenizers, tmp_path_factory) -> dict:
     return out
 
 
-@pytest.fixture(scope="session")
-def mclip(multilingual_tokenizers, tmp_path_factory):
-    """Multilingual-CLIP XLM-R Large for ViT-B/32: the reference MultilingualCLIP and its bundle."""
+def _mclip(name: str, tokenizer: Path, tmp_path_factory) -> tuple:
     import torch
     from convert_multilingual import export, mclip_model
 
-    name = "mclip-xlmr-large-vit-b-32"
     torch.manual_seed(12)
-    model = mclip_model(name, _vocab(multilingual_tokenizers["xlmr"]), folder=tmp_path_factory.mktemp("xlmr"))
-    return model, export(model, name, multilingual_tokenizers["xlmr"], tmp_path_factory.mktemp("mclip") / name,
-                         check=False)
+    model = mclip_model(name, _vocab(tokenizer), folder=tmp_path_factory.mktemp("base"))
+    return model, export(model, name, tokenizer, tmp_path_factory.mktemp("mclip") / name, check=False)
+
+
+@pytest.fixture(scope="session")
+def mclip(multilingual_tokenizers, tmp_path_factory):
+    """Multilingual-CLIP XLM-R Large for ViT-B/32: the reference MultilingualCLIP and its bundle."""
+    return _mclip("mclip-xlmr-large-vit-b-32", multilingual_tokenizers["xlmr"], tmp_path_factory)
 
 
 def test_nllb_ids_match_open_clips_tokenizer_told_each_language(multilingual_tokenizers) -> None:
@@ -95,17 +98,21 @@ def test_nllb_ids_match_open_clips_tokenizer_told_each_language(multilingual_tok
     assert ours.ids("a dog", "xyz_Abcd") == ours.ids("a dog")  # an unknown code: the bundle's own (eng_Latn)
 
 
-def test_xlmr_ids_match_the_multilingual_clip_reference_tokenizer(multilingual_tokenizers) -> None:
+@pytest.mark.parametrize("name, kind", [("mclip-xlmr-large-vit-b-32", "xlmr"), ("mclip-labse-vit-l-14", "labse")])
+def test_mclip_ids_match_the_multilingual_clip_reference_tokenizer(multilingual_tokenizers, name: str,
+                                                                    kind: str) -> None:
     from transformers import PreTrainedTokenizerFast
 
-    path = multilingual_tokenizers["xlmr"]
-    ref = PreTrainedTokenizerFast(tokenizer_file=str(path), pad_token="<pad>", unk_token="<unk>")
-    ours = TextTokenizer(path, TokenizerSpec(**registry.mclip_manifest(512)["tokenizer"]))
+    path = multilingual_tokenizers[kind]
+    ref = PreTrainedTokenizerFast(tokenizer_file=str(path))
+    spec = TokenizerSpec(**registry.REGISTRY[name].manifest["tokenizer"])
+    ours = TextTokenizer(path, spec)
     strings = [*QUERIES.values(), *varied_strings(300)]
     ids, mask = ours.encode(strings)
     for s, row, m in zip(strings, ids.tolist(), mask.tolist()):
         expected = ref(s, max_length=77, truncation=True)["input_ids"]  # MultilingualCLIP.forward's, cut as Immich
-        assert row[: sum(m)] == expected and row[sum(m):] == [1] * (77 - sum(m)), s
+        assert row[: sum(m)] == expected and row[sum(m):] == [spec.pad_id] * (77 - sum(m)), s
+    assert ref.convert_ids_to_tokens(spec.pad_id) == ("<pad>" if kind == "xlmr" else "[PAD]")
 
 
 @pytest.mark.parametrize("name", ["nllb-clip-base-siglip", "nllb-clip-large-siglip"])
@@ -128,11 +135,15 @@ def test_the_language_token_changes_the_vector_as_the_reference_says(nllb_models
     assert np.abs(told - untold).max() > 1e-3  # CLS pooling reads the language token's position
 
 
-def test_mclip_matches_multilingual_clip_within_1e_4_in_six_languages(mclip, multilingual_tokenizers) -> None:
+@pytest.mark.parametrize("name, kind", [("mclip-xlmr-large-vit-b-32", "xlmr"),
+                                        ("mclip-xlmr-large-vit-b-16plus", "xlmr"), ("mclip-labse-vit-l-14", "labse")])
+def test_mclip_matches_multilingual_clip_within_1e_4_in_six_languages(mclip, multilingual_tokenizers,
+                                                                      tmp_path_factory, name: str, kind: str) -> None:
     from convert_multilingual import parity
 
-    model, folder = mclip
-    diff = parity(model, Bundle.load(folder), multilingual_tokenizers["xlmr"])
+    model, folder = mclip if name == "mclip-xlmr-large-vit-b-32" else \
+        _mclip(name, multilingual_tokenizers[kind], tmp_path_factory)
+    diff = parity(model, Bundle.load(folder), multilingual_tokenizers[kind])
     print(f"mclip: max abs difference {diff:.2e}")
     assert diff < 1e-4
 
@@ -192,6 +203,7 @@ def test_a_vit_b_32_catalog_answers_through_its_multilingual_text_encoder(clip_b
     picfind("index", "--db", db, "--text-model", "mclip-xlmr-large-vit-b-32", check=True)
     again = json.loads(picfind("search", query, "--db", db, "--json", check=True).stdout)
     assert [h["path"] for h in again] == [h["path"] for h in hits]
+    assert "queries   read by mclip-xlmr-large-vit-b-32" in picfind("status", "--db", db, check=True).stdout
     # its own text tower reads English only: the hint says so, and names the paired encoder
     own = picfind("search", query, "--db", db, "--text-model", "none")
     assert "looks Russian" in own.stderr and "--text-model mclip-xlmr-large-vit-b-32" in own.stderr

@@ -211,6 +211,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         return 0
     print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
+    if st["text_model"]:
+        print(f"queries   read by {st['text_model']} (`picfind index --text-model none`: {st['model']}'s own)")
     print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
