@@ -164,6 +164,18 @@ def clip_b32(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_an_unpadded_export_gives_the_same_vectors(mclip, multilingual_tokenizers, tmp_path: Path) -> None:
+    """Immich's graphs take 77 tokens; one exported for any length runs the query alone, and the
+    mean over real tokens makes it the same vector (benchmarks/multilingual.py times both)."""
+    from convert_multilingual import export, parity
+
+    model, _ = mclip
+    folder = export(model, "mclip-xlmr-large-vit-b-32", multilingual_tokenizers["xlmr"], tmp_path / "dyn", check=False,
+                    dynamic=True)
+    assert Bundle.load(folder).text.pad_to is None
+    assert parity(model, Bundle.load(folder), multilingual_tokenizers["xlmr"]) < 1e-4
+
+
 def test_a_vit_b_32_catalog_answers_through_its_multilingual_text_encoder(clip_b32, mclip, tmp_path: Path) -> None:
     """Index with the image side, search in Russian with the paired text encoder: the order and the
     scores are the reference's (MultilingualCLIP.forward against CLIPModel's image features)."""
@@ -244,6 +256,17 @@ def test_the_cli_says_when_the_model_cannot_read_the_query(shapes_catalog: str, 
     assert len(lines) == 1 and f"the query looks {language}, but tiny-shapes reads English only" in lines[0]
     assert "nllb-clip-base-siglip (not installed)" in lines[0]
     assert len(proc.stdout.splitlines()) == 2  # the results are still shown
+
+
+def test_an_image_term_is_no_language_and_refuses_nothing(shapes_catalog: str, tmp_path: Path) -> None:
+    from .conftest import shape_files
+
+    example = tmp_path / "Beispiel.png"
+    shape_files("red", "circle", n=1)[0].save(example)
+    proc = picfind("search", "собака", "+", str(example), "--db", shapes_catalog, "-n", "2", check=True)
+    assert proc.stderr.count("the query looks Russian") == 1
+    quiet = picfind("search", str(example), "--db", shapes_catalog, "-n", "2", check=True)
+    assert "looks" not in quiet.stderr
 
 
 def test_the_shell_says_it_too(shapes_catalog: str) -> None:

@@ -77,12 +77,13 @@ class SearchDoors(ExampleDoors):
         vector, digest = self.example_vector(image, at)
         return self.search_vector(vector, n, min_score, where, sort, exclude={digest}, offset=offset, pool=pool)
 
-    def language_hint(self, query: str | list[str]) -> str | None:
-        """One line when the text side in use reads English only and the query's text is in
-        another language (`picfind.library.multilingual.hint`); None otherwise."""
+    def language_hint(self, query: str | list[str], files: bool = True) -> str | None:
+        """One line when the text side in use reads English only and the query's text terms are in
+        another language (`picfind.library.multilingual.hint`); None otherwise. `files` as in `search`."""
         from picfind.library.multilingual import hint
 
-        text = " ".join(t.text or "" for t in parse([query] if isinstance(query, str) else query, False))
+        terms = parse([query] if isinstance(query, str) else query, files)
+        text = " ".join(t.text or "" for t in terms if t.image is None)
         return hint(text, self.text_bundle, self.model) if text.strip() else None
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,

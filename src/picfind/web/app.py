@@ -149,7 +149,8 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
                                                          o["where"], o["sort"], **_paging(o), files=False,
                                                          ocr_only=ocr_only))
-        hint = await service.call(lambda lib: lib.language_hint(split_query(query))) if o["offset"] == 0 else None
+        first = o["offset"] == 0  # the hint comes with the first page only
+        hint = await service.call(lambda lib: lib.language_hint(split_query(query), files=False)) if first else None
         return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"]), **({"hint": hint} if hint else {})})
 
     async def api_similar(request: Request) -> Response:
