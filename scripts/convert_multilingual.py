@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from convert_clip import install  # noqa: E402
+
 from picfind.models.bundle import Bundle, write_manifest  # noqa: E402
 from picfind.models.encoder import Encoder  # noqa: E402
 from picfind.models.registry import REGISTRY, mclip_manifest  # noqa: E402
 
-PARITY_LIMIT = 1e-4
 PARITY_QUERIES = {  # FLORES-200 code: a query, as a person would type it
     "deu_Latn": "ein Hund schläft auf einem roten Sofa", "rus_Cyrl": "собака на пляже на закате",
     "zho_Hans": "海滩上的两只猫", "jpn_Jpan": "浜辺の犬と子供", "hin_Deva": "समुद्र तट पर कुत्ता",
@@ -160,16 +162,7 @@ def export(model: torch.nn.Module, name: str, tokenizer: Path, out: Path, check:
     if dynamic:
         manifest["tokenizer"]["pad_to"] = None
     write_manifest(tmp, {k: v for k, v in manifest.items() if k not in ("format", "files")})
-    if check:
-        diff = parity(model, Bundle.load(tmp), tokenizer)
-        print(f"parity with the reference: max abs difference {diff:.2e}")
-        if diff > PARITY_LIMIT:
-            shutil.rmtree(tmp)
-            raise SystemExit(f"parity check failed: {diff:.2e} > {PARITY_LIMIT}")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+    return install(tmp, out, (lambda: parity(model, Bundle.load(tmp), tokenizer)) if check else None)
 
 
 def reference_texts(model: torch.nn.Module, tokenizer: Path, queries: dict[str, str]) -> np.ndarray:

@@ -11,7 +11,6 @@ tokenizers built by transformers' own NllbTokenizer and XLMRobertaTokenizer clas
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from picfind.models.tokenizer import TextTokenizer
 
 from .conftest import REPO, picfind, real_photos
 from .test_tokenizer import varied_strings
-from .test_web import CHROMIUM, FLAGS, free_port
+from .test_web import CHROMIUM, FLAGS, serving
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -277,22 +276,14 @@ def test_the_shell_says_it_too(shapes_catalog: str) -> None:
 def test_the_page_shows_the_hint_above_the_results(shapes_catalog: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "picfind", "serve", "--db", shapes_catalog, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert f":{port}/" in proc.stdout.readline()
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.fill("#q", "समुद्र तट पर कुत्ता")
-            page.wait_for_selector("#hint:not([hidden])")
-            assert "the query looks Hindi, but tiny-shapes reads English only" in page.inner_text("#hint")
-            assert page.locator(".tile").count() > 0
-            page.fill("#q", "a red circle")
-            page.wait_for_selector("#hint", state="hidden")
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving(Path(shapes_catalog)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#q", "समुद्र तट पर कुत्ता")
+        page.wait_for_selector("#hint:not([hidden])")
+        assert "the query looks Hindi, but tiny-shapes reads English only" in page.inner_text("#hint")
+        assert page.locator(".tile").count() > 0
+        page.fill("#q", "a red circle")
+        page.wait_for_selector("#hint", state="hidden")
+        browser.close()

@@ -28,29 +28,26 @@ _RANGES = (
     (0xFB50, 0xFDFF, "Arabic", "ar"), (0xFE70, 0xFEFF, "Arabic", "ar"),
 )
 
-NAMES = {
-    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
-    "nl": "Dutch", "sv": "Swedish", "da": "Danish", "no": "Norwegian", "fi": "Finnish", "pl": "Polish",
-    "cs": "Czech", "sk": "Slovak", "hu": "Hungarian", "ro": "Romanian", "tr": "Turkish", "id": "Indonesian",
-    "vi": "Vietnamese", "ru": "Russian", "uk": "Ukrainian", "bg": "Bulgarian", "el": "Greek", "he": "Hebrew",
-    "ar": "Arabic", "fa": "Persian", "hi": "Hindi", "bn": "Bengali", "ta": "Tamil", "te": "Telugu",
-    "th": "Thai", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "hr": "Croatian", "et": "Estonian",
-    "lv": "Latvian", "lt": "Lithuanian", "sl": "Slovenian", "ca": "Catalan", "sw": "Swahili", "hy": "Armenian",
-    "ka": "Georgian", "am": "Amharic", "km": "Khmer", "lo": "Lao", "my": "Burmese", "si": "Sinhala",
-    "pa": "Punjabi", "gu": "Gujarati", "kn": "Kannada", "ml": "Malayalam", "mr": "Marathi", "ur": "Urdu",
-}
-
-# ISO 639-1 -> FLORES-200 (NLLB's language tokens), for the languages detected here.
-FLORES = {
-    "en": "eng_Latn", "de": "deu_Latn", "fr": "fra_Latn", "es": "spa_Latn", "it": "ita_Latn", "pt": "por_Latn",
-    "nl": "nld_Latn", "sv": "swe_Latn", "da": "dan_Latn", "no": "nob_Latn", "fi": "fin_Latn", "pl": "pol_Latn",
-    "cs": "ces_Latn", "sk": "slk_Latn", "hu": "hun_Latn", "ro": "ron_Latn", "tr": "tur_Latn", "id": "ind_Latn",
-    "vi": "vie_Latn", "ru": "rus_Cyrl", "uk": "ukr_Cyrl", "bg": "bul_Cyrl", "el": "ell_Grek", "he": "heb_Hebr",
-    "ar": "arb_Arab", "fa": "pes_Arab", "hi": "hin_Deva", "bn": "ben_Beng", "ta": "tam_Taml", "te": "tel_Telu",
-    "th": "tha_Thai", "zh": "zho_Hans", "ja": "jpn_Jpan", "ko": "kor_Hang", "hr": "hrv_Latn", "et": "est_Latn",
-    "lv": "lvs_Latn", "lt": "lit_Latn", "sl": "slv_Latn", "ca": "cat_Latn", "sw": "swh_Latn", "hy": "hye_Armn",
-    "ka": "kat_Geor", "am": "amh_Ethi", "km": "khm_Khmr", "lo": "lao_Laoo", "my": "mya_Mymr", "si": "sin_Sinh",
-    "pa": "pan_Guru", "gu": "guj_Gujr", "kn": "kan_Knda", "ml": "mal_Mlym", "mr": "mar_Deva", "ur": "urd_Arab",
+# ISO 639-1 code: (English name, FLORES-200 code: NLLB's language token), for the languages detected here.
+LANGUAGES = {
+    "en": ("English", "eng_Latn"), "de": ("German", "deu_Latn"), "fr": ("French", "fra_Latn"),
+    "es": ("Spanish", "spa_Latn"), "it": ("Italian", "ita_Latn"), "pt": ("Portuguese", "por_Latn"),
+    "nl": ("Dutch", "nld_Latn"), "sv": ("Swedish", "swe_Latn"), "da": ("Danish", "dan_Latn"),
+    "no": ("Norwegian", "nob_Latn"), "fi": ("Finnish", "fin_Latn"), "pl": ("Polish", "pol_Latn"),
+    "cs": ("Czech", "ces_Latn"), "sk": ("Slovak", "slk_Latn"), "hu": ("Hungarian", "hun_Latn"),
+    "ro": ("Romanian", "ron_Latn"), "tr": ("Turkish", "tur_Latn"), "id": ("Indonesian", "ind_Latn"),
+    "vi": ("Vietnamese", "vie_Latn"), "ru": ("Russian", "rus_Cyrl"), "uk": ("Ukrainian", "ukr_Cyrl"),
+    "bg": ("Bulgarian", "bul_Cyrl"), "el": ("Greek", "ell_Grek"), "he": ("Hebrew", "heb_Hebr"),
+    "ar": ("Arabic", "arb_Arab"), "fa": ("Persian", "pes_Arab"), "hi": ("Hindi", "hin_Deva"),
+    "bn": ("Bengali", "ben_Beng"), "ta": ("Tamil", "tam_Taml"), "te": ("Telugu", "tel_Telu"),
+    "th": ("Thai", "tha_Thai"), "zh": ("Chinese", "zho_Hans"), "ja": ("Japanese", "jpn_Jpan"),
+    "ko": ("Korean", "kor_Hang"), "hr": ("Croatian", "hrv_Latn"), "et": ("Estonian", "est_Latn"),
+    "lv": ("Latvian", "lvs_Latn"), "lt": ("Lithuanian", "lit_Latn"), "sl": ("Slovenian", "slv_Latn"),
+    "ca": ("Catalan", "cat_Latn"), "sw": ("Swahili", "swh_Latn"), "hy": ("Armenian", "hye_Armn"),
+    "ka": ("Georgian", "kat_Geor"), "am": ("Amharic", "amh_Ethi"), "km": ("Khmer", "khm_Khmr"),
+    "lo": ("Lao", "lao_Laoo"), "my": ("Burmese", "mya_Mymr"), "si": ("Sinhala", "sin_Sinh"),
+    "pa": ("Punjabi", "pan_Guru"), "gu": ("Gujarati", "guj_Gujr"), "kn": ("Kannada", "kan_Knda"),
+    "ml": ("Malayalam", "mal_Mlym"), "mr": ("Marathi", "mar_Deva"), "ur": ("Urdu", "urd_Arab"),
 }
 
 # A Latin-script guess counts only this sure (py3langid's normalised probability) and this long.
@@ -66,7 +63,7 @@ class Detection:
     @property
     def name(self) -> str:
         if self.language:
-            return NAMES.get(self.language, self.language)
+            return LANGUAGES.get(self.language, (self.language,))[0]
         return f"{self.script} script" if self.script else "no language"
 
     @property
@@ -76,7 +73,7 @@ class Detection:
 
     @property
     def flores(self) -> str | None:
-        return FLORES.get(self.language or "")
+        return LANGUAGES.get(self.language or "", ("", None))[1]
 
 
 def script_of(text: str) -> tuple[str, str | None]:
