@@ -231,6 +231,32 @@ def test_a_text_encoder_that_does_not_pair_with_the_catalog_is_refused_in_one_li
     assert index.returncode == 1 and "not a text encoder of its own" in index.stderr
 
 
+@pytest.mark.parametrize("query, script, language", [
+    ("ein Hund schläft auf einem roten Sofa", "Latin", "de"), ("собака на пляже", "Cyrillic", "ru"),
+    ("海滩上的两只猫", "Han", "zh"), ("浜辺の犬と子供", "Han", "ja"), ("समुद्र तट पर कुत्ता", "Devanagari", "hi"),
+    ("كلب على الشاطئ", "Arabic", "ar"), ("an old man with a hat", "Latin", "en"), ("sunset beach", "Latin", None),
+    ("Hund", "Latin", None), ("", "", None)])
+def test_the_query_language_offline(query: str, script: str, language: str | None) -> None:
+    from picfind.models.languages import detect
+
+    found = detect(query)
+    assert (found.script, found.language) == (script, language)
+    assert found.english == (language in ("en", None) and script in ("Latin", ""))
+
+
+def test_the_latin_detector_unpacks_its_model_once_and_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from picfind.models import languages
+    from picfind.models.paths import models_dir
+
+    texts = ["zwei rote Kreise auf schwarzem Hintergrund", "chien sur la plage au soleil", "an old man with a hat"]
+    monkeypatch.setattr(languages, "_identifier", None)
+    packed = [languages.detect(t) for t in texts]  # from the wheel's LZMA file, unpacking a copy
+    assert len(list((models_dir() / ".langid").glob("*/nextmove.npy"))) == 1
+    monkeypatch.setattr(languages, "_identifier", None)
+    assert [languages.detect(t) for t in texts] == packed  # from the copy
+    assert [d.language for d in packed] == ["de", "fr", "en"]
+
+
 @pytest.fixture(scope="module")
 def shapes_catalog(tmp_path_factory) -> str:
     from .conftest import write_shapes
