@@ -23,7 +23,7 @@ from picfind.models.tokenizer import TextTokenizer
 
 from .conftest import REPO, picfind, real_photos
 from .test_tokenizer import varied_strings
-from .test_web import CHROMIUM, FLAGS, serving
+from .test_web import CHROMIUM, FLAGS, LOCAL, serving
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -125,6 +125,33 @@ def test_nllb_clip_matches_open_clip_within_1e_4_in_six_languages(nllb_models, m
     assert diff < 1e-4
 
 
+@pytest.mark.parametrize("name", ["nllb-clip-base-siglip", "mclip-xlmr-large-vit-b-32"])
+def test_models_import_of_immichs_folder_layout(name: str, nllb_models, mclip, multilingual_tokenizers,
+                                                tmp_path: Path) -> None:
+    """The files where the publisher keeps them (visual/model.onnx, textual/model.onnx,
+    textual/tokenizer.json): two registry entries share the layout, so the import asks which; with
+    `--as` the installed bundle is the registry's manifest over those files, at parity."""
+    import shutil
+
+    from convert_multilingual import parity
+
+    from picfind.models import store
+
+    model, folder = nllb_models[name] if name.startswith("nllb") else mclip
+    entry = registry.REGISTRY[name]
+    download = tmp_path / "as-downloaded"
+    for f in entry.files:
+        (download / f.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / f.local, download / f.path)
+    twin = "nllb-clip-large-siglip" if name.startswith("nllb") else "mclip-xlmr-large-vit-b-16plus"
+    with pytest.raises(store.ModelError, match=f"could hold any of .*{twin}"):
+        store.import_folder(download)
+    bundle = store.import_folder(download, as_name=name)
+    assert bundle.verify() == [] and bundle.languages == entry.languages and bundle.pairs_with == entry.pairs_with
+    tokenizer = multilingual_tokenizers["nllb" if name.startswith("nllb") else "xlmr"]
+    assert parity(model, bundle, tokenizer) < 1e-4
+
+
 def test_the_language_token_changes_the_vector_as_the_reference_says(nllb_models) -> None:
     from picfind.models.encoder import Encoder
 
@@ -210,6 +237,14 @@ def test_a_vit_b_32_catalog_answers_through_its_multilingual_text_encoder(clip_b
     expected = sorted(zip(names, scores), key=lambda x: -x[1])
     assert [Path(h["path"]).name for h in hits] == [n for n, _ in expected]
     assert max(abs(h["score"] - s) for h, (_, s) in zip(hits, expected)) < 1e-4
+    # the page's API with `serve --text-model`: the same answer
+    from starlette.testclient import TestClient
+
+    from picfind.web.app import create_app
+
+    with TestClient(create_app(db, text_model="mclip-xlmr-large-vit-b-32"), base_url=LOCAL) as client:
+        page = client.get("/api/search", params={"q": query}).json()
+    assert [r["path"] for r in page["results"]] == [h["path"] for h in hits] and "hint" not in page
     # remembered for the catalog: later searches use it without the option
     picfind("index", "--db", db, "--text-model", "mclip-xlmr-large-vit-b-32", check=True)
     again = json.loads(picfind("search", query, "--db", db, "--json", check=True).stdout)
