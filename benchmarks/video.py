@@ -16,8 +16,8 @@ Each pipeline runs in its own process (its peak memory is its own), on the same 
 * picfind: `media.video.sample` (key frames only, scaled by swscale) -> encoder -> frames kept
   when their embedding changes (`indexing.videos.embed_moments`);
 * picfind-ocr: picfind's, as `index --ocr` runs it: frames decoded at OCR's size
-  (`stages.OCR_MIN_SIDE`), each candidate's kept as a JPEG, and the kept frames' text read by
-  the default OCR model (`indexing.videos.read_moment_texts`; the OCR model loaded before the clock);
+  (`ocr.analysis.OCR_MIN_SIDE`), each candidate's kept as a JPEG, and the kept frames' text read by
+  the default OCR model (`indexing.videos.analyse_moments`; the OCR model loaded before the clock);
 * naive: decode every frame, convert each second's first frame to RGB at full size, preprocess
   it and embed it (one a second, in batches).
 
@@ -187,16 +187,16 @@ def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]
 
 
 def picfind_ocr_pipeline(path: Path, encoder, reader) -> tuple[list[tuple[float, np.ndarray]], int, int]:
-    from picfind.indexing.stages import OCR_MIN_SIDE
-    from picfind.indexing.videos import candidate, embed_moments, read_moment_texts
+    from picfind.indexing.videos import analyse_moments, candidate, embed_moments, kept_frames
     from picfind.media.video import open_video, sample
+    from picfind.ocr.analysis import OCR_MIN_SIDE, TextAnalysis
 
     prep = encoder.bundle.preprocessing
     with open_video(str(path)) as f:
         got = sample(f, max(prep.size, OCR_MIN_SIDE), time_limit=3600,
                      convert=lambda frame: candidate(frame, prep, True, True))
     kept, runs = embed_moments(encoder.encode_images, prep, got.frames, got.info.duration, 16)
-    read_moment_texts(reader, "clip", kept)
+    analyse_moments([TextAnalysis(reader)], kept_frames("clip", kept))
     return [(m.start, m.vector) for m in kept], got.decoded, runs
 
 

@@ -329,6 +329,15 @@ def test_an_image_term_is_no_language_and_refuses_nothing(shapes_catalog: str, t
     assert "looks" not in quiet.stderr
 
 
+def test_no_words_no_hint_and_no_error(shapes_catalog: str) -> None:
+    """A search by person alone has no words: the hint is None, never a refused empty query."""
+    from picfind import Library
+
+    with Library(shapes_catalog) as lib:
+        assert lib.language_hint([]) is None and lib.language_hint("  ") is None
+        assert "looks Russian" in lib.language_hint(["собака", "+", "пляж"])
+
+
 def test_the_shell_says_it_too(shapes_catalog: str) -> None:
     proc = picfind("shell", "--db", shapes_catalog, input="浜辺の犬\na red circle\n", check=True)
     assert proc.stderr.count("the query looks Japanese") == 1

@@ -64,10 +64,12 @@ class Filter:
     place: str | None = None  # a city, region, country or country code, folded (`records.fold`)
     near: tuple[float, float, float] | None = None  # lat, lon, km
     kind: str | None = None  # "image" or "video"
+    people: list[int] = field(default_factory=list)  # person ids (the library turns names into them)
+    people_mode: str = "all"  # "all" of them in the picture, "any" of them, or "only" them (no one else)
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height or self.place or self.near or self.kind)
+                    or self.min_width or self.min_height or self.place or self.near or self.kind or self.people)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
@@ -116,6 +118,23 @@ class Dialect:
     contains: str  # true when its second text occurs in its first ({} and {})
 
 
+PEOPLE_MODES = ("all", "any", "only")
+_FACE_OF = "SELECT 1 FROM faces x WHERE x.content_hash = f.content_hash AND x.person_id"
+
+
+def _people(people: list[int], mode: str, m: str) -> tuple[str, list]:
+    """Pictures (and videos, in any frame) holding all, any, or only these people."""
+    ids = ", ".join([m] * len(people))
+    if mode == "any":
+        return f"EXISTS ({_FACE_OF} IN ({ids}))", list(people)
+    parts = [f"EXISTS ({_FACE_OF} = {m})" for _ in people]
+    params = list(people)
+    if mode == "only":
+        parts.append(f"NOT EXISTS ({_FACE_OF} IS NOT NULL AND x.person_id NOT IN ({ids}))")
+        params += people
+    return "(" + " AND ".join(parts) + ")", params
+
+
 def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
     """A filter as a condition over `files f` and its parameters (`dialect.true` when nothing is
     filtered)."""
@@ -148,4 +167,8 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         params += [lat - span, lat + span, lat, lon, km]
     if where.kind:  # a video's row has its duration; a picture's has none
         parts.append(f"f.duration IS {'NOT ' if where.kind == 'video' else ''}NULL")
+    if where.people:
+        sql, values = _people(where.people, where.people_mode, m)
+        parts.append(sql)
+        params += values
     return (" AND ".join(parts) or dialect.true), params

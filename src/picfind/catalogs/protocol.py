@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from picfind.catalogs.known import KnownContents
 from picfind.catalogs.lock import Waiting
 from picfind.filters import Filter
 from picfind.records import FileRecord, IndexedFile, Root, SkippedFile
@@ -89,6 +90,11 @@ class CatalogBackend(Protocol):
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None: ...
     def offline_places(self) -> list[dict]: ...
     def embedded_hashes(self, model: str) -> set[str]: ...
+    def has_vectors(self, model: str, hashes: list[str]) -> set[str]:
+        """Those of these contents that have vectors (a video: its frames'), read by key."""
+    def known_contents(self, model: str) -> KnownContents:
+        """What an index run consults instead of `embedded_hashes`: `has_vectors` per content it
+        meets, so a run's cost follows what changed, not the library's size."""
 
     def claims(self) -> Claims:
         """How this catalog's indexers share the embedding work: the one claim call of the local
@@ -96,7 +102,9 @@ class CatalogBackend(Protocol):
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile], vectors: dict[str, np.ndarray],
                     skipped: Iterable[SkippedFile], gone: Iterable[str] = ()) -> None: ...
-    def prune_embeddings(self) -> list[str]: ...
+    def prune_embeddings(self, candidates: Iterable[str] | None = None) -> list[str]:
+        """Drop vectors (and texts) no file points at; `candidates`: only these contents can be
+        orphans (an index run's departed files), so only their rows are read."""
     def choose_index(self, backend: str) -> None: ...
     def sync_index(self, model: str, progress: BuildProgress | None = None) -> None: ...
 
@@ -121,6 +129,12 @@ class CatalogBackend(Protocol):
     def index_status(self, model: str) -> dict: ...
     def skipped_files(self) -> list[dict]: ...
     def size_bytes(self) -> int: ...
+
+    # per-content analyses (`picfind.analysis`), each kept per (content or video frame, its model)
+    def analysed(self, kind: str, model: str) -> set[str]:
+        """The contents and video frames this analysis ("texts", "faces") has seen, with or without a finding."""
+    def put_analysed(self, kind: str, model: str, results: dict[str, Any]) -> None:
+        """Store an analysis's results, in one transaction (a content analysed twice keeps the first)."""
 
     # the text read from pictures (`index --ocr`), per (content, OCR model): `sqlite/text.py`, `postgres/text.py`
     def texts_read(self, ocr_model: str) -> set[str]: ...

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from picfind import __version__
 from picfind.filters import Filter
 from picfind.library import ANN_BACKENDS
 from picfind.search.dupes import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from picfind.library import Library
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -96,6 +100,11 @@ def build_parser() -> Parser:
     ocr.add_argument("--ocr", action="store_true", default=None,
                      help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
     ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
+    faces = p.add_mutually_exclusive_group()
+    faces.add_argument("--faces", action="store_true", default=None,
+                       help="also find faces and group them into people (remembered; needs picfind[people])")
+    faces.add_argument("--no-faces", dest="faces", action="store_false",
+                       help="stop finding faces (remembered; `picfind people forget` deletes those found)")
 
     p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
                        "moved or deleted (until Ctrl-C or SIGTERM)")
@@ -111,7 +120,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("search", parents=[common], help="find images by a description",
                        description='Terms are text or image files, joined by + and -, with optional weights: '
                                    'picfind search "beach" + ./ref.jpg - "people";  picfind search "2:sunset" "city"')
-    p.add_argument("query", nargs="+", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it")
+    p.add_argument("query", nargs="*", metavar="TERM", help="a description, an image file, + or -; W:TERM weighs it "
+                   "(none, with --person: every picture of them)")
     p.add_argument("--ocr-only", action="store_true", help="only pictures whose text holds the words")
     _result_options(p)
 
@@ -119,6 +129,7 @@ def build_parser() -> Parser:
     p.add_argument("image", metavar="PATH", help="an image file (one outside the catalog is embedded, not added), "
                    "or an indexed video at a moment: VIDEO@1:23")
     p.add_argument("--at", metavar="TIME", help="with a video: the moment to use as the example (83 or 1:23)")
+    p.add_argument("--faces", action="store_true", help="only pictures of the same people (every known person in it)")
     _result_options(p)
 
     p = sub.add_parser("dupes", parents=[common], help="list copies: exact (same bytes) or --near (resized, "
@@ -138,6 +149,8 @@ def build_parser() -> Parser:
     p.add_argument("--token-file", metavar="FILE", help="read the token from the first line of this file")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
     p.add_argument("--watch", action="store_true", help="keep the catalog current while serving (as `picfind watch`)")
+
+    people_parser(sub, common)
 
     p = sub.add_parser("status", parents=[common], help="what the catalog holds")
     p.add_argument("--json", action="store_true")
@@ -191,6 +204,59 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--near", metavar="LAT,LON[,KM]", help="taken within KM (default 10) of this position, in "
                    "decimal degrees: --near 45.76,4.84,5")
     f.add_argument("--kind", help="only pictures (image) or only videos (video)")
+    f.add_argument("--person", action="append", metavar="NAME", help="only pictures of this person (a name or "
+                   "an id from `picfind people`); repeat for pictures holding all of them")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("--any-person", dest="people_mode", action="store_const", const="any", default="all",
+                      help="with several --person: pictures holding any of them")
+    mode.add_argument("--only-people", dest="people_mode", action="store_const", const="only",
+                      help="with --person: pictures holding these people and no one else")
+
+
+def people_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("people", parents=[common], help="the people found in pictures: list, name, merge, hide, "
+                       "show, forget (after `picfind index --faces`)")
+    p.add_argument("--json", action="store_true", help="as JSON (the list: objects with id, name, pictures)")
+    p.add_argument("--all", action="store_true", help="hidden people too")
+    either = argparse.ArgumentParser(add_help=False)  # also accepted after the action: people show 3 --json
+    either.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="as JSON")
+    common = argparse.ArgumentParser(add_help=False, parents=[common, either])
+    psub = p.add_subparsers(dest="people_command", parser_class=Parser, metavar="ACTION")
+    psub.add_parser("list", parents=[common], help="every person, most pictures first (the default)").add_argument(
+        "--all", action="store_true", default=argparse.SUPPRESS, help="hidden people too")
+    a = psub.add_parser("name", parents=[common], help="name a person: people name ID NAME")
+    a.add_argument("person", metavar="ID")
+    a.add_argument("name", nargs="+", metavar="NAME")
+    a = psub.add_parser("merge", parents=[common], help="make two people one: people merge KEEP OTHER")
+    a.add_argument("person", metavar="KEEP")
+    a.add_argument("other", metavar="OTHER")
+    for action, text in (("hide", "hide a person from the list and the page"),
+                         ("unhide", "show a hidden person again")):
+        psub.add_parser(action, parents=[common], help=text).add_argument("person", metavar="ID")
+    a = psub.add_parser("remove", parents=[common], help="take a face out of its person, for good: people remove FACE")
+    a.add_argument("face", type=_positive_int, metavar="FACE")
+    a = psub.add_parser("assign", parents=[common], help="put a face in a person, for good: people assign FACE ID")
+    a.add_argument("face", type=_positive_int, metavar="FACE")
+    a.add_argument("person", metavar="ID")
+    a = psub.add_parser("show", parents=[common], help="a person's faces (ids and pictures)")
+    a.add_argument("person", metavar="ID")
+    a.add_argument("--sheet", type=_sheet_path, metavar="FILE.png", help="also write a contact sheet of the faces")
+    a.add_argument("-n", type=_positive_int, default=200, help="at most this many faces (default 200)")
+    psub.add_parser("regroup", parents=[common], help="group every face again from scratch (named people and "
+                    "faces you placed stay)")
+    a = psub.add_parser("forget", parents=[common], help="delete every face, face crop and person, and stop "
+                        "finding faces")
+    a.add_argument("--yes", action="store_true", help="do not ask first")
+
+
+def where_of(args: argparse.Namespace, lib: Library) -> Filter:
+    """The filter a command or a shell line asks for, people's names made ids (`Library.with_people`)."""
+    where = filter_of(args)
+    if args.person:
+        return lib.with_people(where, args.person, args.people_mode)
+    if args.people_mode != "all":
+        raise UsageError("--any-person and --only-people go with --person NAME")
+    return where
 
 
 def filter_of(args: argparse.Namespace) -> Filter:

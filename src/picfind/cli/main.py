@@ -15,14 +15,16 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
+from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, where_of
 from picfind.cli.models import cmd_models
 from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
+from picfind.cli.people import cmd_people, understood_line
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
 from picfind.library.models import MODEL_ERRORS
 from picfind.ocr.reader import OcrUnavailable
+from picfind.people.settings import FacesUnavailable
 from picfind.records import CatalogError, printable
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = ProgressBar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, waiting=lambda holder: say(
+                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, faces=args.faces,
+                           waiting=lambda holder: say(
                                args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
     finally:
         bar.close()
@@ -60,6 +63,12 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
         if report.texts_read or report.texts_failed:
             failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
             print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
+        if report.faces_read or report.faces_failed:
+            failed = f"; failed on {report.faces_failed} (tried again next run)" if report.faces_failed else ""
+            people = report.people
+            grouped = (f"; {people['new_people']} new people, {people['waiting']} faces waiting"
+                       if people else "")
+            print(f"faces: {report.faces_found} found in {report.faces_read} pictures and frames{grouped}{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     for place, n in report.offline.items() if not quiet else ():
@@ -107,8 +116,16 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    code = _answer(args, lib, " ".join(args.query), lambda where: lib.search(
-        args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
+    if not args.query and not args.person:
+        raise UsageError("what to search for? a description (picfind search \"a red car\"), or --person NAME")
+
+    def find(where: Filter) -> list[Hit]:
+        line = understood_line(lib, args.query, where)
+        if line and not args.json and not args.paths_only and not args.null:
+            say(args, line)
+        return lib.search(args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort,
+                          ocr_only=args.ocr_only)
+    code = _answer(args, lib, " ".join(args.query), find)
     hint = lib.language_hint(args.query)
     if hint:
         print(f"picfind: {terminal(hint)}", file=sys.stderr)
@@ -117,14 +134,14 @@ def cmd_search(args: argparse.Namespace, lib: Library) -> int:
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
     return _answer(args, lib, f"like {args.image}", lambda where: lib.similar(
-        args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at))
+        args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at, faces=args.faces))
 
 
 def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[Filter], list[Hit]]) -> int:
     """Show what a search or a similar finds: the rows (with their pictures where asked), then the
     contact sheet or the viewer."""
     draw = _previews(args, lib)
-    hits = find(filter_of(args))
+    hits = find(where_of(args, lib))
     print_hits(hits, args, draw)
     after_results(hits, args, label, lib)
     return 0
@@ -222,7 +239,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         print(f"dates     {st['dates_before_1826']} dated before 1826, the first photograph: surely a camera clock "
               "never set (they sort as oldest; --before 1826 finds them)")
     vi = st["vector_index"]
-    print(f"search    {vi['in_use']} " + ("(pgvector)" if vi["setting"] == "pgvector"
+    print(f"search    {vi['in_use']}" + (f", {vi['vectors']} vectors " if "vectors" in vi else " ")
+          + ("(pgvector)" if vi["setting"] == "pgvector"
                                           else f"(setting: {vi['setting']}; change with `picfind index --ann`)"))
     if "index_bytes" in vi:
         index, pool = vi["index_bytes"] / 2**20, vi["shared_buffers_bytes"] / 2**20
@@ -235,6 +253,12 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     else:
         text = " (turn on with `picfind index --ocr`)"
     print(f"text      {ocr['setting']}{text}")
+    faces = st["faces"]
+    if faces["setting"] != "off" or faces["faces"]:
+        print(f"people    {faces['people']} people, {faces['faces']} faces ({faces['waiting']} waiting for more "
+              "pictures of them; `picfind people`)")
+    else:
+        print("people    off (turn on with `picfind index --faces`)")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     for place in st["offline"]:
@@ -293,9 +317,9 @@ def main(argv: list[str] | None = None) -> int:
                 lib.set_text_model(text_model)  # checked against the catalog's model before any work
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
-                       "watch": cmd_watch}.get(args.command, run_shell)
+                       "watch": cmd_watch, "people": cmd_people}.get(args.command, run_shell)
             return command(args, lib)
-    except (CatalogError, *MODEL_ERRORS, UsageError, ValueError, LookupError, OcrUnavailable) as e:
+    except (CatalogError, *MODEL_ERRORS, UsageError, ValueError, LookupError, OcrUnavailable, FacesUnavailable) as e:
         print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from picfind.library.base import LibraryBase
+from picfind.library.people import PeopleDoors
 from picfind.media.safefile import MAX_FILE_BYTES, open_indexed
 from picfind.models import store as models
 from picfind.ocr.reader import MODELS as OCR_MODELS
@@ -14,7 +14,7 @@ from picfind.search.moments import frame_at, open_motion
 from picfind.search.textsearch import ocr_setting
 
 
-class FileDoors(LibraryBase):
+class FileDoors(PeopleDoors):
     def file(self, file_id: int) -> dict | None:
         """An indexed picture's catalog entry (path, content hash, size, mtime_ns), or None."""
         return self.catalog.file_by_id(file_id)
@@ -80,6 +80,7 @@ class FileDoors(LibraryBase):
                       for r in self.catalog.roots()],
             **stats,
             "ocr": self._ocr_status(),
+            "faces": self.faces_status(),
             "vector_index": self.catalog.index_status(model),
         }
 

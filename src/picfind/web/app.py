@@ -43,6 +43,7 @@ from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
+from picfind.web.people import narrowed, people_options, people_routes
 from picfind.web.ranges import ranged, video_type
 from picfind.web.service import ApiError, Service
 from picfind.web.watching import Watching
@@ -95,7 +96,7 @@ def _options(request: Request) -> dict:
     if sort not in ("score", "date"):
         raise ApiError(400, "sort must be score or date")
     return {"n": _int(request, "n", 60, 1, PAGE_MAX), "offset": _int(request, "offset", 0, 0, RESULTS_MAX),
-            "min_score": score, "where": where, "sort": sort}
+            "min_score": score, "where": where, "sort": sort, **people_options(request)}
 
 
 def _page(hits: list[Hit], offset: int, n: int) -> dict:
@@ -146,27 +147,30 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             raise ApiError(400, f"the query is {len(query):,} characters long; the most is {MAX_QUERY_CHARS:,}")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
-        hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
-                                                         o["where"], o["sort"], **_paging(o), files=False,
-                                                         ocr_only=ocr_only))
-        first = o["offset"] == 0  # the hint comes with the first page only
-        hint = await service.call(lambda lib: lib.language_hint(split_query(query), files=False)) if first else None
-        return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"]), **({"hint": hint} if hint else {})})
+        def find(lib: Library) -> tuple[list[Hit], dict, str | None]:
+            where = narrowed(lib, o["where"], o)
+            terms = split_query(query)
+            hint = lib.language_hint(terms, files=False) if o["offset"] == 0 else None  # with the first page only
+            return (lib.search(terms, o["n"] + 1, o["min_score"], where, o["sort"], **_paging(o), files=False,
+                               ocr_only=ocr_only), lib.understood(terms, where, files=False), hint)
+        hits, understood, hint = await service.call(find)
+        return JSONResponse({"query": query, "understood": printable(understood), **_page(hits, o["offset"], o["n"]),
+                             **({"hint": hint} if hint else {})})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)
         k = o["n"] + 1
         if request.method == "POST":
             example = await service.decode(request)
-            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], o["where"], o["sort"],
-                                                               **_paging(o)))
+            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], narrowed(lib, o["where"], o),
+                                                               o["sort"], **_paging(o)))
         else:
             file_id = _int(request, "id", -1, 0, 2**62)
             if file_id < 0:
                 raise ApiError(400, "id is required: a picture's id from a search result")
             at = request.query_params.get("t") or None  # a video's moment, in seconds
-            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"],
-                                                               **_paging(o), at=at))
+            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], narrowed(lib, o["where"], o),
+                                                               o["sort"], **_paging(o), at=at))
         return JSONResponse(_page(hits, o["offset"], o["n"]))
 
     async def api_dupes(request: Request) -> Response:
@@ -268,6 +272,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/image/{id:int}", image),
             Route("/video/{id:int}", video),
             Route("/motion/{id:int}", motion),
+            *people_routes(service),
         ],
         exception_handlers={ApiError: api_error, LookupError: api_error, ValueError: api_error,
                             CatalogError: api_error, Exception: api_error},

@@ -31,11 +31,15 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
+from picfind.catalogs.analyses import AnalysisStores
+from picfind.catalogs.faces import FaceStore
+from picfind.catalogs.known import KnownContents
 from picfind.catalogs.lock import Waiting
 from picfind.catalogs.postgres.schema import connect, redact
 from picfind.catalogs.postgres.search import WHEN, PgSearcher, pg_condition
@@ -87,7 +91,7 @@ def _local_time(mtime_ns: int) -> str:
     return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
-class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
+class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisStores):
     """The PostgreSQL catalog's tables (`PgVectorRows` reads the vector rows, `PgVectorIndex` keeps
     their HNSW index, `PgTextStore` the text OCR read)."""
 
@@ -141,6 +145,26 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
     def _transaction(self) -> Iterator[psycopg.Cursor]:
         with self._guard(), self.db.transaction(), self.db.cursor() as cur:
             yield cur
+
+    # the face store's access (`picfind.catalogs.faces`)
+    def _fq(self, query: str, params: Iterable = ()) -> list[tuple]:
+        return self._run(self._sql(query), tuple(params))
+
+    def _fx(self) -> AbstractContextManager[psycopg.Cursor]:
+        return self._transaction()
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
+
+    def _vector_in(self, vector: np.ndarray) -> np.ndarray:
+        return np.asarray(vector, np.float32)
+
+    def _vector_out(self, stored: Any) -> np.ndarray:
+        return np.asarray(stored.to_numpy() if hasattr(stored, "to_numpy") else stored, np.float32)
+
+    def _reclaim(self) -> None:
+        for table in ("faces", "faces_read", "people"):
+            self._run(f"VACUUM FULL {table}")  # the deleted rows' space rewritten: no crop or vector lingers
 
     # settings
     def setting(self, key: str, default: str) -> str:
@@ -224,6 +248,15 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
         """Contents with vectors: pictures, and videos with their frames' vectors."""
         return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE model = %s", (model,))}
 
+    def has_vectors(self, model: str, hashes: list[str]) -> set[str]:
+        """Those of these contents that have vectors (through `embeddings_owner`: the rows asked for)."""
+        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE owner = ANY(%s) AND model = %s",
+                                        (list(hashes), model))}
+
+    def known_contents(self, model: str) -> KnownContents:
+        """Which contents have vectors, asked per content (psycopg's connection is thread-safe)."""
+        return KnownContents(lambda hashes: self.has_vectors(model, hashes), lambda: self.embedded_hashes(model))
+
     def claims(self) -> PgClaims:
         return PgClaims(self.url, self)
 
@@ -304,17 +337,30 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
         if gone:
             cur.execute("DELETE FROM files WHERE path = ANY(%s)", ([os.fsencode(p) for p in gone],))
 
-    def prune_embeddings(self) -> list[str]:
+    def prune_embeddings(self, candidates: Iterable[str] | None = None) -> list[str]:
+        """`candidates`: only these contents can have lost their last file (see the SQLite catalog's)."""
+        scope = [] if candidates is None else sorted(set(candidates))
+        if candidates is not None and not scope:
+            return []
+        among = "" if candidates is None else " AND {t} = ANY(%(scope)s)"
+        params = None if candidates is None else {"scope": scope}
         orphan = "NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {t})"
         # A vector whose claim a live client still holds is being written with its files (pgwriters).
         held = ("NOT EXISTS (SELECT 1 FROM claims c WHERE c.content_hash = e.owner AND c.model = e.model "
                 "AND NOT c.done AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.holder_pid))")
         with self._transaction() as cur:
-            gone = [h for (h,) in cur.execute(f"DELETE FROM embeddings e WHERE {orphan.format(t='e.owner')} AND {held} "
-                                              "RETURNING content_hash").fetchall()]
+            gone = [h for (h,) in cur.execute(
+                f"DELETE FROM embeddings e WHERE {orphan.format(t='e.owner')} AND {held}{among.format(t='e.owner')} "
+                "RETURNING content_hash", params).fetchall()]
             gone += [owner(h) for h in gone if owner(h) != h]  # a video's own thumbnail
-            cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c.content_hash')}")
-            self.prune_texts(cur)
+            cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c.content_hash')}"
+                        f"{among.format(t='c.content_hash')}", params)
+            self.prune_faces(cur, None if candidates is None else scope)
+            if candidates is None:
+                self.prune_texts(cur)
+            else:  # the texts of these contents and of their frames, by key
+                cur.execute(f"DELETE FROM ocr_texts t WHERE t.content_hash = ANY(%s) AND "
+                            f"{orphan.format(t='split_part(t.content_hash, %s, 1)')}", (sorted({*gone, *scope}), "@"))
         return sorted(set(gone))
 
     # reading

@@ -117,6 +117,41 @@ MIGRATIONS: list[tuple[str, str]] = [
     UPDATE files SET taken_at = lpad(taken_at, 19, '0') WHERE taken_at ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
     UPDATE files SET mtime_local = lpad(mtime_local, 19, '0') WHERE mtime_local ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
     """),
+    # faces and people (`picfind.catalogs.faces`), as the SQLite catalog's step 9; face vectors are
+    # pgvector columns
+    ("m006_faces", """
+    CREATE TABLE people (
+        id bigserial PRIMARY KEY,
+        name text,
+        name_key text UNIQUE,
+        hidden integer NOT NULL DEFAULT 0,
+        cover bigint,
+        created double precision NOT NULL
+    );
+    CREATE TABLE faces (
+        id bigserial PRIMARY KEY,
+        content_hash text NOT NULL,
+        frame text NOT NULL,
+        face_model text NOT NULL,
+        x double precision NOT NULL, y double precision NOT NULL,
+        w double precision NOT NULL, h double precision NOT NULL,
+        score double precision NOT NULL,
+        quality double precision NOT NULL,
+        vector vector(128) NOT NULL,
+        thumb bytea NOT NULL,
+        person_id bigint REFERENCES people(id) ON DELETE SET NULL,
+        assigned integer NOT NULL DEFAULT 0
+    );
+    CREATE INDEX faces_content ON faces(content_hash);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE faces_read (
+        frame text NOT NULL,
+        face_model text NOT NULL,
+        content_hash text NOT NULL,
+        PRIMARY KEY (frame, face_model)
+    );
+    CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

@@ -9,6 +9,7 @@ away (the caller doubles the ask until enough pass).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
@@ -84,12 +85,16 @@ class EmbeddedCatalog(Catalog):
 
     def index_status(self, model: str) -> dict:
         settings = IndexSettings.of(self)
-        return {"setting": settings.backend, "in_use": settings.resolve(self.count_vectors(model)),
-                "folder": str(IndexStore(self).folder)}
+        count = self.count_vectors(model)
+        in_use = settings.resolve(count)
+        status = {"setting": settings.backend, "in_use": in_use, "folder": str(IndexStore(self).folder)}
+        if in_use == "hnsw":  # the quantisation the last index run built with (recorded by `sync`)
+            status["vectors"] = self.setting(f"index_vectors.{model}", settings.vectors(count))
+        return status
 
-    def prune_embeddings(self) -> list[str]:
+    def prune_embeddings(self, candidates: Iterable[str] | None = None) -> list[str]:
         self._index = None
-        return super().prune_embeddings()
+        return super().prune_embeddings(candidates)
 
 
 class EveryContent:
@@ -119,13 +124,15 @@ class _Candidates:
 
     def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
         if self.within is not None:
+            ask = k
             found = self.index.top(query, k, within=self.within)  # type: ignore[call-arg]
             exhausted = len(found) < k or k >= len(self.within)
         else:
             ask = min(len(self.index), int(k * self.spread) + 1)
             found = self.index.top(query, ask)
             exhausted = len(found) < ask or ask >= len(self.index)
-        found = self._rescored(query, found)
+        # an i8 index gives more candidates than asked (and an overlay its own): the best by float32
+        found = self._rescored(query, found)[:ask]
         hashes = self.catalog.hashes_for_ids([i for i, _ in found])
         return [(hashes[i], s) for i, s in found if i in hashes], exhausted
 

@@ -12,9 +12,12 @@ import numpy as np
 
 from picfind.catalogs.protocol import BuildProgress
 from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.catalogs.sqlite.hnsw import HIDDEN_MAX, OVERLAY_MAX
+from picfind.catalogs.sqlite.hnsw_build import build_hnsw
 from picfind.catalogs.sqlite.vectors import (
     BACKENDS,
     ExactIndex,
+    HnswIndex,
     IndexSettings,
     VectorIndex,
     ids_path,
@@ -46,33 +49,44 @@ class IndexStore:
 
     def open(self, model: str, settings: IndexSettings | None = None,
              progress: BuildProgress | None = None, count: int | None = None) -> VectorIndex:
-        """The index for this model, caught up with the catalog (repaired or rebuilt if need be)."""
-        settings = settings or IndexSettings.of(self.catalog)
+        """The index for this model, caught up with the catalog (repaired or rebuilt if need be).
+        A mapped hnsw file a few changes behind gets them beside it (its overlay), unsaved: a
+        batch of 10 must not rewrite the file; past `OVERLAY_MAX` they are folded in and saved."""
         if count is None:
             count = self.catalog.count_vectors(model)
         if count == 0:
             return ExactIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
-        cls = BACKENDS[settings.resolve(count)]
+        settings = (settings or IndexSettings.of(self.catalog)).concrete(count)
+        cls = BACKENDS[settings.backend]
         index = self._load(cls, model, settings, writable=False)
         changes = self.catalog.vector_changes(model, index.position) if index else []
         if index is not None and not changes and len(index) == count:
             return index
+        if isinstance(index, HnswIndex) and len(changes) <= OVERLAY_MAX:
+            self._catch_up(model, index, changes)
+            if index.overlaid <= OVERLAY_MAX and len(index.hidden) <= HIDDEN_MAX and len(index) == count:
+                return index
         if index is not None and cls.incremental and len(changes) <= max(10_000, len(index) // 2):
-            seen = index.position
             index = self._load(cls, model, settings, writable=True)  # the same file, opened to change
-            if index is not None:
-                if index.position != seen:  # another process saved a newer one meanwhile
-                    changes = self.catalog.vector_changes(model, index.position)
-                self._catch_up(model, index, changes)
+            if index is not None:  # (its own position: another process may have saved a newer one)
+                self._catch_up(model, index, self.catalog.vector_changes(model, index.position))
                 if len(index) != self.catalog.count_vectors(model):
                     index = None  # it does not hold what the catalog holds: rebuild
         else:
             index = None
         if index is None:
-            position, ids, matrix = self.catalog.vectors(model)
-            index = cls.build(ids, matrix, position, settings, progress)
+            index = self._build(cls, model, settings, progress, count)
         if not self.catalog.read_only:  # a read-only catalog is searched from memory
             self._save(model, index)
+        return index
+
+    def _build(self, cls: type[VectorIndex], model: str, settings: IndexSettings,
+               progress: BuildProgress | None, count: int) -> VectorIndex:
+        if cls is not HnswIndex or self.catalog.read_only:
+            position, ids, matrix = self.catalog.vectors(model)  # exact and annoy: small catalogs
+            return cls.build(ids, matrix, position, settings, progress)
+        index = build_hnsw(self.catalog, self.folder, model, settings, progress, count)
+        self._catch_up(model, index, self.catalog.vector_changes(model, index.position))
         return index
 
     def sync(self, model: str, progress: BuildProgress | None = None) -> None:
@@ -81,6 +95,8 @@ class IndexStore:
         settings = IndexSettings.of(self.catalog)
         count = self.catalog.count_vectors(model)
         backend = settings.resolve(count)
+        if not self.catalog.read_only:  # the quantisation in use, as `status` shows it
+            self.catalog.set_setting(f"index_vectors.{model}", settings.vectors(count) if backend == "hnsw" else "f32")
         for other in BACKENDS:
             if other != backend or not count:
                 for path in self.files(model, other):

@@ -129,6 +129,53 @@ MIGRATIONS: list[str] = [
     WHERE length(taken_at) BETWEEN 16 AND 18
       AND taken_at GLOB '*[0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]';
     """,
+    # 9: each model's vector count, kept by triggers: an index run and a search compare the
+    # vector index's size with it, and `count(*)` walks every vector's key (0.3 s at 10M).
+    """
+    CREATE TABLE vector_counts (model TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO vector_counts(model, n) SELECT model, count(*) FROM embeddings GROUP BY model;
+    CREATE TRIGGER vector_counted AFTER INSERT ON embeddings BEGIN
+        INSERT INTO vector_counts(model, n) VALUES (new.model, 1) ON CONFLICT(model) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER vector_uncounted AFTER DELETE ON embeddings BEGIN
+        UPDATE vector_counts SET n = n - 1 WHERE model = old.model;
+    END;
+    """,
+    # 10: faces and people (`picfind.catalogs.faces`): the faces found per picture or video frame
+    # and face model (box as fractions of the picture, vector, a small JPEG crop), which
+    # contents were searched, and the people faces are grouped into (named by the user or not).
+    """
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT,                         -- NULL until the user names them
+        name_key TEXT UNIQUE,              -- the name folded (records.fold): names are looked up by it
+        hidden INTEGER NOT NULL DEFAULT 0,
+        cover INTEGER,                     -- the face shown for them (NULL: their best)
+        created REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,        -- the picture, or the video, it is in
+        frame TEXT NOT NULL,               -- where it was found: the content hash, or a video frame's key
+        face_model TEXT NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+        score REAL NOT NULL,
+        quality REAL NOT NULL,
+        vector BLOB NOT NULL,              -- float32
+        thumb BLOB NOT NULL,               -- JPEG
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        assigned INTEGER NOT NULL DEFAULT 0  -- 1: put in its person by the user, -1: taken out by the user
+    );
+    CREATE INDEX faces_content ON faces(content_hash);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE faces_read (
+        frame TEXT NOT NULL,
+        face_model TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        PRIMARY KEY (frame, face_model)
+    ) WITHOUT ROWID;
+    CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -37,8 +37,33 @@ class VectorRows:
             self.db.execute("COMMIT")
         return position, *_id_matrix(rows)
 
+    def has_vectors(self, model: str, hashes: list[str], db: sqlite3.Connection | None = None) -> set[str]:
+        """Those of these contents that have vectors for this model (a video: its frames'), read
+        by key: the rows asked for, never the model's whole table. `db`: another connection to
+        the same file (a reader thread's)."""
+        found: set[str] = set()
+        for chunk in chunks(hashes, 400):
+            found.update(h for (h,) in (db or self.db).execute(
+                f"WITH q(h) AS (VALUES {','.join(['(?)'] * len(chunk))}) SELECT h FROM q WHERE "
+                "EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = q.h AND e.model = ?) OR "
+                "EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash > q.h || '@' AND "
+                "e.content_hash < q.h || 'A' AND e.model = ?)", [*chunk, model, model]))
+        return found
+
+    def vectors_after(self, model: str, after: int, upto: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `limit` vectors as they were at log position `upto` (each content's latest add
+        by then, if it still has its vector), ids above `after`, in id order: an index is built
+        from these chunks, and resumes after the last id it saved."""
+        return _id_matrix(self.db.execute(
+            "SELECT l.seq, e.vector FROM vector_log l JOIN embeddings e ON e.content_hash = l.content_hash "
+            "AND e.model = l.model WHERE l.seq > ? AND l.seq <= ? AND l.op = 'add' AND +l.model = ? "
+            "AND NOT EXISTS (SELECT 1 FROM vector_log n WHERE n.model = l.model AND n.content_hash = l.content_hash "
+            "AND n.seq > l.seq AND n.seq <= ?) ORDER BY l.seq LIMIT ?", (after, upto, model, upto, limit)).fetchall())
+
     def count_vectors(self, model: str) -> int:
-        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
+        """Kept by triggers (migration 9): one row read, whatever the library's size."""
+        row = self.db.execute("SELECT n FROM vector_counts WHERE model = ?", (model,)).fetchone()
+        return row[0] if row else 0
 
     def log_position(self) -> int:
         return self.db.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]

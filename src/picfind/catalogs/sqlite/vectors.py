@@ -21,76 +21,24 @@ old with one rename, so a crash mid-save leaves the old file, which the next ope
 
 from __future__ import annotations
 
-import json
 import os
-from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
 from picfind.catalogs.protocol import BuildProgress
-from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.catalogs.sqlite.hnsw import HnswIndex
+from picfind.catalogs.sqlite.vector_base import (
+    AUTO_EXACT_MAX,
+    IndexSettings,
+    VectorIndex,
+    ids_path,
+    position_of,
+    remove_index_files,
+)
 
-AUTO_EXACT_MAX = 100_000  # exact search answers in about 6 ms here on 2 cores (benchmarks/search.py)
-
-
-@dataclass
-class IndexSettings:
-    """How the catalog's vectors are indexed; kept in the catalog's settings table."""
-    backend: str = "auto"  # auto, exact, hnsw or annoy
-    dtype: str = "f16"  # hnsw storage: f32, f16 or i8
-    connectivity: int = 16  # hnsw: links per node
-    expansion_add: int = 128  # hnsw: candidates while building
-    expansion_search: int = 256  # hnsw: candidates per query: recall 0.98 at 1M, under 1 ms (benchmarks/ann.py)
-    trees: int = 50  # annoy: trees in the forest
-    search_k: int = 0  # annoy: nodes inspected per query; 0 = Annoy's default (trees x k)
-
-    @classmethod
-    def of(cls, catalog: Catalog) -> IndexSettings:
-        stored = json.loads(catalog.setting("index", "{}"))
-        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
-
-    def save(self, catalog: Catalog) -> None:
-        catalog.set_setting("index", json.dumps(asdict(self)))
-
-    def resolve(self, count: int) -> str:
-        if self.backend == "auto":
-            return "exact" if count <= AUTO_EXACT_MAX else "hnsw"
-        return self.backend
-
-
-class VectorIndex(ABC):
-    name: ClassVar[str]
-    suffix: ClassVar[str]  # of its stored file
-    incremental: ClassVar[bool] = True  # can add and remove vectors in place
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Ids and cosine scores of (about) the k nearest vectors, best first."""
-
-    @classmethod
-    @abstractmethod
-    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings,
-              progress: BuildProgress | None = None) -> VectorIndex: ...
-
-    def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
-        raise NotImplementedError(f"{self.name} cannot change after building")
-
-    @abstractmethod
-    def save(self, path: Path) -> None: ...
-
-    @classmethod
-    @abstractmethod
-    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> VectorIndex:
-        """`writable`: will be updated in place (else it may be opened memory-mapped, read-only)."""
+__all__ = ["AUTO_EXACT_MAX", "BACKENDS", "AnnoyIndex", "ExactIndex", "HnswIndex", "IndexSettings", "VectorIndex",
+           "ids_path", "position_of", "remove_index_files"]
 
 
 class ExactIndex(VectorIndex):
@@ -161,84 +109,6 @@ class ExactIndex(VectorIndex):
         return cls(ids, matrix, position_of(path))
 
 
-class HnswIndex(VectorIndex):
-    name = "hnsw"
-    suffix = "usearch"
-
-    def __init__(self, index, position: int) -> None:  # index: usearch.index.Index
-        super().__init__(position)
-        self.index = index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @staticmethod
-    def _new(ndim: int, settings: IndexSettings):
-        Index = _usearch()
-        return Index(ndim=ndim, metric="ip", dtype=settings.dtype, connectivity=settings.connectivity,
-                     expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
-
-    @classmethod
-    def build(cls, ids: np.ndarray, matrix: np.ndarray, position: int, settings: IndexSettings,
-              progress: BuildProgress | None = None) -> HnswIndex:
-        index = cls(cls._new(matrix.shape[1] if len(matrix) else 1, settings), position)
-        index._add(ids, matrix, progress)
-        return index
-
-    def _add(self, ids: np.ndarray, matrix: np.ndarray, progress: BuildProgress | None = None) -> None:
-        if not len(ids):
-            return
-        total = len(ids)
-        # Chunks, so that progress shows and Ctrl-C is honoured between them.
-        for start in range(0, total, 20_000):
-            self.index.add(ids[start:start + 20_000].astype(np.uint64), matrix[start:start + 20_000], threads=0)
-            if progress:
-                progress(min(start + 20_000, total), total)
-
-    def update(self, ids: np.ndarray, matrix: np.ndarray, removed: list[int]) -> None:
-        if removed:
-            self.index.remove(np.asarray(removed, dtype=np.uint64))
-        self._add(ids, matrix)
-
-    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if not len(self.index) or k <= 0:
-            return []
-        found = self.index.search(np.asarray(query, dtype=np.float32), k, threads=1)
-        return [(int(i), 1.0 - float(d)) for i, d in zip(found.keys, found.distances)]
-
-    def nearest(self, ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each stored vector's k nearest (`backend.Nearest`), for near-duplicates."""
-        searching = self.index.expansion_search
-        self.index.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
-        try:
-            found = self.index.search(vectors, k, threads=0)
-        finally:
-            self.index.expansion_search = searching
-        return found.keys.astype(np.int64), 1.0 - found.distances
-
-    def save(self, path: Path) -> None:
-        self.index.save(str(path))
-
-    @classmethod
-    def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
-        Index = _usearch()
-        # Read-only opens map the file: a million vectors open instantly and share the page cache.
-        index = Index.restore(str(path), view=not writable)
-        if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
-            raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
-        index.expansion_search = settings.expansion_search
-        return cls(index, position_of(path))
-
-
-def _usearch():
-    """usearch's Index class, with ONNX Runtime loaded first: loaded after usearch (2.26), ONNX
-    Runtime (1.32) crashes the process, so `dupes --near` then a text search in one process (the
-    web server, the API) died."""
-    import onnxruntime  # noqa: F401
-    from usearch.index import Index
-    return Index
-
-
 class AnnoyIndex(VectorIndex):
     name = "annoy"
     suffix = "annoy"
@@ -292,17 +162,3 @@ class AnnoyIndex(VectorIndex):
 
 
 BACKENDS: dict[str, type[VectorIndex]] = {c.name: c for c in (ExactIndex, HnswIndex, AnnoyIndex)}
-
-
-def ids_path(path: Path) -> Path:
-    return path.with_suffix(".ids.npz")
-
-
-def remove_index_files(path: Path) -> None:
-    """A stored index file and the ids file beside it, when there is one."""
-    path.unlink(missing_ok=True)
-    ids_path(path).unlink(missing_ok=True)
-
-
-def position_of(path: Path) -> int:
-    return int(path.name.split(".")[-2])

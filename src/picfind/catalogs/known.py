@@ -1,0 +1,52 @@
+"""Which contents already have a vector, asked only for the contents an index run meets.
+
+An index run must not decode or embed a content the catalog already holds (a copy, a rename, a
+file touched without changing). It used to read every embedded hash into a set first: 10 million
+hashes for a watch batch of 10 files. `KnownContents` asks the catalog's `has_vectors` about the
+hashes the run actually reads (the planner asks in one batch for the files it re-checks, a
+reader thread for one file it just hashed) and remembers the answers that are yes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+Lookup = Callable[[list[str]], set[str]]  # these hashes -> those among them with vectors (thread-safe)
+
+
+class KnownContents:
+    """A set-like view of one model's embedded contents (pictures, and videos with frames).
+
+    `in` asks the catalog (once per hash that is not yet known); `add` records a content embedded
+    in this run. Iterating reads every embedded content (`everything`): only the Ray runner does,
+    to ship the whole set to its workers once per run."""
+
+    def __init__(self, lookup: Lookup, everything: Callable[[], Iterable[str]]) -> None:
+        self._lookup = lookup
+        self._everything = everything
+        self._yes: set[str] = set()
+        self._lock = threading.Lock()
+
+    def prefetch(self, hashes: Iterable[str | None]) -> None:
+        """Ask once for many (the files a run re-checks), instead of one question each."""
+        wanted = sorted({h for h in hashes if h and h not in self._yes})
+        if wanted:
+            with self._lock:
+                self._yes |= self._lookup(wanted)
+
+    def __contains__(self, content_hash: object) -> bool:
+        if not isinstance(content_hash, str) or not content_hash:
+            return False
+        if content_hash in self._yes:
+            return True
+        with self._lock:
+            found = self._lookup([content_hash])
+            self._yes |= found
+        return content_hash in found
+
+    def add(self, content_hash: str) -> None:
+        self._yes.add(content_hash)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(set(self._everything()) | self._yes)
