@@ -154,28 +154,33 @@ DETECTORS: dict[str, Callable[[], Detector]] = {
 DEFAULT = [n for n in DETECTORS if not n.startswith("cnn")]
 
 
-def clip_baseline() -> Callable[[], float]:
-    """ms for one ViT-B/32 image encode (batch 1, 2 threads) as picfind runs it, measured now:
-    the "without faces" side of the cost. Random weights (benchmarks/encode.py builds them)."""
+def clip_baseline() -> Callable[[], tuple[float, float]]:
+    """Wall and CPU ms for one ViT-B/32 image encode (batch 1, 2 threads, not spinning) as picfind
+    runs it, measured now: the "without faces" side of the cost. Random weights (benchmarks/encode.py
+    builds them; speed does not depend on the weights)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from picfind.models.bundle import Bundle
-    from picfind.models.encoder import Encoder
+    try:
+        from picfind.models.bundle import Bundle
+        from picfind.models.encoder import Encoder
+    except ImportError as e:  # run from another environment (e.g. one with OpenCV 4 for Haar)
+        print(f"no CLIP baseline: {e}")
+        return lambda: (float("nan"), float("nan"))
 
     places = (ROOT / "benchmarks" / ".cache", Path(os.environ.get("PICFIND_BENCH_CACHE", "/nonexistent")))
     found = [p / "vit-b-32-random" for p in places if (p / "vit-b-32-random" / "manifest.json").exists()]
     if not found:
         print("no vit-b-32-random bundle: run benchmarks/encode.py --arch vit-b-32 once (or set PICFIND_BENCH_CACHE)")
-        return lambda: float("nan")
+        return lambda: (float("nan"), float("nan"))
     enc = Encoder(Bundle.load(found[0]), device="cpu", threads=2, spinning=False)
     size = enc.bundle.image_size
     x = np.random.default_rng(0).random((1, 3, size, size), np.float32)
     enc.encode_images(x)
 
-    def run(n: int = 5) -> float:
-        t0 = time.perf_counter()
+    def run(n: int = 5) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             enc.encode_images(x)
-        return 1000 * (time.perf_counter() - t0) / n
+        return 1000 * (time.perf_counter() - t0) / n, 1000 * (time.process_time() - c0) / n
 
     return run
 
@@ -189,16 +194,20 @@ def iou(a: Box, b: Box) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def match(labels: tuple[Box, ...], found: list[Box], at: float = 0.4) -> tuple[int, int]:
-    """Faces found and false positives: each label takes the best unused detection over `at`."""
+def match(labels: tuple[Box, ...], found: list[Box], at: float = 0.4) -> tuple[list[bool], int]:
+    """Which labels were found, and the false positives: each label takes the best unused detection
+    over `at`."""
     used: set[int] = set()
-    hits = 0
+    hits = []
     for lab in labels:
         best = max(((iou(lab, f), i) for i, f in enumerate(found) if i not in used), default=(0.0, -1))
-        if best[0] >= at:
+        hits.append(best[0] >= at)
+        if hits[-1]:
             used.add(best[1])
-            hits += 1
     return hits, len(found) - len(used)
+
+
+SIZES = ((0, 30), (30, 40), (40, 60), (60, 100), (100, 10**6))  # face side in the picture, px
 
 
 def stored_boxes(s: facedata.DetectionSample) -> tuple[Box, ...]:
@@ -219,57 +228,73 @@ def stored_boxes(s: facedata.DetectionSample) -> tuple[Box, ...]:
 def measure_detectors(names: list[str], samples: tuple[facedata.DetectionSample, ...]) -> list[str]:
     """One markdown row per detector: recall per kind of picture, false positives, ms per picture,
     and that time over one CLIP ViT-B/32 encode timed just before it (the machine is shared)."""
-    rows = ["| detector | recall | " + " | ".join(TAGS) + " | false pos. | ms/picture | x CLIP encode "
-            "| EXIF not applied |", "|---" * (len(TAGS) + 6) + "|"]
+    rows = ["| detector | recall | " + " | ".join(TAGS) + " | false pos. | wall ms/picture | CPU ms/picture "
+            "| CPU x CLIP encode | EXIF not applied |", "|---" * (len(TAGS) + 7) + "|"]
     print("\n".join(rows), flush=True)
     clip = clip_baseline()
+    sizes: list[str] = []
     for name in names:
         try:
             det = DETECTORS[name]()
         except (FileNotFoundError, ImportError) as e:
             print(f"| {name} | skipped: {e} |", flush=True)
             continue
-        clip_ms = clip()
+        clip_ms, clip_cpu = clip()
         det(samples[0].image)  # warm up (model load, first allocation)
         hit = dict.fromkeys(TAGS, 0)
         tot = dict.fromkeys(TAGS, 0)
         found_all = fps = raw_hit = raw_tot = 0
-        spent = 0.0
+        by_size = {b: [0, 0] for b in SIZES}
+        spent = cpu = 0.0
         for s in samples:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             found = det(s.image)
             spent += time.perf_counter() - t0
-            h, fp = match(s.boxes, found)
+            cpu += time.process_time() - c0
+            flags, fp = match(s.boxes, found)
+            h = sum(flags)
             found_all += h
+            for box, ok in zip(s.boxes, flags):
+                side = facedata.side(box)
+                b = next(b for b in SIZES if b[0] <= side < b[1])
+                by_size[b][0] += ok
+                by_size[b][1] += 1
             fps += fp
             for t in s.tags:
                 hit[t] += h
                 tot[t] += len(s.boxes)
             if s.stored is not None:
-                raw_hit += match(stored_boxes(s), det(s.stored))[0]
+                raw_hit += sum(match(stored_boxes(s), det(s.stored))[0])
                 raw_tot += len(s.boxes)
         n_faces = sum(len(s.boxes) for s in samples)
         cells = [f"{hit[t]}/{tot[t]}" for t in TAGS]
         rows.append(f"| {name} | {100 * found_all / n_faces:.0f} % | " + " | ".join(cells)
-                    + f" | {fps} | {1000 * spent / len(samples):.0f} | {spent * 1000 / len(samples) / clip_ms:.2f} "
-                    f"(CLIP {clip_ms:.0f} ms) | {raw_hit}/{raw_tot} |")
+                    + f" | {fps} | {1000 * spent / len(samples):.0f} (CLIP {clip_ms:.0f}) "
+                    f"| {1000 * cpu / len(samples):.0f} (CLIP {clip_cpu:.0f}) "
+                    f"| {cpu * 1000 / len(samples) / clip_cpu:.2f} | {raw_hit}/{raw_tot} |")
         print(rows[-1], flush=True)
+        sizes.append(f"| {name} | " + " | ".join(f"{h}/{n}" for h, n in by_size.values()) + " |")
+    rows += ["", "Recall by face side in the picture (px):", "",
+             "| detector | " + " | ".join(f"{a}-{b}" if b < 10**6 else f"{a}+" for a, b in SIZES) + " |",
+             "|---" * (len(SIZES) + 1) + "|", *sizes]
+    print("\n".join(rows[-len(sizes) - 5:]), flush=True)
     return rows
 
 
-def embed(samples: tuple[facedata.IdentitySample, ...]) -> tuple[np.ndarray, float]:
+def embed(samples: tuple[facedata.IdentitySample, ...]) -> tuple[np.ndarray, tuple[float, float]]:
     """dlib's 128-d vectors: 5-point landmarks in the labelled box, a 150 px chip, the ResNet."""
     import dlib
 
     m = models_dir()
     sp = dlib.shape_predictor(str(m / "shape_predictor_5_face_landmarks.dat"))
     rec = dlib.face_recognition_model_v1(str(m / "dlib_face_recognition_resnet_model_v1.dat"))
-    out, t0 = [], time.perf_counter()
+    out, t0, c0 = [], time.perf_counter(), time.process_time()
     for s in samples:
         rect = dlib.rectangle(*(round(v) for v in s.box))
         chip = dlib.get_face_chip(s.image, sp(s.image, rect), size=150, padding=0.25)
         out.append(np.asarray(rec.compute_face_descriptor(chip)))
-    return np.array(out), 1000 * (time.perf_counter() - t0) / len(samples)
+    n = len(samples)
+    return np.array(out), (1000 * (time.perf_counter() - t0) / n, 1000 * (time.process_time() - c0) / n)
 
 
 def spread(d: np.ndarray) -> str:
@@ -325,7 +350,9 @@ def grouping_quality(people: list[str], groups: list[int]) -> dict[str, float]:
         sizes = [mine.count(g) for g in set(mine) if g >= 0]
         share.append(max(sizes, default=0) / len(mine))
     merged = sum(len({q for q, g2 in zip(people, groups) if g2 == g}) > 1 for g in set(groups) if g >= 0)
-    return {"same": same_ok / same_tot, "apart": diff_ok / diff_tot, "share_mean": float(np.mean(share)),
+    worst = sorted(set(people))[int(np.argmin(share))]
+    return {"worst": worst, "same": same_ok / same_tot, "apart": diff_ok / diff_tot,
+            "share_mean": float(np.mean(share)),
             "share_min": float(min(share)), "merged": merged, "groups": len({g for g in groups if g >= 0}),
             "unassigned": sum(g < 0 for g in groups) / n}
 
@@ -338,7 +365,7 @@ def measure_grouping(samples: tuple[facedata.IdentitySample, ...]) -> list[str]:
     same = np.array([people[i] == people[j] for i, j in zip(*iu)])
     cross = np.array([people[i] == people[j] and samples[i].photo != samples[j].photo for i, j in zip(*iu)])
     d = dist[iu]
-    lines = [f"- embedding (landmarks + chip + ResNet): {ms:.0f} ms a face, "
+    lines = [f"- embedding (landmarks + chip + ResNet): {ms[0]:.0f} ms wall, {ms[1]:.0f} ms CPU a face, "
              f"{len(samples)} faces of {len(set(people))} people",
              f"- same person, any two pictures: {spread(d[same])}",
              f"- same person, two different real photos: {spread(d[cross])}",
@@ -356,7 +383,8 @@ def measure_grouping(samples: tuple[facedata.IdentitySample, ...]) -> list[str]:
         qs = [grouping_quality(people, immich_group(dist, o, t)) for o in orders]
         worst = min(qs, key=lambda q: (q["apart"], q["share_min"]))
         lines.append(f"| {t} | 3 | {100 * worst['same']:.1f} % | {100 * worst['apart']:.2f} % | {worst['merged']} "
-                     f"| {100 * worst['share_mean']:.0f} % / {100 * worst['share_min']:.0f} % | {worst['groups']} "
+                     f"| {100 * worst['share_mean']:.0f} % / {100 * worst['share_min']:.0f} % ({worst['worst']}) "
+                     f"| {worst['groups']} "
                      f"| {100 * worst['unassigned']:.0f} % |")
     return lines
 
@@ -364,18 +392,20 @@ def measure_grouping(samples: tuple[facedata.IdentitySample, ...]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--detectors", default=",".join(DEFAULT), help="comma-separated names: " + ", ".join(DETECTORS))
+    ap.add_argument("--no-grouping", action="store_true", help="detectors only (no dlib embedder needed)")
     args = ap.parse_args()
     left = facedata.missing()
     if left:
         print("some face sources are missing, their samples are left out:\n  " + "\n  ".join(left))
     t0 = time.perf_counter()
     det = facedata.detection_samples()
-    ids = facedata.identity_samples()
-    print(f"{len(det)} detection pictures ({sum(len(s.boxes) for s in det)} faces), {len(ids)} identity pictures "
-          f"of {len({s.person for s in ids})} people; built in {time.perf_counter() - t0:.1f} s\n", flush=True)
+    print(f"{len(det)} detection pictures ({sum(len(s.boxes) for s in det)} faces), loaded in "
+          f"{time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}\n", flush=True)
     measure_detectors([n for n in args.detectors.split(",") if n], det)
-    print()
-    print("\n".join(measure_grouping(ids)))
+    if not args.no_grouping:
+        ids = facedata.identity_samples()
+        print(f"\n{len(ids)} identity pictures of {len({s.person for s in ids})} people")
+        print("\n".join(measure_grouping(ids)))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +184,12 @@ def available() -> list[str]:
 
 @functools.cache
 def backgrounds() -> tuple[np.ndarray, ...]:
-    """Real photos without faces, about 1600 px wide: wallpapers when installed, else skimage/sklearn."""
+    """Real photos without faces, 1600 px wide: wallpapers when installed, and skimage/sklearn
+    photos blown up to the same scale (so face sizes mean the same on each); kept as .npy."""
+    npy = CACHE / "decoded" / "backgrounds.npz"
+    if npy.exists():
+        with np.load(npy) as z:
+            return tuple(z[k] for k in sorted(z.files, key=int))
     import skimage.data
     from sklearn.datasets import load_sample_images
 
@@ -195,10 +199,11 @@ def backgrounds() -> tuple[np.ndarray, ...]:
         if f.exists():
             with Image.open(f) as im:
                 out.append(np.asarray(im.convert("RGB")))
-    small = [skimage.data.coffee(), skimage.data.rocket(), *load_sample_images().images]
-    for arr in small:  # blown up to the same scale, so face sizes mean the same on every background
+    for arr in (skimage.data.coffee(), skimage.data.rocket(), *load_sample_images().images):
         img = Image.fromarray(arr)
         out.append(np.asarray(img.resize((1600, round(1600 * img.height / img.width)), Image.BICUBIC)))
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(npy, **{str(i): a for i, a in enumerate(out)})
     return tuple(out)
 
 
@@ -206,7 +211,8 @@ def _scale(box: Box, s: float, dx: float = 0, dy: float = 0) -> Box:
     return (box[0] * s + dx, box[1] * s + dy, box[2] * s + dx, box[3] * s + dy)
 
 
-def _side(box: Box) -> float:
+def side(box: Box) -> float:
+    """A face's size: the side of the square of its box's area."""
     return ((box[2] - box[0]) * (box[3] - box[1])) ** 0.5
 
 
@@ -216,27 +222,32 @@ def _turn(box: Box, angle: float, size: tuple[int, int], new: tuple[int, int]) -
     cx, cy = (box[0] + box[2]) / 2 - size[0] / 2, (box[1] + box[3]) / 2 - size[1] / 2
     a = np.radians(angle)
     nx, ny = cx * np.cos(a) + cy * np.sin(a), -cx * np.sin(a) + cy * np.cos(a)
-    nx, ny, h = nx + new[0] / 2, ny + new[1] / 2, _side(box) / 2
+    nx, ny, h = nx + new[0] / 2, ny + new[1] / 2, side(box) / 2
     return (nx - h, ny - h, nx + h, ny + h)
 
 
 def _light(arr: np.ndarray, gain: float, gamma: float = 1.0, noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    x = (arr.astype(np.float32) / 255.0) ** gamma * gain
+    """Darker or brighter (a gain after a gamma, as a table), with sensor noise when asked."""
+    lut = (np.clip((np.arange(256) / 255.0) ** gamma * gain, 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = lut[arr]
     if noise:
-        x = x + np.random.default_rng(seed).normal(0, noise, x.shape).astype(np.float32)
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        tile = np.random.default_rng(seed).normal(0, noise * 255, (127, 131, 3)).astype(np.int16)  # tiled: cheap
+        reps = (-(-arr.shape[0] // 127), -(-arr.shape[1] // 131), 1)
+        grain = np.tile(tile, reps)[: arr.shape[0], : arr.shape[1]]
+        out = np.clip(out.astype(np.int16) + grain, 0, 255).astype(np.uint8)
+    return out
 
 
 def _paste(bg: np.ndarray, src: np.ndarray, box: Box, face: float, at: tuple[float, float],
            angle: float = 0.0, margin: float = 1.1) -> tuple[np.ndarray, Box]:
     """Paste the region around `box` (`margin` face sides each way) with a feathered oval edge,
     scaled so the face is `face` px, turned by `angle`, its face centre at `at` (fractions of bg)."""
-    side = _side(box)
+    s_box = side(box)
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    r = side * (0.5 + margin)
+    r = s_box * (0.5 + margin)
     region = (max(0, int(cx - r)), max(0, int(cy - r)), min(src.shape[1], int(cx + r)), min(src.shape[0], int(cy + r)))
     crop = Image.fromarray(src).crop(region)
-    s = face / side
+    s = face / s_box
     crop = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.LANCZOS)
     fbox = _scale((box[0] - region[0], box[1] - region[1], box[2] - region[0], box[3] - region[1]), s)
     mask = Image.new("L", crop.size, 0)
@@ -268,33 +279,11 @@ def _exif_jpeg(img: np.ndarray, orientation: int) -> tuple[bytes, np.ndarray]:
     return buf.getvalue(), np.asarray(stored)
 
 
-def _built(cls: type) -> Callable[[Callable[[], tuple]], Callable[[], tuple]]:
-    """Keep a built sample set in the cache, keyed by this file's text and the sources present
-    (as plain dicts, so the pickle does not depend on the name this module was imported under)."""
-    return lambda fn: functools.lru_cache(maxsize=1)(functools.wraps(fn)(lambda: _load_or_build(cls, fn)))
-
-
-def _load_or_build(cls: type, fn: Callable[[], tuple]) -> tuple:
-    import hashlib
-    import pickle
-
-    key = hashlib.sha256(Path(__file__).read_bytes() + repr(available()).encode()).hexdigest()[:12]
-    path = CACHE / "built" / f"{fn.__name__}-{key}.pkl"
-    if path.exists():
-        return tuple(cls(**d) for d in pickle.loads(path.read_bytes()))
-    made = fn()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob(f"{fn.__name__}-*.pkl"):  # built by an older version of this file
-        old.unlink()
-    path.write_bytes(pickle.dumps([vars(x) for x in made], protocol=pickle.HIGHEST_PROTOCOL))
-    return made
-
-
 def _single() -> list[str]:
     return [n for n in available() if len(PHOTOS[n][3]) == 1 and n not in ("hanks", "messi_portrait")]
 
 
-@_built(DetectionSample)
+@functools.cache
 def detection_samples() -> tuple[DetectionSample, ...]:
     """The detection set: each photo as is, plus small, turned (tilt and EXIF), dim and crowd variants."""
     out: list[DetectionSample] = []
@@ -304,7 +293,7 @@ def detection_samples() -> tuple[DetectionSample, ...]:
             continue
         boxes = tuple(PHOTOS[name][3].values())
         tags = {"plain", "crowd"} if len(boxes) > 2 else {"plain"}
-        if min(_side(b) for b in boxes) < 48:
+        if min(side(b) for b in boxes) < 48:
             tags.add("small")
         out.append(DetectionSample(name, photo(name), boxes, frozenset(tags)))
     for i, name in enumerate(single):  # a person far away in a big picture: faces of 24-48 px in 1600
@@ -359,13 +348,14 @@ def _crowds(have: list[str], bgs: tuple[np.ndarray, ...]) -> list[DetectionSampl
     return out
 
 
-@_built(IdentitySample)
+@functools.cache
 def identity_samples() -> tuple[IdentitySample, ...]:
     """Several pictures of each person: their real photos, and composites of their face on real
-    backgrounds at other sizes (60-200 px), light (x0.5-x1.3) and tilt (up to 15 degrees)."""
+    backgrounds at other sizes (48-200 px), light (x0.35-x1.25) and tilt (up to 25 degrees)."""
     bgs, out = backgrounds(), []
     faces = [f for f in _faces(available())]
-    looks = [(160, 1.0, 0.0), (80, 0.55, 8.0), (200, 1.25, -12.0), (60, 1.0, 15.0), (120, 0.45, 0.0), (100, 1.1, -6.0)]
+    looks = [(160, 1.0, 0.0), (80, 0.55, 8.0), (200, 1.25, -12.0), (60, 1.0, 15.0), (120, 0.45, 0.0),
+             (100, 1.1, -6.0), (48, 0.35, 20.0), (64, 1.0, -25.0)]
     by_person: dict[str, list[tuple[str, Box]]] = {}
     for n, p, b in faces:
         by_person.setdefault(p, []).append((n, b))

@@ -153,6 +153,7 @@ def test_status_counts_agree(catalog: CatalogBackend, lib: Library) -> None:
     catalog.write_batch(MODEL, files, {"ha": unit(1), "hc": unit(3)}, [lib.skipped("d.jpg"), lib.skipped("e.jpg")])
     catalog.write_batch("other", [], {"hc": unit(4)}, [lib.skipped("f.jpg", "file too large")])
     assert catalog.stats(MODEL) == {
+        "pictures": 2, "videos": 0, "moments": 0,  # copies once (issue 28: one count everywhere)
         "files_seen": 6, "images_indexed": 3, "unique_contents": 2, "duplicate_copies": 1,
         "embedded_with_model": 2, "with_position": 0, "skipped": 3,
         "skipped_by_reason": {"not an image": 2, "file too large": 1}, "offline": [],
@@ -386,3 +387,31 @@ def test_a_videos_frames_are_stored_found_filtered_and_pruned_with_it(catalog: C
     catalog.write_batch(MODEL, [], {}, [], gone=[video.path])
     assert set(catalog.prune_embeddings()) == {*keys, "hv"}  # its frames, and its own thumbnail's key
     assert catalog.embedded_hashes(MODEL) == {"ha"} and catalog.frame_keys(MODEL, "hv") == []
+
+
+def test_has_vectors_and_a_scoped_prune_read_only_the_contents_named(catalog: CatalogBackend, lib: Library) -> None:
+    """What an index run asks instead of reading every hash (issue 30): which of these contents
+    have vectors (a video: its frames'), and, after a watcher's batch, which of its departed
+    contents lost their last file: those alone are pruned, with their frames and texts."""
+    from dataclasses import replace
+
+    from picfind.records import frame_key
+
+    video = replace(lib.file("clip.mp4", "hv"), duration=4.0)
+    a, b, c = lib.file("a.jpg", "ha"), lib.file("b.jpg", "hb"), lib.file("c.jpg", "hc")
+    frame = frame_key("hv", 0, 4)
+    catalog.write_batch(MODEL, [video, a, b, c], {frame: unit(1), "ha": unit(2), "hb": unit(3), "hc": unit(4)}, [])
+    catalog.put_texts(OCR, {frame: "STOP", "ha": "exit", "hb": "", "hc": ""})
+    assert catalog.has_vectors(MODEL, ["hv", "ha", "nope"]) == {"hv", "ha"}
+    assert catalog.has_vectors("other", ["ha"]) == set()
+    known = catalog.known_contents(MODEL)
+    known.prefetch(["ha", None])
+    assert "hv" in known and "hb" in known and "nope" not in known and None not in known
+    known.add("nope")
+    assert "nope" in known and set(known) == {"hv", "ha", "hb", "hc", "nope"}
+
+    catalog.write_batch(MODEL, [], {}, [], gone=[video.path, a.path, b.path])
+    assert sorted(catalog.prune_embeddings(["hv", "ha", "hc"])) == sorted([frame, "ha", "hv"])  # hb: not named
+    assert catalog.embedded_hashes(MODEL) == {"hb", "hc"}
+    assert catalog.texts_read(OCR) == {"hb", "hc"}
+    assert catalog.prune_embeddings([]) == [] and catalog.prune_embeddings() == ["hb"]

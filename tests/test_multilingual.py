@@ -255,8 +255,8 @@ def test_a_vit_b_32_catalog_answers_through_its_multilingual_text_encoder(clip_b
     assert "looks Russian" in own.stderr and "--text-model mclip-xlmr-large-vit-b-32" in own.stderr
 
 
-def test_a_text_encoder_that_does_not_pair_with_the_catalog_is_refused_in_one_line(mclip, tmp_path: Path) -> None:
-    db = str(tmp_path / "c.db")
+def test_a_text_encoder_that_does_not_pair_with_the_catalog_is_refused_in_one_line(mclip, shapes_catalog: str) -> None:
+    db = shapes_catalog
     picfind("models", "import", str(mclip[1]), check=True)
     proc = picfind("search", "a red circle", "--db", db, "--text-model", "mclip-xlmr-large-vit-b-32")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

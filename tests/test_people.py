@@ -316,3 +316,19 @@ def test_a_watched_folder_keeps_finding_faces(tmp_path: Path) -> None:
         composite(faces()["eileen"], Image.open(files["messi"][0]).convert("L").convert("RGB"), 3,
                   at=(500, 300)).save(tmp_path / "Pictures" / "eileen_watched.jpg")
         until(lambda: lib.person(eileen)["pictures"] == 5, "the new picture's face joining its person")
+
+
+def test_the_shell_and_the_python_api_know_people(copy) -> None:
+    from picfind import Library
+
+    _, db, files = copy
+    run(db, "people", "name", str(who_is(db)["messi"]), "Messi")
+    proc = picfind("shell", "--db", str(db), "--model", MODEL, input="messi -n 50\n--person messi --only-people\n",
+                   check=True)
+    assert proc.stderr.count("searching for pictures of Messi") == 2
+    shown = {Path(line.split()[2]).name for line in proc.stdout.splitlines() if line.strip()}
+    assert shown == {p.name for p in files["messi"]}
+    with Library(db, model=MODEL) as lib:
+        hits = lib.search("", where=lib.with_people(None, ["Messi"], "only"), n=50)
+        assert {Path(h.path).name for h in hits} == {p.name for p in files["messi"]} - {"both.jpg"}
+        assert lib.understood("messi on a bike")["people"] == ["Messi"]

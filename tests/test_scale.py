@@ -188,6 +188,9 @@ def test_few_changes_wait_beside_the_mapped_file_and_many_are_folded_in(tmp_path
     assert "h5" not in catalog.hashes_for_ids([i for i, _ in index.top(vectors[5], 5)]).values()
     hits, _ = catalog.searcher("m", None).top(new[1], 1)
     assert hits[0][0] == "n1" and hits[0][1] == pytest.approx(1.0)
+    ids = np.array(sorted(index.extra_ids.tolist()) + [int(next(iter(index.hidden))) + 1])
+    keys, _ = catalog.nearest("m")(ids, np.stack([*new, vectors[6]]), 2)  # near-duplicates see the overlay
+    assert keys[:, 0].tolist() == ids.tolist() and int(next(iter(index.hidden))) not in keys
     monkeypatch.setattr(index_store, "OVERLAY_MAX", 3)  # past it: folded into a new file
     catalog.sync_index("m")
     [folded] = IndexStore(catalog).files("m", "hnsw")

@@ -131,8 +131,9 @@ class CatalogBackend(Protocol):
     def size_bytes(self) -> int: ...
 
     # per-content analyses (`picfind.analysis`), each kept per (content or video frame, its model)
-    def analysed(self, kind: str, model: str) -> set[str]:
-        """The contents and video frames this analysis ("texts", "faces") has seen, with or without a finding."""
+    def analysed(self, kind: str, model: str) -> KnownContents:
+        """The contents and video frames this analysis ("texts", "faces") has seen, with or without
+        a finding: asked per content met, never read whole (`catalogs/analyses.py`)."""
     def put_analysed(self, kind: str, model: str, results: dict[str, Any]) -> None:
         """Store an analysis's results, in one transaction (a content analysed twice keeps the first)."""
 

@@ -9,7 +9,7 @@ import sys
 
 from picfind import __version__
 from picfind.cli.args import Parser, UsageError, search_options, where_of
-from picfind.cli.output import print_hits
+from picfind.cli.output import holdings, print_hits
 from picfind.cli.people import understood_line
 from picfind.errors import terminal
 from picfind.library import Library
@@ -39,7 +39,7 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         pass
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"picfind {__version__}: {lib.count()} images, model {lib.model}. "
+        print(f"picfind {__version__}: {holdings(lib.holdings())}, model {lib.model}. "
               "Describe a picture; `help` shows what else; `exit` leaves.")
     lib.warm()  # while the first line is typed
     opts = argparse.Namespace(json=False, paths_only=False, null=False)
@@ -48,6 +48,8 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         try:
             line = input("picfind> " if interactive else "")
         except EOFError:
+            if interactive:
+                print()  # Ctrl-D: the next prompt of the terminal starts on its own line
             break
         except KeyboardInterrupt:
             print()
@@ -88,6 +90,7 @@ def shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     """A shell line: a description or combined query, optionally with search options,
     e.g. `beach - people --after 2024-06 -n 20`."""
     parser = Parser(prog="picfind shell", add_help=False)
+    parser.help_hint = "type `help` for what a line may hold"
     parser.add_argument("query", nargs="*")
     parser.add_argument("--ocr-only", action="store_true")
     search_options(parser, n=10)

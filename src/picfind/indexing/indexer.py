@@ -72,6 +72,7 @@ class Indexer:
         self._done: Done = {}  # per analysis kind, the contents (and video frames) it has analysed
         self._indexed_before: set[str] = set()  # files to read again that had a vector
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
+        self._replaced: set[str] = set()  # contents of the files read again (changed, maybe)
         self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
 
     def read(self, task: Task) -> ReadResult:
@@ -102,7 +103,8 @@ class Indexer:
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id, starts)
-            self._known.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+            for seen in (self._known, *self._done.values()):
+                seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
             changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()
@@ -129,6 +131,7 @@ class Indexer:
                     continue
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
+                    self._replaced.add(rec.content_hash)  # may lose its last file: pruned then
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
             if not seen and starts is None and _unmounted(root.path, known):
                 places.add(root.path)
@@ -170,11 +173,14 @@ class Indexer:
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
-            if gone:
+            if gone or self._replaced:
                 # Only now: a picture moved or renamed in this run has its new file written, so
-                # its vector is not an orphan. (An interrupted run prunes next time.) A watcher's
-                # batch looks only at the contents its files held; a whole run at every vector.
-                self.catalog.thumbnails.remove(self.catalog.prune_embeddings(None if scope is None else self._departed))
+                # its vector is not an orphan. (An interrupted run's orphans wait for a whole run
+                # that finds a file gone.) Only the
+                # contents this run's files held are looked at; a whole run with files gone, every vector.
+                whole = scope is None and gone
+                self.catalog.thumbnails.remove(self.catalog.prune_embeddings(
+                    None if whole else {*self._departed, *self._replaced}))
         except KeyboardInterrupt:
             report.interrupted = True
             writer.commit()  # keep every file that is complete

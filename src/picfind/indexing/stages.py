@@ -27,13 +27,14 @@ from picfind.records import FileStat, IndexedFile, SkippedFile, content_hasher
 
 if TYPE_CHECKING:
     from picfind.analysis import Analysis
+    from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import CatalogBackend
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
 NO_VECTOR = "no vector"  # the model gave NaN for this picture: nothing is stored that would poison a search
 UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
-Done = dict[str, set[str]]  # analysis kind -> the contents (or video frames) it has analysed
+Done = dict[str, "KnownContents | set[str]"]  # analysis kind -> the contents (or video frames) it has analysed
 
 
 def content_hash(data: bytes) -> str:

@@ -26,15 +26,31 @@ def default_db() -> Path | str:
     env = os.environ.get("PICFIND_DB")
     if env and is_server(env):
         return env
-    return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
+    return Path(env) if env else _user_catalog()
+
+
+def _no_catalog(target: Path | str) -> str:
+    if str(target) == str(_user_catalog()):
+        return (f"no catalog yet at {target} (the default; --db or $PICFIND_DB names another): "
+                "`picfind index FOLDER` makes one, or `picfind search QUERY --here` indexes this folder")
+    return f"no catalog at {target}: check --db or $PICFIND_DB, or make one: `picfind index FOLDER --db {target}`"
+
+
+def _user_catalog() -> Path:  # noqa: N802
+    return Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
 class LibraryBase:
     """The catalog and the model (loaded on first use) that every door of `Library` shares."""
 
     def __init__(self, db: Path | str | None = None, model: str | None = None,
-                 device: str = "auto", threads: int | None = None, text_model: str | None = None) -> None:
+                 device: str = "auto", threads: int | None = None, create: bool = True,
+                 text_model: str | None = None) -> None:
+        """`create=False`: only open a catalog that exists (a command that reads; a mistyped --db
+        would otherwise become an empty catalog, and its folder, answering "no matches")."""
         self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
+        if not create and not is_server(self.target) and not Path(self.target).expanduser().exists():
+            raise CatalogError(_no_catalog(self.target))
         self.catalog: CatalogBackend = open_catalog(self.target)
         self._model_arg = model
         self._device = device

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from picfind.catalogs.lock import Waiting
 from picfind.catalogs.protocol import BuildProgress
-from picfind.indexing.crawl import DEFAULT_EXCLUDES
+from picfind.indexing.crawl import CLUTTER, DEFAULT_EXCLUDES
 from picfind.library.people import PeopleDoors
 from picfind.media.formats import EXTENSIONS, normalise_extensions
 from picfind.ocr.reader import DEFAULT_OCR
@@ -27,41 +27,46 @@ if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported wh
 
 class IndexingDoors(PeopleDoors):
     def add_roots(self, paths: list[str], extensions: list[str] | str | None = None,
-                  excludes: list[str] | None = None) -> list:
+                  excludes: list[str] | None = None, clutter: bool = False) -> list:
+        """Remember these folders, each checked before any is added (a missing one adds none).
+        `clutter`: do not leave out what systems and sync tools leave behind (`crawl.CLUTTER`)."""
         exts = normalise_extensions(extensions, EXTENSIONS)
-        roots = []
+        folders = []
         for p in paths:
             if not p.strip():
                 raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
             path = os.path.abspath(os.path.expanduser(p))
             if not os.path.isdir(path):
                 raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
-            roots.append(self.catalog.add_root(path, exts, [*DEFAULT_EXCLUDES, *(excludes or [])]))
-        return roots
+            folders.append(path)
+        defaults = [e for e in DEFAULT_EXCLUDES if not (clutter and e in CLUTTER)]
+        return [self.catalog.add_root(path, exts, [*defaults, *(excludes or [])]) for path in folders]
 
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
               progress: Progress | None = None, ann: str | None = None,
               build_progress: BuildProgress | None = None, waiting: Waiting | None = None,
-              ray: str | None = None, ocr: bool | None = None, faces: bool | None = None) -> IndexReport:
+              ray: str | None = None, ocr: bool | None = None, faces: bool | None = None,
+              clutter: bool = False) -> IndexReport:
         """Index these folders (remembered as roots), or re-scan every remembered root; then bring
         the vector index up to date (`ann`: choose its backend, remembered in the catalog).
         One run at a time per SQLite catalog: another waits, and `waiting` is told for whom (runs
         on a shared catalog share the work instead). `ray`: read and embed on a Ray cluster at
         this address ("local": start one for the run). `ocr`: read the text in pictures too (True)
         or no longer (False); `faces`: find the faces in them too, or no longer; both remembered
-        in the catalog."""
+        in the catalog. `clutter`: these folders keep what systems and sync tools leave behind
+        (trash, thumbnails: `crawl.CLUTTER`), remembered."""
         self._writable("index")
         with self.catalog.one_run(waiting):
             return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray, ocr,
-                                   faces)
+                                   faces, clutter)
 
     def _run_index(self, paths: list[str] | None, extensions: list[str] | str | None, excludes: list[str] | None,
                    options: IndexOptions | None, progress: Progress | None, ann: str | None,
                    build_progress: BuildProgress | None, ray: str | None, ocr: bool | None,
-                   faces: bool | None) -> IndexReport:
+                   faces: bool | None, clutter: bool = False) -> IndexReport:
         if paths:
-            roots = self.add_roots(paths, extensions, excludes)
+            roots = self.add_roots(paths, extensions, excludes, clutter)
         else:
             roots = self.catalog.roots()
             if not roots:
@@ -112,7 +117,7 @@ class IndexingDoors(PeopleDoors):
     def watch(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, on_batch: Callable[[Batch], None] | None = None,
               on_note: Callable[[str], None] | None = None, stop: threading.Event | None = None,
-              options: WatchOptions | None = None, waiting: Waiting | None = None) -> None:
+              options: WatchOptions | None = None, waiting: Waiting | None = None, clutter: bool = False) -> None:
         """Keep the catalog current until `stop` is set (`picfind.indexing.watch`): these folders
         (added as roots first, as `index` does) or every remembered root. The index lock is held
         only while a batch is applied, so a `picfind index` in between runs at once."""
@@ -120,7 +125,7 @@ class IndexingDoors(PeopleDoors):
         from picfind.indexing.watch import Watcher
 
         if paths:
-            self.add_roots(paths, extensions, excludes)
+            self.add_roots(paths, extensions, excludes, clutter)
         elif not self.catalog.roots():
             raise CatalogError("no folders to watch yet: run `picfind watch FOLDER`")
 

@@ -24,8 +24,14 @@ PEOPLE_ONLY = "a photo of people"
 
 class SearchDoors(ExampleDoors):
     def count(self) -> int:
-        """How many pictures (distinct contents) the current model can search."""
+        """How many vectors the current model can search (a picture's one, a video's one a moment)."""
         return self.catalog.count_vectors(self.model)
+
+    def holdings(self) -> dict[str, int]:
+        """What the catalog holds: `pictures` and `videos` (distinct contents), and the videos'
+        `moments`, as `status` counts them."""
+        st = self.catalog.stats(self.model)
+        return {k: st[k] for k in ("pictures", "videos", "moments")}
 
     def warm(self) -> None:
         """Get ready for a text search without waiting for one: the text encoder loads on its own

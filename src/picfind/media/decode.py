@@ -111,7 +111,7 @@ def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
         if fmt == "JPEG" and min(w, h) >= 2 * min_side:
             scale = min_side / min(w, h)
             img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-        small = _heif_preview(data, min_side // 2) if fmt in ("HEIF", "AVIF") else None
+        small = _heif_preview(data, min_side // 2, (w, h), max_pixels) if fmt in ("HEIF", "AVIF") else None
         if small is not None:
             img = small
         img.seek(0)
@@ -262,17 +262,22 @@ def _strip_png(data: bytes) -> bytes | None:
     return None
 
 
-def _heif_preview(data: bytes, min_side: int) -> Image.Image | None:
+def _heif_preview(data: bytes, min_side: int, primary: tuple[int, int], max_pixels: int) -> Image.Image | None:
     """The smallest thumbnail stored in a HEIC file whose shorter side is >= `min_side`.
 
     Phones store one; decoding it instead of the 12 MP picture is several times faster
-    (benchmarks/heic.py measures the speed and what it changes in the embedding)."""
+    (benchmarks/heic.py measures the speed and what it changes in the embedding). Only a real
+    thumbnail, checked before it is decoded: no larger than the primary image (a 1,500 px
+    "thumbnail" of a 64 px picture is another picture) and within the pixel cap."""
     if pillow_heif is None:
         return None
     heif = pillow_heif.open_heif(data)[0]  # the primary image
     best = None
     for i in range(len(heif.info.get("thumbnails", []))):
-        thumb = heif.get_thumbnail(i)
+        thumb = heif.get_thumbnail(i)  # its size from the header; decoded only by to_pillow below
+        w, h = thumb.size
+        if w > primary[0] or h > primary[1] or w * h > max_pixels:
+            continue
         if min(thumb.size) >= min_side and (best is None or min(thumb.size) < min(best.size)):
             best = thumb
     return best.to_pillow() if best is not None else None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 import time
 from collections import deque
@@ -29,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
-from picfind.records import when_text
+from picfind.media.videoheader import container_signature, created, declared_seconds, ffmpeg_words, position, span_text
 
 try:
     import av
@@ -43,6 +42,7 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
+_position, _created = position, created  # their old names
 _HDR = {"smpte2084": "pq", "arib-std-b67": "hlg"}
 
 
@@ -140,15 +140,26 @@ def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputCon
     try:
         with av.open(f, mode="r", metadata_errors="ignore", timeout=time_limit) as container:
             yield container
+    except _NoLength as e:
+        claimed = declared_seconds(f)
+        if claimed is not None and claimed > MAX_DURATION:
+            raise SkipFile("no end", f"it claims to last {span_text(claimed)} (a length of all ones, "
+                                     "which also means 'unknown')") from None
+        raise SkipFile(e.reason, e.detail) from None
     except SkipFile:
         raise
     except av.error.InvalidDataError as e:
         f.seek(0)
-        if _container_signature(f.read(200)):
+        if container_signature(f.read(200)):
             raise SkipFile("truncated or corrupt", f"a video container, but FFmpeg cannot read it "
                                                    f"({e.strerror or e}); was it copied whole?") from None
         raise SkipFile("not a video", f"FFmpeg finds no known container in it ({e.strerror or e})") from None
-    except (av.error.FFmpegError, EOFError, OSError, ValueError, IndexError) as e:
+    except av.error.ArgumentError as e:  # above all a frame over the decoder's `max_pixels` (`_info`)
+        raise SkipFile("too many pixels", f"a frame is over the pixel cap, or undecodable ({e.strerror or e})") \
+            from None
+    except av.error.FFmpegError as e:  # FFmpeg's own codes, though PyAV raises them as OS errors
+        raise SkipFile("truncated or corrupt", ffmpeg_words(e)) from None
+    except (EOFError, OSError, ValueError, IndexError) as e:
         raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
     except MemoryError:
         raise SkipFile("too many pixels", "not enough memory to decode") from None
@@ -177,13 +188,6 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
     return out
 
 
-def _container_signature(head: bytes) -> bool:
-    """Whether these first bytes start a video container (MP4/MOV, Matroska/WebM, AVI, ASF, MPEG-TS)."""
-    return (head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(b"\x1aE\xdf\xa3")
-            or head.startswith(b"RIFF") and head[8:12] == b"AVI " or head.startswith(b"0&\xb2u")
-            or head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G")  # TS, M2TS
-
-
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kind = "audio only" if container.streams.audio else "not a video"
@@ -196,6 +200,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 def _info(container: av.container.InputContainer, stream: av.video.stream.VideoStream, max_pixels: int) -> VideoInfo:
     w, h = stream.codec_context.width, stream.codec_context.height
+    # every frame, not only the first the header describes, is held to the cap before it is
+    # decoded: FFmpeg refuses to allocate a larger one (an MJPEG's 64x64 first frame, then 16,000 px)
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
     if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > 16384:
         raise SkipFile("absurd dimensions" if w * h <= max_pixels else "too many pixels",
                        f"{w}x{h} frames (the cap is {max_pixels / 1e6:.0f} MP)")
@@ -204,8 +211,8 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     if rotation in (90, 270):
         w, h = h, w
     meta = {**container.metadata, **stream.metadata}
-    lat, lon = _position(meta)
-    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, _created(meta),
+    lat, lon = position(meta)
+    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, created(meta),
                      meta.get("com.apple.quicktime.model") or meta.get("model") or None, lat, lon)
 
 
@@ -222,11 +229,15 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     elif container.duration:
         d = container.duration / 1_000_000
     else:
-        raise SkipFile("no end", "the video says nothing of its length (a live stream saved to a file?)")
+        raise _NoLength("no end", "the video says nothing of its length (a live stream saved to a file?)")
     if not 0 < d <= MAX_DURATION:
         raise SkipFile("no end" if d > 0 else "truncated or corrupt",
-                       f"it claims to last {d:.0f} s")
+                       f"it claims to last {span_text(d)}" if d > 0 else f"it claims to last {d:.0f} s")
     return d
+
+
+class _NoLength(SkipFile):
+    """FFmpeg gives no length: `_container` looks at what the header itself says."""
 
 
 def _rotation(stream: av.video.stream.VideoStream) -> int:
@@ -236,38 +247,6 @@ def _rotation(stream: av.video.stream.VideoStream) -> int:
     except ValueError:
         tag = 0
     return tag % 360 // 90 * 90
-
-
-_ISO6709 = re.compile(r"([+-]\d{1,2}(?:\.\d+)?)([+-]\d{1,3}(?:\.\d+)?)")
-
-
-def _position(meta: dict) -> tuple[float | None, float | None]:
-    """"+45.7640+004.8357+170.000/" (ISO 6709: the `location` tag of phones' MP4 and MOV files) ->
-    (lat, lon); nonsense, out of range or exactly (0, 0) (a receiver without a fix) -> no position."""
-    text = meta.get("com.apple.quicktime.location.ISO6709") or meta.get("location") or meta.get("location-eng")
-    m = _ISO6709.match(text.strip()) if isinstance(text, str) else None
-    if m is None:
-        return None, None
-    lat, lon = float(m.group(1)), float(m.group(2))
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat == lon == 0:
-        return None, None
-    return lat, lon
-
-
-def _created(meta: dict) -> str | None:
-    """"2024-06-01T17:03:22.000000Z" (UTC, as cameras write it) -> local "YYYY-MM-DD HH:MM:SS"."""
-    from datetime import datetime
-
-    text = meta.get("com.apple.quicktime.creationdate") or meta.get("creation_time")
-    if not text or text.startswith("1970") or text.startswith("1904"):
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if when.tzinfo is not None:
-            when = when.astimezone().replace(tzinfo=None)
-    except (ValueError, OverflowError, OSError):  # nonsense, or a year the local clock cannot hold
-        return None
-    return when_text(when)  # four-digit years: dates compare as text
 
 
 def _targets(duration: float, every: float) -> list[float]:
@@ -343,7 +322,11 @@ def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
 
 
 def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
-    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees)."""
+    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees). A
+    matrix that turns nothing into a picture (all zeros) has no angle: FFmpeg's NaN reaches us as
+    -2**31 (which once turned the video sideways), so only a real angle turns it."""
+    if not (math.isfinite(degrees) and -360 <= degrees <= 360):
+        return info
     rot = int(round(-degrees)) % 360 // 90 * 90
     w, h = (info.height, info.width) if rot in (90, 270) else (info.width, info.height)
     return replace(info, width=w, height=h, rotation=rot)  # every other field, the position too

@@ -43,6 +43,9 @@ class Hit:
     place: str | None = None  # where it was taken, "Lyon, Auvergne-Rhône-Alpes, France" (EXIF GPS, GeoNames)
     lat: float | None = None
     lon: float | None = None
+    city: str | None = None  # the place's names, each on its own (GeoNames)
+    region: str | None = None
+    country: str | None = None
     kind: str = "image"  # or "video"
     time: float | None = None  # a video: the second its best moment starts
     moments: list[dict] = field(default_factory=list)  # a video: its best moments, [{time, score}], best first
@@ -117,7 +120,8 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
         hit = Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
                   width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
                   taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
-                  place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"))
+                  place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"), city=first.get("city"),
+                  region=first.get("region"), country=first.get("country"))
         if span is not None or first.get("duration") is not None:
             hit.kind, hit.duration, videos[h] = "video", first.get("duration"), hit
             if span is not None:

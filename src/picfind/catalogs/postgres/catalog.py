@@ -51,6 +51,7 @@ from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
 from picfind.records import (
     EARLY_SQL,
+    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -155,6 +156,9 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisSto
 
     def _sql(self, query: str) -> str:
         return query.replace("?", "%s")
+
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        return self._fq(query, params)  # psycopg's connection is thread-safe
 
     def _vector_in(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, np.float32)
@@ -408,8 +412,11 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisSto
         embedded = self._one("SELECT count(DISTINCT owner) FROM embeddings e WHERE model = %s AND EXISTS "
                              "(SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')", (model,))[0]
         positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
+        moments = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND e.owner <> e.content_hash AND "
+                            "EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')",
+                            (model,))[0]
         return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, self._one(EARLY_SQL)[0])
+                        positioned, self._one(EARLY_SQL)[0], (*self._one(KINDS_SQL), moments))
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -28,6 +28,7 @@ from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.records import (
     EARLY_SQL,
+    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -53,6 +54,7 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._reader: sqlite3.Connection | None = None  # `_seen_rows`'s
         if self.path.is_dir():
             raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
         # A catalog on a read-only drive, or a file or folder nobody may write to: SQLite cannot
@@ -83,6 +85,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
             raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
 
     def _migrate(self) -> None:
@@ -137,6 +141,12 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def _fx(self) -> AbstractContextManager[sqlite3.Connection]:
         return self.transaction()
+
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        if self._reader is None:  # a connection of its own: reader threads ask (KnownContents locks)
+            self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._reader.execute("PRAGMA query_only = ON")
+        return self._reader.execute(query, params).fetchall()
 
     def _reclaim(self) -> None:
         self.db.execute("VACUUM")  # deleted faces' pages rewritten: no crop or vector lingers in the file
@@ -354,8 +364,11 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
                      f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
                      (model,)).fetchone()[0]
         positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        moments = q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND instr(e.content_hash, '@') > 0 AND "
+                    f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
+                    (model,)).fetchone()[0]
         return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, q(EARLY_SQL).fetchone()[0])
+                        positioned, q(EARLY_SQL).fetchone()[0], (*q(KINDS_SQL).fetchone(), moments))
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -36,6 +36,7 @@ class HnswIndex(VectorIndex):
         self.extra_ids = np.zeros(0, np.int64)  # the overlay: added since the file was saved
         self.extra = np.zeros((0, 0), np.float32)
         self.hidden: set[int] = set()  # removed since, still in the mapped file
+        self._whole = None  # the graph read whole with the overlay folded in (`_folded`)
 
     def __len__(self) -> int:
         return len(self.index) - len(self.hidden) + len(self.extra_ids)
@@ -123,10 +124,13 @@ class HnswIndex(VectorIndex):
         return found.keys.astype(np.int64), scores
 
     def _folded(self):
-        """The graph with the overlay in it (read whole when there is one: near-duplicates only)."""
+        """The graph with the overlay in it (read whole when there is one: near-duplicates only,
+        which ask block after block: read once)."""
         if not self.overlaid or self.path is None:
             return self.index
-        whole = _usearch().restore(str(self.path), view=False)
+        if self._whole is not None:
+            return self._whole
+        whole = self._whole = _usearch().restore(str(self.path), view=False)
         if self.hidden:
             whole.remove(np.fromiter(self.hidden, dtype=np.uint64))
         if len(self.extra_ids):
