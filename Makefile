@@ -20,6 +20,9 @@ $(VENV)/.test-ready: pyproject.toml $(VENV)/.demo-ready
 	$(PIP) install -e '.[test]'
 	# OpenAI's reference tokenizer (test-only); --no-deps keeps torchvision out.
 	$(PIP) install --no-deps openai-clip==1.0.1
+	# open_clip's NLLB-CLIP text tower and tokenizer, and Multilingual-CLIP's model: the references of
+	# tests/test_multilingual.py (--no-deps: open_clip would pull torchvision, see tests/test_families.py).
+	$(PIP) install --no-deps open_clip_torch==3.3.0 multilingual-clip==1.0.10
 	touch $@
 
 demo: $(VENV)/.demo-ready

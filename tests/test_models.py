@@ -130,14 +130,15 @@ def test_download_resumes_an_interrupted_file_and_verifies_it(hub) -> None:
 
 
 def test_every_registry_entry_pins_a_commit_or_the_sha256_of_every_file() -> None:
-    """A commit's files never change; where no commit was confirmed every file's sha256 is. The one
-    exception is listed in README (Models, Sources, pinned) and pinned on first download instead."""
+    """A commit's files never change; where no commit was confirmed every file's sha256 is. The
+    exceptions are listed in docs (models.md "What stays trust-on-first-use", multilingual.md: Immich's
+    multilingual exports) and pinned on first download instead."""
     def commit(rev: str) -> bool:
         return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
 
     loose = [e.name for e in registry.REGISTRY.values()
              if not commit(e.revision) and not all(f.sha256 for f in e.files)]
-    assert loose == ["vit-b-16"]
+    assert loose == ["vit-b-16", *(e.name for e in registry.MULTILINGUAL)]
     for e in registry.REGISTRY.values():
         assert all(f.sha256 is None or (len(f.sha256) == 64 and int(f.sha256, 16) >= 0) for f in e.files), e.name
         assert len({f.local for f in e.files}) == len(e.files), e.name

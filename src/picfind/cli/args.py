@@ -71,6 +71,10 @@ def _common(catalog: bool = True) -> argparse.ArgumentParser:
                                               "(default: $PICFIND_DB or a file in the user data folder)")
         p.add_argument("--model", default=s, help="model name or bundle folder (default: the one the catalog was "
                        "indexed with, else $PICFIND_MODEL, else the default that `picfind models list` marks)")
+        p.add_argument("--text-model", default=s, metavar="NAME",
+                       help="read queries with this text encoder, paired with the catalog's model (a "
+                            "Multilingual-CLIP one: `picfind models list`); with `index`, remembered for the catalog; "
+                            "`none`: its own")
     p.add_argument("--quiet", "-q", action="store_true", default=s, help="no progress or chatter")
     return p
 

@@ -142,7 +142,11 @@ def cmd_search(args: argparse.Namespace, lib: Library) -> int:
             say(args, line)
         return lib.search(args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort,
                           ocr_only=args.ocr_only)
-    return _answer(args, lib, " ".join(args.query), find)
+    code = _answer(args, lib, " ".join(args.query), find)
+    hint = lib.language_hint(args.query)
+    if hint:
+        print(f"picfind: {terminal(hint)}", file=sys.stderr)
+    return code
 
 
 def _index_here(args: argparse.Namespace, lib: Library) -> None:
@@ -232,8 +236,10 @@ def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
     if args.watch and not lib.roots():
         raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
+    lib.text_bundle  # noqa: B018 - likewise a text encoder that does not pair with the model
     lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch, where)
+    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch, where,
+          getattr(args, "text_model", None))
     return 0
 
 
@@ -285,6 +291,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         return 0
     print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
+    if st["text_model"]:
+        print(f"queries   read by {st['text_model']} (`picfind index --text-model none`: {st['model']}'s own)")
     print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
     print(f"holds     {holdings(st)}")
     print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed, "
@@ -374,8 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
+        text_model = getattr(args, "text_model", None)
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None),
-                     create=args.command not in READERS or getattr(args, "here", False)) as lib:
+                     create=args.command not in READERS or getattr(args, "here", False),
+                     text_model=None if args.command == "index" else text_model) as lib:
+            if args.command == "index" and text_model is not None:
+                lib.set_text_model(text_model)  # checked against the catalog's model before any work
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
                        "watch": cmd_watch, "people": cmd_people}.get(args.command, run_shell)

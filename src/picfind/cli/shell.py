@@ -70,6 +70,9 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             continue
         try:
             terms, line_args = shell_line(query)
+            hint = lib.language_hint(terms)
+            if hint:
+                print(f"picfind: {terminal(hint)}", file=sys.stderr)
             where = where_of(line_args, lib)
             meant = understood_line(lib, terms, where)
             if meant:

@@ -44,7 +44,8 @@ class LibraryBase:
     """The catalog and the model (loaded on first use) that every door of `Library` shares."""
 
     def __init__(self, db: Path | str | None = None, model: str | None = None,
-                 device: str = "auto", threads: int | None = None, create: bool = True) -> None:
+                 device: str = "auto", threads: int | None = None, create: bool = True,
+                 text_model: str | None = None) -> None:
         """`create=False`: only open a catalog that exists (a command that reads; a mistyped --db
         would otherwise become an empty catalog, and its folder, answering "no matches")."""
         self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
@@ -56,6 +57,9 @@ class LibraryBase:
         self._threads = threads
         self._bundle: Bundle | None = None
         self._encoder: Encoder | None = None
+        self._text_model_arg = text_model  # a multilingual text encoder paired with the model (library.multilingual)
+        self._text_bundle: Bundle | None = None
+        self._text_encoder: Encoder | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -101,6 +105,46 @@ class LibraryBase:
         if self._encoder is None:
             self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads, prepared=True)
         return self._encoder
+
+    @property
+    def text_model_choice(self) -> str | None:
+        """The text encoder asked for, else the catalog's setting; None: the model's own text tower."""
+        from picfind.library.multilingual import NO_TEXT_MODEL, TEXT_MODEL_SETTING
+
+        choice = self._text_model_arg if self._text_model_arg is not None else \
+            self.catalog.setting(TEXT_MODEL_SETTING, "")
+        return None if choice.strip().lower() in NO_TEXT_MODEL else choice
+
+    @property
+    def text_bundle(self) -> Bundle:
+        """The bundle that reads queries: a paired text encoder (checked), or the model itself."""
+        if self._text_bundle is None:
+            choice = self.text_model_choice
+            if choice is None:
+                return self.bundle
+            from picfind.library.multilingual import check_pair
+
+            bundle = models.resolve(choice)
+            check_pair(bundle, self.bundle)
+            self._text_bundle = bundle
+        return self._text_bundle
+
+    @property
+    def text_encoder(self) -> Encoder:
+        if self.text_bundle is self.bundle:
+            return self.encoder
+        if self._text_encoder is None:
+            self._text_encoder = Encoder(self.text_bundle, device=self._device, threads=self._threads, prepared=True)
+        return self._text_encoder
+
+    def set_text_model(self, name: str | None) -> None:
+        """Remember a text encoder for this catalog's searches (None or "none": the model's own)."""
+        from picfind.library.multilingual import NO_TEXT_MODEL, TEXT_MODEL_SETTING, check_pair
+
+        if name is not None and name.strip().lower() not in NO_TEXT_MODEL:
+            check_pair(models.resolve(name), self.bundle)
+        self.catalog.set_setting(TEXT_MODEL_SETTING, name or "")
+        self._text_model_arg, self._text_bundle, self._text_encoder = None, None, None
 
     @property
     def location(self) -> str:

@@ -87,6 +87,7 @@ class FileDoors(PeopleDoors):
             "thumbnails": self.thumbnails.location,
             "thumbnails_bytes": self.thumbnails.size_bytes(),
             "model": model,
+            "text_model": self.text_model_choice,  # a paired text encoder reads queries (None: the model's own)
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,

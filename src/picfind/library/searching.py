@@ -36,7 +36,10 @@ class SearchDoors(ExampleDoors):
     def warm(self) -> None:
         """Get ready for a text search without waiting for one: the text encoder loads on its own
         thread (`Encoder.preload_text`), the vector index here."""
-        self.encoder.preload_text()
+        from picfind.models.languages import preload
+
+        self.text_encoder.preload_text()
+        preload()  # the query's language is asked after the encoder (NLLB-CLIP, the hint)
         self.catalog.open_index(self.model)
 
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
@@ -129,6 +132,18 @@ class SearchDoors(ExampleDoors):
         if not ids:
             raise LookupError("no known person's face in that picture: `picfind people` lists the people found")
         return replace(where or Filter(), people=ids, people_mode="all")
+
+    def language_hint(self, query: str | list[str], files: bool = True) -> str | None:
+        """One line when the text side in use reads English only and the query's text terms are in
+        another language (`picfind.library.multilingual.hint`); None otherwise. `files` as in `search`."""
+        from picfind.library.multilingual import hint
+
+        tokens = [query] if isinstance(query, str) else query
+        if not any(t.strip() for t in tokens):  # a search by person alone, say: no words to read
+            return None
+        terms = parse(tokens, files)
+        text = " ".join(t.text or "" for t in terms if t.image is None)
+        return hint(text, self.text_bundle, self.model) if text.strip() else None
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,

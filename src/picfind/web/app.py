@@ -132,10 +132,10 @@ def _row(item: dict) -> dict:
 
 
 def create_app(db: Path | str, model: str | None = None, token: str | None = None,
-               host: str = "127.0.0.1", watch: bool = False) -> Starlette:
+               host: str = "127.0.0.1", watch: bool = False, text_model: str | None = None) -> Starlette:
     """The app; `host` is the address it listens on, one of the names it answers to; `watch`:
-    keep the catalog current meanwhile (`picfind serve --watch`)."""
-    service = Service(db, model)
+    keep the catalog current meanwhile (`picfind serve --watch`); `text_model`: `--text-model`."""
+    service = Service(db, model, text_model)
     if watch:
         service.watcher = Watching(db, model)
     files = resources.files("picfind").joinpath("web")
@@ -155,13 +155,15 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             raise ApiError(400, f"the query is {len(query):,} characters long; the most is {MAX_QUERY_CHARS:,}")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
-        def find(lib: Library) -> tuple[list[Hit], dict]:
+        def find(lib: Library) -> tuple[list[Hit], dict, str | None]:
             where = narrowed(lib, o["where"], o)
             terms = split_query(query)
+            hint = lib.language_hint(terms, files=False) if o["offset"] == 0 else None  # with the first page only
             return (lib.search(terms, o["n"] + 1, o["min_score"], where, o["sort"], **_paging(o), files=False,
-                               ocr_only=ocr_only), lib.understood(terms, where, files=False))
-        hits, understood = await service.call(find)
-        return JSONResponse({"query": query, "understood": printable(understood), **_page(hits, o["offset"], o["n"])})
+                               ocr_only=ocr_only), lib.understood(terms, where, files=False), hint)
+        hits, understood, hint = await service.call(find)
+        return JSONResponse({"query": query, "understood": printable(understood), **_page(hits, o["offset"], o["n"]),
+                             **({"hint": hint} if hint else {})})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)

@@ -86,10 +86,10 @@ def server_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
 
 
 def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool,
-          watch: bool = False, token_from: str = "") -> None:
+          watch: bool = False, token_from: str = "", text_model: str | None = None) -> None:
     """Serve until interrupted. The start line never shows the token (a systemd unit's output
     lands in the journal): it says where the token was given instead."""
-    app = create_app(db, model, token, host, watch)
+    app = create_app(db, model, token, host, watch, text_model)
     shown = "127.0.0.1" if host in WILDCARDS else url_host(host)
     address = f"http://{shown}:{port}/"
     others = [f"http://{url_host(h)}:{port}/" for h in reachable(host)] if host in WILDCARDS else []

@@ -40,14 +40,14 @@ class ApiError(Exception):
 class _Worker:
     """One thread with its own library (SQLite connections belong to one thread)."""
 
-    def __init__(self, name: str, db: Path | str, model: str | None) -> None:
+    def __init__(self, name: str, db: Path | str, model: str | None, text_model: str | None = None) -> None:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self.db, self.model = db, model
+        self.db, self.model, self.text_model = db, model, text_model
         self.lib: Library | None = None
 
     def _run(self, fn):
         if self.lib is None:
-            self.lib = Library(self.db, model=self.model)
+            self.lib = Library(self.db, model=self.model, text_model=self.text_model)
         return fn(self.lib)
 
     async def call(self, fn):
@@ -64,8 +64,8 @@ class Service:
     while a search runs (thumbnails, images, a file's entry, status), so a heavy search never
     holds them up; uploads decode on threads of their own."""
 
-    def __init__(self, db: Path | str, model: str | None) -> None:
-        self.searches = _Worker("picfind-web", db, model)
+    def __init__(self, db: Path | str, model: str | None, text_model: str | None = None) -> None:
+        self.searches = _Worker("picfind-web", db, model, text_model)
         self.files = _Worker("picfind-files", db, model)
         self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
         self.openers = ThreadPoolExecutor(OPENS_AT_ONCE, thread_name_prefix="picfind-open")
