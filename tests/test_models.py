@@ -51,6 +51,8 @@ def test_download_without_network_fails_fast_and_says_how_to_import(hub: str) ->
 
 
 def test_using_a_model_that_is_not_installed_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    picfind("index", str(tmp_path / "empty"), "--db", str(tmp_path / "c.db"), check=True)  # a catalog to search
     proc = picfind("search", "a cat", "--model", "vit-b-32", "--db", str(tmp_path / "c.db"))
     assert proc.returncode == 1
     assert "picfind models download vit-b-32" in proc.stderr and "import" in proc.stderr
@@ -321,7 +323,7 @@ def test_models_list_cannot_drive_the_terminal(tmp_path: Path) -> None:
 def test_empty_names_are_errors_and_a_broken_model_folder_does_not_hide_the_others(tmp_path: Path) -> None:
     """`models import ""` imported the current folder and `models verify ""` checked the default
     model, as `index ""` indexed the current folder; one broken bundle failed all of `models list`."""
-    for args in (["import", ""], ["verify", ""], ["list", "--model", ""]):
+    for args in (["import", ""], ["verify", ""], ["download", ""], ["remove", ""]):
         proc = picfind("models", *args)
         assert proc.returncode == 2 and "is empty" in proc.stderr and len(proc.stderr.splitlines()) == 1, args
     broken = models.models_dir() / "broken"
