@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test docs browser fonts xterm clean
+.PHONY: demo test docs browser fonts xterm facephotos clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(VENV)/.test-ready: pyproject.toml $(VENV)/.demo-ready
 	$(PIP) install -e '.[test]'
 	# OpenAI's reference tokenizer (test-only); --no-deps keeps torchvision out.
 	$(PIP) install --no-deps openai-clip==1.0.1
+	# open_clip's NLLB-CLIP text tower and tokenizer, and Multilingual-CLIP's model: the references of
+	# tests/test_multilingual.py (--no-deps: open_clip would pull torchvision, see tests/test_families.py).
+	$(PIP) install --no-deps open_clip_torch==3.3.0 multilingual-clip==1.0.10
 	touch $@
 
 demo: $(VENV)/.demo-ready
@@ -41,7 +44,12 @@ xterm:
 	@command -v xterm >/dev/null && command -v Xvfb >/dev/null || { test "$$(id -u)" = 0 || { echo "the preview test needs xterm and Xvfb: sudo apt-get install xterm xvfb" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xterm xvfb >/dev/null; }
 
-test: $(VENV)/.test-ready browser fonts xterm
+# The people tests find real faces in real photos: OpenCV's sample photos ship in Debian's opencv-doc.
+facephotos:
+	@test -f /usr/share/doc/opencv-doc/examples/data/messi5.jpg || { test "$$(id -u)" = 0 || { echo "the people tests need opencv-doc: sudo apt-get install opencv-doc" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opencv-doc >/dev/null; }
+
+test: $(VENV)/.test-ready browser fonts xterm facephotos
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d $(VENV)/site

@@ -3,7 +3,9 @@
 * 12 MP JPEG: full decode against DCT-scaled decoding (`Image.draft`) to >= 2x and >= 1x the
   model's input size (picfind uses 2x);
 * 12 MP HEIC: full decode against the thumbnail phones store inside the file (picfind uses it
-  when its shorter side is at least the model's input size).
+  when its shorter side is at least the model's input size);
+* 12 MP camera RAW (DNG, 12-bit, written by pidng): LibRaw's half-size demosaic against the
+  camera's 1620x1215 JPEG preview (picfind uses the preview when it is big enough).
 
 For each: images/s on one core, mean pixel difference of the model input, cosine between the
 embeddings and top-3 overlap over text queries (tiny-shapes, trained; vit-b-32-random
@@ -40,11 +42,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=8)
     args = ap.parse_args()
+    import pillow_heif
     from conftest import real_photos
     from PIL import Image
 
     sources = [to_rgb(Image.fromarray(a)) for a in real_photos().values()][: args.photos]
-    jpegs, heics, heics_thumb = [], [], []
+    from raws import dng
+
+    jpegs, heics, heics_thumb, raws, raws_preview = [], [], [], [], []
     t = time.perf_counter()
     for img in sources:
         big = img.resize((4032, 3024), Image.Resampling.BICUBIC)
@@ -52,10 +57,12 @@ def main() -> None:
         big.save(buf, "JPEG", quality=90)
         jpegs.append(buf.getvalue())
         for out, thumbs in ((heics_thumb, [512]), (heics, [])):
-            buf = io.BytesIO()
-            big.save(buf, "HEIF", quality=80, thumbnails=thumbs)
+            buf = io.BytesIO()  # written by pillow-heif (the test extra); read by pi-heif, as picfind does
+            pillow_heif.from_pillow(big).save(buf, quality=80, thumbnails=thumbs)
             out.append(buf.getvalue())
-    print(f"made {len(sources)} 12 MP photos as JPEG and HEIC in {time.perf_counter() - t:.0f} s", flush=True)
+        raws.append(dng(big))
+        raws_preview.append(dng(big, preview=big.resize((1620, 1215))))
+    print(f"made {len(sources)} 12 MP photos as JPEG, HEIC and DNG in {time.perf_counter() - t:.0f} s", flush=True)
 
     def full_decode(data: bytes) -> Image.Image:
         img = Image.open(io.BytesIO(data))
@@ -68,6 +75,8 @@ def main() -> None:
         "jpeg_draft_1x": (jpegs, lambda d: decode(d, min_side=224).image),
         "heic_full": (heics, lambda d: decode(d, min_side=448).image),
         "heic_thumbnail": (heics_thumb, lambda d: decode(d, min_side=448).image),
+        "raw_demosaic": (raws, lambda d: decode(d, min_side=448).image),
+        "raw_preview": (raws_preview, lambda d: decode(d, min_side=448).image),
     }
     images, result = {}, {"photos": len(sources)}
     for name, (files, fn) in paths.items():
@@ -86,7 +95,7 @@ def main() -> None:
         vecs = {k: enc.encode_images(v) for k, v in pixels.items()}
         texts = enc.encode_texts(queries)
         for name, ref in (("jpeg_draft_2x", "jpeg_full"), ("jpeg_draft_1x", "jpeg_full"),
-                          ("heic_thumbnail", "heic_full")):
+                          ("heic_thumbnail", "heic_full"), ("raw_preview", "raw_demosaic")):
             cos = (vecs[name] * vecs[ref]).sum(1)
             same = np.mean([len(set(np.argsort(-(vecs[name] @ q))[:3]) & set(np.argsort(-(vecs[ref] @ q))[:3])) / 3
                             for q in texts])

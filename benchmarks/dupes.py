@@ -11,6 +11,12 @@ of the comparison (tracemalloc) and the share of planted pairs found; the last l
 
     .venv/bin/python benchmarks/dupes.py --videos 40,80 [--frames 600]
 
+    .venv/bin/python benchmarks/dupes.py --loose 2000
+
+A loose threshold: picfind (each picture's 16 nearest, threshold 0.5, its lowest) against the
+earlier design (every pair above the threshold kept, as `threshold=-1` asked), in time, peak
+memory (tracemalloc) and pairs kept; then the default threshold on the same vectors.
+
 Videos instead: each is a sequence of kept frames (a slow random walk on the sphere, 20 to
 `--frames` frames), all opening on the same frame (a black first second: every pair of videos
 is a candidate, the worst case), 10% of them re-encoded copies (each frame plus small noise).
@@ -137,6 +143,34 @@ def videos_main(counts: list[int], max_frames: int, threshold: float) -> None:
     print(json.dumps(rows))
 
 
+def unbounded_pairs(matrix: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """The earlier blockwise pass: every pair above the threshold, however many."""
+    n, pairs = len(matrix), []
+    block = max(1, dupes.BLOCK_SCORES // n)
+    for start in range(0, n, block):
+        scores = matrix[start:start + block] @ matrix.T
+        rows, cols = np.nonzero(scores >= threshold)
+        keep = cols > rows + start
+        rows, cols = rows[keep], cols[keep]
+        pairs += zip((rows + start).tolist(), cols.tolist(), scores[rows, cols].tolist())
+    return pairs
+
+
+def loose_main(n: int) -> None:
+    matrix, _ = with_copies(n)
+    rows = []
+    for label, fn in (("picfind, threshold 0.5", lambda: similar_pairs(matrix, 0.5)),
+                      ("earlier, threshold -1", lambda: unbounded_pairs(matrix, -1.0)),
+                      (f"picfind, threshold {DEFAULT_THRESHOLD}", lambda: similar_pairs(matrix, DEFAULT_THRESHOLD)),
+                      (f"earlier, threshold {DEFAULT_THRESHOLD}", lambda: unbounded_pairs(matrix, DEFAULT_THRESHOLD))):
+        pairs, seconds, peak = timed(fn)
+        rows.append({"design": label, "n": n, "pairs": len(pairs), "seconds": round(seconds, 2),
+                     "peak_mb": round(peak)})
+        print(f"{label:<28} {len(pairs):>12,} pairs {seconds:>7.2f} s {peak:>8.0f} MB", flush=True)
+        del pairs
+    print(json.dumps(rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="10000,100000")
@@ -144,7 +178,11 @@ def main() -> None:
     ap.add_argument("--baseline-max-gb", type=float, default=4.0, help="skip the baseline above this matrix size")
     ap.add_argument("--videos", default="", help="video counts: compare frame sequences instead (see above)")
     ap.add_argument("--frames", type=int, default=600, help="the most kept frames of one video")
+    ap.add_argument("--loose", type=int, default=0, help="vectors: a loose threshold against every pair (see above)")
     args = ap.parse_args()
+    if args.loose:
+        loose_main(args.loose)
+        return
     if args.videos:
         videos_main([int(c) for c in args.videos.split(",")], args.frames, args.threshold)
         return

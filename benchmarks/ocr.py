@@ -57,8 +57,8 @@ def build(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
 
 def per_picture(paths: list[Path], threads: int, clip_side: int) -> tuple[float, float]:
     """Mean and median ms of OCR per picture, as decoded by the indexer (reading excluded)."""
-    from picfind.indexing.stages import OCR_MIN_SIDE
     from picfind.media.decode import decode
+    from picfind.ocr.analysis import OCR_MIN_SIDE
     from picfind.ocr.reader import TextReader
 
     reader = TextReader(threads=threads)

@@ -8,6 +8,8 @@ seconds where one of the tiny-shapes model's scenes fills the frame ("a red circ
 * h264-1080p: H.264 1920x1080 at 16 Mbit/s (a phone's 1080p30),
 * hevc10-4k: HEVC 10-bit 3840x2160 at 40 Mbit/s (10 s at most: x265 is slow to encode here),
 * vp9-720p: VP9 1280x720 at 5 Mbit/s,
+* h264-1080p-sparse: the first with a key frame every 3.33 s, none at the cuts (as messengers
+  re-encode clips),
 * h264-1080p-x4: the first, its packets repeated four times (4x as long, no re-encoding): memory
   must stay flat in video length.
 
@@ -16,8 +18,10 @@ Each pipeline runs in its own process (its peak memory is its own), on the same 
 * picfind: `media.video.sample` (key frames only, scaled by swscale) -> encoder -> frames kept
   when their embedding changes (`indexing.videos.embed_moments`);
 * picfind-ocr: picfind's, as `index --ocr` runs it: frames decoded at OCR's size
-  (`stages.OCR_MIN_SIDE`), each candidate's kept as a JPEG, and the kept frames' text read by
-  the default OCR model (`indexing.videos.read_moment_texts`; the OCR model loaded before the clock);
+  (`ocr.analysis.OCR_MIN_SIDE`), each candidate's kept as a JPEG, and the kept frames' text read by
+  the default OCR model (`indexing.videos.analyse_moments`; the OCR model loaded before the clock);
+* picfind-keys: picfind's before a late sample was decoded forward from the key frame before it
+  (key frames only, however far apart): the baseline for `h264-1080p-sparse`;
 * naive: decode every frame, convert each second's first frame to RGB at full size, preprocess
   it and embed it (one a second, in batches).
 
@@ -63,6 +67,9 @@ FORMATS = {
     "hevc10-4k": ("libx265", "yuv420p10le", (3840, 2160), 40_000_000, {"preset": "ultrafast",
                                                                         "x265-params": "log-level=error"}, "mp4"),
     "vp9-720p": ("libvpx-vp9", "yuv420p", (1280, 720), 5_000_000, {"deadline": "realtime", "cpu-used": "8"}, "webm"),
+    # as messengers re-encode: a key frame every 3.33 s, none at the cuts
+    "h264-1080p-sparse": ("libx264", "yuv420p", (1920, 1080), 16_000_000,
+                          {"preset": "ultrafast", "x264-params": "keyint=100:min-keyint=100:scenecut=0"}, "mp4"),
 }
 # (where it starts, as a share of the clip; scene): a shape scene fills the frame for a fifth of
 # the clip, at most 3 s (and at least the 2 s between samples)
@@ -120,7 +127,7 @@ def write_clip(path: Path, codec: str, pix_fmt: str, size: tuple[int, int], rate
         stream = out.add_stream(codec, rate=FPS)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.bit_rate = rate
-        stream.codec_context.gop_size = FPS  # a key frame a second, as phones write
+        stream.codec_context.gop_size = 100 if "keyint=100" in str(options) else FPS  # a second, as phones write
         stream.options = options
         for i in range(int(seconds * FPS)):
             t = i / FPS
@@ -175,9 +182,15 @@ def repeated(path: Path, times: int) -> Path:
 
 # the pipelines (each in its own process) --------------------------------------------------------------
 
-def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]], int, int]:
+def picfind_pipeline(path: Path, encoder, keys_only: bool = False) -> tuple[list[tuple[float, np.ndarray]], int, int]:
+    """`keys_only`: the sampler as it was before samples were decoded forward from a key frame
+    (`media.videoseek.LATE`): key frames only, however late."""
     from picfind.indexing.videos import candidate, embed_moments
+    from picfind.media import videoseek
     from picfind.media.video import open_video, sample
+
+    if keys_only:
+        videoseek.LATE = float("inf")
 
     prep = encoder.bundle.preprocessing
     with open_video(str(path)) as f:
@@ -187,16 +200,16 @@ def picfind_pipeline(path: Path, encoder) -> tuple[list[tuple[float, np.ndarray]
 
 
 def picfind_ocr_pipeline(path: Path, encoder, reader) -> tuple[list[tuple[float, np.ndarray]], int, int]:
-    from picfind.indexing.stages import OCR_MIN_SIDE
-    from picfind.indexing.videos import candidate, embed_moments, read_moment_texts
+    from picfind.indexing.videos import analyse_moments, candidate, embed_moments, kept_frames
     from picfind.media.video import open_video, sample
+    from picfind.ocr.analysis import OCR_MIN_SIDE, TextAnalysis
 
     prep = encoder.bundle.preprocessing
     with open_video(str(path)) as f:
         got = sample(f, max(prep.size, OCR_MIN_SIDE), time_limit=3600,
                      convert=lambda frame: candidate(frame, prep, True, True))
     kept, runs = embed_moments(encoder.encode_images, prep, got.frames, got.info.duration, 16)
-    read_moment_texts(reader, "clip", kept)
+    analyse_moments([TextAnalysis(reader)], kept_frames("clip", kept))
     return [(m.start, m.vector) for m in kept], got.decoded, runs
 
 
@@ -247,8 +260,10 @@ def child(pipeline: str, path: str, model: str, queries: list[str]) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     if pipeline == "picfind-ocr":
         frames, decoded, embedded = picfind_ocr_pipeline(Path(path), encoder, reader)
+    elif pipeline in ("picfind", "picfind-keys"):
+        frames, decoded, embedded = picfind_pipeline(Path(path), encoder, keys_only=pipeline == "picfind-keys")
     else:
-        frames, decoded, embedded = (picfind_pipeline if pipeline == "picfind" else naive_pipeline)(Path(path), encoder)
+        frames, decoded, embedded = naive_pipeline(Path(path), encoder)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     best = {}
     for q, vec in texts.items():
@@ -319,12 +334,15 @@ def main() -> None:
                        "video_s_per_cpu_s": round(length / r["cpu"], 1),
                        "decoded_per_min": round(r["decoded"] * 60 / length), "embedded_per_min":
                        round(r["embedded"] * 60 / length, 1), "kept": r["kept"], "peak_mb": round(r["peak_mb"]),
-                       "moments_found": f"{len(found)}/{len(moments)}" if model == "tiny-shapes" else "n/a"}
+                       "moments_found": f"{len(found)}/{len(moments)}" if model == "tiny-shapes" else "n/a",
+                       # how long after its moment's start each found one is reported, at worst
+                       "late_s": round(max((r["best"][m["caption"]] - m["start"] for m in found), default=0), 2)}
                 results.append(row)
                 print(f"  {model:16} {pipeline:11} {row['wall_s']:7.2f} s ({row['cpu_s']:.2f} s CPU)  "
                       f"{row['video_s_per_s']:6.1f}x real time ({row['video_s_per_cpu_s']:.1f}x per CPU second)  "
                       f"decoded {row['decoded_per_min']:5}/min  embedded {row['embedded_per_min']:5}/min  "
-                      f"kept {row['kept']:4}  peak {row['peak_mb']:5} MB  moments {row['moments_found']}", flush=True)
+                      f"kept {row['kept']:4}  peak {row['peak_mb']:5} MB  moments {row['moments_found']} "
+                      f"(late by {row['late_s']} s at most)", flush=True)
     for fmt in args.formats.split(","):
         for model in args.models.split(","):
             rows = {r["pipeline"]: r for r in results if r["format"] == fmt and r["model"] == model}

@@ -14,6 +14,14 @@ the same move.
 
     .venv/bin/python benchmarks/watch.py [--pictures 1000] [--bursts 10] [--idle 60]
     .venv/bin/python benchmarks/watch.py --big 100000   # one batch's cost in a large root
+    .venv/bin/python benchmarks/watch.py --sync 60 --baseline-commit 7800119   # a steady sync, busy file
+
+`--sync S`: one picture every `--every` seconds for S seconds (a phone sync) into a watched root
+in which a download (`incoming/download.jpg`) and a log are written again and again all along
+(and `--busy-after` seconds more). Measured for each picture: the seconds from its last write
+until it is searchable, for this watcher and, in the same run, for the watcher of
+`--baseline-commit` (its sources exported with `git archive`), and for `picfind index` run
+once the sync is over.
 
 The tiny-shapes model keeps the model's share small: what is measured is the watching, reading
 and bookkeeping. The last line is JSON.
@@ -194,6 +202,102 @@ def scoped_batch(tmp: Path, pictures: list[Path], files: int) -> float:
     return seconds
 
 
+def _busy(root: Path, stop: threading.Event) -> None:
+    """A download that never settles and a growing log, written again and again until `stop`."""
+    (root / "incoming").mkdir()
+    while not stop.is_set():
+        for p in (root / "incoming" / "download.jpg", root / "app.log"):
+            with open(p, "ab") as f:
+                f.write(os.urandom(4096))
+        stop.wait(0.02)
+
+
+def run_sync(tmp: Path, pictures: list[Path], args: argparse.Namespace, src: Path, label: str) -> dict:
+    """A steady sync into a watched root beside a busy file: each picture's seconds from its last
+    write until searchable (`src`: whose watcher runs)."""
+    root, db = tmp / f"sync-{label}", tmp / f"sync-{label}.db"
+    (root / "DCIM").mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-m", "picfind", "watch", str(root), "--db", str(db), "--model", MODEL,
+                             "--json", "--settle", str(args.settle)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(src)})
+    stop, written, seen = threading.Event(), {}, {}
+    busy = threading.Thread(target=_busy, args=(root, stop), daemon=True)
+    try:
+        proc.stdout.readline()  # the first scan: watching
+        busy.start()
+        with Library(db, model=MODEL) as lib:
+            def look() -> bool:
+                now = time.monotonic()
+                for (path,) in lib.catalog.db.execute("SELECT CAST(path AS TEXT) FROM files WHERE status = 'ok'"):
+                    seen.setdefault(path, now)
+                return all(p in seen for p in written)
+            t0 = time.monotonic()
+            n = int(args.sync / args.every)
+            def looking(until: float) -> None:  # the catalog looked at every 0.03 s meanwhile
+                while time.monotonic() < until:
+                    look()
+                    time.sleep(0.03)
+            for i, p in enumerate(pictures[:n]):
+                target = root / "DCIM" / p.name
+                shutil.copyfile(p, target)
+                written[str(target)] = time.monotonic()
+                looking(t0 + (i + 1) * args.every)
+            sync_end = time.monotonic()
+            during = sum(1 for p in written if p in seen)
+            looking(sync_end + args.busy_after)
+            stop.set()
+            wait_for(look, seconds=120 + args.busy_after)
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(30)
+    lags = [seen[p] - t for p, t in written.items()]  # in the order written
+    return {"pictures": len(written), "searchable_during_sync": during, "sync_seconds": sync_end - t0,
+            **_spread(lags), "lag_first_s": lags[0], "lag_max_at": lags.index(max(lags))}
+
+
+def _spread(lags: list[float]) -> dict:
+    lags = sorted(lags)
+    return {"lag_median_s": lags[len(lags) // 2], "lag_p90_s": lags[int(len(lags) * 0.9)], "lag_max_s": lags[-1]}
+
+
+def sync_then_index(tmp: Path, pictures: list[Path], args: argparse.Namespace) -> dict:
+    """The baseline: the same sync with nobody watching, then `picfind index`."""
+    root, db = tmp / "sync-cron", tmp / "sync-cron.db"
+    (root / "DCIM").mkdir(parents=True)
+    written = {}
+    t0 = time.monotonic()
+    n = int(args.sync / args.every)
+    for i, p in enumerate(pictures[:n]):
+        shutil.copyfile(p, root / "DCIM" / p.name)
+        written[p.name] = time.monotonic()
+        time.sleep(max(0.0, t0 + (i + 1) * args.every - time.monotonic()))
+    _, seconds, _ = picfind("index", str(root), "--db", str(db))
+    done = time.monotonic()
+    return {"pictures": len(written), "searchable_during_sync": 0, **_spread([done - t for t in written.values()]),
+            "index_seconds": seconds}
+
+
+def sync_main(tmp: Path, args: argparse.Namespace) -> None:
+    pictures = make_pictures(tmp / "staging", int(args.sync / args.every))
+    results = {"this": run_sync(tmp, pictures, args, REPO / "src", "this")}
+    if args.baseline_commit:
+        base = tmp / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline_commit, "src"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        results[args.baseline_commit] = run_sync(tmp, pictures, args, base / "src", "base")
+    results["index after"] = sync_then_index(tmp, pictures, args)
+    print(f"{len(pictures)} pictures, one every {args.every:g} s for {args.sync:g} s, beside a download and a log "
+          f"written every 0.02 s (until {args.busy_after:g} s after the sync); --settle {args.settle:g}")
+    print(f"{'':<16} {'searchable during sync':>22} {'median s':>9} {'p90 s':>7} {'max s':>7}")
+    for name, r in results.items():
+        print(f"{name:<16} {r['searchable_during_sync']:>22} {r['lag_median_s']:>9.2f} {r['lag_p90_s']:>7.2f} "
+              f"{r['lag_max_s']:>7.2f}")
+    print(json.dumps({"sync": args.sync, "every": args.every, "settle": args.settle, **results}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pictures", type=int, default=1000)
@@ -203,11 +307,20 @@ def main() -> None:
     ap.add_argument("--settle-wait", type=float, default=3.0)
     ap.add_argument("--big", type=int, default=0, metavar="N",
                     help="only time one batch of 10 new pictures in a root of N catalogued files (and of 0)")
+    ap.add_argument("--sync", type=float, default=0, metavar="S",
+                    help="only measure a steady sync of S seconds beside a busy file")
+    ap.add_argument("--every", type=float, default=0.15, help="--sync: seconds between pictures")
+    ap.add_argument("--settle", type=float, default=1.0, help="--sync: the watcher's --settle")
+    ap.add_argument("--busy-after", type=float, default=10.0, help="--sync: seconds the busy file goes on after")
+    ap.add_argument("--baseline-commit", default="", help="--sync: also run the watcher of this commit")
     args = ap.parse_args()
     os.environ["PYTHONPATH"] = str(REPO / "src")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         os.environ["PICFIND_MODELS_DIR"] = os.environ.get("PICFIND_MODELS_DIR", str(tmp / "models"))
+        if args.sync:
+            sync_main(tmp, args)
+            return
         if args.big:
             pictures = make_pictures(tmp / "staging", 10)
             small, big = scoped_batch(tmp, pictures, 0), scoped_batch(tmp, pictures, args.big)

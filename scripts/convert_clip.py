@@ -140,16 +140,23 @@ def export_bundle(model: torch.nn.Module, out: Path, *, name: str, image_size: i
                               dynamic_axes={tower["input"]: axes, tower["output"]: batch_axis},
                               opset_version=17, dynamo=False)
     write_manifest(tmp, {"name": name, "description": description, "licence": licence, "source": source, **spec})
-    if check:
-        diff = parity(model, Bundle.load(tmp))
-        print(f"parity with PyTorch: max abs difference {diff:.2e}")
+    install(tmp, out, (lambda: parity(model, Bundle.load(tmp))) if check else None)
+    print(f"wrote bundle {name!r} ({layout} layout) to {out}")
+    return out
+
+
+def install(tmp: Path, out: Path, check=None) -> Path:  # noqa: ANN001 - check: () -> float, or None
+    """Move a written bundle into place, after its parity check (`check()`: the largest difference)
+    passes; a failed one is deleted and the script stops."""
+    if check is not None:
+        diff = check()
+        print(f"parity with the reference: max abs difference {diff:.2e}")
         if diff > PARITY_LIMIT:
             shutil.rmtree(tmp)
             raise SystemExit(f"parity check failed: {diff:.2e} > {PARITY_LIMIT}")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    print(f"wrote bundle {name!r} ({layout} layout) to {out}")
     return out
 
 

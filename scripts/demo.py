@@ -52,6 +52,14 @@ def write_photos(folder: Path) -> int:
     return count
 
 
+# What the demo says when the model cannot be fetched, and at its end (tests/test_docs.py checks
+# that the sections they name exist).
+OFFLINE_HELP = ("the demo needs the {model} model. Without internet: put its files in a folder and run "
+                "`.venv/bin/picfind models import FOLDER` (docs/models.md#working-offline), or run the offline "
+                "demo with the built-in test model: make demo MODEL=tiny-shapes")
+NEXT = ('your turn: .venv/bin/picfind search "a cat" --db {db}  (more in README.md#quick-start)')
+
+
 def write_shapes(folder: Path, n: int = 120) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
@@ -81,9 +89,7 @@ def main() -> int:
         try:
             subprocess.run([sys.executable, "-m", "picfind", "models", "download", args.model], check=True)
         except subprocess.CalledProcessError:
-            print(f"\nthe demo needs the {args.model} model. Without internet: put its files in a folder "
-                  "and run `.venv/bin/picfind models import FOLDER` (see README, 'Models'), or run the "
-                  "offline demo with the built-in test model: make demo MODEL=tiny-shapes", file=sys.stderr)
+            print("\n" + OFFLINE_HELP.format(model=args.model), file=sys.stderr)
             return 1
 
     shutil.rmtree(args.out, ignore_errors=True)
@@ -109,6 +115,7 @@ def main() -> int:
     picfind("dupes", *common)
     picfind("status", *common)
     print(f"\ncontact sheet: {args.out / 'sheet.png'}")
+    print(NEXT.format(db=os.path.relpath(db, ROOT)))
     return 0
 
 

@@ -145,32 +145,80 @@ def test_the_pixel_cap_is_configurable() -> None:
     assert decode(data, 224, max_pixels=3_000_000).meta.width == 2000
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"])
+def _heic(img: Image.Image, **kw) -> bytes:
+    """A HEIC file written by pillow-heif (the tests' writer; picfind reads with pi-heif, which cannot write)."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(img).save(buf, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "JXL"])
 def test_every_supported_format_decodes(fmt: str) -> None:
-    if fmt == "HEIF":
-        pytest.importorskip("pillow_heif")
     img = Image.fromarray(real_photos()["chelsea"]).resize((300, 200))
     buf = io.BytesIO()
-    img.save(buf, fmt)
+    if fmt == "HEIF":
+        buf.write(_heic(img))
+    else:
+        img.save(buf, fmt)
     d = decode(buf.getvalue(), min_side=64)
     assert (d.meta.width, d.meta.height) == (300, 200) and d.image.mode == "RGB"
     assert np.abs(np.asarray(d.image, float).mean() - np.asarray(img, float).mean()) < 12
 
 
+@pytest.mark.parametrize("fmt", ["AVIF", "JXL"])
+def test_avif_and_jpeg_xl_keep_their_time_camera_and_orientation(fmt: str) -> None:
+    """Pillow (from 11.3) reads AVIF; pylibjxl (BSD) reads JPEG XL: the EXIF they carry counts."""
+    img = Image.new("RGB", (300, 200), (200, 30, 30))
+    img.paste((20, 20, 200), (0, 0, 150, 200))  # the left half blue
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0110] = 6, "Acme", "Acme Q1"  # held upright
+    exif.get_ifd(0x8769)[0x9003] = "2023:01:02 03:04:05"
+    buf = io.BytesIO()
+    img.save(buf, fmt, exif=exif.tobytes(), quality=90)
+    got = decode(buf.getvalue(), min_side=64)
+    assert got.format == fmt and (got.meta.taken_at, got.meta.camera) == ("2023-01-02 03:04:05", "Acme Q1")
+    if fmt == "AVIF":  # turned by its EXIF (a JPEG XL's decoder applies its codestream's orientation itself)
+        assert got.image.size == (200, 300) and np.asarray(got.image)[5, 100, 2] > 150  # blue on top
+    assert probe(buf.getvalue()) == got.meta
+
+
+@pytest.mark.parametrize("fmt,transfer", [("HEIF", "pq"), ("HEIF", "hlg"), ("AVIF", "pq")])
+def test_hdr_stills_are_tone_mapped(fmt: str, transfer: str) -> None:
+    """A still whose colour box says PQ or HLG (cameras' HDR HEIF, HDR AVIF): its code values
+    mapped to ordinary colours, not cut to 8 bits as they are (washed out and dark)."""
+    from .hdr import hdr_signal
+
+    picture = np.asarray(Image.fromarray(real_photos()["chelsea"]).resize((160, 112)), np.float64)
+    signal = hdr_signal(picture, transfer)
+    code = {"pq": 16, "hlg": 18}[transfer]
+    if fmt == "HEIF":  # 10 bits, written by pillow-heif with the transfer in its nclx box
+        pillow_heif = pytest.importorskip("pillow_heif")
+        buf = io.BytesIO()
+        pillow_heif.from_bytes("RGB;16", (160, 112), signal.tobytes()).save(
+            buf, quality=95, nclx_profile={"color_primaries": 9, "transfer_characteristics": code,
+                                           "matrix_coefficients": 9, "full_range_flag": 1})
+        data = buf.getvalue()
+    else:  # Pillow writes 8-bit AVIF; its nclx box then says PQ
+        buf = io.BytesIO()
+        Image.fromarray((signal / 257).round().astype(np.uint8)).save(buf, "AVIF", quality=95)
+        data = bytearray(buf.getvalue())
+        at = data.find(b"colrnclx") + 10
+        data[at:at + 2] = code.to_bytes(2, "big")
+        data = bytes(data)
+    got = np.asarray(decode(data, min_side=64).image, np.float64)
+    assert got.shape == picture.shape
+    assert np.abs(got - picture).mean() < 10  # about 25-35 when cut to 8 bits as it is
+
+
 def test_heic_uses_a_stored_thumbnail_when_it_is_big_enough() -> None:
-    pytest.importorskip("pillow_heif")
     img = Image.fromarray(real_photos()["astronaut"]).resize((1600, 1200))
-    with_thumb, without = io.BytesIO(), io.BytesIO()
-    img.save(with_thumb, "HEIF", quality=85, thumbnails=[512])
-    img.save(without, "HEIF", quality=85, thumbnails=[])
-    fast = decode(with_thumb.getvalue(), min_side=448)
-    full = decode(without.getvalue(), min_side=448)
+    fast = decode(_heic(img, quality=85, thumbnails=[512]), min_side=448)
+    full = decode(_heic(img, quality=85, thumbnails=[]), min_side=448)
     assert fast.image.size == (512, 384) and full.image.size == (1600, 1200)
     assert (fast.meta.width, fast.meta.height) == (full.meta.width, full.meta.height) == (1600, 1200)
     prep = Preprocessing(224)
     diff = np.abs(prep.pixels(fast.image) - prep.pixels(full.image)).mean() * 0.27 * 255
     assert diff < 6  # the same picture, slightly softer (about 4/255 here)
     # a thumbnail smaller than the model's input is not used
-    small = io.BytesIO()
-    img.save(small, "HEIF", quality=85, thumbnails=[128])
-    assert decode(small.getvalue(), min_side=448).image.size == (1600, 1200)
+    assert decode(_heic(img, quality=85, thumbnails=[128]), min_side=448).image.size == (1600, 1200)

@@ -70,3 +70,76 @@ def test_every_environment_variable_the_source_reads_is_documented():
     text = docs_text()
     missing = sorted(v for v in used if not re.search(rf"\b{v}\b", text))
     assert not missing, f"environment variables read by src/picfind but not in docs/: {missing}"
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _anchors(md: Path) -> set[str]:
+    """The heading anchors MkDocs (and GitHub) make of a page: lower case, punctuation dropped, dashes."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+?)(?: \{#.*\})?$", md.read_text(encoding="utf-8"), re.M)}
+
+
+def test_the_two_commands_are_two_and_the_quick_start_runs_as_written():
+    """"The two commands" listed three; the quick start's `picfind` was not on the PATH after
+    `make demo`, and named no catalog the demo had made."""
+    import shlex
+
+    from picfind.cli.args import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    two = re.findall(r"^make \w+", _section(readme, "The two commands").split("```sh\n")[1].split("```")[0], re.M)
+    assert two == ["make demo", "make test"]
+    quick = _section(readme, "Quick start").split("```sh\n")[1].split("```")[0]
+    lines = [shlex.split(line, comments=True) for line in quick.splitlines()]
+    assert lines[0] == ["source", ".venv/bin/activate"] and (REPO / "Makefile").read_text().count("VENV   ?= .venv")
+    parser = build_parser()
+    for words in lines[1:]:
+        assert words[0] == "picfind", words
+        parser.parse_args(words[1:])  # every option as the parser has it (a wrong one exits 2)
+    demo = (REPO / "scripts" / "demo.py").read_text(encoding="utf-8")
+    assert '"demo-out"' in demo and '"catalog.db"' in demo and "--db demo-out/catalog.db" in quick
+
+
+def test_the_sections_the_demo_points_to_exist():
+    demo = (REPO / "scripts" / "demo.py").read_text(encoding="utf-8")
+    links = re.findall(r"([\w/]+\.md)#([\w-]+)", demo)
+    assert len(links) >= 2
+    for page, anchor in links:
+        assert anchor in _anchors(REPO / page), f"scripts/demo.py points to {page}#{anchor}, which is not there"
+
+
+def test_the_runtime_dependency_list_is_the_one_pyproject_installs():
+    """docs/index.md listed 11 of 15 runtime dependencies (no watchfiles, av, reverse-geocode)."""
+    block = (REPO / "pyproject.toml").read_text(encoding="utf-8").split("\ndependencies = [", 1)[1].split("\n]", 1)[0]
+    needed = {re.split(r"[<>=!~\[; ]", line.strip().strip('",'))[0].lower()
+              for line in block.splitlines() if line.strip().startswith('"')}
+    text = (DOCS / "index.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"`([\w.-]+)`", text.split("Runtime dependencies", 1)[1].split("\n\n", 1)[0]))
+    assert needed and needed <= listed, f"runtime dependencies not listed in docs/index.md: {sorted(needed - listed)}"
+    assert not {n for n in listed if "-" in n or n.isalpha()} - needed - {"pip", "picfind"}, \
+        f"listed in docs/index.md but not installed: {sorted(listed - needed)}"
+
+
+def test_the_readme_and_the_overview_start_alike():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    overview = (DOCS / "index.md").read_text(encoding="utf-8")
+    for title in ("The two commands", "Quick start"):
+        assert _section(readme, title).replace("docs/", "") == _section(overview, title), title
+
+
+def test_the_architecture_page_names_every_module_and_no_other():
+    """Its package tree had no videos, watch or places."""
+    section = (DOCS / "architecture.md").read_text(encoding="utf-8").split("## The packages", 1)[1].split("\n## ", 1)[0]
+    modules = {p.name for p in SOURCE.rglob("*.py") if p.name != "__init__.py"}
+    packages = {p.parent.relative_to(SOURCE).as_posix() + "/"
+                for p in SOURCE.rglob("__init__.py") if p.parent != SOURCE}
+    missing = sorted(m for m in modules if m not in section)
+    assert not missing, f"modules not in docs/architecture.md's package tree: {missing}"
+    tree = section.split("```", 2)[1]
+    gone = sorted(n for n in re.findall(r"\b([a-z_]+\.py)\b", section) if n not in modules | {"__init__.py"})
+    assert not gone, f"docs/architecture.md names modules that are not there: {gone}"
+    unnamed = sorted(p for p in packages if p.split("/")[-2] + "/" not in tree)
+    assert not unnamed, f"packages not in docs/architecture.md's tree: {unnamed}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from picfind.catalogs.sqlite.vectors import HnswIndex, IndexSettings
 from picfind.search import dupes
@@ -100,3 +103,95 @@ def test_only_videos_that_could_pair_off_enough_frames_are_compared_in_order(mon
     pairs = dupes.video_pairs(ids, keys, similar_pairs(matrix, 0.9), matrix, 0.9)
     assert [(keys[i].split("@")[0], keys[j].split("@")[0]) for i, j, _ in pairs] == [("a", "copy")]
     assert compared == [(10, 10)]  # a against its copy only
+
+
+def test_the_copy_kept_is_the_one_a_person_would_keep() -> None:
+    """The first file indexed was kept: `IMG_0151 (1).MOV` over `IMG_0151.MOV`, a phone's
+    `.trashed-…` file over the photo itself."""
+    from picfind.search.keep import ranked, reason, stems_of
+
+    def f(path: str, size: int = 100, w: int = 40, h: int = 30, mtime: float = 1.0) -> dict:
+        return {"path": path, "size": size, "width": w, "height": h, "mtime": mtime}
+    cases = [
+        ([f("/p/IMG_0151 (1).MOV", mtime=0), f("/p/IMG_0151.MOV", mtime=5)], "/p/IMG_0151.MOV", "original name"),
+        ([f("/p/DCIM/.trashed-1700000000-PXL_1.jpg", size=900, mtime=0), f("/p/DCIM/Camera/PXL_1.jpg")],
+         "/p/DCIM/Camera/PXL_1.jpg", "trash"),
+        ([f("/p/.thumbnails/a.jpg", w=4000), f("/p/a.jpg")], "/p/a.jpg", "hidden"),
+        ([f("/p/b copy.jpg"), f("/p/b - Copy.jpg"), f("/p/b.jpg", mtime=9)], "/p/b.jpg", "original name"),
+        ([f("/p/IMG_7-1.jpg"), f("/p/IMG_7.jpg", mtime=9)], "/p/IMG_7.jpg", "original name"),
+        ([f("/p/small.jpg", w=10, size=900), f("/p/big.jpg", w=4000)], "/p/big.jpg", "pixels"),
+        ([f("/p/x.jpg", size=10), f("/p/y.jpg", size=20)], "/p/y.jpg", "largest"),
+        ([f("/p/new.jpg", mtime=9), f("/p/old.jpg", mtime=2)], "/p/old.jpg", "oldest"),
+    ]
+    for files, kept, why in cases:
+        stems = stems_of(files)
+        best, runner_up, *_ = ranked(files)
+        assert best["path"] == kept and why in reason(best, runner_up, stems), files
+    # IMG_12 is a name of its own, not a copy of "IMG" (no such file)
+    assert ranked([f("/p/IMG_12.jpg", size=20), f("/p/IMG_13.jpg", size=10)])[0]["path"] == "/p/IMG_12.jpg"
+
+
+def test_near_groups_never_chain_every_member_is_near_its_keep() -> None:
+    """Look-alikes joined pair by pair made groups of 88 whose members scored 0.23 against the
+    copy kept; each group is now cut around its keep, and every member is within the threshold."""
+    step = np.arccos(0.95)  # each picture 0.95 from the next, 0.80 from the one after
+    t = np.arange(6) * step
+    matrix = np.zeros((6, 8), np.float32)
+    matrix[:, 0], matrix[:, 1] = np.cos(t), np.sin(t)
+    files = [[{"path": f"/p/{i}.jpg", "size": 10, "width": 4, "height": 4, "mtime": float(i), "id": i}]
+             for i in range(6)]
+    pairs = similar_pairs(matrix, 0.93)
+    [component] = groups_of(6, pairs)
+    assert len(component) == 6  # one chain...
+    groups = dupes._around_keeps([(r, files[r]) for r in component], matrix, 0.93, set(),
+                                 {(i, j): s for i, j, s in pairs})
+    assert [[m.path for m in g.members] for g in groups] == [["/p/0.jpg", "/p/1.jpg"], ["/p/2.jpg", "/p/3.jpg"],
+                                                             ["/p/4.jpg", "/p/5.jpg"]]  # ...cut around keeps
+    assert all(m.score >= 0.93 for g in groups for m in g.members) and groups[0].keep_reason == "the oldest file"
+
+
+def test_a_low_threshold_never_builds_every_pair() -> None:
+    """`/api/dupes?near=1&threshold=-1` built all n² pairs (3 GB at 5,000 pictures): the threshold
+    is bounded and each picture brings at most its nearest few."""
+    rng = np.random.default_rng(1)
+    matrix = np.ones((500, 16), np.float32) + rng.standard_normal((500, 16)).astype(np.float32) * 0.1
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)  # every picture like every other
+    pairs = similar_pairs(matrix, 0.5)
+    assert 500 <= len(pairs) <= 500 * dupes.NEIGHBOURS
+    for bad in (-1, 0.2, 1.5):
+        with pytest.raises(ValueError, match="out of range: use 0.5 to 1.0"):
+            dupes.check_threshold(bad)
+
+
+def test_dupes_keeps_the_original_and_refuses_a_loose_threshold_in_cli_and_api(tmp_path) -> None:
+    import json
+    import shutil
+
+    from PIL import Image
+    from starlette.testclient import TestClient
+
+    from picfind.web import app as web
+
+    from .conftest import picfind, shape_files
+
+    lib = tmp_path / "Phone"
+    lib.mkdir()
+    original, bigger = shape_files("red", "circle", n=1, size=96)[0], shape_files("blue", "square", n=1, size=160)[0]
+    original.save(lib / "IMG_0151.png")
+    shutil.copy(lib / "IMG_0151.png", lib / "IMG_0151 (1).png")  # walked first: " " sorts before "."
+    bigger.save(lib / "IMG_0200.png")
+    bigger.resize((80, 80), Image.LANCZOS).save(lib / "IMG_0200 (1).png")  # smaller, and named as a copy
+    db = str(tmp_path / "c.db")
+    picfind("index", str(lib), "--db", db, "--quiet", check=True)
+    [exact] = json.loads(picfind("dupes", "--db", db, "--json", check=True).stdout)
+    assert Path(exact["members"][0]["path"]).name == "IMG_0151.png"
+    assert exact["keep_reason"] == "its original name (the others look like copies)"
+    near = json.loads(picfind("dupes", "--near", "--threshold", "0.9", "--db", db, "--json", check=True).stdout)
+    kept = {Path(g["members"][0]["path"]).name: g for g in near}
+    assert "IMG_0200.png" in kept and kept["IMG_0200.png"]["members"][1]["score"] >= 0.9
+    proc = picfind("dupes", "--near", "--threshold", "-1", "--db", db)
+    assert proc.returncode == 2 and "use 0.5 to 1.0" in proc.stderr and proc.stderr.count("\n") == 1
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url="http://127.0.0.1") as client:
+        bad = client.get("/api/dupes", params={"near": "1", "threshold": "-1"})
+        assert bad.status_code == 400 and "use 0.5 to 1.0" in bad.json()["error"]
+        assert client.get("/api/dupes", params={"near": "1", "threshold": "0.9"}).status_code == 200

@@ -287,3 +287,24 @@ def test_fuzzed_video_containers_end_in_frames_or_a_skip(tmp_path: Path) -> None
             except SkipFile:
                 outcomes.add("skip")
     assert outcomes  # every one ended one way or the other, none raised anything else
+
+
+def test_a_heic_whose_mime_type_is_not_utf8_does_not_crash_the_process(tmp_path: Path) -> None:
+    """pi-heif 1.4 segfaults on a MIME item type that is not UTF-8 (found by the fuzzing above);
+    picfind hands it the file with such bytes replaced. Run in a child: a crash is its exit code."""
+    import subprocess
+    import sys
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 30, 30))).save(
+        out, quality=50, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
+    data = out.getvalue()
+    at = data.index(b"application/rdf+xml")
+    path = tmp_path / "odd.heic"
+    path.write_bytes(data[:at + 4] + b"\x97\x80\xbc" + data[at + 7:])  # "appl\\x97\\x80\\xbcion/rdf+xml"
+    code = ("import sys; from picfind.media.decode import decode, probe; d = open(sys.argv[1], 'rb').read(); "
+            "print(decode(d, 48).image.size, probe(d).width)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.split() == ["(64,", "48)", "64"]

@@ -156,9 +156,9 @@ def test_places_are_stored_shown_and_filtered_on_both_catalogs(db: str, travels:
     assert by_name["green-triangle-2.png"]["place"] is None and by_name["green-triangle-2.png"]["lat"] is None
 
     reds = ["red-circle-0.jpg", "red-circle-1.jpg", "red-circle-2.jpg"]
-    assert found("search", "a shape", "--place", "LYON", db=db) == reds
     region = found("search", "a shape", "--place", "auvergne-rhone-alpes", db=db)  # accents and hyphens optional
     assert region == ["blue-square-0.jpg", *reds]
+    assert found("search", "a shape", "--place", "LYON", db=db) == region  # Villeurbanne is in Lyon's area
     assert found("search", "a shape", "--place", "japan", db=db) == ["blue-square-1.jpg", "blue-square-2.jpg"]
     assert found("search", "a shape", "--place", "fr", db=db) == region  # the country code
     assert found("search", "a shape", "--place", "Lyo", db=db) == []  # whole names only
@@ -198,6 +198,22 @@ def test_shell_lines_take_place_filters(db: str, travels: Path, monkeypatch: pyt
     assert len(lines) == 2 and all("blue-square" in line for line in lines)
 
 
+def drop_later_tables(con: sqlite3.Connection, steps: int) -> None:
+    """Drop the tables, triggers and indexes that migrations after the first `steps` made."""
+    from picfind.catalogs.sqlite.schema import MIGRATIONS, statements
+
+    then = sqlite3.connect(":memory:")
+    for step in MIGRATIONS[:steps]:
+        for statement in statements(step):
+            then.execute(statement)
+    before = {name for (name,) in then.execute("SELECT name FROM sqlite_schema")}
+    for kind in ("trigger", "index", "table"):
+        for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+                                   (kind,)).fetchall():
+            if name not in before:
+                con.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+
+
 def test_a_sqlite_catalog_from_before_places_gets_positions_without_re_embedding(travels: Path, tmp_path: Path) -> None:
     from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -208,6 +224,7 @@ def test_a_sqlite_catalog_from_before_places_gets_positions_without_re_embedding
     con.execute("DROP INDEX files_lat")
     for column in ("lat", "lon", "city", "region", "country", "place_key", "duration"):  # duration: videos, later
         con.execute(f"ALTER TABLE files DROP COLUMN {column}")
+    drop_later_tables(con, steps)
     con.execute(f"PRAGMA user_version = {steps}")
     con.commit()
     con.close()
@@ -220,7 +237,7 @@ def test_a_sqlite_catalog_from_before_places_gets_positions_without_re_embedding
     con.close()
     report = json.loads(run("index", "--json", db=str(db)))
     assert report["embedded"] == 0 and report["read"] == 9
-    assert len(found("search", "a shape", "--place", "lyon", db=str(db))) == 3
+    assert len(found("search", "a shape", "--place", "lyon", db=str(db))) == 4  # with Villeurbanne
     assert json.loads(run("index", "--json", db=str(db)))["read"] == 0
 
 
@@ -236,6 +253,7 @@ def test_a_postgresql_catalog_from_before_places_gets_positions_without_re_embed
                     "DROP COLUMN country, DROP COLUMN place_key")
         con.execute("ALTER TABLE files DROP COLUMN duration")  # and the later step's (videos)
         con.execute("ALTER TABLE embeddings DROP COLUMN owner")
+        con.execute("DROP TABLE faces, faces_read, people")  # and the faces step's
         con.execute("DELETE FROM picfind_schema WHERE version >= 3")
     assert found("search", "a shape", "--place", "lyon", db=pg_url) == []
     with psycopg.connect(pg_url, autocommit=True) as con:
@@ -244,7 +262,7 @@ def test_a_postgresql_catalog_from_before_places_gets_positions_without_re_embed
         assert con.execute("SELECT count(*) FROM files WHERE NOT meta_read").fetchone()[0] == 9
     report = json.loads(run("index", "--json", db=pg_url))
     assert report["embedded"] == 0 and report["read"] == 9
-    assert len(found("search", "a shape", "--place", "lyon", db=pg_url)) == 3
+    assert len(found("search", "a shape", "--place", "lyon", db=pg_url)) == 4  # with Villeurbanne
 
 
 def test_a_video_filmed_somewhere_is_found_by_its_place_on_both_catalogs(db: str, tmp_path: Path) -> None:
@@ -294,3 +312,23 @@ def test_a_portrait_video_keeps_its_position(tmp_path: Path) -> None:
             info = read(f)
         assert (info.width, info.height) == (128, 224)
         assert (info.lat, info.lon) == (pytest.approx(TOKYO[0]), pytest.approx(TOKYO[1]))
+
+
+def test_near_takes_positions_south_and_west_with_spaces_and_units() -> None:
+    """`--near -33.8568,151.2153,5` was taken for an option ("expected one argument"), on the
+    command line and on the shell's lines; spaces and a unit are how people write it."""
+    from picfind.cli.args import build_parser
+    from picfind.cli.shell import shell_line
+
+    sydney = (-33.8568, 151.2153, 5.0)
+    args = build_parser().parse_args(["search", "the opera", "--near", "-33.8568,151.2153,5"])
+    assert parse_near(args.near) == sydney
+    args = build_parser().parse_args(["similar", "x.jpg", "--near", "-33.8568, -151.2153"])
+    assert parse_near(args.near) == (-33.8568, -151.2153, 10.0)
+    _, line = shell_line("the opera --near -33.8568,151.2153,5 -n 3")
+    assert parse_near(line.near) == sydney and line.n == 3
+    assert parse_near("-33.8568, 151.2153, 5km") == sydney == parse_near("-33.8568 151.2153 5 km")
+    assert parse_near("40.7,-74.0,800m")[2] == pytest.approx(0.8) and parse_near("40.7,-74,2mi")[2] == 3.218688
+    for bad in ("-33.8,151.2,5 parsecs", "-33.8,151.2,km", "nan,1"):
+        with pytest.raises(ValueError, match="position|latitude"):
+            parse_near(bad)

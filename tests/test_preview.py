@@ -208,7 +208,14 @@ def shapes_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return db
 
 
-def test_search_preview_draws_the_top_results_in_each_protocol(shapes_db: str, capsys, monkeypatch) -> None:
+@pytest.fixture()
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """capsys's stdout stands in for a terminal (the real ones: the pty and xterm tests)."""
+    monkeypatch.setattr(pv, "_isatty", lambda stream: True)
+
+
+def test_search_preview_draws_the_top_results_in_each_protocol(shapes_db: str, capsys, monkeypatch,
+                                                               terminal: None) -> None:
     monkeypatch.setenv("PICFIND_PREVIEW", "kitty")
     assert main(["search", "a red circle", "-n", "3", "--preview", "--db", shapes_db]) == 0
     out = capsys.readouterr().out
@@ -225,7 +232,7 @@ def test_search_preview_draws_the_top_results_in_each_protocol(shapes_db: str, c
     assert decode_sixel(body)[0] == (160, 160)
 
 
-def test_a_video_previews_the_frame_of_its_moment(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_a_video_previews_the_frame_of_its_moment(tmp_path: Path, capsys, monkeypatch, terminal: None) -> None:
     """The red circle shows at 0:04 of grey footage: the preview is that frame, not the opening."""
     from .videos import RED_CIRCLE, shapes_video
 
@@ -244,11 +251,12 @@ def test_a_video_previews_the_frame_of_its_moment(tmp_path: Path, capsys, monkey
     assert ((r > 150) & (g < 90) & (b < 90)).mean() > 0.02  # red pixels: the moment's frame, not grey footage
 
 
-def test_a_terminal_that_cannot_draw_gets_one_line_and_the_results(shapes_db: str, capsys, monkeypatch) -> None:
+def test_a_terminal_that_cannot_draw_gets_one_line_and_the_results(shapes_db: str, capsys, monkeypatch,
+                                                                  terminal: None) -> None:
     monkeypatch.delenv("PICFIND_PREVIEW", raising=False)
     for name in ("KITTY_WINDOW_ID", "TERM_PROGRAM", "LC_TERMINAL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TERM", "dumb")  # a terminal that says it draws nothing
     assert main(["search", "a red circle", "-n", "2", "--preview", "--db", shapes_db]) == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [pv.CANNOT] and "\x1b" not in captured.out
@@ -257,13 +265,27 @@ def test_a_terminal_that_cannot_draw_gets_one_line_and_the_results(shapes_db: st
     assert "not with --json" in capsys.readouterr().err
 
 
-def test_the_shell_turns_previews_on_and_off(shapes_db: str, capsys, monkeypatch) -> None:
+def test_the_shell_turns_previews_on_and_off(shapes_db: str, capsys, monkeypatch, terminal: None) -> None:
     monkeypatch.setenv("PICFIND_PREVIEW", "iterm")
     monkeypatch.setattr("sys.stdin", io.StringIO("preview on\na red circle -n 1\npreview off\na red circle -n 1\n"))
     assert main(["shell", "--db", shapes_db]) == 0
     out = capsys.readouterr().out
     assert out.count("previews on") == 1 and out.count("previews off") == 1
     assert len(ITERM.findall(out)) == 1
+
+
+def test_previews_never_go_into_a_pipe_or_a_file(shapes_db: str, tmp_path: Path) -> None:
+    """With PICFIND_PREVIEW (or kitty's variables) set, `--preview | less` and `--preview > out`
+    got the pictures' escape codes."""
+    env = {**os.environ, "PICFIND_PREVIEW": "kitty", "KITTY_WINDOW_ID": "1", "PICFIND_MODEL": "tiny-shapes"}
+    piped = subprocess.run([sys.executable, "-m", "picfind", "search", "a red circle", "-n", "2", "--preview",
+                            "--db", shapes_db], capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and "\x1b" not in piped.stdout and len(piped.stdout.splitlines()) == 2
+    assert piped.stderr.splitlines() == [pv.NOT_A_TERMINAL]
+    with open(tmp_path / "out.txt", "w") as f:
+        subprocess.run([sys.executable, "-m", "picfind", "search", "a red circle", "-n", "2", "--preview",
+                        "--db", shapes_db], stdout=f, stderr=subprocess.DEVNULL, env=env, timeout=120, check=True)
+    assert "\x1b" not in (tmp_path / "out.txt").read_text()
 
 
 # a real sixel terminal

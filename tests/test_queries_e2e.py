@@ -95,7 +95,7 @@ def test_wrong_filters_get_one_clear_line(shapes_lib) -> None:
     _, db = shapes_lib
     for args, message in ((["--after", "last summer"], "is not a date"), (["--ext", "j*g"], "not a file extension")):
         proc = picfind("search", "a cat", "--db", str(db), *args)
-        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr  # usage errors
 
 
 def test_search_by_example_from_the_catalog_and_from_outside(shapes_lib, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ Case = Callable[[Path, Path, Path, Mounts], tuple[list[str], str]]
 
 
 def disk_full_thumbnails(pictures: Path, catalog: Path, tmp: Path, mounts: Mounts) -> tuple[list[str], str]:
-    db = mounts.tmpfs("520k") / "c.db"  # room for the catalog (OCR tables too), not for every thumbnail
+    db = mounts.tmpfs("750k") / "c.db"  # room for the catalog (OCR and face tables too), not for every thumbnail
     return ["index", str(pictures), "--db", str(db)], "the disk is full, writing"
 
 
@@ -199,7 +199,7 @@ def test_every_bad_situation_is_one_line_and_the_catalog_survives(case: str, pic
 def test_a_read_only_catalog_still_answers_reads(how: str, catalog: Path, tmp_path: Path, mounts: Mounts) -> None:
     setup = _read_only(["status"], "") if how == "read-only mount" else _immutable_file(["status"])
     db = setup(catalog.parent, catalog, tmp_path, mounts)[0][-1]
-    assert "60 indexed images" in picfind("status", "--db", db, check=True).stdout
+    assert "60 pictures" in picfind("status", "--db", db, check=True).stdout
     found = picfind("search", "a red circle", "-n", "3", "--db", db, "--paths-only", check=True).stdout
     assert len(found.splitlines()) == 3
     from starlette.testclient import TestClient

@@ -74,7 +74,7 @@ def test_a_watch_batch_of_ten_reads_what_it_needs_not_the_library(tmp_path: Path
         new = sorted(str(p) for p in (root / "new").iterdir())
 
         def batch(paths: list[str]):  # what `picfind watch` does with a burst of events (library.watch's apply)
-            return lib._index_roots(lib.catalog.roots(), None, scope={root_id: paths})
+            return lib._index_roots(lib.catalog.roots(), [], scope={root_id: paths})
 
         steps = Steps(monkeypatch, lib.catalog.db)
         report = batch(new)

@@ -60,7 +60,7 @@ def test_new_content_is_hashed_decoded_and_preprocessed(tmp_path: Path) -> None:
     assert result.skip is None and result.content_hash == content_hash(Path(task.path).read_bytes())
     assert result.pixels is not None and result.pixels.shape == (3, 32, 32) and result.pixels.dtype == np.float32
     assert (result.meta.width, result.meta.height) == (96, 64)
-    assert result.thumb is not None and result.text is None and not result.text_failed
+    assert result.thumb is not None and result.results == {} and not result.failed
     assert read_file(task, set(), PREP, IndexOptions(thumbnails=False)).thumb is None
 
 
@@ -190,12 +190,13 @@ def test_a_passing_failure_keeps_a_file_indexed_before(catalog: CatalogBackend, 
 
 
 def test_the_writer_keeps_each_contents_text_once(catalog: CatalogBackend) -> None:
-    writer, report = Writer(catalog, MODEL, 2.0, ocr_model="ocr", texts_read={"known"}), IndexReport()
-    writer.text("ha", "EXIT", False, report)
-    writer.text("ha", "EXIT", False, report)  # a copy read in the same run
-    writer.text("hb", "", False, report)  # read, nothing found
-    writer.text("known", "old", False, report)  # read by an earlier run
-    writer.text("hc", None, True, report)  # OCR failed: read again next run
+    ocr = SimpleNamespace(kind="texts", model="ocr", found=lambda text: int(bool(text)))
+    writer, report = Writer(catalog, MODEL, 2.0, analyses=[ocr], done={"texts": {"known"}}), IndexReport()
+    writer.result("texts", "ha", "EXIT", report)
+    writer.result("texts", "ha", "EXIT", report)  # a copy read in the same run
+    writer.result("texts", "hb", "", report)  # read, nothing found
+    writer.result("texts", "known", "old", report)  # read by an earlier run
+    writer.failed("texts", report)  # OCR failed on hc: read again next run
     writer.commit()
     assert (report.texts_read, report.texts_found, report.texts_failed) == (2, 1, 1)
     assert catalog.texts_read("ocr") == {"ha", "hb"} and catalog.texts_of("ocr", ["ha", "hb"]) == {"ha": "EXIT"}

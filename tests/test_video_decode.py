@@ -20,7 +20,8 @@ from picfind.media.timecode import parse_time, time_label
 from picfind.media.video import frame_cap, open_video, probe, sample
 from picfind.records import frame_key, frame_span, owner
 
-from .conftest import picfind
+from .conftest import picfind, real_photos
+from .hdr import hdr_signal
 from .videos import RED_CIRCLE, shapes_video, videos_fixture, write_video  # noqa: F401 - a fixture
 
 # sampling -----------------------------------------------------------------------------------------
@@ -28,9 +29,12 @@ from .videos import RED_CIRCLE, shapes_video, videos_fixture, write_video  # noq
 def test_candidates_come_every_two_seconds_from_key_frames_only(videos: Path) -> None:
     with open_video(str(videos / "party.mp4")) as f:
         got = sample(f, 224)
-    assert [fr.time for fr in got.frames] == [float(t) for t in range(0, 30, 2)]
-    assert got.decoded <= 30  # key frames only: one a second here, of 300 frames
-    red = np.asarray(got.frames[5].image).reshape(-1, 3).mean(0)  # 0:10 shows the red circle
+    times = [fr.time for fr in got.frames]
+    # every 2 s, and halfway between two samples a cut lies between (grey to red at 10 s, red to
+    # grey at 14 s, then blue at 20 s and grey at 24 s): each scene then shows less than 1 s late
+    assert times == sorted([float(t) for t in range(0, 30, 2)] + [9.0, 13.0, 19.0, 23.0])
+    assert got.decoded <= 34  # key frames only: one a second here, of 300 frames
+    red = np.asarray(got.frames[times.index(10.0)].image).reshape(-1, 3).mean(0)  # 0:10 shows the red circle
     grey = np.asarray(got.frames[0].image).reshape(-1, 3).mean(0)
     assert red[0] > red[1] + 20 and abs(grey[0] - grey[1]) < 5
     assert got.info.duration == 30.0 and got.info.codec == "h264"
@@ -41,7 +45,7 @@ def test_sparse_key_frames_fall_back_to_decoding_in_order(tmp_path: Path) -> Non
     path = shapes_video(tmp_path / "screen.mp4", {6.0: RED_CIRCLE}, 10, gop=1000)  # one key frame
     with open_video(str(path)) as f:
         got = sample(f, 224)
-    assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 5.0, 6.0, 8.0]  # 5.0: halfway to the cut
 
 
 def test_a_portrait_video_comes_out_upright(tmp_path: Path) -> None:
@@ -86,7 +90,7 @@ def test_other_codecs_decode_to_the_right_colours(tmp_path: Path, codec: str, pi
 
 
 def test_hdr_pq_is_tone_mapped_not_left_washed_out() -> None:
-    from picfind.media.video import _tone_map
+    from picfind.media.tone import tone_map as _tone_map
 
     # PQ code values: 0.58 is about 203 nits (paper white), 0.0 black
     out = _tone_map(np.array([[[0.58, 0.58, 0.58], [0.0, 0.0, 0.0], [0.75, 0.75, 0.75]]], np.float32), "pq")
@@ -94,6 +98,34 @@ def test_hdr_pq_is_tone_mapped_not_left_washed_out() -> None:
     assert 150 < white[0] < 240 and black[0] < 10 and highlight[0] > white[0]
     hlg = _tone_map(np.array([[[0.75, 0.75, 0.75]]], np.float32), "hlg")
     assert 120 < hlg[0, 0, 0] < 250
+
+
+@pytest.mark.parametrize("transfer,trc", [("hlg", 18), ("pq", 16)])
+def test_hdr_video_files_are_tone_mapped(tmp_path: Path, transfer: str, trc: int) -> None:
+    """10-bit HEVC with the HLG or PQ transfer set, as phones write it: PyAV 18 reports the
+    transfer as a number, which must be recognised or the frames come out washed out and dark."""
+    from fractions import Fraction
+
+
+
+    picture = np.asarray(Image.fromarray(real_photos()["chelsea"]).resize((160, 112)), np.float64)
+    path = tmp_path / f"{transfer}.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 112, "yuv420p10le"
+        ctx = stream.codec_context
+        ctx.color_trc, ctx.color_primaries, ctx.colorspace = trc, 9, 9  # BT.2020
+        stream.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(hdr_signal(picture, transfer), format="rgb48le")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as raw:
+        assert next(raw.decode(video=0)).color_trc == trc  # what the file says
+    with open_video(str(path)) as f:
+        got = np.asarray(sample(f, 112).frames[0].image, np.float64)
+    assert np.abs(got - picture).mean() < 10  # 23-32 when the transfer is not recognised
 
 
 def test_the_cap_grows_with_length() -> None:
@@ -188,6 +220,24 @@ def test_times_count_from_the_first_frame_as_players_show_them(tmp_path: Path, n
     path = shapes_video(tmp_path / name, {4.0: RED_CIRCLE}, 10, start=1.5)  # its clock starts at 1.5 s
     with open_video(str(path)) as f:
         got = sample(f, 224)
-    assert [fr.time for fr in got.frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
-    red = np.asarray(got.frames[2].image).astype(int)
+    times = [fr.time for fr in got.frames]
+    assert times == [0.0, 2.0, 3.0, 4.0, 6.0, 7.0, 8.0]  # 3.0, 7.0: halfway to the cuts at 4 s and 8 s
+    red = np.asarray(got.frames[times.index(4.0)].image).astype(int)
     assert ((red[..., 0] > 180) & (red[..., 1] < 90)).mean() > 0.02  # 0:04 as a player shows it: the circle
+
+
+def test_a_long_video_with_sparse_key_frames_is_sampled_near_each_time(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long videos seek to each sample time; when the key frame before it is over a second
+    earlier, the frame at that time is decoded forward from it (key frames at 0, 5.63, 7.0 and
+    10.63 s only, as a messenger re-encodes)."""
+    from picfind.media import video
+
+    clip = shapes_video(tmp_path / "long.mp4", {7.5: RED_CIRCLE}, 15, keys=[0, 5.63, 7.0, 10.63])
+    monkeypatch.setattr(video, "SEEK_AFTER", 5.0)  # the path of videos over 5 minutes, on a short one
+    with open_video(str(clip)) as f:
+        got = sample(f, 224)
+    times = [fr.time for fr in got.frames]
+    targets = [i * 15 / 8 for i in range(8)]  # 15 s: 8 samples
+    assert all(any(t - 1.0 - 1e-3 <= ft <= t + 0.2 for ft in times) for t in targets), times  # was [0, 5.6, 7, 10.6]
+    assert got.decoded <= 57 * len(times)  # at most from a key frame to its sample or cut, each (5.6 s at 10 fps)

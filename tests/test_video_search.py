@@ -103,14 +103,14 @@ def test_ext_restricts_and_videos_are_indexed_by_default(tmp_path: Path, videos:
 
 def test_an_older_catalog_migrates_and_its_default_roots_read_videos(tmp_path: Path, videos: Path) -> None:
     from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
-    from picfind.media.formats import IMAGE_EXTENSIONS
+    from picfind.media.formats import PHOTOS_V1
 
     db = tmp_path / "old.db"
     con = sqlite3.connect(db)
     before = MIGRATIONS.index(next(m for m in MIGRATIONS if "ADD COLUMN duration" in m))  # later steps too
     con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
     con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, '[]', 0)",
-                (os.fsencode(str(videos)), json.dumps(list(IMAGE_EXTENSIONS))))
+                (os.fsencode(str(videos)), json.dumps(list(PHOTOS_V1))))
     con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[\"png\"]', '[]', 0)",
                 (b"/elsewhere",))
     con.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_hash, status, meta_read) "
@@ -146,7 +146,8 @@ def test_the_command_names_the_moment(indexed: Path) -> None:
                               check=True).stdout)
     assert {h["kind"] for h in only} == {"image"}
     bad = picfind("search", "a red circle", "--db", str(indexed), "--kind", "film")
-    assert bad.returncode != 0 and "image or video" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "invalid choice: 'film'" in bad.stderr and "image" in bad.stderr  # a usage error
+    assert "Traceback" not in bad.stderr
     shell = picfind("shell", "--db", str(indexed), input="a red circle --kind video -n 1\n", check=True).stdout
     assert re.search(r"party\.mp4 @ 0:10\b", shell) and "sun.png" not in shell  # the shell shows the same rows
 
@@ -250,7 +251,7 @@ def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_
     import psycopg
 
     from picfind.catalogs.postgres.schema import MIGRATIONS
-    from picfind.media.formats import IMAGE_EXTENSIONS
+    from picfind.media.formats import PHOTOS_V1
 
     with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before videos
         con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
@@ -260,7 +261,7 @@ def test_a_postgresql_catalog_of_the_previous_schema_gains_videos_and_keeps_its_
             con.execute(script)
             con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
         con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES ('/p', %s, '[]', 0)",
-                    (json.dumps(list(IMAGE_EXTENSIONS)),))
+                    (json.dumps(list(PHOTOS_V1)),))
         con.execute("INSERT INTO files(path, root_id, size, mtime_ns, mtime_local, ext, content_hash, status) "
                     "VALUES ('/p/a.jpg', 1, 1, 1, '2020-01-01 00:00:00', 'jpg', 'h', 'ok')")
         con.execute("INSERT INTO embeddings(content_hash, model, vector) VALUES ('h', 'm', '[1,0]')")
@@ -348,7 +349,7 @@ def test_exact_copies_and_reencoded_videos_are_grouped(tmp_path: Path, videos: P
     near = json.loads(picfind("dupes", "--near", "--db", str(db), "--json", check=True).stdout)
     groups = [sorted([Path(m["path"]).name, *(Path(c).name for c in m["copies"])] for m in g["members"])
               for g in near]
-    assert [["party copy.mp4", "party.mp4"], ["party small.webm"]] in groups
+    assert [["party small.webm"], ["party.mp4", "party copy.mp4"]] in groups  # the original, its copy under it
     assert not any("other.mp4" in sum(g, []) or "sun.png" in sum(g, []) for g in groups)
 
 
@@ -403,3 +404,28 @@ def test_a_static_shot_costs_one_encoder_run_and_keeps_one_moment(tmp_path: Path
     assert any(frame_span(k) == (0.0, 20.0) for k in keys)
     # 10 + 7 candidates; the still one costs one run, the busy one about one per change
     assert report.frames_embedded <= 1 + 7 and report.frames_embedded < 17
+
+
+def test_a_moment_is_found_on_time_when_key_frames_are_sparse(tmp_path: Path) -> None:
+    """A messenger's re-encoded clip: key frames at 0, 5.63, 7.0 and 10.63 s only, none at the
+    cut at 7.5 s. The scene is reported within a second of its start, not at the next key frame."""
+    from picfind.media.video import open_video, sample
+
+    clip = shapes_video(tmp_path / "lib" / "VID-WA0001.mp4", {7.5: RED_CIRCLE}, 15, keys=[0, 5.63, 7.0, 10.63])
+    with open_video(str(clip)) as f:
+        got = sample(f, 224)
+    assert got.decoded < 150  # not every frame: only forward from a key frame to a late sample time
+    with Library(tmp_path / "cat.db", model="tiny-shapes") as lib:
+        lib.index([str(tmp_path / "lib")])
+        best = lib.search("a red circle", n=1)[0]
+    assert 7.5 <= best.time <= 8.5, best.moments  # 10.6 s when only key frames were decoded
+
+
+def test_a_scene_is_found_within_a_second_of_its_start_between_two_samples(tmp_path: Path) -> None:
+    """Samples are 2 s apart: a scene starting at 6.2 s showed first in the 8 s sample. The frame
+    halfway between two samples that differ like a cut is decoded too, so it is found at 7 s."""
+    shapes_video(tmp_path / "lib" / "clip.mp4", {6.2: RED_CIRCLE}, 20)  # a key frame every second
+    with Library(tmp_path / "cat.db", model="tiny-shapes") as lib:
+        lib.index([str(tmp_path / "lib")])
+        best = lib.search("a red circle", n=1)[0]
+    assert 6.2 <= best.time <= 7.2, best.moments  # 8.0 with samples every 2 s only

@@ -117,23 +117,32 @@ def test_the_cli_and_the_shell_refuse_them_too(catalog: str) -> None:
 
 
 @contextmanager
-def in_process(db: str, token: str | None = None) -> Iterator[tuple[str, int]]:
-    """The app on a real uvicorn server on 127.0.0.1, in this process (so a test can reach into it)."""
+def running(config) -> Iterator[None]:
+    """A uvicorn server with this config on a thread of this process, until the block ends."""
     import uvicorn
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(web.create_app(db, MODEL, token), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}/", port
+        yield
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(15)
+
+
+@contextmanager
+def in_process(db: str, token: str | None = None) -> Iterator[tuple[str, int]]:
+    """The app on a real uvicorn server on 127.0.0.1, in this process (so a test can reach into it)."""
+    import uvicorn
+
+    port = free_port()
+    with running(uvicorn.Config(web.create_app(db, MODEL, token), host="127.0.0.1", port=port,
+                                log_level="warning", access_log=False)):
+        yield f"http://127.0.0.1:{port}/", port
 
 
 def test_thumbnails_answer_while_a_heavy_search_runs(catalog: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,6 +259,7 @@ def test_the_token_from_the_environment_or_a_file(catalog: str, tmp_path: Path, 
     try:
         line = proc.stdout.readline()
         assert f"127.0.0.1:{port}" in line and secret not in " ".join(proc.args)
+        assert secret not in line and ("$PICFIND_TOKEN" if how == "env" else "--token-file") in line  # not in logs
         url = f"http://127.0.0.1:{port}/api/status"
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(url, timeout=30)

@@ -30,11 +30,13 @@ def grey(size: int, seed: int = 0) -> Image.Image:
 def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: float, fps: int = 10,
                 size: tuple[int, int] = (224, 160), codec: str = "libx264", gop: int = 10,
                 rotation: int = 0, pix_fmt: str = "yuv420p", creation_time: str | None = None,
-                container_options: dict | None = None, start: float = 0.0, location: str | None = None) -> Path:
+                container_options: dict | None = None, start: float = 0.0, location: str | None = None,
+                keys: list[float] | None = None) -> Path:
     """A video showing each (start second, picture) until the next one; pictures are centred on
     a grey canvas of `size` (as shown) with a little moving noise, as a camera would record them.
     `rotation`: stored turned, with a display matrix that turns it back (as phones do); `start`:
-    the first frame's timestamp (camcorders' MPEG-TS files do not start at 0)."""
+    the first frame's timestamp (camcorders' MPEG-TS files do not start at 0); `keys`: the only
+    seconds with a key frame (as messengers re-encode clips: few, irregular, none at the cuts)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size if rotation % 180 == 0 else size[::-1]  # as stored
     with av.open(str(path), "w", options=container_options or {}) as out:
@@ -47,6 +49,10 @@ def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: f
         stream.codec_context.gop_size = gop
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "crf": "28"}
+        if keys is not None:
+            stream.codec_context.gop_size = 10_000
+            stream.options = {**stream.options, "x264-params": "keyint=10000:min-keyint=10000:scenecut=0"}
+        key_frames = {round(k * fps) for k in keys or []}
         if rotation:
             stream.set_display_rotation(rotation)
         rng = np.random.default_rng(1)
@@ -61,6 +67,8 @@ def write_video(path: Path, scenes: list[tuple[float, Image.Image]], duration: f
             frame = av.VideoFrame.from_ndarray(np.clip(arr, 0, 255).astype(np.uint8), format="rgb24")
             frame.pts = i + round(start * fps)
             frame.time_base = Fraction(1, fps)
+            if keys is not None:
+                frame.pict_type = av.video.frame.PictureType.I if i in key_frames else av.video.frame.PictureType.NONE
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from picfind.media.formats import normalise_extensions
-from picfind.media.places import EARTH_KM
+from picfind.media.places import EARTH_KM, spoken
 from picfind.records import fold, when_text
 
 DEFAULT_NEAR_KM = 10.0
@@ -35,18 +35,28 @@ def parse_date(text: str) -> str:
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
 
 
+_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
+
+
 def parse_near(text: str) -> tuple[float, float, float]:
-    """"LAT,LON" or "LAT,LON,KM" (decimal degrees, north and east positive) -> (lat, lon, km)."""
-    parts = [p.strip() for p in text.replace(";", ",").split(",")]
-    usage = f"{text!r} is not a position: write LAT,LON or LAT,LON,KM in decimal degrees, e.g. 48.858,2.294,5"
+    """"LAT,LON" or "LAT,LON,KM" (decimal degrees, north and east positive; commas or spaces
+    between; the distance may carry a unit: 5km, 800 m, 3mi) -> (lat, lon, km)."""
+    parts = [p for p in re.split(r"[\s,;]+", text.strip().lower()) if p]
+    if len(parts) == 4 and parts[3] in _UNITS:  # "5 km": the unit as its own word
+        parts[2:] = [parts[2] + parts[3]]
+    usage = (f"{text!r} is not a position: write LAT,LON or LAT,LON,KM in decimal degrees "
+             "(south and west negative), e.g. 48.858,2.294,5 or -33.857,151.215,2km")
     if len(parts) not in (2, 3):
         raise ValueError(usage)
+    distance = re.fullmatch(r"([0-9.eE+-]+)(km|m|mi)?", parts[2]) if len(parts) == 3 else None
     try:
         lat, lon = float(parts[0]), float(parts[1])
-        km = float(parts[2]) if len(parts) == 3 else DEFAULT_NEAR_KM
+        if len(parts) == 3 and distance is None:
+            raise ValueError(usage)
+        km = float(distance[1]) * _UNITS[distance[2] or "km"] if distance else DEFAULT_NEAR_KM
     except ValueError:
         raise ValueError(usage) from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValueError(f"{text!r}: latitude runs from -90 to 90 and longitude from -180 to 180")
     if not 0 < km <= 20_100:
         raise ValueError(f"{text!r}: the distance is in km, more than 0 and at most 20100 (half the Earth)")
@@ -64,10 +74,12 @@ class Filter:
     place: str | None = None  # a city, region, country or country code, folded (`records.fold`)
     near: tuple[float, float, float] | None = None  # lat, lon, km
     kind: str | None = None  # "image" or "video"
+    people: list[int] = field(default_factory=list)  # person ids (the library turns names into them)
+    people_mode: str = "all"  # "all" of them in the picture, "any" of them, or "only" them (no one else)
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height or self.place or self.near or self.kind)
+                    or self.min_width or self.min_height or self.place or self.near or self.kind or self.people)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
@@ -85,9 +97,13 @@ class Filter:
             raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
         if kind not in (None, "image", "video"):
             raise ValueError(f"{kind!r} is not a kind: write image or video")
+        since, until = parse_date(after) if after else None, parse_date(before) if before else None
+        if since and until and since >= until:
+            raise ValueError(f"after {after} and before {before}: no picture can be both (did you mean "
+                             f"after {before} and before {after}?)")
         return cls(folders=[os.path.abspath(os.path.expanduser(f) if local else f) for f in folders or []],
-                   after=parse_date(after) if after else None, before=parse_date(before) if before else None,
-                   extensions=normalise_extensions(extensions, ()) if extensions else [],
+                   after=since, before=until,
+                   extensions=[like_escape(e) for e in normalise_extensions(extensions, ())] if extensions else [],
                    min_width=min_width, min_height=min_height, place=fold(place) if place else None,
                    near=parse_near(near) if near else None, kind=kind)
 
@@ -116,6 +132,23 @@ class Dialect:
     contains: str  # true when its second text occurs in its first ({} and {})
 
 
+PEOPLE_MODES = ("all", "any", "only")
+_FACE_OF = "SELECT 1 FROM faces x WHERE x.content_hash = f.content_hash AND x.person_id"
+
+
+def _people(people: list[int], mode: str, m: str) -> tuple[str, list]:
+    """Pictures (and videos, in any frame) holding all, any, or only these people."""
+    ids = ", ".join([m] * len(people))
+    if mode == "any":
+        return f"EXISTS ({_FACE_OF} IN ({ids}))", list(people)
+    parts = [f"EXISTS ({_FACE_OF} = {m})" for _ in people]
+    params = list(people)
+    if mode == "only":
+        parts.append(f"NOT EXISTS ({_FACE_OF} IS NOT NULL AND x.person_id NOT IN ({ids}))")
+        params += people
+    return "(" + " AND ".join(parts) + ")", params
+
+
 def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
     """A filter as a condition over `files f` and its parameters (`dialect.true` when nothing is
     filtered)."""
@@ -136,16 +169,28 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         if value:
             parts.append(f"{column} {op} {m}")
             params.append(value)
-    if where.place:
-        parts.append(dialect.contains.format("coalesce(f.place_key, '')", m))
-        params.append(f"|{where.place}|")
+    if where.place:  # one of its names, or within the area of the town of that name
+        names, areas = spoken(where.place)
+        sql = [dialect.contains.format("coalesce(f.place_key, '')", m) for _ in names]
+        params += [f"|{n}|" for n in names]
+        for area in areas:
+            sql.append(f"({_within(area, m, params)})")
+        parts.append("(" + " OR ".join(sql) + ")")
     if where.near:
-        lat, lon, km = where.near
-        # A band of latitudes first (cheap, and it drops files with no position), then the
-        # distance: picfind_km is a function both catalogs define (haversine, in km).
-        span = math.degrees(km / EARTH_KM)
-        parts.append(f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}")
-        params += [lat - span, lat + span, lat, lon, km]
+        parts.append(_within(where.near, m, params))
     if where.kind:  # a video's row has its duration; a picture's has none
         parts.append(f"f.duration IS {'NOT ' if where.kind == 'video' else ''}NULL")
+    if where.people:
+        sql, values = _people(where.people, where.people_mode, m)
+        parts.append(sql)
+        params += values
     return (" AND ".join(parts) or dialect.true), params
+
+
+def _within(near: tuple[float, float, float], m: str, params: list) -> str:
+    """A position within km of (lat, lon): a band of latitudes first (cheap, and it drops files with
+    no position), then the distance (picfind_km, which both catalogs define: haversine, in km)."""
+    lat, lon, km = near
+    span = math.degrees(km / EARTH_KM)
+    params += [lat - span, lat + span, lat, lon, km]
+    return f"f.lat BETWEEN {m} AND {m} AND f.lon IS NOT NULL AND picfind_km(f.lat, f.lon, {m}, {m}) <= {m}"

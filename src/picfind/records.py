@@ -128,9 +128,12 @@ def place_values(f: IndexedFile) -> tuple:
 
 def place_fields(lat: float | None, lon: float | None, city: str | None, region: str | None,
                  country: str | None) -> dict:
-    """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes, France"."""
+    """The columns of PLACE_READ as a result's fields: `place` is one line, "Lyon, Auvergne-Rhône-Alpes,
+    France", and `city`, `region` and `country` each name (None where unknown)."""
     place = str(Place(city or "", region or "", country or "")) if lat is not None else ""
-    return {"lat": lat, "lon": lon, "place": place or None}
+    named = lat is not None
+    return {"lat": lat, "lon": lon, "place": place or None, "city": named and city or None,
+            "region": named and region or None, "country": named and country or None}
 
 
 def frame_key(content_hash: str, start: float, end: float) -> str:
@@ -162,15 +165,24 @@ class SkippedFile(FileStat):
 EARLY_SQL = f"SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < '{FIRST_PHOTO_YEAR:04d}'"
 
 
+# What the catalog holds, as status, the shell and the page count it: distinct pictures (copies
+# once), distinct videos, and the videos' moments (kept frames) searched with the model.
+KINDS_SQL = ("SELECT count(DISTINCT CASE WHEN duration IS NULL THEN content_hash END), "
+             "count(DISTINCT CASE WHEN duration IS NOT NULL THEN content_hash END) FROM files WHERE status = 'ok'")
+
+
 def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict], positioned: int = 0, early: int = 0) -> dict:
+             offline: list[dict], positioned: int = 0, early: int = 0, kinds: tuple[int, int, int] = (0, 0, 0)) -> dict:
     """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents;
     `positioned`: those with a GPS position; `early`: those whose capture time is before
-    FIRST_PHOTO_YEAR, surely a clock never set)."""
+    FIRST_PHOTO_YEAR, surely a clock never set; `kinds`: pictures, videos, moments)."""
     return {
         f"dates_before_{FIRST_PHOTO_YEAR}": early,
+        "pictures": kinds[0],
+        "videos": kinds[1],
+        "moments": kinds[2],
         "files_seen": files_seen,
-        "images_indexed": ok[0],
+        "images_indexed": ok[0],  # indexed files, videos and copies included (the name is older than videos)
         "unique_contents": ok[1],
         "duplicate_copies": ok[0] - ok[1],
         "embedded_with_model": embedded,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,6 +129,13 @@ class CatalogBackend(Protocol):
     def index_status(self, model: str) -> dict: ...
     def skipped_files(self) -> list[dict]: ...
     def size_bytes(self) -> int: ...
+
+    # per-content analyses (`picfind.analysis`), each kept per (content or video frame, its model)
+    def analysed(self, kind: str, model: str) -> KnownContents:
+        """The contents and video frames this analysis ("texts", "faces") has seen, with or without
+        a finding: asked per content met, never read whole (`catalogs/analyses.py`)."""
+    def put_analysed(self, kind: str, model: str, results: dict[str, Any]) -> None:
+        """Store an analysis's results, in one transaction (a content analysed twice keeps the first)."""
 
     # the text read from pictures (`index --ocr`), per (content, OCR model): `sqlite/text.py`, `postgres/text.py`
     def texts_read(self, ocr_model: str) -> set[str]: ...

@@ -1,5 +1,6 @@
 """The `picfind` command: a thin layer over `picfind.Library` (its arguments in `args.py`, its output
-in `output.py`, the prompt in `shell.py`, `picfind models` in `models.py`)."""
+in `output.py`, the prompt in `shell.py`, `picfind models` in `models.py`, `picfind people` in
+`people.py`, `picfind serve` in `serve.py`)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,35 @@ import datetime
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, filter_of
+from picfind.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_parser, where_of
 from picfind.cli.models import cmd_models
-from picfind.cli.output import ProgressBar, after_results, dumps, print_hits, say, shown, size_text
+from picfind.cli.output import (
+    ProgressBar,
+    after_results,
+    dumps,
+    holdings,
+    no_match_hints,
+    print_hits,
+    say,
+    shown,
+    size_text,
+)
+from picfind.cli.people import cmd_people, understood_line
+from picfind.cli.serve import cmd_serve
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
 from picfind.library.models import MODEL_ERRORS
 from picfind.ocr.reader import OcrUnavailable
+from picfind.people.settings import FacesUnavailable
 from picfind.records import CatalogError, printable
+from picfind.search.moments import LIVE_MOTION
 
 if TYPE_CHECKING:
     from picfind.filters import Filter
@@ -42,24 +56,35 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
     bar = ProgressBar(enabled=not quiet and sys.stderr.isatty() or os.environ.get("PICFIND_PROGRESS") == "1")
     try:
         report = lib.index(args.paths or None, args.ext, args.exclude, options, progress=bar, ann=args.ann,
-                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, waiting=lambda holder: say(
+                           build_progress=bar.vectors, ray=args.ray, ocr=args.ocr, faces=args.faces,
+                           clutter=args.clutter,
+                           waiting=lambda holder: say(
                                args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
     finally:
         bar.close()
     if args.json:
         print(dumps(report.as_dict()))
     elif not getattr(args, "quiet", False):
-        skipped = sum(report.skipped.values())
-        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
+        left_out = {r: n for r, n in report.skipped.most_common() if r != LIVE_MOTION}  # motions: with stills
+        skipped = sum(left_out.values())
+        reasons = ", ".join(f"{n} {r}" for r, n in left_out.items())
+        motions = report.skipped.get(LIVE_MOTION, 0)
+        live = f"{motions} Live Photo motion{'s' * (motions != 1)} (shown with the still), " if motions else ""
         rate = report.read / report.seconds if report.seconds else 0
         print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
               f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
-              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, "
+              f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, {live}"
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
-              f"{lib.model} on {report.device})")
+              f"{lib.model}{f' on {report.device}' if report.embedded else ''})")
         if report.texts_read or report.texts_failed:
             failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
             print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
+        if report.faces_read or report.faces_failed:
+            failed = f"; failed on {report.faces_failed} (tried again next run)" if report.faces_failed else ""
+            people = report.people
+            grouped = (f"; {people['new_people']} new people, {people['waiting']} faces waiting"
+                       if people else "")
+            print(f"faces: {report.faces_found} found in {report.faces_read} pictures and frames{grouped}{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     for place, n in report.offline.items() if not quiet else ():
@@ -89,16 +114,17 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
         if b.reason == "start":
             roots = ", ".join(shown(p) for p in b.rescanned) or "no folder present now"
             note(f"watching {roots} for {lib.location} (Ctrl-C stops)")
-        if args.json:
+        if args.json and (b.changed or b.reason == "start"):
             print(json.dumps(printable(b.as_dict()), allow_nan=False), flush=True)
-        elif not quiet and b.changed:
+        elif not args.json and not quiet and b.changed:
             print(b.line(), flush=True)
 
     old = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         lib.watch(args.paths or None, args.ext, args.exclude, batch, note, stop,
                   WatchOptions(settle=args.settle, rescan_every=args.rescan_minutes * 60),
-                  waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+                  waiting=lambda holder: note(f"waiting for {holder}, which is indexing {lib.location}, to finish"),
+                  clutter=args.clutter)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -107,21 +133,54 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 
 
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
-    return _answer(args, lib, " ".join(args.query), lambda where: lib.search(
-        args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort, ocr_only=args.ocr_only))
+    if args.here:
+        _index_here(args, lib)
+
+    def find(where: Filter) -> list[Hit]:
+        line = understood_line(lib, args.query, where)
+        if line and not args.json and not args.paths_only and not args.null:
+            say(args, line)
+        return lib.search(args.query, n=args.n, min_score=args.min_score, where=where, sort=args.sort,
+                          ocr_only=args.ocr_only)
+    code = _answer(args, lib, " ".join(args.query), find)
+    hint = lib.language_hint(args.query)
+    if hint:
+        print(f"picfind: {terminal(hint)}", file=sys.stderr)
+    return code
+
+
+def _index_here(args: argparse.Namespace, lib: Library) -> None:
+    """`search --here`: the folder this command runs in is indexed first (remembered as a root;
+    later runs read only what changed), and the search looks only under it, as rclip does."""
+    here = os.getcwd()
+    bar = ProgressBar(enabled=not getattr(args, "quiet", False) and sys.stderr.isatty())
+    try:
+        report = lib.index([here], progress=bar, waiting=lambda holder: say(
+            args, f"waiting for {holder}, which is indexing {lib.location}, to finish"))
+    finally:
+        bar.close()
+    if report.embedded or report.removed:
+        say(args, f"indexed {shown(here)}: {report.embedded} new, {report.removed} removed, "
+                  f"{report.unchanged} unchanged")
+    if report.interrupted:
+        raise KeyboardInterrupt
+    args.folders = args.folders or [here]
 
 
 def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
     return _answer(args, lib, f"like {args.image}", lambda where: lib.similar(
-        args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at))
+        args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at, faces=args.faces))
 
 
 def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[Filter], list[Hit]]) -> int:
     """Show what a search or a similar finds: the rows (with their pictures where asked), then the
     contact sheet or the viewer."""
     draw = _previews(args, lib)
-    hits = find(filter_of(args))
+    where = where_of(args, lib)
+    hits = find(where)
     print_hits(hits, args, draw)
+    for hint in no_match_hints(where, lib) if not hits else ():
+        print(f"picfind: {hint}", file=sys.stderr)
     after_results(hits, args, label, lib)
     return 0
 
@@ -148,7 +207,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
-              f"{size_text(g.wasted_bytes)} in all but the first:")
+              f"{size_text(g.wasted_bytes)} in all but the first (kept for {g.keep_reason}):")
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""
@@ -161,41 +220,6 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
-    from picfind.web.app import serve
-    from picfind.web.gates import is_loopback
-
-    token = server_token(args)
-    if not is_loopback(args.host) and not token:
-        raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
-                         "(every request must then carry it)")
-    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
-        try:
-            probe.bind((args.host, args.port))
-        except OSError as e:
-            raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
-    if args.watch and not lib.roots():
-        raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
-    lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later
-    lib.close()  # the server opens its own, on its worker thread
-    serve(lib.target, getattr(args, "model", None), args.host, args.port, token, args.open, args.watch)
-    return 0
-
-
-def server_token(args: argparse.Namespace) -> str | None:
-    """The token: --token, else the first line of --token-file, else $PICFIND_TOKEN (None: no token)."""
-    if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                token = f.readline().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"--token-file {args.token_file}: {getattr(e, 'strerror', None) or e}") from None
-        if not token:
-            raise UsageError(f"--token-file {args.token_file} is empty: write the token on its first line")
-        return args.token or token
-    return args.token or os.environ.get("PICFIND_TOKEN", "").strip() or None
-
-
 def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     st = lib.status()
     if args.skipped:
@@ -205,8 +229,11 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
         return 0
     print(f"catalog   {shown(st['catalog'])} ({st['catalog_bytes'] / 2**20:.1f} MiB)")
     print(f"model     {st['model']}")
+    if st["text_model"]:
+        print(f"queries   read by {st['text_model']} (`picfind index --text-model none`: {st['model']}'s own)")
     print("roots     " + ("\n          ".join(shown(r["path"]) for r in st["roots"]) or "(none)"))
-    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed images, "
+    print(f"holds     {holdings(st)}")
+    print(f"files     {st['files_seen']} seen, {st['images_indexed']} indexed, "
           f"{st['unique_contents']} unique, {st['duplicate_copies']} duplicate copies")
     print(f"embedded  {st['embedded_with_model']} with {st['model']}")
     print(f"places    {st['with_position']} with a GPS position (--place, --near)")
@@ -228,6 +255,15 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
     else:
         text = " (turn on with `picfind index --ocr`)"
     print(f"text      {ocr['setting']}{text}")
+    if st["live_photo_motions"]:
+        print(f"live      {st['live_photo_motions']} Live Photo motion{'s' * (st['live_photo_motions'] != 1)}, "
+              "each shown with its still (not skipped)")
+    faces = st["faces"]
+    if faces["setting"] != "off" or faces["faces"]:
+        print(f"people    {faces['people']} people, {faces['faces']} faces ({faces['waiting']} waiting for more "
+              "pictures of them; `picfind people`)")
+    else:
+        print("people    off (turn on with `picfind index --faces`)")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     for place in st["offline"]:
@@ -245,8 +281,6 @@ def _offline_line(files: int, place: str, since: float | None = None) -> str:
 
 def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     if args.action == "remove":
-        if not args.path:
-            raise UsageError("which root? `picfind roots remove PATH`")
         n = lib.remove_root(args.path)
         print(f"removed {shown(args.path)} and its {n} files from the catalog (nothing on disk was touched)")
         return 0
@@ -261,6 +295,10 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     return 0
 
 
+# Commands that only read refuse a catalog that is not there (None: the shell)
+READERS = {"search", "similar", "dupes", "status", "serve", "shell", "roots", "people", None}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops like Ctrl-C: what is committed stays."""
     raise KeyboardInterrupt
@@ -271,20 +309,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        model_name = getattr(args, "name", None) if args.command == "models" else None  # models download/remove NAME
         for what, value in (("--db", getattr(args, "db", None)), ("the model name", getattr(args, "model", None)),
-                            ("the folder name", getattr(args, "dir", None))):
+                            ("the model name", model_name), ("the folder name", getattr(args, "dir", None))):
             if value == "":  # not the default, nor the current folder
                 raise UsageError(f"{what} is empty: name one (an empty name is neither the default nor the "
                                  "current folder)")
+        if args.command == "search" and not any(t.strip() for t in args.query) and not args.person:
+            raise UsageError('the query is empty: describe the picture (picfind search "a red car"), '
+                             "or --person NAME")  # before any catalog is opened
         if args.command == "models":
             return cmd_models(args)
         db = getattr(args, "db", None) or default_db()
-        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None)) as lib:
+        text_model = getattr(args, "text_model", None)
+        with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None),
+                     create=args.command not in READERS or getattr(args, "here", False),
+                     text_model=None if args.command == "index" else text_model) as lib:
+            if args.command == "index" and text_model is not None:
+                lib.set_text_model(text_model)  # checked against the catalog's model before any work
             command = {"index": cmd_index, "search": cmd_search, "similar": cmd_similar, "dupes": cmd_dupes,
                        "status": cmd_status, "roots": cmd_roots, "serve": cmd_serve,
-                       "watch": cmd_watch}.get(args.command, run_shell)
+                       "watch": cmd_watch, "people": cmd_people}.get(args.command, run_shell)
             return command(args, lib)
-    except (CatalogError, *MODEL_ERRORS, UsageError, ValueError, LookupError, OcrUnavailable) as e:
+    except (CatalogError, *MODEL_ERRORS, UsageError, ValueError, LookupError, OcrUnavailable, FacesUnavailable) as e:
         print(f"picfind: error: {terminal(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_ERROR
     except (sqlite3.Error, OSError, MemoryError) as e:  # a damaged or read-only catalog, a full disk...

@@ -20,11 +20,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):
             print(dumps([r.as_dict() for r in rows]))
             return 0
+        width = max(22, *(len(r.name) + 2 for r in rows))
         for r in rows:
             mark = "installed" if r.installed else "-"
             name = f"{r.name} *" if r.default else r.name
-            print(terminal(f"{name:<22} {r.size / 1e6:>7.0f} MB  {r.licence:<11} {mark:<10} {r.hashes}"))
-            print(f"{'':<22} {terminal(str(r.description))}" + (f"\n{'':<22} {terminal(r.path)}" if r.path else ""))
+            print(terminal(f"{name:<{width}} {r.size / 1e6:>7.0f} MB  {r.licence:<12} {mark:<10} {r.hashes}"))
+            print(f"{'':<{width}} {terminal(str(r.description))}"
+                  + (f"\n{'':<{width}} {terminal(r.path)}" if r.path else ""))
+            reads = "English only" if r.languages == "en" else r.languages
+            pairs = f"; text only, answers for catalogs of {', '.join(r.pairs_with)}" if r.pairs_with else ""
+            print(f"{'':<{width}} reads: {terminal(reads)}{terminal(pairs)}")
         print("* the default for a new catalog; a catalog keeps the model it was indexed with")
         return 0
     if action == "download":

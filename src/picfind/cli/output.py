@@ -20,6 +20,7 @@ from picfind.records import printable
 from picfind.search.ranking import Hit
 
 if TYPE_CHECKING:  # indexing is imported by the command that uses it
+    from picfind.filters import Filter
     from picfind.indexing.stages import IndexReport
     from picfind.library import Library
 
@@ -68,6 +69,8 @@ def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], 
                 print(f"{'':>3}  {'':>5}  = {shown(d)}")
             if h.motion:
                 print(f"{'':>3}  {'':>5}  live photo: {shown(h.motion)}")
+            if h.raw:
+                print(f"{'':>3}  {'':>5}  raw: {shown(h.raw)}")
             if h.place or h.lat is not None:
                 print(f"{'':>3}  {'':>5}  place: {terminal(h.place or '')}"
                       + (f"  ({h.lat:.5f}, {h.lon:.5f})" if h.lat is not None and h.lon is not None else ""))
@@ -77,6 +80,21 @@ def print_hits(hits: list[Hit], args: argparse.Namespace, draw: Callable[[Hit], 
             if shown_picture:
                 sys.stdout.write(shown_picture)
                 sys.stdout.flush()
+
+
+def no_match_hints(where: Filter, lib: Library) -> list[str]:
+    """Why a filtered search may have found nothing, where it can be told: a folder that is not
+    there or not under any root (instead of a silent "no matches")."""
+    hints = []
+    roots = [r.path.rstrip(os.sep) + os.sep for r in lib.roots()]
+    for folder in where.folders:
+        if not os.path.isdir(folder):
+            hints.append(f"--in {shown(folder)}: no such folder here (results show where pictures are)")
+        elif not any((folder.rstrip(os.sep) + os.sep).startswith(r) or r.startswith(folder.rstrip(os.sep) + os.sep)
+                     for r in roots):
+            hints.append(f"--in {shown(folder)} is under no indexed folder: `picfind roots` lists them, "
+                         f"`picfind index {shown(folder)}` adds it")
+    return hints
 
 
 def after_results(hits: list[Hit], args: argparse.Namespace, query: str, lib: Library) -> None:
@@ -151,6 +169,15 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def holdings(counts: dict) -> str:
+    """What a catalog holds, the one way status and the shell say it (the page says it alike):
+    "74 pictures, 6 videos (41 moments)"; copies once, a video's moments apart."""
+    def n(count: int, word: str) -> str:
+        return f"{count:,} {word}{'s' if count != 1 else ''}"
+    videos = f", {n(counts['videos'], 'video')} ({n(counts['moments'], 'moment')})" if counts["videos"] else ""
+    return n(counts["pictures"], "picture") + videos
 
 
 def size_text(n: int) -> str:

@@ -11,7 +11,8 @@ Three ways, chosen from what the terminal says it is, then from what it answers:
   asked only when stdin and stdout are a terminal, and waits 0.3 s at most; the picture is cut
   to 64 colours (Pillow) and written in bands of six rows by the encoder below.
 `PICFIND_PREVIEW=kitty|iterm|sixel|off` overrides the guess. Elsewhere one line says the
-terminal cannot show pictures, and the results are listed as always.
+terminal cannot show pictures, and the results are listed as always; into a pipe or a file,
+nothing is ever drawn.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ SIXEL_COLOURS = 64
 ASK_SECONDS = 0.3
 CANNOT = ("picfind: this terminal cannot show pictures (kitty, WezTerm, Ghostty, iTerm2 and sixel terminals "
           "can; PICFIND_PREVIEW=kitty|iterm|sixel says which yours speaks)")
+
+
+NOT_A_TERMINAL = "picfind: --preview draws pictures only to a terminal, not into a pipe or a file: the results follow"
 
 
 def from_environment(env: Mapping[str, str]) -> str | None:
@@ -189,6 +193,9 @@ def _runs(bits: np.ndarray) -> str:
 def previewer(lib: Library) -> Callable[[Hit], str | None] | None:
     """What draws a result's thumbnail in this terminal, or None after saying in one line (on
     stderr) that it cannot."""
+    if not _isatty(sys.stdout):  # a pipe or a file: the pictures would be escape codes in it
+        print(NOT_A_TERMINAL, file=sys.stderr)
+        return None
     protocol = detect()
     if protocol is None:
         print(CANNOT, file=sys.stderr)

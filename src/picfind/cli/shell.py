@@ -8,10 +8,12 @@ import shlex
 import sys
 
 from picfind import __version__
-from picfind.cli.args import Parser, filter_of, search_options
-from picfind.cli.output import print_hits
+from picfind.cli.args import Parser, UsageError, search_options, where_of
+from picfind.cli.output import holdings, print_hits
+from picfind.cli.people import understood_line
 from picfind.errors import terminal
 from picfind.library import Library
+from picfind.records import CatalogError
 from picfind.search.query import group as group_terms
 
 SHELL_HELP = """\
@@ -22,6 +24,8 @@ Add search options on the line:       red car --after 2024-06 -n 20 --sort date 
 Filters:                              --in FOLDER  --after DATE  --before DATE  --ext jpg,heic
                                       --min-width PX  --min-height PX  --kind image|video
                                       --place NAME  --near LAT,LON[,KM]
+People (after index --faces):         anna at the beach     (a named person's name in the text)
+                                      --person NAME (repeat: all of them)  --any-person  --only-people
 preview on, preview off               draw the top results' pictures (where the terminal can)
 help or ?                             this text
 exit, quit or Ctrl-D                  leave
@@ -35,7 +39,7 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         pass
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"picfind {__version__}: {lib.count()} images, model {lib.model}. "
+        print(f"picfind {__version__}: {holdings(lib.holdings())}, model {lib.model}. "
               "Describe a picture; `help` shows what else; `exit` leaves.")
     lib.warm()  # while the first line is typed
     opts = argparse.Namespace(json=False, paths_only=False, null=False)
@@ -44,6 +48,8 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
         try:
             line = input("picfind> " if interactive else "")
         except EOFError:
+            if interactive:
+                print()  # Ctrl-D: the next prompt of the terminal starts on its own line
             break
         except KeyboardInterrupt:
             print()
@@ -64,9 +70,16 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             continue
         try:
             terms, line_args = shell_line(query)
-            print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=filter_of(line_args),
+            hint = lib.language_hint(terms)
+            if hint:
+                print(f"picfind: {terminal(hint)}", file=sys.stderr)
+            where = where_of(line_args, lib)
+            meant = understood_line(lib, terms, where)
+            if meant:
+                print(meant, file=sys.stderr)
+            print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=where,
                                    sort=line_args.sort, ocr_only=line_args.ocr_only), opts, draw)
-        except ValueError as e:
+        except (ValueError, LookupError, CatalogError, UsageError) as e:
             print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:
             pass  # a wrong option on this line: the parser said why; the shell goes on
@@ -77,6 +90,7 @@ def shell_line(line: str) -> tuple[list[str], argparse.Namespace]:
     """A shell line: a description or combined query, optionally with search options,
     e.g. `beach - people --after 2024-06 -n 20`."""
     parser = Parser(prog="picfind shell", add_help=False)
+    parser.help_hint = "type `help` for what a line may hold"
     parser.add_argument("query", nargs="*")
     parser.add_argument("--ocr-only", action="store_true")
     search_options(parser, n=10)

@@ -73,21 +73,39 @@ def scopes(paths: set[str], roots: list[Root], own: list[str]) -> tuple[dict[int
     """Changed paths as each root's scope (the files and folders to re-walk, none inside
     another), and the roots to re-scan whole (their folder itself changed). Left out: picfind's
     own files, excluded paths, and files of a type the root does not index."""
-    ordered = sorted(roots, key=lambda r: len(r.path), reverse=True)  # a path belongs to the innermost root
+    ordered = innermost_first(roots)
     found: dict[int, set[str]] = defaultdict(set)
     whole: set[int] = set()
     for path in paths:
-        if any(_inside(path, o) for o in own):
-            continue
-        root = next((r for r in ordered if _inside(path, r.path)), None)
+        root = owner(path, ordered, own)
         if root is None:
             continue
         if path == root.path:
             whole.add(root.id)
-        elif not excluded_path(root.path, path, root.excludes) and (
-                os.path.splitext(path)[1].lower().lstrip(".") in root.extensions or not os.path.isfile(path)):
+        else:
             found[root.id].add(path)  # a wanted file, a folder, or something gone (a file or a folder)
     return {rid: _outermost(starts) for rid, starts in found.items() if rid not in whole}, whole
+
+
+def innermost_first(roots: list[Root]) -> list[Root]:
+    return sorted(roots, key=lambda r: len(r.path), reverse=True)  # a path belongs to the innermost root
+
+
+def owner(path: str, ordered: list[Root], own: list[str]) -> Root | None:
+    """The root (of `innermost_first` roots) whose walk would look at a changed path; None for a
+    path no walk wants: outside every root, picfind's own, excluded, or a file of another type
+    (a growing log, a `.part` download). Such a path is dropped as its event comes, so it can
+    never hold back what settles."""
+    if any(_inside(path, o) for o in own):
+        return None
+    root = next((r for r in ordered if _inside(path, r.path)), None)
+    if root is None or path == root.path:
+        return root
+    if excluded_path(root.path, path, root.excludes):
+        return None
+    if os.path.splitext(path)[1].lower().lstrip(".") in root.extensions or not os.path.isfile(path):
+        return root
+    return None
 
 
 def _outermost(paths: set[str]) -> list[str]:

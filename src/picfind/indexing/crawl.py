@@ -1,19 +1,33 @@
 """Walking the roots: which files are candidates, and which cannot even be looked at.
 
-Directory symlinks are followed once (a loop is reported, not walked forever); unreadable
+Folder symlinks that lead out of the root are followed (a loop is reported, not walked forever;
+one that leads into the root is reported, its pictures found at their own path); unreadable
 folders and broken links are reported with a reason instead of stopping the walk. A folder that
 cannot be read is a `place`: what was indexed under it is kept (offline), not deleted.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-DEFAULT_EXCLUDES = ("@eaDir", "node_modules", ".git", ".picfind")
+# What operating systems, phones, NASes and sync tools leave beside pictures: never what a person
+# took (trash, old versions, thumbnails, resource forks). Stored with each root when it is added
+# (`index --no-default-excludes` leaves them out); listed in docs/guide/commands.md.
+CLUTTER = (
+    ".thumbnails", ".thumbnail", ".thumbs", ".cache", ".trashed-*", ".pending-*",  # Android, Linux caches
+    ".Trash", ".Trash-*", ".trash", ".Trashes", "$RECYCLE.BIN", "RECYCLER", "System Volume Information",
+    "lost+found", "._*", ".AppleDouble", ".AppleDB", ".Spotlight-V100", ".fseventsd",  # macOS, Windows
+    ".DocumentRevisions-V100", ".TemporaryItems",
+    ".stversions", ".stfolder", ".sync", ".dropbox.cache", "@eaDir", "#recycle", "@Recycle", ".@__thumb",
+    ".recycle", ".SynologyWorkingDirectory",  # sync tools, Synology and QNAP NASes, Samba
+    ".picasaoriginals", ".dtrash",  # Picasa's originals of edited pictures, digiKam's trash
+)
+DEFAULT_EXCLUDES = (*CLUTTER, "node_modules", ".git", ".picfind")
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,6 @@ def identities(paths: list[str]) -> set[Identity]:
     return out
 
 
-
 def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g) for g in excludes)
 
@@ -62,83 +75,125 @@ def walk(root: str, extensions: list[str], excludes: list[str],
          skip: set[Identity] = frozenset(), start: str | None = None) -> Iterator[Found | Unreachable]:
     """Yield every file under `root` with a wanted extension, and every place that failed;
     `skip`: files and folders never to look at or into (picfind's own, other roots).
-    `start`: walk only this file or folder inside `root` (what changed, for `picfind watch`);
-    one that no longer exists yields nothing, so what was known under it is gone."""
-    wanted = {"." + e for e in extensions}
-    visited: set[tuple[int, int]] = set()
-    if start is not None and start != root:
-        yield from _walk_from(root, start, wanted, excludes, skip)
-        return
+    `start`: walk only this file or folder inside `root` (what changed, for `picfind watch`),
+    by the same rules and with the same answers as the whole walk (one that no longer exists
+    yields nothing, so what was known under it is gone)."""
+    w = _Walk(root, {"." + e for e in extensions}, excludes, skip)
     try:
         st = os.stat(root)
-        visited.add((st.st_dev, st.st_ino))
+        w.visited.add((st.st_dev, st.st_ino))
     except OSError as e:
         yield Unreachable(root, "unreadable folder", e.strerror or str(e), place=True)
         return
-    yield from _walk_folders([root], root, wanted, excludes, skip, visited)
+    if start is not None and start != root:
+        yield from w.scoped(start)
+    else:
+        yield from w.folders([root])
 
 
-def _walk_from(root: str, start: str, wanted: set[str], excludes: list[str],
-               skip: set[Identity]) -> Iterator[Found | Unreachable]:
-    if excluded_path(root, start, excludes):
-        return
-    try:
-        st = os.stat(start)
-    except FileNotFoundError:
-        return
-    except OSError as e:  # a folder on the way cannot be read: what was under it is kept offline
-        yield Unreachable(start, "unreadable folder", e.strerror or str(e), place=True)
-        return
-    if (st.st_dev, st.st_ino) in skip:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        yield from _walk_folders([start], root, wanted, excludes, skip, {(st.st_dev, st.st_ino)})
-    elif stat.S_ISREG(st.st_mode) and os.path.splitext(start)[1].lower() in wanted:
-        yield Found(start, st.st_size, st.st_mtime_ns)
+class _Walk:
+    """One walk's rules, shared by the whole walk and a scoped one. Order-independent, so a scoped
+    walk can decide on its own what the whole walk would: a folder link is followed only when it
+    leads out of the root (a link to a folder inside it would list the same pictures twice under
+    two paths, and `dupes` would offer one as a deletable copy of itself), and never into a folder
+    on its own way down (a loop)."""
 
+    def __init__(self, root: str, wanted: set[str], excludes: list[str], skip: set[Identity]) -> None:
+        self.root, self.wanted, self.excludes, self.skip = root, wanted, excludes, skip
+        self.real = os.path.realpath(root)
+        self.visited: set[Identity] = set()
 
-def _walk_folders(stack: list[str], root: str, wanted: set[str], excludes: list[str], skip: set[Identity],
-                  visited: set[Identity]) -> Iterator[Found | Unreachable]:
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            reason = "permission denied" if isinstance(e, PermissionError) else "unreadable folder"
-            yield Unreachable(folder, reason, e.strerror or str(e), place=True)
-            continue
-        subdirs = []
-        base = os.path.relpath(folder, root)  # once a folder: per file it was half of a re-scan's time
-        for entry in entries:
-            rel = entry.name if base == "." else base + os.sep + entry.name
-            if _excluded(entry.name, rel, excludes):
-                continue
+    def scoped(self, start: str) -> Iterator[Found | Unreachable]:
+        """`start` as the whole walk would meet it: every folder on the way down must be one it
+        walks into (no excluded one, no link back into the root, no loop)."""
+        if excluded_path(self.root, start, self.excludes):
+            return
+        parts = os.path.relpath(start, self.root).split(os.sep)
+        if ".." in parts:
+            return
+        path = self.root
+        for i, name in enumerate(parts):
+            path, last = os.path.join(path, name), i == len(parts) - 1
             try:
-                st = entry.stat()  # follows symlinks
+                st = os.stat(path)
             except OSError as e:
-                if entry.is_symlink():
-                    reason = "symlink loop" if e.errno == 40 else "broken symlink"
-                    if os.path.splitext(entry.name)[1].lower() in wanted or reason == "symlink loop":
-                        yield Unreachable(entry.path, reason, e.strerror or str(e))
-                    else:  # perhaps a link to a drive that is not plugged in
-                        yield Unreachable(entry.path, reason, e.strerror or str(e), place=True)
-                else:
-                    yield Unreachable(entry.path, "unreadable", e.strerror or str(e))
+                if last and os.path.islink(path):  # the start itself: a broken link, a loop of links
+                    yield from self._broken(path, name, e)
+                elif not isinstance(e, FileNotFoundError) and e.errno != errno.ELOOP:
+                    yield Unreachable(path, "unreadable folder", e.strerror or str(e), place=True)
+                return  # gone, or through a link the whole walk does not follow: what was known under it goes
+            got = self._entry(path, name, st, os.path.islink(path))
+            if not last:
+                if not isinstance(got, str):
+                    return  # a folder the whole walk does not enter
+            elif isinstance(got, str):
+                yield from self.folders([got])
+            elif got is not None:
+                yield got
+
+    def folders(self, stack: list[str]) -> Iterator[Found | Unreachable]:
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                reason = "permission denied" if isinstance(e, PermissionError) else "unreadable folder"
+                yield Unreachable(folder, reason, e.strerror or str(e), place=True)
                 continue
-            if (st.st_dev, st.st_ino) in skip:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if key in visited:
-                    if entry.is_symlink():
-                        yield Unreachable(entry.path, "symlink loop", "links back to a folder already walked")
+            subdirs = []
+            base = os.path.relpath(folder, self.root)  # once a folder: per file it was half of a re-scan's time
+            for entry in entries:
+                if _excluded(entry.name, entry.name if base == "." else base + os.sep + entry.name, self.excludes):
                     continue
-                visited.add(key)
-                subdirs.append(entry.path)
-            elif os.path.splitext(entry.name)[1].lower() in wanted:
-                if stat.S_ISREG(st.st_mode):
-                    yield Found(entry.path, st.st_size, st.st_mtime_ns)
-                else:  # a FIFO named .mp4 would block a reader for ever
-                    yield Unreachable(entry.path, "not a regular file", "a pipe, device or socket")
-        stack.extend(reversed(subdirs))
+                try:
+                    st = entry.stat()  # follows symlinks
+                except OSError as e:
+                    if entry.is_symlink():
+                        yield from self._broken(entry.path, entry.name, e)
+                    else:
+                        yield Unreachable(entry.path, "unreadable", e.strerror or str(e))
+                    continue
+                got = self._entry(entry.path, entry.name, st, entry.is_symlink())
+                if isinstance(got, str):
+                    subdirs.append(got)
+                elif got is not None:
+                    yield got
+            stack.extend(reversed(subdirs))
+
+    def _broken(self, path: str, name: str, e: OSError | None) -> Iterator[Unreachable]:
+        loop = e is not None and e.errno == errno.ELOOP
+        reason, detail = ("symlink loop" if loop else "broken symlink"), (e.strerror or str(e)) if e else "broken"
+        if os.path.splitext(name)[1].lower() in self.wanted or loop:
+            yield Unreachable(path, reason, detail)
+        else:  # perhaps a link to a drive that is not plugged in
+            yield Unreachable(path, reason, detail, place=True)
+
+    def _entry(self, path: str, name: str, st: os.stat_result, link: bool) -> Found | Unreachable | str | None:
+        """What the walk makes of one entry: a file found, a reason, a folder to walk (its path), or nothing."""
+        key = (st.st_dev, st.st_ino)
+        if key in self.skip:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            if link:
+                target = os.path.realpath(path)
+                if _inside(os.path.realpath(os.path.dirname(path)), target):
+                    return Unreachable(path, "symlink loop", "links back to a folder on its own way down")
+                if _inside(target, self.real):
+                    return Unreachable(path, "folder link inside the root",
+                                       "its pictures are indexed where it leads, at their own path")
+                if key in self.visited:
+                    return Unreachable(path, "symlink loop", "links to a folder already walked")
+            elif key in self.visited:  # a folder reached twice (a bind mount): walked once
+                return None
+            self.visited.add(key)
+            return path
+        if os.path.splitext(name)[1].lower() not in self.wanted:
+            return None
+        if stat.S_ISREG(st.st_mode):
+            return Found(path, st.st_size, st.st_mtime_ns)
+        return Unreachable(path, "not a regular file", "a pipe, device or socket")  # a FIFO would block a reader
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -24,6 +24,7 @@ from picfind.indexing.crawl import Found, Unreachable, identities, walk
 from picfind.indexing.stages import (
     NO_VECTOR,
     TRANSIENT,
+    Done,
     IndexOptions,
     IndexReport,
     Progress,
@@ -35,9 +36,10 @@ from picfind.indexing.stages import (
     Writer,
     auto_workers,
     indexed_file,
+    needed,
     read_file,
 )
-from picfind.indexing.videos import embed_moments, onto_stored, read_moment_texts
+from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames, stored_frames
 from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
@@ -47,8 +49,8 @@ from picfind.records import IndexedFile, SkippedFile
 Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
 if TYPE_CHECKING:
+    from picfind.analysis import Analysis
     from picfind.catalogs.protocol import CatalogBackend, Claims
-    from picfind.ocr.reader import TextReader
 
 
 VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) between read and embed
@@ -56,10 +58,10 @@ VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) 
 
 class Indexer:
     def __init__(self, catalog: CatalogBackend, encoder: Encoder, options: IndexOptions | None = None,
-                 stages: Stages | None = None, ocr: TextReader | None = None) -> None:
+                 stages: Stages | None = None, analyses: list[Analysis] = ()) -> None:  # type: ignore[assignment]
         self.catalog = catalog
         self.stages = stages  # how read and embed run; None: threads here (`_local`)
-        self.ocr = ocr  # read each content's text too, once per OCR model
+        self.analyses = list(analyses)  # OCR, faces: each content analysed once per analysis model
         self.encoder = encoder
         self.encoder.spinning = False  # idle encoder threads must not steal the decoders' cores
         self.options = options or IndexOptions()
@@ -67,7 +69,7 @@ class Indexer:
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
         self._known = KnownContents(lambda hashes: set(), lambda: ())  # the catalog's, from `run`
-        self._texts: set[str] = set()  # contents whose text the OCR model has read
+        self._done: Done = {}  # per analysis kind, the contents (and video frames) it has analysed
         self._indexed_before: set[str] = set()  # files to read again that had a vector
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
         self._replaced: set[str] = set()  # contents of the files read again (changed, maybe)
@@ -76,7 +78,7 @@ class Indexer:
     def read(self, task: Task) -> ReadResult:
         if is_video(task.path):  # a video's candidates wait in memory until embedded: a few at once
             self._videos.acquire()
-        result = read_file(task, self._known, self.prep, self.options, self.ocr, self._texts)
+        result = read_file(task, self._known, self.prep, self.options, self.analyses, self._done)
         if is_video(task.path) and result.candidates is None:
             self._videos.release()
         if result.thumb is not None:
@@ -101,7 +103,8 @@ class Indexer:
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
             known = self.catalog.files_of_root(root.id, starts)
-            self._known.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+            for seen in (self._known, *self._done.values()):
+                seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
             changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()
@@ -121,7 +124,7 @@ class Indexer:
                 rec = known.get(item.path)
                 if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
                         and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
-                             and (self.ocr is None or rec.content_hash in self._texts)
+                             and not needed(self.analyses, self._done, rec.content_hash)
                              or rec.status == "skipped" and rec.content_hash is None
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
@@ -159,15 +162,14 @@ class Indexer:
         started = time.monotonic()
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.known_contents(self.model)  # asked per content met, not read whole
-        self._texts = self.catalog.texts_read(self.ocr.model.name) if self.ocr else set()
+        self._done = {a.kind: self.catalog.analysed(a.kind, a.model) for a in self.analyses}
         todo, unreachable, gone = self.plan(roots, report, scope)
         for u in unreachable:
             report.skipped[u.reason] += 1
         self.catalog.write_batch(self.model, [], {}, unreachable, gone)
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
-                        self.ocr.model.name if self.ocr else None, self._texts,
-                        Tally(report, self._indexed_before, self._departed))
+                        self.analyses, self._done, Tally(report, self._indexed_before, self._departed))
         try:
             (self.stages or self._local)(todo, self._known, report, writer, progress)
             writer.commit()
@@ -233,15 +235,17 @@ class Indexer:
             report.read += 1
             if result.candidates is not None:
                 self._videos.release()  # embedded below, or a copy of one embedded before
-            new_text = result.text is not None and result.content_hash not in writer.texts_read
-            writer.text(result.content_hash, result.text, result.text_failed, report)
+            # kinds still to analyse in this content (a video: in its kept frames)
+            wanted = [k for k in result.results if result.content_hash not in writer.done[k]]
+            writer.take(result, report)
             if result.skip is not None:
                 report.skipped[result.skip.reason] += 1
                 writer.skip(result.task, result.skip.reason, result.skip.detail)
-            elif result.candidates is not None and (result.content_hash not in known or new_text):
-                # new, or known but its frames' text is to be read (indexed before without --ocr;
-                # not a copy of a video whose frames this run has just read)
-                if self._embed_video(result, writer, report, batch_size, claims, result.content_hash not in known):
+            elif result.candidates is not None and (result.content_hash not in known or wanted):
+                # new, or known but its frames are to be analysed (indexed before without --ocr or
+                # --faces; not a copy of a video whose frames this run has just analysed)
+                if self._embed_video(result, writer, report, batch_size, claims, wanted,
+                                     fresh=result.content_hash not in known):
                     known.add(result.content_hash)
             elif result.content_hash in pending:
                 report.reused += 1
@@ -262,15 +266,19 @@ class Indexer:
         embed()
 
     def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,
-                     claims: Claims, fresh: bool = True) -> bool:
+                     claims: Claims, wanted: list[str], fresh: bool) -> bool:
         """A video's candidate frames through the encoder; the frames kept (`keep_moments`) are
-        written with its file, in one batch: a kill never leaves half a video. With OCR, the kept
-        frames' text too; a video embedded before (not `fresh`) gets only its frames' text, onto
-        the frames stored then. False: no frame had a finite vector (the video is skipped)."""
+        written with its file, in one batch: a kill never leaves half a video. The kept frames are
+        analysed by the `wanted` kinds; a video embedded before gets only that, onto the frames
+        stored then (not `fresh`). False: no frame had a finite vector (the video is skipped)."""
         digest = result.content_hash
         assert result.candidates is not None and digest is not None
         if not fresh:
-            self._video_texts(result, writer, report, batch_size)
+            stored = self.catalog.frame_keys(self.model, digest)
+            self._analyse_frames(stored_frames(result.candidates, stored), wanted, writer, report)
+            result.candidates = None
+            report.reused += 1
+            writer.ready.append(_indexed(result))
             return True
         if digest not in claims.claim(self.model, [digest]):
             report.reused += 1
@@ -291,35 +299,22 @@ class Indexer:
                 self.thumbs.store(m.key(digest), m.thumb)
         if self.thumbs is not None and moments[0].thumb is not None:
             self.thumbs.store(digest, moments[0].thumb)  # the video's own: its opening
-        self._frame_texts(digest, moments, writer, report)
+        self._analyse_frames(kept_frames(digest, moments), wanted, writer, report)
         report.embedded += 1
         report.frames_embedded += runs
         report.frames_kept += len(moments)
         writer.ready.append(_indexed(result))
         return True
 
-    def _video_texts(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int) -> None:
-        """The text of a known video's kept frames (indexed before without OCR): embedded again to
-        find which frames it keeps, the text stored under the frame keys stored before."""
-        digest = result.content_hash
-        assert result.candidates is not None and digest is not None and self.ocr is not None
-        moments, runs = embed_moments(self.encoder.encode_images, self.prep, result.candidates,
-                                      result.duration or 0.0, batch_size)
-        report.frames_embedded += runs
-        self._frame_texts(digest, moments, writer, report, self.catalog.frame_keys(self.model, digest))
-        report.reused += 1
-        writer.ready.append(_indexed(result))
-        result.candidates = None
-
-    def _frame_texts(self, digest: str, moments: list, writer: Writer, report: IndexReport,
-                     stored: list[str] | None = None) -> None:
-        """With OCR, the kept frames' text, each under its frame key (`stored`: onto those keys)."""
-        if self.ocr is None:
-            return
-        texts, failed = read_moment_texts(self.ocr, digest, moments)
-        report.texts_failed += failed
-        for key, text in (texts if stored is None else onto_stored(texts, stored)).items():
-            writer.text(key, text, False, report)
+    def _analyse_frames(self, frames: dict[str, bytes | None], wanted: list[str], writer: Writer,
+                        report: IndexReport) -> None:
+        """The `wanted` analyses' results for these kept frames (by frame key), into the writer."""
+        results, failed = analyse_moments([a for a in self.analyses if a.kind in wanted], frames)
+        for kind, by_key in results.items():
+            for key, value in by_key.items():
+                writer.result(kind, key, value, report)
+        for kind, n in failed.items():
+            writer.failed(kind, report, n)
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:

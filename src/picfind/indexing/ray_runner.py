@@ -5,9 +5,10 @@ local runner does. The read and embed stages run on the cluster as a Ray Data pi
 files to read become a dataset, and `map_batches` sends each batch to an actor pool, one ONNX
 session per actor (`num_gpus=1` per actor when the cluster has GPUs that ONNX Runtime can use,
 else one CPU each). An actor reads, hashes and decodes its batch in as many threads as it has
-CPUs (a GPU actor has its share of the node's), embeds it (and with `--ocr` reads the text of contents
-whose text is not known yet, from the same decode) and sends back vectors, image sizes, thumbnail
-JPEGs and texts, never pixels. Before embedding, an actor claims its batch's contents twice over:
+CPUs (a GPU actor has its share of the node's), embeds it (and runs the analyses, OCR and faces,
+on contents they have not seen yet, from the same decode) and sends back vectors, image sizes,
+thumbnail JPEGs and the analyses' results (texts, face boxes, vectors and small crops), never pixels.
+Before embedding, an actor claims its batch's contents twice over:
 from the run's `ClaimBook` actor, so copies of one picture that land in different batches are
 embedded once, then through the catalog's own `claims()` (the same call the local indexer
 makes), so a Ray run and other indexers on a shared catalog never embed one content twice.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +34,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from picfind.indexing.analyses import make_analysis
 from picfind.indexing.stages import (
     NO_VECTOR,
+    Done,
     IndexOptions,
     IndexReport,
     Progress,
@@ -44,12 +48,11 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
-from picfind.indexing.videos import embed_moments, read_moment_texts
+from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames
 from picfind.media.decode import Meta
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
 from picfind.models.encoder import Encoder, available_device
-from picfind.ocr.reader import TextReader
 from picfind.records import CatalogError
 
 if TYPE_CHECKING:
@@ -73,7 +76,7 @@ class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
     def __init__(self, bundle: str, known, options: IndexOptions, claims: Claims, book, threads: int,
-                 ocr_model: str | None = None, texts=None) -> None:
+                 analyses: list[tuple[str, str]] = (), done=None) -> None:  # type: ignore[assignment]
         import ray
 
         self.ray, self.book = ray, book
@@ -84,8 +87,9 @@ class EmbedWorker:
         self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
         self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
         # one thread a reader, as the local runner's: the read threads already use the CPUs
-        self.ocr = TextReader(ocr_model, threads=1 if self.readers else threads) if ocr_model else None
-        self.texts: set[str] = set(ray.get(texts)) if ocr_model else set()  # grows: a copy is read once
+        self.analyses = [make_analysis(kind, model, 1 if self.readers else threads) for kind, model in analyses]
+        # grows: a copy is analysed once
+        self.done: Done = {k: set(v) for k, v in ray.get(done).items()} if analyses else {}
         self.options = options
         self.claims = claims  # this worker's copy: on a shared catalog, its own connection and leases
         self.node = socket.gethostname()
@@ -103,14 +107,17 @@ class EmbedWorker:
         todo = [r for h, r in first.items() if h in mine and r.pixels is not None]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
-        # a video: its kept moments (key, vector, thumbnail, text read: '' for none), embedded
-        # here; never its frames
+        # a video: its kept moments (key, vector, thumbnail, the analyses' results pickled), embedded
+        # and analysed here; never its frames
         moments, runs = {}, {}
         for h, r in first.items():
             if h in mine and r.candidates is not None:
                 kept, runs[h] = self._moments(r, len(batch["path"]))
-                texts = read_moment_texts(self.ocr, h, kept)[0] if self.ocr else {}
-                moments[h] = [(m.key(h), m.vector, m.thumb or b"", texts.get(m.key(h), "")) for m in kept]
+                wanted = [a for a in self.analyses if a.kind in r.results]
+                found = analyse_moments(wanted, kept_frames(h, kept))[0]
+                moments[h] = [(m.key(h), m.vector, m.thumb or b"",
+                               pickle.dumps({kind: by_key[m.key(h)] for kind, by_key in found.items()
+                                             if m.key(h) in by_key})) for m in kept]
         none = np.zeros(self.bundle.embedding_dim, np.float32)
         carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
                    for r in results]
@@ -131,9 +138,9 @@ class EmbedWorker:
             "vector": np.stack([by_hash.get(r.content_hash, none) for r in results] or [none])[:len(results)],
             "thumb": _column(encode_thumbnail(r.thumb) if carry and r.thumb is not None else b""
                              for r, carry in zip(results, carries)),
-            "text_read": np.array([r.text is not None for r in results], bool),
-            "text": _column(r.text or "" for r in results),
-            "text_failed": np.array([r.text_failed for r in results], bool),
+            # the analyses' results (kind -> result) and the kinds that failed, pickled: Arrow
+            # columns are typed, the results are not
+            "results": _column(pickle.dumps((r.results, r.failed)) for r in results),
             "duration": np.array([np.nan if r.duration is None else r.duration for r in results], np.float64),
             "moments": _column(moments.get(r.content_hash, []) if carry else [] for r, carry in zip(results, carries)),
             "frames": np.array([runs.get(r.content_hash, 0) if carry else 0 for r, carry in zip(results, carries)],
@@ -145,9 +152,9 @@ class EmbedWorker:
                              r.duration or 0.0, batch_size)
 
     def _read(self, task: Task) -> ReadResult:
-        result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.ocr, self.texts)
-        if result.text is not None:
-            self.texts.add(result.content_hash)  # a copy later in the run is not read again
+        result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.analyses, self.done)
+        for kind in result.results:
+            self.done[kind].add(result.content_hash)  # a copy later in the run is not analysed again
         return result
 
 
@@ -261,9 +268,8 @@ class RayStages:
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
                                                    "options": self.options, "claims": writer.catalog.claims(),
                                                    "book": book, "threads": threads,
-                                                   "ocr_model": writer.ocr_model,
-                                                   "texts": ray.put(frozenset(writer.texts_read)) if writer.ocr_model
-                                                   else None})
+                                                   "analyses": [(a.kind, a.model) for a in writer.analyses.values()],
+                                                   "done": ray.put({k: frozenset(v) for k, v in writer.done.items()})})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for i in range(len(batch["path"])):
                 self._take(batch, i, known, report, writer)
@@ -286,7 +292,8 @@ class RayStages:
             writer.skip(Task(path, *stat), batch["skip_reason"][i], batch["skip_detail"][i])
             return
         digest = batch["content_hash"][i]
-        writer.text(digest, batch["text"][i] if batch["text_read"][i] else None, bool(batch["text_failed"][i]), report)
+        results, failed = pickle.loads(batch["results"][i])
+        writer.take(ReadResult(Task(path, *stat), digest, results=results, failed=failed), report)
         moments = list(batch["moments"][i])  # Ray may hand a list back as an array
         vectors = [batch["vector"][i]] if not moments else [m[1] for m in moments]
         # a video none of whose frames had a finite vector: `keep_moments` kept none
@@ -300,12 +307,12 @@ class RayStages:
             report.frames_embedded += int(batch["frames"][i])
             report.frames_kept += len(moments)
             if digest not in known:  # a copy embedded by another actor too: one vector is kept
-                for key, vector, thumb, text in moments:
+                for key, vector, thumb, found in moments:
                     writer.vectors[key] = vector
                     if thumb:
                         writer.catalog.thumbnails.store(key, bytes(thumb))
-                    if writer.ocr_model:
-                        writer.text(key, str(text), False, report)
+                    for kind, value in pickle.loads(found).items():
+                        writer.result(kind, key, value, report)
                 if moments:  # a video's own thumbnail: its opening
                     batch["thumb"][i] = moments[0][2]
                 else:

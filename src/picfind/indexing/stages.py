@@ -11,14 +11,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import is_video
+from picfind.media.formats import is_raw, is_video, raw_rendering
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -26,16 +26,15 @@ from picfind.models.preprocess import Preprocessing
 from picfind.records import FileStat, IndexedFile, SkippedFile, content_hasher
 
 if TYPE_CHECKING:
+    from picfind.analysis import Analysis
+    from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import CatalogBackend
-    from picfind.ocr.reader import TextReader
 
 # Skips worth retrying on every run: the file may be readable next time.
 TRANSIENT = {"permission denied", "vanished", "unreadable"}
 NO_VECTOR = "no vector"  # the model gave NaN for this picture: nothing is stored that would poison a search
 UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
-# Decode for OCR at least this big on the short side (JPEG draft stays coarse): decoding at CLIP's
-# size alone costs less but misses a quarter of the words 1/60 of the height tall (ocr.py --sweep).
-OCR_MIN_SIDE = 1024
+Done = dict[str, "KnownContents | set[str]"]  # analysis kind -> the contents (or video frames) it has analysed
 
 
 def content_hash(data: bytes) -> str:
@@ -65,8 +64,8 @@ class ReadResult:
     pixels: np.ndarray | None = None
     skip: SkipFile | None = None
     thumb: Image.Image | None = None
-    text: str | None = None  # read by OCR now ('' for none); None when not read
-    text_failed: bool = False  # OCR raised on this picture (its text is read again next run)
+    results: dict[str, Any] = field(default_factory=dict)  # analysis kind -> its result, for those run now
+    failed: list[str] = field(default_factory=list)  # analysis kinds that raised (run again next time)
     duration: float | None = None  # a video's length; None for a picture
     candidates: list[Candidate] | None = None  # a video's frames to embed (`indexing.videos`)
 
@@ -87,6 +86,10 @@ class IndexReport:
     texts_read: int = 0  # pictures OCR read in this run
     texts_found: int = 0  # of them, those that hold text
     texts_failed: int = 0  # pictures OCR failed on (tried again next run)
+    faces_read: int = 0  # pictures and kept video frames searched for faces in this run
+    faces_found: int = 0  # the faces found in them
+    faces_failed: int = 0  # pictures face finding failed on (tried again next run)
+    people: dict = field(default_factory=dict)  # what grouping did after the run (`Library.group_faces`)
     frames_embedded: int = 0  # video frames through the encoder
     frames_kept: int = 0  # of them, those kept as moments
     offline: dict[str, int] = field(default_factory=dict)  # place that could not be read -> files kept there
@@ -107,20 +110,40 @@ Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, tota
 Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None], None]
 
 
+def needed(analyses: list[Analysis], done: Done, key: str) -> list[Analysis]:
+    """The analyses that have not seen this content (or video frame) yet."""
+    return [a for a in analyses if key not in done.get(a.kind, ())]
+
+
+def analyse(analyses: list[Analysis], rgb: np.ndarray) -> tuple[dict[str, Any], list[str]]:
+    """Each analysis's result for one decoded picture, and the kinds that failed on it."""
+    results, failed = {}, []
+    for a in analyses:
+        try:
+            results[a.kind] = a.analyse(rgb)
+        except Exception:  # noqa: BLE001 - one odd picture must not stop the run; analysed again next time
+            failed.append(a.kind)
+    return results, failed
+
+
 def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions,
-              ocr: TextReader | None = None, texts: set[str] | frozenset[str] = frozenset()) -> ReadResult:
+              analyses: list[Analysis] = (), done: Done | None = None) -> ReadResult:  # type: ignore[assignment]
     """The read stage, on whichever machine runs it: read the file once, hash it, and only when
     that content is not in `known`, decode and preprocess it (and keep a small image to make its
-    thumbnail from); with `ocr`, also read the text of a content not in `texts` (from the same
-    decode). Pure: no catalog, no encoder, so a cluster worker can run it."""
+    thumbnail from); also run each analysis (OCR, faces) that has not seen this content (`done`),
+    from the same decode. Pure: no catalog, no encoder, so a cluster worker can run it."""
+    done = done or {}
     try:
+        if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
+            raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
         if is_video(task.path):
-            v = read_video(task, known, prep, options.max_pixels, options.thumbnails,
-                           OCR_MIN_SIDE if ocr is not None else 0, texts)
-            # the video's own content is recorded as read (its kept frames' texts are read where
-            # they are embedded, `read_moment_texts`), so a re-scan does not read it again
-            text = "" if ocr is not None and v.content_hash not in texts else None
-            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates, text=text)
+            side = max((a.min_side for a in analyses), default=0)
+            v = read_video(task, known, prep, options.max_pixels, options.thumbnails, side,
+                           lambda digest: bool(needed(analyses, done, digest)))
+            # the video's own content is recorded as analysed (its kept frames are analysed where
+            # they are embedded, `analyse_moments`), so a re-scan does not read it again
+            return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates,
+                              results={a.kind: a.empty() for a in needed(analyses, done, v.content_hash)})
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
         try:
@@ -135,35 +158,30 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         except OSError as e:
             raise SkipFile("unreadable", e.strerror or str(e)) from None
         digest = content_hash(data)
-        need_text = ocr is not None and digest not in texts
-        if digest in known and not need_text:
+        wanted = needed(analyses, done, digest)
+        if digest in known and not wanted:
             try:
                 meta = probe(data)
             except SkipFile:  # the content decoded before; sizes are a nicety
                 meta = None
             return ReadResult(task, digest, meta)
         min_side = int(prep.size * options.draft_factor)
-        # One decode serves both: OCR wants more pixels than CLIP (small text).
-        decoded = decode(data, max(min_side, OCR_MIN_SIDE) if need_text else min_side, options.max_pixels)
-        text, failed = None, False
-        if need_text:
-            try:
-                text = ocr.read(np.asarray(decoded.image))
-            except Exception:  # noqa: BLE001 - one odd picture must not stop the run; read again next time
-                failed = True
+        # One decode serves all: OCR and faces want more pixels than CLIP (small text, small faces).
+        decoded = decode(data, max([min_side, *(a.min_side for a in wanted)]), options.max_pixels)
+        results, failed = analyse(wanted, np.asarray(decoded.image))
         if digest in known:
-            return ReadResult(task, digest, decoded.meta, text=text, text_failed=failed)
+            return ReadResult(task, digest, decoded.meta, results=results, failed=failed)
         image = decoded.image
-        if need_text and min(image.size) >= 2 * min_side:
-            # decoded big for OCR: box-reduce the encoder's copy to about the size it is decoded at
-            # without OCR (as the JPEG draft would), so its resize costs what it does then
+        if wanted and min(image.size) >= 2 * min_side:
+            # decoded big for an analysis: box-reduce the encoder's copy to about the size it is
+            # decoded at without one (as the JPEG draft would), so its resize costs what it does then
             image = image.reduce(min(image.size) // min_side)
         resized = prep.resize(image)
         # the thumbnail from the small image already made when big enough: nearly free
         small_enough = prep.keeps_aspect and min(resized.size) >= THUMB_SIZE * 3 // 4  # same proportions
         thumb = (resized if small_enough else decoded.image) if options.thumbnails else None
-        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb, text=text,
-                          text_failed=failed)
+        return ReadResult(task, digest, decoded.meta, prep.tensor(resized), thumb=thumb, results=results,
+                          failed=failed)
     except SkipFile as skip:
         return ReadResult(task, skip=skip)
     except Exception as e:  # noqa: BLE001 - whatever one file does, it is that file's skip and the run goes on
@@ -204,20 +222,21 @@ def indexed_file(stat: FileStat, digest: str, meta: Meta | None, duration: float
 
 
 class Writer:
-    """The write stage: finished files, their new vectors and skipped files, written in one
-    catalog transaction every `commit_seconds` (a kill loses at most that batch)."""
+    """The write stage: finished files, their new vectors, skipped files and the analyses'
+    results, written in one catalog transaction every `commit_seconds` (a kill loses at most that
+    batch)."""
 
     def __init__(self, catalog: CatalogBackend, model: str, commit_seconds: float,
-                 indexed_before: set[str] | frozenset[str] = frozenset(), ocr_model: str | None = None,
-                 texts_read: set[str] | None = None, tally: Tally | None = None) -> None:
+                 indexed_before: set[str] | frozenset[str] = frozenset(), analyses: list[Analysis] = (),
+                 done: Done | None = None, tally: Tally | None = None) -> None:  # type: ignore[assignment]
         self.catalog, self.model, self.commit_seconds = catalog, model, commit_seconds
         self.indexed_before = indexed_before  # files read again that had a vector
-        self.ocr_model = ocr_model  # the OCR model whose texts `texts` holds
-        self.texts_read = set() if texts_read is None else texts_read  # contents whose text it has read
+        self.analyses = {a.kind: a for a in analyses}
+        self.done: Done = {a.kind: set() for a in analyses} | (done or {})  # contents each has analysed
         self.ready: list[IndexedFile] = []
         self.vectors: dict[str, np.ndarray] = {}
         self.skipped: list[SkippedFile] = []
-        self.texts: dict[str, str] = {}  # content hash -> text read in this batch
+        self.results: dict[str, dict[str, Any]] = {kind: {} for kind in self.analyses}  # this batch's, by key
         self.tally = tally
         self.last_commit = time.monotonic()
 
@@ -227,14 +246,26 @@ class Writer:
         if reason not in TRANSIENT or t.path not in self.indexed_before:
             self.skipped.append(SkippedFile(t.path, t.root_id, t.size, t.mtime_ns, reason, detail))
 
-    def text(self, digest: str | None, text: str | None, failed: bool, report: IndexReport) -> None:
-        """Keep the text OCR read from a picture (None: not read), once per content."""
-        report.texts_failed += failed
-        if digest is not None and text is not None and digest not in self.texts_read:
-            self.texts[digest] = text
-            self.texts_read.add(digest)
-            report.texts_read += 1
-            report.texts_found += bool(text)
+    def result(self, kind: str, key: str | None, result: Any, report: IndexReport) -> None:
+        """Keep one analysis's result for a content or video frame, once per key (a copy read in
+        the same run, or by an earlier one, is not counted again)."""
+        if key is None or kind not in self.analyses or key in self.done[kind]:
+            return
+        self.results[kind][key] = result
+        self.done[kind].add(key)
+        setattr(report, f"{kind}_read", getattr(report, f"{kind}_read") + 1)
+        setattr(report, f"{kind}_found", getattr(report, f"{kind}_found") + self.analyses[kind].found(result))
+
+    def take(self, r: ReadResult, report: IndexReport) -> None:
+        """A read file's analysis results and failures."""
+        for kind, result in r.results.items():
+            self.result(kind, r.content_hash, result, report)
+        for kind in r.failed:
+            self.failed(kind, report)
+
+    @staticmethod
+    def failed(kind: str, report: IndexReport, n: int = 1) -> None:
+        setattr(report, f"{kind}_failed", getattr(report, f"{kind}_failed") + n)
 
     def due(self) -> bool:
         return (time.monotonic() - self.last_commit >= self.commit_seconds
@@ -244,9 +275,10 @@ class Writer:
         self.catalog.write_batch(self.model, self.ready, self.vectors, self.skipped)
         if self.tally is not None:
             self.tally(self.ready)
-        if self.texts:
-            self.catalog.put_texts(self.ocr_model, self.texts)
-            self.texts.clear()
+        for kind, results in self.results.items():
+            if results:
+                self.catalog.put_analysed(kind, self.analyses[kind].model, results)
+                results.clear()
         self.ready.clear()
         self.vectors.clear()
         self.skipped.clear()

@@ -4,13 +4,15 @@ from the last kept one kept, each standing for the time range until the next kep
 
 The reader (`read_video`) is pure like `read_file`, so a cluster worker runs it too; the
 keeping (`keep_moments`) needs the frames' vectors, so it runs where they are embedded, and so
-does OCR (`read_moment_texts`): only the kept frames' text is read, each stored under its frame key.
+do the analyses (OCR, faces: `analyse_moments`): only the kept frames are analysed, each result
+stored under its frame key.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -26,26 +28,27 @@ from picfind.models.preprocess import centre_crop
 from picfind.records import content_hasher, frame_key, frame_span
 
 if TYPE_CHECKING:
+    from picfind.analysis import Analysis
     from picfind.models.preprocess import Preprocessing
-    from picfind.ocr.reader import TextReader
     from picfind.records import FileStat
 
 KEEP_BELOW = 0.95  # a frame is kept when its cosine to the last kept frame is below this
 STILL_BELOW = 2.0  # grey levels (of 255), on average at 32x32: a candidate this close to the last one
 # encoded is the same shot standing still, and takes its vector without an encoder run
 MAX_VIDEO_BYTES = 1 << 40  # hashed as a stream: only absurd sizes are refused
-OCR_QUALITY = 90  # a candidate's frame for OCR waits as a JPEG (a tenth of its pixels' memory)
+FRAME_QUALITY = 90  # a candidate's frame for the analyses waits as a JPEG (a tenth of its pixels' memory)
 
 
 @dataclass
 class Candidate:
     """One sampled frame, resized and cropped for the encoder (8-bit: a quarter of the float
-    tensor's memory, made just before encoding), with its small thumbnail (JPEG bytes) and, with
-    OCR, the frame at OCR's size (JPEG bytes; read only if the frame is kept)."""
+    tensor's memory, made just before encoding), with its small thumbnail (JPEG bytes) and, when
+    an analysis (OCR, faces) wants it, the frame at that size (JPEG bytes; analysed only if the
+    frame is kept)."""
     time: float
     image: Image.Image
     thumb: bytes | None
-    ocr: bytes | None = None
+    frame: bytes | None = None
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Moment:
     end: float
     vector: np.ndarray
     thumb: bytes | None
-    ocr: bytes | None = None  # the frame for OCR (`Candidate.ocr`)
+    frame: bytes | None = None  # the frame for the analyses (`Candidate.frame`)
 
     def key(self, content_hash: str) -> str:
         return frame_key(content_hash, self.start, self.end)
@@ -79,10 +82,10 @@ def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
 
 
 def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preprocessing, max_pixels: int,
-               thumbnails: bool, ocr_side: int = 0, texts: set[str] | frozenset[str] = frozenset()) -> VideoRead:
+               thumbnails: bool, frame_side: int = 0, wants: Callable[[str], bool] = lambda digest: False) -> VideoRead:
     """The read stage for a video: hash it; a content not in `known` gets its candidate frames.
-    With `ocr_side`, a content not in `texts` gets them too (known or not: its kept frames' text
-    is read after embedding), each with its frame decoded to that shorter side for OCR."""
+    A content some analysis `wants` gets them too (known or not: its kept frames are analysed
+    after embedding), each with its frame decoded to `frame_side` on the shorter side."""
     if task.size > MAX_VIDEO_BYTES:
         raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
     with open_video(task.path) as f:
@@ -90,15 +93,15 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
             digest = stream_hash(f)
         except OSError as e:
             raise SkipFile("unreadable", e.strerror or str(e)) from None
-        ocr = ocr_side > 0 and digest not in texts
-        if digest in known and not ocr:
+        analysed = frame_side > 0 and wants(digest)
+        if digest in known and not analysed:
             info = probe(f, max_pixels)
             _not_live(task.path, info.duration)
             return VideoRead(digest, _meta(info), info.duration)
         if live_still(task.path) is not None:  # a stat or two; the header only then
             _not_live(task.path, probe(f, max_pixels).duration)
-        sampled = sample(f, max(prep.size, ocr_side if ocr else 0), EVERY, max_pixels,
-                         convert=lambda frame: candidate(frame, prep, thumbnails, ocr))
+        sampled = sample(f, max(prep.size, frame_side if analysed else 0), EVERY, max_pixels,
+                         convert=lambda frame: candidate(frame, prep, thumbnails, analysed))
     info, candidates = sampled.info, sampled.frames
     return VideoRead(digest, _meta(info), info.duration, candidates)
 
@@ -107,33 +110,55 @@ def _meta(info: VideoInfo) -> Meta:
     return Meta(info.width, info.height, info.taken_at, info.camera, info.lat, info.lon)
 
 
-def candidate(frame: Frame, prep: Preprocessing, thumbnail: bool, ocr: bool = False) -> Candidate:
+def candidate(frame: Frame, prep: Preprocessing, thumbnail: bool, analysed: bool = False) -> Candidate:
     """What is kept of a frame until it is embedded: an 8-bit crop at the model's size, a small JPEG,
-    and with `ocr` the frame as decoded (at OCR's size) as a JPEG."""
+    and when it is to be `analysed` the frame as decoded (at the analyses' size) as a JPEG."""
     return Candidate(frame.time, centre_crop(prep.resize(frame.image), prep.size, prep.crop),
-                     encode_thumbnail(frame.image) if thumbnail else None, _jpeg(frame.image) if ocr else None)
+                     encode_thumbnail(frame.image) if thumbnail else None, _jpeg(frame.image) if analysed else None)
 
 
 def _jpeg(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=OCR_QUALITY)
+    image.save(buf, "JPEG", quality=FRAME_QUALITY)
     return buf.getvalue()
 
 
-def read_moment_texts(ocr: TextReader, content_hash: str, moments: list[Moment]) -> tuple[dict[str, str], int]:
-    """The text OCR reads in each kept frame that carries its frame (`Moment.ocr`), by frame key
-    ('' for none), and how many frames it failed on (their text is not stored)."""
-    texts, failed = {}, 0
-    for m in moments:
-        if m.ocr is None:
+def analyse_moments(analyses: list[Analysis], frames: dict[str, bytes | None]) -> tuple[dict[str, dict], Counter]:
+    """Each analysis's result for each kept frame that carries its frame (JPEG bytes, by frame
+    key), and how many frames each kind failed on (those results are not stored)."""
+    results: dict[str, dict] = {a.kind: {} for a in analyses}
+    failed: Counter = Counter()
+    for key, jpeg in frames.items():
+        if jpeg is None or not analyses:
             continue
-        try:
-            with Image.open(io.BytesIO(m.ocr)) as im:
-                texts[m.key(content_hash)] = ocr.read(np.asarray(im.convert("RGB")))
-        except Exception:  # noqa: BLE001 - one odd frame must not stop the run
-            failed += 1
-        m.ocr = None  # read: its memory goes
-    return texts, failed
+        with Image.open(io.BytesIO(jpeg)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        for a in analyses:
+            try:
+                results[a.kind][key] = a.analyse(rgb)
+            except Exception:  # noqa: BLE001 - one odd frame must not stop the run
+                failed[a.kind] += 1
+    return results, failed
+
+
+def kept_frames(content_hash: str, moments: list[Moment]) -> dict[str, bytes | None]:
+    """The kept moments' frames for the analyses, by frame key (taken: their memory goes)."""
+    frames = {}
+    for m in moments:
+        frames[m.key(content_hash)], m.frame = m.frame, None
+    return frames
+
+
+def stored_frames(candidates: list[Candidate], stored: list[str]) -> dict[str, bytes | None]:
+    """A video embedded before (without some analysis): the frame of each stored moment, taken
+    from the candidate sampled nearest its start (the same sampling finds the same times), so
+    its results land on the frame keys stored then, with no encoder run."""
+    frames = {}
+    for key in stored:
+        start = (frame_span(key) or (0.0, 0.0))[0]
+        if candidates:
+            frames[key] = min(candidates, key=lambda c: abs(c.time - start)).frame
+    return frames
 
 
 def embed_moments(encode: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, candidates: list[Candidate],
@@ -165,20 +190,6 @@ def _encoder_runs(candidates: list[Candidate]) -> list[int]:
     return runs
 
 
-def onto_stored(texts: dict[str, str], stored: list[str]) -> dict[str, str]:
-    """Frame texts moved onto the frame keys stored before (`stored`, in time order): a video
-    indexed without OCR is decoded again for it, and the frames kept now may start elsewhere;
-    each text goes to the stored frame that stands for its start (texts meeting there are joined)."""
-    if not stored:
-        return texts
-    out: dict[str, list[str]] = {}
-    for key, text in texts.items():
-        start = (frame_span(key) or (0.0, 0.0))[0]
-        home = next((k for k in stored if (span := frame_span(k)) and span[0] <= start < span[1]), stored[-1])
-        out.setdefault(home, []).append(text)
-    return {k: "\n".join(t for t in parts if t) for k, parts in out.items()}
-
-
 def _not_live(path: str, duration: float) -> None:
     """A Live Photo's motion (a short MOV beside its still) is part of that picture, never a
     result of its own: the still's result names it (`Hit.motion`)."""
@@ -206,7 +217,7 @@ def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: flo
             continue
         if kept:
             kept[-1].end = cand.time
-        kept.append(Moment(cand.time, max(duration, cand.time), vec, cand.thumb, cand.ocr))
+        kept.append(Moment(cand.time, max(duration, cand.time), vec, cand.thumb, cand.frame))
     if kept:
         kept[0].start = 0.0  # the first kept frame stands for the opening too
     return kept

@@ -1,11 +1,13 @@
 """`picfind watch`: the OS's file events turned into small index runs, so the catalog keeps up.
 
 Events come from watchfiles (a Rust thread reading inotify, FSEvents or ReadDirectoryChangesW:
-no polling of the files). They are gathered until the burst is over: no event for `settle`
-seconds, then every changed file the same size and time as half a `settle` before, so a copy
-in progress is never read half. Then each root re-walks only what changed (`Indexer.plan` with a
-scope) by the rules of a full run: moved and renamed files keep their vector (same content
-hash, no model run), deleted ones go, places that cannot be read are kept offline.
+no polling of the files). A path no walk wants (excluded, picfind's own, a file of another type)
+is dropped as its event comes. Each other path settles on its own: no event for it for `settle`
+seconds and the same size and time as half a `settle` before, so a copy in progress is never
+read half, and a file that keeps changing (a download, a growing file) holds back nothing but
+the folders it lies in. Then each root re-walks only what settled (`Indexer.plan` with a scope)
+by the rules of a full run: moved and renamed files keep their vector (same content hash, no
+model run), deleted ones go, places that cannot be read are kept offline.
 
 Every `check_every` seconds the roots are looked at (`changes`: a stat each, and the mount table):
 a root that disappears, comes back, or gets another drive mounted on or under it is re-scanned
@@ -45,6 +47,14 @@ class WatchOptions:
 
 
 @dataclass
+class _Change:
+    """One changed path waiting to settle."""
+    last_event: float
+    stat: tuple[int, int] | None = None  # its size and time when last looked at (None: not there)
+    stat_at: float = -1.0  # since when it is so (-1: not looked at yet)
+
+
+@dataclass
 class Batch:
     """One change batch applied to the catalog, as `picfind watch` prints it."""
     report: IndexReport
@@ -61,8 +71,9 @@ class Batch:
 
     @property
     def changed(self) -> bool:
+        """Whether the catalog changed (a re-scan that found nothing new changed nothing)."""
         r = self.report
-        return bool(r.added or r.updated or r.moved or self.removed or self.skipped or r.offline or self.rescanned)
+        return bool(r.added or r.updated or r.moved or self.removed or self.skipped or r.offline)
 
     def line(self) -> str:
         """The batch on one line, for a terminal or a log."""
@@ -94,10 +105,7 @@ class Watcher:
         self.on_batch = on_batch or (lambda batch: None)
         self.on_note = on_note or (lambda line: None)
         self.stop = stop or threading.Event()
-        self.pending: set[str] = set()
-        self.last_event = 0.0
-        self.snapshot: dict[str, tuple[int, int]] | None = None  # the changed files' sizes and times
-        self.snapshot_at = 0.0  # since when they are so
+        self.pending: dict[str, _Change] = {}
         self.seen: dict[str, changes.Identity] = {}  # root path -> identity when last looked at
         self.mount_table: dict[str, str] = {}
         self.next_rescan: dict[str, float] = {}  # network roots -> when to re-scan them
@@ -159,28 +167,53 @@ class Watcher:
             if got == "signal":
                 raise KeyboardInterrupt
             if isinstance(got, set):
-                self.pending.update(path for _, path in got)
-                self.last_event = time.monotonic()
+                self._note_events({path for _, path in got})
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.o.check_every
                 if self._look_at_roots():
                     return  # watched anew, then re-scanned
                 self._rescan()
-            if self.pending and self._settled():
-                self._apply_pending()
+            if self.pending:
+                self._apply(self._settled())
 
-    def _settled(self) -> bool:
-        """No event for `settle` seconds, and every changed file as big and as old as half a
-        settle before (a writer that pauses is waited for)."""
+    def _note_events(self, paths: set[str]) -> None:
+        """Changed paths join the waiting ones; paths no walk wants are dropped here."""
+        ordered, now = changes.innermost_first(self.roots()), time.monotonic()
+        for path in paths:
+            if changes.owner(path, ordered, self.own) is None:
+                continue
+            if path in self.pending:
+                self.pending[path].last_event = now
+            else:
+                self.pending[path] = _Change(now)
+
+    def _settled(self) -> set[str]:
+        """The waiting paths that settled: no event for `settle` seconds, as big and as old as half a
+        settle before (a writer that pauses is waited for), and no path still changing inside them
+        (a folder whose files are still arriving waits for them; each file settles by itself)."""
         now = time.monotonic()
-        snapshot = _stats(self.pending)
-        if snapshot != self.snapshot:
-            self.snapshot, self.snapshot_at = snapshot, now
-            return False
-        return now - self.last_event >= self.o.settle and now - self.snapshot_at >= self.o.settle / 2
+        ready = set()
+        for path, c in self.pending.items():
+            if now - c.last_event < self.o.settle / 2:
+                continue  # still changing: not even looked at (a busy file costs no system call)
+            st = _stat(path)
+            if st != c.stat or c.stat_at < 0:
+                c.stat, c.stat_at = st, now
+            elif now - c.last_event >= self.o.settle and now - c.stat_at >= self.o.settle / 2:
+                ready.add(path)
+        busy = {os.path.dirname(p) for p in self.pending if p not in ready}
+        held = set()
+        for p in busy:
+            while p not in held and os.path.dirname(p) != p:
+                held.add(p)
+                p = os.path.dirname(p)
+        return ready - held
 
-    def _apply_pending(self) -> None:
-        changed, self.pending, self.snapshot = self.pending, set(), None
+    def _apply(self, changed: set[str]) -> None:
+        if not changed:
+            return
+        for path in changed:
+            del self.pending[path]
         roots = self.roots()
         scope, whole = changes.scopes(changed, roots, self.own)
         whole |= {rid for rid, starts in scope.items() if len(starts) > self.o.burst_max}
@@ -246,17 +279,12 @@ class Watcher:
             raise KeyboardInterrupt
 
 
-def _stats(paths: set[str], most: int = 5000) -> dict[str, tuple[int, int]]:
-    """Size and time of the changed paths that are there (at most `most` of them: a burst of
-    more is a copy of many small files, and each of them raised its own events)."""
-    out = {}
-    for path in list(paths)[:most]:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        out[path] = (st.st_size, st.st_mtime_ns)
-    return out
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _shown(path: str) -> str:

@@ -26,21 +26,40 @@ def default_db() -> Path | str:
     env = os.environ.get("PICFIND_DB")
     if env and is_server(env):
         return env
-    return Path(env) if env else Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
+    return Path(env) if env else _user_catalog()
+
+
+def _no_catalog(target: Path | str) -> str:
+    if str(target) == str(_user_catalog()):
+        return (f"no catalog yet at {target} (the default; --db or $PICFIND_DB names another): "
+                "`picfind index FOLDER` makes one, or `picfind search QUERY --here` indexes this folder")
+    return f"no catalog at {target}: check --db or $PICFIND_DB, or make one: `picfind index FOLDER --db {target}`"
+
+
+def _user_catalog() -> Path:  # noqa: N802
+    return Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
 
 class LibraryBase:
     """The catalog and the model (loaded on first use) that every door of `Library` shares."""
 
     def __init__(self, db: Path | str | None = None, model: str | None = None,
-                 device: str = "auto", threads: int | None = None) -> None:
+                 device: str = "auto", threads: int | None = None, create: bool = True,
+                 text_model: str | None = None) -> None:
+        """`create=False`: only open a catalog that exists (a command that reads; a mistyped --db
+        would otherwise become an empty catalog, and its folder, answering "no matches")."""
         self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
+        if not create and not is_server(self.target) and not Path(self.target).expanduser().exists():
+            raise CatalogError(_no_catalog(self.target))
         self.catalog: CatalogBackend = open_catalog(self.target)
         self._model_arg = model
         self._device = device
         self._threads = threads
         self._bundle: Bundle | None = None
         self._encoder: Encoder | None = None
+        self._text_model_arg = text_model  # a multilingual text encoder paired with the model (library.multilingual)
+        self._text_bundle: Bundle | None = None
+        self._text_encoder: Encoder | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -86,6 +105,46 @@ class LibraryBase:
         if self._encoder is None:
             self._encoder = Encoder(self.bundle, device=self._device, threads=self._threads, prepared=True)
         return self._encoder
+
+    @property
+    def text_model_choice(self) -> str | None:
+        """The text encoder asked for, else the catalog's setting; None: the model's own text tower."""
+        from picfind.library.multilingual import NO_TEXT_MODEL, TEXT_MODEL_SETTING
+
+        choice = self._text_model_arg if self._text_model_arg is not None else \
+            self.catalog.setting(TEXT_MODEL_SETTING, "")
+        return None if choice.strip().lower() in NO_TEXT_MODEL else choice
+
+    @property
+    def text_bundle(self) -> Bundle:
+        """The bundle that reads queries: a paired text encoder (checked), or the model itself."""
+        if self._text_bundle is None:
+            choice = self.text_model_choice
+            if choice is None:
+                return self.bundle
+            from picfind.library.multilingual import check_pair
+
+            bundle = models.resolve(choice)
+            check_pair(bundle, self.bundle)
+            self._text_bundle = bundle
+        return self._text_bundle
+
+    @property
+    def text_encoder(self) -> Encoder:
+        if self.text_bundle is self.bundle:
+            return self.encoder
+        if self._text_encoder is None:
+            self._text_encoder = Encoder(self.text_bundle, device=self._device, threads=self._threads, prepared=True)
+        return self._text_encoder
+
+    def set_text_model(self, name: str | None) -> None:
+        """Remember a text encoder for this catalog's searches (None or "none": the model's own)."""
+        from picfind.library.multilingual import NO_TEXT_MODEL, TEXT_MODEL_SETTING, check_pair
+
+        if name is not None and name.strip().lower() not in NO_TEXT_MODEL:
+            check_pair(models.resolve(name), self.bundle)
+        self.catalog.set_setting(TEXT_MODEL_SETTING, name or "")
+        self._text_model_arg, self._text_bundle, self._text_encoder = None, None, None
 
     @property
     def location(self) -> str:

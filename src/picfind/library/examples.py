@@ -54,7 +54,14 @@ def _stream_hash(path: str) -> str:
 
 class ExampleDoors(FileDoors):
     def embed_text(self, text: str) -> np.ndarray:
-        return self.encoder.encode_text(text)
+        """A text's vector from the text side in use (`text_bundle`); NLLB-CLIP is told its language."""
+        encoder = self.text_encoder
+        language = None
+        if encoder.bundle.text.language_token is not None:
+            from picfind.library.multilingual import language_of
+
+            language = language_of(text)
+        return encoder.encode_text(text, language)
 
     def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,

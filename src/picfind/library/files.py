@@ -6,40 +6,49 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from picfind.library.base import LibraryBase
-from picfind.media.safefile import MAX_FILE_BYTES, open_indexed
+from picfind.library.people import PeopleDoors
+from picfind.media.safefile import MAX_FILE_BYTES, Indexed
 from picfind.models import store as models
 from picfind.ocr.reader import MODELS as OCR_MODELS
-from picfind.search.moments import frame_at, open_motion
+from picfind.search.moments import LIVE_MOTION, frame_at, open_motion
 from picfind.search.textsearch import ocr_setting
 
 
-class FileDoors(LibraryBase):
+class FileDoors(PeopleDoors):
     def file(self, file_id: int) -> dict | None:
         """An indexed picture's catalog entry (path, content hash, size, mtime_ns), or None."""
         return self.catalog.file_by_id(file_id)
 
-    def open_image(self, file_id: int) -> BinaryIO | None:
-        """An indexed picture's file, opened, only while it is a regular file whose real path is
-        inside a root and whose size and time (else content) still match the catalog."""
-        from picfind.indexing.stages import content_hash
+    def indexed_image(self, file_id: int) -> Indexed | None:
+        """What the catalog says of an indexed picture, to open it while it is still that file
+        (`Indexed.open`: a regular file reached inside a root, its size and time, else content,
+        as indexed). None for a video: its bytes are never served as an image."""
+        return self._indexed(file_id, video=False)
 
-        found = self.catalog.file_by_id(file_id)
-        if found is None:
-            return None
-        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
-                            found["mtime_ns"], found["content_hash"], content_hash, MAX_FILE_BYTES)
+    def indexed_video(self, file_id: int) -> Indexed | None:
+        """What the catalog says of an indexed video, under the rules of `indexed_image`."""
+        return self._indexed(file_id, video=True)
 
-    def open_video(self, file_id: int) -> BinaryIO | None:
-        """An indexed video's file, opened, under the rules of `open_image` (a video whose time
-        changed is hashed as a stream, never read whole)."""
+    def _indexed(self, file_id: int, video: bool) -> Indexed | None:
+        """A file whose time changed is hashed as a stream (never read whole into memory), and
+        once per change (`media.safefile`)."""
         from picfind.indexing.videos import MAX_VIDEO_BYTES, stream_hash
 
         found = self.catalog.file_by_id(file_id)
-        if found is None or found.get("duration") is None:
+        if found is None or (found.get("duration") is not None) != video:
             return None
-        return open_indexed(found["path"], [r.path for r in self.catalog.roots()], found["size"],
-                            found["mtime_ns"], found["content_hash"], str, MAX_VIDEO_BYTES, stream_hash)
+        return Indexed(found["path"], tuple(r.path for r in self.catalog.roots()), found["size"], found["mtime_ns"],
+                       found["content_hash"], str, MAX_VIDEO_BYTES if video else MAX_FILE_BYTES, stream_hash)
+
+    def open_image(self, file_id: int) -> BinaryIO | None:
+        """An indexed picture's file, opened, while it is still that file (`indexed_image`)."""
+        indexed = self.indexed_image(file_id)
+        return indexed.open() if indexed is not None else None
+
+    def open_video(self, file_id: int) -> BinaryIO | None:
+        """An indexed video's file, opened, while it is still that file (`indexed_video`)."""
+        indexed = self.indexed_video(file_id)
+        return indexed.open() if indexed is not None else None
 
     def open_motion(self, file_id: int) -> tuple[BinaryIO, str] | None:
         """A Live Photo's motion, opened, and its path (`picfind.search.moments.open_motion`)."""
@@ -69,16 +78,21 @@ class FileDoors(LibraryBase):
         except models.ModelError:  # status still answers when the model is not installed
             model = self.model_choice or os.environ.get("PICFIND_MODEL") or models.DEFAULT_MODEL
         stats = self.catalog.stats(model)
+        by_reason = dict(stats["skipped_by_reason"])
+        motions = by_reason.pop(LIVE_MOTION, 0)  # part of their stills' results, not skipped
+        stats.update(skipped=stats["skipped"] - motions, skipped_by_reason=by_reason, live_photo_motions=motions)
         return {
             "catalog": self.catalog.location,
             "catalog_bytes": self.catalog.size_bytes(),
             "thumbnails": self.thumbnails.location,
             "thumbnails_bytes": self.thumbnails.size_bytes(),
             "model": model,
+            "text_model": self.text_model_choice,  # a paired text encoder reads queries (None: the model's own)
             "roots": [{"path": r.path, "extensions": r.extensions, "excludes": r.excludes}
                       for r in self.catalog.roots()],
             **stats,
             "ocr": self._ocr_status(),
+            "faces": self.faces_status(),
             "vector_index": self.catalog.index_status(model),
         }
 
@@ -88,4 +102,5 @@ class FileDoors(LibraryBase):
         return {"setting": setting, "pictures_read": read, "with_text": with_text}
 
     def skipped_files(self) -> list[dict]:
-        return self.catalog.skipped_files()
+        """The files left out, and why (a Live Photo's motion is not one: its still shows it)."""
+        return [f for f in self.catalog.skipped_files() if f["reason"] != LIVE_MOTION]

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 
+# Camera RAW files (media/raw.py reads them with LibRaw): those of Immich's list that LibRaw reads
+RAW_EXTENSIONS = ("dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "ori", "rw2", "rwl",
+                  "pef", "srw", "x3f", "iiq", "3fr", "fff", "erf", "kdc", "k25", "dcr", "mrw", "mos", "mef", "cap")
 # What picfind reads by default (media/decode.py decodes them all).
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif", "jxl",
+                    *RAW_EXTENSIONS)
 # Videos (media/video.py samples frames of them with PyAV).
 VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
 EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+# Earlier picfinds' defaults, as they were: the catalogs' migrations give a root that read one of
+# them today's default (a root given its own list keeps it)
+PHOTOS_V1 = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif")
+WITH_VIDEOS_V2 = PHOTOS_V1 + ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
 
 
 LIVE_STILLS = ("heic", "heif", "jpg", "jpeg")  # what a Live Photo's still is saved as
@@ -34,6 +42,38 @@ def live_still(video: str) -> str | None:
 def live_motion(still: str) -> str | None:
     """The motion of a Live Photo whose still this picture may be (IMG_1234.HEIC -> IMG_1234.MOV)."""
     return _sibling(still, LIVE_MOTIONS) if still.rsplit(".", 1)[-1].lower() in LIVE_STILLS else None
+
+
+RAW_JPEGS = ("jpg", "jpeg", "heic", "heif")  # what a camera saves beside its RAW (RAW+JPEG, RAW+HEIF)
+
+
+def raw_rendering(raw: str) -> str | None:
+    """The picture the camera saved beside this RAW (DSC_0001.NEF -> DSC_0001.JPG): the two are one
+    photograph, found as the picture, its RAW named beside it (`Hit.raw`)."""
+    return _sibling(raw, RAW_JPEGS) if is_raw(raw) else None
+
+
+def raw_of(picture: str, folders: dict[str, dict[str, str]] | None = None) -> str | None:
+    """The RAW saved beside this camera JPEG, if any. Its folder is listed once (into `folders`,
+    kept by the caller for a page of results) rather than asked for 28 extensions in two cases."""
+    if picture.rsplit(".", 1)[-1].lower() not in RAW_JPEGS:
+        return None
+    folder, name = os.path.split(picture)
+    if folders is None or folder not in folders:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            names = []
+        raws = {os.path.splitext(n)[0]: n for n in names if n.rsplit(".", 1)[-1].lower() in RAW_EXTENSIONS}
+        if folders is None:
+            folders = {}
+        folders[folder] = raws
+    found = folders[folder].get(os.path.splitext(name)[0])
+    return os.path.join(folder, found) if found else None
+
+
+def is_raw(path: str) -> bool:
+    return path.rsplit(".", 1)[-1].lower() in RAW_EXTENSIONS
 
 
 def is_video(path: str) -> bool:

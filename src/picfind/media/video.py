@@ -5,6 +5,8 @@ grows with its length (`frame_cap`), each with the time it shows. Only key frame
 (`skip_frame = "NONKEY"`): phone cameras write one every second or two, so this decodes about
 one frame in 30-60. A long video seeks to each sample instead of reading every packet; a video
 whose key frames are too sparse (screen recordings) is decoded in full, under the same limits.
+A sample whose key frame is over a second away, and the frame halfway between two samples a
+cut lies between, are decoded forward from a key frame (`media.videoseek`).
 Frames are scaled by swscale to about the model's size, turned upright (display matrix), and
 10-bit HDR (PQ, HLG) is tone-mapped to ordinary 8-bit colours rather than left washed out.
 
@@ -16,20 +18,17 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-import numpy as np
-from PIL import Image
-
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
-from picfind.records import when_text
+from picfind.media.videoframes import NO_INFO, Frame, Sampled, VideoInfo, check, keep, rotated
+from picfind.media.videoheader import container_signature, created, declared_seconds, ffmpeg_words, position, span_text
+from picfind.media.videoseek import by_seeking, forward, late_targets, refine_cuts
 
 try:
     import av
@@ -43,50 +42,12 @@ EVERY = 2.0  # seconds between candidate frames
 TIME_LIMIT = 60.0  # seconds of decoding one video may take
 SEEK_AFTER = 300.0  # videos longer than this seek to each sample instead of reading every packet
 MAX_DURATION = 24 * 3600.0  # longer is a broken header or a stream that never ends
-_HDR = {"smpte2084": "pq", "arib-std-b67": "hlg"}
+_position, _created = position, created  # their old names
 
 
 def frame_cap(duration: float) -> int:
     """How many candidates a video of this length may give: 30, plus one per 4 s, at most 600."""
     return int(min(600, 30 + duration / 4))
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the header says. `width`/`height` as shown (after rotation)."""
-    width: int
-    height: int
-    duration: float
-    codec: str
-    rotation: int = 0  # degrees the picture is turned for display
-    taken_at: str | None = None  # creation time, local wall clock "YYYY-MM-DD HH:MM:SS"
-    camera: str | None = None
-    lat: float | None = None  # where it was filmed (ISO 6709 `location` tag, as phones write it)
-    lon: float | None = None
-
-
-_NO_INFO = VideoInfo(0, 0, 0.0, "")  # until the header is read
-
-
-@dataclass
-class Frame:
-    time: float  # seconds from the start
-    image: Image.Image  # RGB, upright, shorter side about the size asked for
-
-
-@dataclass
-class Sampled:
-    info: VideoInfo
-    min_side: int = 0
-    convert: Callable[[Frame], Any] | None = None  # what to keep of each frame, made as it is decoded
-    frames: list = field(default_factory=list)  # the frames, or what `convert` made of them, in time order
-    decoded: int = 0  # frames the decoder produced (for the benchmark)
-    offset: float = 0.0  # the first frame's timestamp: times are from it, as players show them
-
-    def seconds(self, frame: av.VideoFrame, otherwise: float) -> float:
-        """A frame's time from the start of the video (`otherwise` when it has none)."""
-        known = frame.time is not None and math.isfinite(frame.time)
-        return max(frame.time - self.offset if known else otherwise, 0.0)
 
 
 def open_video(path: str) -> BinaryIO:
@@ -114,7 +75,7 @@ def sample(f: BinaryIO, min_side: int, every: float = EVERY, max_pixels: int = D
     if not f.read(1):
         raise SkipFile("empty file", "zero bytes")
     with _container(f, time_limit) as container:
-        return _sample(container, Sampled(_NO_INFO, min_side, convert), every, max_pixels,
+        return _sample(container, Sampled(NO_INFO, min_side, convert), every, max_pixels,
                        time.monotonic() + time_limit)
 
 
@@ -126,7 +87,7 @@ def probe(f: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
         stream.codec_context.skip_frame = "NONKEY"  # the display matrix comes with the frames
         for frame in container.decode(stream):
             if frame.rotation and not info.rotation:
-                info = _rotated(info, frame.rotation)
+                info = rotated(info, frame.rotation)
             break
         return info
 
@@ -140,15 +101,26 @@ def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputCon
     try:
         with av.open(f, mode="r", metadata_errors="ignore", timeout=time_limit) as container:
             yield container
+    except _NoLength as e:
+        claimed = declared_seconds(f)
+        if claimed is not None and claimed > MAX_DURATION:
+            raise SkipFile("no end", f"it claims to last {span_text(claimed)} (a length of all ones, "
+                                     "which also means 'unknown')") from None
+        raise SkipFile(e.reason, e.detail) from None
     except SkipFile:
         raise
     except av.error.InvalidDataError as e:
         f.seek(0)
-        if _container_signature(f.read(200)):
+        if container_signature(f.read(200)):
             raise SkipFile("truncated or corrupt", f"a video container, but FFmpeg cannot read it "
                                                    f"({e.strerror or e}); was it copied whole?") from None
         raise SkipFile("not a video", f"FFmpeg finds no known container in it ({e.strerror or e})") from None
-    except (av.error.FFmpegError, EOFError, OSError, ValueError, IndexError) as e:
+    except av.error.ArgumentError as e:  # above all a frame over the decoder's `max_pixels` (`_info`)
+        raise SkipFile("too many pixels", f"a frame is over the pixel cap, or undecodable ({e.strerror or e})") \
+            from None
+    except av.error.FFmpegError as e:  # FFmpeg's own codes, though PyAV raises them as OS errors
+        raise SkipFile("truncated or corrupt", ffmpeg_words(e)) from None
+    except (EOFError, OSError, ValueError, IndexError) as e:
         raise SkipFile("truncated or corrupt", str(e) or type(e).__name__) from None
     except MemoryError:
         raise SkipFile("too many pixels", "not enough memory to decode") from None
@@ -163,25 +135,21 @@ def _sample(container: av.container.InputContainer, out: Sampled, every: float, 
     ctx = stream.codec_context
     ctx.skip_frame = "NONKEY"
     if info.duration > SEEK_AFTER:
-        _by_seeking(container, stream, targets, deadline, out)
+        by_seeking(container, stream, targets, deadline, out)
     else:
         _linear(container, stream, targets, deadline, out)
     if len(targets) > 1 and len(out.frames) < len(targets) // 2:
         # key frames too sparse: decode every frame, under the same limits
         ctx.skip_frame = "DEFAULT"
         container.seek(0)
-        out.frames.clear()
+        out.clear()
         _linear(container, stream, targets, deadline, out)
+    elif info.duration <= SEEK_AFTER and (late := late_targets(targets, out.times, info.duration)):
+        forward(container, stream, late, deadline, out)
+    refine_cuts(container, stream, deadline, out, len(targets), seeking=info.duration > SEEK_AFTER)
     if not out.frames:
         raise SkipFile("truncated or corrupt", "no frame could be decoded")
     return out
-
-
-def _container_signature(head: bytes) -> bool:
-    """Whether these first bytes start a video container (MP4/MOV, Matroska/WebM, AVI, ASF, MPEG-TS)."""
-    return (head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(b"\x1aE\xdf\xa3")
-            or head.startswith(b"RIFF") and head[8:12] == b"AVI " or head.startswith(b"0&\xb2u")
-            or head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G")  # TS, M2TS
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -196,6 +164,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 def _info(container: av.container.InputContainer, stream: av.video.stream.VideoStream, max_pixels: int) -> VideoInfo:
     w, h = stream.codec_context.width, stream.codec_context.height
+    # every frame, not only the first the header describes, is held to the cap before it is
+    # decoded: FFmpeg refuses to allocate a larger one (an MJPEG's 64x64 first frame, then 16,000 px)
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
     if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > 16384:
         raise SkipFile("absurd dimensions" if w * h <= max_pixels else "too many pixels",
                        f"{w}x{h} frames (the cap is {max_pixels / 1e6:.0f} MP)")
@@ -204,8 +175,8 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     if rotation in (90, 270):
         w, h = h, w
     meta = {**container.metadata, **stream.metadata}
-    lat, lon = _position(meta)
-    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, _created(meta),
+    lat, lon = position(meta)
+    return VideoInfo(w, h, duration, stream.codec_context.name, rotation, created(meta),
                      meta.get("com.apple.quicktime.model") or meta.get("model") or None, lat, lon)
 
 
@@ -222,11 +193,15 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     elif container.duration:
         d = container.duration / 1_000_000
     else:
-        raise SkipFile("no end", "the video says nothing of its length (a live stream saved to a file?)")
+        raise _NoLength("no end", "the video says nothing of its length (a live stream saved to a file?)")
     if not 0 < d <= MAX_DURATION:
         raise SkipFile("no end" if d > 0 else "truncated or corrupt",
-                       f"it claims to last {d:.0f} s")
+                       f"it claims to last {span_text(d)}" if d > 0 else f"it claims to last {d:.0f} s")
     return d
+
+
+class _NoLength(SkipFile):
+    """FFmpeg gives no length: `_container` looks at what the header itself says."""
 
 
 def _rotation(stream: av.video.stream.VideoStream) -> int:
@@ -236,38 +211,6 @@ def _rotation(stream: av.video.stream.VideoStream) -> int:
     except ValueError:
         tag = 0
     return tag % 360 // 90 * 90
-
-
-_ISO6709 = re.compile(r"([+-]\d{1,2}(?:\.\d+)?)([+-]\d{1,3}(?:\.\d+)?)")
-
-
-def _position(meta: dict) -> tuple[float | None, float | None]:
-    """"+45.7640+004.8357+170.000/" (ISO 6709: the `location` tag of phones' MP4 and MOV files) ->
-    (lat, lon); nonsense, out of range or exactly (0, 0) (a receiver without a fix) -> no position."""
-    text = meta.get("com.apple.quicktime.location.ISO6709") or meta.get("location") or meta.get("location-eng")
-    m = _ISO6709.match(text.strip()) if isinstance(text, str) else None
-    if m is None:
-        return None, None
-    lat, lon = float(m.group(1)), float(m.group(2))
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat == lon == 0:
-        return None, None
-    return lat, lon
-
-
-def _created(meta: dict) -> str | None:
-    """"2024-06-01T17:03:22.000000Z" (UTC, as cameras write it) -> local "YYYY-MM-DD HH:MM:SS"."""
-    from datetime import datetime
-
-    text = meta.get("com.apple.quicktime.creationdate") or meta.get("creation_time")
-    if not text or text.startswith("1970") or text.startswith("1904"):
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if when.tzinfo is not None:
-            when = when.astimezone().replace(tzinfo=None)
-    except (ValueError, OverflowError, OSError):  # nonsense, or a year the local clock cannot hold
-        return None
-    return when_text(when)  # four-digit years: dates compare as text
 
 
 def _targets(duration: float, every: float) -> list[float]:
@@ -289,6 +232,8 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
         if time.monotonic() > deadline:
             raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
         if keys_only and packet.size:
+            if packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
+                out.keys.append(float(packet.pts * packet.time_base) - out.offset)
             at = _wanted(packet, targets, j, out.offset)
             if at is None:
                 continue
@@ -297,11 +242,11 @@ def _linear(container: av.container.InputContainer, stream: av.video.stream.Vide
                 j += 1
         for frame in stream.decode(packet if packet.size else None):
             out.decoded += 1
-            _check(deadline, out, frame)
+            check(deadline, out, frame)
             sent_at = sent.popleft() if keys_only and sent else None
             t = out.seconds(frame, sent_at if sent_at is not None else 0.0)
             if not out.frames or i < len(targets) and t + 1e-3 >= targets[i]:
-                _keep(out, frame, t)
+                keep(out, frame, t)
                 while i < len(targets) and targets[i] <= t + 1e-3:
                     i += 1
         if i >= len(targets):
@@ -320,84 +265,3 @@ def _wanted(packet: av.Packet, targets: list[float], j: int, offset: float) -> f
     return at if j == 0 or j < len(targets) and at + 1e-3 >= targets[j] else None
 
 
-def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float],
-                deadline: float, out: Sampled) -> None:
-    """Seek to the key frame before each target and decode it alone (long videos)."""
-    last_pts = None
-    for target in targets:
-        container.seek(int((target + out.offset) / stream.time_base), stream=stream, backward=True)
-        for frame in container.decode(stream):
-            out.decoded += 1
-            _check(deadline, out, frame)
-            if frame.pts != last_pts:
-                last_pts = frame.pts
-                _keep(out, frame, out.seconds(frame, target))
-            break
-
-
-def _keep(out: Sampled, frame: av.VideoFrame, t: float) -> None:
-    if not out.frames and frame.rotation and not out.info.rotation:
-        out.info = _rotated(out.info, frame.rotation)
-    kept = Frame(t, _upright(_small(frame, max(SMALL, out.min_side)), out.info.rotation, out.min_side))
-    out.frames.append(out.convert(kept) if out.convert else kept)
-
-
-def _rotated(info: VideoInfo, degrees: float) -> VideoInfo:
-    """The info of a video whose display matrix turns it (FFmpeg: counter-clockwise degrees)."""
-    rot = int(round(-degrees)) % 360 // 90 * 90
-    w, h = (info.height, info.width) if rot in (90, 270) else (info.width, info.height)
-    return replace(info, width=w, height=h, rotation=rot)  # every other field, the position too
-
-
-def _check(deadline: float, out: Sampled, frame: av.VideoFrame) -> None:
-    duration = out.info.duration
-    if time.monotonic() > deadline:
-        raise SkipFile("too slow to decode", f"gave up after {out.decoded} frames (the time limit per video)")
-    if out.seconds(frame, 0.0) > duration + 60:
-        raise SkipFile("no end", f"frames go on past the {duration:.0f} s its header claims")
-    if out.decoded > 2_000_000:
-        raise SkipFile("too many frames", f"over {out.decoded} frames")
-
-
-def _small(frame: av.VideoFrame, side: int = 0) -> Image.Image:
-    """The frame scaled by swscale so its shorter side is about `side` (`SMALL` by default;
-    more for OCR), before rotation, RGB."""
-    w, h = frame.width, frame.height
-    scale = min(1.0, (side or SMALL) / min(w, h))
-    size = (max(2, round(w * scale)), max(2, round(h * scale)))
-    hdr = _HDR.get(str(frame.color_trc).lower().replace("_", "-").split(".")[-1]) if frame.color_trc else None
-    if hdr is None and "10" not in frame.format.name and "12" not in frame.format.name:
-        return frame.to_image(width=size[0], height=size[1])
-    rgb = frame.reformat(width=size[0], height=size[1], format="rgb48le").to_ndarray()
-    return Image.fromarray(_tone_map(rgb.astype(np.float32) / 65535.0, hdr))
-
-
-SMALL = 336  # decode-side short edge; `_upright` brings it to the size asked for
-
-
-def _tone_map(rgb: np.ndarray, transfer: str | None) -> np.ndarray:
-    """16-bit RGB in 0..1 -> 8-bit. PQ and HLG are made linear, compressed (Reinhard, 203 nits as
-    paper white, shown at 3/4) and gamma-encoded again; other 10-bit video is simply rounded."""
-    if transfer == "pq":
-        m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
-        p = np.power(np.clip(rgb, 0, 1), 1 / m2)
-        nits = 10000 * np.power(np.maximum(p - c1, 0) / (c2 - c3 * p), 1 / m1)
-        lin = nits / 203.0
-    elif transfer == "hlg":
-        a, b, c = 0.17883277, 0.28466892, 0.55991073
-        lin = np.where(rgb <= 0.5, rgb * rgb / 3, (np.exp((rgb - c) / a) + b) / 12) * 12 / 3.0
-    else:
-        return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-    mapped = 1.5 * lin / (1 + lin)  # paper white to 3/4 of the range, highlights rolled off above it
-    return np.clip(np.power(np.clip(mapped, 0, 1), 1 / 2.2) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _upright(img: Image.Image, rotation: int, min_side: int) -> Image.Image:
-    op = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}.get(rotation)
-    if op is not None:
-        img = img.transpose(op)
-    if min(img.size) > min_side:
-        scale = min_side / min(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.Resampling.BILINEAR)
-    return img

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 FORMAT = 2
+TEXT_ONLY = "text"  # manifest "kind" of a text encoder alone (Multilingual-CLIP), paired with image models
 MAX_IMAGE_SIZE = 4096  # a model input side in pixels; more is a typo (SigLIP 2 tops out at 512)
 # CLIP's image normalisation, the default of format-1 manifests (here, not in preprocess: no Pillow).
 # The OpenAI CLIP BPE vocabulary, shipped with picfind: bundles may name it instead of a file.
@@ -69,9 +70,12 @@ class TokenizerSpec:
     # A token appended after cutting to the context length, so it survives truncation ("sticky");
     # None: the tokenizer.json's own post-processor adds what the model expects.
     end_token: str | None = None
+    # NLLB: every text starts with its language's FLORES-200 token ("rus_Cyrl"), as open_clip's
+    # HFTokenizer.set_language sets it; this one when the language is not known.
+    language_token: str | None = None
 
 
-CLEAN_MODES = ("clip", "canonicalize")
+CLEAN_MODES = ("clip", "canonicalize", "whitespace", "none")
 RESIZE_MODES = ("shortest", "squash")
 INTERPOLATIONS = ("bicubic", "bilinear")
 CROP_ROUNDINGS = ("floor", "round")
@@ -100,10 +104,11 @@ def upgrade(manifest: dict) -> dict:
 def _check(path: Path, manifest: dict) -> None:
     """One clear line for a manifest that asks for something this loader does not do."""
     mf = path / MANIFEST
-    for key in ("name", "embedding_dim", "image_encoder", "text_encoder", "tokenizer", "preprocess"):
+    image = () if manifest.get("kind") == TEXT_ONLY else ("image_encoder", "preprocess")
+    for key in ("name", "embedding_dim", *image, "text_encoder", "tokenizer"):
         if key not in manifest:
             raise BundleError(f"{mf}: missing {key!r}")
-    pre, tok = manifest["preprocess"], manifest["tokenizer"]
+    pre, tok = manifest.get("preprocess", {"size": 1}), manifest["tokenizer"]
     checks = [("preprocess.resize", pre.get("resize", "shortest"), RESIZE_MODES),
               ("preprocess.interpolation", pre.get("interpolation", "bicubic"), INTERPOLATIONS),
               ("preprocess.crop", pre.get("crop", "floor"), CROP_ROUNDINGS),
@@ -159,6 +164,20 @@ class Bundle:
         return int(self.manifest["embedding_dim"])
 
     @property
+    def text_only(self) -> bool:
+        """A text encoder alone, trained into the space of the image models in `pairs_with`."""
+        return self.manifest.get("kind") == TEXT_ONLY
+
+    @property
+    def pairs_with(self) -> tuple[str, ...]:
+        return tuple(self.manifest.get("pairs_with", ()))
+
+    @property
+    def languages(self) -> str:
+        """What the text encoder reads, as the registry says it ("en", or a count of languages)."""
+        return str(self.manifest.get("languages", "en"))
+
+    @property
     def preprocessing(self) -> Preprocessing:
         from picfind.models.preprocess import Preprocessing  # Pillow: a text search never loads it
 
@@ -198,7 +217,8 @@ class Bundle:
     def used_files(self) -> list[str]:
         """The files the manifest makes picfind open: the two encoders, and the tokenizer."""
         tok = self.text.file
-        return [self.image_tower.file, self.text_tower.file, *([tok] if tok != BUILTIN_TOKENIZER else [])]
+        image = [] if self.text_only else [self.image_tower.file]
+        return [*image, self.text_tower.file, *([tok] if tok != BUILTIN_TOKENIZER else [])]
 
     def verify(self) -> list[str]:
         """Problems found, one line each, naming the file; empty when every byte matches. Every
@@ -233,8 +253,9 @@ def _check_shape(mf: Path, manifest: object) -> None:
     if not isinstance(manifest, dict):
         raise BundleError(f"{mf}: not a manifest (a JSON object is expected)")
     v2 = manifest.get("format", 1) == 2  # format 1: CLIP's flat keys; 2: `tokenizer` and `preprocess` objects
-    required = ("tokenizer", "preprocess") if v2 else ("image_size",)
-    for key in ("name", "embedding_dim", *required, "image_encoder", "text_encoder"):
+    image = () if v2 and manifest.get("kind") == TEXT_ONLY else ("image_encoder",)
+    required = (("tokenizer",) if image == () else ("tokenizer", "preprocess")) if v2 else ("image_size",)
+    for key in ("name", "embedding_dim", *required, *image, "text_encoder"):
         if key not in manifest:
             raise BundleError(f"{mf}: missing {key!r}")
     kinds = [("format", int), ("name", str), ("embedding_dim", int), ("image_encoder", dict), ("text_encoder", dict),

@@ -149,24 +149,25 @@ class Encoder:
         tower = self.bundle.image_tower
         return normalise(self._run(tower, {tower.input: np.ascontiguousarray(pixels, np.float32)}))
 
-    def _text_inputs(self, tower: TowerSpec, texts: list[str]) -> dict[str, np.ndarray]:
-        ids, mask = self.tokenizer.encode(texts)
+    def _text_inputs(self, tower: TowerSpec, texts: list[str], language: str | None) -> dict[str, np.ndarray]:
+        ids, mask = self.tokenizer.encode(texts, language=language)
         inputs = {tower.input: ids.astype(tower.ids)}
         if tower.attention_mask:
             inputs[tower.attention_mask] = mask.astype(tower.ids)
         return inputs
 
-    def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Texts -> float32 [N, D] unit vectors."""
+    def encode_texts(self, texts: list[str], language: str | None = None) -> np.ndarray:
+        """Texts -> float32 [N, D] unit vectors. `language`: their FLORES-200 code, for a model whose
+        texts start with one (NLLB-CLIP); the others ignore it."""
         tower = self.bundle.text_tower
         if not texts:
             return np.zeros((0, self.bundle.embedding_dim), np.float32)
         self.tokenizer  # noqa: B018 - first: it loads while a preloading session still does
         if self.bundle.text.pad_to:
-            return normalise(self._run(tower, self._text_inputs(tower, texts)))
+            return normalise(self._run(tower, self._text_inputs(tower, texts, language)))
         # One at a time, unpadded: padding a short query to a long neighbour costs more than
         # the per-call overhead saves.
-        return normalise(np.concatenate([self._run(tower, self._text_inputs(tower, [t])) for t in texts]))
+        return normalise(np.concatenate([self._run(tower, self._text_inputs(tower, [t], language)) for t in texts]))
 
-    def encode_text(self, text: str) -> np.ndarray:
-        return self.encode_texts([text])[0]
+    def encode_text(self, text: str, language: str | None = None) -> np.ndarray:
+        return self.encode_texts([text], language)[0]

@@ -8,7 +8,7 @@ scripts/convert_clip.py exports random-weight models with them for the parity te
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from picfind.models.constants import BUILTIN_TOKENIZER, CLIP_MEAN, CLIP_STD
 
@@ -32,6 +32,8 @@ class RegistryEntry:
     revision: str  # a full commit wherever one was confirmed: its files can never change
     files: tuple[RemoteFile, ...]
     manifest: dict = field(default_factory=dict)
+    languages: str = "en"  # what its text side reads: "en", or "N languages" (docs/multilingual.md)
+    pairs_with: tuple[str, ...] = ()  # a text encoder alone: the image models whose space it was trained into
 
     def url(self, f: RemoteFile, hub: str) -> str:
         return f"{hub.rstrip('/')}/{self.repo}/resolve/{self.revision}/{f.path}"
@@ -42,8 +44,9 @@ class RegistryEntry:
 
     def bundle_manifest(self, source: str) -> dict:
         """The manifest of a bundle made from this entry's files (hashes added on writing)."""
+        kind = {"kind": "text", "pairs_with": list(self.pairs_with)} if self.pairs_with else {}
         return {"name": self.name, "description": self.description, "licence": self.licence,
-                "source": source, **self.manifest}
+                "source": source, "languages": self.languages, **kind, **self.manifest}
 
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
@@ -154,6 +157,67 @@ IMMICH_LAION2B = ("immich-app/ViT-B-32__laion2b-s34b-b79k", "19a057a0fb927cf2395
 IMMICH_SIGLIP2_B32 = ("immich-app/ViT-B-32-SigLIP2-256__webli", "762c736d366fc253e9453021144f9fe71789b075")
 SIGLIP2_TOKENIZER = (34_363_039, "cb9140fae3ac5122c972d37adf83e1248471a38147ad76f8215c8872c6fd8322")
 
+MULTILINGUAL_SIGLIP2 = "multilingual (SigLIP 2's WebLI languages)"
+
+
+def _nllb(name: str, description: str, dim: int, pins: tuple[Pin, Pin, Pin]) -> RegistryEntry:
+    """NLLB-CLIP (open_clip `nllb-clip-*-siglip`): a SigLIP image tower at 384 px and NLLB-200's
+    encoder, CLS-pooled (the first position: the language token) and projected. Immich's export:
+    one item per call, int32 ids padded to 77 with NLLB's <pad> (1), outputs normalised; NLLB's
+    tokenizer.json; every text starts with its FLORES-200 language token, ends with </s>. The `mrl`
+    weights (open_clip's pretrained tag): better than `v1` in every language OpenCLIP measured."""
+    paths = [("visual/model.onnx", "visual.onnx"), ("textual/model.onnx", "textual.onnx"),
+             ("textual/tokenizer.json", "tokenizer.json")]
+    files = tuple(RemoteFile(path, local, n, sha) for (path, local), (n, sha) in zip(paths, pins))
+    manifest = _immich_layout(dim, 384, siglip=True)
+    manifest["tokenizer"] = {"file": "tokenizer.json", "context_length": 77, "pad_to": 77, "pad_id": 1,
+                             "clean": "whitespace", "end_token": "</s>", "language_token": "eng_Latn"}
+    return RegistryEntry(name, description, "CC-BY-NC-4.0", f"immich-app/{name}__mrl", "main", files, manifest,
+                         languages="201 languages (NLLB-200)")
+
+
+def mclip_manifest(dim: int) -> dict:
+    """A Multilingual-CLIP text encoder as Immich exports it: `input_ids` and `attention_mask` (int32,
+    padded to 77 with XLM-R's or LaBSE's pad), the mean over real tokens projected and normalised
+    (`embedding`); the tokenizer.json of its transformer, whose post-processor adds <s> ... </s>."""
+    tower = {"file": "textual.onnx", "input": "input_ids", "output": "embedding", "normalised": True,
+             "batch_size": 1, "ids": "int32", "attention_mask": "attention_mask"}
+    return {"embedding_dim": dim, "text_encoder": tower,
+            "tokenizer": {"file": "tokenizer.json", "context_length": 77, "pad_to": 77, "pad_id": 1, "clean": "none"}}
+
+
+def _mclip(name: str, repo: str, description: str, dim: int, pairs: tuple[str, ...], pins: tuple[Pin, Pin],
+           pad_id: int = 1) -> RegistryEntry:
+    """Multilingual-CLIP (FreddeFrallan/Multilingual-CLIP, MIT): a text encoder distilled onto one
+    CLIP's English text space, so that CLIP's image vectors answer it unchanged."""
+    files = (RemoteFile("textual/model.onnx", "textual.onnx", pins[0][0], pins[0][1]),
+             RemoteFile("textual/tokenizer.json", "tokenizer.json", pins[1][0], pins[1][1]))
+    manifest = mclip_manifest(dim)
+    manifest["tokenizer"]["pad_id"] = pad_id
+    return RegistryEntry(name, description, "MIT", repo, "main", files, manifest,
+                         languages="48+ languages (Multilingual-CLIP)", pairs_with=pairs)
+
+
+# The NLLB-CLIP and Multilingual-CLIP exports are Immich's; no commit or sha256 of them was found in
+# public sources, so they are pinned on first download (sizes approximate: docs/multilingual.md).
+MULTILINGUAL = (
+    _nllb("nllb-clip-base-siglip", "NLLB-CLIP base (SigLIP B/16-384 + NLLB-200 600M encoder, mrl): reads 201 "
+          "languages; Crossmodal-3600 R@1 55.4 averaged over 36 languages", 768,
+          ((373_000_000, None), (1_660_000_000, None), (17_300_000, None))),
+    _nllb("nllb-clip-large-siglip", "NLLB-CLIP large (SigLIP So400m/14-384 + NLLB-200 1.3B encoder, mrl): reads 201 "
+          "languages; Crossmodal-3600 R@1 60.8 averaged over 36 languages; for a GPU", 1152,
+          ((1_710_000_000, None), (2_260_000_000, None), (17_300_000, None))),
+    _mclip("mclip-xlmr-large-vit-b-32", "immich-app/XLM-Roberta-Large-Vit-B-32",
+           "Multilingual-CLIP XLM-R Large text encoder for OpenAI ViT-B/32 catalogs (search --text-model)", 512,
+           ("vit-b-32", "vit-b-32-fp16", "vit-b-32-int8"), ((2_240_000_000, None), (17_100_000, None))),
+    _mclip("mclip-xlmr-large-vit-b-16plus", "immich-app/XLM-Roberta-Large-Vit-B-16Plus",
+           "Multilingual-CLIP XLM-R Large text encoder for OpenCLIP ViT-B-16-plus-240 catalogs (a bundle of that "
+           "name)", 640, ("vit-b-16-plus-240",), ((2_240_000_000, None), (17_100_000, None))),
+    _mclip("mclip-labse-vit-l-14", "immich-app/LABSE-Vit-L-14",
+           "Multilingual-CLIP LaBSE text encoder for OpenAI ViT-L/14 catalogs (search --text-model)", 768,
+           ("vit-l-14", "vit-l-14-int8"), ((1_880_000_000, None), (13_600_000, None)), pad_id=0),
+)
+
 REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
     _xenova("vit-b-32", "OpenAI CLIP ViT-B/32 (2021): MS-COCO text->image R@1 30.4", *XENOVA_B32, 512,
             ((352_000_000, "fd6e1402a588279d1723c7534d4bcba5bc0b14b47dfab0e46f8c47b8270d7d40"), (254_000_000, None))),
@@ -200,4 +264,7 @@ REGISTRY: dict[str, RegistryEntry] = {e.name: e for e in (
             ((378_359_772, "e96b8a3d32ab1b683aa12c45312342b4a10d4befef5f195f5cf84eadf1938696"),
              (1_129_435_819, "ba6e09d2dbb3d7ac0f9e2935676db92dceebddfd06c1462b67019caa90eeea20"),
              (34_362_885, "220c63d496e0c14e63eb656c91e0215e926202e4c74b1f089e09f1920d779b04")), siglip=True),
+    *MULTILINGUAL,
 )}
+for _name in ("siglip2-b16-256", "siglip2-b16-256-int8", "siglip2-b32-256"):
+    REGISTRY[_name] = replace(REGISTRY[_name], languages=MULTILINGUAL_SIGLIP2)

@@ -81,6 +81,8 @@ class ModelInfo:
     path: str | None
     hashes: str  # how its files are pinned (`_how_pinned`), or "bundle manifest"
     default: bool = False  # the model a new catalog gets when none is asked for
+    languages: str = "en"  # what its text side reads
+    pairs_with: tuple[str, ...] = ()  # a text encoder alone: the image models it answers for
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -93,12 +95,13 @@ def list_models() -> list[ModelInfo]:
     for name in builtin_names():
         b = Bundle.load(BUILTIN_DIR / name)
         out.append(ModelInfo(name, b.manifest.get("description", ""), b.manifest.get("licence", "?"),
-                             b.size_bytes(), True, str(b.path), "bundle manifest"))
+                             b.size_bytes(), True, str(b.path), "bundle manifest", languages=b.languages))
     for e in REGISTRY.values():
         path = root / e.name
         installed = (path / MANIFEST).is_file()
         out.append(ModelInfo(e.name, e.description, e.licence, e.size, installed,
-                             str(path) if installed else None, _how_pinned(e, e.name in pins)))
+                             str(path) if installed else None, _how_pinned(e, e.name in pins),
+                             languages=e.languages, pairs_with=e.pairs_with))
     if root.is_dir():
         for path in sorted(root.iterdir()):
             if path.name not in REGISTRY and (path / MANIFEST).is_file():
@@ -109,7 +112,7 @@ def list_models() -> list[ModelInfo]:
                     continue
                 out.append(ModelInfo(path.name, b.manifest.get("description", "imported bundle"),
                                      b.manifest.get("licence", "?"), b.size_bytes(), True,
-                                     str(path), "bundle manifest"))
+                                     str(path), "bundle manifest", languages=b.languages, pairs_with=b.pairs_with))
     for info in out:
         info.default = info.name == DEFAULT_MODEL
     return out

@@ -23,6 +23,7 @@ from picfind.models.bundle import TokenizerSpec
 from picfind.models.constants import BUILTIN_TOKENIZER
 
 _WHITESPACE = re.compile(r"\s+")
+_FLORES_CODE = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")  # a FLORES-200 language token: "rus_Cyrl"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 # Printable ASCII without "&": ftfy leaves it as it is (everything it repairs needs another
 # character: mojibake, HTML entities, control and terminal codes, wide or curly forms), so most
@@ -31,6 +32,10 @@ _PLAIN = re.compile(r"[ -%'-~]*")
 
 
 def clean(text: str, mode: str = "clip") -> str:
+    """The text as the model's reference pipeline cleans it: `clip`, `canonicalize` (SigLIP),
+    `whitespace` (open_clip's HFTokenizer: case kept, as NLLB-CLIP) or `none` (Multilingual-CLIP)."""
+    if mode == "none":
+        return text
     if not _PLAIN.fullmatch(text):
         import ftfy
 
@@ -38,6 +43,8 @@ def clean(text: str, mode: str = "clip") -> str:
     text = html.unescape(html.unescape(text)).strip()
     if mode == "canonicalize":
         text = text.replace("_", " ").translate(_PUNCTUATION).lower()
+        return " ".join(text.split())
+    if mode == "whitespace":
         return " ".join(text.split())
     return _WHITESPACE.sub(" ", text).strip().lower()
 
@@ -57,6 +64,8 @@ class TextTokenizer:
         elif self.spec.end_token is not None:
             self._tok.no_truncation()
             self._end = self._token_id(self.spec.end_token, path)
+            if self.spec.language_token is not None:
+                self._start = self._token_id(self.spec.language_token, path)
         else:
             self._tok.enable_truncation(max_length=self.context_length)
 
@@ -66,24 +75,31 @@ class TextTokenizer:
             raise ValueError(f"{path}: the tokenizer has no token {token!r}")
         return found
 
-    def ids(self, text: str) -> list[int]:
-        """Token ids with the model's special tokens, cut to the context length."""
+    def ids(self, text: str, language: str | None = None) -> list[int]:
+        """Token ids with the model's special tokens, cut to the context length. `language`: the
+        query's FLORES-200 code, for a tokenizer whose texts start with one (NLLB); unknown codes
+        fall back to the bundle's own."""
         text = clean(text, self.spec.clean)
         if self._end is None:  # the tokenizer.json's post-processor and truncation do it all
             return self._tok.encode(text).ids
         body = self._tok.encode(text, add_special_tokens=False).ids
-        if self._start is None:
+        start = self._start
+        if language and self.spec.language_token is not None:
+            start = self._tok.token_to_id(language) if _FLORES_CODE.fullmatch(language) else None
+            start = self._start if start is None else start
+        if start is None:
             return [*body[: self.context_length - 1], self._end]
-        return [self._start, *body[: self.context_length - 2], self._end]
+        return [start, *body[: self.context_length - 2], self._end]
 
-    def batch(self, texts: list[str], pad_to: int | None = None, pad_id: int | None = None) -> np.ndarray:
+    def batch(self, texts: list[str], pad_to: int | None = None, pad_id: int | None = None,
+              language: str | None = None) -> np.ndarray:
         """int64 [N, L]: L is `pad_to`, else the bundle's fixed length, else the longest text."""
-        return self.encode(texts, pad_to, pad_id)[0]
+        return self.encode(texts, pad_to, pad_id, language)[0]
 
-    def encode(self, texts: list[str], pad_to: int | None = None,
-               pad_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: list[str], pad_to: int | None = None, pad_id: int | None = None,
+               language: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Ids and attention mask (1 = a real token), both int64 [N, L], padded as in `batch`."""
-        rows = [self.ids(t) for t in texts]
+        rows = [self.ids(t, language) for t in texts]
         width = pad_to or self.spec.pad_to or max(len(r) for r in rows)
         ids = np.full((len(rows), width), self.spec.pad_id if pad_id is None else pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)

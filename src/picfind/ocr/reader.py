@@ -75,7 +75,7 @@ def _cv2():
     try:
         import cv2
     except ImportError:
-        raise OcrUnavailable("reading text needs OpenCV: pip install opencv-python-headless") from None
+        raise OcrUnavailable("reading text needs OpenCV and the OCR models: pip install 'picfind[ocr]'") from None
     return cv2
 
 

@@ -1,13 +1,13 @@
 """Duplicates: exact copies (one content hash, several files) and near-duplicates (resized,
 re-encoded, lightly cropped copies: embeddings closer than a threshold).
 
-Near-duplicate pairs come from an exact, blockwise comparison of every vector with every
-other (time grows with the square of the catalog, memory only with its size: one block of
-scores at a time), or, where the catalog has an approximate index (the embedded catalog's hnsw
-past 100k vectors, PostgreSQL's HNSW index), from each vector's nearest neighbours in it, rescored
-exactly: time grows with n log n. Pairs are joined into
-groups (connected components), and each group lists its best-quality member first: most
-pixels, then the largest file. picfind never deletes.
+Near-duplicate candidates are each vector's nearest neighbours, never every pair: from the
+catalog's approximate index where it has one (the embedded catalog's hnsw past 100k vectors,
+PostgreSQL's HNSW index), else from an exact blockwise comparison that keeps only each row's
+best `NEIGHBOURS` (memory grows with the catalog, not its square, whatever the threshold).
+Candidates are joined into clusters, and each cluster is cut into groups around the copy to keep
+(`keep.py`: original name, not trashed, most pixels...): every member of a group is within the
+threshold of its keep, with its score (no chains of look-alikes). picfind never deletes.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.records import frame_span, owner
+from picfind.search.keep import keep_key, ranked, reason, stems_of
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Nearest
 
 DEFAULT_THRESHOLD = 0.93
+THRESHOLDS = (0.5, 1.0)  # below 0.5 nearly any two pictures "match": a group of the whole catalog
+NEIGHBOURS = 16  # candidates per picture
 VIDEO_SHARE = 0.8  # two videos are near-duplicates when this share of each one's moments match
 BLOCK_SCORES = 16_000_000  # scores held at once (64 MB of float32)
 
@@ -43,6 +46,7 @@ class Member:
 class Group:
     members: list[Member]
     wasted_bytes: int  # what removing every file but the first member's first would free
+    keep_reason: str = ""  # why the first member's first file is the one to keep
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,41 +58,61 @@ def exact_copies(catalog: CatalogBackend) -> list[Group]:
     for files in catalog.files_for_hashes(catalog.repeated_contents()).values():
         if len(files) < 2:
             continue
+        stems = stems_of(files)
+        files = ranked(files, stems)
         members = [Member(f["path"], f["size"], f["width"], f["height"], id=f["id"]) for f in files]
-        groups.append(Group(members, sum(m.size for m in members[1:])))
+        groups.append(Group(members, sum(m.size for m in members[1:]), reason(files[0], files[1], stems)))
     return sorted(groups, key=lambda g: -g.wasted_bytes)
 
 
-def similar_pairs(matrix: np.ndarray, threshold: float,
-                  progress: Callable[[int, int], None] | None = None) -> list[tuple[int, int, float]]:
-    """Every (i, j, score) with i < j and cosine >= threshold, one block of rows at a time."""
+def check_threshold(threshold: float) -> float:
+    """The threshold, or a ValueError saying which are allowed."""
+    low, high = THRESHOLDS
+    if not low <= threshold <= high:
+        raise ValueError(f"threshold {threshold} is out of range: use {low} to {high} (cosine similarity; "
+                         f"default {DEFAULT_THRESHOLD}, lower finds looser copies)")
+    return threshold
+
+
+def similar_pairs(matrix: np.ndarray, threshold: float, progress: Callable[[int, int], None] | None = None,
+                  k: int = NEIGHBOURS) -> list[tuple[int, int, float]]:
+    """(i, j, score) with i < j and cosine >= threshold, j among i's k nearest or i among j's:
+    one block of rows at a time, keeping only each row's best k (never every pair)."""
     n = len(matrix)
     block = max(1, BLOCK_SCORES // max(n, 1))
-    pairs: list[tuple[int, int, float]] = []
+    found: dict[tuple[int, int], float] = {}
     for start in range(0, n, block):
         scores = matrix[start:start + block] @ matrix.T
-        rows, cols = np.nonzero(scores >= threshold)
-        keep = cols > rows + start
+        above = scores >= threshold
+        crowded = np.count_nonzero(above, axis=1) > k + 1  # + the row itself
+        if crowded.any():  # only these rows pay for a partial sort
+            rows = np.flatnonzero(crowded)
+            best = np.argpartition(-scores[rows], k, axis=1)[:, :k + 1]
+            above[rows] = False
+            above[rows[:, None], best] = scores[rows[:, None], best] >= threshold
+        rows, cols = np.nonzero(above)
+        keep = cols != rows + start
         rows, cols = rows[keep], cols[keep]
-        pairs += zip((rows + start).tolist(), cols.tolist(), scores[rows, cols].tolist())
+        for i, j, v in zip((rows + start).tolist(), cols.tolist(), scores[rows, cols].tolist()):
+            found[min(i, j), max(i, j)] = v
         if progress:
             progress(min(start + block, n), n)
-    return pairs
+    return [(i, j, v) for (i, j), v in sorted(found.items())]
 
 
-def neighbour_pairs(nearest: Nearest, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = 16,
+def neighbour_pairs(nearest: Nearest, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = NEIGHBOURS,
                     progress: Callable[[int, int], None] | None = None) -> list[tuple[int, int, float]]:
     """Like `similar_pairs`, from each vector's k nearest neighbours in an approximate index. A
-    group larger than k still comes out whole, through chains of pairs."""
+    cluster larger than k still comes out whole, through chains of pairs (then cut around keeps)."""
     order = np.argsort(ids)
     n = len(ids)
-    pairs: list[tuple[int, int, float]] = []
+    found: dict[tuple[int, int], float] = {}
     for start in range(0, n, 10_000):
         keys, scores = nearest(ids[start:start + 10_000], matrix[start:start + 10_000], k)
-        pairs += _block_pairs(keys, scores, ids, order, matrix, start, threshold)
+        found.update(((i, j), v) for i, j, v in _block_pairs(keys, scores, ids, order, matrix, start, threshold))
         if progress:
             progress(min(start + 10_000, n), n)
-    return pairs
+    return [(i, j, v) for (i, j), v in sorted(found.items())]
 
 
 def _block_pairs(found: np.ndarray, found_scores: np.ndarray, ids: np.ndarray, order: np.ndarray,
@@ -101,8 +125,9 @@ def _block_pairs(found: np.ndarray, found_scores: np.ndarray, ids: np.ndarray, o
     known = ids[others] == keys
     mine, others = rows[known] + start, others[known]
     scores = np.einsum("ij,ij->i", matrix[mine], matrix[others])  # exact, from the catalog's vectors
-    keep = (others > mine) & (scores >= threshold)
-    return list(zip(mine[keep].tolist(), others[keep].tolist(), scores[keep].tolist()))
+    keep = (others != mine) & (scores >= threshold)
+    low, high = np.minimum(mine, others)[keep], np.maximum(mine, others)[keep]
+    return list(zip(low.tolist(), high.tolist(), scores[keep].tolist()))
 
 
 def video_pairs(ids: np.ndarray, keys: dict[int, str], pairs: list[tuple[int, int, float]], matrix: np.ndarray,
@@ -173,6 +198,7 @@ def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFA
                     progress: Callable[[int, int], None] | None = None,
                     nearest: Nearest | None = None) -> list[Group]:
     """`nearest`: the catalog's approximate index, which makes this n log n instead of n²."""
+    check_threshold(threshold)
     _, ids, matrix = catalog.vectors(model)
     if nearest is not None:
         pairs = neighbour_pairs(nearest, ids, matrix, threshold, progress=progress)
@@ -183,24 +209,45 @@ def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFA
     components = groups_of(len(ids), pairs)
     hashes = {i: owner(keys[i]) for c in components for i in (int(ids[r]) for r in c) if i in keys}
     files = catalog.files_for_hashes(list(set(hashes.values())))  # one batch for every group
+    videos = {r for r, i in enumerate(ids) if frame_span(keys.get(int(i), "")) is not None}
+    paired = {(i, j): v for i, j, v in pairs}
     groups = []
     for component in components:
-        by_hash = {hashes[int(ids[i])]: i for i in component if int(ids[i]) in hashes}
-        members, rows = [], []
-        for h, row in by_hash.items():
-            if files[h]:
-                f, *copies = files[h]
-                members.append(Member(f["path"], f["size"], f["width"], f["height"],
-                                      [c["path"] for c in copies], id=f["id"]))
-                rows.append(row)
-        if len(members) < 2:
-            continue
-        order = sorted(range(len(members)), key=lambda k: (-(members[k].width or 0) * (members[k].height or 0),
-                                                           -members[k].size))
-        members, rows = [members[k] for k in order], [rows[k] for k in order]
-        scores = matrix[rows] @ matrix[rows[0]]
-        for m, s in zip(members, scores):
-            m.score = round(float(s), 4)
-        wasted = sum(m.size * (1 + len(m.copies)) for m in members) - members[0].size
-        groups.append(Group(members, wasted))
+        rows = {hashes[int(ids[r])]: r for r in component if int(ids[r]) in hashes}
+        candidates = [(row, ranked(files[h])) for h, row in rows.items() if files[h]]
+        groups += _around_keeps(candidates, matrix, threshold, videos, paired)
     return sorted(groups, key=lambda g: -g.wasted_bytes)
+
+
+def _around_keeps(candidates: list[tuple[int, list[dict]]], matrix: np.ndarray, threshold: float,
+                  videos: set[int], paired: dict[tuple[int, int], float]) -> list[Group]:
+    """A cluster of contents (a row and its files, best first) cut into groups: the best one left
+    to keep, with every other content within the threshold of it (a video: only one whose frames
+    pair off with the keep's), until fewer than two are left."""
+    stems = stems_of([f for _, fs in candidates for f in fs])
+    left = sorted(candidates, key=lambda c: keep_key(c[1][0], stems))
+    groups = []
+    while len(left) > 1:
+        (keep_row, keep_files), others = left[0], left[1:]
+        scores = matrix[[row for row, _ in others]] @ matrix[keep_row]
+        inside, left = [], []
+        for (row, fs), score in zip(others, scores.tolist()):
+            pair = paired.get((min(row, keep_row), max(row, keep_row)))
+            video = row in videos or keep_row in videos
+            if (pair is not None) if video else score >= threshold:
+                inside.append((fs, score if pair is None else pair))
+            else:
+                left.append((row, fs))
+        if not inside:
+            continue
+        members = [_member(keep_files, 1.0), *(_member(fs, s) for fs, s in inside)]
+        wasted = sum(m.size * (1 + len(m.copies)) for m in members) - members[0].size
+        runner_up = ranked([f for fs, _ in inside for f in fs[:1]] + keep_files[1:2], stems)[0]
+        groups.append(Group(members, wasted, reason(keep_files[0], runner_up, stems)))
+    return groups
+
+
+def _member(files: list[dict], score: float) -> Member:
+    f, *copies = files
+    return Member(f["path"], f["size"], f["width"], f["height"], [c["path"] for c in copies],
+                  round(float(score), 4), f["id"])

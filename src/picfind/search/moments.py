@@ -11,7 +11,7 @@ import numpy as np
 
 from picfind.media.formats import is_video, live_motion
 from picfind.media.safefile import open_indexed
-from picfind.media.timecode import parse_time
+from picfind.media.timecode import parse_time, time_label
 from picfind.records import frame_span
 
 if TYPE_CHECKING:
@@ -36,7 +36,12 @@ def moment_vector(catalog: CatalogBackend, model: str, content_hash: str, at: st
     if at is None:
         mean = np.mean(list(catalog.vectors_of(model, keys).values()), axis=0)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
-    return catalog.vector_of(model, frame_at(keys, parse_time(str(at))) or keys[-1])
+    second = parse_time(str(at))
+    end = frame_span(keys[-1])
+    if end is not None and second > end[1] + 1:  # the last kept frame stands for the video's end
+        raise ValueError(f"{time_label(second)} is past the end of the video ({time_label(end[1])} long): "
+                         "pick a moment within it")
+    return catalog.vector_of(model, frame_at(keys, second) or keys[-1])
 
 
 def video_file(text: str, at: str | float | None = None) -> tuple[str, str | float | None] | None:
@@ -57,7 +62,8 @@ def open_motion(catalog: CatalogBackend, file_id: int) -> tuple[BinaryIO, str] |
         return None
     motion = live_motion(still["path"])
     roots = catalog.roots()
-    root = next((r for r in roots if still["path"].startswith(r.path.rstrip(os.sep) + os.sep)), None)
+    inner = sorted(roots, key=lambda r: len(r.path), reverse=True)  # a file belongs to the innermost root
+    root = next((r for r in inner if still["path"].startswith(r.path.rstrip(os.sep) + os.sep)), None)
     rec = catalog.files_of_root(root.id, [motion]).get(motion) if motion and root else None
     if rec is None or rec.status != "skipped" or rec.reason != LIVE_MOTION:
         return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.filters import Filter
-from picfind.media.formats import live_motion
+from picfind.media.formats import live_motion, raw_of
 from picfind.records import frame_span, owner
 
 MOMENTS = 5  # a video hit lists at most this many moments (its best first)
@@ -43,12 +43,16 @@ class Hit:
     place: str | None = None  # where it was taken, "Lyon, Auvergne-Rhône-Alpes, France" (EXIF GPS, GeoNames)
     lat: float | None = None
     lon: float | None = None
+    city: str | None = None  # the place's names, each on its own (GeoNames)
+    region: str | None = None
+    country: str | None = None
     kind: str = "image"  # or "video"
     time: float | None = None  # a video: the second its best moment starts
     moments: list[dict] = field(default_factory=list)  # a video: its best moments, [{time, score}], best first
     duration: float | None = None  # a video's length in seconds
     frame: str | None = None  # a video: the stored key of its best moment (its thumbnail's key)
     motion: str | None = None  # a Live Photo's still: its motion (the short video beside it)
+    raw: str | None = None  # a camera's JPEG: the RAW saved beside it (RAW+JPEG, one photograph)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,10 +75,13 @@ def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
 
 
 def with_motion(hits: list[Hit]) -> list[Hit]:
-    """Name each Live Photo still's motion: a few stats a picture, so only for the page shown."""
+    """Name each Live Photo still's motion and each camera JPEG's RAW: a few stats a picture, so
+    only for the page shown."""
+    folders: dict[str, dict[str, str]] = {}
     for hit in hits:
         if hit.kind == "image":
             hit.motion = live_motion(hit.path)
+            hit.raw = raw_of(hit.path, folders)
     return hits
 
 
@@ -117,7 +124,8 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
         hit = Hit(path=first["path"], score=round(score, 6), duplicates=[f["path"] for f in files[h][1:]],
                   width=first["width"], height=first["height"], mtime=first["mtime"], size=first["size"],
                   taken=first["taken"], camera=first["camera"], content_hash=h, id=first["id"],
-                  place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"))
+                  place=first.get("place"), lat=first.get("lat"), lon=first.get("lon"), city=first.get("city"),
+                  region=first.get("region"), country=first.get("country"))
         if span is not None or first.get("duration") is not None:
             hit.kind, hit.duration, videos[h] = "video", first.get("duration"), hit
             if span is not None:

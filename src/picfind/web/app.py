@@ -17,7 +17,6 @@ files happens on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import mimetypes
@@ -31,19 +30,21 @@ from typing import BinaryIO
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.library import Library
+from picfind.media.timecode import parse_time
 from picfind.records import CatalogError, printable
-from picfind.search.dupes import DEFAULT_THRESHOLD
+from picfind.search.dupes import DEFAULT_THRESHOLD, check_threshold
 from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
 from picfind.search.ranking import Hit
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
-from picfind.web.ranges import ranged, video_type
+from picfind.web.people import narrowed, people_options, people_routes
+from picfind.web.ranges import FileSpan, ranged, video_type
 from picfind.web.service import ApiError, Service
 from picfind.web.watching import Watching
 
@@ -79,6 +80,14 @@ def _score(name: str, text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """A video's moment from the query string: finite seconds (or m:ss), else 400."""
+    try:
+        return parse_time(text)
+    except ValueError as e:
+        raise ApiError(400, f"t: {e}") from None
+
+
 def _options(request: Request) -> dict:
     """Paging, filters and sort from the query string, checked."""
     q = request.query_params
@@ -95,7 +104,7 @@ def _options(request: Request) -> dict:
     if sort not in ("score", "date"):
         raise ApiError(400, "sort must be score or date")
     return {"n": _int(request, "n", 60, 1, PAGE_MAX), "offset": _int(request, "offset", 0, 0, RESULTS_MAX),
-            "min_score": score, "where": where, "sort": sort}
+            "min_score": score, "where": where, "sort": sort, **people_options(request)}
 
 
 def _page(hits: list[Hit], offset: int, n: int) -> dict:
@@ -123,10 +132,10 @@ def _row(item: dict) -> dict:
 
 
 def create_app(db: Path | str, model: str | None = None, token: str | None = None,
-               host: str = "127.0.0.1", watch: bool = False) -> Starlette:
+               host: str = "127.0.0.1", watch: bool = False, text_model: str | None = None) -> Starlette:
     """The app; `host` is the address it listens on, one of the names it answers to; `watch`:
-    keep the catalog current meanwhile (`picfind serve --watch`)."""
-    service = Service(db, model)
+    keep the catalog current meanwhile (`picfind serve --watch`); `text_model`: `--text-model`."""
+    service = Service(db, model, text_model)
     if watch:
         service.watcher = Watching(db, model)
     files = resources.files("picfind").joinpath("web")
@@ -146,30 +155,39 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             raise ApiError(400, f"the query is {len(query):,} characters long; the most is {MAX_QUERY_CHARS:,}")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
-        hits = await service.call(lambda lib: lib.search(split_query(query), o["n"] + 1, o["min_score"],
-                                                         o["where"], o["sort"], **_paging(o), files=False,
-                                                         ocr_only=ocr_only))
-        return JSONResponse({"query": query, **_page(hits, o["offset"], o["n"])})
+        def find(lib: Library) -> tuple[list[Hit], dict, str | None]:
+            where = narrowed(lib, o["where"], o)
+            terms = split_query(query)
+            hint = lib.language_hint(terms, files=False) if o["offset"] == 0 else None  # with the first page only
+            return (lib.search(terms, o["n"] + 1, o["min_score"], where, o["sort"], **_paging(o), files=False,
+                               ocr_only=ocr_only), lib.understood(terms, where, files=False), hint)
+        hits, understood, hint = await service.call(find)
+        return JSONResponse({"query": query, "understood": printable(understood), **_page(hits, o["offset"], o["n"]),
+                             **({"hint": hint} if hint else {})})
 
     async def api_similar(request: Request) -> Response:
         o = _options(request)
         k = o["n"] + 1
         if request.method == "POST":
             example = await service.decode(request)
-            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], o["where"], o["sort"],
-                                                               **_paging(o)))
+            hits = await service.call(lambda lib: lib.similar(example, k, o["min_score"], narrowed(lib, o["where"], o),
+                                                               o["sort"], **_paging(o)))
         else:
             file_id = _int(request, "id", -1, 0, 2**62)
             if file_id < 0:
                 raise ApiError(400, "id is required: a picture's id from a search result")
             at = request.query_params.get("t") or None  # a video's moment, in seconds
-            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], o["where"], o["sort"],
-                                                               **_paging(o), at=at))
+            if at is not None:
+                _seconds(at)
+            hits = await service.call(lambda lib: lib.similar(file_id, k, o["min_score"], narrowed(lib, o["where"], o),
+                                                               o["sort"], **_paging(o), at=at))
         return JSONResponse(_page(hits, o["offset"], o["n"]))
 
     async def api_dupes(request: Request) -> Response:
         near = request.query_params.get("near", "") not in ("", "0", "false")
         threshold = _score("threshold", request.query_params.get("threshold") or str(DEFAULT_THRESHOLD))
+        if near:
+            check_threshold(threshold)  # before any work: a ValueError is a 400
 
         def find(lib: Library) -> list:
             return [g.as_dict() for g in lib.dupes(near, threshold)]
@@ -193,10 +211,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
 
     async def thumb(request: Request) -> Response:
         at = request.query_params.get("t")
-        try:
-            second = float(at) if at else None
-        except ValueError:
-            raise ApiError(400, f"t must be a second of the video, not {at!r}") from None
+        second = _seconds(at) if at else None
         data = await service.light(lambda lib: lib.thumbnail(request.path_params["id"], second))
         if data is None:
             raise HTTPException(404)
@@ -204,27 +219,30 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
                         headers={"Cache-Control": f"private, max-age={CACHE_SECONDS}, immutable", **SAME_ORIGIN})
 
     async def indexed(request: Request, video: bool) -> tuple[BinaryIO, str]:
-        """The indexed file a request names by id, opened (`Library.open_image` or `open_video`), and its path."""
+        """The indexed file a request names by id, and its path: what the catalog says of it is
+        asked on the library thread, the file opened (hashed if touched) on another."""
         file_id = request.path_params["id"]
-        f, found = await service.light(lambda lib: ((lib.open_video if video else lib.open_image)(file_id),
-                                                   lib.file(file_id)))
-        if f is None:
+        claim = await service.light(lambda lib: (lib.indexed_video if video else lib.indexed_image)(file_id))
+        f = await service.open(claim)
+        if f is None or claim is None:
             raise HTTPException(404)
-        return f, found["path"]
+        return f, claim.path
 
     async def image(request: Request) -> Response:
+        file_id = request.path_params["id"]
+        if await service.light(lambda lib: (lib.file(file_id) or {}).get("duration") is not None):
+            return await thumb(request)  # a video's picture is its frame, never its bytes
         f, path = await indexed(request, video=False)
         kind = mimetypes.guess_type(path)[0] or ""
         if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
             kind = "application/octet-stream"
-        size = os.fstat(f.fileno()).st_size
-        return StreamingResponse(_chunks(f), media_type=kind, headers={
-            "Cache-Control": "private, max-age=300", "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox", **SAME_ORIGIN})
+        return FileSpan(f, 0, os.fstat(f.fileno()).st_size, kind, {
+            "Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox", **SAME_ORIGIN}, name=path)
 
     async def video(request: Request) -> Response:
         f, path = await indexed(request, video=True)
-        response = ranged(f, video_type(path), request.headers.get("range"))
+        response = ranged(f, video_type(path), request.headers.get("range"), path)
         response.headers.update(SAME_ORIGIN)
         return response
 
@@ -234,7 +252,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         if found is None:
             raise HTTPException(404)
         f, path = found
-        response = ranged(f, video_type(path), request.headers.get("range"))
+        response = ranged(f, video_type(path), request.headers.get("range"), path)
         response.headers.update(SAME_ORIGIN)
         return response
 
@@ -266,6 +284,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             Route("/image/{id:int}", image),
             Route("/video/{id:int}", video),
             Route("/motion/{id:int}", motion),
+            *people_routes(service),
         ],
         exception_handlers={ApiError: api_error, LookupError: api_error, ValueError: api_error,
                             CatalogError: api_error, Exception: api_error},
@@ -287,38 +306,8 @@ def _page_policy(html: str) -> str:
             "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
-def _chunks(f, size: int = 1 << 16):
-    """A file's bytes in pieces, closed at the end (Starlette reads it on a thread)."""
-    with f:
-        while chunk := f.read(size):
-            yield chunk
-
-
 @asynccontextmanager
 async def _closing(service: Service):
     service.warm()
     yield
     service.close()
-
-
-def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool,
-          watch: bool = False) -> None:
-    import uvicorn
-
-    app = create_app(db, model, token, host, watch)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
-    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started and not task.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            print(f"picfind: serving {address}  (Ctrl-C stops)", flush=True)
-            if open_browser:
-                import webbrowser
-                webbrowser.open(address)
-        await task
-    asyncio.run(run())

@@ -7,11 +7,44 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+import socket
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def reachable(host: str) -> list[str]:
+    """The names other computers can open a server listening on `host` by: the host itself, or
+    for a wildcard (0.0.0.0, ::) this computer's own addresses and name. The outgoing address is
+    asked of a UDP socket connected to a documentation address (connecting sends nothing)."""
+    if host not in WILDCARDS:
+        return [host]
+    found: list[str] = []
+    probes = [(socket.AF_INET, "192.0.2.1")] + ([(socket.AF_INET6, "2001:db8::1")] if host == "::" else [])
+    for family, far in probes:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect((far, 9))
+                found.append(s.getsockname()[0])
+        except OSError:  # no route: offline, or no such network
+            pass
+    name = socket.gethostname()
+    try:
+        found += socket.gethostbyname_ex(name)[2]
+    except OSError:
+        pass
+    kept = [a for a in dict.fromkeys(found) if not is_loopback(a)]
+    return [*kept, name] if name and not is_loopback(name) else kept
+
+
+def url_host(host: str) -> str:
+    """A host as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def is_loopback(host: str) -> bool:

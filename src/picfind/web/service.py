@@ -9,16 +9,19 @@ import ctypes
 import ctypes.util
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.requests import Request
 
 from picfind.library import Example, Library, decode_example
+from picfind.media.safefile import Indexed
 from picfind.web.watching import OFF, Watching
 
 UPLOAD_MAX = 25 * 2**20
 UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
 UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
 DECODES_AT_ONCE = 2
+OPENS_AT_ONCE = 4  # files being opened (and, when touched, hashed) for /image/, /video/ at once
 UPLOAD_SECONDS = 60.0  # an upload's whole body must arrive within this...
 UPLOAD_IDLE_SECONDS = 10.0  # ...with no pause longer than this (else 408, and the slot is free)
 try:  # glibc's malloc_trim: hands freed decode buffers back to the system
@@ -37,14 +40,14 @@ class ApiError(Exception):
 class _Worker:
     """One thread with its own library (SQLite connections belong to one thread)."""
 
-    def __init__(self, name: str, db: Path | str, model: str | None) -> None:
+    def __init__(self, name: str, db: Path | str, model: str | None, text_model: str | None = None) -> None:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self.db, self.model = db, model
+        self.db, self.model, self.text_model = db, model, text_model
         self.lib: Library | None = None
 
     def _run(self, fn):
         if self.lib is None:
-            self.lib = Library(self.db, model=self.model)
+            self.lib = Library(self.db, model=self.model, text_model=self.text_model)
         return fn(self.lib)
 
     async def call(self, fn):
@@ -61,10 +64,11 @@ class Service:
     while a search runs (thumbnails, images, a file's entry, status), so a heavy search never
     holds them up; uploads decode on threads of their own."""
 
-    def __init__(self, db: Path | str, model: str | None) -> None:
-        self.searches = _Worker("picfind-web", db, model)
+    def __init__(self, db: Path | str, model: str | None, text_model: str | None = None) -> None:
+        self.searches = _Worker("picfind-web", db, model, text_model)
         self.files = _Worker("picfind-files", db, model)
         self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
+        self.openers = ThreadPoolExecutor(OPENS_AT_ONCE, thread_name_prefix="picfind-open")
         self.uploads = 0  # changed on the event loop only
         self.prep = None  # the model's preprocessing, asked of the worker once (it never changes)
         self.watcher: Watching | None = None  # serve --watch
@@ -80,6 +84,13 @@ class Service:
     async def light(self, fn):
         """`fn(library)` on the thread for pictures and lookups."""
         return await self.files.call(fn)
+
+    async def open(self, indexed: Indexed | None) -> BinaryIO | None:
+        """An indexed file opened on a thread of its own: a file whose time changed is hashed
+        there (once per change, `media.safefile`), so the library threads go on answering."""
+        if indexed is None:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(self.openers, indexed.open)
 
     def warm(self) -> None:
         """Load the encoder and the vector index now, so the first search does not wait for them
@@ -110,6 +121,7 @@ class Service:
         self.searches.close()
         self.files.close()
         self.decoders.shutdown()
+        self.openers.shutdown()
 
 
 async def _body(request: Request) -> bytes:

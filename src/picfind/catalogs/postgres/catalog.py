@@ -25,19 +25,22 @@ library. What differs, and why:
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
+from picfind.catalogs.analyses import AnalysisStores
+from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.known import KnownContents
 from picfind.catalogs.lock import Waiting
+from picfind.catalogs.postgres.roots import PgRoots
 from picfind.catalogs.postgres.schema import connect, redact
 from picfind.catalogs.postgres.search import WHEN, PgSearcher, pg_condition
 from picfind.catalogs.postgres.text import PgTextStore
@@ -48,12 +51,12 @@ from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
 from picfind.records import (
     EARLY_SQL,
+    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
     FileRecord,
     IndexedFile,
-    Root,
     SkippedFile,
     fs,
     owner,
@@ -70,16 +73,6 @@ LEASE_SECONDS = 600  # a claim held longer by a live client (hung?) may be taken
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = %s)"
 
 
-def _reown(cur: psycopg.Cursor, leaving: int = 0) -> None:
-    """Give every file to the innermost root that holds it, root `leaving` left out (a file under
-    two nested roots belongs to the inner one, whichever was indexed last)."""
-    cur.execute(
-        "UPDATE files f SET root_id = o.root_id FROM (SELECT f2.id, (SELECT r.id FROM roots r WHERE r.id <> %s "
-        "AND substring(f2.path FROM 1 FOR length(r.path) + 1) = r.path || %s ORDER BY length(r.path) DESC "
-        "LIMIT 1) AS root_id FROM files f2) o WHERE f.id = o.id AND o.root_id IS NOT NULL "
-        "AND f.root_id <> o.root_id", (leaving, os.fsencode(os.sep)))
-
-
 def _ext(path: str) -> str:
     return PurePath(path).suffix.lower().lstrip(".")
 
@@ -88,9 +81,10 @@ def _local_time(mtime_ns: int) -> str:
     return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
-class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
-    """The PostgreSQL catalog's tables (`PgVectorRows` reads the vector rows, `PgVectorIndex` keeps
-    their HNSW index, `PgTextStore` the text OCR read)."""
+class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisStores):
+    """The PostgreSQL catalog's tables (`PgRoots` its settings and roots, `PgVectorRows` reads the
+    vector rows, `PgVectorIndex` keeps their HNSW index, `PgTextStore` the text OCR read,
+    `FaceStore` the faces and people)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -143,48 +137,28 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
         with self._guard(), self.db.transaction(), self.db.cursor() as cur:
             yield cur
 
-    # settings
-    def setting(self, key: str, default: str) -> str:
-        row = self._one("SELECT value FROM settings WHERE key = %s", (key,))
-        return row[0] if row else default
+    # the face store's access (`picfind.catalogs.faces`)
+    def _fq(self, query: str, params: Iterable = ()) -> list[tuple]:
+        return self._run(self._sql(query), tuple(params))
 
-    def set_setting(self, key: str, value: str) -> None:
-        self._run("INSERT INTO settings(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
-                  "SET value = excluded.value", (key, value))
+    def _fx(self) -> AbstractContextManager[psycopg.Cursor]:
+        return self._transaction()
 
-    def indexed_model(self) -> str | None:
-        """The model this catalog was last indexed with (None for a new catalog)."""
-        recorded = self.setting("model", "")
-        if recorded:
-            return recorded
-        row = self._one("SELECT model FROM embeddings GROUP BY model ORDER BY count(*) DESC LIMIT 1")
-        return row[0] if row else None
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
 
-    # roots
-    def add_root(self, path: str, extensions: list[str], excludes: list[str]) -> Root:
-        with self._transaction() as cur:
-            root_id, new = cur.execute(
-                "INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (path) DO UPDATE SET extensions = excluded.extensions, excludes = excluded.excludes "
-                "RETURNING id, xmax = 0", (os.fsencode(path), json.dumps(extensions), json.dumps(excludes),
-                                           time.time())).fetchone()
-            if new:
-                _reown(cur)  # a root inside another takes over its files, no re-hashing
-        return Root(root_id, path, extensions, excludes)
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        return self._fq(query, params)  # psycopg's connection is thread-safe
 
-    def roots(self) -> list[Root]:
-        rows = self._run("SELECT id, path, extensions, excludes FROM roots ORDER BY path")
-        return [Root(i, fs(bytes(p)), json.loads(e), json.loads(x)) for i, p, e, x in rows]
+    def _vector_in(self, vector: np.ndarray) -> np.ndarray:
+        return np.asarray(vector, np.float32)
 
-    def remove_root(self, path: str) -> int:
-        with self._transaction() as cur:
-            row = cur.execute("SELECT id FROM roots WHERE path = %s FOR UPDATE", (os.fsencode(path),)).fetchone()
-            if row is None:
-                return -1
-            _reown(cur, leaving=row[0])  # files also under another root go to it
-            n = cur.execute("DELETE FROM files WHERE root_id = %s", (row[0],)).rowcount
-            cur.execute("DELETE FROM roots WHERE id = %s", (row[0],))
-        return n
+    def _vector_out(self, stored: Any) -> np.ndarray:
+        return np.asarray(stored.to_numpy() if hasattr(stored, "to_numpy") else stored, np.float32)
+
+    def _reclaim(self) -> None:
+        for table in ("faces", "faces_read", "people"):
+            self._run(f"VACUUM FULL {table}")  # the deleted rows' space rewritten: no crop or vector lingers
 
     # indexing
     def own_files(self) -> list[str]:
@@ -332,6 +306,7 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
             gone += [owner(h) for h in gone if owner(h) != h]  # a video's own thumbnail
             cur.execute(f"DELETE FROM claims c WHERE c.done AND {orphan.format(t='c.content_hash')}"
                         f"{among.format(t='c.content_hash')}", params)
+            self.prune_faces(cur, None if candidates is None else scope)
             if candidates is None:
                 self.prune_texts(cur)
             else:  # the texts of these contents and of their frames, by key
@@ -384,8 +359,11 @@ class PgCatalog(PgVectorRows, PgVectorIndex, PgTextStore):
         embedded = self._one("SELECT count(DISTINCT owner) FROM embeddings e WHERE model = %s AND EXISTS "
                              "(SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')", (model,))[0]
         positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
+        moments = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND e.owner <> e.content_hash AND "
+                            "EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')",
+                            (model,))[0]
         return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, self._one(EARLY_SQL)[0])
+                        positioned, self._one(EARLY_SQL)[0], (*self._one(KINDS_SQL), moments))
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -22,7 +22,7 @@ from pgvector.psycopg import register_vector
 
 from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
+from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 from picfind.records import CatalogError
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -110,12 +110,52 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE embeddings ADD COLUMN owner text GENERATED ALWAYS AS (split_part(content_hash, '@', 1)) STORED;
     CREATE INDEX embeddings_owner ON embeddings(owner);
     UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
-        WHERE extensions = '{json.dumps(list(IMAGE_EXTENSIONS))}';
+        WHERE extensions = '{json.dumps(list(PHOTOS_V1))}';
     """),
     # dates are compared as text: every year in four digits (an older picfind wrote 999 as "999-")
     ("m005_pad_dates", """
     UPDATE files SET taken_at = lpad(taken_at, 19, '0') WHERE taken_at ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
     UPDATE files SET mtime_local = lpad(mtime_local, 19, '0') WHERE mtime_local ~ '^[0-9]{1,3}-[0-9]{2}-[0-9]{2} ';
+    """),
+    # faces and people (`picfind.catalogs.faces`), as the SQLite catalog's step 9; face vectors are
+    # pgvector columns
+    ("m006_faces", """
+    CREATE TABLE people (
+        id bigserial PRIMARY KEY,
+        name text,
+        name_key text UNIQUE,
+        hidden integer NOT NULL DEFAULT 0,
+        cover bigint,
+        created double precision NOT NULL
+    );
+    CREATE TABLE faces (
+        id bigserial PRIMARY KEY,
+        content_hash text NOT NULL,
+        frame text NOT NULL,
+        face_model text NOT NULL,
+        x double precision NOT NULL, y double precision NOT NULL,
+        w double precision NOT NULL, h double precision NOT NULL,
+        score double precision NOT NULL,
+        quality double precision NOT NULL,
+        vector vector(128) NOT NULL,
+        thumb bytea NOT NULL,
+        person_id bigint REFERENCES people(id) ON DELETE SET NULL,
+        assigned integer NOT NULL DEFAULT 0
+    );
+    CREATE INDEX faces_content ON faces(content_hash);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE faces_read (
+        frame text NOT NULL,
+        face_model text NOT NULL,
+        content_hash text NOT NULL,
+        PRIMARY KEY (frame, face_model)
+    );
+    CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """),
+    # camera RAW, AVIF and JPEG XL: roots that read the default extensions read the new default
+    ("m007_raw_avif_jxl", f"""
+    UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
+        WHERE extensions = '{json.dumps(list(WITH_VIDEOS_V2))}';
     """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,11 +12,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from picfind.catalogs.analyses import AnalysisStores
+from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.known import KnownContents
 from picfind.catalogs.sqlite.dialect import WHEN, owner_sql, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
@@ -26,6 +28,7 @@ from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.records import (
     EARLY_SQL,
+    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -44,13 +47,14 @@ from picfind.records import (
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
-class Catalog(VectorRows, TextStore):
+class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
     """The embedded SQLite catalog's tables (`picfind.catalogs.sqlite.backend` adds its vector indexes and
     thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `VectorRows` the
     vector rows' reads; `TextStore` the text OCR read, SQLite only)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._reader: sqlite3.Connection | None = None  # `_seen_rows`'s
         if self.path.is_dir():
             raise CatalogError(f"{self.path} is a folder: --db wants a catalog file path")
         # A catalog on a read-only drive, or a file or folder nobody may write to: SQLite cannot
@@ -81,6 +85,8 @@ class Catalog(VectorRows, TextStore):
             raise CatalogError(f"cannot open catalog {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
 
     def _migrate(self) -> None:
@@ -128,6 +134,23 @@ class Catalog(VectorRows, TextStore):
             raise
         else:
             self.db.execute("COMMIT")
+
+    # the face store's access (`picfind.catalogs.faces`)
+    def _fq(self, query: str, params: Iterable = ()) -> list[tuple]:
+        return self.db.execute(query, tuple(params)).fetchall()
+
+    def _fx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.transaction()
+
+    def _seen_rows(self, query: str, params: list) -> list[tuple]:
+        if self._reader is None:  # a connection of its own: reader threads ask (KnownContents locks)
+            self._reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._reader.execute("PRAGMA query_only = ON")
+        return self._reader.execute(query, params).fetchall()
+
+    def _reclaim(self) -> None:
+        self.db.execute("VACUUM")  # deleted faces' pages rewritten: no crop or vector lingers in the file
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # settings
     def setting(self, key: str, default: str) -> str:
@@ -267,6 +290,7 @@ class Catalog(VectorRows, TextStore):
             gone += sorted({owner(h) for h in gone if owner(h) != h})  # a video's own thumbnail
             db.execute(f"DELETE {orphans}")
             self.prune_texts()
+            self.prune_faces(db)
         return gone
 
     def _prune_contents(self, contents: list[str]) -> list[str]:
@@ -289,6 +313,7 @@ class Catalog(VectorRows, TextStore):
                             db.execute(f"DELETE FROM ocr_fts WHERE rowid IN (SELECT id FROM ocr_texts "
                                        f"WHERE content_hash IN ({marks(part)}))", part)
                         db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks(part)})", part)
+            self.prune_faces(db, contents)
         gone = sorted(set(gone))
         return gone + sorted({owner(h) for h in gone if owner(h) != h})  # a video's own thumbnail
 
@@ -339,8 +364,11 @@ class Catalog(VectorRows, TextStore):
                      f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
                      (model,)).fetchone()[0]
         positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
+        moments = q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND instr(e.content_hash, '@') > 0 AND "
+                    f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
+                    (model,)).fetchone()[0]
         return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, q(EARLY_SQL).fetchone()[0])
+                        positioned, q(EARLY_SQL).fetchone()[0], (*q(KINDS_SQL).fetchone(), moments))
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, IMAGE_EXTENSIONS
+from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 
 
 def _json(items: tuple[str, ...]) -> str:
@@ -120,7 +120,7 @@ MIGRATIONS: list[str] = [
     # Roots that read the default extensions read the new default, videos included.
     f"""
     ALTER TABLE files ADD COLUMN duration REAL;
-    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(IMAGE_EXTENSIONS)}';
+    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(PHOTOS_V1)}';
     """,
     # 8: pad dates: capture times are compared as text, so every year is written in four digits
     # (an older picfind wrote year 999 as "999-...", which sorted after 2024)
@@ -140,6 +140,45 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER vector_uncounted AFTER DELETE ON embeddings BEGIN
         UPDATE vector_counts SET n = n - 1 WHERE model = old.model;
     END;
+    """,
+    # 10: faces and people (`picfind.catalogs.faces`): the faces found per picture or video frame
+    # and face model (box as fractions of the picture, vector, a small JPEG crop), which
+    # contents were searched, and the people faces are grouped into (named by the user or not).
+    """
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT,                         -- NULL until the user names them
+        name_key TEXT UNIQUE,              -- the name folded (records.fold): names are looked up by it
+        hidden INTEGER NOT NULL DEFAULT 0,
+        cover INTEGER,                     -- the face shown for them (NULL: their best)
+        created REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,        -- the picture, or the video, it is in
+        frame TEXT NOT NULL,               -- where it was found: the content hash, or a video frame's key
+        face_model TEXT NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+        score REAL NOT NULL,
+        quality REAL NOT NULL,
+        vector BLOB NOT NULL,              -- float32
+        thumb BLOB NOT NULL,               -- JPEG
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        assigned INTEGER NOT NULL DEFAULT 0  -- 1: put in its person by the user, -1: taken out by the user
+    );
+    CREATE INDEX faces_content ON faces(content_hash);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE faces_read (
+        frame TEXT NOT NULL,
+        face_model TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        PRIMARY KEY (frame, face_model)
+    ) WITHOUT ROWID;
+    CREATE INDEX faces_read_content ON faces_read(content_hash);
+    """,
+    # 11: camera RAW, AVIF and JPEG XL: roots that read the default extensions read the new default
+    f"""
+    UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(WITH_VIDEOS_V2)}';
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,175 @@
+"""Camera RAW files, read through LibRaw (rawpy): the camera's preview when it is big enough, turned
+by the RAW's orientation, else a half-size demosaic; the RAW's own tags for time and camera; the
+pixel cap before decoding; bad RAWs skipped with their reason; a RAW beside its JPEG one result.
+Every RAW is made by the tests (tests/raws.py writes DNGs with pidng)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from picfind.library import Library
+from picfind.media.decode import SkipFile, decode, probe
+
+from .conftest import picfind, real_photos, shape_files
+from .raws import dng
+
+pytest.importorskip("rawpy")
+
+
+def _cat(size: tuple[int, int] = (600, 400)) -> Image.Image:
+    return Image.fromarray(real_photos()["chelsea"]).resize(size)
+
+
+def _like(a: Image.Image, b: Image.Image) -> float:
+    """Correlation of two pictures' grey levels, at b's size."""
+    x = np.asarray(a.convert("L").resize(b.size), float).ravel()
+    return float(np.corrcoef(x, np.asarray(b.convert("L"), float).ravel())[0, 1])
+
+
+def test_a_big_enough_preview_is_used_and_turned_by_the_raws_orientation() -> None:
+    cat = _cat()
+    data = dng(cat, orientation=6, preview=cat.resize((450, 300)))  # held upright: turn 90 degrees clockwise
+    got = decode(data, min_side=448)  # the model's input 224 (twice that asked, as the indexer does)
+    assert got.format == "RAW" and got.image.size == (300, 450)  # the preview, upright
+    upright = cat.transpose(Image.Transpose.ROTATE_270)
+    assert _like(got.image, upright) > 0.95
+    assert np.abs(np.asarray(got.image, float).mean((0, 1)) - np.asarray(upright.resize((300, 450)), float)
+                  .mean((0, 1))).max() < 6  # the camera's own colours
+    assert got.meta.width == 400 and got.meta.height == 600  # the RAW's size, upright
+    assert (got.meta.camera, got.meta.taken_at) == ("Acme Q1", "2024-05-06 07:08:09")
+    assert probe(data) == got.meta
+
+
+@pytest.mark.parametrize("preview", [None, (150, 100)], ids=["none", "too small"])
+def test_without_a_big_enough_preview_the_raw_is_demosaiced_at_half_size(preview: tuple[int, int] | None) -> None:
+    cat = _cat()
+    data = dng(cat, orientation=8, preview=cat.resize(preview) if preview else None)
+    got = decode(data, min_side=448)
+    assert got.image.size == (200, 300)  # half of 600x400, turned 90 degrees anticlockwise
+    assert (got.meta.width, got.meta.height) == (400, 600) and got.meta.taken_at == "2024-05-06 07:08:09"
+    assert _like(got.image, cat.transpose(Image.Transpose.ROTATE_90)) > 0.9
+    red, green, blue = np.asarray(got.image, float).mean((0, 1))
+    assert red > green > blue  # a ginger cat, white-balanced by the camera's neutral
+
+
+def test_the_pixel_cap_is_checked_before_decoding() -> None:
+    data = dng(_cat(), preview=_cat((450, 300)))
+    with pytest.raises(SkipFile, match="over the cap") as err:
+        decode(data, 224, max_pixels=200_000)
+    assert err.value.reason == "too many pixels"
+    assert decode(data, 224, max_pixels=240_000).meta.width == 600
+
+
+def test_bad_raws_are_skipped_with_their_reason() -> None:
+    data = dng(_cat(), preview=_cat((450, 300)))
+    for cut in (len(data) // 2, 400, 30):
+        with pytest.raises(SkipFile) as err:
+            decode(data[:cut], 224)
+        assert err.value.reason == "truncated or corrupt" and "RAW" in err.value.detail
+    for head in (b"FUJIFILMCCD-RAW 0201FF383501", b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"):  # a RAF, a CR3
+        with pytest.raises(SkipFile) as err:
+            decode(head + bytes(range(256)) * 40, 224)
+        assert err.value.reason in ("unsupported RAW", "truncated or corrupt"), err.value.reason
+
+
+def test_an_ordinary_tiff_is_still_read_by_pillow() -> None:
+    buf = io.BytesIO()
+    _cat((300, 200)).save(buf, "TIFF")
+    got = decode(buf.getvalue(), 64)
+    assert got.format == "TIFF" and got.image.size == (300, 200)
+
+
+def test_raws_are_indexed_and_a_raw_beside_its_jpeg_is_one_result(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    red = shape_files("red", "circle", n=1, seed=9)[0].resize((320, 320))
+    blue = shape_files("blue", "square", n=1, seed=9)[0].resize((320, 320))
+    green = shape_files("green", "triangle", n=1, seed=9)[0].resize((320, 320))
+    (lib / "DSC_0001.DNG").write_bytes(dng(red, preview=red.resize((256, 256))))  # with a preview
+    (lib / "DSC_0002.dng").write_bytes(dng(blue))  # without
+    (lib / "DSC_0003.DNG").write_bytes(dng(green, preview=green.resize((256, 256))))  # RAW+JPEG
+    green.save(lib / "DSC_0003.JPG")
+    (lib / "DSC_0004.DNG").write_bytes(dng(red)[:5000])  # cut short
+    db = tmp_path / "cat.db"
+    with Library(db, model="tiny-shapes") as library:
+        report = library.index([str(lib)])
+        assert dict(report.skipped) == {"raw with its jpeg": 1, "truncated or corrupt": 1}
+        assert Path(library.search("a red circle", n=1)[0].path).name == "DSC_0001.DNG"
+        assert Path(library.search("a blue square", n=1)[0].path).name == "DSC_0002.dng"
+        hits = library.search("a green triangle", n=5)
+        names = [Path(h.path).name for h in hits]
+        assert names[0] == "DSC_0003.JPG" and "DSC_0003.DNG" not in names  # one photograph, one row
+        assert Path(hits[0].raw).name == "DSC_0003.DNG"
+        details = {Path(s["path"]).name: s["detail"] for s in library.catalog.skipped_files()}
+        assert details["DSC_0003.DNG"] == "shown with DSC_0003.JPG, the camera's JPEG beside it"
+    out = picfind("search", "a green triangle", "--db", str(db), "-n", "1", check=True).stdout
+    assert "raw: " in out and "DSC_0003.DNG" in out
+
+
+def test_roots_that_read_the_former_default_read_raws_after_the_migration(tmp_path: Path) -> None:
+    from picfind.catalogs.sqlite.schema import MIGRATIONS
+    from picfind.media.formats import WITH_VIDEOS_V2
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    before = next(i for i, m in enumerate(MIGRATIONS) if json.dumps(list(WITH_VIDEOS_V2)) in m)
+    con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
+    for path, exts in ((b"/photos", list(WITH_VIDEOS_V2)), (b"/mine", ["jpg"])):
+        con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, ?, '[]', 0)",
+                    (path, json.dumps(exts)))
+    con.commit()
+    con.close()
+    with Library(db, model="tiny-shapes") as lib:
+        roots = {r.path: r.extensions for r in lib.roots()}
+    assert {"dng", "cr3", "nef", "avif", "jxl"} <= set(roots[os.fsdecode(b"/photos")]) and roots["/mine"] == ["jpg"]
+
+
+def test_a_postgresql_catalog_on_the_former_default_reads_raws_after_the_migration(pg_url: str) -> None:
+    import psycopg
+
+    from picfind.catalogs.postgres.schema import MIGRATIONS
+    from picfind.media.formats import WITH_VIDEOS_V2
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a catalog made before camera RAW
+        con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())")
+        before = next(i for i, (_, script) in enumerate(MIGRATIONS) if json.dumps(list(WITH_VIDEOS_V2)) in script)
+        for number, (name, script) in enumerate(MIGRATIONS[:before], 1):
+            con.execute(script)
+            con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
+        for path, exts in (("/p", list(WITH_VIDEOS_V2)), ("/q", ["jpg"])):
+            con.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, %s, '[]', 0)",
+                        (path, json.dumps(exts)))
+    with Library(pg_url, model="tiny-shapes") as lib:
+        roots = {r.path: r.extensions for r in lib.roots()}
+    assert {"dng", "cr3", "avif", "jxl"} <= set(roots["/p"]) and roots["/q"] == ["jpg"]
+
+
+def test_a_cr3s_time_camera_and_position_come_from_its_cmt_boxes() -> None:
+    """Canon's CR3 keeps its tags in TIFF blocks of their own (CMT1: IFD0, CMT2: Exif, CMT4: GPS)."""
+    from PIL.TiffImagePlugin import IFDRational
+
+    from picfind.media.raw import _cr3_meta
+
+    ifd0, sub, gps = Image.Exif(), Image.Exif(), Image.Exif()
+    ifd0[0x010F], ifd0[0x0110] = "Canon", "Canon EOS R6"
+    sub[0x9003] = "2024:07:08 09:10:11"
+    gps[1], gps[2] = "S", (IFDRational(33), IFDRational(51), IFDRational(24))
+    gps[3], gps[4] = "E", (IFDRational(151), IFDRational(12), IFDRational(54))
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+    cmt = b"".join(box(k, e.tobytes()[6:]) for k, e in ((b"CMT1", ifd0), (b"CMT2", sub), (b"CMT4", gps)))  # TIFF
+    data = box(b"ftyp", b"crx \0\0\0\x01crx isom") + box(b"moov", box(b"uuid", bytes(16) + cmt))
+    meta = _cr3_meta(data, 6000, 4000, 6)
+    assert (meta.width, meta.height, meta.camera, meta.taken_at) == (4000, 6000, "Canon EOS R6", "2024-07-08 09:10:11")
+    assert (round(meta.lat, 4), round(meta.lon, 4)) == (-33.8567, 151.215)
