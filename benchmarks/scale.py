@@ -138,11 +138,11 @@ def picfind(*args: str) -> tuple[str, float]:
     return out.stdout, time.perf_counter() - t
 
 
-def new_pictures(folder: Path, count: int) -> list[str]:
+def new_pictures(folder: Path, count: int, seed: int = 7) -> list[str]:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
         p = folder / f"new_{i}.jpg"
@@ -165,18 +165,26 @@ def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, ski
         row[dtype] = {"build_s": built["seconds"], "build_peak_rss_mb": built["peak_rss_mb"],
                       "index_bytes_per_picture": round(built["index_bytes"] / n), **figures}
         print(f"  {dtype}: {row[dtype]}", flush=True)
+    return per_change(row, base, bundle, model, n, qs, skip)
 
+
+def per_change(row: dict, base: Path, bundle: Path, model: str, n: int, qs: np.ndarray, skip: set[str],
+               tag: str = "", offset: int = 0) -> dict:
+    """Everything after the build: cold search, status, a watch batch, a re-scan, a mass deletion,
+    dupes. `tag`, `offset`: a second pass over a kept folder (`--reuse`) uses new names."""
+    root, db = base / "photos", base / "catalog.db"
     out, row["cold_search_s"] = picfind("search", "a dog asleep on a red sofa", "--db", str(db), "--model",
                                         str(bundle), "-n", "20")
     _, row["cold_search_again_s"] = picfind("search", "snow on a mountain road", "--db", str(db), "--model",
                                             str(bundle), "-n", "20")
     with Library(db, model=str(bundle)) as lib:
         _, row["status_s"] = timed(lib.status)
-        new = new_pictures(root / "new", 10)
         (root_id,) = lib.catalog.db.execute("SELECT id FROM roots").fetchone()
-        report, row["watch_batch_10_s"] = timed(
-            lambda: lib._index_roots(lib.catalog.roots(), None, scope={root_id: new}))
-        assert report.embedded == 10, report
+        for i, folder in enumerate((f"{tag}warm", f"{tag}new")):  # the first loads the model: a watcher has
+            new = new_pictures(root / folder, 10, seed=1000 + i + 10 * len(tag))  # never seen before
+            report, took = timed(lambda new=new: lib._index_roots(lib.catalog.roots(), None, scope={root_id: new}))
+            assert report.embedded == 10, report
+        row["watch_batch_10_s"] = took
         size = lib.bundle.preprocessing.size  # the encoder's share: 10 pictures through it
         pixels = np.zeros((10, 3, size, size), np.float32)
         row["watch_batch_encode_s"] = round(timed(lambda: lib.encoder.encode_images(pixels))[1], 3)
@@ -192,11 +200,12 @@ def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, ski
     row["walk_stat_s"] = time.perf_counter() - t
     out, row["rescan_s"] = picfind("index", "--db", str(db), "--model", str(bundle), "--json")
     report = json.loads(out)
-    assert report["read"] == 0 and report["unchanged"] == n + 10, report
+    assert report["read"] == 0 and report["removed"] == 0, report
+    row["rescan_files"] = report["unchanged"]
     print(f"  {row}", flush=True)
 
     if "delete" not in skip:
-        row.update(mass_delete(db, root, model, n, qs))
+        row.update(mass_delete(db, root, model, n, qs, offset))
         print(f"  {row}", flush=True)
     if "dupes" not in skip:
         d = child(["dupes", str(db), str(bundle), ""])
@@ -207,35 +216,37 @@ def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, ski
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def mass_delete(db: Path, root: Path, model: str, n: int, qs: np.ndarray) -> dict:
+def mass_delete(db: Path, root: Path, model: str, n: int, qs: np.ndarray, offset: int = 0) -> dict:
     """A tenth removed (what `picfind index` writes and prunes), then the index run's sync, which
     folds it into a new file while a searcher in another thread keeps answering from the old one."""
     catalog = EmbeddedCatalog(db)
-    gone = [str(path_of(root, i)) for i in range(0, n, 10)]
+    gone = list(range(offset, n, 10))
     t = time.perf_counter()
     for s in range(0, len(gone), 20_000):
-        catalog.write_batch(model, [], {}, [], gone=gone[s:s + 20_000])
-        catalog.prune_embeddings([f"{i:032x}" for i in range(s * 10, min(n, (s + 20_000) * 10), 10)])
+        catalog.write_batch(model, [], {}, [], gone=[str(path_of(root, i)) for i in gone[s:s + 20_000]])
+        catalog.prune_embeddings([f"{i:032x}" for i in gone[s:s + 20_000]])
     removed_s = time.perf_counter() - t
-    reader = EmbeddedCatalog(db)
-    searcher = reader.searcher(model, None)  # opened before: the mapped file as it was
-    done = threading.Event()
+    done, ready = threading.Event(), threading.Event()
     latencies: list[float] = []
 
-    def search() -> None:
+    def search() -> None:  # another process's view: its own connection, the mapped file as it was
+        reader = EmbeddedCatalog(db)
+        searcher = reader.searcher(model, None)
+        ready.set()
         while not done.is_set():
             q = qs[len(latencies) % len(qs)]
             t = time.perf_counter()
             searcher.top(q, K)
             latencies.append(time.perf_counter() - t)
+        reader.close()
     thread = threading.Thread(target=search)
     thread.start()
+    ready.wait()
     _, fold_s = timed(lambda: catalog.sync_index(model))
     done.set()
     thread.join()
     index = catalog.vector_index(model)
     catalog.close()
-    reader.close()
     return {"delete_tenth_write_s": removed_s, "delete_tenth_fold_s": fold_s, "searches_during_fold": len(latencies),
             "slowest_search_during_fold_ms": round(max(latencies, default=0) * 1000, 1),
             "index_after_delete": len(index)}
@@ -247,12 +258,21 @@ def main() -> None:
     ap.add_argument("--dtypes", default="f16,i8", help="hnsw vector types to build; the last is kept for the rest")
     ap.add_argument("--dir", help="where to build (default: a temporary folder)")
     ap.add_argument("--skip", default="", help="comma-separated: dupes, delete")
+    ap.add_argument("--reuse", help="a folder kept from a run (its catalog after that run's deletion): "
+                                    "measure the per-change steps again (no fill, no build, no dupes)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return run_child(*args.child)
     bundle = random_bundle("vit-b-32").path
     model = json.loads((bundle / "manifest.json").read_text())["name"]
+    if args.reuse:
+        base, n = Path(args.reuse), int(args.sizes)
+        for i in range(0, n, 10):  # the tenth the first run removed from the catalog goes from the disk too
+            path_of(base / "photos", i).unlink(missing_ok=True)
+        row = per_change({"n": n, "reused": True}, base, bundle, model, n, queries(200), {"dupes"}, "again-", 5)
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+        return
     for n in (int(s) for s in args.sizes.split(",")):
         base = Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=args.dir))
         try:

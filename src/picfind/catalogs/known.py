@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
+WHOLE_FROM = 50_000  # contents asked about at once: read them all instead (a whole re-scan)
 Lookup = Callable[[list[str]], set[str]]  # these hashes -> those among them with vectors (thread-safe)
 
 
@@ -29,11 +30,13 @@ class KnownContents:
         self._lock = threading.Lock()
 
     def prefetch(self, hashes: Iterable[str | None]) -> None:
-        """Ask once for many (the files a run re-checks), instead of one question each."""
+        """Ask once for many (the files a run re-checks), instead of one question each. A whole
+        re-scan asks about every file: past `WHOLE_FROM` contents one read of every embedded
+        content is cheaper than as many lookups."""
         wanted = sorted({h for h in hashes if h and h not in self._yes})
         if wanted:
             with self._lock:
-                self._yes |= self._lookup(wanted)
+                self._yes |= set(self._everything()) if len(wanted) >= WHOLE_FROM else self._lookup(wanted)
 
     def __contains__(self, content_hash: object) -> bool:
         if not isinstance(content_hash, str) or not content_hash:

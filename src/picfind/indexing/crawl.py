@@ -142,8 +142,9 @@ class _Walk:
                 yield Unreachable(folder, reason, e.strerror or str(e), place=True)
                 continue
             subdirs = []
+            base = os.path.relpath(folder, self.root)  # once a folder: per file it was half of a re-scan's time
             for entry in entries:
-                if _excluded(entry.name, os.path.relpath(entry.path, self.root), self.excludes):
+                if _excluded(entry.name, entry.name if base == "." else base + os.sep + entry.name, self.excludes):
                     continue
                 try:
                     st = entry.stat()  # follows symlinks
