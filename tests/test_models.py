@@ -234,7 +234,7 @@ def test_models_remove_takes_only_the_name_of_an_installed_model(tmp_path: Path)
     (precious / "a.jpg").write_bytes(b"a photo")
     models.models_dir().mkdir(parents=True)
     (models.models_dir() / "notes").mkdir()  # a folder in the models folder that is not a model
-    for name in (str(precious), "..", ".", "", "../Pictures", "notes", "vit-b-32"):
+    for name in (str(precious), "..", ".", "../Pictures", "notes", "vit-b-32"):  # "": a usage error (below)
         proc = picfind("models", "remove", name)
         assert proc.returncode == 1 and "not an installed model" in proc.stderr, name
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
