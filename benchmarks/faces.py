@@ -106,9 +106,8 @@ def _found(finder, rgb: np.ndarray) -> list[tuple]:
 
 def recall() -> dict:
     """Faces found against the labelled boxes (IoU >= 0.4), by kind, with the false detections."""
-    from tests.facedata import detection_samples
-
     from picfind.people.finder import FaceFinder
+    from tests.facedata import detection_samples
 
     finder = FaceFinder()
     by_kind: dict[str, list[int]] = {}
@@ -139,10 +138,9 @@ def recall() -> dict:
 
 def grouping() -> dict:
     """The identity set through the detector and `people.grouping.group`, as an index run does."""
-    from tests.facedata import identity_samples
-
     from picfind.people.finder import FaceFinder
     from picfind.people.grouping import group
+    from tests.facedata import identity_samples
 
     finder = FaceFinder()
     vectors, truth = [], []
