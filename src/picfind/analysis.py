@@ -32,3 +32,15 @@ class Analysis(Protocol):
 
     def found(self, result: Any) -> int:
         """How much a result holds, for the run's report (a text: 1 or 0; faces: how many)."""
+
+
+def analyse(analyses: list[Analysis], rgb: np.ndarray) -> tuple[dict[str, Any], list[str]]:
+    """Each analysis's result for one decoded picture or frame, and the kinds that failed on it
+    (one odd picture never stops a run: it is analysed again next time)."""
+    results, failed = {}, []
+    for a in analyses:
+        try:
+            results[a.kind] = a.analyse(rgb)
+        except Exception:  # noqa: BLE001 - whatever one analysis does on one picture, that picture alone
+            failed.append(a.kind)
+    return results, failed

@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from picfind.media.formats import normalise_extensions
@@ -106,6 +106,10 @@ class Filter:
                    extensions=[like_escape(e) for e in normalise_extensions(extensions, ())] if extensions else [],
                    min_width=min_width, min_height=min_height, place=fold(place) if place else None,
                    near=parse_near(near) if near else None, kind=kind)
+
+    def with_people(self, ids: list[int], mode: str | None = None) -> Filter:
+        """This filter, narrowed to pictures of these people too (`mode`: how to match them all)."""
+        return replace(self, people=list(dict.fromkeys([*self.people, *ids])), people_mode=mode or self.people_mode)
 
     def prefixes(self) -> list[bytes]:
         """The folders as stored-path prefixes (bytes, ending in a separator)."""

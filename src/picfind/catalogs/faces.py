@@ -129,6 +129,14 @@ class FaceStore:
     # people, as the user sees and changes them
     def people(self, hidden: bool = False) -> list[dict]:
         """Every person with their counts and cover face, most pictures first (hidden ones only with `hidden`)."""
+        return self._people("" if hidden else "WHERE p.hidden = 0")
+
+    def person(self, person_id: int) -> dict | None:
+        """One person, as `people` lists them (read alone: a search with a person asks on its way)."""
+        found = self._people("WHERE p.id = ?", (person_id,)) if 0 <= person_id < 2**63 else []
+        return found[0] if found else None
+
+    def _people(self, where: str, params: tuple = ()) -> list[dict]:
         rows = self._fq(
             "SELECT p.id, p.name, p.hidden, count(DISTINCT x.id), "
             "count(DISTINCT CASE WHEN f.duration IS NULL THEN x.content_hash END), "
@@ -136,14 +144,10 @@ class FaceStore:
             "coalesce(p.cover, (SELECT y.id FROM faces y WHERE y.person_id = p.id "
             "ORDER BY y.quality DESC, y.id LIMIT 1)) "
             "FROM people p JOIN faces x ON x.person_id = p.id "
-            "LEFT JOIN files f ON f.content_hash = x.content_hash AND f.status = 'ok' "
-            "GROUP BY p.id, p.name, p.hidden, p.cover ORDER BY count(DISTINCT x.content_hash) DESC, p.id")
+            f"LEFT JOIN files f ON f.content_hash = x.content_hash AND f.status = 'ok' {where} "
+            "GROUP BY p.id, p.name, p.hidden, p.cover ORDER BY count(DISTINCT x.content_hash) DESC, p.id", params)
         return [{"id": pid, "name": name, "hidden": bool(hid), "faces": faces, "pictures": pictures,
-                 "videos": videos, "face": cover} for pid, name, hid, faces, pictures, videos, cover in rows
-                if hidden or not hid]
-
-    def person(self, person_id: int) -> dict | None:
-        return next((p for p in self.people(hidden=True) if p["id"] == person_id), None)
+                 "videos": videos, "face": cover} for pid, name, hid, faces, pictures, videos, cover in rows]
 
     def person_names(self) -> dict[str, int]:
         """Every named person's folded name -> id (for names typed inside a query)."""

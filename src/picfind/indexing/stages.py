@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from picfind.analysis import analyse
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from picfind.media.formats import is_raw, is_video, raw_rendering
@@ -113,17 +114,6 @@ Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None]
 def needed(analyses: list[Analysis], done: Done, key: str) -> list[Analysis]:
     """The analyses that have not seen this content (or video frame) yet."""
     return [a for a in analyses if key not in done.get(a.kind, ())]
-
-
-def analyse(analyses: list[Analysis], rgb: np.ndarray) -> tuple[dict[str, Any], list[str]]:
-    """Each analysis's result for one decoded picture, and the kinds that failed on it."""
-    results, failed = {}, []
-    for a in analyses:
-        try:
-            results[a.kind] = a.analyse(rgb)
-        except Exception:  # noqa: BLE001 - one odd picture must not stop the run; analysed again next time
-            failed.append(a.kind)
-    return results, failed
 
 
 def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions,

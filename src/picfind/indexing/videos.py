@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from PIL import Image
 
+from picfind.analysis import analyse
 from picfind.media.decode import Meta, SkipFile
 from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
@@ -132,12 +133,10 @@ def analyse_moments(analyses: list[Analysis], frames: dict[str, bytes | None]) -
         if jpeg is None or not analyses:
             continue
         with Image.open(io.BytesIO(jpeg)) as im:
-            rgb = np.asarray(im.convert("RGB"))
-        for a in analyses:
-            try:
-                results[a.kind][key] = a.analyse(rgb)
-            except Exception:  # noqa: BLE001 - one odd frame must not stop the run
-                failed[a.kind] += 1
+            found, broke = analyse(analyses, np.asarray(im.convert("RGB")))
+        for kind, result in found.items():
+            results[kind][key] = result
+        failed.update(broke)
     return results, failed
 
 

@@ -3,8 +3,6 @@ hidden and forgotten, faces placed by hand, and person filters made from the nam
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from picfind.filters import PEOPLE_MODES, Filter
@@ -120,9 +118,7 @@ class PeopleDoors(LibraryBase):
         """`where` narrowed to pictures holding these people (by name or id): all, any or only them."""
         if mode not in PEOPLE_MODES:
             raise CatalogError(f"{mode!r} is not a way to match people: all, any or only")
-        ids = [self.person(n)["id"] for n in names]
-        base = where or Filter()
-        return replace(base, people=list(dict.fromkeys([*base.people, *ids])), people_mode=mode)
+        return (where or Filter()).with_people([self.person(n)["id"] for n in names], mode)
 
     def people_in_image(self, data: bytes) -> list[int]:
         """The people whose faces are in a picture not in the catalog: each face found now joins

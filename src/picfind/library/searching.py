@@ -98,8 +98,7 @@ class SearchDoors(ExampleDoors):
         rest, found = names_in(terms, names)
         if not found:
             return terms, where
-        base = where or Filter()
-        return rest, replace(base, people=list(dict.fromkeys([*base.people, *(pid for _, pid in found)])))
+        return rest, (where or Filter()).with_people([pid for _, pid in found])
 
     def understood(self, query: str | list[str], where: Filter | None = None, files: bool = True) -> dict:
         """What a query is taken to mean, for showing it: the people named in it and the text left."""
