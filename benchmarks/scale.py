@@ -258,8 +258,9 @@ def main() -> None:
     ap.add_argument("--dtypes", default="f16,i8", help="hnsw vector types to build; the last is kept for the rest")
     ap.add_argument("--dir", help="where to build (default: a temporary folder)")
     ap.add_argument("--skip", default="", help="comma-separated: dupes, delete")
+    ap.add_argument("--keep", action="store_true", help="keep the folder (for a later --reuse)")
     ap.add_argument("--reuse", help="a folder kept from a run (its catalog after that run's deletion): "
-                                    "measure the per-change steps again (no fill, no build, no dupes)")
+                                    "measure the per-change steps again (no fill, no build), and dupes unless skipped")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -270,7 +271,8 @@ def main() -> None:
         base, n = Path(args.reuse), int(args.sizes)
         for i in range(0, n, 10):  # the tenth the first run removed from the catalog goes from the disk too
             path_of(base / "photos", i).unlink(missing_ok=True)
-        row = per_change({"n": n, "reused": True}, base, bundle, model, n, queries(200), {"dupes"}, "again-", 5)
+        row = per_change({"n": n, "reused": True}, base, bundle, model, n, queries(200), set(args.skip.split(",")),
+                         "again-", 5)
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
         return
     for n in (int(s) for s in args.sizes.split(",")):
@@ -280,7 +282,8 @@ def main() -> None:
             row = measure(n, args.dtypes.split(","), base, bundle, model, set(args.skip.split(",")))
             print(json.dumps(row), flush=True)
         finally:
-            shutil.rmtree(base, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
