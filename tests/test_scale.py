@@ -103,6 +103,12 @@ def test_a_watch_batch_of_ten_reads_what_it_needs_not_the_library(tmp_path: Path
         hits = lib.search_vector(lib.catalog.vector_of(MODEL, h), n=1)  # the index caught up
         assert [hit.path for hit in hits] == [new[2]] == [found["path"]]
 
+        # status reads the counts the triggers keep, not the tables (tests/test_tallies.py)
+        steps.count = 0
+        status = lib.status()
+        assert status["pictures"] == status["embedded_with_model"] == ROWS + 2 + 9
+        assert steps.count < 20_000, f"status took {steps.count} SQLite steps"
+
 
 def test_vector_counts_follow_inserts_and_deletes(tmp_path: Path) -> None:
     """count_vectors reads the counter the triggers keep (migration 9), and it matches count(*)."""

@@ -27,8 +27,6 @@ from picfind.catalogs.sqlite.vector_rows import VectorRows, chunks, marks
 from picfind.errors import explain
 from picfind.filters import Filter
 from picfind.records import (
-    EARLY_SQL,
-    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -355,20 +353,13 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     # status
     def stats(self, model: str) -> dict:
-        q = self.db.execute
-        by_reason = dict(q("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
-                           "GROUP BY reason ORDER BY count(*) DESC").fetchall())
-        ok = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
-        key = owner_sql("e.content_hash")
-        embedded = q(f"SELECT count(DISTINCT {key}) FROM embeddings e WHERE model = ? AND EXISTS "
-                     f"(SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
-                     (model,)).fetchone()[0]
-        positioned = q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0]
-        moments = q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND instr(e.content_hash, '@') > 0 AND "
-                    f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {key} AND f.status = 'ok')",
-                    (model,)).fetchone()[0]
-        return stats_of(q("SELECT count(*) FROM files").fetchone()[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, q(EARLY_SQL).fetchone()[0], (*q(KINDS_SQL).fetchone(), moments))
+        """From the counts the triggers keep (`tallies`): a few rows at any size."""
+        t = dict(self.db.execute("SELECT key, n FROM tallies WHERE n <> 0"))
+        by_reason = dict(sorted(((k.removeprefix("skipped:"), n) for k, n in t.items() if k.startswith("skipped:")),
+                                key=lambda kv: -kv[1]))
+        return stats_of(t.get("files", 0), (t.get("ok", 0), t.get("contents", 0)), t.get(f"embedded:{model}", 0),
+                        by_reason, self.offline_places(), t.get("positioned", 0), t.get("early", 0),
+                        (t.get("pictures", 0), t.get("videos", 0), t.get(f"moments:{model}", 0)))
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -7,6 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 
+from picfind.catalogs.sqlite.tallies import MIGRATION as TALLIES_MIGRATION
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
 from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 
@@ -180,6 +181,9 @@ MIGRATIONS: list[str] = [
     f"""
     UPDATE roots SET extensions = '{_json(EXTENSIONS)}' WHERE extensions = '{_json(WITH_VIDEOS_V2)}';
     """,
+    # 12: the counts `status` shows, kept by triggers (`tallies`): a status that counted whole
+    # tables took seconds at a million pictures
+    TALLIES_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
