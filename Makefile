@@ -11,10 +11,11 @@ MODEL  ?=
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -e '.[demo]'
+	$(PIP) install -e '.[demo,video]'
 	touch $@
 
-# torch first, pinned, so nothing later asks for a (multi-GB) CUDA build.
+# torch first, pinned, so nothing later asks for a (multi-GB) CUDA build. The test extra brings
+# the video extra (PyAV) with the others: the video tests run on every `make test`.
 $(VENV)/.test-ready: pyproject.toml $(VENV)/.demo-ready
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[test]'

@@ -34,6 +34,7 @@ from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
 from picfind.library import Library, default_db
 from picfind.library.models import MODEL_ERRORS
+from picfind.media.formats import VIDEO_EXTRA
 from picfind.ocr.reader import OcrUnavailable
 from picfind.people.settings import FacesUnavailable
 from picfind.records import CatalogError, printable
@@ -264,6 +265,8 @@ def cmd_status(args: argparse.Namespace, lib: Library) -> int:
               "pictures of them; `picfind people`)")
     else:
         print("people    off (turn on with `picfind index --faces`)")
+    if not st["video_support"]:
+        print(f"videos    not read here: {VIDEO_EXTRA} (PyAV is not installed)")
     reasons = "".join(f"\n          {n:>6}  {r}" for r, n in st["skipped_by_reason"].items())
     print(f"skipped   {st['skipped']}{reasons}")
     for place in st["offline"]:

@@ -19,7 +19,7 @@ from PIL import Image
 from picfind.analysis import analyse
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import is_raw, is_video, raw_rendering
+from picfind.media.formats import NO_VIDEO_SUPPORT, is_raw, is_video, raw_rendering
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import CatalogBackend
 
-# Skips worth retrying on every run: the file may be readable next time.
-TRANSIENT = {"permission denied", "vanished", "unreadable"}
+# Skips worth retrying on every run: the file may be readable next time (a video, once the
+# `video` extra is installed).
+TRANSIENT = {"permission denied", "vanished", "unreadable", NO_VIDEO_SUPPORT}
 NO_VECTOR = "no vector"  # the model gave NaN for this picture: nothing is stored that would poison a search
 UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
 Done = dict[str, "KnownContents | set[str]"]  # analysis kind -> the contents (or video frames) it has analysed

@@ -24,7 +24,8 @@ from picfind.analysis import analyse
 from picfind.media.decode import Meta, SkipFile
 from picfind.media.formats import LIVE_MAX_SECONDS, live_still
 from picfind.media.thumbnail import encode_thumbnail
-from picfind.media.video import EVERY, Frame, VideoInfo, open_video, probe, sample
+from picfind.media.video import EVERY, Frame, VideoInfo, open_video, probe, sample, supported, unsupported
+from picfind.media.videoheader import declared_seconds
 from picfind.models.preprocess import centre_crop
 from picfind.records import content_hasher, frame_key, frame_span
 
@@ -89,6 +90,8 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
     after embedding), each with its frame decoded to `frame_side` on the shorter side."""
     if task.size > MAX_VIDEO_BYTES:
         raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
+    if not supported():
+        raise _unreadable(task.path)
     with open_video(task.path) as f:
         try:
             digest = stream_hash(f)
@@ -187,6 +190,17 @@ def _encoder_runs(candidates: list[Candidate]) -> list[int]:
             runs.append(k)
             last = small
     return runs
+
+
+def _unreadable(path: str) -> SkipFile:
+    """Without PyAV a video is not read (not even hashed) and is skipped with the hint; a Live Photo's
+    motion is still told by the length its MP4/MOV header states, so its still shows it as ever."""
+    if live_still(path) is not None:
+        with open_video(path) as f:
+            seconds = declared_seconds(f)
+        if seconds is not None:
+            _not_live(path, seconds)
+    return unsupported()
 
 
 def _not_live(path: str, duration: float) -> None:

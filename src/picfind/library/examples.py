@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.library.files import FileDoors
+from picfind.media.formats import VIDEO_EXTRA
 from picfind.media.safefile import read_regular
 from picfind.search.moments import moment_vector, video_file
 
@@ -91,7 +92,11 @@ class ExampleDoors(FileDoors):
             (name, at), digest = named, _stream_hash(named[0])
         vector = moment_vector(self.catalog, self.model, digest, at)
         if vector is None:
-            raise LookupError(f"{name} is not indexed with {self.model}: run `picfind index` on its folder first")
+            from picfind.media.video import supported
+
+            then = "run `picfind index` on its folder first" if supported() else \
+                f"videos need {VIDEO_EXTRA}, then `picfind index` on its folder"
+            raise LookupError(f"{name} is not indexed with {self.model}: {then}")
         return vector, digest
 
     def _indexed_vector(self, file_id: int) -> tuple[np.ndarray, str]:

@@ -73,6 +73,8 @@ class FileDoors(PeopleDoors):
         return self.thumbnails.jpeg(found["content_hash"], source)
 
     def status(self) -> dict:
+        from picfind.media.video import supported  # PyAV, and Pillow: only when asked
+
         try:
             model = self.model
         except models.ModelError:  # status still answers when the model is not installed
@@ -94,6 +96,7 @@ class FileDoors(PeopleDoors):
             "ocr": self._ocr_status(),
             "faces": self.faces_status(),
             "vector_index": self.catalog.index_status(model),
+            "video_support": supported(),  # False: PyAV (the `video` extra) is missing, videos are skipped
         }
 
     def _ocr_status(self) -> dict:

@@ -12,6 +12,10 @@ IMAGE_EXTENSIONS = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "t
                     *RAW_EXTENSIONS)
 # Videos (media/video.py samples frames of them with PyAV).
 VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
+# PyAV is an extra (its wheels bundle GPL encoders; a default install carries no GPL code): without
+# it a video is skipped with this reason, which says what to do, and read by the next run after it.
+VIDEO_EXTRA = "pip install 'picfind[video]'"
+NO_VIDEO_SUPPORT = f"videos need {VIDEO_EXTRA}"
 EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 # Earlier picfinds' defaults, as they were: the catalogs' migrations give a root that read one of
 # them today's default (a root given its own list keeps it)

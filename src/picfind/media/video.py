@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
+from picfind.media.formats import NO_VIDEO_SUPPORT
 from picfind.media.videoframes import NO_INFO, Frame, Sampled, VideoInfo, check, keep, rotated
 from picfind.media.videoheader import container_signature, created, declared_seconds, ffmpeg_words, position, span_text
 from picfind.media.videoseek import by_seeking, forward, late_targets, refine_cuts
@@ -35,7 +36,7 @@ try:
     import av.container
     import av.error
     import av.video.stream
-except ImportError:  # pragma: no cover - av is a runtime dependency; a broken install still indexes photos
+except ImportError:  # the `video` extra is not installed: pictures are indexed, videos skipped with the hint
     av = None
 
 EVERY = 2.0  # seconds between candidate frames
@@ -48,6 +49,18 @@ _position, _created = position, created  # their old names
 def frame_cap(duration: float) -> int:
     """How many candidates a video of this length may give: 30, plus one per 4 s, at most 600."""
     return int(min(600, 30 + duration / 4))
+
+
+def supported() -> bool:
+    """Whether videos can be read here: PyAV (the `video` extra) is installed."""
+    return av is not None
+
+
+def unsupported() -> SkipFile:
+    """A video's skip while PyAV is missing: retried by every run (`stages.TRANSIENT`), so one after
+    `pip install 'picfind[video]'` reads it."""
+    return SkipFile(NO_VIDEO_SUPPORT, "PyAV, which reads videos, is not installed; the next `picfind index` "
+                                      "after installing it reads this video")
 
 
 def open_video(path: str) -> BinaryIO:
@@ -95,8 +108,8 @@ def probe(f: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
 @contextmanager
 def _container(f: BinaryIO, time_limit: float) -> Iterator[av.container.InputContainer]:
     """The file opened by FFmpeg; what FFmpeg raises, as the `SkipFile` a person reads."""
-    if av is None:  # pragma: no cover
-        raise SkipFile("video support missing", "install PyAV: pip install av")
+    if av is None:
+        raise unsupported()
     f.seek(0)
     try:
         with av.open(f, mode="r", metadata_errors="ignore", timeout=time_limit) as container:
