@@ -52,8 +52,13 @@ class HnswIndex(VectorIndex):
 
     @staticmethod
     def new(ndim: int, settings: IndexSettings):
+        """int8 graphs measure the cosine of their quantised vectors: their scores then stay
+        cosines within 0.02 (an inner product of int8s is a raw integer, useless as a score),
+        so near-duplicates can drop far pairs before reading their float32 vectors."""
         Index = _usearch()
-        return Index(ndim=ndim, metric="ip", dtype=settings.vectors(0), connectivity=settings.connectivity,
+        dtype = settings.vectors(0)
+        return Index(ndim=ndim, metric="cos" if dtype == "i8" else "ip", dtype=dtype,
+                     connectivity=settings.connectivity,
                      expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
 
     @classmethod
@@ -112,7 +117,8 @@ class HnswIndex(VectorIndex):
 
     def nearest(self, ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Each stored vector's k nearest (`backend.Nearest`), for near-duplicates. Scores are the
-        index's (the caller keeps pairs whose exact cosine passes; i8 gives none: every candidate)."""
+        index's, cosines within 0.02 in int8 (the caller keeps pairs whose exact cosine passes; an
+        int8 file built before measured inner products: +inf, every candidate is checked)."""
         graph = self._folded()
         searching = graph.expansion_search
         graph.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
@@ -120,7 +126,8 @@ class HnswIndex(VectorIndex):
             found = graph.search(vectors, k, threads=0)
         finally:
             graph.expansion_search = searching
-        scores = np.full(found.distances.shape, np.inf) if self.dtype == "i8" else 1.0 - found.distances
+        raw = self.dtype == "i8" and str(graph.metric).rsplit(".", 1)[-1].lower() != "cos"  # built before
+        scores = np.full(found.distances.shape, np.inf) if raw else 1.0 - found.distances
         return found.keys.astype(np.int64), scores
 
     def _folded(self):
