@@ -20,12 +20,13 @@ from dataclasses import replace
 from PIL import Image
 
 from picfind.media import picture
-from picfind.media.picture import Decoded, Meta, SkipFile
+from picfind.media.formats import NO_RAW_SUPPORT
+from picfind.media.picture import Decoded, Meta, SkipFile, missing_decoder
 from picfind.records import when_text
 
 try:
     import rawpy
-except ImportError:  # pragma: no cover - a runtime dependency; without it RAWs are skipped with a reason
+except ImportError:  # a runtime dependency; without it RAWs are skipped, naming it (`unsupported`)
     rawpy = None
 
 _TIFF = (b"II*\x00", b"MM\x00*")
@@ -45,6 +46,16 @@ def is_raw(data: bytes) -> bool:
     head = data[:16]
     return (head[:4] in _TIFF or head.startswith(_OWN_MAGIC) or head[6:14] == b"HEAPCCDR"
             or head[4:12] == b"ftypcrx ")
+
+
+def supported() -> bool:
+    """Whether camera RAWs can be read here: rawpy (LibRaw) is installed."""
+    return rawpy is not None
+
+
+def unsupported() -> SkipFile:
+    """A RAW's skip while rawpy is missing, retried by every run."""
+    return missing_decoder(NO_RAW_SUPPORT, "rawpy (LibRaw), which reads camera RAW files,")
 
 
 def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
@@ -84,8 +95,10 @@ class _opened:
         self.raw = None
 
     def __enter__(self) -> rawpy.RawPy | None:
-        if rawpy is None:  # pragma: no cover
-            raise SkipFile("RAW support missing", "install rawpy: pip install rawpy")
+        if rawpy is None:  # a TIFF goes to Pillow (the indexer skips a RAW named as one before reading it)
+            if self.data[:4] in _TIFF:
+                return None
+            raise unsupported()
         self.raw = rawpy.RawPy()
         try:
             self.raw.open_buffer(io.BytesIO(self.data))
