@@ -2,7 +2,8 @@
 pylibjxl for JPEG XL), as a distribution that left one out or a broken install has it. The real
 command runs where they truly cannot be imported (tests/unimportable.py), on real files of each
 kind: the other pictures are indexed, each of those files is skipped with the reason naming the pip
-command, tried again by every run, and read by the first run after its decoder is back."""
+command (which `similar` gives too), tried again by every run, and read by the first run after its
+decoder is back."""
 
 from __future__ import annotations
 
@@ -58,6 +59,11 @@ def test_without_a_pictures_decoder_its_files_are_skipped_naming_the_command_and
         "pip install rawpy", "pip install pi-heif", "pip install pylibjxl"}
     text = picfind("status", "--skipped", "--db", str(db), env=bare, check=True).stdout
     assert f"{NO_RAW_SUPPORT}: {root / 'DSC_0001.DNG'}" in text
+    for name, reason in (("DSC_0001.DNG", NO_RAW_SUPPORT), ("IMG_0002.HEIC", NO_HEIC_SUPPORT),
+                         ("blue.jxl", NO_JXL_SUPPORT)):  # a picture to compare with says it too
+        like = picfind("similar", str(root / name), "--db", str(db), "--model", MODEL, env=bare)
+        assert like.returncode == 1 and len(like.stderr.strip().splitlines()) == 1, like.stderr
+        assert f"{reason} (" in like.stderr and "Traceback" not in like.stderr
 
     again = picfind("index", "--db", str(db), "--model", MODEL, env=bare, check=True)
     assert "3 skipped" in again.stdout and "2 unchanged" in again.stdout  # tried again, not remembered as bad

@@ -60,8 +60,11 @@ _JXL_SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # a bare cod
 
 def _skip_for(error: BaseException, data: bytes) -> SkipFile:
     """A decoder's exception as the file's skip reason."""
+    missing = _without_decoder(data)
+    if missing is not None:
+        return missing
     if isinstance(error, UnidentifiedImageError):
-        return _without_decoder(data) or SkipFile("not an image", "no known image format in its bytes")
+        return SkipFile("not an image", "no known image format in its bytes")
     if isinstance(error, MemoryError):
         return SkipFile("too many pixels", "not enough memory to decode")
     detail = str(error).splitlines()[0][:200] if str(error).strip() else ""
@@ -69,8 +72,12 @@ def _skip_for(error: BaseException, data: bytes) -> SkipFile:
 
 
 def _without_decoder(data: bytes) -> SkipFile | None:
-    """The skip of a HEIC or JPEG XL whose decoder is not installed, which Pillow cannot tell from a
-    file that is no picture at all."""
+    """The skip of a file that failed to decode for want of its decoder: a HEIC or a JPEG XL, which
+    Pillow cannot tell from no picture at all, or a RAW (one that is TIFF inside went to Pillow)."""
+    from picfind.media import raw
+
+    if not raw.supported() and raw.is_raw(data):
+        return raw.unsupported()
     if heif.heif_lib is None and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         return missing_decoder(NO_HEIC_SUPPORT, "pi-heif (libheif), which reads HEIC and HEIF,")
     if picture.pylibjxl is None and data.startswith(_JXL_SIGNATURES):
