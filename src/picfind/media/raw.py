@@ -95,7 +95,7 @@ class _opened:
         self.raw = None
 
     def __enter__(self) -> rawpy.RawPy | None:
-        if rawpy is None:  # a TIFF goes to Pillow (the indexer skips a RAW named as one before reading it)
+        if rawpy is None:  # a TIFF goes to Pillow, and is this skip if Pillow fails too (media/decode.py)
             if self.data[:4] in _TIFF:
                 return None
             raise unsupported()
