@@ -69,3 +69,17 @@ def _with_preview(data: bytes, preview: Image.Image) -> bytes:
     out = bytearray(data + b"\0" * (base - len(data)) + ifd + struct.pack("<I", 0) + jpeg)
     struct.pack_into("<I", out, next_ifd_at, base)
     return bytes(out)
+
+
+def claiming(data: bytes, width: int, height: int) -> bytes:
+    """A pidng DNG whose header claims another size (its raw IFD's width, length and tile sizes), as
+    a damaged header does; its pixels stay what they were."""
+    out = bytearray(data)
+    first = struct.unpack_from("<I", out, 4)[0]
+    for i in range(struct.unpack_from("<H", out, first)[0]):
+        at = first + 2 + 12 * i
+        number, kind = struct.unpack_from("<HH", out, at)
+        value = {256: width, 322: width, 257: height, 323: height}.get(number)
+        if value is not None:
+            struct.pack_into("<H" if kind == 3 else "<I", out, at + 8, value)
+    return bytes(out)

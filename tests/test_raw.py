@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from picfind.library import Library
-from picfind.media.decode import SkipFile, decode, probe
+from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
 
 from .conftest import picfind, real_photos, shape_files
-from .raws import dng
+from .raws import claiming, dng
 
 pytest.importorskip("rawpy")
 
@@ -78,6 +78,24 @@ def test_bad_raws_are_skipped_with_their_reason() -> None:
         with pytest.raises(SkipFile) as err:
             decode(head + bytes(range(256)) * 40, 224)
         assert err.value.reason in ("unsupported RAW", "truncated or corrupt"), err.value.reason
+
+
+def test_a_raw_far_too_small_for_the_pixels_it_claims_is_damaged_not_too_big() -> None:
+    """A damaged header (a DNG claiming 60000x40000 pixels in 360 KB, or in its first 4 KB): LibRaw
+    calls it too big and the cap too many pixels, which would send the user looking for memory or
+    raising --max-megapixels; it is a damaged file. A file big enough for what it claims is still
+    too many pixels."""
+    data = claiming(dng(_cat()), 60000, 40000)
+    for cut, cap in ((len(data), DEFAULT_MAX_PIXELS), (len(data), 10**10), (4096, 10**10)):
+        with pytest.raises(SkipFile) as err:
+            decode(data[:cut], 224, max_pixels=cap)
+        assert err.value.reason == "truncated or corrupt", (cut, cap, err.value.detail)
+        assert f"its {cut:,} bytes cannot hold the 60000x40000 pixels its header claims" in err.value.detail
+    big = claiming(dng(_cat()), 12000, 10000)
+    big += bytes(12000 * 10000 // 8 - len(big))  # a bit a pixel: what a RAW of that size may take
+    with pytest.raises(SkipFile, match="over the cap") as err:
+        decode(big, 224)
+    assert err.value.reason == "too many pixels"
 
 
 def test_an_ordinary_tiff_is_still_read_by_pillow() -> None:

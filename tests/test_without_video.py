@@ -19,36 +19,16 @@ from PIL import Image
 from picfind.media.formats import NO_VIDEO_SUPPORT, VIDEO_EXTRA
 
 from .conftest import picfind, real_photos, shape_files
+from .unimportable import without
 from .videos import BLUE_SQUARE, RED_CIRCLE, shapes_video
 
 MODEL = "tiny-shapes"
-REFUSE_AV = '''import sys
-
-
-class RefuseAv:
-    """As if PyAV were not installed: `import av` raises ModuleNotFoundError."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "av" or name.startswith("av."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, RefuseAv())
-'''
 
 
 @pytest.fixture()
 def no_av(tmp_path: Path) -> dict[str, str]:
     """The environment of a Python that cannot import av."""
-    site = tmp_path / "no-av"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(REFUSE_AV, encoding="utf-8")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)}
-    probe = subprocess.run([sys.executable, "-c", "import av"], env={**os.environ, **env}, capture_output=True,
-                           text=True)
-    assert probe.returncode == 1 and "No module named 'av'" in probe.stderr  # the refusal is real
-    return env
+    return without(tmp_path / "no-av", "av")
 
 
 def _folder(root: Path) -> Path:

@@ -19,7 +19,7 @@ from PIL import Image
 from picfind.analysis import analyse
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import NO_VIDEO_SUPPORT, is_raw, is_video, raw_rendering
+from picfind.media.formats import MISSING_DECODERS, is_raw, is_video, raw_rendering
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import CatalogBackend
 
-# Skips worth retrying on every run: the file may be readable next time (a video, once the
-# `video` extra is installed).
-TRANSIENT = {"permission denied", "vanished", "unreadable", NO_VIDEO_SUPPORT}
+# Skips worth retrying on every run: the file may be readable next time (a video once the
+# `video` extra is installed, a RAW once rawpy is, ...).
+TRANSIENT = {"permission denied", "vanished", "unreadable", *MISSING_DECODERS}
 NO_VECTOR = "no vector"  # the model gave NaN for this picture: nothing is stored that would poison a search
 UNEXPECTED = "unexpected error"  # a picfind bug met on one file: that file is skipped, the run goes on
 Done = dict[str, "KnownContents | set[str]"]  # analysis kind -> the contents (or video frames) it has analysed
@@ -127,6 +127,8 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
     try:
         if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
             raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
+        if is_raw(task.path):
+            _check_raw_support()
         if is_video(task.path):
             side = max((a.min_side for a in analyses), default=0)
             v = read_video(task, known, prep, options.max_pixels, options.thumbnails, side,
@@ -177,6 +179,15 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         return ReadResult(task, skip=skip)
     except Exception as e:  # noqa: BLE001 - whatever one file does, it is that file's skip and the run goes on
         return ReadResult(task, skip=unexpected(e))
+
+
+def _check_raw_support() -> None:
+    """Without rawpy a RAW is skipped by its name, before it is read: most RAWs are TIFF inside, and
+    Pillow would index the small thumbnail some keep first (or call the file corrupt, for good)."""
+    from picfind.media import raw  # rawpy, only once a RAW is met
+
+    if not raw.supported():
+        raise raw.unsupported()
 
 
 def unexpected(error: BaseException) -> SkipFile:

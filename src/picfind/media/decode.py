@@ -13,7 +13,8 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
-from picfind.media import heif
+from picfind.media import heif, picture
+from picfind.media.formats import NO_HEIC_SUPPORT, NO_JXL_SUPPORT
 from picfind.media.picture import (  # noqa: F401 - the names the other layers import from here
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -24,6 +25,7 @@ from picfind.media.picture import (  # noqa: F401 - the names the other layers i
     exif_of,
     gps_position,
     meta_of,
+    missing_decoder,
     orient,
     orientation_of,
     to_rgb,
@@ -48,17 +50,39 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             return _decode(bare, min_side, max_pixels)
         except Exception:  # noqa: BLE001, S110 - the first error says more
             pass
-    raise _skip_for(first) from None
+    raise _skip_for(first, data) from None
 
 
-def _skip_for(error: BaseException) -> SkipFile:
+# HEIF's brands (an ftyp box's first); an AVIF's, which Pillow reads, are not among them
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+_JXL_SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # a bare codestream, a container
+
+
+def _skip_for(error: BaseException, data: bytes) -> SkipFile:
     """A decoder's exception as the file's skip reason."""
+    missing = _without_decoder(data)
+    if missing is not None:
+        return missing
     if isinstance(error, UnidentifiedImageError):
         return SkipFile("not an image", "no known image format in its bytes")
     if isinstance(error, MemoryError):
         return SkipFile("too many pixels", "not enough memory to decode")
     detail = str(error).splitlines()[0][:200] if str(error).strip() else ""
     return SkipFile("truncated or corrupt", f"{type(error).__name__}: {detail}" if detail else type(error).__name__)
+
+
+def _without_decoder(data: bytes) -> SkipFile | None:
+    """The skip of a file that failed to decode for want of its decoder: a HEIC or a JPEG XL, which
+    Pillow cannot tell from no picture at all, or a RAW (one that is TIFF inside went to Pillow)."""
+    from picfind.media import raw
+
+    if not raw.supported() and raw.is_raw(data):
+        return raw.unsupported()
+    if heif.heif_lib is None and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return missing_decoder(NO_HEIC_SUPPORT, "pi-heif (libheif), which reads HEIC and HEIF,")
+    if picture.pylibjxl is None and data.startswith(_JXL_SIGNATURES):
+        return missing_decoder(NO_JXL_SUPPORT, "pylibjxl (libjxl), which reads JPEG XL,")
+    return None
 
 
 def _decode(data: bytes, min_side: int, max_pixels: int) -> Decoded:
@@ -162,4 +186,4 @@ def probe(data: bytes) -> Meta:
     except SkipFile:
         raise
     except Exception as e:  # noqa: BLE001 - one odd file is a skip, never an error
-        raise _skip_for(e) from None
+        raise _skip_for(e, data) from None

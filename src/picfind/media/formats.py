@@ -16,6 +16,15 @@ VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2
 # it a video is skipped with this reason, which says what to do, and read by the next run after it.
 VIDEO_EXTRA = "pip install 'picfind[video]'"
 NO_VIDEO_SUPPORT = f"videos need {VIDEO_EXTRA}"
+# The decoders of a default install, one kind of picture each: where one is missing (a package left
+# out, a broken install), those files are skipped with the reason naming the command, as videos are.
+NO_RAW_SUPPORT = "RAW files need pip install rawpy"
+NO_HEIC_SUPPORT = "HEIC files need pip install pi-heif"
+NO_JXL_SUPPORT = "JPEG XL files need pip install pylibjxl"
+# Those skips, tried again by every run (the first after installing the decoder reads the files);
+# the last two are what earlier picfinds remembered for a missing decoder
+MISSING_DECODERS = (NO_VIDEO_SUPPORT, NO_RAW_SUPPORT, NO_HEIC_SUPPORT, NO_JXL_SUPPORT, "RAW support missing",
+                    "video support missing")
 EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 # Earlier picfinds' defaults, as they were: the catalogs' migrations give a root that read one of
 # them today's default (a root given its own list keeps it)

@@ -25,10 +25,10 @@ from picfind.media.tone import hdr_transfer, tone_map
 
 try:
     import pi_heif as heif_lib
-except ImportError:  # pragma: no cover - an install with pillow-heif only
+except ImportError:  # an install with pillow-heif only
     try:
         import pillow_heif as heif_lib
-    except ImportError:
+    except ImportError:  # neither: HEIC files are skipped, naming pi-heif (media/decode.py)
         heif_lib = None
 
 if heif_lib is not None:

@@ -22,7 +22,7 @@ try:  # JPEG XL: libjxl through pylibjxl (BSD; the pillow-jxl-plugin is GPL)
     import pylibjxl
 
     pylibjxl.register_pillow(override=False)
-except ImportError:  # pragma: no cover - a runtime dependency; without it .jxl files are "not an image"
+except ImportError:  # a runtime dependency; without it JPEG XL files are skipped, naming it (media/decode.py)
     pylibjxl = None
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -43,6 +43,13 @@ class SkipFile(Exception):
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
+
+
+def missing_decoder(reason: str, decoder: str) -> SkipFile:
+    """The skip of a file whose decoder is not installed: `reason` names the pip command, and every
+    run tries the file again (`formats.MISSING_DECODERS`), so the first one after installing it reads it."""
+    return SkipFile(reason, f"{decoder} is not installed; the next `picfind index` after installing it reads "
+                            "this file")
 
 
 def check_pixels(w: int, h: int, max_pixels: int) -> None:

@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
 
 from PIL import Image
 
 from picfind.media import picture
-from picfind.media.picture import Decoded, Meta, SkipFile
+from picfind.media.formats import NO_RAW_SUPPORT
+from picfind.media.picture import Decoded, Meta, SkipFile, missing_decoder
 from picfind.records import when_text
 
 try:
     import rawpy
-except ImportError:  # pragma: no cover - a runtime dependency; without it RAWs are skipped with a reason
+except ImportError:  # a runtime dependency; without it RAWs are skipped, naming it (`unsupported`)
     rawpy = None
 
-T = TypeVar("T")
 _TIFF = (b"II*\x00", b"MM\x00*")
 # First bytes of the RAW formats that are not plain TIFF: ORF, RW2 (TIFF with their own magic),
 # RAF, X3F, MRW, CRW (at offset 6), and CR3 (an ISO media file of brand "crx ")
 _OWN_MAGIC = (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00", b"FUJIFILM", b"FOVb", b"\x00MRM")
 # LibRaw flip (0 none, 3 180, 5 90 anticlockwise, 6 90 clockwise, ...) as an EXIF orientation
 _FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+# Fewer bits than this a pixel its header claims, and a file cannot hold its RAW: even lossy RAWs
+# (Nikon's HE, Canon's C-RAW, lossy DNG) spend 2 or more
+_MIN_BITS_PER_PIXEL = 1
 
 
 def is_raw(data: bytes) -> bool:
@@ -47,18 +48,34 @@ def is_raw(data: bytes) -> bool:
             or head[4:12] == b"ftypcrx ")
 
 
+def supported() -> bool:
+    """Whether camera RAWs can be read here: rawpy (LibRaw) is installed."""
+    return rawpy is not None
+
+
+def unsupported() -> SkipFile:
+    """A RAW's skip while rawpy is missing, retried by every run."""
+    return missing_decoder(NO_RAW_SUPPORT, "rawpy (LibRaw), which reads camera RAW files,")
+
+
 def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
     """The picture of a RAW file, None when LibRaw does not take it for a RAW (an ordinary TIFF)."""
     with _opened(data) as raw:
         if raw is None:
             return None
         w, h = raw.sizes.width, raw.sizes.height
+        damaged = _cut_short(raw, len(data))  # now: LibRaw forgets the sizes when it fails
+        if damaged is not None and w * h > max_pixels:
+            raise damaged
         picture.check_pixels(w, h, max_pixels)
         preview = _preview(raw)
         meta = _meta(raw, data, preview)  # before demosaicing: half size halves LibRaw's sizes
         if preview is not None and min(preview.size) >= min_side // 2 and preview.width * preview.height <= max_pixels:
             return Decoded(_load_preview(preview, min_side, _orientation(raw, preview)), meta, "RAW")
-        image = Image.fromarray(_call(raw.postprocess, half_size=True, use_camera_wb=True, output_bps=8))
+        try:
+            image = Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+        except rawpy.LibRawError as e:
+            raise _skip(e, damaged) from None
         if meta.taken_at is None:  # unpacked now: LibRaw's own reading of the time costs nothing more
             meta = replace(meta, taken_at=_libraw_time(raw))
         return Decoded(image, meta, "RAW")
@@ -78,8 +95,10 @@ class _opened:
         self.raw = None
 
     def __enter__(self) -> rawpy.RawPy | None:
-        if rawpy is None:  # pragma: no cover
-            raise SkipFile("RAW support missing", "install rawpy: pip install rawpy")
+        if rawpy is None:  # a TIFF goes to Pillow, and is this skip if Pillow fails too (media/decode.py)
+            if self.data[:4] in _TIFF:
+                return None
+            raise unsupported()
         self.raw = rawpy.RawPy()
         try:
             self.raw.open_buffer(io.BytesIO(self.data))
@@ -97,19 +116,23 @@ class _opened:
             self.raw.close()
 
 
-def _skip(error: BaseException) -> SkipFile:
+def _skip(error: BaseException, damaged: SkipFile | None = None) -> SkipFile:
+    """LibRaw's error as the file's skip; its "too big" is the damage `_cut_short` found, if any."""
     if isinstance(error, (MemoryError, rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawTooBigError)):
-        return SkipFile("too many pixels", "not enough memory to decode")
+        return damaged or SkipFile("too many pixels", "not enough memory to decode")
     detail = " ".join(str(error).replace("b'", "").replace("'", "").split())[:200]
     return SkipFile("truncated or corrupt", f"a RAW LibRaw cannot decode ({type(error).__name__}: {detail})")
 
 
-def _call(method: Callable[..., T], **kw: object) -> T:
-    """A LibRaw call whose errors become the file's skip."""
-    try:
-        return method(**kw)
-    except rawpy.LibRawError as e:
-        raise _skip(e) from None
+def _cut_short(raw: rawpy.RawPy, size: int) -> SkipFile | None:
+    """The skip of a RAW far too small for the pixels its header claims (a damaged header, a file
+    cut short), where LibRaw says "too big" and the pixel cap "too many pixels": both would send
+    the user looking for memory or a cap that are not the problem. None for a RAW of a likely size."""
+    w, h = raw.sizes.raw_width, raw.sizes.raw_height
+    if size * 8 >= w * h * _MIN_BITS_PER_PIXEL:
+        return None
+    return SkipFile("truncated or corrupt", f"its {size:,} bytes cannot hold the {w}x{h} pixels its header "
+                                            "claims: the file is cut short or its header damaged")
 
 
 def _preview(raw: rawpy.RawPy) -> Image.Image | None:

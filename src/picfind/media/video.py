@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
+from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile, missing_decoder
 from picfind.media.formats import NO_VIDEO_SUPPORT
 from picfind.media.videoframes import NO_INFO, Frame, Sampled, VideoInfo, check, keep, rotated
 from picfind.media.videoheader import container_signature, created, declared_seconds, ffmpeg_words, position, span_text
@@ -59,8 +59,7 @@ def supported() -> bool:
 def unsupported() -> SkipFile:
     """A video's skip while PyAV is missing: retried by every run (`stages.TRANSIENT`), so one after
     `pip install 'picfind[video]'` reads it."""
-    return SkipFile(NO_VIDEO_SUPPORT, "PyAV, which reads videos, is not installed; the next `picfind index` "
-                                      "after installing it reads this video")
+    return missing_decoder(NO_VIDEO_SUPPORT, "PyAV, which reads videos,")
 
 
 def open_video(path: str) -> BinaryIO:
