@@ -30,17 +30,63 @@ def test_blockwise_pairs_find_every_planted_group_in_small_blocks(monkeypatch) -
     assert found == expected
 
 
-def test_the_hnsw_path_finds_nearly_every_pair_with_exact_scores() -> None:
+def _blocks(ids: np.ndarray, matrix: np.ndarray, size: int):
+    """A catalog's `vector_blocks` and `vectors_for_ids` over arrays, with what was fetched counted."""
+    fetched: list[int] = []
+
+    def fetch(wanted: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        fetched.extend(wanted)
+        inside = np.isin(ids, wanted)
+        return ids[inside], matrix[inside]
+    return [(ids[s:s + size], matrix[s:s + size]) for s in range(0, len(ids), size)], fetch, fetched
+
+
+@pytest.mark.parametrize("dtype", ["f16", "i8"])
+def test_the_hnsw_path_finds_nearly_every_pair_with_exact_scores(dtype: str) -> None:
     matrix, expected = planted()
     ids = np.arange(100, 100 + len(matrix), dtype=np.int64)[::-1].copy()  # ids in no particular order
-    index = HnswIndex.build(ids, matrix, 0, IndexSettings())
+    index = HnswIndex.build(ids, matrix, 0, IndexSettings(dtype=dtype))
     exact = similar_pairs(matrix, 0.95)
-    approx = neighbour_pairs(index.nearest, ids, matrix, 0.95)
+    blocks, fetch, fetched = _blocks(ids, matrix, 700)  # neighbours outside a block are read by id
+    row = {int(i): r for r, i in enumerate(ids)}
+    approx = sorted((min(row[i], row[j]), max(row[i], row[j]), s)
+                    for i, j, s in neighbour_pairs(index.nearest, blocks, fetch, 0.95))
     found, truth = {(i, j) for i, j, _ in approx}, {(i, j) for i, j, _ in exact}
     assert found <= truth and len(found) >= 0.95 * len(truth)  # approximate: may miss, never invents
     scores = {(i, j): s for i, j, s in exact}
     assert all(abs(s - scores[i, j]) < 1e-5 for i, j, s in approx)  # rescored exactly
     assert len({frozenset(g) for g in groups_of(len(matrix), approx)} & expected) >= 0.95 * len(expected)
+    # the index's own scores drop far neighbours before their vectors are read (int8 too: cosines)
+    assert len(fetched) < len(matrix) // 10
+
+
+def test_near_duplicates_through_the_index_hold_a_block_not_the_library(tmp_path: Path, monkeypatch) -> None:
+    """At 10M pictures the vectors are 20 GB: the walk reads them a block at a time (blocks of
+    1,000 here, so that a few blocks are a fraction of this small library)."""
+    import tracemalloc
+
+    from picfind.catalogs.sqlite.backend import EmbeddedCatalog
+    from picfind.records import IndexedFile
+
+    matrix, expected = planted(n=30_000, copies=60, dim=256)
+    catalog = EmbeddedCatalog(tmp_path / "c.db")
+    root = catalog.add_root(str(tmp_path), ["jpg"], [])
+    names = [f"{i:08x}" for i in range(len(matrix))]
+    for h in names:  # on disk: groups list files that are there
+        (tmp_path / f"{h}.jpg").touch()
+    for s in range(0, len(names), 10_000):
+        catalog.write_batch("m", [IndexedFile(str(tmp_path / f"{h}.jpg"), root.id, 1, 0, h, 8, 8)
+                                  for h in names[s:s + 10_000]], dict(zip(names[s:s + 10_000], matrix[s:])), [])
+    IndexSettings(backend="hnsw").save(catalog)
+    catalog.sync_index("m")
+    monkeypatch.setattr(dupes, "BLOCK_ROWS", 1000)
+    tracemalloc.start()
+    groups = dupes.near_duplicates(catalog, "m", 0.95, nearest=catalog.nearest("m"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    found = {frozenset(int(Path(m.path).stem, 16) for m in g.members) for g in groups}
+    assert len(found & expected) >= 0.95 * len(expected)
+    assert peak < matrix.nbytes / 3, f"{peak / 1e6:.0f} MB held for {matrix.nbytes / 1e6:.0f} MB of vectors"
 
 
 def test_near_duplicates_then_a_text_search_in_one_fresh_process(tmp_path) -> None:

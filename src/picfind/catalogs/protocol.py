@@ -8,7 +8,7 @@ search and dupes see only `CatalogBackend`; SQL lives in the backend modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -115,6 +115,11 @@ class CatalogBackend(Protocol):
     def nearest(self, model: str) -> Nearest | None:
         """Neighbours from the catalog's approximate index, for near-duplicates (None: compare exactly)."""
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]: ...
+    def vector_blocks(self, model: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every (id, vector) of the model, `size` at a time, in id order: a whole-library walk
+        (near-duplicates) that never holds the library's vectors at once."""
+    def vectors_for_ids(self, model: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live vectors among these ids (ids of removed vectors are left out)."""
     def count_vectors(self, model: str) -> int: ...
     def hashes_for_ids(self, ids: list[int]) -> dict[int, str]: ...
     def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]: ...

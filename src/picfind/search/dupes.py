@@ -12,7 +12,7 @@ threshold of its keep, with its score (no chains of look-alikes). picfind never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,9 @@ THRESHOLDS = (0.5, 1.0)  # below 0.5 nearly any two pictures "match": a group of
 NEIGHBOURS = 16  # candidates per picture
 VIDEO_SHARE = 0.8  # two videos are near-duplicates when this share of each one's moments match
 BLOCK_SCORES = 16_000_000  # scores held at once (64 MB of float32)
+BLOCK_ROWS = 10_000  # vectors walked through the index at once (20 MB at 512 dimensions)
+INDEX_SLACK = 0.03  # an index's scores are within this of the cosine (int8: 0.02; float16: 0.001)
+Vectors = tuple[np.ndarray, np.ndarray]  # ids, and their unit vectors row by row
 
 
 @dataclass
@@ -100,34 +103,38 @@ def similar_pairs(matrix: np.ndarray, threshold: float, progress: Callable[[int,
     return [(i, j, v) for (i, j), v in sorted(found.items())]
 
 
-def neighbour_pairs(nearest: Nearest, ids: np.ndarray, matrix: np.ndarray, threshold: float, k: int = NEIGHBOURS,
+def neighbour_pairs(nearest: Nearest, blocks: Iterable[Vectors], fetch: Callable[[list[int]], Vectors],
+                    threshold: float, k: int = NEIGHBOURS, total: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> list[tuple[int, int, float]]:
-    """Like `similar_pairs`, from each vector's k nearest neighbours in an approximate index. A
-    cluster larger than k still comes out whole, through chains of pairs (then cut around keeps)."""
-    order = np.argsort(ids)
-    n = len(ids)
+    """(id, id, cosine) with the first id lower and cosine >= threshold, from each vector's k
+    nearest in an approximate index, one block of vectors at a time: memory holds a block, the
+    vectors its candidates need from outside it (`fetch`, by id) and the pairs found, never the
+    library. A cluster larger than k still comes out whole, through chains of pairs (then cut
+    around keeps)."""
     found: dict[tuple[int, int], float] = {}
-    for start in range(0, n, 10_000):
-        keys, scores = nearest(ids[start:start + 10_000], matrix[start:start + 10_000], k)
-        found.update(((i, j), v) for i, j, v in _block_pairs(keys, scores, ids, order, matrix, start, threshold))
+    done = 0
+    for ids, matrix in blocks:
+        keys, scores = nearest(ids, matrix, k)
+        rows, cols = np.nonzero(scores >= threshold - INDEX_SLACK)
+        mine, others = ids[rows], keys[rows, cols]
+        keep = (others >= 0) & (others != mine)
+        rows, mine, others = rows[keep], mine[keep], others[keep]
+        outside = np.setdiff1d(others, ids)
+        fetched_ids, fetched = fetch(outside.tolist()) if len(outside) else (ids[:0], matrix[:0])
+        known_ids = np.concatenate([ids, fetched_ids])
+        known = np.concatenate([matrix, fetched]) if len(fetched_ids) else matrix
+        order = np.argsort(known_ids)
+        at = order[np.minimum(np.searchsorted(known_ids, others, sorter=order), len(order) - 1)]
+        live = known_ids[at] == others  # a vector removed since the index was read has none
+        rows, mine, others, at = rows[live], mine[live], others[live], at[live]
+        exact = np.einsum("ij,ij->i", matrix[rows], known[at])  # from the catalog's float32 vectors
+        passing = exact >= threshold
+        low, high = np.minimum(mine, others)[passing], np.maximum(mine, others)[passing]
+        found.update(zip(zip(low.tolist(), high.tolist()), exact[passing].tolist()))
+        done += len(ids)
         if progress:
-            progress(min(start + 10_000, n), n)
+            progress(done, max(total, done))
     return [(i, j, v) for (i, j), v in sorted(found.items())]
-
-
-def _block_pairs(found: np.ndarray, found_scores: np.ndarray, ids: np.ndarray, order: np.ndarray,
-                 matrix: np.ndarray, start: int, threshold: float) -> list[tuple[int, int, float]]:
-    n = len(ids)
-    rows, cols = np.nonzero(found_scores >= threshold - 0.01)  # float16 scores: a margin
-    keys = found[rows, cols]
-    at = np.searchsorted(ids, keys, sorter=order)
-    others = order[np.minimum(at, n - 1)]
-    known = ids[others] == keys
-    mine, others = rows[known] + start, others[known]
-    scores = np.einsum("ij,ij->i", matrix[mine], matrix[others])  # exact, from the catalog's vectors
-    keep = (others != mine) & (scores >= threshold)
-    low, high = np.minimum(mine, others)[keep], np.maximum(mine, others)[keep]
-    return list(zip(low.tolist(), high.tolist(), scores[keep].tolist()))
 
 
 def video_pairs(ids: np.ndarray, keys: dict[int, str], pairs: list[tuple[int, int, float]], matrix: np.ndarray,
@@ -197,14 +204,18 @@ def groups_of(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
 def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFAULT_THRESHOLD,
                     progress: Callable[[int, int], None] | None = None,
                     nearest: Nearest | None = None) -> list[Group]:
-    """`nearest`: the catalog's approximate index, which makes this n log n instead of n²."""
+    """`nearest`: the catalog's approximate index, which makes this n log n instead of n², and
+    its memory the duplicates' instead of the library's (the vectors are read a block at a time)."""
     check_threshold(threshold)
-    _, ids, matrix = catalog.vectors(model)
     if nearest is not None:
-        pairs = neighbour_pairs(nearest, ids, matrix, threshold, progress=progress)
-    else:
+        found = neighbour_pairs(nearest, catalog.vector_blocks(model, BLOCK_ROWS),
+                                lambda ids: catalog.vectors_for_ids(model, ids), threshold,
+                                total=catalog.count_vectors(model), progress=progress)
+        ids, keys, pairs, matrix = _gathered(catalog, model, found)
+    else:  # an exact index: a catalog small enough to hold
+        _, ids, matrix = catalog.vectors(model)
         pairs = similar_pairs(matrix, threshold, progress)
-    keys = catalog.hashes_for_ids([int(i) for i in ids])
+        keys = catalog.hashes_for_ids([int(i) for i in ids])
     pairs = video_pairs(ids, keys, pairs, matrix, threshold)
     components = groups_of(len(ids), pairs)
     hashes = {i: owner(keys[i]) for c in components for i in (int(ids[r]) for r in c) if i in keys}
@@ -217,6 +228,22 @@ def near_duplicates(catalog: CatalogBackend, model: str, threshold: float = DEFA
         candidates = [(row, ranked(files[h])) for h, row in rows.items() if files[h]]
         groups += _around_keeps(candidates, matrix, threshold, videos, paired)
     return sorted(groups, key=lambda g: -g.wasted_bytes)
+
+
+def _gathered(catalog: CatalogBackend, model: str, found: list[tuple[int, int, float]]
+              ) -> tuple[np.ndarray, dict[int, str], list[tuple[int, int, float]], np.ndarray]:
+    """Only what the pairs found involve, as rows: their vectors, and every kept frame of the
+    videos among them (videos pair off frame by frame): (ids, keys by id, pairs of rows, matrix)."""
+    by_id = catalog.hashes_for_ids(sorted({i for p in found for i in p[:2]}))
+    videos = sorted({owner(k) for k in by_id.values() if frame_span(k) is not None})
+    wanted = sorted(set(by_id.values()).union(*(catalog.frame_keys(model, v) for v in videos)))
+    vectors = catalog.vectors_of(model, wanted)
+    keys = [k for k in wanted if k in vectors]
+    row = {k: r for r, k in enumerate(keys)}
+    matrix = np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+    pairs = sorted((min(row[a], row[b]), max(row[a], row[b]), v) for a, b, v in
+                   ((by_id.get(i), by_id.get(j), v) for i, j, v in found) if a in row and b in row)
+    return np.arange(len(keys), dtype=np.int64), dict(enumerate(keys)), pairs, matrix
 
 
 def _around_keeps(candidates: list[tuple[int, list[dict]]], matrix: np.ndarray, threshold: float,

@@ -7,7 +7,7 @@ every vector with its id, one content's vector, a video's kept frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -21,10 +21,22 @@ class PgVectorRows:
     _one: Callable[..., tuple | None]
 
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
-        rows = self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,))
-        ids = np.array([i for i, _ in rows], dtype=np.int64)
-        matrix = np.stack([v.to_numpy() for _, v in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
-        return 0, ids, matrix
+        return 0, *_id_matrix(self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,)))
+
+    def vector_blocks(self, model: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Keyset pages over the primary key: each page one short index range scan."""
+        after = 0
+        while True:
+            ids, matrix = _id_matrix(self._run("SELECT id, vector FROM embeddings WHERE model = %s AND id > %s "
+                                               "ORDER BY id LIMIT %s", (model, after, size)))
+            if not len(ids):
+                return
+            yield ids, matrix
+            after = int(ids[-1])
+
+    def vectors_for_ids(self, model: str, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        return _id_matrix(self._run("SELECT id, vector FROM embeddings WHERE model = %s AND id = ANY(%s)",
+                                    (model, [int(i) for i in ids])))
 
     def count_vectors(self, model: str) -> int:
         return self._one("SELECT count(*) FROM embeddings WHERE model = %s", (model,))[0]
@@ -47,3 +59,9 @@ class PgVectorRows:
         rows = self._run("SELECT content_hash FROM embeddings WHERE model = %s AND owner = %s "
                          "AND content_hash <> owner", (model, content_hash))
         return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
+
+
+def _id_matrix(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([i for i, _ in rows], dtype=np.int64)
+    matrix = np.stack([v.to_numpy() for _, v in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+    return ids, matrix

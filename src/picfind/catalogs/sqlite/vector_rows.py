@@ -60,6 +60,16 @@ class VectorRows:
             "AND NOT EXISTS (SELECT 1 FROM vector_log n WHERE n.model = l.model AND n.content_hash = l.content_hash "
             "AND n.seq > l.seq AND n.seq <= ?) ORDER BY l.seq LIMIT ?", (after, upto, model, upto, limit)).fetchall())
 
+    def vector_blocks(self, model: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The vectors as they were at the start, a chunk of the log at a time (`vectors_after`)."""
+        upto, after = self.log_position(), 0
+        while True:
+            ids, matrix = self.vectors_after(model, after, upto, size)
+            if not len(ids):
+                return
+            yield ids, matrix
+            after = int(ids[-1])
+
     def count_vectors(self, model: str) -> int:
         """Kept by triggers (migration 9): one row read, whatever the library's size."""
         row = self.db.execute("SELECT n FROM vector_counts WHERE model = ?", (model,)).fetchone()
