@@ -2,13 +2,14 @@
 
 A native decoder (libheif, LibRaw, libjxl, FFmpeg) that crashes on one file kills the process:
 no exception, no skip, and the next run decodes the same file and dies again. So each run keeps
-a journal, one small file per run in the catalog's journal folder (`CatalogBackend.journal_folder`),
-mapped into memory: one fixed slot per reader thread, the file's path written into it before the
-read and cleared after. Those are memory writes into the page cache: no system call, no fsync (a
-few µs a file, `benchmarks/inflight.py`), and a crashed process's pages stay in the OS's buffers
-and reach the file all the same. A run that ends in Python removes its journal; one whose process
-died leaves it, unlocked, and the next run takes the paths in it as *suspects*
-(`indexing.quarantine`).
+a journal, one small file per run in the catalog's journal folder (`CatalogBackend.journal_folder`):
+one fixed slot per reader thread, the file's path written into it before the read and cleared
+after, two `pwrite`s and no fsync (a few µs a file, `benchmarks/inflight.py`): what a crashed
+process wrote is in the OS's buffers and reaches the file all the same. (Not a memory map: on a
+full copy-on-write disk a write into one is a SIGBUS, the very death this is here for.) A write
+that fails (a full disk) ends the journaling, never the run. A run that ends in Python removes
+its journal; one whose process died leaves it, unlocked, and the next run takes the paths in it
+as *suspects* (`indexing.quarantine`).
 
 Each run's journal holds an OS file lock (`flock`) while it lives, so runs on a shared catalog
 that share this machine's folder never take each other's journals for a dead run's.
@@ -16,7 +17,6 @@ that share this machine's folder never take each other's journals for a dead run
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -29,7 +29,6 @@ except ImportError:  # pragma: no cover - Windows: one run at a time is all ther
     fcntl = None  # type: ignore[assignment]
 
 SLOT = 4352  # bytes per slot: a header and a path of up to 4,096 bytes (PATH_MAX); longer ones go unrecorded
-SLOTS = 64  # slots mapped at first (more are added as threads ask: one per reader thread, one per suspect)
 SUFFIX = ".inflight"
 
 
@@ -41,7 +40,6 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._fd = -1
-        self._map: mmap.mmap | None = None
         self._path: Path | None = None
         self._slots = 0  # slots handed out
         self._held: dict[str, int] = {}  # path -> its slot: suspects kept until settled
@@ -49,31 +47,34 @@ class Journal:
         self._local = threading.local()
         self._reading = 0  # reads in progress: the file is closed after the last, never under one
         self._closing = False
+        self._failed = False  # a write failed: the run goes on unjournaled
 
     def open(self) -> dict[str, int]:
         """Start this run's journal; the suspects dead runs left, with their strikes. Nothing is
         journaled when the folder cannot be written (the run goes on, as before journals)."""
+        fresh = self.folder / f"{os.getpid()}-{os.urandom(6).hex()}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fresh = self.folder / f"{os.getpid()}-{os.urandom(6).hex()}"
-            fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            self._fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # before its name says "journal": never taken for a dead run's
+            os.rename(fresh, fresh.with_name(fresh.name + SUFFIX))
         except OSError:
+            if self._fd >= 0:
+                os.close(self._fd)
+                fresh.unlink(missing_ok=True)
+            self._fd = -1
             return {}
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # taken before its name says "journal": never taken for a dead run's
         self._path = fresh.with_name(fresh.name + SUFFIX)
-        os.rename(fresh, self._path)
-        self._fd = fd
-        self._grow(SLOTS)
         suspects: dict[str, int] = {}
         dead = self._dead()
         for path, strikes in (entry for entries in dead.values() for entry in entries):
             suspects[path] = max(strikes, suspects.get(path, 0))
         for path, strikes in suspects.items():
-            slot = self._new_slot()
-            if self._write(slot, path, strikes):
-                self._held[path] = slot
-        for journal in dead:  # their entries are this journal's now: a crash from here loses none
+            if self._write(self._slots, path, strikes):
+                self._held[path] = self._slots
+            self._slots += 1
+        for journal in dead if not self._failed else ():  # their entries are this journal's now
             journal.unlink(missing_ok=True)
         return suspects
 
@@ -98,40 +99,30 @@ class Journal:
                 os.close(fd)
         return dead
 
-    def _grow(self, slots: int) -> None:
-        os.ftruncate(self._fd, slots * SLOT)  # sparse: unused slots cost no disk
-        self._map = mmap.mmap(self._fd, slots * SLOT)  # a thread writing through the last map keeps it alive
-
-    def _new_slot(self) -> int:
-        """The next slot, the map grown when it holds no more (call under `_lock`, or before readers)."""
-        assert self._map is not None
-        if (self._slots + 1) * SLOT > len(self._map):
-            self._grow(2 * len(self._map) // SLOT)
-        self._slots += 1
-        return self._slots - 1
-
     def _write(self, slot: int, path: str, strikes: int) -> bool:
         name = os.fsencode(path)
         entry = b"+%d %d\n" % (strikes, len(name)) + name
-        if len(entry) > SLOT or self._map is None:
-            return False
-        self._map[slot * SLOT:slot * SLOT + len(entry)] = entry
-        return True
+        return len(entry) <= SLOT and self._pwrite(entry, slot)
 
-    def _clear(self, slot: int) -> None:
-        assert self._map is not None
-        self._map[slot * SLOT] = ord("-")
+    def _pwrite(self, data: bytes, slot: int) -> bool:
+        try:
+            os.pwrite(self._fd, data, slot * SLOT)
+            return True
+        except OSError:  # a full disk, say: no more journaling in this run
+            self._failed = True
+            return False
 
     @contextmanager
     def reading(self, path: str, strikes: int = 0) -> Iterator[None]:
         """`path` is being decoded by this thread (`strikes`: how often a run died with it so far)."""
         with self._lock:
-            journaled = self._map is not None and not self._closing
+            journaled = self._fd >= 0 and not self._closing and not self._failed
             if journaled:
                 self._reading += 1
                 slot = getattr(self._local, "slot", None)
                 if slot is None:
-                    slot = self._local.slot = self._new_slot()
+                    slot = self._local.slot = self._slots
+                    self._slots += 1
         if not journaled:
             yield
             return
@@ -140,7 +131,7 @@ class Journal:
             yield
         finally:
             if written:
-                self._clear(slot)
+                self._pwrite(b"-", slot)
             with self._lock:
                 self._reading -= 1
                 if self._closing and not self._reading:
@@ -151,11 +142,11 @@ class Journal:
         and dropped (None: all of them); the others stay for the next run. Called only when the
         run ends in Python (a run whose process died never gets here). A read still running (a
         reader thread left behind by Ctrl-C) keeps the file open until it ends."""
-        if self._map is None:
+        if self._fd < 0:
             return
         for path, slot in self._held.items():
             if settled is None or path in settled:
-                self._clear(slot)
+                self._pwrite(b"-", slot)
         assert self._path is not None
         if settled is None or not set(self._held) - settled:
             self._path.unlink(missing_ok=True)
@@ -165,10 +156,8 @@ class Journal:
                 self._close_file()
 
     def _close_file(self) -> None:
-        assert self._map is not None
-        self._map.close()  # its pages are the file's: the OS writes them back, as it would after a crash
         os.close(self._fd)  # the lock goes: a journal left behind is the next run's
-        self._map, self._fd = None, -1
+        self._fd = -1
 
 
 def _entries(data: bytes) -> Iterator[tuple[str, int]]:
