@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the user's catalog, model cache or the network."""
+    """No test touches the user's catalog, model cache, state (a shared catalog's journal) or the network."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("PICFIND_MODELS_DIR", str(home / "models"))
     monkeypatch.setenv("PICFIND_DB", str(home / "catalog.db"))
     monkeypatch.setenv("PICFIND_MODEL", "tiny-shapes")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -83,6 +84,10 @@ class CatalogBackend(Protocol):
 
     def own_files(self) -> list[str]:
         """Files and folders this catalog keeps in the file system: never indexed."""
+
+    def journal_folder(self) -> Path:
+        """Where this machine's index runs note the files they are decoding (`indexing.inflight`),
+        so a run after one whose process died knows which files it died on."""
 
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
         """The root's files; `under`: only those that are, or lie under, one of these paths (what

@@ -21,6 +21,7 @@ import numpy as np
 
 from picfind.catalogs.known import KnownContents
 from picfind.indexing.crawl import Found, Unreachable, identities, walk
+from picfind.indexing.quarantine import CRASHED, Quarantine, trial
 from picfind.indexing.stages import (
     NO_VECTOR,
     TRANSIENT,
@@ -74,11 +75,13 @@ class Indexer:
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
         self._replaced: set[str] = set()  # contents of the files read again (changed, maybe)
         self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
+        self._quarantine: Quarantine | None = None  # the run's journal of files being decoded, from `run`
 
     def read(self, task: Task) -> ReadResult:
         if is_video(task.path):  # a video's candidates wait in memory until embedded: a few at once
             self._videos.acquire()
-        result = read_file(task, self._known, self.prep, self.options, self.analyses, self._done)
+        assert self._quarantine is not None
+        result = self._quarantine.read(task, self._read)
         if is_video(task.path) and result.candidates is None:
             self._videos.release()
         if result.thumb is not None:
@@ -86,6 +89,12 @@ class Indexer:
                 self.thumbs.store(result.content_hash, encode_thumbnail(result.thumb))
             result.thumb = None
         return result
+
+    def _read(self, task: Task) -> ReadResult:
+        return read_file(task, self._known, self.prep, self.options, self.analyses, self._done)
+
+    def _trial(self, task: Task) -> str | None:
+        return trial(task, self.prep, self.options)
 
     def plan(self, roots: list, report: IndexReport,
              scope: Scope | None = None) -> tuple[list[Task], list[SkippedFile], list[str]]:
@@ -129,6 +138,8 @@ class Indexer:
                              and rec.reason not in TRANSIENT)):
                     report.unchanged += 1
                     continue
+                if rec is not None and rec.reason == CRASHED and self._quarantine is not None:
+                    self._quarantine.suspect(item.path)  # changed since it crashed a decoder: alone first
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
                     self._replaced.add(rec.content_hash)  # may lose its last file: pruned then
@@ -163,6 +174,19 @@ class Indexer:
         report = IndexReport(roots=[r.path for r in roots])
         self._known = self.catalog.known_contents(self.model)  # asked per content met, not read whole
         self._done = {a.kind: self.catalog.analysed(a.kind, a.model) for a in self.analyses}
+        # files a run was decoding when its process died: read alone first (Ray workers: not yet)
+        self._quarantine = None if self.stages else Quarantine(self.catalog.journal_folder(), self._trial)
+        written = False
+        try:
+            self._run(roots, report, progress, scope)
+            written = True
+        finally:
+            if self._quarantine is not None:
+                self._quarantine.close(written, whole=scope is None and not report.interrupted)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _run(self, roots: list, report: IndexReport, progress: Progress | None, scope: Scope | None) -> None:
         todo, unreachable, gone = self.plan(roots, report, scope)
         for u in unreachable:
             report.skipped[u.reason] += 1
@@ -184,8 +208,6 @@ class Indexer:
         except KeyboardInterrupt:
             report.interrupted = True
             writer.commit()  # keep every file that is complete
-        report.seconds = time.monotonic() - started
-        return report
 
     def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
                progress: Progress | None) -> None:

@@ -25,14 +25,16 @@ library. What differs, and why:
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
+import platformdirs
 import psycopg
 from psycopg import sql
 
@@ -163,6 +165,11 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
     # indexing
     def own_files(self) -> list[str]:
         return []  # everything is in the database
+
+    def journal_folder(self) -> Path:
+        """This machine's own, per catalog (a shared catalog's runs on other machines keep theirs)."""
+        key = hashlib.blake2b(self.location.encode(), digest_size=8).hexdigest()
+        return Path(platformdirs.user_state_dir("picfind")) / "decoding" / key
 
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         return nullcontext()  # several runs at once share the work through `claim`

@@ -50,7 +50,10 @@ class EmbeddedCatalog(Catalog):
         """What picfind keeps beside the catalog: never indexed (thumbnails would win searches)."""
         name = str(self.path)
         return [name, f"{name}-wal", f"{name}-shm", f"{name}-journal", f"{name}.lock", f"{name}.index",
-                f"{name}.thumbs"]
+                f"{name}.thumbs", str(self.journal_folder())]
+
+    def journal_folder(self) -> Path:
+        return self.path.with_name(self.path.name + ".decoding")  # beside the catalog, as its lock is
 
     def claims(self) -> EveryContent:
         return EveryContent()
