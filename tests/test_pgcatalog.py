@@ -106,7 +106,7 @@ def test_near_duplicates_walk_the_hnsw_index_and_find_the_exact_groups(pg_url: s
     catalog.write_batch(MODEL, [IndexedFile(str(tmp_path / f"{n}.jpg"), root.id, 1, 0, n, 8, 8) for n in names],
                         dict(zip(names, matrix)), [])
     catalog.sync_index(MODEL)
-    _, ids, stored = catalog.vectors(MODEL)
+    _, ids, _ = catalog.vectors(MODEL)
     row_of = {int(i): names.index(h) for i, h in catalog.hashes_for_ids(ids.tolist()).items()}
 
     def index_scans() -> int:
@@ -114,9 +114,12 @@ def test_near_duplicates_walk_the_hnsw_index_and_find_the_exact_groups(pg_url: s
         return catalog._one("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
                             "WHERE indexrelname LIKE 'embeddings_hnsw_%%'")[0]
     before = index_scans()
-    pairs = neighbour_pairs(catalog.nearest(MODEL), ids, stored, 0.95)
+    pairs = neighbour_pairs(catalog.nearest(MODEL), catalog.vector_blocks(MODEL, 700),
+                            lambda wanted: catalog.vectors_for_ids(MODEL, wanted), 0.95)
     assert index_scans() - before >= len(matrix)  # one HNSW scan per vector, no n² comparison
-    found = {frozenset(row_of[int(ids[i])] for i in g) for g in groups_of(len(ids), pairs)}
+    at = {int(i): r for r, i in enumerate(ids)}
+    rows = [(at[i], at[j], s) for i, j, s in pairs]
+    found = {frozenset(row_of[int(ids[r])] for r in g) for g in groups_of(len(ids), rows)}
     assert found == expected
     catalog.close()
 
