@@ -415,3 +415,16 @@ def test_has_vectors_and_a_scoped_prune_read_only_the_contents_named(catalog: Ca
     assert catalog.embedded_hashes(MODEL) == {"hb", "hc"}
     assert catalog.texts_read(OCR) == {"hb", "hc"}
     assert catalog.prune_embeddings([]) == [] and catalog.prune_embeddings() == ["hb"]
+
+
+def test_thumbnail_bytes_are_exact_when_few_and_estimated_from_a_sample_when_many(tmp_path: Path, monkeypatch) -> None:
+    """`status` at 10M thumbnails must not stat every one: past a sample it scales the folders read."""
+    from picfind.catalogs.sqlite import thumbs
+
+    cache = thumbs.ThumbnailCache(tmp_path / "t")
+    for i in range(2000):
+        cache.store(f"{i * 7919 % 65536:04x}{i:060x}", b"\xff\xd8" + b"x" * (100 + i % 50) + b"\xff\xd9")
+    exact = sum(p.stat().st_size for p in (tmp_path / "t").rglob("*.jpg"))
+    assert cache.size_bytes() == exact
+    monkeypatch.setattr(thumbs, "SIZE_SAMPLE", 100)
+    assert abs(cache.size_bytes() - exact) < 0.2 * exact
