@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from picfind.catalogs.sqlite.catalog import Catalog  # noqa: E402
+from picfind.indexing.crawl import DEFAULT_EXCLUDES  # noqa: E402
 from picfind.media.formats import EXTENSIONS  # noqa: E402
 from picfind.models.store import resolve  # noqa: E402
 from picfind.records import IndexedFile  # noqa: E402
@@ -53,7 +54,7 @@ def main() -> None:
         print(f"made {args.files} files in {time.perf_counter() - t:.1f} s", flush=True)
         db = Path(tmp, "catalog.db")
         cat = Catalog(db)
-        r = cat.add_root(str(root), list(EXTENSIONS), [])
+        r = cat.add_root(str(root), list(EXTENSIONS), list(DEFAULT_EXCLUDES))  # as `picfind index` adds it
         vec = np.zeros(model.embedding_dim, np.float32)
         for start in range(0, len(paths), 10_000):
             chunk = paths[start:start + 10_000]

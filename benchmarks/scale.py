@@ -45,6 +45,7 @@ from vectors import clip_like, queries  # noqa: E402
 from picfind.catalogs.sqlite.backend import EmbeddedCatalog  # noqa: E402
 from picfind.catalogs.sqlite.index_store import IndexStore  # noqa: E402
 from picfind.catalogs.sqlite.vectors import IndexSettings  # noqa: E402
+from picfind.indexing.crawl import DEFAULT_EXCLUDES  # noqa: E402
 from picfind.library import Library  # noqa: E402
 from picfind.records import IndexedFile  # noqa: E402
 
@@ -59,7 +60,7 @@ def path_of(root: Path, i: int) -> Path:
 
 def fill(catalog: EmbeddedCatalog, model: str, root: Path, n: int, qs: np.ndarray) -> np.ndarray:
     """The files, their rows and vectors, chunk by chunk; returns the exact top K rows per query."""
-    r = catalog.add_root(str(root), ["jpg"], [])
+    r = catalog.add_root(str(root), ["jpg"], list(DEFAULT_EXCLUDES))  # as `picfind index` adds it
     best = np.full((len(qs), K), -np.inf, np.float32)
     best_rows = np.zeros((len(qs), K), np.int64)
     for start in range(0, n, CHUNK):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +63,16 @@ def identities(paths: list[str]) -> set[Identity]:
 
 
 def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
-    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g) for g in excludes)
+    pattern = _compiled(tuple(excludes))
+    return pattern is not None and (pattern.match(os.path.normcase(name)) is not None
+                                   or pattern.match(os.path.normcase(rel)) is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(excludes: tuple[str, ...]) -> re.Pattern | None:
+    """A root's exclude globs as one expression: the walk asks it twice a file, where matching
+    each of the 35 default globs in turn cost a re-scan several times its walk."""
+    return re.compile("|".join(fnmatch.translate(os.path.normcase(g)) for g in excludes)) if excludes else None
 
 
 def excluded_path(root: str, path: str, excludes: list[str]) -> bool:
