@@ -54,6 +54,8 @@ def test_the_kept_counts_follow_every_change_a_run_makes(tmp_path: Path) -> None
     paths: dict[str, str] = {}  # path -> the content it holds now
 
     def picture(path: str, h: str, **kw) -> IndexedFile:
+        """A file of content h (a video's content keeps its duration: one content, one kind)."""
+        kw = {"duration": 9.0, **kw} if h.endswith("v") else kw
         return IndexedFile(path, other.id if "/other/" in path else root.id, 1, 0, h, 8, 8, **kw)
 
     def step(i: int) -> None:
