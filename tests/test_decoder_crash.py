@@ -1,11 +1,18 @@
-"""A file that crashes a native decoder (a segfault inside pi-heif, not an exception) kills the run
-that meets it; the next run reads every other file, skips that one with its reason, and no later
-run tries it again until it changes (`indexing.inflight`, `indexing.quarantine`). The real CLI,
-the real crash."""
+"""A file that crashes a decoder (a segfault or an abort in native code, not an exception) kills
+the run that meets it; the next run reads every other file, skips that one with its reason, and no
+later run tries it again until it changes (`indexing.inflight`, `indexing.quarantine`). The real
+CLI, a real process death.
+
+The death is a Pillow plugin's, not a damaged file's: picfind keeps every input known to crash the
+decoders it reads with from reaching them (`media.heif.sanitized`: the HEIC header strings that
+crashed pi-heif 1.4 were these tests' file), and mutating HEIC, JPEG XL, DNG and TIFF files found
+no other crash. So the tests' Python (its `sitecustomize`, `tests.unimportable.python_with`)
+registers through Pillow's own extension point (`Image.register_open`) a PNG reader that aborts
+the process when it decodes a PNG holding the text chunk `crash`, as a decoder's C code would; the
+child that reads a suspect alone is that Python too. Every other PNG is read as Pillow reads it."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -16,37 +23,50 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from picfind import Library
 
 from .conftest import picfind, write_shapes
 from .test_watch import lines, until
+from .unimportable import python_with
 
-pillow_heif = pytest.importorskip("pillow_heif")
 pytestmark = pytest.mark.slow
 
 CRASHED = "decoder crashed"
+CRASHING_PNG = '''import os
+
+from PIL import Image, PngImagePlugin
 
 
-def heic(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    out = io.BytesIO()
-    pillow_heif.from_pillow(Image.new("RGB", (64, 48), colour)).save(
-        out, quality=50, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
-    return out.getvalue()
+class CrashingPng(PngImagePlugin.PngImageFile):
+    """Pillow's PNG reader, except that a PNG with the text chunk `crash` kills the process as it is decoded."""
+
+    def load(self):
+        if "crash" in self.info:
+            os.abort()
+        return super().load()
 
 
-def crashing_heic() -> bytes:
-    """A HEIC whose XMP item has the type `m\\xe9me`: pi-heif 1.4 lists a picture's metadata items
-    with their types as Python strings, and one that is not UTF-8 crashes the process (a segfault,
-    past `media.heif.sanitized`, which cleans the item's MIME type and name, not its type)."""
-    data = heic()
-    at = data.index(b"mime\x00application/rdf+xml")
-    return data[:at] + b"m\xe9me" + data[at + 4:]
+Image.register_open(CrashingPng.format, CrashingPng, lambda prefix: prefix[:8] == b"\\x89PNG\\r\\n\\x1a\\n")
+'''
 
 
-def index(db: str, *args: str) -> subprocess.CompletedProcess:
-    return picfind("index", *args, "--db", db, "--ext", "png,heic", "--json", "--workers", "4")
+@pytest.fixture
+def crashing(tmp_path: Path) -> dict[str, str]:
+    """The environment of a Python in which `odd_png(crash=True)` kills the process that decodes it."""
+    return python_with(tmp_path / "site", CRASHING_PNG)
+
+
+def odd_png(path: Path, crash: bool, colour: tuple[int, int, int] = (200, 30, 30)) -> None:
+    info = PngImagePlugin.PngInfo()
+    if crash:
+        info.add_text("crash", "yes")
+    Image.new("RGB", (64, 48), colour).save(path, pnginfo=info)
+
+
+def index(db: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return picfind("index", *args, "--db", db, "--ext", "png", "--json", "--workers", "4", env=env)
 
 
 def report(done: subprocess.CompletedProcess) -> dict:
@@ -59,50 +79,53 @@ def skipped(db: str) -> dict[str, tuple[str, str]]:
     return {os.path.basename(f["path"]): (f["reason"], f["detail"]) for f in files}
 
 
-def check_crash_then_quarantine(db: str, root: Path) -> None:
+def check_crash_then_quarantine(db: str, root: Path, env: dict[str, str]) -> None:
     write_shapes(root, 6)
-    (root / "odd.heic").write_bytes(crashing_heic())
+    odd_png(root / "odd.png", crash=True)
 
-    first = index(db, str(root))
-    assert first.returncode < 0, f"odd.heic no longer crashes pi-heif: find another crash ({first.stderr[-500:]})"
+    first = index(db, str(root), env=env)
+    assert first.returncode == -signal.SIGABRT, first.stderr[-500:]
 
-    second = report(index(db))
+    second = report(index(db, env=env))
     assert second["skipped"] == {CRASHED: 1}
-    reason, detail = skipped(db)["odd.heic"]
-    assert reason == CRASHED and "crashed on it (SIGSEGV)" in detail
+    reason, detail = skipped(db)["odd.png"]
+    assert reason == CRASHED and "crashed on it (SIGABRT)" in detail
     with Library(db) as lib:
         assert lib.count() == 6  # every other picture, the suspects that were in flight beside it included
 
-    third = report(index(db))
+    third = report(index(db, env=env))
     assert third["unchanged"] == 7 and third["read"] == 0  # never tried again as it is
 
-    os.utime(root / "odd.heic", ns=(time.time_ns(), time.time_ns() + 10**9))  # changed: tried again, alone
-    fourth = report(index(db))
+    os.utime(root / "odd.png", ns=(time.time_ns(), time.time_ns() + 10**9))  # changed: tried again, alone
+    fourth = report(index(db, env=env))
     assert fourth["read"] == 1 and fourth["skipped"] == {CRASHED: 1}
 
-    (root / "odd.heic").write_bytes(heic((30, 200, 30)))  # mended: indexed
-    fifth = report(index(db))
+    odd_png(root / "odd.png", crash=False, colour=(30, 200, 30))  # mended: indexed
+    fifth = report(index(db, env=env))
     assert fifth["embedded"] == 1 and fifth["skipped_total"] == 0 and skipped(db) == {}
 
 
-def test_a_file_that_crashes_the_decoder_kills_one_run_only(tmp_path: Path) -> None:
-    check_crash_then_quarantine(str(tmp_path / "c.db"), tmp_path / "Pictures")
+def test_a_file_that_crashes_the_decoder_kills_one_run_only(tmp_path: Path, crashing: dict[str, str]) -> None:
+    check_crash_then_quarantine(str(tmp_path / "c.db"), tmp_path / "Pictures", crashing)
 
 
-def test_a_shared_catalog_keeps_the_journal_on_this_machine(tmp_path: Path, pg_url: str) -> None:
-    check_crash_then_quarantine(pg_url, tmp_path / "Pictures")
+def test_a_shared_catalog_keeps_the_journal_on_this_machine(tmp_path: Path, pg_url: str,
+                                                              crashing: dict[str, str]) -> None:
+    check_crash_then_quarantine(pg_url, tmp_path / "Pictures", crashing)
 
 
-def test_the_watcher_dies_once_and_skips_the_file_when_started_again(tmp_path: Path) -> None:
+def test_the_watcher_dies_once_and_skips_the_file_when_started_again(tmp_path: Path,
+                                                                     crashing: dict[str, str]) -> None:
     root, db = tmp_path / "Pictures", str(tmp_path / "c.db")
     write_shapes(root, 3)
     args = [sys.executable, "-m", "picfind", "watch", str(root), "--db", db, "--json", "--settle", "0.3"]
-    watch = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **crashing}
+    watch = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert json.loads(lines(watch)())["added"] == 3
-        (root / "odd.heic").write_bytes(crashing_heic())
-        assert watch.wait(60) < 0  # the batch that read it died with it
-        watch = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        odd_png(root / "odd.png", crash=True)
+        assert watch.wait(60) == -signal.SIGABRT  # the batch that read it died with it
+        watch = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = lines(watch)
         start = json.loads(line())
         assert start["reason"] == "start" and start["skipped"] == 1
@@ -113,7 +136,7 @@ def test_the_watcher_dies_once_and_skips_the_file_when_started_again(tmp_path: P
     finally:
         if watch.poll() is None:
             watch.kill()
-    assert skipped(db)["odd.heic"][0] == CRASHED
+    assert skipped(db)["odd.png"][0] == CRASHED
 
 
 def big_png(path: Path, seed: int) -> None:

@@ -289,20 +289,52 @@ def test_fuzzed_video_containers_end_in_frames_or_a_skip(tmp_path: Path) -> None
     assert outcomes  # every one ended one way or the other, none raised anything else
 
 
-def test_a_heic_whose_mime_type_is_not_utf8_does_not_crash_the_process(tmp_path: Path) -> None:
-    """pi-heif 1.4 segfaults on a MIME item type that is not UTF-8 (found by the fuzzing above);
-    picfind hands it the file with such bytes replaced. Run in a child: a crash is its exit code."""
+def heic_with(mode: str = "RGB") -> bytes:
+    """A 64x48 HEIC with an XMP item (type `mime`, MIME type `application/rdf+xml`); in RGBA its
+    alpha is an auxiliary image whose `auxC` type is `urn:mpeg:hevc:2015:auxid:1`."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new(mode, (64, 48), (200, 30, 30, 128)[:len(mode)])).save(
+        out, quality=50, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
+    return out.getvalue()
+
+
+def _replaced(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert len(old) == len(new) and data.count(old) == 1
+    return data.replace(old, new)
+
+
+_XMP_INFO = b"mime\x00application/rdf+xml"
+
+
+def _version_1(data: bytes) -> bytes:
+    """The XMP item's info made version 1, which has no item type: "mime" becomes its name and
+    the MIME type follows, as libheif reads it (the box's version byte is 8 bytes before its type)."""
+    at = data.index(_XMP_INFO) - 8
+    assert data[at] == 2
+    return data[:at] + b"\x01" + data[at + 1:]
+
+
+_HEIC_TEXT_DAMAGES = {  # each a header string that pi-heif 1.4 turns into a Python string unchecked
+    "item type": lambda: _replaced(heic_with(), _XMP_INFO, b"m\xe9me" + _XMP_INFO[4:]),
+    "MIME type": lambda: _replaced(heic_with(), _XMP_INFO, _XMP_INFO[:9] + b"\x97\x80\xbc" + _XMP_INFO[12:]),
+    "MIME type of a version 1 item": lambda: _replaced(
+        _version_1(heic_with()), _XMP_INFO, _XMP_INFO[:9] + b"\xff" + _XMP_INFO[10:]),
+    "auxiliary image type": lambda: _replaced(heic_with("RGBA"), b"urn:mpeg", b"\xe9rn:mpeg"),
+}
+
+
+@pytest.mark.parametrize("damage", list(_HEIC_TEXT_DAMAGES))
+def test_a_heic_whose_header_text_is_not_utf8_is_read(tmp_path: Path, damage: str) -> None:
+    """pi-heif 1.4 segfaults on a metadata item whose type or MIME type is not UTF-8 (the first
+    found by the fuzzing above), and loses the whole picture to such an auxiliary image type;
+    picfind hands it the file with such bytes replaced, and the picture is read. Run in a child:
+    a crash is its exit code."""
     import subprocess
     import sys
 
-    pillow_heif = pytest.importorskip("pillow_heif")
-    out = io.BytesIO()
-    pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 30, 30))).save(
-        out, quality=50, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
-    data = out.getvalue()
-    at = data.index(b"application/rdf+xml")
     path = tmp_path / "odd.heic"
-    path.write_bytes(data[:at + 4] + b"\x97\x80\xbc" + data[at + 7:])  # "appl\\x97\\x80\\xbcion/rdf+xml"
+    path.write_bytes(_HEIC_TEXT_DAMAGES[damage]())
     code = ("import sys; from picfind.media.decode import decode, probe; d = open(sys.argv[1], 'rb').read(); "
             "print(decode(d, 48).image.size, probe(d).width)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)

@@ -1,6 +1,6 @@
-"""A Python in which some modules cannot be imported, as if they were not installed: a
-`sitecustomize` on PYTHONPATH refuses them, so the real command runs without them (the tests of
-picfind without PyAV, rawpy, pi-heif or pylibjxl)."""
+"""A Python changed at its start by a `sitecustomize` on PYTHONPATH, for the real command to run
+in: one in which some modules cannot be imported, as if they were not installed (the tests of
+picfind without PyAV, rawpy, pi-heif or pylibjxl), or one with a Pillow plugin of the test's."""
 
 from __future__ import annotations
 
@@ -27,12 +27,17 @@ sys.meta_path.insert(0, Refuse())
 '''
 
 
-def without(folder: Path, *modules: str) -> dict[str, str]:
-    """The environment of a Python that cannot import these modules (its `sitecustomize` written
-    into `folder`), checked: each import really fails."""
+def python_with(folder: Path, source: str) -> dict[str, str]:
+    """The environment of a Python that runs `source` as it starts (its `sitecustomize`, written
+    into `folder`), and so does every Python started from it."""
     folder.mkdir()
-    (folder / "sitecustomize.py").write_text(_REFUSE.replace("NAMES", repr(set(modules))), encoding="utf-8")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)}
+    (folder / "sitecustomize.py").write_text(source, encoding="utf-8")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)}
+
+
+def without(folder: Path, *modules: str) -> dict[str, str]:
+    """The environment of a Python that cannot import these modules, checked: each import really fails."""
+    env = python_with(folder, _REFUSE.replace("NAMES", repr(set(modules))))
     for name in modules:
         probe = subprocess.run([sys.executable, "-c", f"import {name}"], env={**os.environ, **env},
                                capture_output=True, text=True)

@@ -55,29 +55,49 @@ def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | 
     return next(((s, e) for k, s, e in _boxes(data, start, end) if k == kind), None)
 
 
+_ASCII = bytes(b if b < 0x80 else 0x3F for b in range(256))  # any byte past ASCII becomes "?"
+
+
 def sanitized(data: bytes) -> bytes:
-    """A HEIF file whose item infos (`infe`: names, MIME types) hold only ASCII: pi-heif 1.4
-    crashes the process (a segfault, not an exception) on a MIME type that is not UTF-8, as a
-    damaged or crafted file may carry. Other files come back as they are."""
+    """A HEIF file whose header strings that pi-heif turns into Python strings hold only ASCII.
+    pi-heif 1.4 makes each with PyUnicode_FromString and does not check the result: a metadata
+    item whose type or MIME type is not UTF-8 crashes the process (a segfault, not an exception),
+    and such an auxiliary image type loses the whole picture. A damaged or crafted file may carry
+    either. Other files come back as they are."""
     if data[4:8] != b"ftyp":
         return data
     try:
-        meta = _child(data, 0, len(data), b"meta")
-        iinf = meta and _child(data, meta[0] + 4, meta[1], b"iinf")
-        if not iinf:
-            return data
-        start = iinf[0] + 4 + (2 if data[iinf[0]] == 0 else 4)  # a full box, then the entry count
-        out = None
-        for kind, s, e in _boxes(data, start, iinf[1]):
-            if kind != b"infe" or data[s] < 2:
-                continue
-            tail = s + 4 + (2 if data[s] == 2 else 4) + 2 + 4  # version/flags, item ID, protection, type
-            if any(b >= 0x80 for b in data[tail:e]):
-                out = out if out is not None else bytearray(data)
-                out[tail:e] = bytes(b if b < 0x80 else 0x3F for b in data[tail:e])
-        return bytes(out) if out is not None else data
+        spans = [(s, e) for s, e in _header_strings(data) if not data[s:e].isascii()]
     except (struct.error, IndexError):
         return data
+    if not spans:
+        return data
+    out = bytearray(data)
+    for s, e in spans:
+        out[s:e] = data[s:e].translate(_ASCII)
+    return bytes(out)
+
+
+def _header_strings(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of what pi-heif reads as text: each item info (`infe`) past its item number
+    and protection index (its type, name, MIME type and encoding, in every version libheif
+    reads), and each auxiliary image's type (`auxC`, up to its NUL: binary subtype bytes follow)."""
+    meta = _child(data, 0, len(data), b"meta")
+    if meta is None:
+        return
+    start, end = meta[0] + 4, meta[1]  # a full box: version and flags first
+    iinf = _child(data, start, end, b"iinf")
+    if iinf is not None:
+        first = iinf[0] + 4 + (2 if data[iinf[0]] == 0 else 4)  # a full box, then the entry count
+        for kind, s, e in _boxes(data, first, iinf[1]):
+            if kind == b"infe" and data[s] <= 3:
+                yield s + 4 + (4 if data[s] == 3 else 2) + 2, e
+    iprp = _child(data, start, end, b"iprp")
+    ipco = iprp and _child(data, *iprp, b"ipco")
+    for kind, s, e in _boxes(data, *ipco) if ipco else ():
+        if kind == b"auxC":
+            nul = data.find(b"\x00", s + 4, e)
+            yield s + 4, nul if nul >= 0 else e
 
 
 def _sizes(data: bytes, iprp: tuple[int, int]) -> dict[int, tuple[int, int]]:
