@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import statistics
 import subprocess
@@ -29,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from picfind.indexing.inflight import Journal  # noqa: E402
@@ -38,30 +35,10 @@ from picfind.indexing.quarantine import Quarantine  # noqa: E402
 from picfind.indexing.stages import IndexOptions, Runner, Task, auto_workers, read_file  # noqa: E402
 from picfind.models.store import resolve  # noqa: E402
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from watch import make_pictures  # noqa: E402  (the same real-photo crops)
+
 MODEL = "tiny-shapes"
-
-
-def make_jpegs(folder: Path, n: int) -> list[Path]:
-    from skimage import data
-    from sklearn.datasets import load_sample_images
-
-    photos = [Image.fromarray(getattr(data, name)()).convert("RGB")
-              for name in ("astronaut", "chelsea", "coffee", "rocket")]
-    photos += [Image.fromarray(a) for a in load_sample_images().images]
-    rng = random.Random(11)
-    folder.mkdir(parents=True)
-    out = []
-    for i in range(n):
-        photo = rng.choice(photos)
-        w, h = photo.size
-        cw, ch = rng.randint(w // 4, w), rng.randint(h // 4, h)
-        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-        crop = photo.crop((x, y, x + cw, y + ch))
-        crop.thumbnail((512, 512))
-        path = folder / f"IMG_{i:04d}.jpg"
-        crop.save(path, quality=88)
-        out.append(path)
-    return out
 
 
 def children_cpu() -> float:
@@ -125,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        paths = make_jpegs(tmp_path / "photos", args.files)
+        paths = make_pictures(tmp_path / "photos", args.files)
         base = tmp_path / "baseline"
         base.mkdir()
         archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"], check=True,
