@@ -9,7 +9,7 @@ parameters for it too.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class VectorRows:
     """Catalog methods for the vector rows (mixed into `Catalog`, which provides `db`)."""
 
     db: sqlite3.Connection
+    _seen_rows: Callable[[str, list], list[tuple]]  # `Catalog`'s: a read on a connection any thread may use
 
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
         """A consistent snapshot: the vector log position, then the id and unit vector of every
@@ -133,9 +134,10 @@ class VectorRows:
         return found
 
     def frame_keys(self, model: str, content_hash: str) -> list[str]:
-        """A video's kept frames (`records.frame_key`), in time order."""
-        rows = self.db.execute("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
-                               "AND content_hash < ?", (model, content_hash + "@", content_hash + "A"))
+        """A video's kept frames (`records.frame_key`), in time order; from any thread (a Ray
+        run's driver answers its workers on one of its own)."""
+        rows = self._seen_rows("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
+                               "AND content_hash < ?", [model, content_hash + "@", content_hash + "A"])
         return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
 
