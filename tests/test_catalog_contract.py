@@ -300,6 +300,9 @@ def test_filters_take_folder_names_literally_and_fall_back_to_file_times(catalog
     assert passing(Filter.of(extensions="jpg")) == {"h1", "h2", "h3", "h4"}  # UP.JPG too, not .jpeg
     assert passing(Filter.of(before="2016")) == {"h5"}
     assert passing(Filter.of(after="2016", folders=[str(lib.folder / "old"), str(lib.folder / "axb")])) == {"h2"}
+    # a folder left out (a drive not connected): literally too, and with the other conditions
+    assert passing(Filter().without([str(lib.folder / "a_b"), str(lib.folder / "100%")])) == {"h2", "h3", "h5"}
+    assert passing(Filter.of(extensions="jpg").without([str(lib.folder / "axb")])) == {"h1", "h3", "h4"}
 
 
 def test_nearest_neighbours_agree_with_exact_cosine(catalog: CatalogBackend, lib: Library) -> None:
