@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,10 +138,13 @@ def test_a_killed_worker_and_ctrl_c_lose_nothing_on_a_shared_catalog(pg_url: str
     assert st["embedded_with_model"] == len({p.read_bytes() for p in lib.iterdir()})
 
 
-def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path: Path) -> None:
+def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A GPU node with ONNX Runtime's CPU build (as on this machine, which has no GPU: the cluster
     declares one): the run embeds on the CPUs instead of one starved GPU actor, and says so. One
-    worker with both CPUs reads in two threads and builds the same catalog."""
+    worker with both CPUs reads in two threads and builds the same catalog. A later run over a
+    catalog of known contents asks the catalog only about the contents its workers met: it never
+    reads (nor ships the workers) every embedded hash."""
     import ray
 
     from picfind.indexing.stages import IndexOptions
@@ -157,13 +161,32 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
             report = library.index([str(lib)], ray="auto")
         with Library(str(tmp_path / "one.db"), model="tiny-shapes") as library:
             one = library.index([str(lib)], options=IndexOptions(workers=1), ray="auto")
+        files, vectors = catalog_rows(tmp_path / "gpu.db")
+        expected_files, expected_vectors = catalog_rows(tmp_path / "one.db")
+        write_shapes(lib / "new", 2, seed=11)
+        (lib / "new" / "copy.png").write_bytes(sorted(lib.glob("*.png"))[5].read_bytes())  # a known content
+        with Library(str(tmp_path / "one.db"), model="tiny-shapes") as library:
+            whole, asked = [], []  # reads of every embedded hash; hashes asked about while the cluster ran
+            everything, has = library.catalog.embedded_hashes, library.catalog.has_vectors
+
+            def every_hash(model: str) -> set[str]:
+                whole.append(model)
+                return everything(model)
+
+            def some_hashes(model: str, hashes: list[str], *db: object) -> set[str]:
+                if threading.current_thread() is not threading.main_thread():  # not the planner's
+                    asked.extend(hashes)
+                return has(model, hashes, *db)
+            monkeypatch.setattr(library.catalog, "embedded_hashes", every_hash)
+            monkeypatch.setattr(library.catalog, "has_vectors", some_hashes)
+            more = library.index(ray="auto")
     finally:
         ray.shutdown()
+    assert (more.read, more.embedded, more.reused) == (3, 2, 1)
+    assert not whole and 1 <= len(set(asked)) <= more.read  # the contents met, not the 24 known
     assert report.embedded == one.embedded == 24
     assert report.device == ("ray (2 CPU workers, encoder on cpu; the cluster's 1 GPU unused: ONNX Runtime on "
                              f"{socket.gethostname()} has no CUDA provider (pip install onnxruntime-gpu there))")
     assert one.device.startswith("ray (1 CPU worker, encoder on cpu;")
-    files, vectors = catalog_rows(tmp_path / "gpu.db")
-    expected_files, expected_vectors = catalog_rows(tmp_path / "one.db")
     assert files == expected_files and vectors.keys() == expected_vectors.keys()
     assert max(float(np.abs(vectors[h] - expected_vectors[h]).max()) for h in vectors) < 1e-5

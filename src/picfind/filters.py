@@ -76,10 +76,12 @@ class Filter:
     kind: str | None = None  # "image" or "video"
     people: list[int] = field(default_factory=list)  # person ids (the library turns names into them)
     people_mode: str = "all"  # "all" of them in the picture, "any" of them, or "only" them (no one else)
+    outside: list[str] = field(default_factory=list)  # absolute; a file under any of them never passes
 
     def __bool__(self) -> bool:
         return bool(self.folders or self.after or self.before or self.extensions
-                    or self.min_width or self.min_height or self.place or self.near or self.kind or self.people)
+                    or self.min_width or self.min_height or self.place or self.near or self.kind or self.people
+                    or self.outside)
 
     @classmethod
     def of(cls, folders: list[str] | None = None, after: str | None = None, before: str | None = None,
@@ -111,9 +113,13 @@ class Filter:
         """This filter, narrowed to pictures of these people too (`mode`: how to match them all)."""
         return replace(self, people=list(dict.fromkeys([*self.people, *ids])), people_mode=mode or self.people_mode)
 
-    def prefixes(self) -> list[bytes]:
-        """The folders as stored-path prefixes (bytes, ending in a separator)."""
-        return [os.fsencode(f.rstrip(os.sep) + os.sep) for f in self.folders]
+    def without(self, folders: list[str]) -> Filter:
+        """This filter, with the files under these folders left out too (a drive not connected)."""
+        return replace(self, outside=list(dict.fromkeys([*self.outside, *folders])))
+
+    def prefixes(self, folders: list[str] | None = None) -> list[bytes]:
+        """The folders (or these) as stored-path prefixes (bytes, ending in a separator)."""
+        return [os.fsencode(f.rstrip(os.sep) + os.sep) for f in (self.folders if folders is None else folders)]
 
 
 def like_escape(text: str) -> str:
@@ -159,11 +165,12 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
     m = dialect.mark
     parts: list[str] = []
     params: list = []
-    if where.folders:
-        prefixes = where.prefixes()
-        parts.append("(" + " OR ".join(dialect.prefix for _ in prefixes) + ")")
-        for p in prefixes:
-            params += [len(p), p]
+    for folders, negated in ((where.folders, ""), (where.outside, "NOT ")):
+        if folders:
+            prefixes = where.prefixes(folders)
+            parts.append(f"{negated}(" + " OR ".join(dialect.prefix for _ in prefixes) + ")")
+            for p in prefixes:
+                params += [len(p), p]
     if where.extensions:
         sql, values = dialect.extensions(where.extensions)
         parts.append(sql)

@@ -43,7 +43,7 @@ from picfind.search.moments import LIVE_MOTION
 if TYPE_CHECKING:
     from picfind.filters import Filter
     from picfind.indexing.watch import Batch
-    from picfind.search.ranking import Hit
+    from picfind.search.ranking import Hit, Hits
 
 
 # commands
@@ -137,7 +137,7 @@ def cmd_search(args: argparse.Namespace, lib: Library) -> int:
     if args.here:
         _index_here(args, lib)
 
-    def find(where: Filter) -> list[Hit]:
+    def find(where: Filter) -> Hits:
         line = understood_line(lib, args.query, where)
         if line and not args.json and not args.paths_only and not args.null:
             say(args, line)
@@ -173,15 +173,15 @@ def cmd_similar(args: argparse.Namespace, lib: Library) -> int:
         args.image, n=args.n, min_score=args.min_score, where=where, sort=args.sort, at=args.at, faces=args.faces))
 
 
-def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[Filter], list[Hit]]) -> int:
+def _answer(args: argparse.Namespace, lib: Library, label: str, find: Callable[[Filter], Hits]) -> int:
     """Show what a search or a similar finds: the rows (with their pictures where asked), then the
     contact sheet or the viewer."""
     draw = _previews(args, lib)
     where = where_of(args, lib)
     hits = find(where)
     print_hits(hits, args, draw)
-    for hint in no_match_hints(where, lib) if not hits else ():
-        print(f"picfind: {hint}", file=sys.stderr)
+    for hint in [*(no_match_hints(where, lib) if not hits else ()), *filter(None, [hits.note()])]:
+        print(f"picfind: {terminal(hint)}", file=sys.stderr)
     after_results(hits, args, label, lib)
     return 0
 

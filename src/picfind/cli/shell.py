@@ -77,8 +77,12 @@ def run_shell(args: argparse.Namespace, lib: Library) -> int:
             meant = understood_line(lib, terms, where)
             if meant:
                 print(meant, file=sys.stderr)
-            print_hits(lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=where,
-                                   sort=line_args.sort, ocr_only=line_args.ocr_only), opts, draw)
+            hits = lib.search(terms, n=line_args.n, min_score=line_args.min_score, where=where,
+                              sort=line_args.sort, ocr_only=line_args.ocr_only)
+            print_hits(hits, opts, draw)
+            note = hits.note()
+            if note:
+                print(f"picfind: {terminal(note)}", file=sys.stderr)
         except (ValueError, LookupError, CatalogError, UsageError) as e:
             print(f"picfind: {terminal(str(e))}", file=sys.stderr)
         except SystemExit:

@@ -69,7 +69,7 @@ class Indexer:
         self.thumbs = catalog.thumbnails if self.options.thumbnails else None
         self.model = encoder.bundle.name
         self.prep = encoder.bundle.preprocessing
-        self._known = KnownContents(lambda hashes: set(), lambda: ())  # the catalog's, from `run`
+        self._known = KnownContents(lambda hashes: set())  # the catalog's, from `run`
         self._done: Done = {}  # per analysis kind, the contents (and video frames) it has analysed
         self._indexed_before: set[str] = set()  # files to read again that had a vector
         self._departed: Counter[str] = Counter()  # contents of the files gone in this run
@@ -209,7 +209,7 @@ class Indexer:
             report.interrupted = True
             writer.commit()  # keep every file that is complete
 
-    def _local(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+    def _local(self, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
                progress: Progress | None) -> None:
         """Read in a pool of threads (they consult `known`), embed here in batches."""
         opts = self.options
@@ -331,12 +331,7 @@ class Indexer:
     def _analyse_frames(self, frames: dict[str, bytes | None], wanted: list[str], writer: Writer,
                         report: IndexReport) -> None:
         """The `wanted` analyses' results for these kept frames (by frame key), into the writer."""
-        results, failed = analyse_moments([a for a in self.analyses if a.kind in wanted], frames)
-        for kind, by_key in results.items():
-            for key, value in by_key.items():
-                writer.result(kind, key, value, report)
-        for kind, n in failed.items():
-            writer.failed(kind, report, n)
+        writer.frames(*analyse_moments([a for a in self.analyses if a.kind in wanted], frames), report)
 
 
 def _place_of(path: str, places: set[str], root: str) -> str | None:

@@ -8,7 +8,10 @@ else one CPU each). An actor reads, hashes and decodes its batch in as many thre
 CPUs (a GPU actor has its share of the node's), embeds it (and runs the analyses, OCR and faces,
 on contents they have not seen yet, from the same decode) and sends back vectors, image sizes,
 thumbnail JPEGs and the analyses' results (texts, face boxes, vectors and small crops), never pixels.
-Before embedding, an actor claims its batch's contents twice over:
+Whether a content already has a vector, or an analysis's result, an actor asks the driver about
+the contents it meets (`ray_questions.py`), as the local runner's readers ask the catalog; a
+known video that an analysis has not seen gets its kept frames analysed onto the frame keys
+stored then, with no encoder run. Before embedding, an actor claims its batch's contents twice over:
 from the run's `ClaimBook` actor, so copies of one picture that land in different batches are
 embedded once, then through the catalog's own `claims()` (the same call the local indexer
 makes), so a Ray run and other indexers on a shared catalog never embed one content twice.
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.indexing.analyses import make_analysis
+from picfind.indexing.ray_questions import VECTORS, Answers, Desk, asking, stored_keys
 from picfind.indexing.stages import (
     NO_VECTOR,
     Done,
@@ -48,7 +52,7 @@ from picfind.indexing.stages import (
     indexed_file,
     read_file,
 )
-from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames
+from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames, stored_frames
 from picfind.media.decode import Meta
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
@@ -56,6 +60,7 @@ from picfind.models.encoder import Encoder, available_device
 from picfind.records import CatalogError
 
 if TYPE_CHECKING:
+    from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import Claims
 
 COLUMNS = ("path", "root_id", "size", "mtime_ns")
@@ -75,21 +80,20 @@ class ClaimBook:
 class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
-    def __init__(self, bundle: str, known, options: IndexOptions, claims: Claims, book, threads: int,
-                 analyses: list[tuple[str, str]] = (), done=None) -> None:  # type: ignore[assignment]
+    def __init__(self, bundle: str, desk, options: IndexOptions, claims: Claims, book, threads: int,
+                 analyses: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
         import ray
 
-        self.ray, self.book = ray, book
+        self.ray, self.book, self.desk = ray, book, desk
         self.bundle = Bundle.load(bundle)
         threads = min(threads, auto_workers())  # a share of the cluster's CPUs: not more than this node's
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
         self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
-        self.known: frozenset[str] = ray.get(known)  # one copy in the object store, shared by the actors
+        self.known = asking(ray, desk, VECTORS)  # the driver answers about the contents met
         # one thread a reader, as the local runner's: the read threads already use the CPUs
         self.analyses = [make_analysis(kind, model, 1 if self.readers else threads) for kind, model in analyses]
-        # grows: a copy is analysed once
-        self.done: Done = {k: set(v) for k, v in ray.get(done).items()} if analyses else {}
+        self.done: Done = {kind: asking(ray, desk, kind) for kind, _ in analyses}  # grows: a copy is analysed once
         self.options = options
         self.claims = claims  # this worker's copy: on a shared catalog, its own connection and leases
         self.node = socket.gethostname()
@@ -103,24 +107,29 @@ class EmbedWorker:
                 first.setdefault(r.content_hash, r)
         batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
         ours = self.ray.get(self.book.claim.remote(batch_key, list(first)))  # this batch's, in the run
-        mine = self.claims.claim(self.bundle.name, ours) if ours else set()  # no other indexer's
+        # known videos read for an analysis only: their stored frames are analysed, nothing embedded
+        stale = {h for h in ours if first[h].candidates is not None and h in self.known}
+        fresh = [h for h in ours if h not in stale]
+        mine = self.claims.claim(self.bundle.name, fresh) if fresh else set()  # no other indexer's
         todo = [r for h, r in first.items() if h in mine and r.pixels is not None]
         vectors = self.encoder.encode_images(np.stack([r.pixels for r in todo])) if todo else []
         by_hash = {r.content_hash: v for r, v in zip(todo, vectors)}
-        # a video: its kept moments (key, vector, thumbnail, the analyses' results pickled), embedded
-        # and analysed here; never its frames
-        moments, runs = {}, {}
+        # a video: its kept moments (key, vector, thumbnail) embedded here, and the analyses of its
+        # kept frames (a known one's: those stored), pickled; never its frames
+        moments, runs, frames = {}, {}, {}
         for h, r in first.items():
-            if h in mine and r.candidates is not None:
-                kept, runs[h] = self._moments(r, len(batch["path"]))
-                wanted = [a for a in self.analyses if a.kind in r.results]
-                found = analyse_moments(wanted, kept_frames(h, kept))[0]
-                moments[h] = [(m.key(h), m.vector, m.thumb or b"",
-                               pickle.dumps({kind: by_key[m.key(h)] for kind, by_key in found.items()
-                                             if m.key(h) in by_key})) for m in kept]
+            if r.candidates is None or h not in mine and h not in stale:
+                continue
+            if h in stale:
+                kept = stored_frames(r.candidates, stored_keys(self.ray, self.desk, h))
+            else:
+                embedded, runs[h] = self._moments(r, len(batch["path"]))
+                moments[h] = [(m.key(h), m.vector, m.thumb or b"") for m in embedded]
+                kept = kept_frames(h, embedded)
+            frames[h] = pickle.dumps(analyse_moments([a for a in self.analyses if a.kind in r.results], kept))
         none = np.zeros(self.bundle.embedding_dim, np.float32)
-        carries = [(r.content_hash in by_hash or r.content_hash in moments) and first[r.content_hash] is r
-                   for r in results]
+        carrier = [first.get(r.content_hash or "") is r for r in results]  # the row a content's news rides on
+        carries = [c and (r.content_hash in by_hash or r.content_hash in moments) for r, c in zip(results, carrier)]
         return {
             **{c: batch[c] for c in COLUMNS},
             "device": _column(self.device for _ in results),
@@ -143,6 +152,8 @@ class EmbedWorker:
             "results": _column(pickle.dumps((r.results, r.failed)) for r in results),
             "duration": np.array([np.nan if r.duration is None else r.duration for r in results], np.float64),
             "moments": _column(moments.get(r.content_hash, []) if carry else [] for r, carry in zip(results, carries)),
+            "frame_results": _column(frames.get(r.content_hash or "", b"") if c else b""
+                                     for r, c in zip(results, carrier)),
             "frames": np.array([runs.get(r.content_hash, 0) if carry else 0 for r, carry in zip(results, carries)],
                                np.int64),
         }
@@ -229,7 +240,7 @@ class RayStages:
     bundle: Bundle
     options: IndexOptions
 
-    def __call__(self, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+    def __call__(self, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
                  progress: Progress | None) -> None:
         if not todo:
             return  # nothing changed: no cluster to start or join
@@ -247,7 +258,7 @@ class RayStages:
                 if started:
                     ray.shutdown()
 
-    def _run(self, ray, todo: list[Task], known: set[str], report: IndexReport, writer: Writer,
+    def _run(self, ray, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
              progress: Progress | None) -> None:
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
@@ -261,28 +272,34 @@ class RayStages:
                 for t in todo]
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
         book = ray.remote(num_cpus=0)(ClaimBook).remote()
+        desk = ray.remote(num_cpus=0)(Desk).remote()
+        answers = Answers(ray, desk, writer.catalog, self.bundle.name, known, writer.done)
+        answers.start()
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         ds = ds.map_batches(EmbedWorker, batch_size=batch_size, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "known": ray.put(frozenset(known)),
+                            fn_constructor_kwargs={"bundle": str(self.bundle.path), "desk": desk,
                                                    "options": self.options, "claims": writer.catalog.claims(),
                                                    "book": book, "threads": threads,
-                                                   "analyses": [(a.kind, a.model) for a in writer.analyses.values()],
-                                                   "done": ray.put({k: frozenset(v) for k, v in writer.done.items()})})
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            for i in range(len(batch["path"])):
-                self._take(batch, i, known, report, writer)
-                if progress:
-                    progress(report, report.read, len(todo))
-            if report.embedded:
-                report.device = (f"ray ({workers} {'GPU' if gpus else 'CPU'} worker{'s' * (workers != 1)}, encoder on "
-                                 f"{batch['device'][0]}{'; ' + unused if unused else ''})")
-            if writer.due():
-                writer.commit()
+                                                   "analyses": [(a.kind, a.model) for a in writer.analyses.values()]})
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+                for i in range(len(batch["path"])):
+                    self._take(batch, i, known, report, writer)
+                    if progress:
+                        progress(report, report.read, len(todo))
+                if report.embedded:
+                    report.device = (f"ray ({workers} {'GPU' if gpus else 'CPU'} worker{'s' * (workers != 1)}, "
+                                     f"encoder on {batch['device'][0]}{'; ' + unused if unused else ''})")
+                if writer.due():
+                    writer.commit()
+        finally:
+            answers.stop()
 
     @staticmethod
-    def _take(batch: dict[str, np.ndarray], i: int, known: set[str], report: IndexReport, writer: Writer) -> None:
+    def _take(batch: dict[str, np.ndarray], i: int, known: KnownContents, report: IndexReport,
+              writer: Writer) -> None:
         """One file's result into the writer."""
         report.read += 1
         path = os.fsdecode(batch["path"][i])
@@ -307,12 +324,12 @@ class RayStages:
             report.frames_embedded += int(batch["frames"][i])
             report.frames_kept += len(moments)
             if digest not in known:  # a copy embedded by another actor too: one vector is kept
-                for key, vector, thumb, found in moments:
+                for key, vector, thumb in moments:
                     writer.vectors[key] = vector
                     if thumb:
                         writer.catalog.thumbnails.store(key, bytes(thumb))
-                    for kind, value in pickle.loads(found).items():
-                        writer.result(kind, key, value, report)
+                if batch["frame_results"][i]:
+                    writer.frames(*pickle.loads(batch["frame_results"][i]), report)
                 if moments:  # a video's own thumbnail: its opening
                     batch["thumb"][i] = moments[0][2]
                 else:
@@ -322,6 +339,8 @@ class RayStages:
                 writer.catalog.thumbnails.store(digest, bytes(batch["thumb"][i]))
         else:
             report.reused += 1
+            if batch["frame_results"][i]:  # a known video's stored frames, analysed now
+                writer.frames(*pickle.loads(batch["frame_results"][i]), report)
         meta = Meta(int(batch["width"][i]), int(batch["height"][i]), batch["taken_at"][i] or None,
                     batch["camera"][i] or None, _or_none(batch["lat"][i]), _or_none(batch["lon"][i]))
         writer.ready.append(indexed_file(Task(path, *stat), digest, meta, _or_none(batch["duration"][i])))

@@ -109,7 +109,7 @@ class IndexReport:
 Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, total)
 # Runs the read and embed stages over the files to read, handing finished work to the writer.
 # (files to read, contents the catalog has, the report, the writer, progress)
-Stages = Callable[[list[Task], set[str], IndexReport, "Writer", Progress | None], None]
+Stages = Callable[[list[Task], "KnownContents", IndexReport, "Writer", Progress | None], None]
 
 
 def needed(analyses: list[Analysis], done: Done, key: str) -> list[Analysis]:
@@ -264,6 +264,15 @@ class Writer:
             self.result(kind, r.content_hash, result, report)
         for kind in r.failed:
             self.failed(kind, report)
+
+    def frames(self, results: dict[str, dict[str, Any]], failed: Counter, report: IndexReport) -> None:
+        """A video's kept frames' analyses (kind -> frame key -> result; failures by kind), from
+        `videos.analyse_moments` here or on a Ray worker."""
+        for kind, by_key in results.items():
+            for key, value in by_key.items():
+                self.result(kind, key, value, report)
+        for kind, n in failed.items():
+            self.failed(kind, report, n)
 
     @staticmethod
     def failed(kind: str, report: IndexReport, n: int = 1) -> None:

@@ -15,7 +15,7 @@ from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
 from picfind.search.people import names_in, person_moments
 from picfind.search.query import Term, combine, parse
-from picfind.search.ranking import Hit, search
+from picfind.search.ranking import Hits, search
 from picfind.search.textsearch import fuse, ocr_setting, words_of
 
 # what a query that only names people is searched with: the order among their pictures
@@ -64,12 +64,13 @@ class SearchDoors(ExampleDoors):
 
     def search(self, query: str | list[str], n: int = 20, min_score: float | None = None,
                where: Filter | None = None, sort: str = "score", offset: int = 0,
-               pool: int | None = None, files: bool = True, ocr_only: bool = False) -> list[Hit]:
+               pool: int | None = None, files: bool = True, ocr_only: bool = False) -> Hits:
         """Text, or a combined query of text and image files (`picfind.search.query`). Example images
         themselves are left out of the results. Paging (`offset`, `pool`): see `picfind.search.ranking.search`.
         When the catalog reads text, pictures whose text holds the query's words come first
         (`picfind.search.textsearch`); `ocr_only`: only those. The query is parsed once, so with
-        `files=False` (the web) no part of it ever looks at a path."""
+        `files=False` (the web) no part of it ever looks at a path. `Hits.note()` says how many
+        results are on a drive not connected (left out, not waited for)."""
         terms, where = self.understand(self._parse(query, files, where), where)
         vector, examples = self.terms_vector(terms or [Term(1.0, PEOPLE_ONLY)])
         if ocr_setting(self.catalog) not in OCR_MODELS and not ocr_only:
@@ -77,9 +78,9 @@ class SearchDoors(ExampleDoors):
         else:
             # The fused ordering is built over everything up to this page (over the pool, by date).
             want = (pool or n) if sort == "date" else offset + n
-            clip = [] if ocr_only else self.search_vector(vector, want, min_score, where, exclude=examples)
-            hits = fuse(self.catalog, self.model, vector, clip, words_of(terms), want, where, sort, examples,
-                        ocr_only)[offset:offset + n]
+            clip = Hits() if ocr_only else self.search_vector(vector, want, min_score, where, exclude=examples)
+            hits = Hits(fuse(self.catalog, self.model, vector, clip, words_of(terms), want, where, sort, examples,
+                             ocr_only)[offset:offset + n], clip.missing)
         person_moments(self.catalog, hits, where.people if where else [])
         return hits
 
@@ -109,7 +110,7 @@ class SearchDoors(ExampleDoors):
 
     def similar(self, image: str | int | bytes | Example, n: int = 20, min_score: float | None = None,
                 where: Filter | None = None, sort: str = "score", offset: int = 0,
-                pool: int | None = None, at: str | float | None = None, faces: bool = False) -> list[Hit]:
+                pool: int | None = None, at: str | float | None = None, faces: bool = False) -> Hits:
         """Pictures like this one: a file path, a catalog file id, an image file's bytes or an
         `Example` decoded beforehand; an indexed video at a moment ("clip.mp4@1:23", or `at`
         seconds; the whole video without one). The example itself is left out (a video: all of it).
@@ -146,7 +147,7 @@ class SearchDoors(ExampleDoors):
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
                       where: Filter | None = None, sort: str = "score", exclude: set[str] | None = None,
-                      offset: int = 0, pool: int | None = None) -> list[Hit]:
+                      offset: int = 0, pool: int | None = None) -> Hits:
         return search(self.catalog, self.model, vector, n, min_score, where, sort, exclude, offset, pool)
 
     def dupes(self, near: bool = False, threshold: float = DEFAULT_THRESHOLD,

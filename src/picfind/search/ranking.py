@@ -3,12 +3,16 @@
 One row per unique picture: its best-placed existing path first, copies under `duplicates`.
 Files that vanished since the last scan are dropped at query time, so they never show.
 Each catalog finds the nearest contents its own way (`CatalogBackend.searcher`); when too few
-of them pass the filter or still exist, the ask doubles until enough do.
+of them pass the filter or still exist, the ask doubles, up to `POOL_MAX` candidates. A place
+whose files are all missing (a drive not connected: `missing.py`) is left out of the filter
+instead, and the results say how many of theirs did not show.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,9 +21,12 @@ import numpy as np
 from picfind.filters import Filter
 from picfind.media.formats import live_motion, raw_of
 from picfind.records import frame_span, owner
+from picfind.search.missing import Missing
 
 MOMENTS = 5  # a video hit lists at most this many moments (its best first)
 MOMENT_MARGIN = 0.05  # and only those scoring within this of its best (the others do not match)
+POOL_MAX = 2_000  # candidates a search asks for at most (more when the page alone needs 4x that)
+TRIES = 16  # asks at most: doublings up to POOL_MAX, and places left out
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Searcher
@@ -58,20 +65,31 @@ class Hit:
         return asdict(self)
 
 
+class Hits(list[Hit]):
+    """A search's results, with the places whose results could not show (`missing`)."""
+
+    def __init__(self, hits: Iterable[Hit] = (), missing: Missing | None = None) -> None:
+        super().__init__(hits)
+        self.missing = missing or Missing()
+
+    def note(self) -> str | None:
+        """One line about results on a drive not connected (None when there were none)."""
+        return self.missing.line()
+
+
 def search(catalog: CatalogBackend, model: str, query: np.ndarray, n: int = 20,
            min_score: float | None = None, where: Filter | None = None, sort: str = "score",
-           exclude: set[str] | None = None, offset: int = 0, pool: int | None = None) -> list[Hit]:
+           exclude: set[str] | None = None, offset: int = 0, pool: int | None = None) -> Hits:
     """The n best pictures after the first `offset` (paging); `exclude`: content hashes never to
     return (the example picture of a search by example). `sort="date"` orders the best `pool`
     matches (default n) newest first: pages over one pool partition one ordering, whatever
     their offset and size."""
-    candidates = catalog.searcher(model, where)
+    missing = Missing()
+    hits = _best(catalog, model, query, pool or n if sort == "date" else offset + n, min_score, where,
+                 exclude or set(), missing)
     if sort == "date":
-        hits = _best(catalog, candidates, query, pool or n, min_score, where, exclude or set())
         hits.sort(key=lambda h: h.taken or "", reverse=True)  # stable: equal dates keep the score order
-    else:
-        hits = _best(catalog, candidates, query, offset + n, min_score, where, exclude or set())
-    return with_motion(hits[offset:offset + n])
+    return Hits(with_motion(hits[offset:offset + n]), missing)
 
 
 def with_motion(hits: list[Hit]) -> list[Hit]:
@@ -85,10 +103,15 @@ def with_motion(hits: list[Hit]) -> list[Hit]:
     return hits
 
 
-def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: int,
-          min_score: float | None, where: Filter | None, exclude: set[str]) -> list[Hit]:
+def _best(catalog: CatalogBackend, model: str, query: np.ndarray, n: int, min_score: float | None,
+          where: Filter | None, exclude: set[str], missing: Missing) -> list[Hit]:
+    """The n best hits; fewer when the index has no more, or when `POOL_MAX` candidates gave
+    fewer (`missing` says where the files of those passed over were)."""
     k = n + len(exclude)
-    while True:
+    most = max(POOL_MAX, 4 * (k + max(8, k // 4)))
+    candidates: Searcher = catalog.searcher(model, where)
+    hits: list[Hit] = []
+    for _ in range(TRIES):
         # Fetch a few more than asked, in case some contents vanished from disk.
         fetch = k + max(8, k // 4)
         found, exhausted = candidates.top(query, fetch)
@@ -97,22 +120,40 @@ def _best(catalog: CatalogBackend, candidates: Searcher, query: np.ndarray, n: i
         ranked = found if min_score is None else [(i, s) for i, s in found if s >= min_score]
         exhausted = exhausted or len(ranked) < len(found)  # the rest score below min_score
         ranked = [(h, s) for h, s in ranked if owner(h) not in exclude]  # a video: all its frames
-        hits = hits_for(catalog, ranked, where, n)
+        hits = hits_for(catalog, ranked, where, n, missing)
         if len(hits) == n or exhausted:
-            return hits
-        k *= 2
+            break
+        away = [p for p in missing.counts if p not in (where.outside if where else [])]
+        if away:  # ask again without the places that are not there: the catalog finds what is
+            where = (where or Filter()).without(away)
+            candidates = catalog.searcher(model, where)
+        elif fetch >= most:
+            break
+        else:
+            k *= 2
+    return hits
 
 
-def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Filter | None, n: int) -> list[Hit]:
+def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Filter | None, n: int,
+             missing: Missing | None = None) -> list[Hit]:
     """Hits for (content hash, score) pairs in this order, at most n: contents with no file left
-    on disk, or none passing the filter, are left out. A video's frames (`records.frame_key`)
-    make one hit, ranked by its best moment, its other moments beside it."""
-    files = catalog.files_for_hashes(list(dict.fromkeys(owner(h) for h, _ in ranked)), where)
+    on disk, or none passing the filter, are left out (`missing` counts where the files of those
+    that would have shown were). A video's frames (`records.frame_key`) make one hit, ranked by
+    its best moment, its other moments beside it."""
+    gone: dict[str, list[str]] = {}
+    files = catalog.files_for_hashes(list(dict.fromkeys(owner(h) for h, _ in ranked)), where, gone)
     hits: list[Hit] = []
     videos: dict[str, Hit] = {}
+    passed: Counter[str] = Counter()  # place -> results not shown, their files not there
+    counted: set[str] = set()
     for key, score in ranked:
         h, span = owner(key), frame_span(key)
         if not files.get(h) or not math.isfinite(score):
+            if missing is not None and h in gone and h not in counted and len(hits) < n:
+                counted.add(h)
+                place = next(filter(None, map(missing.place_of, gone[h])), None)
+                if place:
+                    passed[place] += 1
             continue  # every file of this picture is gone, or filtered out
         if h in videos:
             if span is not None and len(videos[h].moments) < MOMENTS and score >= videos[h].score - MOMENT_MARGIN:
@@ -132,4 +173,6 @@ def hits_for(catalog: CatalogBackend, ranked: list[tuple[str, float]], where: Fi
                 hit.time, hit.frame = span[0], key
                 hit.moments.append({"time": span[0], "score": round(score, 6)})
         hits.append(hit)
+    if missing is not None:
+        missing.tally(passed)
     return hits

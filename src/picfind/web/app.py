@@ -41,7 +41,7 @@ from picfind.records import CatalogError, printable
 from picfind.search.dupes import DEFAULT_THRESHOLD, check_threshold
 from picfind.search.query import MAX_QUERY_CHARS
 from picfind.search.query import split as split_query
-from picfind.search.ranking import Hit
+from picfind.search.ranking import Hits
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
 from picfind.web.people import narrowed, people_options, people_routes
 from picfind.web.ranges import FileSpan, ranged, video_type
@@ -107,9 +107,12 @@ def _options(request: Request) -> dict:
             "min_score": score, "where": where, "sort": sort, **people_options(request)}
 
 
-def _page(hits: list[Hit], offset: int, n: int) -> dict:
-    """`hits`: the page asked for and one more, to tell whether there is more."""
-    return {"results": [_row(h.as_dict()) for h in hits[:n]], "offset": offset, "more": len(hits) > n}
+def _page(hits: Hits, offset: int, n: int) -> dict:
+    """`hits`: the page asked for and one more, to tell whether there is more; `missing`: one line
+    when results are on a drive not connected."""
+    note = hits.note()
+    return {"results": [_row(h.as_dict()) for h in hits[:n]], "offset": offset, "more": len(hits) > n,
+            **({"missing": printable(note)} if note else {})}
 
 
 def _paging(o: dict) -> dict:
@@ -155,7 +158,7 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
             raise ApiError(400, f"the query is {len(query):,} characters long; the most is {MAX_QUERY_CHARS:,}")
         o = _options(request)
         ocr_only = request.query_params.get("ocr_only", "") in ("1", "true")
-        def find(lib: Library) -> tuple[list[Hit], dict, str | None]:
+        def find(lib: Library) -> tuple[Hits, dict, str | None]:
             where = narrowed(lib, o["where"], o)
             terms = split_query(query)
             hint = lib.language_hint(terms, files=False) if o["offset"] == 0 else None  # with the first page only

@@ -330,8 +330,10 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
         return self._one(sql.SQL("SELECT count(DISTINCT f.content_hash) FROM files f WHERE f.status = 'ok' "
                                  "AND f.offline IS NULL AND {}").format(condition), params)[0]
 
-    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
-        """The indexed files holding each content that pass `where` and are still on disk."""
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None,
+                         gone: dict[str, list[str]] | None = None) -> dict[str, list[dict]]:
+        """The indexed files holding each content that pass `where` and are still on disk (the
+        others' paths into `gone`)."""
         condition, params = pg_condition(where or Filter())
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         rows = self._run(sql.SQL(
@@ -344,6 +346,8 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
                 out[h].append({"id": file_id, "path": fs(bytes(p)), "size": size, "mtime": mtime_ns / 1e9,
                                "width": w, "height": hgt, "taken": taken, "camera": camera,
                                "duration": duration, **place_fields(*place)})
+            elif gone is not None:
+                gone.setdefault(h, []).append(fs(bytes(p)))
         return out
 
     def repeated_contents(self) -> list[str]:

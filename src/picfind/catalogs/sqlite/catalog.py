@@ -315,9 +315,10 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
         gone = sorted(set(gone))
         return gone + sorted({owner(h) for h in gone if owner(h) != h})  # a video's own thumbnail
 
-    def files_for_hashes(self, hashes: list[str], where: Filter | None = None) -> dict[str, list[dict]]:
+    def files_for_hashes(self, hashes: list[str], where: Filter | None = None,
+                         gone: dict[str, list[str]] | None = None) -> dict[str, list[dict]]:
         """The indexed files holding each content that pass `where` and are still on disk (a file
-        deleted since the last scan never shows), oldest entry first."""
+        deleted since the last scan never shows; its path goes into `gone`), oldest entry first."""
         condition, params = sqlite_condition(where or Filter())
         out: dict[str, list[dict]] = {h: [] for h in hashes}
         for chunk in chunks(hashes):
@@ -330,6 +331,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
                     out[h].append({"id": file_id, "path": fs(p), "size": size, "mtime": mtime_ns / 1e9,
                                    "width": w, "height": hgt, "taken": taken, "camera": camera,
                                    "duration": duration, **place_fields(*place)})
+                elif gone is not None:
+                    gone.setdefault(h, []).append(fs(p))
         return out
 
     def repeated_contents(self) -> list[str]:

@@ -9,7 +9,7 @@ parameters for it too.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class VectorRows:
     """Catalog methods for the vector rows (mixed into `Catalog`, which provides `db`)."""
 
     db: sqlite3.Connection
+    _seen_rows: Callable[[str, list], list[tuple]]  # `Catalog`'s: a read on a connection any thread may use
 
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
         """A consistent snapshot: the vector log position, then the id and unit vector of every
@@ -111,23 +112,27 @@ class VectorRows:
                                        chunk).fetchall())
         return out
 
-    def _matching_ids_sql(self, where: Filter) -> tuple[str, list]:
+    def _matching_ids_sql(self, model: str, where: Filter) -> tuple[str, list]:
+        """The vector ids of the contents passing `where`, as SQL and its parameters. The passing
+        contents first, then each one's log rows probed by the log's index: its own key, and its
+        frames' ("<hash>@<start>-<end>", between "<hash>@" and "<hash>A"). (One join with an OR
+        of the two made SQLite scan every file for each of the model's log rows: minutes at 200k.)"""
         condition, params = sqlite_condition(where)
-        # A content's own key, or its frames' ("<hash>@<start>-<end>": between "<hash>@" and "<hash>@~").
-        return (f"SELECT max(l.seq) FROM files f JOIN vector_log l ON l.model = ? AND l.op = 'add' AND "
-                f"(l.content_hash = f.content_hash OR l.content_hash BETWEEN f.content_hash || '@' "
-                f"AND f.content_hash || '@~') "
-                f"WHERE f.status = 'ok' AND f.offline IS NULL AND {condition} GROUP BY l.content_hash",
-                params)
+        return (f"WITH q(h) AS (SELECT DISTINCT f.content_hash FROM files f WHERE f.status = 'ok' "
+                f"AND f.offline IS NULL AND {condition}) "
+                "SELECT max(l.seq) FROM q CROSS JOIN vector_log l ON l.model = ? AND l.op = 'add' "
+                "AND l.content_hash = q.h GROUP BY l.content_hash UNION ALL "
+                "SELECT max(l.seq) FROM q CROSS JOIN vector_log l ON l.model = ? AND l.op = 'add' "
+                "AND l.content_hash > q.h || '@' AND l.content_hash < q.h || 'A' GROUP BY l.content_hash",
+                [*params, model, model])
 
     def ids_matching(self, model: str, where: Filter) -> np.ndarray:
         """Vector ids of the contents that have a file passing `where` (ids possibly stale: harmless)."""
-        query, params = self._matching_ids_sql(where)
-        return np.array([i for (i,) in self.db.execute(query, [model, *params])], dtype=np.int64)
+        return np.array([i for (i,) in self.db.execute(*self._matching_ids_sql(model, where))], dtype=np.int64)
 
     def vectors_matching(self, model: str, where: Filter) -> tuple[np.ndarray, np.ndarray]:
-        query, params = self._matching_ids_sql(where)
-        return _id_matrix(self._vectors_with_ids(query, [model, model, *params]))
+        query, params = self._matching_ids_sql(model, where)
+        return _id_matrix(self._vectors_with_ids(query, [model, *params]))
 
     def vector_of(self, model: str, content_hash: str) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE model = ? AND content_hash = ?",
@@ -143,9 +148,10 @@ class VectorRows:
         return found
 
     def frame_keys(self, model: str, content_hash: str) -> list[str]:
-        """A video's kept frames (`records.frame_key`), in time order."""
-        rows = self.db.execute("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
-                               "AND content_hash < ?", (model, content_hash + "@", content_hash + "A"))
+        """A video's kept frames (`records.frame_key`), in time order; from any thread (a Ray
+        run's driver answers its workers on one of its own)."""
+        rows = self._seen_rows("SELECT content_hash FROM embeddings WHERE model = ? AND content_hash > ? "
+                               "AND content_hash < ?", [model, content_hash + "@", content_hash + "A"])
         return sorted((k for (k,) in rows), key=lambda k: frame_span(k) or (0.0, 0.0))
 
 
