@@ -14,6 +14,31 @@ from picfind.search.moments import LIVE_MOTION, frame_at, open_motion
 from picfind.search.textsearch import ocr_setting
 
 
+def picture_type(f: BinaryIO) -> str | None:
+    """The MIME type of an open picture file by its first bytes (never its name), None for the
+    formats no browser reads (TIFF, camera RAW); the file is left at its start."""
+    from picfind.media import rendition as renditions  # Pillow and the decoders: only when asked
+
+    head = f.read(renditions.HEAD)
+    f.seek(0)
+    return renditions.picture_type(head)
+
+
+def rendition(f: BinaryIO) -> bytes:
+    """An open picture file as a JPEG any browser shows (`media.rendition.render`, within the
+    indexer's default pixel cap), and the file closed. Touches no catalog, so a
+    server runs it on its decoding threads. ValueError, saying why, when it does not decode."""
+    from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile
+    from picfind.media.rendition import render
+
+    with f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    try:
+        return render(data, DEFAULT_MAX_PIXELS)
+    except SkipFile as e:
+        raise ValueError(f"cannot show this picture: {e.reason} ({e})") from None
+
+
 class FileDoors(PeopleDoors):
     def file(self, file_id: int) -> dict | None:
         """An indexed picture's catalog entry (path, content hash, size, mtime_ns), or None."""

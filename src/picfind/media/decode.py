@@ -54,8 +54,8 @@ def decode(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 
 
 # HEIF's brands (an ftyp box's first); an AVIF's, which Pillow reads, are not among them
-_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
-_JXL_SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # a bare codestream, a container
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+JXL_SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # a bare codestream, a container
 
 
 def _skip_for(error: BaseException, data: bytes) -> SkipFile:
@@ -78,9 +78,9 @@ def _without_decoder(data: bytes) -> SkipFile | None:
 
     if not raw.supported() and raw.is_raw(data):
         return raw.unsupported()
-    if heif.heif_lib is None and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+    if heif.heif_lib is None and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
         return missing_decoder(NO_HEIC_SUPPORT, "pi-heif (libheif), which reads HEIC and HEIF,")
-    if picture.pylibjxl is None and data.startswith(_JXL_SIGNATURES):
+    if picture.pylibjxl is None and data.startswith(JXL_SIGNATURES):
         return missing_decoder(NO_JXL_SUPPORT, "pylibjxl (libjxl), which reads JPEG XL,")
     return None
 

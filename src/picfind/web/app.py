@@ -5,7 +5,9 @@ request must carry. Without a token it answers only to its own host names (a pag
 re-points its DNS name at 127.0.0.1 gets 403), and every route but the page refuses other sites'
 requests (`picfind.web.gates`).
 Pictures are served by catalog id only, and only while the file is still the one indexed
-(`Library.open_image`); no path from a request is ever read. Uploaded images (search by example)
+(`Library.open_image`); no path from a request is ever read. A picture whose format the browser
+cannot show (camera RAW, TIFF; HEIC and JPEG XL unless its Accept header names them) is sent as
+a JPEG rendition, made a few at a time on the decoding threads the uploads use. Uploaded images (search by example)
 are read in memory, capped in size and pixels, decoded a few at a time off the search thread
 (more at once get 503, their bodies read and dropped), never written to disk.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import mimetypes
+import io
 import os
 import sqlite3
 from contextlib import asynccontextmanager
@@ -44,7 +46,7 @@ from picfind.search.query import split as split_query
 from picfind.search.ranking import Hits
 from picfind.web.gates import LOOPBACK_NAMES, HostGate, TokenGate, cookie_name
 from picfind.web.people import narrowed, people_options, people_routes
-from picfind.web.ranges import FileSpan, ranged, video_type
+from picfind.web.ranges import FileSpan, ranged, shows, video_type
 from picfind.web.service import ApiError, Service
 from picfind.web.watching import Watching
 
@@ -236,12 +238,13 @@ def create_app(db: Path | str, model: str | None = None, token: str | None = Non
         if await service.light(lambda lib: (lib.file(file_id) or {}).get("duration") is not None):
             return await thumb(request)  # a video's picture is its frame, never its bytes
         f, path = await indexed(request, video=False)
-        kind = mimetypes.guess_type(path)[0] or ""
-        if not kind.startswith("image/") or "svg" in kind:  # never a type the browser would run
-            kind = "application/octet-stream"
-        return FileSpan(f, 0, os.fstat(f.fileno()).st_size, kind, {
-            "Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox", **SAME_ORIGIN}, name=path)
+        headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff", "Vary": "Accept",
+                   "Content-Security-Policy": "default-src 'none'; sandbox", **SAME_ORIGIN}
+        kind = await service.kind(f)  # by its bytes: only raster types, never one the browser would run
+        if kind is not None and shows(kind, request.headers.get("accept", "")):
+            return FileSpan(f, 0, os.fstat(f.fileno()).st_size, kind, headers, name=path)
+        jpeg = await service.render(f)  # RAW, HEIC, TIFF...: what the browser can show of it
+        return FileSpan(io.BytesIO(jpeg), 0, len(jpeg), "image/jpeg", headers, name=path)
 
     async def video(request: Request) -> Response:
         f, path = await indexed(request, video=True)

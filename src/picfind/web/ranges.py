@@ -24,6 +24,9 @@ from picfind.records import printable
 VIDEO_TYPES = {"mp4": "video/mp4", "m4v": "video/mp4", "mov": "video/mp4", "webm": "video/webm",
                "mkv": "video/x-matroska", "3gp": "video/3gpp", "avi": "video/x-msvideo", "wmv": "video/x-ms-wmv",
                "mts": "video/mp2t", "m2ts": "video/mp2t"}
+# The picture formats every current browser shows; the others (HEIC, JPEG XL) only where the
+# request's Accept header names them (Safari: HEIC and JPEG XL; Chromium from 145: JPEG XL)
+SHOWN = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/avif")
 _RANGE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 14.1.1: ASCII digits only
 _DIGITS = 19  # a position longer than this is past any file (and never reaches int())
 CHUNK = 1 << 16
@@ -33,6 +36,12 @@ log = logging.getLogger("picfind.web")
 
 def video_type(path: str) -> str:
     return VIDEO_TYPES.get(path.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+def shows(kind: str, accept: str) -> bool:
+    """Whether a browser shows a picture of this type (`picfind.library.picture_type`) as it is:
+    one every browser shows, or one its Accept header names (`image/*` promises nothing)."""
+    return kind in SHOWN or kind in {t.split(";")[0].strip() for t in accept.split(",")}
 
 
 def ranged(f: BinaryIO, media_type: str, header: str | None, name: str = "") -> Response:

@@ -13,14 +13,15 @@ from typing import BinaryIO
 
 from starlette.requests import Request
 
-from picfind.library import Example, Library, decode_example
+from picfind.library import Example, Library, decode_example, picture_type, rendition
 from picfind.media.safefile import Indexed
 from picfind.web.watching import OFF, Watching
 
 UPLOAD_MAX = 25 * 2**20
 UPLOAD_MAX_PIXELS = 25_000_000  # a 99 MP PNG of 12 KB took 1.4 s and 660 MB to decode
 UPLOADS_AT_ONCE = 4  # uploads being received or decoded; more get 503, their bodies dropped unread into memory
-DECODES_AT_ONCE = 2
+DECODES_AT_ONCE = 2  # uploads and renditions being decoded
+RENDITIONS_AT_ONCE = 4  # renditions being made or waiting to be; more get 503
 OPENS_AT_ONCE = 4  # files being opened (and, when touched, hashed) for /image/, /video/ at once
 UPLOAD_SECONDS = 60.0  # an upload's whole body must arrive within this...
 UPLOAD_IDLE_SECONDS = 10.0  # ...with no pause longer than this (else 408, and the slot is free)
@@ -70,6 +71,7 @@ class Service:
         self.decoders = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="picfind-decode")
         self.openers = ThreadPoolExecutor(OPENS_AT_ONCE, thread_name_prefix="picfind-open")
         self.uploads = 0  # changed on the event loop only
+        self.renditions = 0  # likewise
         self.prep = None  # the model's preprocessing, asked of the worker once (it never changes)
         self.watcher: Watching | None = None  # serve --watch
 
@@ -91,6 +93,28 @@ class Service:
         if indexed is None:
             return None
         return await asyncio.get_running_loop().run_in_executor(self.openers, indexed.open)
+
+    async def kind(self, f: BinaryIO) -> str | None:
+        """An opened picture's MIME type by its first bytes (`picture_type`), read on the opening
+        threads: a file on a stalled drive holds up none of the others. Closed if it cannot be read."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.openers, picture_type, f)
+        except BaseException:
+            f.close()
+            raise
+
+    async def render(self, f: BinaryIO) -> bytes:
+        """A picture browsers cannot show, as a JPEG they can (`rendition`), made on the decoding
+        threads beside the uploads; 503 when enough are already under way."""
+        if self.renditions >= RENDITIONS_AT_ONCE:
+            f.close()
+            raise ApiError(503, "busy showing other pictures: try again in a moment", {"Retry-After": "1"})
+        self.renditions += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.decoders, rendition, f)
+        finally:
+            self.renditions -= 1
+            _give_memory_back()
 
     def warm(self) -> None:
         """Load the encoder and the vector index now, so the first search does not wait for them
@@ -165,6 +189,6 @@ async def _timed(request: Request):
 
 
 def _give_memory_back() -> None:
-    """After an upload: the freed buffers go back to the system (glibc keeps them otherwise)."""
+    """After a decode: the freed buffers go back to the system (glibc keeps them otherwise)."""
     if _malloc_trim is not None:
         _malloc_trim(0)
