@@ -9,12 +9,13 @@ CPUs (a GPU actor has its share of the node's), embeds it (and runs the analyses
 on contents they have not seen yet, from the same decode) and sends back vectors, image sizes,
 thumbnail JPEGs and the analyses' results (texts, face boxes, vectors and small crops), never pixels.
 Whether a content already has a vector, or an analysis's result, an actor asks the driver about
-the contents it meets (`ray_questions.py`), as the local runner's readers ask the catalog; a
-known video that an analysis has not seen gets its kept frames analysed onto the frame keys
-stored then, with no encoder run. Before embedding, an actor claims its batch's contents twice over:
-from the run's `ClaimBook` actor, so copies of one picture that land in different batches are
-embedded once, then through the catalog's own `claims()` (the same call the local indexer
-makes), so a Ray run and other indexers on a shared catalog never embed one content twice.
+the contents it meets, once per batch after hashing its files (`ray_questions.py`), as the local
+runner's readers ask the catalog; a known video that an analysis has not seen gets its kept
+frames analysed onto the frame keys stored then, with no encoder run. Before embedding, an actor
+claims its batch's contents twice over: from the run's `ClaimBook` actor, so copies of one
+picture that land in different batches are embedded once, then through the catalog's own
+`claims()` (the same call the local indexer makes), so a Ray run and other indexers on a
+shared catalog never embed one content twice.
 
 Every node must see the files at the same paths (a shared mount) and have the model installed:
 a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
@@ -33,6 +34,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from hashlib import blake2b
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,6 +55,7 @@ from picfind.indexing.stages import (
     finish,
     indexed_file,
     reading,
+    unexpected,
 )
 from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames, stored_frames
 from picfind.media.decode import Meta
@@ -85,7 +88,7 @@ class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
     def __init__(self, bundle: str, desk, options: IndexOptions, claims: Claims, book, threads: int,
-                 analyses: list[tuple[str, str]] = (), first: bool = False) -> None:  # type: ignore[assignment]
+                 analyses: list[tuple[str, str]] = (), first_run: bool = False) -> None:  # type: ignore[assignment]
         import ray
 
         self.ray, self.book, self.desk = ray, book, desk
@@ -94,7 +97,7 @@ class EmbedWorker:
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
         self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
-        self.known = asking(ray, desk, VECTORS, ask=not first)  # the driver answers about the contents met
+        self.known = asking(ray, desk, VECTORS, ask=not first_run)  # the driver answers about the contents met
         # one thread a reader, as the local runner's: the read threads already use the CPUs
         self.analyses = [make_analysis(kind, model, 1 if self.readers else threads) for kind, model in analyses]
         self.done: Done = {kind: asking(ray, desk, kind) for kind, _ in analyses}  # grows: a copy is analysed once
@@ -178,9 +181,16 @@ class EmbedWorker:
             steps = [reading(t, self.bundle.preprocessing, self.options, self.analyses) for t in part]
             hashed = list(each(begin, steps))
             digests = [h for h in hashed if isinstance(h, str)]
-            known |= set(self.known.among(digests))
-            asked = (known, {kind: set(seen.among(digests)) for kind, seen in self.done.items()})
-            for result in each(lambda s, h: h if isinstance(h, ReadResult) else finish(s, asked), steps, hashed):
+            try:
+                known |= set(self.known.among(digests))
+                asked = (known, {kind: set(seen.among(digests)) for kind, seen in self.done.items()})
+            except Exception as e:  # noqa: BLE001 - the driver could not answer: each file's skip says why
+                for step in steps:
+                    step.close()  # a video's file
+                results += [ReadResult(t, skip=unexpected(e)) if isinstance(h, str) else h
+                            for t, h in zip(part, hashed)]
+                continue
+            for result in each(finish, steps, hashed, repeat(asked)):
                 for kind in result.results:
                     self.done[kind].add(result.content_hash)  # a copy later in the run is not analysed again
                 results.append(result)
@@ -305,7 +315,7 @@ class RayStages:
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
         book = ray.remote(num_cpus=0)(ClaimBook).remote()
         desk = ray.remote(num_cpus=0)(Desk).remote()
-        first = not writer.catalog.count_vectors(self.bundle.name)  # only what the run embeds can be known
+        first_run = not writer.catalog.count_vectors(self.bundle.name)  # only what the run embeds can be known
         answers = Answers(ray, desk, writer.catalog, self.bundle.name, known, writer.done)
         answers.start()
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
@@ -316,7 +326,7 @@ class RayStages:
                                                    "options": self.options, "claims": writer.catalog.claims(),
                                                    "book": book, "threads": threads,
                                                    "analyses": [(a.kind, a.model) for a in writer.analyses.values()],
-                                                   "first": first})
+                                                   "first_run": first_run})
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
                 for i in range(len(batch["path"])):

@@ -9,8 +9,8 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Generator, Iterable, Iterator
-from contextlib import closing
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -125,8 +125,7 @@ def read_file(task: Task, known: Container[str], prep: Preprocessing, options: I
     thumbnail from); also run each analysis (OCR, faces) that has not seen this content (`done`),
     from the same decode. Pure: no catalog, no encoder, so a cluster worker can run it."""
     steps = reading(task, prep, options, analyses)
-    hashed = begin(steps)
-    return hashed if isinstance(hashed, ReadResult) else finish(steps, (known, done or {}))
+    return finish(steps, begin(steps), (known, done or {}))
 
 
 Asked = tuple[Container[str], Done]  # what is known of the contents met: those with a vector, each analysis's
@@ -143,8 +142,13 @@ def begin(steps: Reading) -> str | ReadResult:
         return end.value
 
 
-def finish(steps: Generator[object, Sent, Returned], answer: Sent) -> Returned:
-    """A reading that waits for `answer` about its content, run to its end."""
+def finish(steps: Reading, hashed: str | ReadResult, asked: Asked) -> ReadResult:
+    """A reading begun (`hashed`: what `begin` gave) run to its end with what is known."""
+    return hashed if isinstance(hashed, ReadResult) else resume(steps, asked)
+
+
+def resume(steps: Generator[object, Sent, Returned], answer: Sent) -> Returned:
+    """A generator that waits once for `answer`, run to its end: its return value."""
     try:
         steps.send(answer)
     except StopIteration as end:
@@ -167,7 +171,7 @@ def reading(task: Task, prep: Preprocessing, options: IndexOptions, analyses: li
                 digest = next(video)
                 known, done = yield digest
                 wanted = needed(analyses, done, digest)
-                v = finish(video, (digest in known, bool(wanted)))
+                v = resume(video, (digest in known, bool(wanted)))
             # the video's own content is recorded as analysed (its kept frames are analysed where
             # they are embedded, `analyse_moments`), so a re-scan does not read it again
             return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates,
