@@ -144,9 +144,11 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
     declares one): the run embeds on the CPUs instead of one starved GPU actor, and says so. One
     worker with both CPUs reads in two threads and builds the same catalog. A later run over a
     catalog of known contents asks the catalog only about the contents its workers met: it never
-    reads (nor ships the workers) every embedded hash."""
+    reads (nor ships the workers) every embedded hash, and each worker asks once per batch, not
+    per picture; a first run (no vector yet) asks nothing."""
     import ray
 
+    from picfind.indexing.ray_questions import Answers
     from picfind.indexing.stages import IndexOptions
     from picfind.library import Library
     from picfind.models.encoder import available_device
@@ -155,6 +157,13 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
         pytest.skip("ONNX Runtime here has the CUDA provider: the GPU would be used")
     lib = tmp_path / "lib"
     write_shapes(lib, 24)
+    questions: list[str] = []  # the topic of each question the driver answered
+    answer = Answers.reply
+
+    def counted(self: Answers, topic: str, keys: list[str]) -> list[str] | str:
+        questions.append(topic)
+        return answer(self, topic, keys)
+    monkeypatch.setattr(Answers, "reply", counted)
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         with Library(str(tmp_path / "gpu.db"), model="tiny-shapes") as library:
@@ -163,7 +172,8 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
             one = library.index([str(lib)], options=IndexOptions(workers=1), ray="auto")
         files, vectors = catalog_rows(tmp_path / "gpu.db")
         expected_files, expected_vectors = catalog_rows(tmp_path / "one.db")
-        write_shapes(lib / "new", 2, seed=11)
+        asked_first = len(questions)
+        write_shapes(lib / "new", 24, seed=11)
         (lib / "new" / "copy.png").write_bytes(sorted(lib.glob("*.png"))[5].read_bytes())  # a known content
         with Library(str(tmp_path / "one.db"), model="tiny-shapes") as library:
             whole, asked = [], []  # reads of every embedded hash; hashes asked about while the cluster ran
@@ -179,11 +189,14 @@ def test_gpus_onnx_runtime_cannot_use_are_left_and_the_report_says_why(tmp_path:
                 return has(model, hashes, *db)
             monkeypatch.setattr(library.catalog, "embedded_hashes", every_hash)
             monkeypatch.setattr(library.catalog, "has_vectors", some_hashes)
-            more = library.index(ray="auto")
+            more = library.index(options=IndexOptions(batch_size=8), ray="auto")
     finally:
         ray.shutdown()
-    assert (more.read, more.embedded, more.reused) == (3, 2, 1)
+    assert (more.read, more.embedded, more.reused) == (25, 24, 1)
     assert not whole and 1 <= len(set(asked)) <= more.read  # the contents met, not the 24 known
+    assert asked_first == 0  # first runs: nothing to ask
+    # 25 files in batches of 8: 4 batches (a few more where Ray Data's blocks split one), not 25 questions
+    assert 1 <= len(questions) <= 6 and set(questions) == {"vectors"}
     assert report.embedded == one.embedded == 24
     assert report.device == ("ray (2 CPU workers, encoder on cpu; the cluster's 1 GPU unused: ONNX Runtime on "
                              f"{socket.gethostname()} has no CUDA provider (pip install onnxruntime-gpu there))")

@@ -5,7 +5,8 @@ file touched without changing). It used to read every embedded hash into a set f
 hashes for a watch batch of 10 files. `KnownContents` asks the catalog's `has_vectors` about the
 hashes the run actually reads (the planner asks in one batch for the files it re-checks, a
 reader thread for one file it just hashed) and remembers the answers that are yes. A Ray run's
-workers hold one too, whose lookup asks the driver (`indexing/ray_questions.py`).
+workers hold one too, whose lookup asks the driver about a batch's contents at once
+(`among`, `indexing/ray_questions.py`).
 """
 
 from __future__ import annotations

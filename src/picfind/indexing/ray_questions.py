@@ -1,8 +1,9 @@
-"""What a Ray run's workers ask the driver about the catalog, per content they meet: which of
-these contents have a vector, which an analysis (OCR, faces) has seen, and a known video's
-stored frame keys. The local runner's reader threads ask the same questions of the catalog
-(`catalogs/known.py`). Shipping every embedded hash and analysed key to each worker instead
-costs hundreds of MB a run at millions of pictures, whatever few files changed.
+"""What a Ray run's workers ask the driver about the catalog, about the contents they meet: which
+of them have a vector, which an analysis (OCR, faces) has seen, and known videos' stored frame
+keys, each once per batch (a question is a Ray round trip, about 6 ms). The local runner's reader
+threads ask the same questions of the catalog (`catalogs/known.py`). Shipping every embedded hash
+and analysed key to each worker instead costs hundreds of MB a run at millions of pictures,
+whatever few files changed.
 
 Workers never open the catalog (a SQLite one stays on the driver's disk): a question waits in
 the run's `Desk` actor until the driver's `Answers` thread replies from the driver's catalog.
@@ -15,6 +16,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from picfind.catalogs.known import KnownContents
+from picfind.records import owner
 
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
@@ -64,15 +66,22 @@ class Desk:
             self.pending.pop(number).set_result(answer)
 
 
-def asking(ray, desk, topic: str) -> KnownContents:
-    """A worker's view of what the catalog has (`VECTORS`, or an analysis kind): each content
-    not yet known is asked about once, through the desk."""
+def asking(ray, desk, topic: str, ask: bool = True) -> KnownContents:
+    """A worker's view of what the catalog has (`VECTORS`, or an analysis kind): the contents not
+    yet known are asked about through the desk, a batch's at once (`KnownContents.among`). With
+    `ask` False (a first run: no vector of the model in the catalog) nothing is asked: only the
+    run's own contents can have one, and its claim book keeps each from being embedded twice."""
+    if not ask:
+        return KnownContents(lambda keys: set())
     return KnownContents(lambda keys: set(ray.get(desk.ask.remote(topic, keys))))
 
 
-def stored_keys(ray, desk, content_hash: str) -> list[str]:
-    """A known video's kept frames' keys, as the catalog stores them."""
-    return ray.get(desk.ask.remote(FRAMES, [content_hash]))
+def stored_keys(ray, desk, content_hashes: list[str]) -> dict[str, list[str]]:
+    """Known videos' kept frames' keys, as the catalog stores them, by video: one question."""
+    keys: dict[str, list[str]] = {h: [] for h in content_hashes}
+    for key in ray.get(desk.ask.remote(FRAMES, content_hashes)):
+        keys[owner(key)].append(key)
+    return keys
 
 
 class Answers(threading.Thread):
@@ -97,7 +106,7 @@ class Answers(threading.Thread):
     def reply(self, topic: str, keys: list[str]) -> list[str] | str:
         try:
             if topic == FRAMES:
-                return self.catalog.frame_keys(self.model, keys[0])
+                return [k for h in keys for k in self.catalog.frame_keys(self.model, h)]
             seen = self.known if topic == VECTORS else self.done[topic]
             return seen.among(keys) if isinstance(seen, KnownContents) else [k for k in keys if k in seen]
         except Exception as e:  # noqa: BLE001 - the worker's file is skipped with this line, the run goes on

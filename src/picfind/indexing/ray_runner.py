@@ -9,12 +9,13 @@ CPUs (a GPU actor has its share of the node's), embeds it (and runs the analyses
 on contents they have not seen yet, from the same decode) and sends back vectors, image sizes,
 thumbnail JPEGs and the analyses' results (texts, face boxes, vectors and small crops), never pixels.
 Whether a content already has a vector, or an analysis's result, an actor asks the driver about
-the contents it meets (`ray_questions.py`), as the local runner's readers ask the catalog; a
-known video that an analysis has not seen gets its kept frames analysed onto the frame keys
-stored then, with no encoder run. Before embedding, an actor claims its batch's contents twice over:
-from the run's `ClaimBook` actor, so copies of one picture that land in different batches are
-embedded once, then through the catalog's own `claims()` (the same call the local indexer
-makes), so a Ray run and other indexers on a shared catalog never embed one content twice.
+the contents it meets, once per batch after hashing its files (`ray_questions.py`), as the local
+runner's readers ask the catalog; a known video that an analysis has not seen gets its kept
+frames analysed onto the frame keys stored then, with no encoder run. Before embedding, an actor
+claims its batch's contents twice over: from the run's `ClaimBook` actor, so copies of one
+picture that land in different batches are embedded once, then through the catalog's own
+`claims()` (the same call the local indexer makes), so a Ray run and other indexers on a
+shared catalog never embed one content twice.
 
 Every node must see the files at the same paths (a shared mount) and have the model installed:
 a file a worker cannot read is skipped with its reason and the node's name. With no ADDRESS a
@@ -33,6 +34,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from hashlib import blake2b
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,11 +51,15 @@ from picfind.indexing.stages import (
     Task,
     Writer,
     auto_workers,
+    begin,
+    finish,
     indexed_file,
-    read_file,
+    reading,
+    unexpected,
 )
 from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames, stored_frames
 from picfind.media.decode import Meta
+from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.bundle import Bundle
 from picfind.models.encoder import Encoder, available_device
@@ -64,6 +70,7 @@ if TYPE_CHECKING:
     from picfind.catalogs.protocol import Claims
 
 COLUMNS = ("path", "root_id", "size", "mtime_ns")
+HELD_BYTES = 256 << 20  # a batch's pictures wait in memory from hashing to decoding: past this, in parts
 
 
 class ClaimBook:
@@ -81,7 +88,7 @@ class EmbedWorker:
     """One actor of the pool: one model session, kept for the whole run."""
 
     def __init__(self, bundle: str, desk, options: IndexOptions, claims: Claims, book, threads: int,
-                 analyses: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
+                 analyses: list[tuple[str, str]] = (), first_run: bool = False) -> None:  # type: ignore[assignment]
         import ray
 
         self.ray, self.book, self.desk = ray, book, desk
@@ -90,7 +97,7 @@ class EmbedWorker:
         self.encoder = Encoder(self.bundle, threads=threads, spinning=False)
         self.device = self.encoder.active_device  # what the report says: a GPU actor may fall back to its CPU
         self.readers = ThreadPoolExecutor(threads) if threads > 1 else None  # decoding feeds the encoder
-        self.known = asking(ray, desk, VECTORS)  # the driver answers about the contents met
+        self.known = asking(ray, desk, VECTORS, ask=not first_run)  # the driver answers about the contents met
         # one thread a reader, as the local runner's: the read threads already use the CPUs
         self.analyses = [make_analysis(kind, model, 1 if self.readers else threads) for kind, model in analyses]
         self.done: Done = {kind: asking(ray, desk, kind) for kind, _ in analyses}  # grows: a copy is analysed once
@@ -100,7 +107,7 @@ class EmbedWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
-        results = list((self.readers.map if self.readers else map)(self._read, tasks))
+        results, known = self._read(tasks)
         first: dict[str, ReadResult] = {}  # one model run per content in the batch
         for r in results:
             if r.pixels is not None or r.candidates is not None:
@@ -108,7 +115,8 @@ class EmbedWorker:
         batch_key = blake2b(b"\0".join(batch["path"]), digest_size=16).hexdigest()
         ours = self.ray.get(self.book.claim.remote(batch_key, list(first)))  # this batch's, in the run
         # known videos read for an analysis only: their stored frames are analysed, nothing embedded
-        stale = {h for h in ours if first[h].candidates is not None and h in self.known}
+        stale = {h for h in ours if first[h].candidates is not None and h in known}
+        stored = stored_keys(self.ray, self.desk, sorted(stale)) if stale else {}
         fresh = [h for h in ours if h not in stale]
         mine = self.claims.claim(self.bundle.name, fresh) if fresh else set()  # no other indexer's
         todo = [r for h, r in first.items() if h in mine and r.pixels is not None]
@@ -121,7 +129,7 @@ class EmbedWorker:
             if r.candidates is None or h not in mine and h not in stale:
                 continue
             if h in stale:
-                kept = stored_frames(r.candidates, stored_keys(self.ray, self.desk, h))
+                kept = stored_frames(r.candidates, stored.get(h, []))
             else:
                 embedded, runs[h] = self._moments(r, len(batch["path"]))
                 moments[h] = [(m.key(h), m.vector, m.thumb or b"") for m in embedded]
@@ -162,11 +170,45 @@ class EmbedWorker:
         return embed_moments(self.encoder.encode_images, self.bundle.preprocessing, r.candidates or [],
                              r.duration or 0.0, batch_size)
 
-    def _read(self, task: Task) -> ReadResult:
-        result = read_file(task, self.known, self.bundle.preprocessing, self.options, self.analyses, self.done)
-        for kind in result.results:
-            self.done[kind].add(result.content_hash)  # a copy later in the run is not analysed again
-        return result
+    def _read(self, tasks: list[Task]) -> tuple[list[ReadResult], set[str]]:
+        """The batch's files read and hashed, then one question to the driver about all their
+        contents (and one per analysis), then decoded where that is needed: a question is a Ray
+        round trip. Also the contents found to have a vector."""
+        results: list[ReadResult] = []
+        known: set[str] = set()
+        each = self.readers.map if self.readers else map
+        for part in _parts(tasks):
+            steps = [reading(t, self.bundle.preprocessing, self.options, self.analyses) for t in part]
+            hashed = list(each(begin, steps))
+            digests = [h for h in hashed if isinstance(h, str)]
+            try:
+                known |= set(self.known.among(digests))
+                asked = (known, {kind: set(seen.among(digests)) for kind, seen in self.done.items()})
+            except Exception as e:  # noqa: BLE001 - the driver could not answer: each file's skip says why
+                for step in steps:
+                    step.close()  # a video's file
+                results += [ReadResult(t, skip=unexpected(e)) if isinstance(h, str) else h
+                            for t, h in zip(part, hashed)]
+                continue
+            for result in each(finish, steps, hashed, repeat(asked)):
+                for kind in result.results:
+                    self.done[kind].add(result.content_hash)  # a copy later in the run is not analysed again
+                results.append(result)
+        return results, known
+
+
+def _parts(tasks: list[Task]) -> list[list[Task]]:
+    """The batch in parts of at most `HELD_BYTES` of pictures (videos are streamed), each at least one file."""
+    parts: list[list[Task]] = [[]]
+    held = 0
+    for task in tasks:
+        size = 0 if is_video(task.path) else task.size
+        if parts[-1] and held + size > HELD_BYTES:
+            parts.append([])
+            held = 0
+        parts[-1].append(task)
+        held += size
+    return parts
 
 
 def _position(value: float | None) -> float:
@@ -273,6 +315,7 @@ class RayStages:
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
         book = ray.remote(num_cpus=0)(ClaimBook).remote()
         desk = ray.remote(num_cpus=0)(Desk).remote()
+        first_run = not writer.catalog.count_vectors(self.bundle.name)  # only what the run embeds can be known
         answers = Answers(ray, desk, writer.catalog, self.bundle.name, known, writer.done)
         answers.start()
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
@@ -282,7 +325,8 @@ class RayStages:
                             fn_constructor_kwargs={"bundle": str(self.bundle.path), "desk": desk,
                                                    "options": self.options, "claims": writer.catalog.claims(),
                                                    "book": book, "threads": threads,
-                                                   "analyses": [(a.kind, a.model) for a in writer.analyses.values()]})
+                                                   "analyses": [(a.kind, a.model) for a in writer.analyses.values()],
+                                                   "first_run": first_run})
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
                 for i in range(len(batch["path"])):

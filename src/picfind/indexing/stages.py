@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -117,13 +118,48 @@ def needed(analyses: list[Analysis], done: Done, key: str) -> list[Analysis]:
     return [a for a in analyses if key not in done.get(a.kind, ())]
 
 
-def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing, options: IndexOptions,
+def read_file(task: Task, known: Container[str], prep: Preprocessing, options: IndexOptions,
               analyses: list[Analysis] = (), done: Done | None = None) -> ReadResult:  # type: ignore[assignment]
     """The read stage, on whichever machine runs it: read the file once, hash it, and only when
     that content is not in `known`, decode and preprocess it (and keep a small image to make its
     thumbnail from); also run each analysis (OCR, faces) that has not seen this content (`done`),
     from the same decode. Pure: no catalog, no encoder, so a cluster worker can run it."""
-    done = done or {}
+    steps = reading(task, prep, options, analyses)
+    return finish(steps, begin(steps), (known, done or {}))
+
+
+Asked = tuple[Container[str], Done]  # what is known of the contents met: those with a vector, each analysis's
+Reading = Generator[str, Asked, ReadResult]
+Sent = TypeVar("Sent")
+Returned = TypeVar("Returned")
+
+
+def begin(steps: Reading) -> str | ReadResult:
+    """A reading run up to its content's hash; its result when the file was skipped before that."""
+    try:
+        return next(steps)
+    except StopIteration as end:
+        return end.value
+
+
+def finish(steps: Reading, hashed: str | ReadResult, asked: Asked) -> ReadResult:
+    """A reading begun (`hashed`: what `begin` gave) run to its end with what is known."""
+    return hashed if isinstance(hashed, ReadResult) else resume(steps, asked)
+
+
+def resume(steps: Generator[object, Sent, Returned], answer: Sent) -> Returned:
+    """A generator that waits once for `answer`, run to its end: its return value."""
+    try:
+        steps.send(answer)
+    except StopIteration as end:
+        return end.value
+    raise RuntimeError("a reading waits once")
+
+
+def reading(task: Task, prep: Preprocessing, options: IndexOptions, analyses: list[Analysis] = ()) -> Reading:  # type: ignore[assignment]
+    """`read_file` in two steps, so that a Ray worker asks about a whole batch's contents at once:
+    it yields the content's hash once the file is read (a video's stays open), is sent what is
+    known (`Asked`), and returns the result. A file skipped before it is hashed yields nothing."""
     try:
         if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
             raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
@@ -131,12 +167,15 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
             _check_raw_support()
         if is_video(task.path):
             side = max((a.min_side for a in analyses), default=0)
-            v = read_video(task, known, prep, options.max_pixels, options.thumbnails, side,
-                           lambda digest: bool(needed(analyses, done, digest)))
+            with closing(read_video(task, prep, options.max_pixels, options.thumbnails, side)) as video:
+                digest = next(video)
+                known, done = yield digest
+                wanted = needed(analyses, done, digest)
+                v = resume(video, (digest in known, bool(wanted)))
             # the video's own content is recorded as analysed (its kept frames are analysed where
             # they are embedded, `analyse_moments`), so a re-scan does not read it again
             return ReadResult(task, v.content_hash, v.meta, duration=v.duration, candidates=v.candidates,
-                              results={a.kind: a.empty() for a in needed(analyses, done, v.content_hash)})
+                              results={a.kind: a.empty() for a in wanted})
         if task.size > MAX_FILE_BYTES:
             raise SkipFile("file too large", f"{task.size / 2**20:.0f} MiB")
         try:
@@ -151,6 +190,7 @@ def read_file(task: Task, known: set[str] | frozenset[str], prep: Preprocessing,
         except OSError as e:
             raise SkipFile("unreadable", e.strerror or str(e)) from None
         digest = content_hash(data)
+        known, done = yield digest
         wanted = needed(analyses, done, digest)
         if digest in known and not wanted:
             try:

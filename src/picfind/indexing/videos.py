@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -83,11 +83,13 @@ def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preprocessing, max_pixels: int,
-               thumbnails: bool, frame_side: int = 0, wants: Callable[[str], bool] = lambda digest: False) -> VideoRead:
-    """The read stage for a video: hash it; a content not in `known` gets its candidate frames.
-    A content some analysis `wants` gets them too (known or not: its kept frames are analysed
-    after embedding), each with its frame decoded to `frame_side` on the shorter side."""
+def read_video(task: FileStat, prep: Preprocessing, max_pixels: int, thumbnails: bool,
+               frame_side: int = 0) -> Generator[str, tuple[bool, bool], VideoRead]:
+    """The read stage for a video, in two steps as `stages.reading`: it yields the content's hash
+    (the file stays open) and is sent whether that content has a vector and whether an analysis
+    wants it. A content without a vector gets its candidate frames; one an analysis wants gets
+    them too (known or not: its kept frames are analysed after embedding), each with its frame
+    decoded to `frame_side` on the shorter side."""
     if task.size > MAX_VIDEO_BYTES:
         raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
     if not supported():
@@ -97,8 +99,9 @@ def read_video(task: FileStat, known: set[str] | frozenset[str], prep: Preproces
             digest = stream_hash(f)
         except OSError as e:
             raise SkipFile("unreadable", e.strerror or str(e)) from None
-        analysed = frame_side > 0 and wants(digest)
-        if digest in known and not analysed:
+        known, wanted = yield digest
+        analysed = frame_side > 0 and wanted
+        if known and not analysed:
             info = probe(f, max_pixels)
             _not_live(task.path, info.duration)
             return VideoRead(digest, _meta(info), info.duration)
