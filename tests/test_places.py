@@ -221,10 +221,10 @@ def test_a_sqlite_catalog_from_before_places_gets_positions_without_re_embedding
     steps = MIGRATIONS.index(next(m for m in MIGRATIONS if "place_key" in m))
     run("index", str(travels), db=str(db))
     con = sqlite3.connect(db)  # the same catalog as the schema before places left it
-    con.execute("DROP INDEX files_lat")
+    drop_later_tables(con, steps)  # first: later triggers name the columns dropped here
+    con.execute("DROP INDEX IF EXISTS files_lat")
     for column in ("lat", "lon", "city", "region", "country", "place_key", "duration"):  # duration: videos, later
         con.execute(f"ALTER TABLE files DROP COLUMN {column}")
-    drop_later_tables(con, steps)
     con.execute(f"PRAGMA user_version = {steps}")
     con.commit()
     con.close()
