@@ -1,27 +1,47 @@
-"""`status` reads the counts its triggers keep (`catalogs/sqlite/tallies.py`): after every kind
-of change an index run, a watcher or a prune makes, they equal what counting the whole tables says,
-and reading them costs the same few steps whatever the catalog's size."""
+"""`status` reads the counts its triggers keep (`catalogs/sqlite/tallies.py`,
+`catalogs/postgres/tallies.py`): after every kind of change an index run, a watcher or a prune
+makes, they equal what counting the whole tables says, and reading them costs the same few steps
+whatever the catalog's size."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
+import pytest
 
+from picfind.catalogs.postgres.catalog import PgCatalog
+from picfind.catalogs.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from picfind.catalogs.sqlite.catalog import Catalog
 from picfind.catalogs.sqlite.schema import MIGRATIONS
 from picfind.records import FIRST_PHOTO_YEAR, IndexedFile, SkippedFile, frame_key
 
-OWNER = "CASE WHEN instr(e.content_hash, '@') > 0 THEN substr(e.content_hash, 1, instr(e.content_hash, '@') - 1) " \
-        "ELSE e.content_hash END"
-HELD = f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {OWNER} AND f.status = 'ok')"
+# a vector's content (a video's frames belong to the video): SQLite computes it, PostgreSQL stores it
+OWNERS = {Catalog: "CASE WHEN instr(e.content_hash, '@') > 0 "
+                   "THEN substr(e.content_hash, 1, instr(e.content_hash, '@') - 1) ELSE e.content_hash END",
+          PgCatalog: "e.owner"}
 
 
-def counted(db: sqlite3.Connection, model: str) -> dict:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog | PgCatalog]:
+    cat = Catalog(tmp_path / "c.db") if request.param == "sqlite" else PgCatalog(request.getfixturevalue("pg_url"))
+    yield cat
+    cat.close()
+
+
+def counted(cat: Catalog | PgCatalog, model: str) -> dict:
     """What `status` showed when it counted whole tables (the code before the tallies)."""
-    q = db.execute
+    owner = OWNERS[type(cat)]
+    held = f"EXISTS (SELECT 1 FROM files f WHERE f.content_hash = {owner} AND f.status = 'ok')"
+    frame = f"e.content_hash <> {owner}"
+    mark = "%s" if isinstance(cat, PgCatalog) else "?"
+
+    def q(query: str, params: tuple = ()):
+        return cat.db.execute(query.replace("?", mark), params)
     ok, contents = q("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'").fetchone()
     pictures, videos = q("SELECT count(DISTINCT CASE WHEN duration IS NULL THEN content_hash END), "
                          "count(DISTINCT CASE WHEN duration IS NOT NULL THEN content_hash END) "
@@ -29,9 +49,9 @@ def counted(db: sqlite3.Connection, model: str) -> dict:
     return {
         "files_seen": q("SELECT count(*) FROM files").fetchone()[0],
         "images_indexed": ok, "unique_contents": contents, "pictures": pictures, "videos": videos,
-        "embedded_with_model": q(f"SELECT count(DISTINCT {OWNER}) FROM embeddings e WHERE model = ? AND {HELD}",
+        "embedded_with_model": q(f"SELECT count(DISTINCT {owner}) FROM embeddings e WHERE model = ? AND {held}",
                                  (model,)).fetchone()[0],
-        "moments": q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND instr(e.content_hash, '@') > 0 AND {HELD}",
+        "moments": q(f"SELECT count(*) FROM embeddings e WHERE model = ? AND {frame} AND {held}",
                      (model,)).fetchone()[0],
         "with_position": q("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL").fetchone()[0],
         f"dates_before_{FIRST_PHOTO_YEAR}": q("SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < ?",
@@ -40,14 +60,14 @@ def counted(db: sqlite3.Connection, model: str) -> dict:
     }
 
 
-def shown(cat: Catalog, model: str) -> dict:
+def shown(cat: Catalog | PgCatalog, model: str) -> dict:
     stats = cat.stats(model)
-    return {k: stats[k] for k in counted(cat.db, model)}
+    return {k: stats[k] for k in counted(cat, model)}
 
 
-def test_the_kept_counts_follow_every_change_a_run_makes(tmp_path: Path) -> None:
+def test_the_kept_counts_follow_every_change_a_run_makes(catalog: Catalog | PgCatalog, tmp_path: Path) -> None:
     rnd = random.Random(5)
-    cat = Catalog(tmp_path / "c.db")
+    cat = catalog
     root = cat.add_root(str(tmp_path), ["jpg", "mp4"], [])
     other = cat.add_root(str(tmp_path / "other"), ["jpg"], [])
     v = np.ones(4, np.float32)
@@ -102,11 +122,11 @@ def test_the_kept_counts_follow_every_change_a_run_makes(tmp_path: Path) -> None
     for i in range(300):
         step(i)
         for model in ("m", "n"):
-            assert shown(cat, model) == counted(cat.db, model), f"after step {i}"
+            assert shown(cat, model) == counted(cat, model), f"after step {i}"
     assert shown(cat, "m")["videos"] > 0 and shown(cat, "m")["moments"] > 0 and shown(cat, "n")["embedded_with_model"]
 
     assert cat.remove_root(str(tmp_path)) > 0  # its files go with it (those under other/ stay, in its root)
-    assert shown(cat, "m") == counted(cat.db, "m")
+    assert shown(cat, "m") == counted(cat, "m")
 
 
 def test_a_catalog_from_before_gets_its_counts_when_it_opens(tmp_path: Path) -> None:
@@ -127,5 +147,5 @@ def test_a_catalog_from_before_gets_its_counts_when_it_opens(tmp_path: Path) -> 
     con.commit()
     con.close()
     cat = Catalog(db)
-    assert shown(cat, "m") == counted(cat.db, "m")
+    assert shown(cat, "m") == counted(cat, "m")
     assert (cat.stats("m")["unique_contents"], cat.stats("m")["moments"]) == (3, 2)

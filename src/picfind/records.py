@@ -162,15 +162,6 @@ class SkippedFile(FileStat):
     detail: str = ""
 
 
-EARLY_SQL = f"SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < '{FIRST_PHOTO_YEAR:04d}'"
-
-
-# What the catalog holds, as status, the shell and the page count it: distinct pictures (copies
-# once), distinct videos, and the videos' moments (kept frames) searched with the model.
-KINDS_SQL = ("SELECT count(DISTINCT CASE WHEN duration IS NULL THEN content_hash END), "
-             "count(DISTINCT CASE WHEN duration IS NOT NULL THEN content_hash END) FROM files WHERE status = 'ok'")
-
-
 def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
              offline: list[dict], positioned: int = 0, early: int = 0, kinds: tuple[int, int, int] = (0, 0, 0)) -> dict:
     """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents;
@@ -191,6 +182,16 @@ def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dic
         "skipped_by_reason": by_reason,
         "offline": offline,
     }
+
+
+def stats_of_tallies(t: dict[str, int], model: str, offline: list[dict]) -> dict:
+    """What `status` shows, from the counts a catalog's triggers keep (key -> n, as the tallies
+    modules of both catalogs name them)."""
+    by_reason = dict(sorted(((k.removeprefix("skipped:"), n) for k, n in t.items() if k.startswith("skipped:")),
+                            key=lambda kv: -kv[1]))
+    return stats_of(t.get("files", 0), (t.get("ok", 0), t.get("contents", 0)), t.get(f"embedded:{model}", 0),
+                    by_reason, offline, t.get("positioned", 0), t.get("early", 0),
+                    (t.get("pictures", 0), t.get("videos", 0), t.get(f"moments:{model}", 0)))
 
 
 def under_paths(paths: list[str], mark: str, chunk: int = 100) -> Iterator[tuple[str, list[bytes]]]:
