@@ -8,19 +8,21 @@ and moments:<model> per content held by at least one indexed file.
 
 Why not the SQLite design (one row per count, updated by each change): on a shared server several
 clients write at once, and a row every writer updates is a lock each one waits on until the
-others commit. And a content's counts depend on other rows that concurrent transactions cannot
-see (two clients indexing two copies of one new picture would each count it). So writers only
-ever insert, and never wait for each other:
+others commit. And a content's counts depend on rows that concurrent transactions cannot see: two
+clients writing two copies of one new picture, or one video's frames in two slices (`writers.py`),
+would each count it. Locking each content instead costs a lock-table slot per content until
+commit (PostgreSQL holds about 64 a connection; a batch of 20,000 files would run out). So
+writers only ever insert, and never wait for each other:
 
-* Statement-level triggers (their transition tables) add one row per changed count and
-  statement to `tallies` (key, delta); the per-file counts are exact sums of those deltas.
-* For contents they only note which changed (`tallies_touched`). One folder at a time (an advisory
-  lock tried, never waited on; `fold()` after each batch) recomputes those contents from what is
-  committed, from the `tallies_counted` rows it kept for them (their last counted share), and
-  folds every delta into one row per key. What it reads is one snapshot, so a change committed
-  after it is still in the queue for the next fold.
-* `READ` is `tallies` plus what the contents still in the queue add: exact at its snapshot,
-  read-only (a user without write rights can run `status`), and a few rows once folded.
+* Statement-level triggers (their transition tables) insert each statement's per-file deltas
+  into `tallies` (key, n): exact sums, whoever commits first.
+* For contents they only queue the hashes that changed (`tallies_touched`). One folder at a time
+  (an advisory lock tried, never waited on: `FOLD`, after each batch, prune and root removal)
+  takes the queue, recounts those contents from what is committed, records each one's share in
+  `tallies_counted` and adds the difference, and folds every delta into one row per key. A
+  change committed after it took the queue is still queued, so the next fold sees it.
+* `READ` is `tallies` plus what the contents still queued change: exact at its snapshot,
+  read-only (a user without write rights can run `status`), a few rows once folded.
 """
 
 from __future__ import annotations
@@ -132,5 +134,6 @@ END $$;
 _QUEUE = "ARRAY(SELECT DISTINCT content_hash FROM tallies_touched)"
 READ = f"""SELECT key, sum(n)::bigint FROM (SELECT key, n FROM tallies
     UNION ALL SELECT share_key, share_n FROM tallies_shares({_QUEUE})
-    UNION ALL SELECT key, -n FROM tallies_counted WHERE content_hash = ANY({_QUEUE})) t GROUP BY key HAVING sum(n) <> 0"""
+    UNION ALL SELECT key, -n FROM tallies_counted WHERE content_hash = ANY({_QUEUE})
+) t GROUP BY key HAVING sum(n) <> 0"""
 FOLD = "SELECT tallies_fold()"
