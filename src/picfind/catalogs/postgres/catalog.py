@@ -63,7 +63,7 @@ from picfind.records import (
     owner,
     place_fields,
     place_values,
-    stats_of_tallies,
+    stats_of,
     under_paths,
     when_text,
 )
@@ -366,7 +366,7 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
     # status
     def stats(self, model: str) -> dict:
         """From the counts the triggers keep (`picfind.catalogs.postgres.tallies`): a few rows at any size."""
-        return stats_of_tallies(dict(self._run(tallies.READ)), model, self.offline_places())
+        return stats_of(dict(self._run(tallies.READ)), model, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

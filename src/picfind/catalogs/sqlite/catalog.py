@@ -38,7 +38,7 @@ from picfind.records import (
     owner,
     place_fields,
     place_values,
-    stats_of_tallies,
+    stats_of,
     under_paths,
 )
 
@@ -358,7 +358,7 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
     def stats(self, model: str) -> dict:
         """From the counts the triggers keep (`tallies`): a few rows at any size."""
         t = dict(self.db.execute("SELECT key, n FROM tallies WHERE n <> 0"))
-        return stats_of_tallies(t, model, self.offline_places())
+        return stats_of(t, model, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
