@@ -162,31 +162,24 @@ class SkippedFile(FileStat):
     detail: str = ""
 
 
-EARLY_SQL = f"SELECT count(*) FROM files WHERE status = 'ok' AND taken_at < '{FIRST_PHOTO_YEAR:04d}'"
-
-
-# What the catalog holds, as status, the shell and the page count it: distinct pictures (copies
-# once), distinct videos, and the videos' moments (kept frames) searched with the model.
-KINDS_SQL = ("SELECT count(DISTINCT CASE WHEN duration IS NULL THEN content_hash END), "
-             "count(DISTINCT CASE WHEN duration IS NOT NULL THEN content_hash END) FROM files WHERE status = 'ok'")
-
-
-def stats_of(files_seen: int, ok: tuple[int, int], embedded: int, by_reason: dict[str, int],
-             offline: list[dict], positioned: int = 0, early: int = 0, kinds: tuple[int, int, int] = (0, 0, 0)) -> dict:
-    """What `status` shows, from any catalog's counts (`ok`: indexed files, distinct contents;
-    `positioned`: those with a GPS position; `early`: those whose capture time is before
-    FIRST_PHOTO_YEAR, surely a clock never set; `kinds`: pictures, videos, moments)."""
+def stats_of(t: dict[str, int], model: str, offline: list[dict]) -> dict:
+    """What `status` shows, from the counts either catalog's triggers keep (key -> n, as both
+    tallies modules define them: `positioned`, indexed files with a GPS position; `early`, those
+    whose capture time is before FIRST_PHOTO_YEAR, surely a clock never set)."""
+    by_reason = dict(sorted(((k.removeprefix("skipped:"), n) for k, n in t.items() if k.startswith("skipped:")),
+                            key=lambda kv: -kv[1]))
+    ok, contents = t.get("ok", 0), t.get("contents", 0)
     return {
-        f"dates_before_{FIRST_PHOTO_YEAR}": early,
-        "pictures": kinds[0],
-        "videos": kinds[1],
-        "moments": kinds[2],
-        "files_seen": files_seen,
-        "images_indexed": ok[0],  # indexed files, videos and copies included (the name is older than videos)
-        "unique_contents": ok[1],
-        "duplicate_copies": ok[0] - ok[1],
-        "embedded_with_model": embedded,
-        "with_position": positioned,  # indexed files whose EXIF holds a GPS position
+        f"dates_before_{FIRST_PHOTO_YEAR}": t.get("early", 0),
+        "pictures": t.get("pictures", 0),
+        "videos": t.get("videos", 0),
+        "moments": t.get(f"moments:{model}", 0),
+        "files_seen": t.get("files", 0),
+        "images_indexed": ok,  # indexed files, videos and copies included (the name is older than videos)
+        "unique_contents": contents,
+        "duplicate_copies": ok - contents,
+        "embedded_with_model": t.get(f"embedded:{model}", 0),
+        "with_position": t.get("positioned", 0),
         "skipped": sum(by_reason.values()),
         "skipped_by_reason": by_reason,
         "offline": offline,

@@ -42,6 +42,7 @@ from picfind.catalogs.analyses import AnalysisStores
 from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.known import KnownContents
 from picfind.catalogs.lock import Waiting
+from picfind.catalogs.postgres import tallies
 from picfind.catalogs.postgres.roots import PgRoots
 from picfind.catalogs.postgres.schema import connect, redact
 from picfind.catalogs.postgres.search import WHEN, PgSearcher, pg_condition
@@ -52,8 +53,6 @@ from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
 from picfind.filters import Filter
 from picfind.records import (
-    EARLY_SQL,
-    KINDS_SQL,
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
@@ -263,6 +262,7 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
             with self.thumbnails.lock:  # not written: keep them for the next batch
                 self.thumbnails.pending.update(thumbs)
             raise
+        self._run(tallies.FOLD)
 
     @staticmethod
     def _write_files(cur: psycopg.Cursor, indexed: list[IndexedFile], skipped: list[SkippedFile],
@@ -319,6 +319,7 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
             else:  # the texts of these contents and of their frames, by key
                 cur.execute(f"DELETE FROM ocr_texts t WHERE t.content_hash = ANY(%s) AND "
                             f"{orphan.format(t='split_part(t.content_hash, %s, 1)')}", (sorted({*gone, *scope}), "@"))
+        self._run(tallies.FOLD)
         return sorted(set(gone))
 
     # reading
@@ -364,17 +365,8 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
 
     # status
     def stats(self, model: str) -> dict:
-        by_reason = dict(self._run("SELECT reason, count(*) FROM files WHERE status = 'skipped' "
-                                   "GROUP BY reason ORDER BY count(*) DESC"))
-        ok = self._one("SELECT count(*), count(DISTINCT content_hash) FROM files WHERE status = 'ok'")
-        embedded = self._one("SELECT count(DISTINCT owner) FROM embeddings e WHERE model = %s AND EXISTS "
-                             "(SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')", (model,))[0]
-        positioned = self._one("SELECT count(*) FROM files WHERE status = 'ok' AND lat IS NOT NULL")[0]
-        moments = self._one("SELECT count(*) FROM embeddings e WHERE model = %s AND e.owner <> e.content_hash AND "
-                            "EXISTS (SELECT 1 FROM files f WHERE f.content_hash = e.owner AND f.status = 'ok')",
-                            (model,))[0]
-        return stats_of(self._one("SELECT count(*) FROM files")[0], ok, embedded, by_reason, self.offline_places(),
-                        positioned, self._one(EARLY_SQL)[0], (*self._one(KINDS_SQL), moments))
+        """From the counts the triggers keep (`picfind.catalogs.postgres.tallies`): a few rows at any size."""
+        return stats_of(dict(self._run(tallies.READ)), model, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 
 import psycopg
 
+from picfind.catalogs.postgres.tallies import FOLD
 from picfind.records import Root, fs
 
 
@@ -72,4 +73,5 @@ class PgRoots:
             _reown(cur, leaving=row[0])  # files also under another root go to it
             n = cur.execute("DELETE FROM files WHERE root_id = %s", (row[0],)).rowcount
             cur.execute("DELETE FROM roots WHERE id = %s", (row[0],))
+        self._run(FOLD)
         return n

@@ -21,6 +21,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from picfind.catalogs.postgres.search import EF_SEARCH
+from picfind.catalogs.postgres.tallies import MIGRATION as PGTALLIES_MIGRATION
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
 from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
 from picfind.records import CatalogError
@@ -157,6 +158,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     UPDATE roots SET extensions = '{json.dumps(list(EXTENSIONS))}'
         WHERE extensions = '{json.dumps(list(WITH_VIDEOS_V2))}';
     """),
+    # the counts `status` shows, kept by triggers (`picfind.catalogs.postgres.tallies`), counted once here
+    ("m008_tallies", PGTALLIES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

@@ -358,11 +358,7 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
     def stats(self, model: str) -> dict:
         """From the counts the triggers keep (`tallies`): a few rows at any size."""
         t = dict(self.db.execute("SELECT key, n FROM tallies WHERE n <> 0"))
-        by_reason = dict(sorted(((k.removeprefix("skipped:"), n) for k, n in t.items() if k.startswith("skipped:")),
-                                key=lambda kv: -kv[1]))
-        return stats_of(t.get("files", 0), (t.get("ok", 0), t.get("contents", 0)), t.get(f"embedded:{model}", 0),
-                        by_reason, self.offline_places(), t.get("positioned", 0), t.get("early", 0),
-                        (t.get("pictures", 0), t.get("videos", 0), t.get(f"moments:{model}", 0)))
+        return stats_of(t, model, self.offline_places())
 
     def skipped_files(self) -> list[dict]:
         rows = self.db.execute("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
