@@ -183,7 +183,7 @@ def per_change(row: dict, base: Path, bundle: Path, model: str, n: int, qs: np.n
         (root_id,) = lib.catalog.db.execute("SELECT id FROM roots").fetchone()
         for i, folder in enumerate((f"{tag}warm", f"{tag}new")):  # the first loads the model: a watcher has
             new = new_pictures(root / folder, 10, seed=1000 + i + 10 * len(tag))  # never seen before
-            report, took = timed(lambda new=new: lib._index_roots(lib.catalog.roots(), None, scope={root_id: new}))
+            report, took = timed(lambda new=new: lib._index_roots(lib.catalog.roots(), [], scope={root_id: new}))
             assert report.embedded == 10, report
         row["watch_batch_10_s"] = took
         size = lib.bundle.preprocessing.size  # the encoder's share: 10 pictures through it
@@ -270,8 +270,9 @@ def main() -> None:
     model = json.loads((bundle / "manifest.json").read_text())["name"]
     if args.reuse:
         base, n = Path(args.reuse), int(args.sizes)
-        for i in range(0, n, 10):  # the tenth the first run removed from the catalog goes from the disk too
-            path_of(base / "photos", i).unlink(missing_ok=True)
+        if EmbeddedCatalog(base / "catalog.db").stats("")["files_seen"] < n:  # the first run's deletion ran:
+            for i in range(0, n, 10):  # the tenth it removed from the catalog goes from the disk too
+                path_of(base / "photos", i).unlink(missing_ok=True)
         row = per_change({"n": n, "reused": True}, base, bundle, model, n, queries(200), set(args.skip.split(",")),
                          "again-", 5)
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
