@@ -249,11 +249,15 @@ def test_a_postgresql_catalog_from_before_places_gets_positions_without_re_embed
     with psycopg.connect(pg_url, autocommit=True) as con:  # as the schema before places left it
         con.execute("DROP FUNCTION picfind_km(double precision, double precision, double precision, "
                     "double precision)")
+        con.execute("DROP TABLE faces, faces_read, people")  # and the faces step's
+        tallies = "SELECT oid::regprocedure::text FROM pg_proc WHERE proname LIKE 'tallies%%'"
+        for (fn,) in con.execute(tallies).fetchall():
+            con.execute(f"DROP FUNCTION {fn} CASCADE")  # and the status counts' step (their triggers go too)
+        con.execute("DROP TABLE tallies, tallies_touched, tallies_counted")
         con.execute("ALTER TABLE files DROP COLUMN lat, DROP COLUMN lon, DROP COLUMN city, DROP COLUMN region, "
                     "DROP COLUMN country, DROP COLUMN place_key")
         con.execute("ALTER TABLE files DROP COLUMN duration")  # and the later step's (videos)
         con.execute("ALTER TABLE embeddings DROP COLUMN owner")
-        con.execute("DROP TABLE faces, faces_read, people")  # and the faces step's
         con.execute("DELETE FROM picfind_schema WHERE version >= 3")
     assert found("search", "a shape", "--place", "lyon", db=pg_url) == []
     with psycopg.connect(pg_url, autocommit=True) as con:
