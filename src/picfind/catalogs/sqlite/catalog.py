@@ -356,7 +356,12 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     # status
     def stats(self, model: str) -> dict:
-        """From the counts the triggers keep (`tallies`): a few rows at any size."""
+        """From the counts the triggers keep (`tallies`): a few rows at any size. The first and
+        last rows of the files and vectors are read too, root page to leaf: a damaged table says
+        so here (the whole-table counts it replaced read every page), not at the next search."""
+        for table, key in (("files", "id"), ("embeddings", "content_hash, model")):  # (min/max read an index)
+            for way in ("", " DESC"):
+                self.db.execute(f"SELECT * FROM {table} ORDER BY {key.replace(',', way + ',')}{way} LIMIT 1").fetchone()
         t = dict(self.db.execute("SELECT key, n FROM tallies WHERE n <> 0"))
         return stats_of(t, model, self.offline_places())
 
