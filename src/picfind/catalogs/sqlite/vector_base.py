@@ -4,6 +4,7 @@ keeps for them (`IndexSettings`), and how their files are named (see `vectors.py
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ class IndexSettings:
     dtype: str = "auto"  # hnsw storage: auto (f16 up to AUTO_F16_MAX vectors, i8 above), f32, f16 or i8
     connectivity: int = 0  # hnsw: links per node; 0: auto (16, or 8 in i8: see `concrete`)
     expansion_add: int = 128  # hnsw: candidates while building
-    expansion_search: int = 0  # hnsw: candidates per query; 0: auto (256, or 384 in i8: see `concrete`)
+    expansion_search: int = 0  # hnsw: candidates per query; 0: auto (256, or more in i8: see `concrete`)
     trees: int = 50  # annoy: trees in the forest
     search_k: int = 0  # annoy: nodes inspected per query; 0 = Annoy's default (trees x k)
 
@@ -53,13 +54,16 @@ class IndexSettings:
     def concrete(self, count: int) -> IndexSettings:
         """These settings with `auto` resolved for this many vectors (what an index file is built with).
         int8 is chosen for size, so its graph keeps 8 links a node, not 16: 597 bytes a picture
-        instead of 661 (10M in 6 GB), with a longer search to keep recall@10 at 0.98 after
-        rescoring (benchmarks/scale.py; 200k: 0.983 at 256 candidates, 0.994 at 512)."""
+        instead of 661 (10M in 6 GB). Such a sparse graph needs a longer search as it grows: at
+        3M, recall@10 after rescoring was 0.851 with 384 candidates, 0.939 with 768, 0.957 with
+        1,536 and 0.968 with 3,072, p50 4-14 ms (benchmarks/scale.py); hence 512 candidates per
+        sqrt(n / 200k), at most 4,096."""
         dtype = self.vectors(count)
         small = dtype == "i8"
+        search = min(4096, 512 * math.ceil(math.sqrt(max(count, 1) / 200_000))) if small else 256
         return replace(self, backend=self.resolve(count), dtype=dtype,
                        connectivity=self.connectivity or (8 if small else 16),
-                       expansion_search=self.expansion_search or (384 if small else 256))
+                       expansion_search=self.expansion_search or search)
 
 
 class VectorIndex(ABC):
