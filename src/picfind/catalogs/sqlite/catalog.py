@@ -359,9 +359,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
         """From the counts the triggers keep (`tallies`): a few rows at any size. The first and
         last rows of the files and vectors are read too, root page to leaf: a damaged table says
         so here (the whole-table counts it replaced read every page), not at the next search."""
-        for table, key in (("files", "id"), ("embeddings", "content_hash, model")):  # (min/max read an index)
-            for way in ("", " DESC"):
-                self.db.execute(f"SELECT * FROM {table} ORDER BY {key.replace(',', way + ',')}{way} LIMIT 1").fetchone()
+        for probe in _END_ROWS:
+            self.db.execute(probe).fetchone()
         t = dict(self.db.execute("SELECT key, n FROM tallies WHERE n <> 0"))
         return stats_of(t, model, self.offline_places())
 
@@ -371,6 +370,12 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+
+# The first and last row of each big table, read through the table itself (min/max would read an index).
+_END_ROWS = tuple(f"SELECT * FROM {table} ORDER BY {order} LIMIT 1" for table, order in (
+    ("files", "id"), ("files", "id DESC"),
+    ("embeddings", "content_hash, model"), ("embeddings", "content_hash DESC, model DESC")))
 
 
 def _switch_to_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:

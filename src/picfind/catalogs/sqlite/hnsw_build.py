@@ -50,10 +50,7 @@ def build_hnsw(catalog: Catalog, folder: Path, model: str, settings: IndexSettin
             break
     done = len(index) if index is not None else 0
     since = 0
-    while True:
-        ids, matrix = catalog.vectors_after(model, after, position, CHUNK)
-        if not len(ids):
-            break
+    for ids, matrix in catalog.vector_blocks(model, CHUNK, after, position):
         if index is None:
             index = HnswIndex(HnswIndex.new(matrix.shape[1], settings), position)
         index.add(ids, matrix, progress, done, max(count, done + len(ids)))

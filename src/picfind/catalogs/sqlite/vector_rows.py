@@ -61,9 +61,11 @@ class VectorRows:
             "AND NOT EXISTS (SELECT 1 FROM vector_log n WHERE n.model = l.model AND n.content_hash = l.content_hash "
             "AND n.seq > l.seq AND n.seq <= ?) ORDER BY l.seq LIMIT ?", (after, upto, model, upto, limit)).fetchall())
 
-    def vector_blocks(self, model: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The vectors as they were at the start, a chunk of the log at a time (`vectors_after`)."""
-        upto, after = self.log_position(), 0
+    def vector_blocks(self, model: str, size: int, after: int = 0,
+                      upto: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The vectors as they were at log position `upto` (default: now), ids above `after`, a
+        chunk of the log at a time (`vectors_after`): near-duplicates and the hnsw build walk these."""
+        upto = self.log_position() if upto is None else upto
         while True:
             ids, matrix = self.vectors_after(model, after, upto, size)
             if not len(ids):
