@@ -42,3 +42,9 @@ def owner_sql(column: str) -> str:
     `records.frame_key`) belongs to its video; a picture's content hash to itself."""
     return (f"CASE WHEN instr({column}, '@') > 0 THEN substr({column}, 1, instr({column}, '@') - 1) "
             f"ELSE {column} END")
+
+
+def frames_sql(column: str, content: str) -> str:
+    """SQL for the keys in `column` of a video's kept frames ("<hash>@<start>-<end>", between
+    "<hash>@" and "<hash>A"): a range of the key, so an index on it is walked, not scanned."""
+    return f"({column} > {content} || '@' AND {column} < {content} || 'A')"

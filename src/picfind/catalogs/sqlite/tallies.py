@@ -11,7 +11,7 @@ common ones are plain updates of a few rows by key (an upsert a file cost a dele
 
 from __future__ import annotations
 
-from picfind.catalogs.sqlite.dialect import owner_sql
+from picfind.catalogs.sqlite.dialect import frames_sql, owner_sql
 from picfind.records import FIRST_PHOTO_YEAR
 
 _UPSERT = "ON CONFLICT(key) DO UPDATE SET n = n + excluded.n;"
@@ -19,8 +19,7 @@ _EARLY = f"'{FIRST_PHOTO_YEAR:04d}'"
 
 
 def _frames(h: str) -> str:
-    """The vectors' keys of a video's kept frames ("<hash>@<start>-<end>"), as a range of the key."""
-    return f"(content_hash > {h} || '@' AND content_hash < {h} || 'A')"
+    return frames_sql("content_hash", h)
 
 
 def _held(h: str, extra: str = "") -> str:

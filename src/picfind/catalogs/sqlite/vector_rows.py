@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from picfind.catalogs.sqlite.dialect import sqlite_condition
+from picfind.catalogs.sqlite.dialect import frames_sql, sqlite_condition
 from picfind.filters import Filter
 from picfind.records import frame_span
 
@@ -47,8 +47,8 @@ class VectorRows:
             found.update(h for (h,) in (db or self.db).execute(
                 f"WITH q(h) AS (VALUES {','.join(['(?)'] * len(chunk))}) SELECT h FROM q WHERE "
                 "EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = q.h AND e.model = ?) OR "
-                "EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash > q.h || '@' AND "
-                "e.content_hash < q.h || 'A' AND e.model = ?)", [*chunk, model, model]))
+                f"EXISTS (SELECT 1 FROM embeddings e WHERE {frames_sql('e.content_hash', 'q.h')} AND e.model = ?)",
+                [*chunk, model, model]))
         return found
 
     def vectors_after(self, model: str, after: int, upto: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +125,7 @@ class VectorRows:
                 "SELECT max(l.seq) FROM q CROSS JOIN vector_log l ON l.model = ? AND l.op = 'add' "
                 "AND l.content_hash = q.h GROUP BY l.content_hash UNION ALL "
                 "SELECT max(l.seq) FROM q CROSS JOIN vector_log l ON l.model = ? AND l.op = 'add' "
-                "AND l.content_hash > q.h || '@' AND l.content_hash < q.h || 'A' GROUP BY l.content_hash",
+                f"AND {frames_sql('l.content_hash', 'q.h')} GROUP BY l.content_hash",
                 [*params, model, model])
 
     def ids_matching(self, model: str, where: Filter) -> np.ndarray:
