@@ -83,18 +83,11 @@ def test_a_watch_batch_of_ten_reads_what_it_needs_not_the_library(tmp_path: Path
         assert added < ROWS, f"a batch of 10 new pictures took {added} SQLite steps in a {ROWS}-row catalog"
 
         # a copy of a known picture: found known by its hash, nothing embedded
-        from picfind.catalogs.sqlite import hnsw
-
-        views = hnsw._viewed.cache_info().misses
         (root / "new" / "copy.png").write_bytes(Path(new[0]).read_bytes())
         steps.count = 0
         report = batch([str(root / "new" / "copy.png")])
         assert report.embedded == 0 and report.reused == 1
         assert steps.count < ROWS
-        assert lib.search_vector(lib.catalog.vector_of(MODEL, f"{0:064x}"), n=1)
-        # the batch and the search after it used the file mapped by the first batch: usearch's
-        # view of it walks every node (1.4 s at 3M), so it must not be paid again per change
-        assert hnsw._viewed.cache_info().misses == views
 
         # a deletion: the departed content's vector is pruned, and only its rows are read
         Path(new[1]).unlink()

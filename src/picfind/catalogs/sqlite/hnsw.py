@@ -12,7 +12,6 @@ See `vectors.py` for the other indexes.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -152,24 +151,13 @@ class HnswIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
+        Index = _usearch()
         # Read-only opens map the file: 10M vectors open at once and share the page cache.
-        if writable:
-            index = _usearch().restore(str(path), view=False)
-        else:
-            st = path.stat()
-            index = _viewed(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+        index = Index.restore(str(path), view=not writable)
         if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
             raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
         index.expansion_search = settings.expansion_search
         return cls(index, position_of(path), None if writable else path)
-
-
-@functools.lru_cache(maxsize=2)
-def _viewed(path: str, inode: int, mtime_ns: int, size: int):
-    """A saved graph, mapped once per process while the file stays the same: usearch's view
-    walks every node to place it (1.4 s at 3M), which a watcher paid after every batch and a
-    server at every change. Shared read-only; each `HnswIndex` keeps its own overlay."""
-    return _usearch().restore(path, view=True)
 
 
 def _usearch():
