@@ -284,16 +284,25 @@ def _open_new(path: str, barrier) -> None:
 
 
 def test_two_processes_creating_one_catalog_at_once(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    for attempt in range(12):
+    # Spawned, not forked: a child forked from pytest (whose other threads may hold a lock at the
+    # fork) can hang holding the catalog's write lock, failing the others; and daemons that are
+    # killed when late, or pytest would wait for them at exit.
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(8):
         path = str(tmp_path / f"c{attempt}.db")
         barrier = ctx.Barrier(4)
-        procs = [ctx.Process(target=_open_new, args=(path, barrier)) for _ in range(4)]
+        procs = [ctx.Process(target=_open_new, args=(path, barrier), daemon=True) for _ in range(4)]
         for p in procs:
             p.start()
-        for p in procs:
-            p.join(60)
-        assert [p.exitcode for p in procs] == [0, 0, 0, 0], f"attempt {attempt}"
+        try:
+            for p in procs:
+                p.join(90)
+            assert [p.exitcode for p in procs] == [0, 0, 0, 0], f"attempt {attempt}"
+        finally:
+            for p in procs:
+                if p.exitcode is None:
+                    p.kill()
+                    p.join()
 
 
 def test_roots_remove_during_an_index_run(tmp_path: Path) -> None:
