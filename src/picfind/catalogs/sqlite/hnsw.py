@@ -12,6 +12,8 @@ See `vectors.py` for the other indexes.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +31,15 @@ class HnswIndex(VectorIndex):
     name = "hnsw"
     suffix = "usearch"
 
-    def __init__(self, index, position: int, path: Path | None = None) -> None:  # index: usearch.index.Index
+    def __init__(self, index, position: int, path: Path | None = None,
+                 lock: threading.Lock | None = None) -> None:  # index: usearch.index.Index
         super().__init__(position)
         self.index = index
         self.path = path  # the file it maps (None: built here, or read whole to change)
+        # usearch searches one index from one thread at a time (a search uses its context 0):
+        # a mapped file is shared by every `HnswIndex` of the process, and so is its lock
+        self.lock = lock or threading.Lock()
+        self.searching = index.expansion_search  # set on the graph under the lock, per search
         self.extra_ids = np.zeros(0, np.int64)  # the overlay: added since the file was saved
         self.extra = np.zeros((0, 0), np.float32)
         self.hidden: set[int] = set()  # removed since, still in the mapped file
@@ -89,7 +96,9 @@ class HnswIndex(VectorIndex):
             keep = ~np.isin(self.extra_ids, gone)
             self.extra_ids, self.extra = self.extra_ids[keep], self.extra[keep]
         if len(gone):
-            inside = gone[np.asarray(self.index.contains(gone.astype(np.uint64)), dtype=bool).reshape(-1)]
+            with self.lock:
+                known = self.index.contains(gone.astype(np.uint64))
+            inside = gone[np.asarray(known, dtype=bool).reshape(-1)]
             self.hidden.update(int(i) for i in inside)
         if len(ids):
             matrix = np.asarray(matrix, dtype=np.float32)
@@ -105,7 +114,9 @@ class HnswIndex(VectorIndex):
         ask = want + len(self.hidden)  # removed ones may be among the best
         found: list[tuple[int, float]] = []
         if len(self.index):
-            hit = self.index.search(query, min(ask, len(self.index)), threads=1)
+            with self.lock:
+                self.index.expansion_search = self.searching
+                hit = self.index.search(query, min(ask, len(self.index)), threads=1)
             found = [(int(i), 1.0 - float(d)) for i, d in zip(hit.keys, hit.distances) if int(i) not in self.hidden]
         if len(self.extra_ids):  # exact: at most OVERLAY_MAX vectors, well under a millisecond
             scores = self.extra @ query
@@ -120,12 +131,9 @@ class HnswIndex(VectorIndex):
         index's, cosines within 0.02 in int8 (the caller keeps pairs whose exact cosine passes; an
         int8 file built before measured inner products: +inf, every candidate is checked)."""
         graph = self._folded()
-        searching = graph.expansion_search
-        graph.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
-        try:
+        with self.lock:
+            graph.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
             found = graph.search(vectors, k, threads=0)
-        finally:
-            graph.expansion_search = searching
         raw = self.dtype == "i8" and str(graph.metric).rsplit(".", 1)[-1].lower() != "cos"  # built before
         scores = np.full(found.distances.shape, np.inf) if raw else 1.0 - found.distances
         return found.keys.astype(np.int64), scores
@@ -151,13 +159,33 @@ class HnswIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
-        Index = _usearch()
         # Read-only opens map the file: 10M vectors open at once and share the page cache.
-        index = Index.restore(str(path), view=not writable)
+        index, lock = (_usearch().restore(str(path), view=False), None) if writable else _mapped(path)
         if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
             raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
-        index.expansion_search = settings.expansion_search
-        return cls(index, position_of(path), None if writable else path)
+        loaded = cls(index, position_of(path), None if writable else path, lock)
+        loaded.searching = settings.expansion_search
+        return loaded
+
+
+_MAPPED: OrderedDict[tuple, tuple] = OrderedDict()  # (path, inode, mtime, size) -> (view, its lock)
+_MAPPING = threading.Lock()
+
+
+def _mapped(path: Path) -> tuple:
+    """A saved graph, mapped once per process while the file stays the same, with the lock its
+    searches take. usearch's view walks every node to place it (1.4 s at 3M): a watcher paid that
+    after every batch, and a server at every change. Files are replaced by renaming, never
+    rewritten, so a view stays valid while anything holds it; the two newest are kept."""
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    with _MAPPING:
+        if key not in _MAPPED:
+            _MAPPED[key] = (_usearch().restore(str(path), view=True), threading.Lock())
+            while len(_MAPPED) > 2:
+                _MAPPED.popitem(last=False)
+        _MAPPED.move_to_end(key)
+        return _MAPPED[key]
 
 
 def _usearch():
