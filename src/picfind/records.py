@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ class CatalogError(Exception):
     """The catalog cannot be opened or used; the message says why and what to do."""
 
 
+_FS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def fs(path: bytes) -> str:
-    """A stored path as the str Python's os functions take (undecodable bytes kept)."""
-    return os.fsdecode(path)
+    """A stored path as the str Python's os functions take (undecodable bytes kept): `os.fsdecode`,
+    without its checks, for the million paths a re-scan reads."""
+    return path.decode(*_FS) if type(path) is bytes else os.fsdecode(path)
 
 
 def printable(value: object) -> object:
