@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from picfind.catalogs.sqlite import hnsw, vector_base
 from picfind.catalogs.sqlite import index_store as store_module
-from picfind.catalogs.sqlite import vector_base
 from picfind.catalogs.sqlite import vectors as index_module
 from picfind.catalogs.sqlite.backend import EmbeddedCatalog
 from picfind.catalogs.sqlite.catalog import Catalog
@@ -122,21 +122,24 @@ def test_a_mapped_file_is_mapped_once_per_process_and_searched_from_many_threads
 
     queries = unit(np.random.default_rng(7).standard_normal((40, DIM)))
     alone = [ranked(catalog, second, q) for q in queries]
+    short = IndexStore(catalog).open(MODEL, IndexSettings(backend="hnsw", dtype="f32", expansion_search=8))
+    alone_short = [ranked(catalog, short, q) for q in queries]
+    assert alone_short != alone  # a short search misses some: the threads below can tell them apart
     answers: list[list[list[str]]] = []
 
-    def searcher() -> None:
+    def searcher(candidates: int) -> None:
         own = EmbeddedCatalog(catalog.path)  # a server thread's own catalog
-        index = IndexStore(own).open(MODEL, IndexSettings(backend="hnsw", dtype="f32", expansion_search=8))
+        index = IndexStore(own).open(MODEL, IndexSettings(backend="hnsw", dtype="f32", expansion_search=candidates))
         assert index.index is first.index
-        answers.append([ranked(own, index, q) for q in queries for _ in range(5)][::5])
+        answers.append([ranked(own, index, q) for _ in range(5) for q in queries])
         own.close()
-    threads = [threading.Thread(target=searcher) for _ in range(6)]
+    threads = [threading.Thread(target=searcher, args=(8 if i % 2 else 0,)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(answers) == 6
-    # the others searched with a short search (8), and this one still has its own (the default)
+    # each thread's answers are those its own settings give alone, however the threads interleave
+    assert sorted(answers) == sorted([alone_short * 5] * 3 + [alone * 5] * 3)
     assert [ranked(catalog, second, q) for q in queries] == alone
 
     delete(catalog, tmp_path, ["h500"])
@@ -144,6 +147,8 @@ def test_a_mapped_file_is_mapped_once_per_process_and_searched_from_many_threads
     IndexStore(catalog).open(MODEL, settings)  # rebuilt and saved: a new file, mapped anew
     third = IndexStore(catalog).open(MODEL, settings)
     assert third.index is not first.index and third.path != first.path and third.overlaid == 0
+    # the replaced file is no longer held mapped (its disk space comes back with its last user)
+    assert [key for key in hnsw._MAPPED if key[0] == str(first.path)] == []
     assert ranked(catalog, third, fresh[2], 1) == ["new2"] and "h500" not in ranked(catalog, third, vectors[500])
 
 

@@ -12,8 +12,11 @@ See `vectors.py` for the other indexes.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +35,12 @@ class HnswIndex(VectorIndex):
     suffix = "usearch"
 
     def __init__(self, index, position: int, path: Path | None = None,
-                 lock: threading.Lock | None = None) -> None:  # index: usearch.index.Index
+                 searches: Searches | None = None) -> None:  # index: usearch.index.Index
         super().__init__(position)
         self.index = index
         self.path = path  # the file it maps (None: built here, or read whole to change)
-        # usearch searches one index from one thread at a time (a search uses its context 0):
-        # a mapped file is shared by every `HnswIndex` of the process, and so is its lock
-        self.lock = lock or threading.Lock()
-        self.searching = index.expansion_search  # set on the graph under the lock, per search
+        self.searches = searches or Searches(index)  # a mapped file's are shared, as the file is
+        self.searching = index.expansion_search  # this index's candidates per search
         self.extra_ids = np.zeros(0, np.int64)  # the overlay: added since the file was saved
         self.extra = np.zeros((0, 0), np.float32)
         self.hidden: set[int] = set()  # removed since, still in the mapped file
@@ -96,9 +97,7 @@ class HnswIndex(VectorIndex):
             keep = ~np.isin(self.extra_ids, gone)
             self.extra_ids, self.extra = self.extra_ids[keep], self.extra[keep]
         if len(gone):
-            with self.lock:
-                known = self.index.contains(gone.astype(np.uint64))
-            inside = gone[np.asarray(known, dtype=bool).reshape(-1)]
+            inside = gone[np.asarray(self.index.contains(gone.astype(np.uint64)), dtype=bool).reshape(-1)]
             self.hidden.update(int(i) for i in inside)
         if len(ids):
             matrix = np.asarray(matrix, dtype=np.float32)
@@ -114,9 +113,8 @@ class HnswIndex(VectorIndex):
         ask = want + len(self.hidden)  # removed ones may be among the best
         found: list[tuple[int, float]] = []
         if len(self.index):
-            with self.lock:
-                self.index.expansion_search = self.searching
-                hit = self.index.search(query, min(ask, len(self.index)), threads=1)
+            with self.searches.using(self.searching) as graph:
+                hit = graph.search(query, min(ask, len(self.index)), threads=1)
             found = [(int(i), 1.0 - float(d)) for i, d in zip(hit.keys, hit.distances) if int(i) not in self.hidden]
         if len(self.extra_ids):  # exact: at most OVERLAY_MAX vectors, well under a millisecond
             scores = self.extra @ query
@@ -131,8 +129,8 @@ class HnswIndex(VectorIndex):
         index's, cosines within 0.02 in int8 (the caller keeps pairs whose exact cosine passes; an
         int8 file built before measured inner products: +inf, every candidate is checked)."""
         graph = self._folded()
-        with self.lock:
-            graph.expansion_search = max(2 * k, 32)  # copies are very close: a short search finds them
+        searches = self.searches if graph is self.index else Searches(graph)  # (read whole: its own)
+        with searches.using(max(2 * k, 32)):  # copies are very close: a short search finds them
             found = graph.search(vectors, k, threads=0)
         raw = self.dtype == "i8" and str(graph.metric).rsplit(".", 1)[-1].lower() != "cos"  # built before
         scores = np.full(found.distances.shape, np.inf) if raw else 1.0 - found.distances
@@ -160,32 +158,73 @@ class HnswIndex(VectorIndex):
     @classmethod
     def load(cls, path: Path, settings: IndexSettings, writable: bool) -> HnswIndex:
         # Read-only opens map the file: 10M vectors open at once and share the page cache.
-        index, lock = (_usearch().restore(str(path), view=False), None) if writable else _mapped(path)
+        index, searches = (_usearch().restore(str(path), view=False), None) if writable else _mapped(path)
         if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
             raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
-        loaded = cls(index, position_of(path), None if writable else path, lock)
+        loaded = cls(index, position_of(path), None if writable else path, searches)
         loaded.searching = settings.expansion_search
         return loaded
 
 
-_MAPPED: OrderedDict[tuple, tuple] = OrderedDict()  # (path, inode, mtime, size) -> (view, its lock)
+class Searches:
+    """The searches of one graph, from any thread. usearch lets go of the GIL while it searches,
+    so they run side by side; but how many candidates a search weighs is the graph's own setting,
+    so one that wants another number waits for those running to finish before changing it (a
+    server's searches all want the same: they never wait)."""
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self._turn = threading.Condition()
+        self._running = 0
+
+    @contextmanager
+    def using(self, expansion: int) -> Iterator:
+        with self._turn:
+            while self._running and self.graph.expansion_search != expansion:
+                self._turn.wait()
+            if self.graph.expansion_search != expansion:
+                self.graph.expansion_search = expansion
+            self._running += 1
+        try:
+            yield self.graph
+        finally:
+            with self._turn:
+                self._running -= 1
+                self._turn.notify_all()
+
+
+_MAPPED: OrderedDict[tuple, tuple] = OrderedDict()  # (path, inode, mtime, size) -> (view, its Searches)
 _MAPPING = threading.Lock()
 
 
 def _mapped(path: Path) -> tuple:
-    """A saved graph, mapped once per process while the file stays the same, with the lock its
-    searches take. usearch's view walks every node to place it (1.4 s at 3M): a watcher paid that
-    after every batch, and a server at every change. Files are replaced by renaming, never
-    rewritten, so a view stays valid while anything holds it; the two newest are kept."""
+    """A saved graph, mapped once per process while the file stays the same, and its searches.
+    usearch's view reads every node to place it (1.4 s at 3M): a watcher paid that after every
+    batch, and a server at every change. Files are replaced by renaming, never rewritten, so a
+    view stays valid while anything holds it. The process keeps the newest two whose files are
+    still there: a replaced file's disk space comes back when its last search lets it go."""
     st = path.stat()
     key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
     with _MAPPING:
+        for old in [k for k in _MAPPED if k != key and _identity(k[0]) != k]:
+            del _MAPPED[old]
         if key not in _MAPPED:
-            _MAPPED[key] = (_usearch().restore(str(path), view=True), threading.Lock())
+            view = _usearch().restore(str(path), view=True)
+            if view is None:  # gone meanwhile, or not a usearch file: not kept
+                return None, None
+            _MAPPED[key] = (view, Searches(view))
             while len(_MAPPED) > 2:
                 _MAPPED.popitem(last=False)
         _MAPPED.move_to_end(key)
         return _MAPPED[key]
+
+
+def _identity(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return path, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _usearch():
