@@ -35,13 +35,13 @@ class KnownContents:
         """Ask once for many (the files a run re-checks), instead of one question each. A whole
         re-scan asks about every file: past `WHOLE_FROM` contents one read of every embedded
         content is cheaper than as many lookups."""
-        wanted = sorted({h for h in hashes if h and h not in self._yes})
+        wanted = {h for h in hashes if h and h not in self._yes}
         if wanted:
             with self._lock:
                 if self._everything is not None and len(wanted) >= WHOLE_FROM:
                     self._yes |= set(self._everything())
                 else:
-                    self._yes |= self._lookup(wanted)
+                    self._yes |= self._lookup(sorted(wanted))
 
     def among(self, hashes: list[str]) -> list[str]:
         """Those of these hashes that are known, asking once about all not yet known (a Ray

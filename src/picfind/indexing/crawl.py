@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import functools
+import operator
 import os
 import re
 import stat
@@ -60,6 +61,10 @@ def identities(paths: list[str]) -> set[Identity]:
             continue
         out.add((st.st_dev, st.st_ino))
     return out
+
+
+_NAME = operator.attrgetter("name")  # the order a folder is walked in
+_FOLDS = os.path.normcase("A") != "A"  # names compared case-folded (Windows); elsewhere as they are
 
 
 def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
@@ -148,7 +153,7 @@ class _Walk:
             folder = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    entries = sorted(it, key=_NAME)
             except OSError as e:
                 reason = "permission denied" if isinstance(e, PermissionError) else "unreadable folder"
                 yield Unreachable(folder, reason, e.strerror or str(e), place=True)
@@ -158,22 +163,27 @@ class _Walk:
             prefix = "" if base == "." else os.path.normcase(base) + os.sep
             match = self.pattern.match if self.pattern is not None else None
             for entry in entries:
+                name = entry.name
                 if match is not None:
-                    name = os.path.normcase(entry.name)
-                    if match(name) is not None or match(prefix + name) is not None:
+                    folded = os.path.normcase(name) if _FOLDS else name
+                    if match(folded) is not None or match(prefix + folded) is not None:
                         continue
                 try:
                     st = entry.stat()  # follows symlinks
                 except OSError as e:
                     if entry.is_symlink():
-                        yield from self._broken(entry.path, entry.name, e)
+                        yield from self._broken(entry.path, name, e)
                     else:
                         yield Unreachable(entry.path, "unreadable", e.strerror or str(e))
                     continue
-                got = self._entry(entry.path, entry.name, st, entry.is_symlink())
-                if isinstance(got, str):
-                    subdirs.append(got)
-                elif got is not None:
+                if not stat.S_ISDIR(st.st_mode):  # most entries: a file, asked straight
+                    got = self._file(entry.path, name, st)
+                else:
+                    got = self._folder(entry.path, st, entry.is_symlink())
+                    if isinstance(got, str):
+                        subdirs.append(got)
+                        continue
+                if got is not None:
                     yield got
             stack.extend(reversed(subdirs))
 
@@ -187,24 +197,30 @@ class _Walk:
 
     def _entry(self, path: str, name: str, st: os.stat_result, link: bool) -> Found | Unreachable | str | None:
         """What the walk makes of one entry: a file found, a reason, a folder to walk (its path), or nothing."""
+        return self._folder(path, st, link) if stat.S_ISDIR(st.st_mode) else self._file(path, name, st)
+
+    def _folder(self, path: str, st: os.stat_result, link: bool) -> Unreachable | str | None:
+        """A folder: its path to walk into, a reason not to, or nothing (skipped, or walked already)."""
         key = (st.st_dev, st.st_ino)
         if key in self.skip:
             return None
-        if stat.S_ISDIR(st.st_mode):
-            if link:
-                target = os.path.realpath(path)
-                if _inside(os.path.realpath(os.path.dirname(path)), target):
-                    return Unreachable(path, "symlink loop", "links back to a folder on its own way down")
-                if _inside(target, self.real):
-                    return Unreachable(path, "folder link inside the root",
-                                       "its pictures are indexed where it leads, at their own path")
-                if key in self.visited:
-                    return Unreachable(path, "symlink loop", "links to a folder already walked")
-            elif key in self.visited:  # a folder reached twice (a bind mount): walked once
-                return None
-            self.visited.add(key)
-            return path
-        if extension(name) not in self.wanted:
+        if link:
+            target = os.path.realpath(path)
+            if _inside(os.path.realpath(os.path.dirname(path)), target):
+                return Unreachable(path, "symlink loop", "links back to a folder on its own way down")
+            if _inside(target, self.real):
+                return Unreachable(path, "folder link inside the root",
+                                   "its pictures are indexed where it leads, at their own path")
+            if key in self.visited:
+                return Unreachable(path, "symlink loop", "links to a folder already walked")
+        elif key in self.visited:  # a folder reached twice (a bind mount): walked once
+            return None
+        self.visited.add(key)
+        return path
+
+    def _file(self, path: str, name: str, st: os.stat_result) -> Found | Unreachable | None:
+        """Anything else: a file found, a reason, or nothing (not a wanted kind, or picfind's own)."""
+        if extension(name) not in self.wanted or (st.st_dev, st.st_ino) in self.skip:
             return None
         if stat.S_ISREG(st.st_mode):
             return Found(path, st.st_size, st.st_mtime_ns)

@@ -178,7 +178,8 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
         rows = self._run(query, (root_id,)) if under is None else []
         for where, params in under_paths(under or [], "%s"):
             rows += self._run(f"{query} AND ({where})", [root_id, *params])
-        return {fs(bytes(p)): FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows}
+        records = (FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows)
+        return {rec.path: rec for rec in records}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
         """The places of this root that could not be read in this run, each with the known files

@@ -206,8 +206,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
             # `+root_id`: walk the path index for these paths, never the root's every file (SQLite
             # took the root index for an OR of many paths: 0.2 s a watch batch at 200k files)
             rows += self.db.execute(f"{query.replace('root_id', '+root_id')} AND ({where})", [root_id, *params])
-        return {rec.path: rec for rec in (FileRecord(fs(p), s, m, st, h, r, bool(mr))
-                                          for p, s, m, st, h, r, mr in rows)}
+        records = (FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows)
+        return {rec.path: rec for rec in records}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
         """The places of this root that could not be read in this run, each with the known files
