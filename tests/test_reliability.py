@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from picfind.catalogs.lock import index_lock
 from picfind.catalogs.sqlite.catalog import Catalog
+from picfind.indexing.interrupts import handing_over
 from picfind.indexing.stages import IndexOptions
 from picfind.library import Library
 
@@ -303,6 +305,24 @@ def test_two_processes_creating_one_catalog_at_once(tmp_path: Path) -> None:
                 if p.exitcode is None:
                     p.kill()
                     p.join()
+
+
+def test_a_ctrl_c_while_a_file_is_handed_over_comes_right_after_it() -> None:
+    """An interrupted run's report counts exactly the files it kept: a Ctrl-C between counting a
+    file and handing it to the writer waits for the hand-over, then stops the run as before."""
+    before = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with handing_over():
+            steps.append("counted")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal arrives here: held, not raised
+            steps.append("handed to the writer")
+    assert steps == ["counted", "handed to the writer"]
+    assert signal.getsignal(signal.SIGINT) is before
+    with handing_over():  # no Ctrl-C: nothing happens
+        steps.append("next")
+    assert steps[-1] == "next"
 
 
 def test_roots_remove_during_an_index_run(tmp_path: Path) -> None:

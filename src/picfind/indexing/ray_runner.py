@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.indexing.analyses import make_analysis
+from picfind.indexing.interrupts import handing_over
 from picfind.indexing.ray_questions import VECTORS, Answers, Desk, asking, stored_keys
 from picfind.indexing.stages import (
     NO_VECTOR,
@@ -330,7 +331,8 @@ class RayStages:
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
                 for i in range(len(batch["path"])):
-                    self._take(batch, i, known, report, writer)
+                    with handing_over():  # counted and kept together, or neither
+                        self._take(batch, i, known, report, writer)
                     if progress:
                         progress(report, report.read, len(todo))
                 if report.embedded:
