@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,8 @@ def per_change(row: dict, base: Path, bundle: Path, model: str, n: int, qs: np.n
         _, row["status_s"] = timed(lib.status)
         (root_id,) = lib.catalog.db.execute("SELECT id FROM roots").fetchone()
         for i, folder in enumerate((f"{tag}warm", f"{tag}new")):  # the first loads the model: a watcher has
-            new = new_pictures(root / folder, 10, seed=1000 + i + 10 * len(tag))  # never seen before
+            seed = 1000 + i + 10 * (zlib.crc32(tag.encode()) % 10**6)  # pictures never seen before
+            new = new_pictures(root / folder, 10, seed=seed)
             report, took = timed(lambda new=new: lib._index_roots(lib.catalog.roots(), [], scope={root_id: new}))
             assert report.embedded == 10, report
         row["watch_batch_10_s"] = took
@@ -274,7 +276,7 @@ def main() -> None:
             for i in range(0, n, 10):  # the tenth it removed from the catalog goes from the disk too
                 path_of(base / "photos", i).unlink(missing_ok=True)
         row = per_change({"n": n, "reused": True}, base, bundle, model, n, queries(200), set(args.skip.split(",")),
-                         "again-", 5)
+                         f"again-{time.strftime('%m%d%H%M%S')}-", 5)  # new pictures each pass
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
         return
     for n in (int(s) for s in args.sizes.split(",")):

@@ -281,7 +281,7 @@ def test_two_index_runs_at_once_embed_each_picture_once(tmp_path: Path) -> None:
 
 
 def _open_new(path: str, barrier) -> None:
-    barrier.wait()
+    barrier.wait(60)
     Catalog(path).close()
 
 
