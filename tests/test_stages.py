@@ -354,3 +354,32 @@ def test_a_file_skipped_for_a_passing_reason_is_read_again_and_a_lasting_one_is_
     catalog.write_batch(MODEL, [], {}, [SkippedFile(back.path, root.id, back.size, back.mtime_ns, "vanished")])
     report = index(catalog, StandInEncoder(), lib)
     assert (report.unchanged, report.read, report.embedded) == (2, 1, 1)  # bad.png is not read again
+
+
+# --- the walk ahead of the planner ----------------------------------------------------------------
+
+def test_a_walk_ahead_yields_in_order_raises_where_the_walk_did_and_stops_when_closed() -> None:
+    from picfind.indexing.ahead import Ahead
+
+    assert list(Ahead(iter(range(2000)))) == list(range(2000))
+
+    def failing():
+        yield from range(700)
+        raise PermissionError("the drive went away")
+    got: list[int] = []
+    with pytest.raises(PermissionError, match="went away"):
+        for item in Ahead(failing()):
+            got.append(item)
+    assert got == list(range(700))  # everything found before the error, then the error
+
+    walked = []
+
+    def endless():
+        while True:
+            walked.append(1)
+            yield len(walked)
+    ahead = Ahead(endless())
+    assert next(iter(ahead)) == 1
+    ahead.close()
+    ahead._thread.join(5)
+    assert not ahead._thread.is_alive()  # a planner that stops early does not leave a walk running

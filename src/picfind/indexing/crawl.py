@@ -17,6 +17,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # What operating systems, phones, NASes and sync tools leave beside pictures: never what a person
 # took (trash, old versions, thumbnails, resource forks). Stored with each root when it is added
@@ -33,8 +34,8 @@ CLUTTER = (
 DEFAULT_EXCLUDES = (*CLUTTER, "node_modules", ".git", ".picfind")
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
+    """A file the walk found (a tuple: a re-scan makes one a file)."""
     path: str
     size: int
     mtime_ns: int

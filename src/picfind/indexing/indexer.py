@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.catalogs.known import KnownContents
+from picfind.indexing.ahead import Ahead
 from picfind.indexing.crawl import Found, Unreachable, identities, walk
 from picfind.indexing.quarantine import CRASHED, Quarantine, trial
 from picfind.indexing.stages import (
@@ -114,14 +115,21 @@ class Indexer:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
-            known = self.catalog.files_of_root(root.id, starts)
-            for seen in (self._known, *self._done.values()):
-                seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+            found = (item for start in (starts or [None]) if starts != []
+                     for item in walk(root.path, root.extensions, root.excludes, skip, start))
+            if starts is None:  # a whole root: walked while its catalog rows are read (`ahead`)
+                found = Ahead(found)
+            try:
+                known = self.catalog.files_of_root(root.id, starts)
+                for seen in (self._known, *self._done.values()):
+                    seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+            except BaseException:
+                if isinstance(found, Ahead):
+                    found.close()
+                raise
             changed = set(starts or ())
             seen: set[str] = set()
             places: set[str] = set()
-            found = (item for start in (starts or [None]) if starts != []
-                     for item in walk(root.path, root.extensions, root.excludes, skip, start))
             for item in found:
                 if isinstance(item, Unreachable):
                     if item.place:
