@@ -68,10 +68,13 @@ _NAME = operator.attrgetter("name")  # the order a folder is walked in
 _FOLDS = os.path.normcase("A") != "A"  # names compared case-folded (Windows); elsewhere as they are
 
 
-def _excluded(name: str, rel: str, excludes: list[str]) -> bool:
-    pattern = _compiled(tuple(excludes))
-    return pattern is not None and (pattern.match(os.path.normcase(name)) is not None
-                                   or pattern.match(os.path.normcase(rel)) is not None)
+def _excluded(pattern: re.Pattern | None, name: str, rel: str) -> bool:
+    """Whether an entry is left out: its name, or its path from the root, matches a root's excludes."""
+    if pattern is None:
+        return False
+    if _FOLDS:
+        name, rel = os.path.normcase(name), os.path.normcase(rel)
+    return pattern.match(name) is not None or pattern.match(rel) is not None
 
 
 @functools.lru_cache(maxsize=64)
@@ -85,7 +88,8 @@ def excluded_path(root: str, path: str, excludes: list[str]) -> bool:
     """Whether the walk of `root` would leave `path` out: it, or a folder on the way down, matches."""
     rel = os.path.relpath(path, root)
     parts = rel.split(os.sep)
-    return any(_excluded(parts[i], os.path.join(*parts[:i + 1]), excludes) for i in range(len(parts)))
+    pattern = _compiled(tuple(excludes))
+    return any(_excluded(pattern, parts[i], os.path.join(*parts[:i + 1])) for i in range(len(parts)))
 
 
 def walk(root: str, extensions: list[str], excludes: list[str],
@@ -161,14 +165,11 @@ class _Walk:
                 continue
             subdirs = []
             base = os.path.relpath(folder, self.root)  # once a folder: per file it was half of a re-scan's time
-            prefix = "" if base == "." else os.path.normcase(base) + os.sep
-            match = self.pattern.match if self.pattern is not None else None
+            prefix = "" if base == "." else base + os.sep
             for entry in entries:
                 name = entry.name
-                if match is not None:
-                    folded = os.path.normcase(name) if _FOLDS else name
-                    if match(folded) is not None or match(prefix + folded) is not None:
-                        continue
+                if _excluded(self.pattern, name, prefix + name):
+                    continue
                 try:
                     st = entry.stat()  # follows symlinks
                 except OSError as e:

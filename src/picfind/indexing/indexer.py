@@ -115,17 +115,15 @@ class Indexer:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
-            found = (item for start in (starts or [None]) if starts != []
-                     for item in walk(root.path, root.extensions, root.excludes, skip, start))
-            if starts is None:  # a whole root: walked while its catalog rows are read (`ahead`)
-                found = Ahead(found)
+            # walked on its own thread while the catalog's rows are read (`ahead`)
+            found = Ahead(item for start in (starts or [None]) if starts != []
+                          for item in walk(root.path, root.extensions, root.excludes, skip, start))
             try:
                 known = self.catalog.files_of_root(root.id, starts)
                 for seen in (self._known, *self._done.values()):
                     seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
             except BaseException:
-                if isinstance(found, Ahead):
-                    found.close()
+                found.close()
                 raise
             changed = set(starts or ())
             seen: set[str] = set()

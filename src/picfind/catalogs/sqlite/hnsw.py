@@ -34,13 +34,13 @@ class HnswIndex(VectorIndex):
     name = "hnsw"
     suffix = "usearch"
 
-    def __init__(self, index, position: int, path: Path | None = None,
-                 searches: Searches | None = None) -> None:  # index: usearch.index.Index
+    def __init__(self, index, position: int, path: Path | None = None, searches: Searches | None = None,
+                 searching: int | None = None) -> None:  # index: usearch.index.Index
         super().__init__(position)
         self.index = index
         self.path = path  # the file it maps (None: built here, or read whole to change)
         self.searches = searches or Searches(index)  # a mapped file's are shared, as the file is
-        self.searching = index.expansion_search  # this index's candidates per search
+        self.searching = searching or index.expansion_search  # this index's candidates per search
         self.extra_ids = np.zeros(0, np.int64)  # the overlay: added since the file was saved
         self.extra = np.zeros((0, 0), np.float32)
         self.hidden: set[int] = set()  # removed since, still in the mapped file
@@ -161,9 +161,7 @@ class HnswIndex(VectorIndex):
         index, searches = (_usearch().restore(str(path), view=False), None) if writable else _mapped(path)
         if index is None or str(index.dtype).rsplit(".", 1)[-1].lower() != settings.dtype.lower():
             raise ValueError(f"{path.name} is not a {settings.dtype} hnsw index")
-        loaded = cls(index, position_of(path), None if writable else path, searches)
-        loaded.searching = settings.expansion_search
-        return loaded
+        return cls(index, position_of(path), None if writable else path, searches, settings.expansion_search)
 
 
 class Searches:
@@ -203,8 +201,9 @@ def _mapped(path: Path) -> tuple:
     batch, and a server at every change. Files are replaced by renaming, never rewritten, so a
     view stays valid while anything holds it. The process keeps the newest two whose files are
     still there: a replaced file's disk space comes back when its last search lets it go."""
-    st = path.stat()
-    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    key = _identity(str(path))
+    if key is None:
+        return None, None
     with _MAPPING:
         for old in [k for k in _MAPPED if k != key and _identity(k[0]) != k]:
             del _MAPPED[old]
@@ -220,6 +219,7 @@ def _mapped(path: Path) -> tuple:
 
 
 def _identity(path: str) -> tuple | None:
+    """What `_MAPPED` knows a file by: a file replaced or rewritten has another (None: gone)."""
     try:
         st = os.stat(path)
     except OSError:
