@@ -26,13 +26,13 @@ class CatalogError(Exception):
     """The catalog cannot be opened or used; the message says why and what to do."""
 
 
-_FS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+FS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # `str.encode(*FS)`: os.fsencode, inlined
 
 
 def fs(path: bytes) -> str:
     """A stored path as the str Python's os functions take (undecodable bytes kept): `os.fsdecode`,
     without its checks, for the million paths a re-scan reads."""
-    return path.decode(*_FS) if type(path) is bytes else os.fsdecode(path)
+    return path.decode(*FS) if type(path) is bytes else os.fsdecode(path)
 
 
 def printable(value: object) -> object:
@@ -65,6 +65,16 @@ class FileRecord(NamedTuple):
     content_hash: str | None
     reason: str | None
     meta_read: bool = True
+
+    @classmethod
+    def of(cls, row: tuple) -> FileRecord:
+        """From a catalog's row (`rows_of_root`): these fields in this order, the path as stored."""
+        return cls(fs(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
+def by_path(rows: dict[bytes, tuple]) -> dict[str, FileRecord]:
+    """A root's rows (`rows_of_root`) as records by path."""
+    return {rec.path: rec for rec in map(FileRecord.of, rows.values())}
 
 
 def fold(text: str) -> str:

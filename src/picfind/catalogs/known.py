@@ -35,13 +35,21 @@ class KnownContents:
         """Ask once for many (the files a run re-checks), instead of one question each. A whole
         re-scan asks about every file: past `WHOLE_FROM` contents one read of every embedded
         content is cheaper than as many lookups."""
-        wanted = {h for h in hashes if h and h not in self._yes}
+        wanted = set(hashes) - self._yes  # in C: a whole re-scan hands a million
+        wanted.discard(None)
+        wanted.discard("")
         if wanted:
             with self._lock:
                 if self._everything is not None and len(wanted) >= WHOLE_FROM:
                     self._yes |= set(self._everything())
                 else:
                     self._yes |= self._lookup(sorted(wanted))
+
+    def missing(self, hashes: set[str]) -> set[str]:
+        """Those of these contents that are not known (asked at once, as `prefetch`): a re-scan
+        takes a file as unchanged only when its content is not among them, one set lookup."""
+        self.prefetch(hashes)
+        return hashes - self._yes
 
     def among(self, hashes: list[str]) -> list[str]:
         """Those of these hashes that are known, asking once about all not yet known (a Ray

@@ -12,11 +12,12 @@ The stages meet in a bounded queue of futures, so memory stays flat for any libr
 from __future__ import annotations
 
 import gc
+import operator
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,6 @@ from picfind.indexing.stages import (
     Writer,
     auto_workers,
     indexed_file,
-    needed,
     read_file,
 )
 from picfind.indexing.videos import analyse_moments, embed_moments, kept_frames, stored_frames
@@ -49,7 +49,7 @@ from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
-from picfind.records import IndexedFile, SkippedFile
+from picfind.records import FS, FileRecord, IndexedFile, SkippedFile, fs
 
 Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Claims
 
 
+_CONTENT = operator.itemgetter(4)  # of a catalog's row (`rows_of_root`)
 VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) between read and embed
 
 
@@ -119,46 +120,46 @@ class Indexer:
             found = Ahead(item for start in (starts or [None]) if starts != []
                           for item in walk(root.path, root.extensions, root.excludes, skip, start))
             try:
-                known = self.catalog.files_of_root(root.id, starts)
-                for seen in (self._known, *self._done.values()):
-                    seen.prefetch(rec.content_hash for rec in known.values() if rec.status == "ok")
+                known = self.catalog.rows_of_root(root.id, starts)  # what the walk meets leaves it
+                lacking = self._lacking(known)
             except BaseException:
                 found.close()
                 raise
             changed = set(starts or ())
-            seen: set[str] = set()
             places: set[str] = set()
-            for item in found:
-                if isinstance(item, Unreachable):
+            met = files = unchanged = 0
+            take = known.pop
+            for item in found:  # a million times in a re-scan: each step here is a second there
+                if type(item) is not Found:
+                    assert isinstance(item, Unreachable)
                     if item.place:
                         places.add(item.path)
                     if not item.place or item.reason != "broken symlink":  # a link to a folder is not a file
-                        seen.add(item.path)
+                        met += 1
+                        take(item.path.encode(*FS), None)
                         unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
                     continue
-                assert isinstance(item, Found)
-                seen.add(item.path)
-                report.files_seen += 1
-                rec = known.get(item.path)
-                if (rec is not None and rec.size == item.size and rec.mtime_ns == item.mtime_ns
-                        and (rec.status == "ok" and rec.content_hash in self._known and rec.meta_read
-                             and not (self.analyses and needed(self.analyses, self._done, rec.content_hash))
-                             or rec.status == "skipped" and rec.content_hash is None
-                             and rec.reason not in TRANSIENT)):
-                    report.unchanged += 1
+                files += 1
+                row = take(item.path.encode(*FS), None)  # (FileRecord's fields)
+                if (row is not None and row[1] == item.size and row[2] == item.mtime_ns
+                        and (row[3] == "ok" and row[6] and row[4] not in lacking
+                             or row[3] == "skipped" and row[4] is None and row[5] not in TRANSIENT)):
+                    unchanged += 1
                     continue
+                rec = None if row is None else FileRecord.of(row)
                 if rec is not None and rec.reason == CRASHED and self._quarantine is not None:
                     self._quarantine.suspect(item.path)  # changed since it crashed a decoder: alone first
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
                     self._replaced.add(rec.content_hash)  # may lose its last file: pruned then
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            if not seen and starts is None and _unmounted(root.path, known):
+            report.files_seen += files
+            report.unchanged += unchanged
+            if not met + files and starts is None and _unmounted(root.path, map(fs, known)):
                 places.add(root.path)
             offline: dict[str, list[str]] = {}
-            for path, rec in known.items():
-                if path in seen:
-                    continue
+            for rec in map(FileRecord.of, known.values()):  # not met by the walk: gone, or offline
+                path = rec.path
                 folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
                 place = None if folder else _place_of(path, places, root.path)
                 if place is None:
@@ -176,6 +177,15 @@ class Indexer:
             self.catalog.mark_offline(root.id, offline)
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
+
+    def _lacking(self, rows: dict[bytes, tuple]) -> set[str]:
+        """The contents among these rows that still want something: a vector, or an analysis
+        asked for. A file of one is read again though unchanged. Asked at once for all."""
+        contents = set(map(_CONTENT, rows.values()))
+        lacking = self._known.missing(contents)
+        for done in self._done.values():
+            lacking |= done.missing(contents)
+        return lacking
 
     def run(self, roots: list, progress: Progress | None = None, scope: Scope | None = None) -> IndexReport:
         """Index the roots (`scope`: only what changed in them, see `plan`)."""
@@ -356,7 +366,7 @@ def _place_of(path: str, places: set[str], root: str) -> str | None:
     return None
 
 
-def _unmounted(root: str, known: dict) -> bool:
+def _unmounted(root: str, known: Iterable[str]) -> bool:
     """A root that held files and is now an empty folder: most likely a mount point whose drive is
     not mounted. Its files are kept offline; `picfind roots remove` forgets them on purpose."""
     if not any(p != root for p in known):

@@ -59,6 +59,7 @@ from picfind.records import (
     FileRecord,
     IndexedFile,
     SkippedFile,
+    by_path,
     fs,
     owner,
     place_fields,
@@ -174,12 +175,14 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
         return nullcontext()  # several runs at once share the work through `claim`
 
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
+        return by_path(self.rows_of_root(root_id, under))
+
+    def rows_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
         query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
         rows = self._run(query, (root_id,)) if under is None else []
         for where, params in under_paths(under or [], "%s"):
             rows += self._run(f"{query} AND ({where})", [root_id, *params])
-        records = (FileRecord(fs(bytes(p)), s, m, st, h, r, mr) for p, s, m, st, h, r, mr in rows)
-        return {rec.path: rec for rec in records}
+        return {bytes(row[0]): (bytes(row[0]), *row[1:]) for row in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
         """The places of this root that could not be read in this run, each with the known files

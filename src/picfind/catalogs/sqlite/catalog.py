@@ -8,6 +8,7 @@ never mix. Paths are stored as the bytes the OS gave, so names that are not vali
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 import time
@@ -34,6 +35,7 @@ from picfind.records import (
     IndexedFile,
     Root,
     SkippedFile,
+    by_path,
     fs,
     owner,
     place_fields,
@@ -42,6 +44,7 @@ from picfind.records import (
     under_paths,
 )
 
+_FIRST = operator.itemgetter(0)
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
@@ -200,14 +203,17 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     # files
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = ?"
+        return by_path(self.rows_of_root(root_id, under))
+
+    def rows_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
+        query = ("SELECT CAST(path AS BLOB), size, mtime_ns, status, content_hash, reason, meta_read "
+                 "FROM files WHERE root_id = ?")  # (a path stored as text by an old version: its bytes)
         rows = self.db.execute(query, (root_id,)).fetchall() if under is None else []
         for where, params in under_paths(under or [], "?"):
             # `+root_id`: walk the path index for these paths, never the root's every file (SQLite
             # took the root index for an OR of many paths: 0.2 s a watch batch at 200k files)
             rows += self.db.execute(f"{query.replace('root_id', '+root_id')} AND ({where})", [root_id, *params])
-        records = (FileRecord(fs(p), s, m, st, h, r, bool(mr)) for p, s, m, st, h, r, mr in rows)
-        return {rec.path: rec for rec in records}
+        return dict(zip(map(_FIRST, rows), rows))  # made in C, not a Python step a row
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
         """The places of this root that could not be read in this run, each with the known files
@@ -235,7 +241,8 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     def embedded_hashes(self, model: str) -> set[str]:
         """Contents with vectors: pictures, and videos with their frames' vectors."""
-        return {owner(h) for (h,) in self.db.execute("SELECT content_hash FROM embeddings WHERE model = ?", (model,))}
+        return set(map(_FIRST, self.db.execute(f"SELECT {owner_sql('content_hash')} FROM embeddings WHERE model = ?",
+                                                (model,))))
 
     def known_contents(self, model: str) -> KnownContents:
         """Which contents have vectors, asked per content (`has_vectors`) on a connection of its
