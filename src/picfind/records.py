@@ -68,12 +68,12 @@ class FileRecord(NamedTuple):
 
     @classmethod
     def of(cls, row: tuple) -> FileRecord:
-        """From a catalog's row (`rows_of_root`): these fields in this order, the path as stored."""
+        """From a catalog's row: these fields in this order, the path as stored (bytes)."""
         return cls(fs(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]))
 
 
 def by_path(rows: dict[bytes, tuple]) -> dict[str, FileRecord]:
-    """A root's rows (`rows_of_root`) as records by path."""
+    """A root's rows (path bytes -> row, `files_of_root`) as records by path."""
     return {rec.path: rec for rec in map(FileRecord.of, rows.values())}
 
 

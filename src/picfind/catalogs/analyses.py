@@ -16,6 +16,12 @@ from picfind.catalogs.known import KnownContents
 _SEEN = {"texts": ("ocr_texts", "content_hash", "ocr_model"), "faces": ("faces_read", "frame", "face_model")}
 
 
+def seen_sql(kind: str, content: str, mark: str) -> str:
+    """SQL true when this analysis (with the model in a `mark` parameter) has seen `content`."""
+    table, key, column = _SEEN[kind]
+    return f"EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {content} AND a.{column} = {mark})"
+
+
 class AnalysisStores:
     """Mixed into each catalog after its stores, whose methods it routes by kind."""
 

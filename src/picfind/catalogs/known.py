@@ -45,12 +45,6 @@ class KnownContents:
                 else:
                     self._yes |= self._lookup(sorted(wanted))
 
-    def missing(self, hashes: set[str]) -> set[str]:
-        """Those of these contents that are not known (asked at once, as `prefetch`): a re-scan
-        takes a file as unchanged only when its content is not among them, one set lookup."""
-        self.prefetch(hashes)
-        return hashes - self._yes
-
     def among(self, hashes: list[str]) -> list[str]:
         """Those of these hashes that are known, asking once about all not yet known (a Ray
         worker's question, answered by the driver)."""

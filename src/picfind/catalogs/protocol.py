@@ -92,9 +92,14 @@ class CatalogBackend(Protocol):
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
         """The root's files; `under`: only those that are, or lie under, one of these paths (what
         changed, for a watcher: found through the path index, not by reading every row)."""
-    def rows_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
-        """The same files as rows (`FileRecord`'s fields in its order) by their path's bytes: what
-        a re-scan compares with the walk, a million at C speed (`FileRecord.of` for a record)."""
+    def sizes_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
+        """The same files as (path, size, mtime_ns) by their path's bytes: what a re-scan compares
+        with the walk, a million rows made at C speed."""
+    def unsettled_of_root(self, root_id: int, under: list[str] | None, model: str,
+                          analyses: list[tuple[str, str]], transient: set[str]) -> dict[bytes, tuple]:
+        """Those of them that still want something at their size and time: a vector for `model`
+        or a (kind, model) analysis, or a new try after a skip for a reason in `transient`
+        (`catalogs.settled`). Decided in SQL, in long steps that let the GIL go while the walk runs."""
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None: ...
     def offline_places(self) -> list[dict]: ...
     def embedded_hashes(self, model: str) -> set[str]: ...

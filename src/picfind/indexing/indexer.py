@@ -12,7 +12,6 @@ The stages meet in a bounded queue of futures, so memory stays flat for any libr
 from __future__ import annotations
 
 import gc
-import operator
 import os
 import threading
 import time
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from picfind.catalogs.known import KnownContents
-from picfind.indexing.ahead import Ahead
-from picfind.indexing.crawl import Found, Unreachable, identities, walk
+from picfind.indexing.crawl import identities
 from picfind.indexing.quarantine import CRASHED, Quarantine, trial
+from picfind.indexing.rescan import compare
 from picfind.indexing.stages import (
     NO_VECTOR,
     TRANSIENT,
@@ -49,7 +48,7 @@ from picfind.media.formats import is_video
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.models.encoder import Encoder
 from picfind.models.paths import models_dir
-from picfind.records import FS, FileRecord, IndexedFile, SkippedFile, fs
+from picfind.records import FileRecord, IndexedFile, SkippedFile, fs
 
 Scope = dict[int, list[str]]  # root id -> the files and folders in it that changed
 
@@ -58,8 +57,8 @@ if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend, Claims
 
 
-_CONTENT = operator.itemgetter(4)  # of a catalog's row (`rows_of_root`)
 VIDEOS_AT_ONCE = 2  # videos whose candidate frames are held (up to 90 MB each) between read and embed
+BY_PATH_UPTO = 5_000  # records a re-scan reads by path; past this, the root's whole
 
 
 class Indexer:
@@ -116,50 +115,27 @@ class Indexer:
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
-            # walked on its own thread while the catalog's rows are read (`ahead`)
-            found = Ahead(item for start in (starts or [None]) if starts != []
-                          for item in walk(root.path, root.extensions, root.excludes, skip, start))
-            try:
-                known = self.catalog.rows_of_root(root.id, starts)  # what the walk meets leaves it
-                lacking = self._lacking(known)
-            except BaseException:
-                found.close()
-                raise
-            changed = set(starts or ())
-            places: set[str] = set()
-            met = files = unchanged = 0
-            take = known.pop
-            for item in found:  # a million times in a re-scan: each step here is a second there
-                if type(item) is not Found:
-                    assert isinstance(item, Unreachable)
-                    if item.place:
-                        places.add(item.path)
-                    if not item.place or item.reason != "broken symlink":  # a link to a folder is not a file
-                        met += 1
-                        take(item.path.encode(*FS), None)
-                        unreachable.append(SkippedFile(item.path, root.id, 0, 0, item.reason, item.detail))
-                    continue
-                files += 1
-                row = take(item.path.encode(*FS), None)  # (FileRecord's fields)
-                if (row is not None and row[1] == item.size and row[2] == item.mtime_ns
-                        and (row[3] == "ok" and row[6] and row[4] not in lacking
-                             or row[3] == "skipped" and row[4] is None and row[5] not in TRANSIENT)):
-                    unchanged += 1
-                    continue
-                rec = None if row is None else FileRecord.of(row)
+            c = compare(self.catalog, root, skip, starts, self.model,
+                        [(a.kind, a.model) for a in self.analyses], TRANSIENT)
+            report.files_seen += c.files
+            report.unchanged += c.unchanged
+            unreachable += [SkippedFile(u.path, root.id, 0, 0, u.reason, u.detail) for u in c.unreachable]
+            changed, places = set(starts or ()), c.places
+            if not c.met and starts is None and _unmounted(root.path, map(fs, c.left)):
+                places.add(root.path)
+            left = list(map(fs, c.left))
+            records = self._records(root.id, starts, [f.path for f, known in c.changed if known] + left)
+            for item, known in c.changed:
+                rec = records.get(item.path) if known else None
                 if rec is not None and rec.reason == CRASHED and self._quarantine is not None:
                     self._quarantine.suspect(item.path)  # changed since it crashed a decoder: alone first
                 if rec is not None and rec.status == "ok":
                     self._indexed_before.add(item.path)
                     self._replaced.add(rec.content_hash)  # may lose its last file: pruned then
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
-            report.files_seen += files
-            report.unchanged += unchanged
-            if not met + files and starts is None and _unmounted(root.path, map(fs, known)):
-                places.add(root.path)
             offline: dict[str, list[str]] = {}
-            for rec in map(FileRecord.of, known.values()):  # not met by the walk: gone, or offline
-                path = rec.path
+            for path in left:  # not met by the walk: gone, or offline
+                rec = records.get(path) or FileRecord(path, 1, 1, "gone", None, None)  # (gone meanwhile)
                 folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
                 place = None if folder else _place_of(path, places, root.path)
                 if place is None:
@@ -178,14 +154,17 @@ class Indexer:
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
-    def _lacking(self, rows: dict[bytes, tuple]) -> set[str]:
-        """The contents among these rows that still want something: a vector, or an analysis
-        asked for. A file of one is read again though unchanged. Asked at once for all."""
-        contents = set(map(_CONTENT, rows.values()))
-        lacking = self._known.missing(contents)
-        for done in self._done.values():
-            lacking |= done.missing(contents)
-        return lacking
+    def _records(self, root_id: int, starts: list[str] | None, paths: list[str]) -> dict[str, FileRecord]:
+        """The catalog's records of these paths (changed, or not met by the walk), and what is
+        known of their contents asked at once: a re-scan reads them by path, or the whole root's
+        when they are many (a first run with another model)."""
+        if not paths:
+            return {}
+        whole = starts is None and len(paths) > BY_PATH_UPTO
+        records = self.catalog.files_of_root(root_id, None if whole else starts or paths)
+        for seen in (self._known, *self._done.values()):
+            seen.prefetch(records[p].content_hash for p in paths if p in records and records[p].status == "ok")
+        return records
 
     def run(self, roots: list, progress: Progress | None = None, scope: Scope | None = None) -> IndexReport:
         """Index the roots (`scope`: only what changed in them, see `plan`)."""

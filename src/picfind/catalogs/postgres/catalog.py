@@ -51,6 +51,7 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vector_rows import PgVectorRows
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
+from picfind.catalogs.settled import unsettled_sql
 from picfind.filters import Filter
 from picfind.records import (
     PLACE_COLUMNS,
@@ -175,13 +176,22 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
         return nullcontext()  # several runs at once share the work through `claim`
 
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        return by_path(self.rows_of_root(root_id, under))
+        return by_path(self._rows_of_root(", status, content_hash, reason, meta_read", "TRUE", [], root_id, under))
 
-    def rows_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
-        query = "SELECT path, size, mtime_ns, status, content_hash, reason, meta_read FROM files WHERE root_id = %s"
-        rows = self._run(query, (root_id,)) if under is None else []
-        for where, params in under_paths(under or [], "%s"):
-            rows += self._run(f"{query} AND ({where})", [root_id, *params])
+    def sizes_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
+        return self._rows_of_root("", "TRUE", [], root_id, under)
+
+    def unsettled_of_root(self, root_id: int, under: list[str] | None, model: str,
+                          analyses: list[tuple[str, str]], transient: set[str]) -> dict[bytes, tuple]:
+        has_vector = "EXISTS (SELECT 1 FROM embeddings e WHERE e.owner = f.content_hash AND e.model = %s)"
+        return self._rows_of_root("", *unsettled_sql(has_vector, [model], analyses, transient, "%s"), root_id, under)
+
+    def _rows_of_root(self, columns: str, where: str, params: list, root_id: int,
+                      under: list[str] | None) -> dict[bytes, tuple]:
+        query = f"SELECT path, size, mtime_ns{columns} FROM files f WHERE ({where}) AND root_id = %s"
+        rows = self._run(query, [*params, root_id]) if under is None else []
+        for paths, more in under_paths(under or [], "%s"):
+            rows += self._run(f"{query} AND ({paths})", [*params, root_id, *more])
         return {bytes(row[0]): (bytes(row[0]), *row[1:]) for row in rows}
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:

@@ -21,7 +21,8 @@ import numpy as np
 from picfind.catalogs.analyses import AnalysisStores
 from picfind.catalogs.faces import FaceStore
 from picfind.catalogs.known import KnownContents
-from picfind.catalogs.sqlite.dialect import WHEN, owner_sql, register_functions, sqlite_condition
+from picfind.catalogs.settled import unsettled_sql
+from picfind.catalogs.sqlite.dialect import WHEN, frames_sql, owner_sql, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.catalogs.sqlite.vector_rows import VectorRows, chunks, marks
@@ -203,16 +204,28 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
 
     # files
     def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        return by_path(self.rows_of_root(root_id, under))
+        return by_path(self._rows_of_root(", status, content_hash, reason, meta_read", "TRUE", [], root_id, under))
 
-    def rows_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
-        query = ("SELECT CAST(path AS BLOB), size, mtime_ns, status, content_hash, reason, meta_read "
-                 "FROM files WHERE root_id = ?")  # (a path stored as text by an old version: its bytes)
-        rows = self.db.execute(query, (root_id,)).fetchall() if under is None else []
-        for where, params in under_paths(under or [], "?"):
+    def sizes_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
+        return self._rows_of_root("", "TRUE", [], root_id, under)
+
+    def unsettled_of_root(self, root_id: int, under: list[str] | None, model: str,
+                          analyses: list[tuple[str, str]], transient: set[str]) -> dict[bytes, tuple]:
+        has_vector = (f"(EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = f.content_hash AND e.model = ?) "
+                      f"OR EXISTS (SELECT 1 FROM embeddings e WHERE {frames_sql('e.content_hash', 'f.content_hash')} "
+                      "AND e.model = ?))")
+        return self._rows_of_root("", *unsettled_sql(has_vector, [model, model], analyses, transient, "?"),
+                                  root_id, under)
+
+    def _rows_of_root(self, columns: str, where: str, params: list, root_id: int,
+                      under: list[str] | None) -> dict[bytes, tuple]:
+        """Rows (path, size, mtime_ns, *columns) by the path's bytes (an old version stored some as text)."""
+        query = f"SELECT CAST(path AS BLOB), size, mtime_ns{columns} FROM files f WHERE ({where}) AND root_id = ?"
+        rows = self.db.execute(query, [*params, root_id]).fetchall() if under is None else []
+        for paths, more in under_paths(under or [], "?"):
             # `+root_id`: walk the path index for these paths, never the root's every file (SQLite
             # took the root index for an OR of many paths: 0.2 s a watch batch at 200k files)
-            rows += self.db.execute(f"{query.replace('root_id', '+root_id')} AND ({where})", [root_id, *params])
+            rows += self.db.execute(f"{query.replace('root_id', '+root_id')} AND ({paths})", [*params, root_id, *more])
         return dict(zip(map(_FIRST, rows), rows))  # made in C, not a Python step a row
 
     def mark_offline(self, root_id: int, places: dict[str, list[str]]) -> None:
