@@ -16,11 +16,11 @@ from __future__ import annotations
 from picfind.library.base import ANN_BACKENDS, Thumbnails, default_db
 from picfind.library.examples import Example, decode_example
 from picfind.library.files import picture_type, rendition
-from picfind.library.indexing import IndexingDoors
+from picfind.library.indexing import IndexingDoors, folders
 from picfind.library.searching import SearchDoors
 
-__all__ = ["ANN_BACKENDS", "Example", "Library", "Thumbnails", "decode_example", "default_db", "picture_type",
-           "rendition"]
+__all__ = ["ANN_BACKENDS", "Example", "Library", "Thumbnails", "decode_example", "default_db", "folders",
+           "picture_type", "rendition"]
 
 
 class Library(IndexingDoors, SearchDoors):

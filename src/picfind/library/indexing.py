@@ -25,22 +25,28 @@ if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported wh
     from picfind.indexing.watch import Batch, WatchOptions
 
 
+def folders(paths: list[str]) -> list[str]:
+    """These folders as absolute paths, every one checked: a `CatalogError` for the first that is
+    not a folder (the CLI asks before it makes a catalog, so a mistyped folder makes none)."""
+    out = []
+    for p in paths:
+        if not p.strip():
+            raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
+        path = os.path.abspath(os.path.expanduser(p))
+        if not os.path.isdir(path):
+            raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
+        out.append(path)
+    return out
+
+
 class IndexingDoors(PeopleDoors):
     def add_roots(self, paths: list[str], extensions: list[str] | str | None = None,
                   excludes: list[str] | None = None, clutter: bool = False) -> list:
         """Remember these folders, each checked before any is added (a missing one adds none).
         `clutter`: do not leave out what systems and sync tools leave behind (`crawl.CLUTTER`)."""
         exts = normalise_extensions(extensions, EXTENSIONS)
-        folders = []
-        for p in paths:
-            if not p.strip():
-                raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
-            path = os.path.abspath(os.path.expanduser(p))
-            if not os.path.isdir(path):
-                raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
-            folders.append(path)
         defaults = [e for e in DEFAULT_EXCLUDES if not (clutter and e in CLUTTER)]
-        return [self.catalog.add_root(path, exts, [*defaults, *(excludes or [])]) for path in folders]
+        return [self.catalog.add_root(path, exts, [*defaults, *(excludes or [])]) for path in folders(paths)]
 
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
