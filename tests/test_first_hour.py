@@ -47,10 +47,13 @@ def test_the_default_catalog_missing_says_how_to_start(tmp_path: Path, monkeypat
 
 
 @pytest.mark.parametrize("command", [["index"], ["index", "{missing}"], ["index", "{there}", "{missing}"],
-                                     ["watch"], ["watch", "{missing}"]])
+                                     ["watch"], ["watch", "{missing}"], ["index", "{there}", "--model", "nosuch"],
+                                     ["index", "{there}", "--text-model", "nosuch"],
+                                     ["watch", "{there}", "--model", "nosuch"]])
 def test_an_index_or_watch_that_fails_makes_no_catalog(tmp_path: Path, command: list[str]) -> None:
     """`index --db typo.db` ("no folders to index yet"), `index /nonexist` and `watch` exited 1 but
-    left typo.db, its lock and its folder behind, and a search there then answered "no matches"."""
+    left typo.db, its lock and its folder behind, and a search there then answered "no matches". A
+    model that is not there is said before anything is made too."""
     db = tmp_path / "x" / "typo.db"
     (tmp_path / "there").mkdir()
     args = [a.format(missing=tmp_path / "nonexist", there=tmp_path / "there") for a in command]
