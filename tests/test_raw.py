@@ -73,7 +73,8 @@ def test_bad_raws_are_skipped_with_their_reason() -> None:
     for cut in (len(data) // 2, 400, 30):
         with pytest.raises(SkipFile) as err:
             decode(data[:cut], 224)
-        assert err.value.reason == "truncated or corrupt" and "RAW" in err.value.detail
+        assert err.value.reason == "truncated or corrupt"  # too short for its pixels (400, 30): cut short
+        assert "a RAW LibRaw cannot decode" in err.value.detail or "the file is cut short" in err.value.detail
     for head in (b"FUJIFILMCCD-RAW 0201FF383501", b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"):  # a RAF, a CR3
         with pytest.raises(SkipFile) as err:
             decode(head + bytes(range(256)) * 40, 224)
