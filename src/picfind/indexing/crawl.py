@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 # the default excludes, stored with each root (they live in `picfind.records`, for the schema steps)
-from picfind.records import CLUTTER, DEFAULT_EXCLUDES  # noqa: F401 - the names the library imports from here
+from picfind.records import CLUTTER, DEFAULT_EXCLUDES  # noqa: F401 - the names benchmarks import from here
 
 
 class Found(NamedTuple):
