@@ -83,3 +83,18 @@ def claiming(data: bytes, width: int, height: int) -> bytes:
         if value is not None:
             struct.pack_into("<H" if kind == 3 else "<I", out, at + 8, value)
     return bytes(out)
+
+
+def stripped_cr2() -> bytes:
+    """A CR2 stripped of its raw data, as ExifTool's samples are: what is left is a TIFF whose one
+    picture is old-style JPEG (compression 6) without its tables, which LibRaw refuses and libtiff
+    (inside Pillow) cannot decode."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, "TIFF")
+    out = bytearray(buf.getvalue())
+    first = struct.unpack_from("<I", out, 4)[0]
+    for i in range(struct.unpack_from("<H", out, first)[0]):
+        at = first + 2 + 12 * i
+        if struct.unpack_from("<H", out, at)[0] == 259:  # Compression: old-style JPEG
+            struct.pack_into("<H", out, at + 8, 6)
+    return bytes(out)

@@ -28,7 +28,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("command", [["search", "a dog"], ["similar", "x.jpg"], ["dupes"], ["status"],
-                                     ["roots"], ["shell"], ["serve", "--port", "1"]])
+                                     ["roots"], ["shell"], ["serve", "--port", "1"], ["people"]])
 def test_reading_commands_refuse_a_catalog_that_is_not_there(tmp_path: Path, command: list[str]) -> None:
     """A mistyped --db quietly became an empty catalog (and its folder) answering "no matches"."""
     db = tmp_path / "typo" / "catalgo.db"
@@ -46,12 +46,32 @@ def test_the_default_catalog_missing_says_how_to_start(tmp_path: Path, monkeypat
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("command", [["index"], ["index", "{missing}"], ["index", "{there}", "{missing}"],
+                                     ["watch"], ["watch", "{missing}"], ["index", "{there}", "--model", "nosuch"],
+                                     ["index", "{there}", "--text-model", "nosuch"],
+                                     ["watch", "{there}", "--model", "nosuch"]])
+def test_an_index_or_watch_that_fails_makes_no_catalog(tmp_path: Path, command: list[str]) -> None:
+    """`index --db typo.db` ("no folders to index yet"), `index /nonexist` and `watch` exited 1 but
+    left typo.db, its lock and its folder behind, and a search there then answered "no matches". A
+    model that is not there is said before anything is made too."""
+    db = tmp_path / "x" / "typo.db"
+    (tmp_path / "there").mkdir()
+    args = [a.format(missing=tmp_path / "nonexist", there=tmp_path / "there") for a in command]
+    code, out, err = cli(*args, "--db", str(db))
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert not db.parent.exists()
+    code, out, err = cli("search", "a red circle", "--db", str(db))
+    assert code == 1 and f"no catalog at {db}" in err
+
+
 def test_index_with_a_missing_folder_remembers_none_of_them(tmp_path: Path) -> None:
     (tmp_path / "A").mkdir()
+    (tmp_path / "C").mkdir()
     db = str(tmp_path / "c.db")
+    assert cli("index", str(tmp_path / "C"), "--quiet", "--db", db)[0] == 0
     code, _, err = cli("index", str(tmp_path / "A"), str(tmp_path / "B"), "--db", db)
     assert code == 1 and err == f"picfind: error: {tmp_path / 'B'}: no such folder\n"
-    assert cli("roots", "--json", "--db", db)[1].strip() == "[]"
+    assert [r["path"] for r in json.loads(cli("roots", "--json", "--db", db)[1])] == [str(tmp_path / "C")]
 
 
 @pytest.fixture()

@@ -4,25 +4,41 @@ pictures is not indexed, and place names are the ones people say."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
+
+import pytest
+
+from picfind import Library
+from picfind.indexing.crawl import DEFAULT_EXCLUDES
 
 from .conftest import shape_files
 from .test_first_hour import cli
+
+CLUTTER = ["DCIM/.thumbnails/1.jpg", "DCIM/Camera/.trashed-1700000000-PXL_2.jpg", ".Trash-1000/files/x.jpg",
+           ".stversions/a~20240101.jpg", "Pictures/.picasaoriginals/b.jpg", "@eaDir/PXL_1.jpg/THUMB_XL.jpg",
+           ".cache/y.jpg", "$RECYCLE.BIN/z.jpg", ".pending-1700000000-PXL_3.jpg"]
+# What picfind stored with every root before it knew the clutter (up to e2adb50^); roots added with
+# --no-default-excludes since have the rest of today's defaults, without the clutter
+OLD_DEFAULTS = ["@eaDir", "node_modules", ".git", ".picfind"]
+NO_DEFAULTS = ["node_modules", ".git", ".picfind"]
+
+
+def phone(folder: Path) -> Path:
+    """A phone's dump: one photo, the same picture as clutter beside it, and an AppleDouble file."""
+    img = shape_files("red", "circle", n=1, size=64)[0]
+    for rel in ["DCIM/Camera/PXL_1.jpg", *CLUTTER]:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        img.save(folder / rel)
+    (folder / "DCIM" / "Camera" / "._PXL_1.jpg").write_bytes(b"\x00\x05\x16\x07" + bytes(100))  # AppleDouble
+    return folder
 
 
 def test_clutter_is_left_out_by_default_and_can_be_kept(tmp_path: Path) -> None:
     """`DCIM/.thumbnails/`, `.trashed-*`, `.Trash-*`, `.stversions`, `.picasaoriginals` showed up
     in search and dupes."""
-    lib = tmp_path / "Phone"
-    img = shape_files("red", "circle", n=1, size=64)[0]
-    real = lib / "DCIM" / "Camera" / "PXL_1.jpg"
-    clutter = ["DCIM/.thumbnails/1.jpg", "DCIM/Camera/.trashed-1700000000-PXL_2.jpg", ".Trash-1000/files/x.jpg",
-               ".stversions/a~20240101.jpg", "Pictures/.picasaoriginals/b.jpg", "@eaDir/PXL_1.jpg/THUMB_XL.jpg",
-               ".cache/y.jpg", "$RECYCLE.BIN/z.jpg", ".pending-1700000000-PXL_3.jpg"]
-    for rel in [str(real.relative_to(lib)), *clutter]:
-        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
-        img.save(lib / rel)
-    (lib / "DCIM" / "Camera" / "._PXL_1.jpg").write_bytes(b"\x00\x05\x16\x07" + bytes(100))  # AppleDouble
+    lib = phone(tmp_path / "Phone")
     db = str(tmp_path / "c.db")
     code, out, err = cli("index", str(lib), "--json", "--db", db)
     report = json.loads(out)
@@ -30,7 +46,108 @@ def test_clutter_is_left_out_by_default_and_can_be_kept(tmp_path: Path) -> None:
     code, out, _ = cli("roots", "--json", "--db", db)
     assert {".trashed-*", ".thumbnails", "._*", ".stversions"} <= set(json.loads(out)[0]["excludes"])
     code, out, _ = cli("index", str(lib), "--no-default-excludes", "--json", "--db", db)
-    assert json.loads(out)["files_seen"] == 2 + len(clutter)  # kept on purpose (the AppleDouble skipped)
+    assert json.loads(out)["files_seen"] == 2 + len(CLUTTER)  # kept on purpose (the AppleDouble skipped)
+
+
+def old_catalog(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A catalog as a picfind from before the clutter list left it: the phone's root (with an
+    exclude of the user's own) stored with the old default excludes, its clutter indexed; and a
+    root added with --no-default-excludes since, its clutter kept on purpose."""
+    from picfind.catalogs.sqlite.schema import MIGRATIONS
+
+    lib, kept = phone(tmp_path / "Phone"), tmp_path / "Kept"
+    (kept / ".thumbnails").mkdir(parents=True)
+    shape_files("blue", "square", n=1, size=64)[0].save(kept / ".thumbnails" / "k.jpg")
+    db = str(tmp_path / "old.db")
+    for folder, old_excludes in ((lib, ["--exclude", "@eaDir"]), (kept, [])):  # @eaDir: left out then too
+        assert cli("index", str(folder), "--no-default-excludes", *old_excludes, "--quiet", "--db", db)[0] == 0
+    # the step that gives old roots today's defaults, and the steps after it, not applied yet
+    before = next((i for i, m in enumerate(MIGRATIONS) if '".Trash-*"' in m), len(MIGRATIONS))
+    con = sqlite3.connect(db)
+    con.execute("UPDATE roots SET excludes = ? WHERE path = ?",
+                (json.dumps([*OLD_DEFAULTS, "*.tmp"]), os.fsencode(str(lib))))
+    con.execute(f"PRAGMA user_version = {before}")
+    con.commit()
+    con.close()
+    return db, lib, kept
+
+
+def _clutter_in(text: str, lib: Path) -> list[str]:
+    return [rel for rel in CLUTTER if str(lib / rel) in text]
+
+
+def test_a_catalog_from_before_the_clutter_list_drops_its_clutter_on_the_next_run(tmp_path: Path) -> None:
+    """A root keeps the excludes it was added with, and no step of the schema brought old roots the
+    clutter list: a bare `picfind index` kept indexing `.Trash-1000/`, `.trashed-*`."""
+    db, lib, kept = old_catalog(tmp_path)
+    code, out, err = cli("index", "--json", "--db", db)
+    assert code == 0, err
+    # left out now, so gone from the catalog: the clutter (but @eaDir's, left out then too) and the ._ file
+    assert json.loads(out)["removed"] == len(CLUTTER) - 1 + 1
+    roots = {r["path"]: r["excludes"] for r in json.loads(cli("roots", "--json", "--db", db)[1])}
+    assert roots[str(lib)] == [*DEFAULT_EXCLUDES, "*.tmp"]  # the user's own exclude kept
+    assert roots[str(kept)] == NO_DEFAULTS  # --no-default-excludes: kept as it was
+    code, out, _ = cli("search", "a shape", "-n", "50", "--json", "--db", db)
+    paths = {hit["path"] for hit in json.loads(out)}
+    assert code == 0 and {str(lib / "DCIM/Camera/PXL_1.jpg"), str(kept / ".thumbnails/k.jpg")} <= paths
+    assert _clutter_in(out, lib) == []
+    code, out, _ = cli("dupes", "--json", "--db", db)
+    assert code == 0 and _clutter_in(out, lib) == []
+
+
+def test_the_watcher_on_a_catalog_from_before_the_clutter_list_leaves_it_out(tmp_path: Path) -> None:
+    from .test_watch import files, until, watching
+
+    db, lib, _ = old_catalog(tmp_path)
+    img = shape_files("green", "triangle", n=1, size=64)[0]
+    with watching(db) as w, Library(db, model="tiny-shapes") as seen:
+        assert w.batches[0].reason == "start"
+        assert not [name for name in files(seen) if name in CLUTTER]  # the first scan dropped it
+        img.save(lib / ".Trash-1000" / "files" / "new.jpg")
+        img.save(lib / "DCIM" / "Camera" / "PXL_4.jpg")
+        until(lambda: "DCIM/Camera/PXL_4.jpg" in files(seen), "the new photo indexed")
+        assert ".Trash-1000/files/new.jpg" not in files(seen)
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def test_only_roots_on_an_old_default_get_the_clutter_list(catalog: str, tmp_path: Path,
+                                                           request: pytest.FixtureRequest) -> None:
+    """The old defaults alone or followed by the user's own excludes become today's defaults (the
+    user's kept after them); roots added with --no-default-excludes, and lists of the user's own
+    making, stay as they are."""
+    stored = {"/a": OLD_DEFAULTS, "/b": [*OLD_DEFAULTS, "*.tmp", "Private"], "/c": NO_DEFAULTS,
+              "/d": [*NO_DEFAULTS, "@eaDir"], "/e": ["x", *OLD_DEFAULTS], "/f": OLD_DEFAULTS[:3],
+              "/g": [*DEFAULT_EXCLUDES, "*.tmp"], "/h": [*OLD_DEFAULTS[:3], ".picfind2"]}
+    if catalog == "sqlite":
+        from picfind.catalogs.sqlite.schema import MIGRATIONS
+
+        db = str(tmp_path / "old.db")
+        before = next((i for i, m in enumerate(MIGRATIONS) if '".Trash-*"' in m), len(MIGRATIONS))
+        con = sqlite3.connect(db)
+        con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
+        con.executemany("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (?, '[\"jpg\"]', ?, 0)",
+                        [(p.encode(), json.dumps(x)) for p, x in stored.items()])
+        con.commit()
+        con.close()
+    else:
+        import psycopg
+
+        from picfind.catalogs.postgres.schema import MIGRATIONS as PG_MIGRATIONS
+
+        db = request.getfixturevalue("pg_url")
+        before = next((i for i, (name, _) in enumerate(PG_MIGRATIONS) if "clutter" in name), len(PG_MIGRATIONS))
+        with psycopg.connect(db, autocommit=True) as pg:
+            pg.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
+                       "applied_at timestamptz NOT NULL DEFAULT now())")
+            for number, (name, script) in enumerate(PG_MIGRATIONS[:before], 1):
+                pg.execute(script)
+                pg.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
+            for p, x in stored.items():
+                pg.execute("INSERT INTO roots(path, extensions, excludes, added_at) VALUES (%s, '[\"jpg\"]', %s, 0)",
+                           (p.encode(), json.dumps(x)))
+    with Library(db, model="tiny-shapes") as lib:
+        got = {r.path: r.excludes for r in lib.roots()}
+    assert got == {**stored, "/a": list(DEFAULT_EXCLUDES), "/b": [*DEFAULT_EXCLUDES, "*.tmp", "Private"]}
 
 
 def test_places_people_say_find_the_city_its_suburbs_and_the_country(tmp_path: Path) -> None:

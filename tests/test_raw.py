@@ -19,7 +19,7 @@ from picfind.library import Library
 from picfind.media.decode import DEFAULT_MAX_PIXELS, SkipFile, decode, probe
 
 from .conftest import picfind, real_photos, shape_files
-from .raws import claiming, dng
+from .raws import claiming, dng, stripped_cr2
 
 pytest.importorskip("rawpy")
 
@@ -73,7 +73,8 @@ def test_bad_raws_are_skipped_with_their_reason() -> None:
     for cut in (len(data) // 2, 400, 30):
         with pytest.raises(SkipFile) as err:
             decode(data[:cut], 224)
-        assert err.value.reason == "truncated or corrupt" and "RAW" in err.value.detail
+        assert err.value.reason == "truncated or corrupt"  # too short for its pixels (400, 30): cut short
+        assert "a RAW LibRaw cannot decode" in err.value.detail or "the file is cut short" in err.value.detail
     for head in (b"FUJIFILMCCD-RAW 0201FF383501", b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"):  # a RAF, a CR3
         with pytest.raises(SkipFile) as err:
             decode(head + bytes(range(256)) * 40, 224)
@@ -96,6 +97,28 @@ def test_a_raw_far_too_small_for_the_pixels_it_claims_is_damaged_not_too_big() -
     with pytest.raises(SkipFile, match="over the cap") as err:
         decode(big, 224)
     assert err.value.reason == "too many pixels"
+
+
+def test_damaged_raws_are_skipped_without_the_libraries_own_lines_on_stderr(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """LibRaw ("unknown file: Unexpected end of file", "data corrupted at 1378") and libtiff
+    ("OJPEGReadHeaderInfoSecTablesQTable: Missing JPEG tables." for a stripped CR2) wrote to the
+    process's stderr from C, even with -q; a RAW that cannot hold its pixels is said to be cut short."""
+    cut, cr2 = dng(_cat())[:5000], stripped_cr2()
+    skips = []
+    for data in (cut, cr2):
+        with pytest.raises(SkipFile) as err:
+            decode(data, 224)
+        skips.append(err.value)
+    assert capfd.readouterr().err == ""
+    assert [s.reason for s in skips] == ["truncated or corrupt"] * 2
+    assert "its 5,000 bytes cannot hold the 600x400 pixels its header claims" in skips[0].detail
+    cards = tmp_path / "card"
+    cards.mkdir()
+    (cards / "IMG_0001.DNG").write_bytes(cut)
+    (cards / "IMG_0002.CR2").write_bytes(cr2)
+    proc = picfind("index", str(cards), "-q", "--db", str(tmp_path / "c.db"))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
 
 def test_an_ordinary_tiff_is_still_read_by_pillow() -> None:

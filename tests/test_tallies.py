@@ -17,7 +17,7 @@ import pytest
 from picfind.catalogs.postgres.catalog import PgCatalog
 from picfind.catalogs.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from picfind.catalogs.sqlite.catalog import Catalog
-from picfind.catalogs.sqlite.schema import MIGRATIONS
+from picfind.catalogs.sqlite.schema import MIGRATIONS, TALLIES_MIGRATION
 from picfind.records import FIRST_PHOTO_YEAR, IndexedFile, SkippedFile, frame_key
 
 # a vector's content (a video's frames belong to the video): SQLite computes it, PostgreSQL stores it
@@ -132,7 +132,7 @@ def test_the_kept_counts_follow_every_change_a_run_makes(catalog: Catalog | PgCa
 def test_a_catalog_from_before_gets_its_counts_when_it_opens(tmp_path: Path) -> None:
     """The migration counts what is there once; from then on the triggers keep it."""
     db = tmp_path / "old.db"
-    before = len(MIGRATIONS) - 1
+    before = MIGRATIONS.index(TALLIES_MIGRATION)  # the schema before the tallies (later steps too)
     con = sqlite3.connect(db)
     con.executescript("".join(MIGRATIONS[:before]) + f"PRAGMA user_version = {before};")
     con.execute("INSERT INTO roots(id, path, extensions, excludes, added_at) VALUES (1, X'2f78', '[]', '[]', 0)")
@@ -155,7 +155,8 @@ def test_a_postgresql_catalog_from_before_gets_its_counts_when_it_opens(pg_url: 
     with psycopg.connect(pg_url, autocommit=True) as con:  # the schema before the tallies, as connect() made it
         con.execute("CREATE TABLE picfind_schema (version integer PRIMARY KEY, name text NOT NULL, "
                     "applied_at timestamptz NOT NULL DEFAULT now())")
-        for number, (name, script) in enumerate(PG_MIGRATIONS[:-1], 1):
+        before = next(i for i, (name, _) in enumerate(PG_MIGRATIONS) if name == "m008_tallies")  # later steps too
+        for number, (name, script) in enumerate(PG_MIGRATIONS[:before], 1):
             con.execute(script)
             con.execute("INSERT INTO picfind_schema(version, name) VALUES (%s, %s)", (number, name))
         con.execute("INSERT INTO roots(id, path, extensions, excludes, added_at) VALUES (1, '/x', '[]', '[]', 0)")

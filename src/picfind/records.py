@@ -47,6 +47,26 @@ def printable(value: object) -> object:
     return value
 
 
+# What operating systems, phones, NASes and sync tools leave beside pictures: never what a person
+# took (trash, old versions, thumbnails, resource forks). Stored with each root when it is added
+# (`index --no-default-excludes` leaves them out; `picfind.indexing.crawl` walks by them); listed
+# in docs/guide/commands.md. A change to the defaults needs a schema step for the roots stored
+# with the list before it, as `DEFAULT_EXCLUDES_V1` has.
+CLUTTER = (
+    ".thumbnails", ".thumbnail", ".thumbs", ".cache", ".trashed-*", ".pending-*",  # Android, Linux caches
+    ".Trash", ".Trash-*", ".trash", ".Trashes", "$RECYCLE.BIN", "RECYCLER", "System Volume Information",
+    "lost+found", "._*", ".AppleDouble", ".AppleDB", ".Spotlight-V100", ".fseventsd",  # macOS, Windows
+    ".DocumentRevisions-V100", ".TemporaryItems",
+    ".stversions", ".stfolder", ".sync", ".dropbox.cache", "@eaDir", "#recycle", "@Recycle", ".@__thumb",
+    ".recycle", ".SynologyWorkingDirectory",  # sync tools, Synology and QNAP NASes, Samba
+    ".picasaoriginals", ".dtrash",  # Picasa's originals of edited pictures, digiKam's trash
+)
+DEFAULT_EXCLUDES = (*CLUTTER, "node_modules", ".git", ".picfind")
+# The defaults every root was stored with before the clutter list (a schema step gives those roots
+# today's, the user's own excludes kept after them)
+DEFAULT_EXCLUDES_V1 = ("@eaDir", "node_modules", ".git", ".picfind")
+
+
 @dataclass(frozen=True)
 class Root:
     id: int

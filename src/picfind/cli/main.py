@@ -32,7 +32,7 @@ from picfind.cli.people import cmd_people, understood_line
 from picfind.cli.serve import cmd_serve
 from picfind.cli.shell import run_shell
 from picfind.errors import explain, terminal
-from picfind.library import Library, default_db
+from picfind.library import Library, check_models, default_db, folders, not_there
 from picfind.library.models import MODEL_ERRORS
 from picfind.media.formats import VIDEO_EXTRA
 from picfind.ocr.reader import OcrUnavailable
@@ -298,8 +298,17 @@ def cmd_roots(args: argparse.Namespace, lib: Library) -> int:
     return 0
 
 
-# Commands that only read refuse a catalog that is not there (None: the shell)
-READERS = {"search", "similar", "dupes", "status", "serve", "shell", "roots", "people", None}
+def _makes_catalog(args: argparse.Namespace, db: str | os.PathLike) -> bool:
+    """Whether this command may make its catalog: only one that adds a folder (`index FOLDER`,
+    `watch FOLDER`, `search --here`), its folders and, for a catalog not made yet, its model checked
+    first. Any other refuses a catalog that is not there: a mistyped --db became an empty catalog
+    (and its folder) answering "no matches"."""
+    if args.command in ("index", "watch") and args.paths:
+        folders(args.paths)  # a missing one is said now, before anything is made
+        if not_there(db):
+            check_models(getattr(args, "model", None), getattr(args, "text_model", None))
+        return True
+    return bool(getattr(args, "here", False))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -326,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         db = getattr(args, "db", None) or default_db()
         text_model = getattr(args, "text_model", None)
         with Library(db, model=getattr(args, "model", None), threads=getattr(args, "threads", None),
-                     create=args.command not in READERS or getattr(args, "here", False),
+                     create=_makes_catalog(args, db),
                      text_model=None if args.command == "index" else text_model) as lib:
             if args.command == "index" and text_model is not None:
                 lib.set_text_model(text_model)  # checked against the catalog's model before any work

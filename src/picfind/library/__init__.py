@@ -13,14 +13,14 @@ turns queries and examples (pictures, video moments) into hits, and `models` ins
 
 from __future__ import annotations
 
-from picfind.library.base import ANN_BACKENDS, Thumbnails, default_db
+from picfind.library.base import ANN_BACKENDS, Thumbnails, check_models, default_db, not_there
 from picfind.library.examples import Example, decode_example
 from picfind.library.files import picture_type, rendition
-from picfind.library.indexing import IndexingDoors
+from picfind.library.indexing import IndexingDoors, folders
 from picfind.library.searching import SearchDoors
 
-__all__ = ["ANN_BACKENDS", "Example", "Library", "Thumbnails", "decode_example", "default_db", "picture_type",
-           "rendition"]
+__all__ = ["ANN_BACKENDS", "Example", "Library", "Thumbnails", "check_models", "decode_example", "default_db",
+           "folders", "not_there", "picture_type", "rendition"]
 
 
 class Library(IndexingDoors, SearchDoors):

@@ -17,7 +17,7 @@ from picfind.models.encoder import Encoder
 from picfind.records import CatalogError
 
 ANN_BACKENDS = tuple(BACKENDS)  # the vector indexes `index --ann` may choose
-__all__ = ["ANN_BACKENDS", "LibraryBase", "Thumbnails", "default_db"]
+__all__ = ["ANN_BACKENDS", "LibraryBase", "Thumbnails", "check_models", "default_db", "not_there"]
 _Self = TypeVar("_Self", bound="LibraryBase")
 
 
@@ -36,6 +36,21 @@ def _no_catalog(target: Path | str) -> str:
     return f"no catalog at {target}: check --db or $PICFIND_DB, or make one: `picfind index FOLDER --db {target}`"
 
 
+def not_there(target: Path | str) -> bool:
+    """Whether this catalog is a file not made yet (opening it would make it; a server's is never)."""
+    return not is_server(target) and not Path(target).expanduser().exists()
+
+
+def check_models(model: str | None, text_model: str | None = None) -> None:
+    """Before a catalog is made: the model a new catalog is indexed with (the one named, else the
+    default) is there, and a text encoder named pairs with it; a `ModelError` or `BundleError` if not."""
+    from picfind.library.multilingual import NO_TEXT_MODEL, check_pair
+
+    bundle = models.resolve(model)
+    if text_model is not None and text_model.strip().lower() not in NO_TEXT_MODEL:
+        check_pair(models.resolve(text_model), bundle)
+
+
 def _user_catalog() -> Path:  # noqa: N802
     return Path(platformdirs.user_data_dir("picfind")) / "catalog.db"
 
@@ -49,7 +64,7 @@ class LibraryBase:
         """`create=False`: only open a catalog that exists (a command that reads; a mistyped --db
         would otherwise become an empty catalog, and its folder, answering "no matches")."""
         self.target = db or default_db()  # what to open again elsewhere (the web server's thread)
-        if not create and not is_server(self.target) and not Path(self.target).expanduser().exists():
+        if not create and not_there(self.target):
             raise CatalogError(_no_catalog(self.target))
         self.catalog: CatalogBackend = open_catalog(self.target)
         self._model_arg = model

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 
 from picfind.catalogs.lock import Waiting
 from picfind.catalogs.protocol import BuildProgress
-from picfind.indexing.crawl import CLUTTER, DEFAULT_EXCLUDES
 from picfind.library.people import PeopleDoors
 from picfind.media.formats import EXTENSIONS, normalise_extensions
 from picfind.ocr.reader import DEFAULT_OCR
 from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.people.settings import DEFAULT_FACES, FACE_MODELS, OFF, faces_setting, set_faces
-from picfind.records import CatalogError
+from picfind.records import CLUTTER, DEFAULT_EXCLUDES, CatalogError
 from picfind.search.textsearch import ocr_setting, set_ocr
 
 if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported when used: a search needs neither
@@ -25,22 +24,28 @@ if TYPE_CHECKING:  # indexing and pictures (Pillow, pillow-heif) are imported wh
     from picfind.indexing.watch import Batch, WatchOptions
 
 
+def folders(paths: list[str]) -> list[str]:
+    """These folders as absolute paths, every one checked: a `CatalogError` for the first that is
+    not a folder (the CLI asks before it makes a catalog, so a mistyped folder makes none)."""
+    out = []
+    for p in paths:
+        if not p.strip():
+            raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
+        path = os.path.abspath(os.path.expanduser(p))
+        if not os.path.isdir(path):
+            raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
+        out.append(path)
+    return out
+
+
 class IndexingDoors(PeopleDoors):
     def add_roots(self, paths: list[str], extensions: list[str] | str | None = None,
                   excludes: list[str] | None = None, clutter: bool = False) -> list:
         """Remember these folders, each checked before any is added (a missing one adds none).
-        `clutter`: do not leave out what systems and sync tools leave behind (`crawl.CLUTTER`)."""
+        `clutter`: do not leave out what systems and sync tools leave behind (`records.CLUTTER`)."""
         exts = normalise_extensions(extensions, EXTENSIONS)
-        folders = []
-        for p in paths:
-            if not p.strip():
-                raise CatalogError("an empty folder name: name the folder to index (use . for this one)")
-            path = os.path.abspath(os.path.expanduser(p))
-            if not os.path.isdir(path):
-                raise CatalogError(f"{p}: no such folder" if not os.path.exists(path) else f"{p}: not a folder")
-            folders.append(path)
         defaults = [e for e in DEFAULT_EXCLUDES if not (clutter and e in CLUTTER)]
-        return [self.catalog.add_root(path, exts, [*defaults, *(excludes or [])]) for path in folders]
+        return [self.catalog.add_root(path, exts, [*defaults, *(excludes or [])]) for path in folders(paths)]
 
     def index(self, paths: list[str] | None = None, extensions: list[str] | str | None = None,
               excludes: list[str] | None = None, options: IndexOptions | None = None,
@@ -55,7 +60,7 @@ class IndexingDoors(PeopleDoors):
         this address ("local": start one for the run). `ocr`: read the text in pictures too (True)
         or no longer (False); `faces`: find the faces in them too, or no longer; both remembered
         in the catalog. `clutter`: these folders keep what systems and sync tools leave behind
-        (trash, thumbnails: `crawl.CLUTTER`), remembered."""
+        (trash, thumbnails: `records.CLUTTER`), remembered."""
         self._writable("index")
         with self.catalog.one_run(waiting):
             return self._run_index(paths, extensions, excludes, options, progress, ann, build_progress, ray, ocr,

@@ -7,6 +7,7 @@ Every pixel mode ends as RGB: transparency is composited onto white (what most v
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,26 @@ try:  # JPEG XL: libjxl through pylibjxl (BSD; the pillow-jxl-plugin is GPL)
 except ImportError:  # a runtime dependency; without it JPEG XL files are skipped, naming it (media/decode.py)
     pylibjxl = None
 
+
+def _quiet_libtiff() -> None:
+    """libtiff, inside Pillow, writes each error and warning to the process's stderr from C
+    ("OJPEGReadHeaderInfoSecTablesQTable: Missing JPEG tables." for a stripped CR2), among
+    picfind's own lines and even with -q; Pillow raises the error too, which becomes the file's
+    skip. Its global handlers are set to none, looked up through Pillow's own module (the dynamic
+    linker searches the libraries it loaded), where Pillow has libtiff and the platform allows."""
+    try:
+        from PIL import _imaging
+
+        lib = ctypes.CDLL(_imaging.__file__)
+        setters = (lib.TIFFSetErrorHandler, lib.TIFFSetWarningHandler)
+    except (ImportError, OSError, AttributeError):  # no libtiff in this Pillow, or no dlsym through it
+        return
+    for setter in setters:
+        setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+        setter(None)
+
+
+_quiet_libtiff()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # picfind checks its own, configurable cap before decoding
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger is a decompression bomb or a scan we skip

@@ -72,10 +72,12 @@ def decode_raw(data: bytes, min_side: int, max_pixels: int) -> Decoded | None:
         meta = _meta(raw, data, preview)  # before demosaicing: half size halves LibRaw's sizes
         if preview is not None and min(preview.size) >= min_side // 2 and preview.width * preview.height <= max_pixels:
             return Decoded(_load_preview(preview, min_side, _orientation(raw, preview)), meta, "RAW")
+        if damaged is not None:  # LibRaw would read past the end, and say so on stderr ("Unexpected end of file")
+            raise damaged
         try:
             image = Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
         except rawpy.LibRawError as e:
-            raise _skip(e, damaged) from None
+            raise _skip(e) from None
         if meta.taken_at is None:  # unpacked now: LibRaw's own reading of the time costs nothing more
             meta = replace(meta, taken_at=_libraw_time(raw))
         return Decoded(image, meta, "RAW")
@@ -116,10 +118,10 @@ class _opened:
             self.raw.close()
 
 
-def _skip(error: BaseException, damaged: SkipFile | None = None) -> SkipFile:
-    """LibRaw's error as the file's skip; its "too big" is the damage `_cut_short` found, if any."""
+def _skip(error: BaseException) -> SkipFile:
+    """LibRaw's error as the file's skip (a RAW too small for its pixels never gets this far)."""
     if isinstance(error, (MemoryError, rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawTooBigError)):
-        return damaged or SkipFile("too many pixels", "not enough memory to decode")
+        return SkipFile("too many pixels", "not enough memory to decode")
     detail = " ".join(str(error).replace("b'", "").replace("'", "").split())[:200]
     return SkipFile("truncated or corrupt", f"a RAW LibRaw cannot decode ({type(error).__name__}: {detail})")
 
@@ -127,7 +129,10 @@ def _skip(error: BaseException, damaged: SkipFile | None = None) -> SkipFile:
 def _cut_short(raw: rawpy.RawPy, size: int) -> SkipFile | None:
     """The skip of a RAW far too small for the pixels its header claims (a damaged header, a file
     cut short), where LibRaw says "too big" and the pixel cap "too many pixels": both would send
-    the user looking for memory or a cap that are not the problem. None for a RAW of a likely size."""
+    the user looking for memory or a cap that are not the problem. Such a RAW is never demosaiced
+    (only its preview used): LibRaw would read past its end and write that to the process's stderr
+    itself ("unknown file: Unexpected end of file"; rawpy offers no way to stop it). None for a
+    RAW of a likely size."""
     w, h = raw.sizes.raw_width, raw.sizes.raw_height
     if size * 8 >= w * h * _MIN_BITS_PER_PIXEL:
         return None

@@ -24,7 +24,12 @@ from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.tallies import MIGRATION as PGTALLIES_MIGRATION
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
 from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
-from picfind.records import CatalogError
+from picfind.records import DEFAULT_EXCLUDES, DEFAULT_EXCLUDES_V1, CatalogError
+
+# the default excludes before the clutter list and today's, as JSON text without its closing `]`,
+# and what follows the old ones in a root's list: `]`, or `, "..."` the user's own
+_V1, _TODAY = (json.dumps(list(d))[:-1] for d in (DEFAULT_EXCLUDES_V1, DEFAULT_EXCLUDES))
+_AFTER_V1 = f"substr(excludes, {len(_V1) + 1})"
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", """
@@ -160,6 +165,12 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
     # the counts `status` shows, kept by triggers (`picfind.catalogs.postgres.tallies`), counted once here
     ("m008_tallies", PGTALLIES_MIGRATION),
+    # the clutter systems and sync tools leave (`records.CLUTTER`) left out of roots added before
+    # picfind knew it, as the SQLite catalog's step 13: the old defaults, then `]` or the user's own
+    ("m009_clutter_excludes", f"""
+    UPDATE roots SET excludes = '{_TODAY}' || {_AFTER_V1}
+        WHERE left(excludes, {len(_V1)}) = '{_V1}' AND ({_AFTER_V1} = ']' OR left({_AFTER_V1}, 2) = ', ');
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x70696366  # "picf": the advisory lock taken while migrating

@@ -10,10 +10,22 @@ from collections.abc import Iterator
 from picfind.catalogs.sqlite.tallies import MIGRATION as TALLIES_MIGRATION
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
 from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
+from picfind.records import DEFAULT_EXCLUDES, DEFAULT_EXCLUDES_V1
 
 
 def _json(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{e}"' for e in items) + "]"  # as json.dumps writes a root's extensions
+
+
+def today_excludes_sql() -> str:
+    """SQL giving the roots stored with the default excludes from before the clutter list today's
+    defaults, any excludes of the user's own kept after them (a JSON list's text, as json.dumps
+    writes it: the old defaults then `]` or `, "..."`). Roots added with --no-default-excludes (no
+    `@eaDir` first) and lists of the user's own making stay as they are."""
+    old, new = _json(DEFAULT_EXCLUDES_V1)[:-1], _json(DEFAULT_EXCLUDES)[:-1]
+    rest = f"substr(excludes, {len(old) + 1})"
+    return (f"UPDATE roots SET excludes = '{new}' || {rest} WHERE substr(excludes, 1, {len(old)}) = '{old}' "
+            f"AND ({rest} = ']' OR substr(excludes, {len(old) + 1}, 2) = ', ');")
 
 
 def reown_sql(leaving: int = 0) -> str:
@@ -184,6 +196,9 @@ MIGRATIONS: list[str] = [
     # 12: the counts `status` shows, kept by triggers (`tallies`): a status that counted whole
     # tables took seconds at a million pictures
     TALLIES_MIGRATION,
+    # 13: the clutter systems and sync tools leave (trash, thumbnails: `records.CLUTTER`) left out
+    # of roots added before picfind knew it; the next run drops what was indexed of it
+    today_excludes_sql(),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
