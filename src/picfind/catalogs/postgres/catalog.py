@@ -40,7 +40,6 @@ from psycopg import sql
 
 from picfind.catalogs.analyses import AnalysisStores
 from picfind.catalogs.faces import FaceStore
-from picfind.catalogs.known import KnownContents
 from picfind.catalogs.lock import Waiting
 from picfind.catalogs.postgres import tallies
 from picfind.catalogs.postgres.roots import PgRoots
@@ -51,16 +50,14 @@ from picfind.catalogs.postgres.thumbs import PgThumbnails
 from picfind.catalogs.postgres.vector_rows import PgVectorRows
 from picfind.catalogs.postgres.vectors import PgVectorIndex
 from picfind.catalogs.postgres.writers import INSERT, SIDE_FROM, VectorWriters
-from picfind.catalogs.settled import unsettled_sql
+from picfind.catalogs.root_files import RootFiles
 from picfind.filters import Filter
 from picfind.records import (
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
-    FileRecord,
     IndexedFile,
     SkippedFile,
-    by_path,
     fs,
     owner,
     place_fields,
@@ -84,10 +81,12 @@ def _local_time(mtime_ns: int) -> str:
     return when_text(datetime.datetime(*time.localtime(mtime_ns / 1e9)[:6]))
 
 
-class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, AnalysisStores):
+class PgCatalog(PgRoots, PgVectorRows, RootFiles, PgVectorIndex, PgTextStore, FaceStore, AnalysisStores):
     """The PostgreSQL catalog's tables (`PgRoots` its settings and roots, `PgVectorRows` reads the
     vector rows, `PgVectorIndex` keeps their HNSW index, `PgTextStore` the text OCR read,
-    `FaceStore` the faces and people)."""
+    `FaceStore` the faces and people, `RootFiles` a root's files as a re-scan reads them)."""
+
+    _MARK = "%s"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -175,17 +174,6 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
     def one_run(self, waiting: Waiting | None = None) -> AbstractContextManager:
         return nullcontext()  # several runs at once share the work through `claim`
 
-    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        return by_path(self._rows_of_root(", status, content_hash, reason, meta_read", "TRUE", [], root_id, under))
-
-    def sizes_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
-        return self._rows_of_root("", "TRUE", [], root_id, under)
-
-    def unsettled_of_root(self, root_id: int, under: list[str] | None, model: str,
-                          analyses: list[tuple[str, str]], transient: set[str]) -> dict[bytes, tuple]:
-        has_vector = "EXISTS (SELECT 1 FROM embeddings e WHERE e.owner = f.content_hash AND e.model = %s)"
-        return self._rows_of_root("", *unsettled_sql(has_vector, [model], analyses, transient, "%s"), root_id, under)
-
     def _rows_of_root(self, columns: str, where: str, params: list, root_id: int,
                       under: list[str] | None) -> dict[bytes, tuple]:
         query = f"SELECT path, size, mtime_ns{columns} FROM files f WHERE ({where}) AND root_id = %s"
@@ -214,19 +202,6 @@ class PgCatalog(PgRoots, PgVectorRows, PgVectorIndex, PgTextStore, FaceStore, An
         rows = self._run("SELECT p.path, p.since, count(f.id) FROM offline_places p JOIN files f ON f.offline = p.id "
                          "GROUP BY p.id ORDER BY p.path")
         return [{"path": fs(bytes(p)), "since": since, "files": n} for p, since, n in rows]
-
-    def embedded_hashes(self, model: str) -> set[str]:
-        """Contents with vectors: pictures, and videos with their frames' vectors."""
-        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE model = %s", (model,))}
-
-    def has_vectors(self, model: str, hashes: list[str]) -> set[str]:
-        """Those of these contents that have vectors (through `embeddings_owner`: the rows asked for)."""
-        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE owner = ANY(%s) AND model = %s",
-                                        (list(hashes), model))}
-
-    def known_contents(self, model: str) -> KnownContents:
-        """Which contents have vectors, asked per content (psycopg's connection is thread-safe)."""
-        return KnownContents(lambda hashes: self.has_vectors(model, hashes), lambda: self.embedded_hashes(model))
 
     def claims(self) -> PgClaims:
         return PgClaims(self.url, self)

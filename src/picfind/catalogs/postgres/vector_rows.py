@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from picfind.catalogs.known import KnownContents
 from picfind.records import frame_span
 
 
@@ -19,6 +20,22 @@ class PgVectorRows:
 
     _run: Callable[..., list[tuple]]
     _one: Callable[..., tuple | None]
+
+    def embedded_hashes(self, model: str) -> set[str]:
+        """Contents with vectors: pictures, and videos with their frames' vectors."""
+        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE model = %s", (model,))}
+
+    def has_vectors(self, model: str, hashes: list[str]) -> set[str]:
+        """Those of these contents that have vectors (through `embeddings_owner`: the rows asked for)."""
+        return {h for (h,) in self._run("SELECT DISTINCT owner FROM embeddings WHERE owner = ANY(%s) AND model = %s",
+                                        (list(hashes), model))}
+
+    def _has_vector(self, content: str, model: str) -> tuple[str, list]:
+        return f"EXISTS (SELECT 1 FROM embeddings e WHERE e.owner = {content} AND e.model = %s)", [model]
+
+    def known_contents(self, model: str) -> KnownContents:
+        """Which contents have vectors, asked per content (psycopg's connection is thread-safe)."""
+        return KnownContents(lambda hashes: self.has_vectors(model, hashes), lambda: self.embedded_hashes(model))
 
     def vectors(self, model: str) -> tuple[int, np.ndarray, np.ndarray]:
         return 0, *_id_matrix(self._run("SELECT id, vector FROM embeddings WHERE model = %s ORDER BY id", (model,)))

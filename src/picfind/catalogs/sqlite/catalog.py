@@ -20,9 +20,8 @@ import numpy as np
 
 from picfind.catalogs.analyses import AnalysisStores
 from picfind.catalogs.faces import FaceStore
-from picfind.catalogs.known import KnownContents
-from picfind.catalogs.settled import unsettled_sql
-from picfind.catalogs.sqlite.dialect import WHEN, frames_sql, owner_sql, register_functions, sqlite_condition
+from picfind.catalogs.root_files import RootFiles
+from picfind.catalogs.sqlite.dialect import WHEN, owner_sql, register_functions, sqlite_condition
 from picfind.catalogs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, reown_sql, statements
 from picfind.catalogs.sqlite.text import TextStore
 from picfind.catalogs.sqlite.vector_rows import VectorRows, chunks, marks
@@ -32,11 +31,9 @@ from picfind.records import (
     PLACE_COLUMNS,
     PLACE_READ,
     CatalogError,
-    FileRecord,
     IndexedFile,
     Root,
     SkippedFile,
-    by_path,
     fs,
     owner,
     place_fields,
@@ -49,10 +46,13 @@ _FIRST = operator.itemgetter(0)
 _ROOT_EXISTS = "WHERE EXISTS (SELECT 1 FROM roots WHERE id = ?)"
 
 
-class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
+class Catalog(VectorRows, RootFiles, TextStore, FaceStore, AnalysisStores):
     """The embedded SQLite catalog's tables (`picfind.catalogs.sqlite.backend` adds its vector indexes and
     thumbnails; `picfind.catalogs.protocol.CatalogBackend` is what every catalog answers; `VectorRows` the
-    vector rows' reads; `TextStore` the text OCR read, SQLite only)."""
+    vector rows' reads; `RootFiles` a root's files as a re-scan reads them; `TextStore` the text
+    OCR read, SQLite only)."""
+
+    _MARK = "?"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -203,23 +203,9 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
         return n
 
     # files
-    def files_of_root(self, root_id: int, under: list[str] | None = None) -> dict[str, FileRecord]:
-        return by_path(self._rows_of_root(", status, content_hash, reason, meta_read", "TRUE", [], root_id, under))
-
-    def sizes_of_root(self, root_id: int, under: list[str] | None = None) -> dict[bytes, tuple]:
-        return self._rows_of_root("", "TRUE", [], root_id, under)
-
-    def unsettled_of_root(self, root_id: int, under: list[str] | None, model: str,
-                          analyses: list[tuple[str, str]], transient: set[str]) -> dict[bytes, tuple]:
-        has_vector = (f"(EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = f.content_hash AND e.model = ?) "
-                      f"OR EXISTS (SELECT 1 FROM embeddings e WHERE {frames_sql('e.content_hash', 'f.content_hash')} "
-                      "AND e.model = ?))")
-        return self._rows_of_root("", *unsettled_sql(has_vector, [model, model], analyses, transient, "?"),
-                                  root_id, under)
-
     def _rows_of_root(self, columns: str, where: str, params: list, root_id: int,
                       under: list[str] | None) -> dict[bytes, tuple]:
-        """Rows (path, size, mtime_ns, *columns) by the path's bytes (an old version stored some as text)."""
+        # (CAST: a path an old version stored as text, as its bytes)
         query = f"SELECT CAST(path AS BLOB), size, mtime_ns{columns} FROM files f WHERE ({where}) AND root_id = ?"
         rows = self.db.execute(query, [*params, root_id]).fetchall() if under is None else []
         for paths, more in under_paths(under or [], "?"):
@@ -251,19 +237,6 @@ class Catalog(VectorRows, TextStore, FaceStore, AnalysisStores):
         rows = self.db.execute("SELECT p.path, p.since, count(f.id) FROM offline_places p JOIN files f "
                                "ON f.offline = p.id GROUP BY p.id ORDER BY p.path")
         return [{"path": fs(p), "since": since, "files": n} for p, since, n in rows]
-
-    def embedded_hashes(self, model: str) -> set[str]:
-        """Contents with vectors: pictures, and videos with their frames' vectors."""
-        return set(map(_FIRST, self.db.execute(f"SELECT {owner_sql('content_hash')} FROM embeddings WHERE model = ?",
-                                                (model,))))
-
-    def known_contents(self, model: str) -> KnownContents:
-        """Which contents have vectors, asked per content (`has_vectors`) on a connection of its
-        own: reader threads ask it, and a SQLite connection belongs to its thread."""
-        reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        reader.execute("PRAGMA query_only = ON")
-        return KnownContents(lambda hashes: self.has_vectors(model, hashes, reader),
-                             lambda: self.embedded_hashes(model))
 
     def write_batch(self, model: str, indexed: Iterable[IndexedFile],
                     vectors: dict[str, np.ndarray], skipped: Iterable[SkippedFile],

@@ -8,15 +8,18 @@ parameters for it too.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from picfind.catalogs.sqlite.dialect import frames_sql, sqlite_condition
+from picfind.catalogs.known import KnownContents
+from picfind.catalogs.sqlite.dialect import frames_sql, owner_sql, sqlite_condition
 from picfind.filters import Filter
 from picfind.records import frame_span
 
+_FIRST = operator.itemgetter(0)
 
 class VectorRows:
     """Catalog methods for the vector rows (mixed into `Catalog`, which provides `db`)."""
@@ -43,13 +46,31 @@ class VectorRows:
         by key: the rows asked for, never the model's whole table. `db`: another connection to
         the same file (a reader thread's)."""
         found: set[str] = set()
+        has, params = self._has_vector("q.h", model)
         for chunk in chunks(hashes, 400):
             found.update(h for (h,) in (db or self.db).execute(
-                f"WITH q(h) AS (VALUES {','.join(['(?)'] * len(chunk))}) SELECT h FROM q WHERE "
-                "EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = q.h AND e.model = ?) OR "
-                f"EXISTS (SELECT 1 FROM embeddings e WHERE {frames_sql('e.content_hash', 'q.h')} AND e.model = ?)",
-                [*chunk, model, model]))
+                f"WITH q(h) AS (VALUES {','.join(['(?)'] * len(chunk))}) SELECT h FROM q WHERE {has}",
+                [*chunk, *params]))
         return found
+
+    def _has_vector(self, content: str, model: str) -> tuple[str, list]:
+        """SQL true when `content` has a vector for the model (a video: its frames'): two key lookups."""
+        return (f"(EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = {content} AND e.model = ?) OR "
+                f"EXISTS (SELECT 1 FROM embeddings e WHERE {frames_sql('e.content_hash', content)} AND e.model = ?))",
+                [model, model])
+
+    def embedded_hashes(self, model: str) -> set[str]:
+        """Contents with vectors: pictures, and videos with their frames' vectors."""
+        return set(map(_FIRST, self.db.execute(f"SELECT {owner_sql('content_hash')} FROM embeddings WHERE model = ?",
+                                                (model,))))
+
+    def known_contents(self, model: str) -> KnownContents:
+        """Which contents have vectors, asked per content (`has_vectors`) on a connection of its
+        own: reader threads ask it, and a SQLite connection belongs to its thread."""
+        reader = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        reader.execute("PRAGMA query_only = ON")
+        return KnownContents(lambda hashes: self.has_vectors(model, hashes, reader),
+                             lambda: self.embedded_hashes(model))
 
     def vectors_after(self, model: str, after: int, upto: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to `limit` vectors as they were at log position `upto` (each content's latest add
