@@ -81,6 +81,36 @@ def test_the_files_under_some_paths_of_a_root(catalog: CatalogBackend, tmp_path:
     assert len(catalog.files_of_root(root.id)) == 5
 
 
+def test_a_rescan_reads_sizes_and_times_and_the_few_files_with_something_left_to_do(
+        catalog: CatalogBackend, tmp_path: Path) -> None:
+    """What a re-scan compares with the walk (`indexing.rescan`): every file's size and time by its
+    path's bytes, and those the catalog says must be read though unchanged: no vector for the
+    model (a video with its frames' has one), no text read when OCR is asked, a skip worth a
+    new try; never a settled picture or a skip for good."""
+    from picfind.records import frame_key
+    root = catalog.add_root(str(tmp_path), ["jpg", "mp4"], [])
+    names = ["done.jpg", "other-model.jpg", "video.mp4", "no-text.jpg"]
+    files = [IndexedFile(str(tmp_path / n), root.id, 10 + k, 20 + k, n, 8, 8) for k, n in enumerate(names)]
+    catalog.write_batch(MODEL, files, {"done.jpg": unit(0), "no-text.jpg": unit(1),
+                                       frame_key("video.mp4", 0, 2): unit(2)}, [])
+    catalog.write_batch("another", [], {"other-model.jpg": unit(3)}, [])
+    catalog.write_batch(MODEL, [], {}, [SkippedFile(str(tmp_path / "gone.jpg"), root.id, 5, 6, "vanished"),
+                                        SkippedFile(str(tmp_path / "bad.jpg"), root.id, 7, 8, "not an image")])
+    catalog.put_texts(OCR, {"done.jpg": "STOP", "video.mp4": "", "other-model.jpg": ""})
+    sizes = catalog.sizes_of_root(root.id)
+    assert {os.fsdecode(k): (v[1], v[2]) for k, v in sizes.items()} == {
+        **{str(tmp_path / n): (10 + k, 20 + k) for k, n in enumerate(names)},
+        str(tmp_path / "gone.jpg"): (5, 6), str(tmp_path / "bad.jpg"): (7, 8)}
+    assert all(k == v[0] for k, v in sizes.items())
+
+    def unsettled(analyses: list[tuple[str, str]], under: list[str] | None = None) -> set[str]:
+        rows = catalog.unsettled_of_root(root.id, under, MODEL, analyses, {"vanished"})
+        return {os.path.basename(os.fsdecode(k)) for k in rows}
+    assert unsettled([]) == {"other-model.jpg", "gone.jpg"}
+    assert unsettled([("texts", OCR)]) == {"other-model.jpg", "gone.jpg", "no-text.jpg"}
+    assert unsettled([("texts", OCR)], [str(tmp_path / "no-text.jpg"), str(tmp_path / "done.jpg")]) == {"no-text.jpg"}
+
+
 def test_roots_are_added_listed_nested_and_removed(catalog: CatalogBackend, tmp_path: Path) -> None:
     outer = catalog.add_root(str(tmp_path / "a"), ["jpg"], ["*.tmp"])
     assert (outer.path, outer.extensions, outer.excludes) == (str(tmp_path / "a"), ["jpg"], ["*.tmp"])

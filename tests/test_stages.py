@@ -356,6 +356,34 @@ def test_a_file_skipped_for_a_passing_reason_is_read_again_and_a_lasting_one_is_
     assert (report.unchanged, report.read, report.embedded) == (2, 1, 1)  # bad.png is not read again
 
 
+def test_a_rescan_passes_over_unchanged_files_in_the_walk_and_takes_back_those_still_wanting(
+        catalog: CatalogBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-scan's unchanged files never leave the walk (a million would each cost a hand-over);
+    one that still wants something (here the text OCR now asked for) is read though unchanged."""
+    from picfind.indexing import rescan
+    from picfind.indexing.stages import TRANSIENT
+    lib = tmp_path / "lib"
+    for i, colour in enumerate(colours(4)):
+        picture(lib / f"p{i}.png", colour)
+    index(catalog, StandInEncoder(), lib)
+    picture(lib / "new.png", (1, 2, 3))
+    yielded: list = []
+
+    def counted(*args, **kwargs):
+        for item in walk(*args, **kwargs):
+            yielded.append(item)
+            yield item
+    walk = rescan.walk
+    monkeypatch.setattr(rescan, "walk", counted)
+    root = catalog.roots()[0]
+    c = rescan.compare(catalog, root, set(), None, MODEL, [], TRANSIENT)
+    assert [os.path.basename(f.path) for f, known in c.changed] == ["new.png"] and (c.files, c.unchanged) == (5, 4)
+    assert [os.path.basename(item.path) for item in yielded] == ["new.png"]
+    c = rescan.compare(catalog, root, set(), None, MODEL, [("texts", "ocr-m")], TRANSIENT)
+    assert sorted(os.path.basename(f.path) for f, known in c.changed if known) == [f"p{i}.png" for i in range(4)]
+    assert (c.files, c.unchanged) == (5, 0)
+
+
 # --- the walk ahead of the planner ----------------------------------------------------------------
 
 def test_a_walk_ahead_yields_in_order_raises_where_the_walk_did_and_stops_when_closed() -> None:
