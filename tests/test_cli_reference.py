@@ -39,7 +39,7 @@ def test_every_option_says_what_it_does_its_default_and_choices(cmd: str, action
     assert action.help, f"{cmd} {action.option_strings or action.dest}: no help text"
     text = Helpful("picfind")._get_help_string(action) % {**vars(action), "prog": "picfind"}
     if action.option_strings and action.nargs == 0:  # a flag: what it stores is not a default to show
-        assert f"default: {action.default}" not in text, f"{cmd} {action.option_strings}: {text}"
+        assert f"(default: {action.default})" not in text, f"{cmd} {action.option_strings}: {text}"
         pair = [a for a in PARSERS[cmd]._actions if a.dest == action.dest and a.option_strings]
         if len(pair) > 1:  # --ocr / --no-ocr: one of them says in words what neither does
             assert any("default" in (a.help or "") for a in pair), f"{cmd} {[a.option_strings for a in pair]}"

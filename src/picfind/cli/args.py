@@ -25,12 +25,14 @@ class UsageError(Exception):
 
 
 class Helpful(argparse.HelpFormatter):
-    """--help shows each option's default (where its help does not already say it); choices show
-    in the option's metavar, {image,video}."""
+    """--help shows each option's default (where its help does not already say it; a flag's stored
+    value is none: `--no-ocr` stores False, and neither flag keeps the catalog's setting); choices
+    show in the option's metavar, {image,video}."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = action.default not in (None, False, [], argparse.SUPPRESS) and not action.option_strings == []
+        shown = (action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings != []
+                 and action.nargs != 0)
         if shown and "default" not in text:
             text += " (default: %(default)s)"
         return text
@@ -133,12 +135,14 @@ def build_parser() -> Parser:
     ocr = p.add_mutually_exclusive_group()
     ocr.add_argument("--ocr", action="store_true", default=None,
                      help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
-    ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_false",
+                     help="stop reading text (remembered; default: neither, the catalog's setting, off in a new one)")
     faces = p.add_mutually_exclusive_group()
     faces.add_argument("--faces", action="store_true", default=None,
                        help="also find faces and group them into people (remembered; needs picfind[people])")
     faces.add_argument("--no-faces", dest="faces", action="store_false",
-                       help="stop finding faces (remembered; `picfind people forget` deletes those found)")
+                       help="stop finding faces (remembered; `picfind people forget` deletes those found; "
+                            "default: neither, the catalog's setting, off in a new one)")
 
     p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
                        "moved or deleted (until Ctrl-C or SIGTERM)")
@@ -266,7 +270,7 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
                    "an id from `picfind people`); repeat for pictures holding all of them")
     mode = f.add_mutually_exclusive_group()
     mode.add_argument("--any-person", dest="people_mode", action="store_const", const="any", default="all",
-                      help="with several --person: pictures holding any of them")
+                      help="with several --person: pictures holding any of them (default: all of them)")
     mode.add_argument("--only-people", dest="people_mode", action="store_const", const="only",
                       help="with --person: pictures holding these people and no one else")
 
