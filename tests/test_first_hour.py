@@ -85,6 +85,29 @@ def test_usage_errors_exit_2_with_one_line(shapes: tuple[Path, str], args: list[
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.parametrize("after, before, meant", [
+    ("2024", "2024", "after 2024 and before 2025"), ("2024-06", "2024-06", "after 2024-06 and before 2024-07"),
+    ("2024-12", "2024-12", "after 2024-12 and before 2025-01"),
+    ("2024-06-14", "2024-06-14", "after 2024-06-14 and before 2024-06-15"),
+    ("2024", "2024-01", "after 2024-01 and before 2024-02"), ("2025", "2024", "after 2024 and before 2025"),
+])
+def test_a_date_range_that_holds_nothing_suggests_the_one_meant(shapes: tuple[Path, str], after: str, before: str,
+                                                                meant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--after 2024 --before 2024` said "(did you mean after 2024 and before 2024?)": the same
+    range again. The whole year (month, day) is meant; the CLI, a shell line and the API say so."""
+    from starlette.testclient import TestClient
+
+    from picfind.web import app as web
+
+    code, out, err = cli("search", "a dog", "--after", after, "--before", before, "--db", shapes[1])
+    assert code == 2 and err.count("\n") == 1 and meant in err, err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"a shape --after {after} --before {before}\nexit\n"))
+    assert meant in cli("shell", "--db", shapes[1])[2]
+    with TestClient(web.create_app(shapes[1], "tiny-shapes"), base_url="http://127.0.0.1") as client:
+        r = client.get("/api/search", params={"q": "a shape", "after": after, "before": before})
+        assert r.status_code == 400 and meant in r.json()["error"], r.text
+
+
 def test_searches_that_find_nothing_say_why_where_they_can(shapes: tuple[Path, str], tmp_path: Path) -> None:
     lib, db = shapes
     code, out, err = cli("search", "a red circle", "--in", str(tmp_path / "nonexistent"), "--db", db)
