@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from picfind.media.formats import normalise_extensions
 from picfind.media.places import EARTH_KM, spoken
@@ -33,6 +33,29 @@ def parse_date(text: str) -> str:
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
+
+
+def _meant(after: str, before: str) -> str:
+    """The range an empty one was likely meant to be: the two dates swapped, or for one period
+    (`after 2024 and before 2024`) the whole of it, up to the start of the next."""
+    if parse_date(after) > parse_date(before):
+        return f" (did you mean after {before} and before {after}?)"
+    text = before.strip()
+    for fmt, step in (("%Y", "year"), ("%Y-%m", "month"), ("%Y-%m-%d", "day")):
+        try:
+            day = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if day.year >= 9999:
+            break
+        if step == "year":
+            nxt = f"{day.year + 1:04d}"
+        elif step == "month":
+            nxt = f"{day.year + day.month // 12:04d}-{day.month % 12 + 1:02d}"
+        else:
+            nxt = (day + timedelta(days=1)).strftime("%Y-%m-%d")
+        return f" (did you mean after {text} and before {nxt}, the whole of {text}?)"
+    return ""
 
 
 _UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
@@ -101,8 +124,7 @@ class Filter:
             raise ValueError(f"{kind!r} is not a kind: write image or video")
         since, until = parse_date(after) if after else None, parse_date(before) if before else None
         if since and until and since >= until:
-            raise ValueError(f"after {after} and before {before}: no picture can be both (did you mean "
-                             f"after {before} and before {after}?)")
+            raise ValueError(f"after {after} and before {before}: no picture can be both{_meant(after, before)}")
         return cls(folders=[os.path.abspath(os.path.expanduser(f) if local else f) for f in folders or []],
                    after=since, before=until,
                    extensions=[like_escape(e) for e in normalise_extensions(extensions, ())] if extensions else [],
