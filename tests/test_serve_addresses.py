@@ -99,6 +99,14 @@ def test_serve_on_every_ipv6_address_answers_over_ipv4_too(db: str) -> None:
             assert get(f"{url}api/status?token=s3cret")[0] == 200, url
 
 
+def test_a_listener_on_ipv6_alone_prints_no_ipv4_address() -> None:
+    """Where `::` cannot take IPv4 too (no dual-stack sockets), its IPv4 addresses would not answer."""
+    from picfind.web.gates import reachable
+
+    assert not any(re.fullmatch(r"[0-9.]+", a) for a in reachable("::", ipv4=False))
+    assert all(":" not in a for a in reachable("0.0.0.0"))  # nor an IPv6 one on 0.0.0.0
+
+
 @pytest.mark.slow
 def test_an_ipv6_literal_host_is_the_servers_own_name(db: str) -> None:
     """Without a token the server answers only to its own names: `[::1]:PORT` is one of them,
