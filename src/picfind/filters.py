@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from picfind.media.formats import normalise_extensions
-from picfind.media.places import EARTH_KM, spoken
+from picfind.media.places import EARTH_KM, Area, known, spoken
 from picfind.records import fold, when_text
 
 DEFAULT_NEAR_KM = 10.0
@@ -120,6 +120,9 @@ class Filter:
             raise ValueError("in must be a folder's full path, as results show it (e.g. /home/me/Pictures/2019)")
         if place is not None and not fold(place):
             raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
+        if place is not None and not known(fold(place)):
+            raise ValueError(f"no place called {place.strip()} is known: name a town of 1,000 people or more, "
+                             "a region or a country (e.g. Lyon, NSW, Japan)")
         if kind not in (None, "image", "video"):
             raise ValueError(f"{kind!r} is not a kind: write image or video")
         since, until = parse_date(after) if after else None, parse_date(before) if before else None
@@ -204,10 +207,11 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
             params.append(value)
     if where.place:  # one of its names, or within the area of the town of that name
         names, areas = spoken(where.place)
-        sql = [dialect.contains.format("coalesce(f.place_key, '')", m) for _ in names]
+        key = dialect.contains.format("coalesce(f.place_key, '')", m)
+        sql = [key for _ in names]
         params += [f"|{n}|" for n in names]
         for area in areas:
-            sql.append(f"({_within(area, m, params)})")
+            sql.append(f"({_within((area.lat, area.lon, area.km), m, params)}{_nearest(area, key, m, params)})")
         parts.append("(" + " OR ".join(sql) + ")")
     if where.near:
         parts.append(_within(where.near, m, params))
@@ -218,6 +222,21 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         parts.append(sql)
         params += values
     return (" AND ".join(parts) or dialect.true), params
+
+
+def _nearest(area: Area, key: str, m: str, params: list) -> str:
+    """Within a district's circle, the part nearer to it than to its rivals, or in its county."""
+    if not area.rivals:
+        return ""
+    nearer = []
+    for lat, lon in area.rivals:
+        nearer.append(f"picfind_km(f.lat, f.lon, {m}, {m}) <= picfind_km(f.lat, f.lon, {m}, {m})")
+        params += [area.lat, area.lon, lat, lon]
+    sql = " AND ".join(nearer)
+    if area.county:
+        sql = f"({sql}) OR {key}"
+        params.append(f"|{area.county}|")
+    return f" AND ({sql})"
 
 
 def _within(near: tuple[float, float, float], m: str, params: list) -> str:

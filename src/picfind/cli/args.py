@@ -261,7 +261,7 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--min-height", type=_positive_int, metavar="PX", help="at least this high")
     f.add_argument("--place", metavar="NAME", type=_checked(place=""), help="taken in or around this town, or in "
                    "this region or country (from the EXIF GPS position; any case, accents optional): --place lyon, "
-                   "--place 'ile de france', --place FR, --place usa")
+                   "--place 'ile de france', --place NSW, --place FR, --place usa")
     f.add_argument("--near", metavar="LAT,LON[,KM]", type=_checked(near=""), help="taken within KM (default 10) "
                    "of this position, in decimal degrees, south and west negative: --near 45.76,4.84,5 or "
                    "--near -33.86,151.21,2km")
