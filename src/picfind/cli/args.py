@@ -4,6 +4,7 @@ search options the commands and the shell's lines share. Wrong arguments get one
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from picfind.library import Library
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-VALUE_MAY_START_WITH_DASH = ("--near",)  # south of the equator, west of Greenwich
 
 
 class UsageError(Exception):
@@ -52,12 +52,15 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        """`--near -33.86,151.21` is a value, not an option: argparse takes a word that starts with
-        a dash for an option unless it is a plain negative number, so glue such a value to its option."""
+        """`--near -33.86,151.21` and `--min-score -0.5` are values, not options: argparse takes a
+        word that starts with a dash for an option (even a plain negative number, once a parser has
+        an option that looks like one: `-0`), so glue such a value to the option that takes it; one
+        out of range then says so (`-n -3`: use 1 or more) instead of "expected one argument"."""
         words = list(sys.argv[1:] if args is None else args)
         glued: list[str] = []
         for word in words:
-            if glued and glued[-1] in VALUE_MAY_START_WITH_DASH and word[:1] == "-" and word[1:2].isdigit():
+            option = self._option_string_actions.get(glued[-1]) if glued and "--" not in glued else None
+            if option is not None and option.nargs is None and re.match(r"-\.?\d", word):
                 glued[-1] = f"{glued[-1]}={word}"
             else:
                 glued.append(word)
