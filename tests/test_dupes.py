@@ -177,6 +177,29 @@ def test_the_copy_kept_is_the_one_a_person_would_keep() -> None:
     assert ranked([f("/p/IMG_12.jpg", size=20), f("/p/IMG_13.jpg", size=10)])[0]["path"] == "/p/IMG_12.jpg"
 
 
+@pytest.mark.parametrize("copy", [
+    "IMG_9 Kopie", "IMG_9 Kopie 2", "IMG_9 copie", "IMG_9 - Copie", "IMG_9 copia", "IMG_9 - Cópia",
+    "IMG_9 - Co\u0301pia", "IMG_9 kopia", "IMG_9 Kopia", "IMG_9 のコピー", "IMG_9 - コピー", "IMG_9 - 副本",
+    "IMG_9 副本", "IMG_9 kopio", "IMG_9 копия", "Kopie von IMG_9", "Copie de IMG_9", "Copia de IMG_9"])
+def test_copies_named_in_other_languages_are_copies(copy: str) -> None:
+    """`IMG_9 Kopie.jpg` (a German Mac's copy) was kept over `IMG_9.jpg` for being older."""
+    from picfind.search.keep import ranked, reason, stems_of
+
+    files = [{"path": f"/p/{copy}.jpg", "size": 100, "width": 40, "height": 30, "mtime": 1.0},
+             {"path": "/p/IMG_9.jpg", "size": 100, "width": 40, "height": 30, "mtime": 5.0}]
+    best, runner_up = ranked(files)
+    assert best["path"] == "/p/IMG_9.jpg" and "original name" in reason(best, runner_up, stems_of(files))
+
+
+def test_every_keep_reason_reads_after_kept_because() -> None:
+    """The CLI said "(kept for its original name (the others look like copies)):" and "(kept for
+    not in a trash or hidden folder)"."""
+    from picfind.search.keep import REASONS
+
+    for why in REASONS:
+        assert why.startswith("it") and "(" not in why and ")" not in why, why
+
+
 def test_near_groups_never_chain_every_member_is_near_its_keep() -> None:
     """Look-alikes joined pair by pair made groups of 88 whose members scored 0.23 against the
     copy kept; each group is now cut around its keep, and every member is within the threshold."""
@@ -231,7 +254,9 @@ def test_dupes_keeps_the_original_and_refuses_a_loose_threshold_in_cli_and_api(t
     picfind("index", str(lib), "--db", db, "--quiet", check=True)
     [exact] = json.loads(picfind("dupes", "--db", db, "--json", check=True).stdout)
     assert Path(exact["members"][0]["path"]).name == "IMG_0151.png"
-    assert exact["keep_reason"] == "its original name (the others look like copies)"
+    assert exact["keep_reason"] == "it has the original name and the others are named as copies"
+    text = picfind("dupes", "--db", db, check=True).stdout
+    assert "(kept because it has the original name and the others are named as copies):" in text, text
     near = json.loads(picfind("dupes", "--near", "--threshold", "0.9", "--db", db, "--json", check=True).stdout)
     kept = {Path(g["members"][0]["path"]).name: g for g in near}
     assert "IMG_0200.png" in kept and kept["IMG_0200.png"]["members"][1]["score"] >= 0.9
