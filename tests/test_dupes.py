@@ -216,7 +216,7 @@ def test_near_groups_never_chain_every_member_is_near_its_keep() -> None:
                                  {(i, j): s for i, j, s in pairs})
     assert [[m.path for m in g.members] for g in groups] == [["/p/0.jpg", "/p/1.jpg"], ["/p/2.jpg", "/p/3.jpg"],
                                                              ["/p/4.jpg", "/p/5.jpg"]]  # ...cut around keeps
-    assert all(m.score >= 0.93 for g in groups for m in g.members) and groups[0].keep_reason == "the oldest file"
+    assert all(m.score >= 0.93 for g in groups for m in g.members) and groups[0].keep_reason == "it is the oldest file"
 
 
 def test_a_low_threshold_never_builds_every_pair() -> None:

@@ -209,7 +209,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
-              f"{size_text(g.wasted_bytes)} in all but the first (kept for {g.keep_reason}):")
+              f"{size_text(g.wasted_bytes)} in all but the first (kept because {g.keep_reason}):")
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""
