@@ -266,3 +266,39 @@ def test_dupes_keeps_the_original_and_refuses_a_loose_threshold_in_cli_and_api(t
         bad = client.get("/api/dupes", params={"near": "1", "threshold": "-1"})
         assert bad.status_code == 400 and "use 0.5 to 1.0" in bad.json()["error"]
         assert client.get("/api/dupes", params={"near": "1", "threshold": "0.9"}).status_code == 200
+
+
+def test_the_docs_clean_up_recipe_lists_every_file_but_the_one_to_keep(tmp_path: Path) -> None:
+    """docs/guide/queries.md's `jq '.[].members[1:][].path'` left out the `copies` of each member
+    (and of the one kept): files a clean-up script should have seen. The recipe, run by jq over
+    real `dupes --json` and `dupes --near --json`, gives every file but the first member's."""
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    from .conftest import picfind, shape_files
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "queries.md").read_text(encoding="utf-8")
+    [recipe] = re.findall(r"picfind dupes --near --json \| jq -r '([^']+)'", page)
+    lib = tmp_path / "Phone"
+    lib.mkdir()
+    big = shape_files("blue", "square", n=1, size=160)[0]
+    big.save(lib / "IMG_0200.png")
+    shutil.copy(lib / "IMG_0200.png", lib / "IMG_0200 (1).png")  # an exact copy of the one kept
+    big.resize((80, 80), Image.LANCZOS).save(lib / "small.png")  # a near copy...
+    shutil.copy(lib / "small.png", lib / "small again.png")  # ...with its own exact copy
+    db = str(tmp_path / "c.db")
+    picfind("index", str(lib), "--db", db, "--quiet", check=True)
+    for near in ([], ["--near", "--threshold", "0.9"]):
+        groups = json.loads(picfind("dupes", *near, "--db", db, "--json", check=True).stdout)
+        every = {p for g in groups for m in g["members"] for p in (m["path"], *m["copies"])}
+        wanted = sorted(every - {g["members"][0]["path"] for g in groups})
+        assert near == [] or any(g["members"][0]["copies"] for g in groups), groups  # the case the recipe missed
+        if shutil.which("jq") is None:
+            continue  # the selection itself is checked where jq is installed (CI: apt-get install jq)
+        listed = subprocess.run(["jq", "-r", recipe], input=json.dumps(groups), capture_output=True, text=True,
+                                check=True).stdout.splitlines()
+        assert sorted(listed) == wanted, (recipe, listed, wanted)
