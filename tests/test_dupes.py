@@ -298,7 +298,7 @@ def test_the_docs_clean_up_recipe_lists_every_file_but_the_one_to_keep(tmp_path:
         wanted = sorted(every - {g["members"][0]["path"] for g in groups})
         assert near == [] or any(g["members"][0]["copies"] for g in groups), groups  # the case the recipe missed
         if shutil.which("jq") is None:
-            continue  # the selection itself is checked where jq is installed (CI: apt-get install jq)
+            continue  # the recipe itself is run where jq is installed (apt-get install jq)
         listed = subprocess.run(["jq", "-r", recipe], input=json.dumps(groups), capture_output=True, text=True,
                                 check=True).stdout.splitlines()
         assert sorted(listed) == wanted, (recipe, listed, wanted)
