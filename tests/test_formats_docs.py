@@ -131,8 +131,8 @@ def compiled(dist: md.Distribution) -> bool:
 def test_every_package_of_the_default_install_with_compiled_code_has_a_row():
     """hf-xet (Rust, with AWS-LC inside) came with the default install, but the table, which counts
     every package it does not name as pure Python, left it out (and protobuf, PyYAML, wcwidth)."""
-    named = {_name(re.sub(r"\(.*?\)", "", part).strip()) for row in rows(section("licences"))
-             for part in row[0].split(",")}
+    named = {_name(part.strip()) for row in rows(section("licences"))
+             for part in re.sub(r"\(.*?\)", "", row[0]).split(",")}  # "tokenizers, usearch, annoy"
     unnamed = sorted(name for name, dist in default_install().items() if compiled(dist) and name not in named)
     assert not unnamed, f"docs/formats.md#licences counts these as pure Python, but they hold compiled code: {unnamed}"
 
