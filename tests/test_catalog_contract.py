@@ -211,7 +211,7 @@ def test_places_are_stored_read_back_and_filtered_alike(catalog: CatalogBackend,
     assert (found["hn"][0]["lat"], found["hn"][0]["place"]) == (None, None)
     assert catalog.stats(MODEL)["with_position"] == 2
     for where, passing in ((Filter.of(place="lyon"), 2), (Filter.of(place="RHONE"), 2), (Filter.of(place="fr"), 2),
-                           (Filter.of(place="lyo"), 0), (Filter.of(near="45.764,4.8357,5"), 1),
+                           (Filter(place="lyo"), 0), (Filter.of(near="45.764,4.8357,5"), 1),
                            (Filter.of(near="45.764,4.8357,7"), 2), (Filter.of(near="0,0,20100"), 2)):
         assert catalog.count_matching(where) == passing, where
 

@@ -26,17 +26,24 @@ def commands(parser: argparse.ArgumentParser, name: str = "picfind") -> dict[str
     return found
 
 
-OPTIONS = [(cmd, a) for cmd, p in commands(build_parser()).items() for a in p._actions
+PARSERS = commands(build_parser())
+OPTIONS = [(cmd, a) for cmd, p in PARSERS.items() for a in p._actions
            if not isinstance(a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction))]
 
 
 @pytest.mark.parametrize("cmd, action", OPTIONS, ids=[f"{c} {a.dest}" for c, a in OPTIONS])
 def test_every_option_says_what_it_does_its_default_and_choices(cmd: str, action: argparse.Action) -> None:
     """`serve --port`, `--kind`, `--min-width`, `status --json`, `roots --json` said nothing, or
-    not their default."""
+    not their default; `index --no-ocr` and `--no-faces` said `(default: True)`, the value the flag
+    stores when given, which is no default (neither flag keeps the catalog's setting)."""
     assert action.help, f"{cmd} {action.option_strings or action.dest}: no help text"
     text = Helpful("picfind")._get_help_string(action) % {**vars(action), "prog": "picfind"}
-    if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS):
+    if action.option_strings and action.nargs == 0:  # a flag: what it stores is not a default to show
+        assert f"(default: {action.default})" not in text, f"{cmd} {action.option_strings}: {text}"
+        pair = [a for a in PARSERS[cmd]._actions if a.dest == action.dest and a.option_strings]
+        if len(pair) > 1:  # --ocr / --no-ocr: one of them says in words what neither does
+            assert any("default" in (a.help or "") for a in pair), f"{cmd} {[a.option_strings for a in pair]}"
+    elif action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS):
         value = format(action.default, "g") if isinstance(action.default, float) else str(action.default)
         assert "default" in text and value in text, f"{cmd} {action.option_strings}: {text}"
     if action.choices:

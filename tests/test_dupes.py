@@ -177,6 +177,29 @@ def test_the_copy_kept_is_the_one_a_person_would_keep() -> None:
     assert ranked([f("/p/IMG_12.jpg", size=20), f("/p/IMG_13.jpg", size=10)])[0]["path"] == "/p/IMG_12.jpg"
 
 
+@pytest.mark.parametrize("copy", [
+    "IMG_9 Kopie", "IMG_9 Kopie 2", "IMG_9 copie", "IMG_9 - Copie", "IMG_9 copia", "IMG_9 - Cópia",
+    "IMG_9 - Co\u0301pia", "IMG_9 kopia", "IMG_9 Kopia", "IMG_9 のコピー", "IMG_9 - コピー", "IMG_9 - 副本",
+    "IMG_9 副本", "IMG_9 kopio", "IMG_9 копия", "Kopie von IMG_9", "Copie de IMG_9", "Copia de IMG_9"])
+def test_copies_named_in_other_languages_are_copies(copy: str) -> None:
+    """`IMG_9 Kopie.jpg` (a German Mac's copy) was kept over `IMG_9.jpg` for being older."""
+    from picfind.search.keep import ranked, reason, stems_of
+
+    files = [{"path": f"/p/{copy}.jpg", "size": 100, "width": 40, "height": 30, "mtime": 1.0},
+             {"path": "/p/IMG_9.jpg", "size": 100, "width": 40, "height": 30, "mtime": 5.0}]
+    best, runner_up = ranked(files)
+    assert best["path"] == "/p/IMG_9.jpg" and "original name" in reason(best, runner_up, stems_of(files))
+
+
+def test_every_keep_reason_reads_after_kept_because() -> None:
+    """The CLI said "(kept for its original name (the others look like copies)):" and "(kept for
+    not in a trash or hidden folder)"."""
+    from picfind.search.keep import REASONS
+
+    for why in REASONS:
+        assert why.startswith("it") and "(" not in why and ")" not in why, why
+
+
 def test_near_groups_never_chain_every_member_is_near_its_keep() -> None:
     """Look-alikes joined pair by pair made groups of 88 whose members scored 0.23 against the
     copy kept; each group is now cut around its keep, and every member is within the threshold."""
@@ -193,7 +216,7 @@ def test_near_groups_never_chain_every_member_is_near_its_keep() -> None:
                                  {(i, j): s for i, j, s in pairs})
     assert [[m.path for m in g.members] for g in groups] == [["/p/0.jpg", "/p/1.jpg"], ["/p/2.jpg", "/p/3.jpg"],
                                                              ["/p/4.jpg", "/p/5.jpg"]]  # ...cut around keeps
-    assert all(m.score >= 0.93 for g in groups for m in g.members) and groups[0].keep_reason == "the oldest file"
+    assert all(m.score >= 0.93 for g in groups for m in g.members) and groups[0].keep_reason == "it is the oldest file"
 
 
 def test_a_low_threshold_never_builds_every_pair() -> None:
@@ -231,7 +254,9 @@ def test_dupes_keeps_the_original_and_refuses_a_loose_threshold_in_cli_and_api(t
     picfind("index", str(lib), "--db", db, "--quiet", check=True)
     [exact] = json.loads(picfind("dupes", "--db", db, "--json", check=True).stdout)
     assert Path(exact["members"][0]["path"]).name == "IMG_0151.png"
-    assert exact["keep_reason"] == "its original name (the others look like copies)"
+    assert exact["keep_reason"] == "it has the original name and the others are named as copies"
+    text = picfind("dupes", "--db", db, check=True).stdout
+    assert "(kept because it has the original name and the others are named as copies):" in text, text
     near = json.loads(picfind("dupes", "--near", "--threshold", "0.9", "--db", db, "--json", check=True).stdout)
     kept = {Path(g["members"][0]["path"]).name: g for g in near}
     assert "IMG_0200.png" in kept and kept["IMG_0200.png"]["members"][1]["score"] >= 0.9
@@ -241,3 +266,39 @@ def test_dupes_keeps_the_original_and_refuses_a_loose_threshold_in_cli_and_api(t
         bad = client.get("/api/dupes", params={"near": "1", "threshold": "-1"})
         assert bad.status_code == 400 and "use 0.5 to 1.0" in bad.json()["error"]
         assert client.get("/api/dupes", params={"near": "1", "threshold": "0.9"}).status_code == 200
+
+
+def test_the_docs_clean_up_recipe_lists_every_file_but_the_one_to_keep(tmp_path: Path) -> None:
+    """docs/guide/queries.md's `jq '.[].members[1:][].path'` left out the `copies` of each member
+    (and of the one kept): files a clean-up script should have seen. The recipe, run by jq over
+    real `dupes --json` and `dupes --near --json`, gives every file but the first member's."""
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    from .conftest import picfind, shape_files
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "queries.md").read_text(encoding="utf-8")
+    [recipe] = re.findall(r"picfind dupes --near --json \| jq -r '([^']+)'", page)
+    lib = tmp_path / "Phone"
+    lib.mkdir()
+    big = shape_files("blue", "square", n=1, size=160)[0]
+    big.save(lib / "IMG_0200.png")
+    shutil.copy(lib / "IMG_0200.png", lib / "IMG_0200 (1).png")  # an exact copy of the one kept
+    big.resize((80, 80), Image.LANCZOS).save(lib / "small.png")  # a near copy...
+    shutil.copy(lib / "small.png", lib / "small again.png")  # ...with its own exact copy
+    db = str(tmp_path / "c.db")
+    picfind("index", str(lib), "--db", db, "--quiet", check=True)
+    for near in ([], ["--near", "--threshold", "0.9"]):
+        groups = json.loads(picfind("dupes", *near, "--db", db, "--json", check=True).stdout)
+        every = {p for g in groups for m in g["members"] for p in (m["path"], *m["copies"])}
+        wanted = sorted(every - {g["members"][0]["path"] for g in groups})
+        assert near == [] or any(g["members"][0]["copies"] for g in groups), groups  # the case the recipe missed
+        if shutil.which("jq") is None:
+            continue  # the recipe itself is run where jq is installed (apt-get install jq)
+        listed = subprocess.run(["jq", "-r", recipe], input=json.dumps(groups), capture_output=True, text=True,
+                                check=True).stdout.splitlines()
+        assert sorted(listed) == wanted, (recipe, listed, wanted)

@@ -99,10 +99,36 @@ def shapes(tmp_path: Path) -> tuple[Path, str]:
     (["search", "a dog", "--place", " - "], "is not a place name"),
     (["similar", "x.jpg", "--before", "2024-13"], "is not a date"),
     (["search", "a dog", "--after", "2025", "--before", "2024"], "no picture can be both"),
+    (["search", "a dog", "-n", "-3"], "-3 is out of range: use 1 or more"),  # said "expected one argument"
+    (["similar", "x.jpg", "--min-width", "-5"], "-5 is out of range: use 1 or more"),
+    (["search", "a dog", "--min-score", "-1.5"], "-1.5 is out of range: use -1 to 1"),
 ])
 def test_usage_errors_exit_2_with_one_line(shapes: tuple[Path, str], args: list[str], message: str) -> None:
     code, out, err = cli(*args, "--db", shapes[1])
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("after, before, meant", [
+    ("2024", "2024", "after 2024 and before 2025"), ("2024-06", "2024-06", "after 2024-06 and before 2024-07"),
+    ("2024-12", "2024-12", "after 2024-12 and before 2025-01"),
+    ("2024-06-14", "2024-06-14", "after 2024-06-14 and before 2024-06-15"),
+    ("2024", "2024-01", "after 2024-01 and before 2024-02"), ("2025", "2024", "after 2024 and before 2025"),
+])
+def test_a_date_range_that_holds_nothing_suggests_the_one_meant(shapes: tuple[Path, str], after: str, before: str,
+                                                                meant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--after 2024 --before 2024` said "(did you mean after 2024 and before 2024?)": the same
+    range again. The whole year (month, day) is meant; the CLI, a shell line and the API say so."""
+    from starlette.testclient import TestClient
+
+    from picfind.web import app as web
+
+    code, out, err = cli("search", "a dog", "--after", after, "--before", before, "--db", shapes[1])
+    assert code == 2 and err.count("\n") == 1 and meant in err, err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"a shape --after {after} --before {before}\nexit\n"))
+    assert meant in cli("shell", "--db", shapes[1])[2]
+    with TestClient(web.create_app(shapes[1], "tiny-shapes"), base_url="http://127.0.0.1") as client:
+        r = client.get("/api/search", params={"q": "a shape", "after": after, "before": before})
+        assert r.status_code == 400 and meant in r.json()["error"], r.text
 
 
 def test_searches_that_find_nothing_say_why_where_they_can(shapes: tuple[Path, str], tmp_path: Path) -> None:
@@ -216,6 +242,22 @@ def test_search_here_indexes_this_folder_then_answers_and_later_only_what_change
 def test_a_run_with_nothing_to_embed_says_no_device(shapes: tuple[Path, str]) -> None:
     code, out, _ = cli("index", "--db", shapes[1])
     assert code == 0 and "0 embedded" in out and " on none" not in out and "tiny-shapes)" in out
+
+
+def test_one_file_is_one_file_and_a_negative_score_is_a_value(shapes: tuple[Path, str], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`index` said "1 files seen"; `--min-score -0.5` (a score, not an option) said "expected one
+    argument", in the shell too, where `-n -3` said it also."""
+    one = tmp_path / "One"
+    one.mkdir()
+    (shapes[0] / "red-0.png").replace(one / "red-0.png")
+    code, out, err = cli("index", str(one), "--db", shapes[1])
+    assert code == 0 and "done: 1 file seen," in out, out
+    assert cli("search", "a red circle", "--min-score", "-0.5", "--db", shapes[1])[0] == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a shape --min-score -0.5\na shape -n -3\nexit\n"))
+    code, out, err = cli("shell", "--db", shapes[1])
+    assert "expected one argument" not in err and "-3 is out of range: use 1 or more" in err, err
+    assert "red-0.png" in out
 
 
 def test_index_ocr_without_the_extra_says_how_to_install_it(shapes: tuple[Path, str],

@@ -180,3 +180,49 @@ def test_places_people_say_find_the_city_its_suburbs_and_the_country(tmp_path: P
     code, out, _ = cli("search", "a shape", "--place", "sydney", "-n", "1", "--json", "--db", db)
     [hit] = json.loads(out)
     assert hit["region"] == "New South Wales" and hit["country"] == "Australia" and hit["city"]
+
+
+def test_state_codes_find_their_region_districts_their_own_streets_and_unknown_places_are_said(
+        tmp_path: Path) -> None:
+    """`--place NSW` found nothing though "New South Wales" did; `--place Brooklyn` found a Times
+    Square picture and `Queens` a Brooklyn Bridge one (each borough took a radius of the whole
+    city); `--place DC` found Seattle (Washington state); `--place Narnia` said a silent "no matches"."""
+    from starlette.testclient import TestClient
+
+    from picfind.web import app as web
+
+    from .test_places import gps_exif, jpeg
+
+    nyc = {"times-square": (40.7580, -73.9855), "brooklyn-bridge": (40.7061, -73.9969),  # Manhattan
+           "east-flatbush": (40.6782, -73.9442), "brooklyn-heights": (40.6959, -73.9956),  # Brooklyn
+           "fresh-meadows": (40.7282, -73.7949), "college-point": (40.7675, -73.8331)}  # Queens
+    spots = {**nyc, "hollywood": (34.0928, -118.3287), "san-francisco": (37.7749, -122.4194),
+             "seattle": (47.6062, -122.3321), "opera-house": (-33.8568, 151.2153),
+             "melbourne": (-37.8136, 144.9631), "toronto": (43.6532, -79.3832), "vancouver": (49.2827, -123.1207)}
+    lib = tmp_path / "Trips"
+    lib.mkdir()
+    img = shape_files("red", "circle", n=1, size=64)[0]
+    for name, (lat, lon) in spots.items():
+        (lib / f"{name}.jpg").write_bytes(jpeg(img, gps_exif(lat, lon)))
+    db = str(tmp_path / "c.db")
+    assert cli("index", str(lib), "--quiet", "--db", db)[0] == 0
+
+    def found(place: str) -> list[str]:
+        code, out, err = cli("search", "a shape", "--place", place, "-n", "20", "--json", "--db", db)
+        assert code == 0, err
+        return sorted(Path(h["path"]).stem for h in json.loads(out))
+
+    assert found("NSW") == found("nsw") == found("New South Wales") == ["opera-house"]
+    assert found("Vic") == ["melbourne"] and found("ON") == ["toronto"] and found("BC") == ["vancouver"]
+    assert found("NY") == found("NYC") == sorted(nyc)
+    assert found("CA") == ["hollywood", "san-francisco", "toronto", "vancouver"]  # California, and Canada's code
+    assert found("WA") == ["seattle"] and found("DC") == found("Washington DC") == []
+    assert found("Brooklyn") == ["brooklyn-heights", "east-flatbush"]
+    assert found("Queens") == ["college-point", "fresh-meadows"]
+    assert found("Manhattan") == ["brooklyn-bridge", "times-square"]
+
+    code, out, err = cli("search", "a shape", "--place", "Narnia", "--db", db)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "no place called Narnia is known" in err, err
+    with TestClient(web.create_app(db, "tiny-shapes"), base_url="http://127.0.0.1") as client:
+        r = client.get("/api/search", params={"q": "a shape", "place": "Narnia"})
+        assert r.status_code == 400 and "no place called Narnia is known" in r.json()["error"]

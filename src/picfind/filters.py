@@ -13,10 +13,10 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from picfind.media.formats import normalise_extensions
-from picfind.media.places import EARTH_KM, spoken
+from picfind.media.places import EARTH_KM, Area, known, spoken
 from picfind.records import fold, when_text
 
 DEFAULT_NEAR_KM = 10.0
@@ -33,6 +33,29 @@ def parse_date(text: str) -> str:
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date: write 2024, 2024-07, 2024-07-14 or '2024-07-14 18:30'")
+
+
+def _meant(after: str, before: str) -> str:
+    """The range an empty one was likely meant to be: the two dates swapped, or for one period
+    (`after 2024 and before 2024`) the whole of it, up to the start of the next."""
+    if parse_date(after) > parse_date(before):
+        return f" (did you mean after {before} and before {after}?)"
+    text = before.strip()
+    for fmt, step in (("%Y", "year"), ("%Y-%m", "month"), ("%Y-%m-%d", "day")):
+        try:
+            day = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if day.year >= 9999:
+            break
+        if step == "year":
+            nxt = f"{day.year + 1:04d}"
+        elif step == "month":
+            nxt = f"{day.year + day.month // 12:04d}-{day.month % 12 + 1:02d}"
+        else:
+            nxt = (day + timedelta(days=1)).strftime("%Y-%m-%d")
+        return f" (did you mean after {text} and before {nxt}, the whole of {text}?)"
+    return ""
 
 
 _UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
@@ -97,12 +120,14 @@ class Filter:
             raise ValueError("in must be a folder's full path, as results show it (e.g. /home/me/Pictures/2019)")
         if place is not None and not fold(place):
             raise ValueError(f"{place!r} is not a place name: --place wants a city, region or country, e.g. Lyon")
+        if place is not None and not known(fold(place)):
+            raise ValueError(f"no place called {place.strip()} is known: name a town of 1,000 people or more, "
+                             "a region or a country (e.g. Lyon, NSW, Japan)")
         if kind not in (None, "image", "video"):
             raise ValueError(f"{kind!r} is not a kind: write image or video")
         since, until = parse_date(after) if after else None, parse_date(before) if before else None
         if since and until and since >= until:
-            raise ValueError(f"after {after} and before {before}: no picture can be both (did you mean "
-                             f"after {before} and before {after}?)")
+            raise ValueError(f"after {after} and before {before}: no picture can be both{_meant(after, before)}")
         return cls(folders=[os.path.abspath(os.path.expanduser(f) if local else f) for f in folders or []],
                    after=since, before=until,
                    extensions=[like_escape(e) for e in normalise_extensions(extensions, ())] if extensions else [],
@@ -182,10 +207,11 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
             params.append(value)
     if where.place:  # one of its names, or within the area of the town of that name
         names, areas = spoken(where.place)
-        sql = [dialect.contains.format("coalesce(f.place_key, '')", m) for _ in names]
+        key = dialect.contains.format("coalesce(f.place_key, '')", m)
+        sql = [key for _ in names]
         params += [f"|{n}|" for n in names]
         for area in areas:
-            sql.append(f"({_within(area, m, params)})")
+            sql.append(f"({_within((area.lat, area.lon, area.km), m, params)}{_nearest(area, key, m, params)})")
         parts.append("(" + " OR ".join(sql) + ")")
     if where.near:
         parts.append(_within(where.near, m, params))
@@ -196,6 +222,21 @@ def condition(where: Filter, dialect: Dialect) -> tuple[str, list]:
         parts.append(sql)
         params += values
     return (" AND ".join(parts) or dialect.true), params
+
+
+def _nearest(area: Area, key: str, m: str, params: list) -> str:
+    """Within a district's circle, the part nearer to it than to its rivals, or in its county."""
+    if not area.rivals:
+        return ""
+    nearer = []
+    for lat, lon in area.rivals:
+        nearer.append(f"picfind_km(f.lat, f.lon, {m}, {m}) <= picfind_km(f.lat, f.lon, {m}, {m})")
+        params += [area.lat, area.lon, lat, lon]
+    sql = " AND ".join(nearer)
+    if area.county:
+        sql = f"({sql}) OR {key}"
+        params.append(f"|{area.county}|")
+    return f" AND ({sql})"
 
 
 def _within(near: tuple[float, float, float], m: str, params: list) -> str:

@@ -4,6 +4,7 @@ search options the commands and the shell's lines share. Wrong arguments get one
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from picfind.library import Library
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-VALUE_MAY_START_WITH_DASH = ("--near",)  # south of the equator, west of Greenwich
 
 
 class UsageError(Exception):
@@ -25,12 +25,14 @@ class UsageError(Exception):
 
 
 class Helpful(argparse.HelpFormatter):
-    """--help shows each option's default (where its help does not already say it); choices show
-    in the option's metavar, {image,video}."""
+    """--help shows each option's default (where its help does not already say it; a flag's stored
+    value is none: `--no-ocr` stores False, and neither flag keeps the catalog's setting); choices
+    show in the option's metavar, {image,video}."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = action.default not in (None, False, [], argparse.SUPPRESS) and not action.option_strings == []
+        shown = (action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings != []
+                 and action.nargs != 0)
         if shown and "default" not in text:
             text += " (default: %(default)s)"
         return text
@@ -50,12 +52,15 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        """`--near -33.86,151.21` is a value, not an option: argparse takes a word that starts with
-        a dash for an option unless it is a plain negative number, so glue such a value to its option."""
+        """`--near -33.86,151.21` and `--min-score -0.5` are values, not options: argparse takes a
+        word that starts with a dash for an option (even a plain negative number, once a parser has
+        an option that looks like one: `-0`), so glue such a value to the option that takes it; one
+        out of range then says so (`-n -3`: use 1 or more) instead of "expected one argument"."""
         words = list(sys.argv[1:] if args is None else args)
         glued: list[str] = []
         for word in words:
-            if glued and glued[-1] in VALUE_MAY_START_WITH_DASH and word[:1] == "-" and word[1:2].isdigit():
+            option = self._option_string_actions.get(glued[-1]) if glued and "--" not in glued else None
+            if option is not None and option.nargs is None and re.match(r"-\.?\d", word):
                 glued[-1] = f"{glued[-1]}={word}"
             else:
                 glued.append(word)
@@ -133,12 +138,14 @@ def build_parser() -> Parser:
     ocr = p.add_mutually_exclusive_group()
     ocr.add_argument("--ocr", action="store_true", default=None,
                      help="also read the text in pictures, for search (remembered; needs picfind[ocr])")
-    ocr.add_argument("--no-ocr", dest="ocr", action="store_false", help="stop reading text (remembered)")
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_false",
+                     help="stop reading text (remembered; default: neither, the catalog's setting, off in a new one)")
     faces = p.add_mutually_exclusive_group()
     faces.add_argument("--faces", action="store_true", default=None,
                        help="also find faces and group them into people (remembered; needs picfind[people])")
     faces.add_argument("--no-faces", dest="faces", action="store_false",
-                       help="stop finding faces (remembered; `picfind people forget` deletes those found)")
+                       help="stop finding faces (remembered; `picfind people forget` deletes those found; "
+                            "default: neither, the catalog's setting, off in a new one)")
 
     p = sub.add_parser("watch", parents=[common], help="keep the catalog current as pictures are added, changed, "
                        "moved or deleted (until Ctrl-C or SIGTERM)")
@@ -257,7 +264,7 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
     f.add_argument("--min-height", type=_positive_int, metavar="PX", help="at least this high")
     f.add_argument("--place", metavar="NAME", type=_checked(place=""), help="taken in or around this town, or in "
                    "this region or country (from the EXIF GPS position; any case, accents optional): --place lyon, "
-                   "--place 'ile de france', --place FR, --place usa")
+                   "--place 'ile de france', --place NSW, --place FR, --place usa")
     f.add_argument("--near", metavar="LAT,LON[,KM]", type=_checked(near=""), help="taken within KM (default 10) "
                    "of this position, in decimal degrees, south and west negative: --near 45.76,4.84,5 or "
                    "--near -33.86,151.21,2km")
@@ -266,7 +273,7 @@ def search_options(p: argparse.ArgumentParser, n: int) -> None:
                    "an id from `picfind people`); repeat for pictures holding all of them")
     mode = f.add_mutually_exclusive_group()
     mode.add_argument("--any-person", dest="people_mode", action="store_const", const="any", default="all",
-                      help="with several --person: pictures holding any of them")
+                      help="with several --person: pictures holding any of them (default: all of them)")
     mode.add_argument("--only-people", dest="people_mode", action="store_const", const="only",
                       help="with --person: pictures holding these people and no one else")
 

@@ -72,7 +72,8 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
         motions = report.skipped.get(LIVE_MOTION, 0)
         live = f"{motions} Live Photo motion{'s' * (motions != 1)} (shown with the still), " if motions else ""
         rate = report.read / report.seconds if report.seconds else 0
-        print(f"{'interrupted' if report.interrupted else 'done'}: {report.files_seen} files seen, "
+        seen = f"{report.files_seen} file{'s' * (report.files_seen != 1)} seen"
+        print(f"{'interrupted' if report.interrupted else 'done'}: {seen}, "
               f"{report.unchanged} unchanged, {report.embedded} embedded, {report.reused} reused "
               f"(copies, moves), {skipped} skipped{f' ({reasons})' if reasons else ''}, {live}"
               f"{report.removed} removed, {report.seconds:.1f} s ({rate:.1f} files/s; "
@@ -208,7 +209,7 @@ def cmd_dupes(args: argparse.Namespace, lib: Library) -> int:
         return 0
     for g in groups:
         print(f"{len(g.members)} {'similar pictures' if args.near else 'copies'}, "
-              f"{size_text(g.wasted_bytes)} in all but the first (kept for {g.keep_reason}):")
+              f"{size_text(g.wasted_bytes)} in all but the first (kept because {g.keep_reason}):")
         for k, m in enumerate(g.members):
             size = f"  {m.width}x{m.height}" if m.width else ""
             score = f"  {m.score:.3f}" if args.near and k else ""

@@ -17,18 +17,22 @@ if TYPE_CHECKING:
 
 
 def cmd_serve(args: argparse.Namespace, lib: Library) -> int:
-    from picfind.web.gates import is_loopback
-    from picfind.web.server import serve
+    from picfind.web.gates import is_loopback, url_host
+    from picfind.web.server import every_address, serve
 
     token, where = server_token(args)
     if not is_loopback(args.host) and not token:
         raise UsageError(f"--host {args.host} lets other computers in: add --token SECRET "
                          "(every request must then carry it)")
-    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
-        try:
-            probe.bind((args.host, args.port))
-        except OSError as e:
-            raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; pick another --port") from None
+    try:
+        if args.host == "::":  # as the server will: IPv4 too
+            every_address(args.port)[0].close()
+        else:
+            with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+                probe.bind((args.host, args.port))
+    except OSError as e:
+        raise UsageError(f"cannot listen on {url_host(args.host)}:{args.port}: {e.strerror}; "
+                         "pick another --port") from None
     if args.watch and not lib.roots():
         raise UsageError("--watch: no folders to watch yet; run `picfind index FOLDER` (or `picfind watch FOLDER`)")
     lib.bundle  # noqa: B018 - a missing model is one line now, not an error on every query later

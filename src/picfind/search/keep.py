@@ -1,23 +1,32 @@
 """Which copy to keep: the one a person would. Among files that hold the same picture (or nearly),
 the one outside a trash or hidden folder, under its original name (not `IMG_1 (1).jpg`,
-`IMG_1 copy.jpg`, `IMG_1-1.jpg` beside an `IMG_1.jpg`), with the most pixels, then the most
-bytes, then the oldest; the first by path breaks a tie. The order the files were indexed in says
-nothing (a phone's `.trashed-…` copy is often met first)."""
+`IMG_1 copy.jpg`, `IMG_1 Kopie.jpg`, `IMG_1 - コピー.jpg`, `IMG_1-1.jpg` beside an `IMG_1.jpg`),
+with the most pixels, then the most bytes, then the oldest; the first by path breaks a tie. The
+order the files were indexed in says nothing (a phone's `.trashed-…` copy is often met first)."""
 
 from __future__ import annotations
 
 import os
 import re
+import unicodedata
 
-# A copy by its name alone: " (1)", "(2)", " copy", " - Copy", "_copy", "Copy of ", "copy 3"
-_COPY = re.compile(r"(\s*\(\d+\)|[\s_-]+(-\s*)?copy(\s*\d+)?|^copy of\s.*)$", re.IGNORECASE)
+# "Copy" as file managers write it: English, German, Dutch, French, Spanish, Italian, Portuguese,
+# Polish, Swedish, Finnish, Russian; Japanese, Chinese, Korean (written with or without a space)
+_WORD = r"(copy|kopie|copie|copia|cópia|kopia|kopio|копия)"
+_CJK = r"(の?コピー|副本|복사본)"
+# ... and "Copy of ", "Kopie von ", "Copie de ", "Copia de ", "Cópia de " before the name
+_OF = r"(copy of|kopie von|copie de|copia de|cópia de)"
+# A copy by its name alone: " (1)", "(2)", " copy", " - Copy", "_copy", "copy 3", " Kopie", " - コピー"
+_COPY = re.compile(rf"(\s*\(\d+\)|[\s_-]+(-\s*)?{_WORD}(\s*\d+)?|\s*(-\s*)?{_CJK}(\s*\d+)?|^{_OF}\s.*)$",
+                   re.IGNORECASE)
 # A copy when the name without it is another file's: IMG_1-1, IMG_1_2, IMG_1 2, IMG_1~1
 _NUMBERED = re.compile(r"[\s_~-]\d{1,3}$")
 _TRASH = re.compile(r"^(\.trashed-.*|\.trash(es|-\d+)?|trash|\$recycle\.bin|#recycle|\.recycle|"
                     r"recycle bin|\.dtrash|\.stversions)$", re.IGNORECASE)
 
-REASONS = ("not in a trash or hidden folder", "its original name (the others look like copies)",
-           "the most pixels", "the largest file", "the oldest file", "the first by path")
+# Why the copy kept is kept, the first that tells it from the next: each reads after "kept because"
+REASONS = ("it is not in a trash or hidden folder", "it has the original name and the others are named as copies",
+           "it has the most pixels", "it is the largest file", "it is the oldest file", "it comes first by path")
 
 
 def _stem(path: str) -> str:
@@ -32,7 +41,7 @@ def _set_aside(path: str) -> bool:
 
 
 def _copy_name(stem: str, stems: set[str]) -> bool:
-    if _COPY.search(stem):
+    if _COPY.search(unicodedata.normalize("NFC", stem)):  # a Mac writes names decomposed
         return True
     bare = _NUMBERED.sub("", stem)
     return bare != stem and bare in stems

@@ -18,14 +18,17 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
-def reachable(host: str) -> list[str]:
+def reachable(host: str, ipv4: bool = True) -> list[str]:
     """The names other computers can open a server listening on `host` by: the host itself, or
-    for a wildcard (0.0.0.0, ::) this computer's own addresses and name. The outgoing address is
-    asked of a UDP socket connected to a documentation address (connecting sends nothing)."""
+    for a wildcard (0.0.0.0, ::) this computer's own addresses and name (`ipv4=False`: a `::`
+    listener that takes no IPv4, so its IPv6 addresses only, and the name where it has one). The
+    outgoing address is asked of a UDP socket connected to a documentation address (connecting
+    sends nothing)."""
     if host not in WILDCARDS:
         return [host]
     found: list[str] = []
-    probes = [(socket.AF_INET, "192.0.2.1")] + ([(socket.AF_INET6, "2001:db8::1")] if host == "::" else [])
+    probes = ([(socket.AF_INET, "192.0.2.1")] if ipv4 else []) + (
+        [(socket.AF_INET6, "2001:db8::1")] if host == "::" else [])
     for family, far in probes:
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -35,11 +38,13 @@ def reachable(host: str) -> list[str]:
             pass
     name = socket.gethostname()
     try:
-        found += socket.gethostbyname_ex(name)[2]
+        family = (0 if ipv4 else socket.AF_INET6) if host == "::" else socket.AF_INET
+        named = [a[4][0] for a in socket.getaddrinfo(name, None, family)]
     except OSError:
-        pass
+        named = []
+    found += [a for a in named if "%" not in a]  # a link-local address needs its interface named
     kept = [a for a in dict.fromkeys(found) if not is_loopback(a)]
-    return [*kept, name] if name and not is_loopback(name) else kept
+    return [*kept, name] if name and not is_loopback(name) and (ipv4 or named) else kept
 
 
 def url_host(host: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -85,20 +86,45 @@ def server_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
                           timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
+def every_address(port: int) -> tuple[socket.socket, bool]:
+    """The listening socket for `--host ::`, every address: IPv6 that takes IPv4 too (IPV6_V6ONLY
+    off; asyncio, left to bind `::` itself, turns it on), and whether it does (a system without
+    dual-stack sockets keeps it IPv6-only: then only IPv6 addresses answer)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            dual = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+        except (OSError, AttributeError):
+            dual = False
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock, dual
+
+
 def serve(db: Path | str, model: str | None, host: str, port: int, token: str | None, open_browser: bool,
           watch: bool = False, token_from: str = "", text_model: str | None = None) -> None:
     """Serve until interrupted. The start line never shows the token (a systemd unit's output
-    lands in the journal): it says where the token was given instead."""
+    lands in the journal): it says where the token was given instead. It shows only addresses
+    that answer: on `::` without dual stack, no IPv4 one."""
     app = create_app(db, model, token, host, watch, text_model)
-    shown = "127.0.0.1" if host in WILDCARDS else url_host(host)
+    sockets, ipv4 = None, host != "::"
+    if host == "::":
+        sock, ipv4 = every_address(port)
+        sockets = [sock]
+    shown = ("127.0.0.1" if ipv4 else "[::1]") if host in WILDCARDS else url_host(host)
     address = f"http://{shown}:{port}/"
-    others = [f"http://{url_host(h)}:{port}/" for h in reachable(host)] if host in WILDCARDS else []
+    others = [f"http://{url_host(h)}:{port}/" for h in reachable(host, ipv4)] if host in WILDCARDS else []
     elsewhere = f"; from other computers: {', '.join(others)}" if others else ""
     needs = f"  (add ?token= and the token from {token_from or '--token'})" if token else ""
     server = uvicorn.Server(server_config(app, host, port))
 
     async def run() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets))
         while not server.started and not task.done():
             await asyncio.sleep(0.05)
         if server.started:
