@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -150,14 +151,9 @@ def test_only_roots_on_an_old_default_get_the_clutter_list(catalog: str, tmp_pat
     assert got == {**stored, "/a": list(DEFAULT_EXCLUDES), "/b": [*DEFAULT_EXCLUDES, "*.tmp", "Private"]}
 
 
-def test_places_people_say_find_the_city_its_suburbs_and_the_country(tmp_path: Path) -> None:
-    """`--place Paris` found 2 of 19 pictures around the Eiffel Tower (the nearest GeoNames town
-    is Vanves), `--place Sydney` 1 of 19 around the Opera House; `usa` and `NYC` found nothing."""
-    from .test_places import LYON, gps_exif, jpeg
-
-    spots = {"eiffel": (48.8584, 2.2945), "trocadero": (48.8616, 2.2893), "louvre": (48.8606, 2.3376),
-             "opera-house": (-33.8568, 151.2153), "bondi": (-33.8908, 151.2743),
-             "times-square": (40.7580, -73.9855), "brooklyn-bridge": (40.7061, -73.9969), "lyon": LYON}
+def _trips(tmp_path: Path, spots: dict[str, tuple[float, float]]) -> tuple[str, Callable[[str], list[str]]]:
+    """A folder of pictures taken at these spots, indexed; and what `--place` finds among them."""
+    from .test_places import gps_exif, jpeg
     lib = tmp_path / "Trips"
     lib.mkdir()
     img = shape_files("red", "circle", n=1, size=64)[0]
@@ -170,6 +166,18 @@ def test_places_people_say_find_the_city_its_suburbs_and_the_country(tmp_path: P
         code, out, err = cli("search", "a shape", "--place", place, "-n", "20", "--json", "--db", db)
         assert code == 0, err
         return sorted(Path(h["path"]).stem for h in json.loads(out))
+    return db, found
+
+
+def test_places_people_say_find_the_city_its_suburbs_and_the_country(tmp_path: Path) -> None:
+    """`--place Paris` found 2 of 19 pictures around the Eiffel Tower (the nearest GeoNames town
+    is Vanves), `--place Sydney` 1 of 19 around the Opera House; `usa` and `NYC` found nothing."""
+    from .test_places import LYON
+
+    spots = {"eiffel": (48.8584, 2.2945), "trocadero": (48.8616, 2.2893), "louvre": (48.8606, 2.3376),
+             "opera-house": (-33.8568, 151.2153), "bondi": (-33.8908, 151.2743),
+             "times-square": (40.7580, -73.9855), "brooklyn-bridge": (40.7061, -73.9969), "lyon": LYON}
+    db, found = _trips(tmp_path, spots)
 
     paris = ["eiffel", "louvre", "trocadero"]
     assert found("Paris") == found("paris") == paris
@@ -191,26 +199,13 @@ def test_state_codes_find_their_region_districts_their_own_streets_and_unknown_p
 
     from picfind.web import app as web
 
-    from .test_places import gps_exif, jpeg
-
     nyc = {"times-square": (40.7580, -73.9855), "brooklyn-bridge": (40.7061, -73.9969),  # Manhattan
            "east-flatbush": (40.6782, -73.9442), "brooklyn-heights": (40.6959, -73.9956),  # Brooklyn
            "fresh-meadows": (40.7282, -73.7949), "college-point": (40.7675, -73.8331)}  # Queens
     spots = {**nyc, "hollywood": (34.0928, -118.3287), "san-francisco": (37.7749, -122.4194),
              "seattle": (47.6062, -122.3321), "opera-house": (-33.8568, 151.2153),
              "melbourne": (-37.8136, 144.9631), "toronto": (43.6532, -79.3832), "vancouver": (49.2827, -123.1207)}
-    lib = tmp_path / "Trips"
-    lib.mkdir()
-    img = shape_files("red", "circle", n=1, size=64)[0]
-    for name, (lat, lon) in spots.items():
-        (lib / f"{name}.jpg").write_bytes(jpeg(img, gps_exif(lat, lon)))
-    db = str(tmp_path / "c.db")
-    assert cli("index", str(lib), "--quiet", "--db", db)[0] == 0
-
-    def found(place: str) -> list[str]:
-        code, out, err = cli("search", "a shape", "--place", place, "-n", "20", "--json", "--db", db)
-        assert code == 0, err
-        return sorted(Path(h["path"]).stem for h in json.loads(out))
+    db, found = _trips(tmp_path, spots)
 
     assert found("NSW") == found("nsw") == found("New South Wales") == ["opera-house"]
     assert found("Vic") == ["melbourne"] and found("ON") == ["toronto"] and found("BC") == ["vancouver"]
