@@ -214,3 +214,106 @@ def test_a_cr3s_time_camera_and_position_come_from_its_cmt_boxes() -> None:
     meta = _cr3_meta(data, 6000, 4000, 6)
     assert (meta.width, meta.height, meta.camera, meta.taken_at) == (4000, 6000, "Canon EOS R6", "2024-07-08 09:10:11")
     assert (round(meta.lat, 4), round(meta.lon, 4)) == (-33.8567, 151.215)
+
+
+# RAW + JPEG: paired only with a JPEG that is itself indexed ------------------------------------------
+
+def _shape(colour: str, shape: str) -> Image.Image:
+    return shape_files(colour, shape, n=1, seed=9)[0].resize((320, 320))
+
+
+def _raw_and_jpeg(folder: Path, name: str, picture: Image.Image) -> None:
+    """What a camera set to RAW+JPEG writes: the RAW (with its preview) and the JPEG, side by side."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.DNG").write_bytes(dng(picture, preview=picture.resize((256, 256))))
+    picture.save(folder / f"{name}.JPG")
+
+
+def _catalog(db: str) -> dict[str, tuple[str, str | None]]:
+    """Every file the catalog holds: name -> (status, skip reason)."""
+    with Library(db, model="tiny-shapes") as lib:
+        return {Path(path).name: (rec.status, rec.reason)
+                for root in lib.roots() for path, rec in lib.catalog.files_of_root(root.id).items()}
+
+
+def _said(*args: str) -> str:
+    """What the command printed, its runs of spaces made one."""
+    return "\n".join(" ".join(line.split()) for line in picfind(*args, check=True).stdout.splitlines()) + "\n"
+
+
+def _found(db: str, query: str) -> list[str]:
+    out = picfind("search", query, "--db", db, "--paths-only", "-n", "3", check=True).stdout
+    return [Path(p).name for p in out.splitlines()]
+
+
+def test_a_raw_whose_jpeg_is_left_out_by_ext_is_indexed_on_its_own(tmp_path: Path) -> None:
+    """`--ext dng` beside the camera's JPEGs: the RAW was skipped as `raw with its jpeg`, its JPEG
+    never indexed, and the photograph was found nowhere."""
+    folder = tmp_path / "F"
+    _raw_and_jpeg(folder, "DSC_0001", _shape("red", "circle"))
+    db = str(tmp_path / "cat.db")
+    out = picfind("index", str(folder), "--ext", "dng", "--db", db, check=True).stdout
+    assert "0 skipped" in out and "raw with its jpeg" not in out
+    assert _catalog(db) == {"DSC_0001.DNG": ("ok", None)}
+    assert _found(db, "a red circle")[0] == "DSC_0001.DNG"
+
+
+def test_a_raw_beside_a_broken_jpeg_is_indexed_on_its_own(tmp_path: Path) -> None:
+    folder = tmp_path / "F"
+    _raw_and_jpeg(folder, "DSC_0002", _shape("blue", "square"))
+    (folder / "DSC_0002.JPG").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    db = str(tmp_path / "cat.db")
+    report = json.loads(picfind("index", str(folder), "--db", db, "--json", check=True).stdout)
+    assert report["skipped"] == {"truncated or corrupt": 1}
+    assert _catalog(db) == {"DSC_0002.DNG": ("ok", None), "DSC_0002.JPG": ("skipped", "truncated or corrupt")}
+    assert "holds 1 picture\n" in _said("status", "--db", db)
+    assert _found(db, "a blue square")[0] == "DSC_0002.DNG"
+
+    _shape("blue", "square").save(folder / "DSC_0002.JPG")  # the JPEG mended: one photograph again
+    picfind("index", "--db", db, check=True)
+    assert _catalog(db) == {"DSC_0002.DNG": ("skipped", "raw with its jpeg"), "DSC_0002.JPG": ("ok", None)}
+    assert _found(db, "a blue square")[0] == "DSC_0002.JPG" and "DSC_0002.DNG" not in _found(db, "a blue square")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_raw_whose_jpeg_goes_is_indexed_and_is_one_photograph_again_when_it_comes_back(
+        tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    folder = tmp_path / "F"
+    green = _shape("green", "triangle")
+    _raw_and_jpeg(folder, "DSC_0001", green)
+    db = str(tmp_path / "cat.db") if kind == "sqlite" else request.getfixturevalue("pg_url")
+    picfind("index", str(folder), "--db", db, check=True)
+    assert _catalog(db)["DSC_0001.DNG"] == ("skipped", "raw with its jpeg")
+
+    (folder / "DSC_0001.JPG").unlink()  # the JPEG deleted: the RAW is the photograph now
+    out = picfind("index", "--db", db, check=True).stdout
+    assert "1 removed" in out and "0 unchanged" in out
+    assert _catalog(db) == {"DSC_0001.DNG": ("ok", None)}
+    status = _said("status", "--db", db, "--skipped")
+    assert "holds 1 picture\n" in status and "shown with" not in status
+    assert _found(db, "a green triangle")[0] == "DSC_0001.DNG"
+    assert "1 unchanged" in picfind("index", "--db", db, check=True).stdout  # settled
+
+    green.save(folder / "DSC_0001.JPG")  # back: the RAW is shown with it again, not a result of its own
+    picfind("index", "--db", db, check=True)
+    assert _catalog(db) == {"DSC_0001.DNG": ("skipped", "raw with its jpeg"), "DSC_0001.JPG": ("ok", None)}
+    assert _found(db, "a green triangle") == ["DSC_0001.JPG"]
+    with Library(db, model="tiny-shapes") as lib:
+        assert Path(lib.search("a green triangle", n=1)[0].raw).name == "DSC_0001.DNG"
+        assert lib.count() == 1  # the RAW's own vector went with it
+
+
+def test_the_watcher_indexes_a_raw_whose_jpeg_goes_and_pairs_it_when_the_jpeg_comes_back(tmp_path: Path) -> None:
+    from .test_watch import until, watching
+
+    folder = tmp_path / "F"
+    red = _shape("red", "circle")
+    _raw_and_jpeg(folder, "DSC_0001", red)
+    db = str(tmp_path / "cat.db")
+    with watching(db, [str(folder)]) as w:
+        assert w.batches[0].report.skipped == {"raw with its jpeg": 1}
+        (folder / "DSC_0001.JPG").unlink()
+        until(lambda: _catalog(db) == {"DSC_0001.DNG": ("ok", None)}, "the RAW indexed on its own")
+        red.save(folder / "DSC_0001.JPG")
+        until(lambda: _catalog(db) == {"DSC_0001.DNG": ("skipped", "raw with its jpeg"),
+                                       "DSC_0001.JPG": ("ok", None)}, "the RAW shown with its JPEG again")

@@ -429,3 +429,44 @@ def test_a_scene_is_found_within_a_second_of_its_start_between_two_samples(tmp_p
         lib.index([str(tmp_path / "lib")])
         best = lib.search("a red circle", n=1)[0]
     assert 6.2 <= best.time <= 7.2, best.moments  # 8.0 with samples every 2 s only
+
+
+def test_a_motion_whose_still_is_gone_or_broken_is_a_video_of_its_own_until_the_still_is_back(tmp_path: Path) -> None:
+    """A Live Photo's motion was skipped as `live photo motion` whenever a still of its name lay
+    beside it, and stayed so when the still was deleted: the moment was found nowhere."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    still = shape_files("red", "circle", n=1, seed=9)[0]
+    still.save(lib / "IMG_0001.JPG")
+    shapes_video(lib / "IMG_0001.MOV", {0.0: RED_CIRCLE}, 3)
+    (lib / "IMG_0002.JPG").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")  # a still that cannot be read
+    shapes_video(lib / "IMG_0002.MOV", {0.0: BLUE_SQUARE}, 3)
+    db = str(tmp_path / "cat.db")
+
+    def state() -> dict[str, tuple[str, str | None]]:
+        with Library(db, model="tiny-shapes") as library:
+            return {Path(p).name: (r.status, r.reason) for root in library.roots()
+                    for p, r in library.catalog.files_of_root(root.id).items()}
+
+    def best(query: str) -> str:
+        return Path(picfind("search", query, "--db", db, "--paths-only", "-n", "1", check=True).stdout.strip()).name
+
+    picfind("index", str(lib), "--db", db, check=True)
+    assert state() == {"IMG_0001.JPG": ("ok", None), "IMG_0001.MOV": ("skipped", "live photo motion"),
+                       "IMG_0002.JPG": ("skipped", "truncated or corrupt"), "IMG_0002.MOV": ("ok", None)}
+    assert best("a blue square") == "IMG_0002.MOV"
+
+    (lib / "IMG_0001.JPG").unlink()  # the still deleted: its motion is what is left of the moment
+    out = picfind("index", "--db", db, check=True).stdout
+    assert "1 removed" in out and "Live Photo motion" not in out
+    assert state()["IMG_0001.MOV"] == ("ok", None) and best("a red circle") == "IMG_0001.MOV"
+    status = json.loads(picfind("status", "--db", db, "--json", "--skipped", check=True).stdout)
+    assert status["live_photo_motions"] == 0 and "live " not in picfind("status", "--db", db, check=True).stdout
+
+    still.save(lib / "IMG_0001.JPG")  # back: one picture, its motion named on it
+    picfind("index", "--db", db, check=True)
+    assert state()["IMG_0001.MOV"] == ("skipped", "live photo motion")
+    with Library(db, model="tiny-shapes") as library:
+        red = library.search("a red circle", n=5)
+        assert Path(red[0].path).name == "IMG_0001.JPG" and Path(red[0].motion).name == "IMG_0001.MOV"
+        assert "IMG_0001.MOV" not in {Path(h.path).name for h in red}
