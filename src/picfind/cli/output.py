@@ -162,6 +162,7 @@ class ProgressBar:
 
             self.close()
             self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+        self.bar.total = total  # (an index run may find more to read: the RAWs whose JPEG went, `indexing.pairs`)
         self.bar.update(done - self.bar.n)
         return True
 

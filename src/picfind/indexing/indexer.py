@@ -24,6 +24,7 @@ import numpy as np
 
 from picfind.catalogs.known import KnownContents
 from picfind.indexing.crawl import identities
+from picfind.indexing.pairs import Pairs
 from picfind.indexing.quarantine import CRASHED, Quarantine, trial
 from picfind.indexing.rescan import compare
 from picfind.indexing.stages import (
@@ -32,6 +33,7 @@ from picfind.indexing.stages import (
     Done,
     IndexOptions,
     IndexReport,
+    Phases,
     Progress,
     ReadResult,
     Runner,
@@ -80,6 +82,7 @@ class Indexer:
         self._replaced: set[str] = set()  # contents of the files read again (changed, maybe)
         self._videos = threading.BoundedSemaphore(VIDEOS_AT_ONCE)
         self._quarantine: Quarantine | None = None  # the run's journal of files being decoded, from `run`
+        self._pairs = Pairs()  # RAW+JPEG and Live Photos: what is shown with its picture
 
     def read(self, task: Task) -> ReadResult:
         if is_video(task.path):  # a video's candidates wait in memory until embedded: a few at once
@@ -112,6 +115,7 @@ class Indexer:
         all_roots = self.catalog.roots()
         own = identities([*self.catalog.own_files(), str(models_dir())])
         for root in roots:
+            begun = len(todo), len(gone)
             # Never picfind's own files; and an inner root's files are the inner root's.
             skip = own | identities([r.path for r in all_roots if r.id != root.id])
             starts = (scope or {}).get(root.id)
@@ -151,6 +155,7 @@ class Indexer:
                     if _place_of(path, {root.path}, root.path) and not _place_of(path, changed, root.path):
                         offline.setdefault(path, [])
             self.catalog.mark_offline(root.id, offline)
+            self._pairs.note(root.id, todo[begun[0]:], gone[begun[1]:], starts)
             report.offline.update({place: len(files) for place, files in offline.items()})
         return todo, unreachable, gone
 
@@ -193,8 +198,16 @@ class Indexer:
 
         writer = Writer(self.catalog, self.model, self.options.commit_seconds, self._indexed_before,
                         self.analyses, self._done, Tally(report, self._indexed_before, self._departed))
+        first = self._pairs.first(todo)  # the RAWs and movies beside pictures wait for them
+
+        def then() -> list[Task]:
+            if not self._pairs:
+                return []
+            writer.commit()  # the pictures' rows say which are indexed
+            return self._pairs.then(self.catalog, report, self._indexed_before, self._replaced)
         try:
-            (self.stages or self._local)(todo, self._known, report, writer, progress)
+            (self.stages or self._local)(Phases(first, then, self._pairs.waiting), self._known, report, writer,
+                                         progress)
             writer.commit()
             if gone or self._replaced:
                 # Only now: a picture moved or renamed in this run has its new file written, so
@@ -208,8 +221,13 @@ class Indexer:
             report.interrupted = True
             writer.commit()  # keep every file that is complete
 
-    def _local(self, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
+    def _local(self, phases: Phases, known: KnownContents, report: IndexReport, writer: Writer,
                progress: Progress | None) -> None:
+        for todo in phases:
+            self._turn(todo, phases, known, report, writer, progress)
+
+    def _turn(self, todo: list[Task], phases: Phases, known: KnownContents, report: IndexReport, writer: Writer,
+              progress: Progress | None) -> None:
         """Read in a pool of threads (they consult `known`), embed here in batches."""
         opts = self.options
         batch_size = opts.batch_size or (64 if self.encoder.device == "cuda" else 16)
@@ -283,7 +301,7 @@ class Indexer:
             if not to_embed and writer.due():
                 writer.commit()
             if progress:
-                progress(report, report.read, len(todo))
+                progress(report, report.read, phases.total)
         embed()
 
     def _embed_video(self, result: ReadResult, writer: Writer, report: IndexReport, batch_size: int,

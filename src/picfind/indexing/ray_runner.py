@@ -47,6 +47,7 @@ from picfind.indexing.stages import (
     Done,
     IndexOptions,
     IndexReport,
+    Phases,
     Progress,
     ReadResult,
     Task,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from picfind.catalogs.known import KnownContents
     from picfind.catalogs.protocol import Claims
 
-COLUMNS = ("path", "root_id", "size", "mtime_ns")
+COLUMNS = ("path", "root_id", "size", "mtime_ns", "shown_with")  # a Task's ("": shown with nothing)
 HELD_BYTES = 256 << 20  # a batch's pictures wait in memory from hashing to decoding: past this, in parts
 
 
@@ -107,7 +108,8 @@ class EmbedWorker:
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tasks = [Task(os.fsdecode(p), int(r), int(s), int(m)) for p, r, s, m in zip(*(batch[c] for c in COLUMNS))]
+        tasks = [Task(os.fsdecode(p), int(r), int(s), int(m), os.fsdecode(w) or None)
+                 for p, r, s, m, w in zip(*(batch[c] for c in COLUMNS))]
         results, known = self._read(tasks)
         first: dict[str, ReadResult] = {}  # one model run per content in the batch
         for r in results:
@@ -283,25 +285,31 @@ class RayStages:
     bundle: Bundle
     options: IndexOptions
 
-    def __call__(self, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
+    def __call__(self, phases: Phases, known: KnownContents, report: IndexReport, writer: Writer,
                  progress: Progress | None) -> None:
-        if not todo:
-            return  # nothing changed: no cluster to start or join
+        ray, started = None, False
+        try:
+            for todo in phases:  # one cluster for every turn; none when nothing changed
+                # Ray prints cluster events (a worker died, ...) on stdout, which is the JSON report's
+                with contextlib.redirect_stdout(sys.stderr):
+                    if todo and ray is None:
+                        ray, started = self._join()
+                    if todo:
+                        self._run(ray, todo, phases, known, report, writer, progress)
+        finally:
+            if started:
+                with contextlib.redirect_stdout(sys.stderr):
+                    ray.shutdown()
+
+    def _join(self) -> tuple[object, bool]:  # Ray, and whether this run started its cluster
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # the run's own progress bar says how it goes
         try:
             import ray
         except ImportError:
             raise CatalogError("--ray needs the cluster extra: pip install 'picfind[cluster]'") from None
-        # Ray prints cluster events (a worker died, ...) on stdout, which is the JSON report's
-        with contextlib.redirect_stdout(sys.stderr):
-            started = _connect(self.address)
-            try:
-                self._run(ray, todo, known, report, writer, progress)
-            finally:
-                if started:
-                    ray.shutdown()
+        return ray, _connect(self.address)
 
-    def _run(self, ray, todo: list[Task], known: KnownContents, report: IndexReport, writer: Writer,
+    def _run(self, ray, todo: list[Task], phases: Phases, known: KnownContents, report: IndexReport, writer: Writer,
              progress: Progress | None) -> None:
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
@@ -311,8 +319,8 @@ class RayStages:
         workers = self.options.workers or (gpus or cpus)
         threads = max(1, cpus // workers)  # each actor's share of the CPUs: its read threads, and its encoder's
         batch_size = self.options.batch_size or (64 if gpus else 16)
-        rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns}
-                for t in todo]
+        rows = [{"path": os.fsencode(t.path), "root_id": t.root_id, "size": t.size, "mtime_ns": t.mtime_ns,
+                 "shown_with": os.fsencode(t.shown_with or "")} for t in todo]
         blocks = min(len(rows), max(workers, min(len(rows) // batch_size, 4 * workers)))
         book = ray.remote(num_cpus=0)(ClaimBook).remote()
         desk = ray.remote(num_cpus=0)(Desk).remote()
@@ -334,7 +342,7 @@ class RayStages:
                     with handing_over():  # counted and kept together, or neither
                         self._take(batch, i, known, report, writer)
                     if progress:
-                        progress(report, report.read, len(todo))
+                        progress(report, report.read, phases.total)
                 if report.embedded:
                     report.device = (f"ray ({workers} {'GPU' if gpus else 'CPU'} worker{'s' * (workers != 1)}, "
                                      f"encoder on {batch['device'][0]}{'; ' + unused if unused else ''})")

@@ -20,7 +20,7 @@ from PIL import Image
 from picfind.analysis import analyse
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
-from picfind.media.formats import MISSING_DECODERS, is_raw, is_video, raw_rendering
+from picfind.media.formats import MISSING_DECODERS, RAW_WITH_JPEG, is_raw, is_video
 from picfind.media.places import place_at
 from picfind.media.safefile import MAX_FILE_BYTES
 from picfind.media.thumbnail import SIZE as THUMB_SIZE
@@ -56,7 +56,27 @@ class IndexOptions:
     thumbnails: bool = True  # write a small cached thumbnail of each new picture
 
 
-Task = FileStat  # a file to read
+@dataclass(frozen=True)
+class Task(FileStat):
+    """A file to read; `shown_with`: the indexed picture this RAW or movie is paired with (`indexing.pairs`)."""
+    shown_with: str | None = None
+
+
+class Phases:
+    """The files a run reads, in turns: `first`, then once those are read and written, what
+    `then` gives (the RAWs and movies that waited for their pictures, `indexing.pairs`).
+    `total`: the files to read in all, as far as known (for progress)."""
+
+    def __init__(self, first: list[Task], then: Callable[[], list[Task]] = list, waiting: int = 0) -> None:
+        self.first, self.then, self.waiting = first, then, waiting
+        self.total = len(first) + waiting
+
+    def __iter__(self) -> Iterator[list[Task]]:
+        yield self.first
+        more = self.then()
+        self.total += len(more) - self.waiting
+        if more:
+            yield more
 
 
 @dataclass
@@ -109,8 +129,8 @@ class IndexReport:
 
 Progress = Callable[[IndexReport, int, int], None]  # (report so far, done, total)
 # Runs the read and embed stages over the files to read, handing finished work to the writer.
-# (files to read, contents the catalog has, the report, the writer, progress)
-Stages = Callable[[list[Task], "KnownContents", IndexReport, "Writer", Progress | None], None]
+# (files to read, in turns; contents the catalog has, the report, the writer, progress)
+Stages = Callable[[Phases, "KnownContents", IndexReport, "Writer", Progress | None], None]
 
 
 def needed(analyses: list[Analysis], done: Done, key: str) -> list[Analysis]:
@@ -161,13 +181,15 @@ def reading(task: Task, prep: Preprocessing, options: IndexOptions, analyses: li
     it yields the content's hash once the file is read (a video's stays open), is sent what is
     known (`Asked`), and returns the result. A file skipped before it is hashed yields nothing."""
     try:
-        if is_raw(task.path) and (shown := raw_rendering(task.path)) is not None:  # RAW+JPEG: one photograph
-            raise SkipFile("raw with its jpeg", f"shown with {os.path.basename(shown)}, the camera's JPEG beside it")
+        if is_raw(task.path) and task.shown_with is not None:  # RAW+JPEG: one photograph, never read
+            raise SkipFile(RAW_WITH_JPEG, f"shown with {os.path.basename(task.shown_with)}, the camera's JPEG "
+                           "beside it")
         if is_raw(task.path):
             _check_raw_support()
         if is_video(task.path):
             side = max((a.min_side for a in analyses), default=0)
-            with closing(read_video(task, prep, options.max_pixels, options.thumbnails, side)) as video:
+            with closing(read_video(task, prep, options.max_pixels, options.thumbnails, side,
+                                    task.shown_with)) as video:
                 digest = next(video)
                 known, done = yield digest
                 wanted = needed(analyses, done, digest)

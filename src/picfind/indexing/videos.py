@@ -22,7 +22,7 @@ from PIL import Image
 
 from picfind.analysis import analyse
 from picfind.media.decode import Meta, SkipFile
-from picfind.media.formats import LIVE_MAX_SECONDS, live_still
+from picfind.media.formats import LIVE_MAX_SECONDS, LIVE_MOTION
 from picfind.media.thumbnail import encode_thumbnail
 from picfind.media.video import EVERY, Frame, VideoInfo, open_video, probe, sample, supported, unsupported
 from picfind.media.videoheader import declared_seconds
@@ -84,16 +84,17 @@ def stream_hash(f: BinaryIO, chunk: int = 1 << 20) -> str:
 
 
 def read_video(task: FileStat, prep: Preprocessing, max_pixels: int, thumbnails: bool,
-               frame_side: int = 0) -> Generator[str, tuple[bool, bool], VideoRead]:
+               frame_side: int = 0, still: str | None = None) -> Generator[str, tuple[bool, bool], VideoRead]:
     """The read stage for a video, in two steps as `stages.reading`: it yields the content's hash
     (the file stays open) and is sent whether that content has a vector and whether an analysis
     wants it. A content without a vector gets its candidate frames; one an analysis wants gets
     them too (known or not: its kept frames are analysed after embedding), each with its frame
-    decoded to `frame_side` on the shorter side."""
+    decoded to `frame_side` on the shorter side. `still`: the indexed picture of its name beside
+    it (`indexing.pairs`), whose Live Photo motion it is if short."""
     if task.size > MAX_VIDEO_BYTES:
         raise SkipFile("file too large", f"{task.size / 2**30:.0f} GiB")
     if not supported():
-        raise _unreadable(task.path)
+        raise _unreadable(task.path, still)
     with open_video(task.path) as f:
         try:
             digest = stream_hash(f)
@@ -103,10 +104,10 @@ def read_video(task: FileStat, prep: Preprocessing, max_pixels: int, thumbnails:
         analysed = frame_side > 0 and wanted
         if known and not analysed:
             info = probe(f, max_pixels)
-            _not_live(task.path, info.duration)
+            _not_live(still, info.duration)
             return VideoRead(digest, _meta(info), info.duration)
-        if live_still(task.path) is not None:  # a stat or two; the header only then
-            _not_live(task.path, probe(f, max_pixels).duration)
+        if still is not None:  # the header only then
+            _not_live(still, probe(f, max_pixels).duration)
         sampled = sample(f, max(prep.size, frame_side if analysed else 0), EVERY, max_pixels,
                          convert=lambda frame: candidate(frame, prep, thumbnails, analysed))
     info, candidates = sampled.info, sampled.frames
@@ -195,23 +196,22 @@ def _encoder_runs(candidates: list[Candidate]) -> list[int]:
     return runs
 
 
-def _unreadable(path: str) -> SkipFile:
+def _unreadable(path: str, still: str | None) -> SkipFile:
     """Without PyAV a video is not read (not even hashed) and is skipped with the hint; a Live Photo's
     motion is still told by the length its MP4/MOV header states, so its still shows it as ever."""
-    if live_still(path) is not None:
+    if still is not None:
         with open_video(path) as f:
             seconds = declared_seconds(f)
         if seconds is not None:
-            _not_live(path, seconds)
+            _not_live(still, seconds)
     return unsupported()
 
 
-def _not_live(path: str, duration: float) -> None:
-    """A Live Photo's motion (a short MOV beside its still) is part of that picture, never a
-    result of its own: the still's result names it (`Hit.motion`)."""
-    still = live_still(path) if duration <= LIVE_MAX_SECONDS else None
-    if still is not None:
-        raise SkipFile("live photo motion", f"shown with its still, {os.path.basename(still)}")
+def _not_live(still: str | None, duration: float) -> None:
+    """A Live Photo's motion (a short movie beside its indexed still) is part of that picture,
+    never a result of its own: the still's result names it (`Hit.motion`)."""
+    if still is not None and duration <= LIVE_MAX_SECONDS:
+        raise SkipFile(LIVE_MOTION, f"shown with its still, {os.path.basename(still)}")
 
 
 def keep_moments(candidates: list[Candidate], vectors: np.ndarray, duration: float,

@@ -32,9 +32,15 @@ PHOTOS_V1 = ("jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "
 WITH_VIDEOS_V2 = PHOTOS_V1 + ("mp4", "mov", "m4v", "mkv", "webm", "avi", "3gp", "mts", "m2ts", "wmv")
 
 
+# A photograph in two files: a camera's RAW beside the JPEG (or HEIF) it saved with it (RAW+JPEG),
+# an iPhone's Live Photo: the still beside its motion, a movie of a few seconds. The RAW or motion
+# is shown with its picture while that picture is indexed (`indexing.pairs` decides which).
 LIVE_STILLS = ("heic", "heif", "jpg", "jpeg")  # what a Live Photo's still is saved as
 LIVE_MOTIONS = ("mov", "mp4")  # and its motion
 LIVE_MAX_SECONDS = 4.0  # Apple's are about 3 s; a longer clip beside a photo is a video of its own
+RAW_JPEGS = ("jpg", "jpeg", "heic", "heif")  # what a camera saves beside its RAW (RAW+JPEG, RAW+HEIF)
+RAW_WITH_JPEG = "raw with its jpeg"  # the skip reason of a RAW shown with its picture
+LIVE_MOTION = "live photo motion"  # and of a Live Photo's motion (`status` counts those apart)
 
 
 def _sibling(path: str, extensions: tuple[str, ...]) -> str | None:
@@ -47,23 +53,9 @@ def _sibling(path: str, extensions: tuple[str, ...]) -> str | None:
     return None
 
 
-def live_still(video: str) -> str | None:
-    """The still of a Live Photo whose motion this video may be (IMG_1234.MOV -> IMG_1234.HEIC)."""
-    return _sibling(video, LIVE_STILLS) if video.rsplit(".", 1)[-1].lower() in LIVE_MOTIONS else None
-
-
 def live_motion(still: str) -> str | None:
     """The motion of a Live Photo whose still this picture may be (IMG_1234.HEIC -> IMG_1234.MOV)."""
     return _sibling(still, LIVE_MOTIONS) if still.rsplit(".", 1)[-1].lower() in LIVE_STILLS else None
-
-
-RAW_JPEGS = ("jpg", "jpeg", "heic", "heif")  # what a camera saves beside its RAW (RAW+JPEG, RAW+HEIF)
-
-
-def raw_rendering(raw: str) -> str | None:
-    """The picture the camera saved beside this RAW (DSC_0001.NEF -> DSC_0001.JPG): the two are one
-    photograph, found as the picture, its RAW named beside it (`Hit.raw`)."""
-    return _sibling(raw, RAW_JPEGS) if is_raw(raw) else None
 
 
 def raw_of(picture: str, folders: dict[str, dict[str, str]] | None = None) -> str | None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from picfind.media.formats import is_video, live_motion
+from picfind.media.formats import LIVE_MOTION, is_video, live_motion
 from picfind.media.safefile import open_indexed
 from picfind.media.timecode import parse_time, time_label
 from picfind.records import frame_span
@@ -17,7 +17,6 @@ from picfind.records import frame_span
 if TYPE_CHECKING:
     from picfind.catalogs.protocol import CatalogBackend
 
-LIVE_MOTION = "live photo motion"  # the skip reason a Live Photo's motion is recorded with (`indexing.videos`)
 MOTION_MAX_BYTES = 1 << 30  # a motion lasts 4 s at most: a larger file is no Live Photo's
 
 
