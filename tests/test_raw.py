@@ -317,3 +317,35 @@ def test_the_watcher_indexes_a_raw_whose_jpeg_goes_and_pairs_it_when_the_jpeg_co
         red.save(folder / "DSC_0001.JPG")
         until(lambda: _catalog(db) == {"DSC_0001.DNG": ("skipped", "raw with its jpeg"),
                                        "DSC_0001.JPG": ("ok", None)}, "the RAW shown with its JPEG again")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_raw_an_older_picfind_hid_beside_a_jpeg_it_left_out_is_found_after_the_migration(
+        tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    """A catalog made by a picfind that hid a RAW beside any JPEG of its name (here one --ext
+    left out): the migration has the next run read it again, and it is found."""
+    folder = tmp_path / "F"
+    _raw_and_jpeg(folder, "DSC_0001", _shape("red", "circle"))
+    db = str(tmp_path / "cat.db") if kind == "sqlite" else request.getfixturevalue("pg_url")
+    picfind("index", str(folder), "--ext", "dng", "--db", db, check=True)
+    hidden = ("UPDATE files SET status = 'skipped', reason = 'raw with its jpeg', content_hash = NULL, "
+              "detail = 'shown with DSC_0001.JPG, the camera''s JPEG beside it'")
+    if kind == "sqlite":
+        from picfind.catalogs.sqlite.schema import MIGRATIONS
+
+        with sqlite3.connect(db) as con:  # as the older picfind left it, at its schema version
+            con.execute(hidden)
+            con.execute(f"PRAGMA user_version = {next(i for i, m in enumerate(MIGRATIONS) if 'mtime_ns = -1' in m)}")
+    else:
+        import psycopg
+
+        from picfind.catalogs.postgres.schema import MIGRATIONS
+
+        with psycopg.connect(db, autocommit=True) as con:
+            con.execute(hidden)
+            before = next(i for i, (_, script) in enumerate(MIGRATIONS) if "mtime_ns = -1" in script)
+            con.execute("DELETE FROM picfind_schema WHERE version > %s", (before,))
+    assert _catalog(db) == {"DSC_0001.DNG": ("skipped", "raw with its jpeg")}  # (migrated: read again next)
+    picfind("index", "--db", db, check=True)
+    assert _catalog(db) == {"DSC_0001.DNG": ("ok", None)}
+    assert _found(db, "a red circle")[0] == "DSC_0001.DNG"

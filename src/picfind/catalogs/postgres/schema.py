@@ -23,7 +23,7 @@ from pgvector.psycopg import register_vector
 from picfind.catalogs.postgres.search import EF_SEARCH
 from picfind.catalogs.postgres.tallies import MIGRATION as PGTALLIES_MIGRATION
 from picfind.catalogs.postgres.text import MIGRATION as PGTEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
+from picfind.media.formats import EXTENSIONS, LIVE_MOTION, PHOTOS_V1, RAW_WITH_JPEG, WITH_VIDEOS_V2
 from picfind.records import DEFAULT_EXCLUDES, DEFAULT_EXCLUDES_V1, CatalogError
 
 # the default excludes before the clutter list and today's, as JSON text without its closing `]`,
@@ -170,6 +170,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m009_clutter_excludes", f"""
     UPDATE roots SET excludes = '{_TODAY}' || {_AFTER_V1}
         WHERE left(excludes, {len(_V1)}) = '{_V1}' AND ({_AFTER_V1} = ']' OR left({_AFTER_V1}, 2) = ', ');
+    """),
+    # each RAW and Live Photo motion recorded as shown with its picture is read again by the next
+    # run, which pairs it only with a picture that is itself indexed (`picfind.indexing.pairs`)
+    ("m010_pairs_read_again", f"""
+    UPDATE files SET mtime_ns = -1 WHERE status = 'skipped' AND reason IN ('{RAW_WITH_JPEG}', '{LIVE_MOTION}');
     """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,8 +9,13 @@ from collections.abc import Iterator
 
 from picfind.catalogs.sqlite.tallies import MIGRATION as TALLIES_MIGRATION
 from picfind.catalogs.sqlite.text import MIGRATION as TEXT_MIGRATION
-from picfind.media.formats import EXTENSIONS, PHOTOS_V1, WITH_VIDEOS_V2
+from picfind.media.formats import EXTENSIONS, LIVE_MOTION, PHOTOS_V1, RAW_WITH_JPEG, WITH_VIDEOS_V2
 from picfind.records import DEFAULT_EXCLUDES, DEFAULT_EXCLUDES_V1
+
+# a file's row made to differ from the file (a time no file has): the next run reads it again
+PAIRS_MIGRATION = f"""
+UPDATE files SET mtime_ns = -1 WHERE status = 'skipped' AND reason IN ('{RAW_WITH_JPEG}', '{LIVE_MOTION}');
+"""
 
 
 def _json(items: tuple[str, ...]) -> str:
@@ -199,6 +204,10 @@ MIGRATIONS: list[str] = [
     # 13: the clutter systems and sync tools leave (trash, thumbnails: `records.CLUTTER`) left out
     # of roots added before picfind knew it; the next run drops what was indexed of it
     today_excludes_sql(),
+    # 14: each RAW and Live Photo motion recorded as shown with its picture is read again by the
+    # next run, which pairs it only with a picture that is itself indexed (`indexing.pairs`; before,
+    # any picture of its name beside it hid it: one left out by --ext, unreadable, or deleted since)
+    PAIRS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
