@@ -349,3 +349,23 @@ def test_a_raw_an_older_picfind_hid_beside_a_jpeg_it_left_out_is_found_after_the
     picfind("index", "--db", db, check=True)
     assert _catalog(db) == {"DSC_0001.DNG": ("ok", None)}
     assert _found(db, "a red circle")[0] == "DSC_0001.DNG"
+
+
+@pytest.mark.slow
+def test_ray_workers_pair_a_raw_as_the_local_runner_does(tmp_path: Path) -> None:
+    """Ray workers read a RAW knowing its partner, as the local readers do: one cluster for both
+    turns (the JPEGs, then the RAWs that waited for them)."""
+    pytest.importorskip("ray")
+    folder = tmp_path / "F"
+    _raw_and_jpeg(folder, "DSC_0001", _shape("red", "circle"))
+    _raw_and_jpeg(folder, "DSC_0002", _shape("blue", "square"))
+    (folder / "DSC_0002.JPG").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    db = str(tmp_path / "ray.db")
+    report = json.loads(picfind("index", str(folder), "--db", db, "--json", "--ray", check=True, timeout=600).stdout)
+    assert report["device"].startswith("ray") and report["read"] == 4
+    assert _catalog(db) == {"DSC_0001.DNG": ("skipped", "raw with its jpeg"), "DSC_0001.JPG": ("ok", None),
+                            "DSC_0002.DNG": ("ok", None), "DSC_0002.JPG": ("skipped", "truncated or corrupt")}
+    (folder / "DSC_0001.JPG").unlink()
+    report = json.loads(picfind("index", "--db", db, "--json", "--ray", check=True, timeout=600).stdout)
+    assert (report["read"], report["removed"], report["unchanged"]) == (1, 1, 2)
+    assert _catalog(db)["DSC_0001.DNG"] == ("ok", None)
