@@ -19,7 +19,7 @@ import pytest
 
 from picfind.catalogs.lock import index_lock
 from picfind.catalogs.sqlite.catalog import Catalog
-from picfind.indexing.interrupts import handing_over
+from picfind.indexing.interrupts import handing_over, waiting
 from picfind.indexing.stages import IndexOptions
 from picfind.library import Library
 
@@ -305,6 +305,22 @@ def test_two_processes_creating_one_catalog_at_once(tmp_path: Path) -> None:
                 if p.exitcode is None:
                     p.kill()
                     p.join()
+
+
+def test_a_ctrl_c_inside_a_locks_own_release_stays_a_ctrl_c() -> None:
+    """A Ctrl-C raised between a lock's release and its bookkeeping (CPython's `Condition.wait`)
+    made the lock's exit fail with "release unlocked lock": an index run stopped by Ctrl-C ended
+    with that error and exit 1 instead of its "interrupted" line and 130 (seen once in CI)."""
+    def wait_hit_by_ctrl_c() -> None:
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise RuntimeError("release unlocked lock")
+    with pytest.raises(KeyboardInterrupt):
+        waiting(wait_hit_by_ctrl_c)
+    with pytest.raises(RuntimeError):  # any other error stays what it is
+        waiting(lambda: (_ for _ in ()).throw(RuntimeError("other")))
+    assert waiting(max, 3, 4) == 4
 
 
 def test_a_ctrl_c_while_a_file_is_handed_over_comes_right_after_it() -> None:

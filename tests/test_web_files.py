@@ -179,7 +179,9 @@ def test_stalled_readers_give_their_files_and_connections_back(tmp_path: Path,
             assert open_fds(big) == 20  # each stalled reader holds the file...
             sockets += stalled(port, f"/image/{pid}", 20)  # ...and those over the cap are refused
             time.sleep(0.5)
-            assert 0 < open_fds(big) <= 20
+            # at most a file a connection: the 4 accepted under the cap of 24 may hold one too (on
+            # a loaded machine one had opened it within the half second: 21 seen in CI)
+            assert 0 < open_fds(big) <= 24
             refused = sockets[-1].recv(200)
             assert refused.startswith(b"HTTP/1.1 503"), refused
             deadline = time.monotonic() + 15

@@ -80,13 +80,15 @@ def cmd_index(args: argparse.Namespace, lib: Library) -> int:
               f"{lib.model}{f' on {report.device}' if report.embedded else ''})")
         if report.texts_read or report.texts_failed:
             failed = f"; OCR failed on {report.texts_failed} (tried again next run)" if report.texts_failed else ""
-            print(f"text read from {report.texts_read} pictures, {report.texts_found} of them hold some{failed}")
+            print(f"text read from {report.texts_read} picture{'s' * (report.texts_read != 1)}, "
+                  f"{report.texts_found} with text{failed}")
         if report.faces_read or report.faces_failed:
             failed = f"; failed on {report.faces_failed} (tried again next run)" if report.faces_failed else ""
             people = report.people
             grouped = (f"; {people['new_people']} new people, {people['waiting']} faces waiting"
                        if people else "")
-            print(f"faces: {report.faces_found} found in {report.faces_read} pictures and frames{grouped}{failed}")
+            where = "picture or frame" if report.faces_read == 1 else "pictures and frames"
+            print(f"faces: {report.faces_found} found in {report.faces_read} {where}{grouped}{failed}")
         if skipped:
             print("`picfind status --skipped` lists the skipped files and why", file=sys.stderr)
     for place, n in report.offline.items() if not quiet else ():

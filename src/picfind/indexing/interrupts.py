@@ -1,4 +1,4 @@
-"""Ctrl-C between files, not inside one's bookkeeping.
+"""Ctrl-C between files, not inside one's bookkeeping, and never turned into another error.
 
 An interrupted index run commits every file it has handed to the writer, and its report says
 how many it read. A Ctrl-C landing after a file was counted but before the writer had it left
@@ -10,8 +10,23 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def waiting(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)`, a wait on threading's locks, where a Ctrl-C stays a Ctrl-C. Raised by a handler
+    between a lock's release and its bookkeeping (CPython's `Condition.wait`), it made the lock's
+    own exit fail ("release unlocked lock"): the run ended with that error, not as interrupted."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError as e:
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise e.__context__ from None
+        raise
 
 
 @contextmanager

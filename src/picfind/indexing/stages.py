@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from picfind.analysis import analyse
+from picfind.indexing.interrupts import waiting
 from picfind.indexing.videos import Candidate, read_video
 from picfind.media.decode import DEFAULT_MAX_PIXELS, Meta, SkipFile, decode, probe
 from picfind.media.formats import MISSING_DECODERS, RAW_WITH_JPEG, is_raw, is_video
@@ -376,10 +377,10 @@ class Runner:
             for task in it:
                 running.add(pool.submit(fn, task))
                 if len(running) >= inflight:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    done, running = waiting(wait, running, return_when=FIRST_COMPLETED)
                     yield from (f.result() for f in done)
             while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
+                done, running = waiting(wait, running, return_when=FIRST_COMPLETED)
                 yield from (f.result() for f in done)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
