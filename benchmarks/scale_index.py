@@ -1,18 +1,19 @@
 """The hnsw vector index alone at ten million: what `picfind index` builds for a catalog that size,
 without the catalog and the folder around it (issue 30).
 
-    nice .venv/bin/python benchmarks/scale_index.py --n 10000000 --dir DIR
+    nice .venv/bin/python benchmarks/scale_index.py --n 10000000 --dir DIR [--minutes M]
 
 `scale.py` measures every step of a library but needs its folder of tiny files and its catalog
 (about 7 GB a million); at 10M that is more disk than a 2-core test machine has. This builds the
 same index (`IndexSettings.concrete(n)`: int8, 8 links, the candidates picfind searches with at n)
-from the same CLIP-like vectors (`vectors.py`), a chunk at a time as `hnsw_build` does, and keeps
-each vector as float16 in a memory-mapped file beside it (what the catalog's float32 rows are for
-a search: the candidates' rescoring). Then, in fresh processes: opening the saved file (usearch's
-view, as `hnsw._mapped` opens it, with a warm and a dropped page cache), and 200 text-like queries:
-p50 / p99, recall@10 against exact search over every vector, with the int8 scores alone and
-rescored as picfind does. Baseline in the same run: exact search (the recall's truth) and the
-open with usearch's table of keys (what picfind built before). The last line is JSON.
+from the same CLIP-like vectors (`vectors.py`), a chunk at a time as `hnsw_build` does; past
+`--minutes` it stops at a chunk's end and is measured at the size it reached. Then, in fresh
+processes: opening the saved file (usearch's view, as `hnsw._mapped` opens it, with a warm and a
+dropped page cache), and 200 text-like queries: p50 / p99, recall@10 against exact search over
+every vector, with the int8 scores alone and rescored as picfind does (its catalog's float32
+vectors, made again here from the same seeds). Baseline in the same run: exact search (the
+recall's truth) and the open with usearch's table of keys (what picfind built before). The last
+line is JSON.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ CHUNK = 100_000
 K = 10
 
 
-def build(n: int, folder: Path, qs: np.ndarray) -> dict:
-    """The index, a chunk at a time, the float16 copy, and the exact top K of every query."""
+def build(n: int, folder: Path, qs: np.ndarray, minutes: float) -> dict:
+    """The index, a chunk at a time, and the exact top K of every query over what was added;
+    past `minutes` it stops at the next chunk (and is measured at the size it reached)."""
     settings = IndexSettings(backend="hnsw", dtype="i8").concrete(n)
     index = HnswIndex(HnswIndex.new(512, settings), 0)
-    copy = np.lib.format.open_memmap(folder / "vectors.f16.npy", mode="w+", dtype=np.float16, shape=(n, 512))
     best = np.full((len(qs), K), -np.inf, np.float32)
     best_ids = np.zeros((len(qs), K), np.int64)
     start_time = time.perf_counter()
@@ -51,21 +52,22 @@ def build(n: int, folder: Path, qs: np.ndarray) -> dict:
         vecs = clip_like(m, draw_seed=100 + start // CHUNK)
         ids = np.arange(start, start + m, dtype=np.int64)
         index.add(ids, vecs)
-        copy[start:start + m] = vecs
         scores = np.concatenate([best, qs @ vecs.T], axis=1)
         all_ids = np.concatenate([best_ids, np.broadcast_to(ids, (len(qs), m))], axis=1)
         top = np.argsort(-scores, axis=1)[:, :K]
         best, best_ids = np.take_along_axis(scores, top, 1), np.take_along_axis(all_ids, top, 1)
-        if (start + m) % 1_000_000 == 0 or start + m == n:
-            took = time.perf_counter() - start_time
+        took = time.perf_counter() - start_time
+        if (start + m) % 1_000_000 == 0 or start + m == n or took > minutes * 60:
             print(f"  {start + m:,} added in {took:.0f} s ({(start + m) / took:,.0f} a second), "
                   f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB", flush=True)
-    copy.flush()
+        if took > minutes * 60:
+            n = start + m
+            break
     built = time.perf_counter() - start_time
     index.save(folder / "index.usearch")
     np.save(folder / "truth.npy", best_ids)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n": n, "connectivity": settings.connectivity, "candidates": settings.expansion_search,
+    return {"n": n, "connectivity": settings.connectivity,
             "build_s": round(built), "build_peak_rss_mb": round(peak),
             "index_bytes_per_picture": round((folder / "index.usearch").stat().st_size / n)}
 
@@ -88,30 +90,37 @@ def run_child(folder: Path, what: str) -> dict:
         Index.restore(path, view=True, enable_key_lookups=what.startswith("open-keys"))
         return {"seconds": round(time.perf_counter() - t, 3)}
     truth = np.load(folder / "truth.npy")
-    copy = np.load(folder / "vectors.f16.npy", mmap_mode="r")
     graph = Index.restore(path, view=True, enable_key_lookups=False)
     n = len(graph)
     graph.expansion_search = IndexSettings(backend="hnsw", dtype="i8").concrete(n).expansion_search
     qs = queries(len(truth))
-    times, plain, rescored = [], [], []
-    for q, want in zip(qs, truth):
+    times, found = [], []
+    for q in qs:
         t = time.perf_counter()
-        hit = graph.search(q, K * OVERSAMPLE["i8"], threads=1)
-        keys = hit.keys.astype(np.int64)
-        exact = np.asarray(copy[np.sort(keys)], np.float32) @ q  # the rescoring picfind does from its catalog
-        best = np.sort(keys)[np.argsort(-exact)[:K]]
+        found.append(graph.search(q, K * OVERSAMPLE["i8"], threads=1).keys.astype(np.int64))
         times.append(time.perf_counter() - t)
-        plain.append(len(set(keys[:K].tolist()) & set(want.tolist())) / K)
-        rescored.append(len(set(best.tolist()) & set(want.tolist())) / K)
+    # picfind rescores the candidates from the catalog's float32 vectors: made again here, chunk by chunk
+    exact = [np.zeros(len(keys), np.float32) for keys in found]
+    for chunk in sorted({int(k) // CHUNK for keys in found for k in keys}):
+        vecs = clip_like(min(CHUNK, n - chunk * CHUNK), draw_seed=100 + chunk)
+        for q, keys, scores in zip(qs, found, exact):
+            inside = keys // CHUNK == chunk
+            scores[inside] = vecs[keys[inside] - chunk * CHUNK] @ q
+    plain = [len(set(keys[:K].tolist()) & set(want.tolist())) / K for keys, want in zip(found, truth)]
+    rescored = [len(set(keys[np.argsort(-scores)[:K]].tolist()) & set(want.tolist())) / K
+                for keys, scores, want in zip(found, exact, truth)]
     ms = np.array(times[5:]) * 1000  # the first few fault the graph's top levels in
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    return {"searched_with": graph.expansion_search,
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "recall10_int8": round(float(np.mean(plain)), 3), "recall10": round(float(np.mean(rescored)), 3)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--dir", required=True, help="where the index and the float16 copy go (about 16 GB at 10M)")
+    ap.add_argument("--dir", required=True, help="where the index goes (about 6 GB at 10M)")
+    ap.add_argument("--minutes", type=float, default=float("inf"),
+                    help="stop adding after this long (and measure the size reached)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--reuse", action="store_true", help="measure an index built by an earlier run in --dir")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -121,7 +130,7 @@ def main() -> None:
         print(json.dumps(run_child(folder, args.child)))
         return
     folder.mkdir(parents=True, exist_ok=True)
-    row = {} if args.reuse else build(args.n, folder, queries(args.queries))
+    row = {} if args.reuse else build(args.n, folder, queries(args.queries), args.minutes)
     for what in ("open", "open-keys", "open", "open-keys", "open-cold", "open-keys-cold"):
         row.setdefault(what.replace("-", "_") + "_s", []).append(child(folder, what)["seconds"])
     row.update(child(folder, "search"))
