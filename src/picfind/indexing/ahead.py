@@ -1,11 +1,9 @@
-"""The walk on a thread of its own, so the planner reads the catalog meanwhile.
+"""The walk on a thread of its own, so the planner asks the catalog meanwhile.
 
-A re-scan of a million unchanged files is two long reads: the file system (a stat per file) and
-the catalog's rows for the root (SQLite or PostgreSQL). Both let go of the GIL while they wait, so
-on two cores they overlap: the walk starts here, the planner reads the catalog, then takes the
-files found so far and the rest as they come (at 1M: 9-10 s where one after the other took
-11-17 s, on loaded cores). What waits in between is what the walk found during the catalog read.
-A watcher's scoped walks go the same way (a thread is started in well under a millisecond).
+A re-scan (`rescan.compare`) walks here while the catalog finds, in SQL, the files that still
+want something: the walk's stats and SQLite's steps both let go of the GIL, so on two cores they
+overlap. The planner then takes what the walk found (with a sieve, only what changed) as it
+comes. A watcher's scoped walks go the same way (a thread is started in well under a millisecond).
 """
 
 from __future__ import annotations

@@ -57,11 +57,13 @@ _NAME = operator.attrgetter("name")  # the order a folder is walked in
 _FOLDS = os.path.normcase("A") != "A"  # names compared case-folded (Windows); elsewhere as they are
 
 
-def _excluded(pattern: re.Pattern | None, name: str, rel: str, firsts: frozenset[str] | None = None) -> bool:
-    """Whether an entry is left out: its name, or its path from the root, matches a root's excludes.
-    `firsts`: the characters every exclude starts with (`_firsts`), to answer most names at once."""
-    if pattern is None or firsts is not None and name[:1] not in firsts and rel[:1] not in firsts:
+def _excluded(pattern: re.Pattern | None, name: str, folder: str, firsts: frozenset[str] | None = None) -> bool:
+    """Whether an entry is left out: its name, or its path from the root (`folder` + name, `folder`
+    ending in a separator or empty), matches a root's excludes. `firsts`: the characters every
+    exclude starts with (`_firsts`), to answer most names at once."""
+    if pattern is None or firsts is not None and name[:1] not in firsts and (folder or name)[:1] not in firsts:
         return False
+    rel = folder + name
     if _FOLDS:
         name, rel = os.path.normcase(name), os.path.normcase(rel)
     return pattern.match(name) is not None or pattern.match(rel) is not None
@@ -87,7 +89,7 @@ def excluded_path(root: str, path: str, excludes: list[str]) -> bool:
     rel = os.path.relpath(path, root)
     parts = rel.split(os.sep)
     pattern = _compiled(tuple(excludes))
-    return any(_excluded(pattern, parts[i], os.path.join(*parts[:i + 1])) for i in range(len(parts)))
+    return any(_excluded(pattern, parts[i], os.path.join(*parts[:i], "")) for i in range(len(parts)))
 
 
 class Sieve:
@@ -177,7 +179,7 @@ class _Walk:
             prefix = "" if base == "." else base + os.sep
             for entry in entries:
                 name = entry.name
-                if _excluded(self.pattern, name, prefix + name, self.firsts):
+                if _excluded(self.pattern, name, prefix, self.firsts):
                     continue
                 try:
                     st = entry.stat()  # follows symlinks

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -125,9 +125,9 @@ class Indexer:
             report.unchanged += c.unchanged
             unreachable += [SkippedFile(u.path, root.id, 0, 0, u.reason, u.detail) for u in c.unreachable]
             changed, places = set(starts or ()), c.places
-            if not c.met and starts is None and _unmounted(root.path, map(fs, c.left)):
+            left = list(map(fs, c.left))  # not met by the walk
+            if not c.met and starts is None and _unmounted(root.path, left):
                 places.add(root.path)
-            left = list(map(fs, c.left))
             records = self._records(root.id, starts, [f.path for f, known in c.changed if known] + left)
             for item, known in c.changed:
                 rec = records.get(item.path) if known else None
@@ -138,7 +138,7 @@ class Indexer:
                     self._replaced.add(rec.content_hash)  # may lose its last file: pruned then
                 todo.append(Task(item.path, root.id, item.size, item.mtime_ns))
             offline: dict[str, list[str]] = {}
-            for path in left:  # not met by the walk: gone, or offline
+            for path in left:  # gone, or offline
                 rec = records.get(path) or FileRecord(path, 1, 1, "gone", None, None)  # (gone meanwhile)
                 folder = rec.status == "skipped" and rec.size == rec.mtime_ns == 0  # an unreadable folder's row
                 place = None if folder else _place_of(path, places, root.path)
@@ -363,7 +363,7 @@ def _place_of(path: str, places: set[str], root: str) -> str | None:
     return None
 
 
-def _unmounted(root: str, known: Iterable[str]) -> bool:
+def _unmounted(root: str, known: list[str]) -> bool:
     """A root that held files and is now an empty folder: most likely a mount point whose drive is
     not mounted. Its files are kept offline; `picfind roots remove` forgets them on purpose."""
     if not any(p != root for p in known):

@@ -21,6 +21,7 @@ from picfind.records import frame_span
 
 _FIRST = operator.itemgetter(0)
 
+
 class VectorRows:
     """Catalog methods for the vector rows (mixed into `Catalog`, which provides `db`)."""
 
