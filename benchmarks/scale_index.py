@@ -1,7 +1,7 @@
 """The hnsw vector index alone at ten million: what `picfind index` builds for a catalog that size,
 without the catalog and the folder around it (issue 30).
 
-    nice .venv/bin/python benchmarks/scale_index.py --n 10000000 --dir DIR [--minutes M]
+    nice .venv/bin/python benchmarks/scale_index.py --n 10000000 --dir DIR [--minutes M] [--resume]
 
 `scale.py` measures every step of a library but needs its folder of tiny files and its catalog
 (about 7 GB a million); at 10M that is more disk than a 2-core test machine has. This builds the
@@ -39,15 +39,24 @@ CHUNK = 100_000
 K = 10
 
 
-def build(n: int, folder: Path, qs: np.ndarray, minutes: float) -> dict:
+def build(n: int, folder: Path, qs: np.ndarray, minutes: float, resume: bool) -> dict:
     """The index, a chunk at a time, and the exact top K of every query over what was added;
-    past `minutes` it stops at the next chunk (and is measured at the size it reached)."""
+    past `minutes` it stops at the next chunk (and is measured at the size it reached). `resume`
+    goes on from the index an earlier run stopped with (its graph read whole, its truth's scores
+    made again from the vectors' seeds), adding its time to the earlier run's."""
     settings = IndexSettings(backend="hnsw", dtype="i8").concrete(n)
-    index = HnswIndex(HnswIndex.new(512, settings), 0)
-    best = np.full((len(qs), K), -np.inf, np.float32)
-    best_ids = np.zeros((len(qs), K), np.int64)
-    start_time = time.perf_counter()
-    for start in range(0, n, CHUNK):
+    earlier = json.loads((folder / "build.json").read_text()) if resume else {"n": 0, "build_s": 0}
+    if resume:
+        index = HnswIndex(_usearch().restore(str(folder / "index.usearch"), view=False), 0)
+        best_ids = np.load(folder / "truth.npy")
+        best = _scores(best_ids, qs)
+        print(f"  resuming at {len(index):,} (built in {earlier['build_s']} s before)", flush=True)
+    else:
+        index = HnswIndex(HnswIndex.new(512, settings), 0)
+        best = np.full((len(qs), K), -np.inf, np.float32)
+        best_ids = np.zeros((len(qs), K), np.int64)
+    start_time = time.perf_counter() - earlier["build_s"]
+    for start in range(earlier["n"], n, CHUNK):
         m = min(CHUNK, n - start)
         vecs = clip_like(m, draw_seed=100 + start // CHUNK)
         ids = np.arange(start, start + m, dtype=np.int64)
@@ -66,10 +75,23 @@ def build(n: int, folder: Path, qs: np.ndarray, minutes: float) -> dict:
     built = time.perf_counter() - start_time
     index.save(folder / "index.usearch")
     np.save(folder / "truth.npy", best_ids)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n": n, "connectivity": settings.connectivity,
-            "build_s": round(built), "build_peak_rss_mb": round(peak),
-            "index_bytes_per_picture": round((folder / "index.usearch").stat().st_size / n)}
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, earlier.get("build_peak_rss_mb", 0))
+    row = {"n": n, "connectivity": settings.connectivity,
+           "build_s": round(built), "build_peak_rss_mb": round(peak),
+           "index_bytes_per_picture": round((folder / "index.usearch").stat().st_size / n)}
+    (folder / "build.json").write_text(json.dumps(row))
+    return row
+
+
+def _scores(ids: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """Each query's score against the vectors of these ids, made again chunk by chunk from their seeds."""
+    out = np.zeros(ids.shape, np.float32)
+    for chunk in sorted({int(i) // CHUNK for i in ids.ravel()}):
+        vecs = clip_like(CHUNK, draw_seed=100 + chunk)
+        inside = ids // CHUNK == chunk
+        rows = np.nonzero(inside)
+        out[rows] = np.einsum("ij,ij->i", vecs[ids[rows] - chunk * CHUNK], qs[rows[0]])
+    return out
 
 
 def child(folder: Path, what: str) -> dict:
@@ -123,6 +145,7 @@ def main() -> None:
                     help="stop adding after this long (and measure the size reached)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--reuse", action="store_true", help="measure an index built by an earlier run in --dir")
+    ap.add_argument("--resume", action="store_true", help="go on adding to the index an earlier run stopped with")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     folder = Path(args.dir)
@@ -130,7 +153,7 @@ def main() -> None:
         print(json.dumps(run_child(folder, args.child)))
         return
     folder.mkdir(parents=True, exist_ok=True)
-    row = {} if args.reuse else build(args.n, folder, queries(args.queries), args.minutes)
+    row = {} if args.reuse else build(args.n, folder, queries(args.queries), args.minutes, args.resume)
     for what in ("open", "open-keys", "open", "open-keys", "open-cold", "open-keys-cold"):
         row.setdefault(what.replace("-", "_") + "_s", []).append(child(folder, what)["seconds"])
     row.update(child(folder, "search"))
