@@ -1,6 +1,12 @@
 """Millions of pictures on one machine: what each operation costs as the library grows (issue 30).
 
     nice .venv/bin/python benchmarks/scale.py --sizes 1000000,3000000 [--dtypes i8,f16] [--dir DIR]
+    nice .venv/bin/python benchmarks/scale.py --sizes 10000000 --dtypes i8 --empty-files --index-from DIR
+
+At 10M on a 2-core, 56 GB machine: `--empty-files` makes the files with no data (10M files of 4
+bytes take 40 GB of blocks), and `--index-from` takes the hnsw file `scale_index.py` built from the
+same vectors in the same order instead of building it again (1.8 h): the catalog's log is
+numbered from 0 as that file's keys are, and the file is linked in under the catalog's name.
 
 Per size n: a folder of n tiny files (a re-scan stats real files; search finds them on disk) and a
 catalog filled directly with their rows and n CLIP-like 512-d vectors (vectors.py), as
@@ -59,8 +65,9 @@ def path_of(root: Path, i: int) -> Path:
     return root / f"{i // PER_FOLDER:05d}" / f"IMG_{i:08d}.jpg"
 
 
-def fill(catalog: EmbeddedCatalog, model: str, root: Path, n: int, qs: np.ndarray) -> np.ndarray:
-    """The files, their rows and vectors, chunk by chunk; returns the exact top K rows per query."""
+def fill(catalog: EmbeddedCatalog, model: str, root: Path, n: int, qs: np.ndarray, empty: bool = False) -> np.ndarray:
+    """The files, their rows and vectors, chunk by chunk; returns the exact top K rows per query.
+    `empty`: files with no data (their rows say size 0)."""
     r = catalog.add_root(str(root), ["jpg"], list(DEFAULT_EXCLUDES))  # as `picfind index` adds it
     best = np.full((len(qs), K), -np.inf, np.float32)
     best_rows = np.zeros((len(qs), K), np.int64)
@@ -72,7 +79,7 @@ def fill(catalog: EmbeddedCatalog, model: str, root: Path, n: int, qs: np.ndarra
             p = path_of(root, i)
             if i % PER_FOLDER == 0:
                 p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(i.to_bytes(4, "little"))
+            p.write_bytes(b"" if empty else i.to_bytes(4, "little"))
             st = p.stat()
             files.append(IndexedFile(str(p), r.id, st.st_size, st.st_mtime_ns, f"{i:032x}", 640, 480))
         for s in range(0, m, 20_000):
@@ -153,14 +160,19 @@ def new_pictures(folder: Path, count: int, seed: int = 7) -> list[str]:
     return paths
 
 
-def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, skip: set[str]) -> dict:
+def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, skip: set[str],
+            empty: bool = False, index_from: Path | None = None) -> dict:
     row: dict = {"n": n}
     root, db = base / "photos", base / "catalog.db"
     qs = queries(200)
     catalog = EmbeddedCatalog(db)
-    truth, row["fill_s"] = timed(lambda: fill(catalog, model, root, n, qs))
+    truth, row["fill_s"] = timed(lambda: fill(catalog, model, root, n, qs, empty))
     catalog.close()
     row["catalog_bytes_per_picture"] = round(sum(p.stat().st_size for p in base.glob("catalog.db*")) / n)
+    if index_from:
+        row["i8"] = {**adopt(db, model, n, index_from), **query_figures(db, model, qs, truth)}
+        print(f"  i8: {row['i8']}", flush=True)
+        return per_change(row, base, bundle, model, n, qs, skip)
     for dtype in dtypes:  # the last one stays for the rest
         built = child(["build", str(db), model, dtype])
         figures = query_figures(db, model, qs, truth)
@@ -168,6 +180,32 @@ def measure(n: int, dtypes: list[str], base: Path, bundle: Path, model: str, ski
                       "index_bytes_per_picture": round(built["index_bytes"] / n), **figures}
         print(f"  {dtype}: {row[dtype]}", flush=True)
     return per_change(row, base, bundle, model, n, qs, skip)
+
+
+def adopt(db: Path, model: str, n: int, folder: Path) -> dict:
+    """The hnsw file `scale_index.py` built in `folder` from these vectors, in this order, as the
+    catalog's own: its keys are 0..n-1, so the log is numbered from 0 (a vector's id in an index is
+    its log seq); the file is linked in under the name the catalog gives its index at that
+    position. Waits for that build to reach n (it may still be running)."""
+    while not (folder / "build.json").is_file() or json.loads((folder / "build.json").read_text())["n"] < n:
+        print(f"  waiting for {folder}/build.json to reach {n:,}", flush=True)
+        time.sleep(60)
+    built = json.loads((folder / "build.json").read_text())
+    catalog = EmbeddedCatalog(db)
+    with catalog.db:
+        catalog.db.execute("UPDATE vector_log SET seq = seq - 1")
+        catalog.db.execute("UPDATE sqlite_sequence SET seq = seq - 1 WHERE name = 'vector_log'")
+    IndexSettings(backend="hnsw", dtype="i8").save(catalog)
+    catalog.set_setting(f"index_vectors.{model}", "i8")
+    store = IndexStore(catalog)
+    store.folder.mkdir(parents=True, exist_ok=True)
+    target = store.folder / f"{catalog.id}.{model}.hnsw.{catalog.log_position()}.usearch"
+    os.link(folder / "index.usearch", target)
+    index = catalog.vector_index(model)
+    assert len(index) == n and catalog.log_position() == n - 1, (len(index), catalog.log_position())
+    catalog.close()
+    return {"adopted": str(folder), "build_s": built["build_s"], "build_peak_rss_mb": built["build_peak_rss_mb"],
+            "index_bytes_per_picture": round(target.stat().st_size / n)}
 
 
 def per_change(row: dict, base: Path, bundle: Path, model: str, n: int, qs: np.ndarray, skip: set[str],
@@ -264,6 +302,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the folder (for a later --reuse)")
     ap.add_argument("--reuse", help="a folder kept from a run (its catalog after that run's deletion): "
                                     "measure the per-change steps again (no fill, no build), and dupes unless skipped")
+    ap.add_argument("--empty-files", action="store_true", help="files with no data (10M files of 4 bytes take 40 GB)")
+    ap.add_argument("--index-from", type=Path, help="a folder where scale_index.py built the index from the same "
+                                                    "vectors: linked in instead of building it (i8 only)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -283,7 +324,8 @@ def main() -> None:
         base = Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=args.dir))
         try:
             print(f"n = {n:,} in {base}", flush=True)
-            row = measure(n, args.dtypes.split(","), base, bundle, model, set(args.skip.split(",")))
+            row = measure(n, args.dtypes.split(","), base, bundle, model, set(args.skip.split(",")),
+                          args.empty_files, args.index_from)
             print(json.dumps(row), flush=True)
         finally:
             if not args.keep:
