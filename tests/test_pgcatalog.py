@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from picfind.catalogs.postgres import catalog as pgcatalog
 from picfind.catalogs.postgres import search as pgsearch
@@ -60,6 +61,9 @@ def test_a_broad_filter_over_the_hnsw_index_fetches_more_and_keeps_only_what_pas
     query = vectors[5]  # in folder a: the unfiltered best hit is filtered out
     exact = search(catalog, MODEL, query, 10, where=where)  # 600 pass: searched exactly
     monkeypatch.setattr(pgsearch, "SUBSET_EXACT_MAX", 0)  # now: over-fetch from the HNSW index
+    # by how much comes from the counts the triggers keep: every vector counted would be seconds at millions
+    monkeypatch.setattr(catalog, "count_vectors", lambda model: pytest.fail("a filtered search counted the vectors"))
+    assert pgsearch.PgSearcher(catalog, MODEL, where).spread == 2.0
     fetched = search(catalog, MODEL, query, 10, where=where)
     assert len(fetched) == 10 and all("/b/" in h.path for h in fetched)
     assert len({h.path for h in fetched} & {h.path for h in exact}) >= 9

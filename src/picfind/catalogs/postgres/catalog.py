@@ -357,6 +357,13 @@ class PgCatalog(PgRoots, PgVectorRows, RootFiles, PgVectorIndex, PgTextStore, Fa
         """From the counts the triggers keep (`picfind.catalogs.postgres.tallies`): a few rows at any size."""
         return stats_of(dict(self._run(tallies.READ)), model, self.offline_places())
 
+    def vectors_about(self, model: str) -> int:
+        """About how many vectors the model has (its contents plus their video moments, from the
+        tallies): a filtered search's over-fetch ratio without counting the embeddings (seconds at
+        millions). It leaves out vectors no indexed file holds any more, until they are pruned."""
+        t = dict(self._run(tallies.READ))
+        return t.get(f"embedded:{model}", 0) + t.get(f"moments:{model}", 0)
+
     def skipped_files(self) -> list[dict]:
         rows = self._run("SELECT path, reason, detail FROM files WHERE status = 'skipped' ORDER BY path")
         return [{"path": fs(bytes(p)), "reason": r, "detail": d} for p, r, d in rows]

@@ -46,7 +46,7 @@ class PgSearcher:
             if passing <= SUBSET_EXACT_MAX:
                 self.exact = True
             else:
-                self.spread = catalog.count_vectors(model) / max(passing, 1)
+                self.spread = max(catalog.vectors_about(model), passing) / max(passing, 1)
 
     def top(self, query: np.ndarray, k: int) -> tuple[list[tuple[str, float]], bool]:
         if self.dim is None or k <= 0:
