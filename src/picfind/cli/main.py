@@ -320,8 +320,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return execute(build_parser().parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         model_name = getattr(args, "name", None) if args.command == "models" else None  # models download/remove NAME
@@ -361,5 +363,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+# Commands that only answer: once their output is out, nothing of theirs runs on.
+ANSWERS = ("search", "similar", "status")
+
+
 def run() -> None:
-    sys.exit(main())
+    args = build_parser().parse_args()
+    code = execute(args)
+    if args.command in ANSWERS and not getattr(args, "here", False):
+        # The catalog is closed and the answer written; what is left is the interpreter taking
+        # apart ONNX Runtime's sessions, the mapped index and every module one object at a time:
+        # 50-80 ms of a cold search's 0.7 s, skipped.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a reader gone (| head), or closed after a broken pipe
+                pass
+        os._exit(code)
+    sys.exit(code)
