@@ -170,3 +170,67 @@ def test_plain_ascii_skips_ftfy_because_ftfy_would_leave_it_unchanged() -> None:
     # and the text that does need ftfy still gets it
     assert clean("caf\u00c3\u00a9 &amp; cr\u00c3\u00a8me") == "caf\u00e9 & cr\u00e8me"
     assert clean("\x1b[31mred\x1b[0m  circle") == "red circle"
+
+
+def _forked(code: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter (no other thread: a fork is allowed), searches forking their
+    text side at any size."""
+    head = "import sys, json; import picfind.library.searching as s; s.FORK_FROM = 0\n"
+    return subprocess.run([sys.executable, "-c", head + code], capture_output=True, text=True)
+
+
+def test_a_child_hands_back_its_values_in_order_and_a_failed_one_leaves_the_rest_to_the_caller() -> None:
+    proc = _forked("""
+import os, threading, time
+from picfind.library.text_ahead import TextAhead
+def good():
+    yield [1, 2]
+    yield ("hint",)
+def fails():
+    yield "first"
+    raise RuntimeError("the child's own error")
+ahead = TextAhead.start(good)
+print(ahead.value(0), ahead.value(1), ahead.value(2))
+ahead = TextAhead.start(fails)
+print(ahead.value(0), ahead.value(1))
+ahead = TextAhead.start(lambda: iter([time.sleep(60)]))
+t = time.monotonic(); ahead.close(); print(time.monotonic() - t < 5)
+try:
+    os.waitpid(-1, os.WNOHANG)
+except ChildProcessError:
+    print("no child left")
+threading.Thread(target=time.sleep, args=(1,)).start()
+print(TextAhead.start(good))
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[1, 2] ('hint',) None", "first None", "True", "no child left", "None"]
+    assert proc.stderr == ""  # the failed child says nothing: the caller does that part itself
+
+
+def test_a_search_whose_text_side_ran_in_a_child_answers_as_one_that_did_not(catalog: Path) -> None:
+    proc = _forked(f"""
+from picfind.library import Library
+answers = []
+for forks in (True, False):
+    with Library({str(catalog)!r}) as lib:
+        lib.forks_text = forks
+        hits = lib.search('deux cercles rouges dans la neige', n=6)
+        answers.append(([(h.path, round(h.score, 5)) for h in hits],
+                        lib.language_hint('deux cercles rouges dans la neige'), lib._ahead is not None))
+print(json.dumps(answers))
+""")
+    assert proc.returncode == 0, proc.stderr
+    (forked, hint, ahead), (plain, plain_hint, none) = json.loads(proc.stdout)
+    assert ahead and not none  # the first made its vectors in a child, the second here
+    assert forked == plain and len(plain) == 6
+    assert hint == plain_hint and "looks French" in hint
+
+
+def test_a_child_that_cannot_load_the_encoder_leaves_the_error_to_the_command(tmp_path: Path, catalog: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(models.resolve("tiny-shapes").path, broken)
+    (broken / "text_model.onnx").unlink()
+    proc = _forked(f"from picfind.cli.main import main; sys.exit(main(['search', 'a red circle', '--db', "
+                   f"{str(catalog)!r}, '--model', {str(broken)!r}]))")
+    assert proc.returncode == 1
+    assert "text_model.onnx is missing" in proc.stderr and proc.stderr.count("\n") == 1

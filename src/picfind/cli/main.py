@@ -139,6 +139,7 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
     if args.here:
         _index_here(args, lib)
+    lib.forks_text = True  # one query, in a fresh process: its text side beside the index's opening
 
     def find(where: Filter) -> Hits:
         line = understood_line(lib, args.query, where)

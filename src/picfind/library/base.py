@@ -11,6 +11,7 @@ import platformdirs
 from picfind.catalogs.opening import is_server, open_catalog
 from picfind.catalogs.protocol import CatalogBackend, Thumbnails
 from picfind.catalogs.sqlite.vectors import BACKENDS
+from picfind.library.text_ahead import TextAhead
 from picfind.models import store as models
 from picfind.models.bundle import Bundle, BundleError
 from picfind.models.encoder import Encoder
@@ -75,8 +76,14 @@ class LibraryBase:
         self._text_model_arg = text_model  # a multilingual text encoder paired with the model (library.multilingual)
         self._text_bundle: Bundle | None = None
         self._text_encoder: Encoder | None = None
+        # A one-shot search (the CLI's) makes its query's text side in a forked child (`text_ahead`).
+        self.forks_text = False
+        self._ahead: TextAhead | None = None
+        self._ahead_texts: list[str] = []
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
         self.catalog.close()
 
     def __enter__(self: _Self) -> _Self:

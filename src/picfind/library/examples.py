@@ -55,7 +55,11 @@ def _stream_hash(path: str) -> str:
 
 class ExampleDoors(FileDoors):
     def embed_text(self, text: str) -> np.ndarray:
-        """A text's vector from the text side in use (`text_bundle`); NLLB-CLIP is told its language."""
+        """A text's vector from the text side in use (`text_bundle`); NLLB-CLIP is told its language.
+        A search's child may have made it already (`text_ahead`)."""
+        vectors = self._ahead.value(0) if self._ahead and text in self._ahead_texts else None
+        if isinstance(vectors, list):
+            return vectors[self._ahead_texts.index(text)]
         encoder = self.text_encoder
         language = None
         if encoder.bundle.text.language_token is not None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
 
+from picfind.catalogs.opening import is_server
 from picfind.filters import Filter
 from picfind.library.examples import Example, ExampleDoors
+from picfind.library.text_ahead import FORK_FROM, TextAhead
 from picfind.media.safefile import read_regular
 from picfind.ocr.reader import MODELS as OCR_MODELS
 from picfind.search.dupes import DEFAULT_THRESHOLD, Group, exact_copies, near_duplicates
@@ -33,14 +35,31 @@ class SearchDoors(ExampleDoors):
         st = self.catalog.stats(self.model)
         return {k: st[k] for k in ("pictures", "videos", "moments")}
 
-    def warm(self) -> None:
+    def warm(self, texts: list[str] | None = None) -> None:
         """Get ready for a text search without waiting for one: the text encoder loads on its own
-        thread (`Encoder.preload_text`), the vector index here."""
+        thread (`Encoder.preload_text`), the vector index here. With `forks_text` and an index
+        slow to open, the vectors of these texts and the language hint are made in a child
+        instead (`text_ahead`)."""
         from picfind.models.languages import preload
 
-        self.text_encoder.preload_text()
-        preload()  # the query's language is asked after the encoder (NLLB-CLIP, the hint)
+        if texts and self.forks_text and self._ahead is None and not is_server(self.target) \
+                and self.count() >= FORK_FROM:
+            self._ahead, self._ahead_texts = self._text_ahead(texts), texts
+        if self._ahead is None:
+            self.text_encoder.preload_text()
+            preload()  # the query's language is asked after the encoder (NLLB-CLIP, the hint)
         self.catalog.open_index(self.model)
+
+    def _text_ahead(self, texts: list[str]) -> TextAhead | None:
+        from picfind.library.multilingual import hint
+
+        reader, model = self.text_bundle, self.model
+        self.text_encoder  # noqa: B018 - chosen here, from the catalog's settings: the child reads no catalog
+
+        def work() -> Iterator[object]:
+            yield [self.embed_text(t) for t in texts]
+            yield (hint(" ".join(texts), reader, model),)  # after: the search needs only the vectors
+        return TextAhead.start(work)
 
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:
         """A query's vector (see `picfind.search.query`) and the content hashes of its example images
@@ -49,8 +68,9 @@ class SearchDoors(ExampleDoors):
 
     def terms_vector(self, terms: list[Term]) -> tuple[np.ndarray, set[str]]:
         """Parsed terms' vector and the content hashes of their example images."""
-        if any(term.image is None for term in terms):
-            self.warm()  # a fresh process: the encoder loads while the index opens and the text is tokenized
+        texts = [term.text or "" for term in terms if term.image is None]
+        if texts:
+            self.warm(texts)  # a fresh process: the text side is made while the index opens
         vectors, examples = [], set()
         for term in terms:
             if term.image is None:
@@ -143,6 +163,9 @@ class SearchDoors(ExampleDoors):
             return None
         terms = parse(tokens, files)
         text = " ".join(t.text or "" for t in terms if t.image is None)
+        ahead = self._ahead.value(1) if self._ahead and " ".join(self._ahead_texts) == text else None
+        if isinstance(ahead, tuple):
+            return ahead[0]
         return hint(text, self.text_bundle, self.model) if text.strip() else None
 
     def search_vector(self, vector: np.ndarray, n: int = 20, min_score: float | None = None,
