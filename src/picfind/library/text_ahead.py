@@ -68,9 +68,9 @@ class TextAhead:
             self._ended = True
             try:
                 os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):  # reaped already (SIGCHLD ignored)
                 pass
-            os.waitpid(self._pid, 0)
             self._pipe.close()
 
 
