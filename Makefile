@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 MODEL  ?=
 
-.PHONY: demo test docs browser fonts xterm facephotos clean
+.PHONY: demo test docs browser fonts xterm facephotos jq clean
 
 $(VENV)/.demo-ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,12 @@ facephotos:
 	@test -f /usr/share/doc/opencv-doc/examples/data/messi5.jpg || { test "$$(id -u)" = 0 || { echo "the people tests need opencv-doc: sudo apt-get install opencv-doc" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opencv-doc >/dev/null; }
 
-test: $(VENV)/.test-ready browser fonts xterm facephotos
+# The docs' dupes recipe is run by jq itself (tests/test_dupes.py).
+jq:
+	@command -v jq >/dev/null || { test "$$(id -u)" = 0 || { echo "the dupes recipe test needs jq: sudo apt-get install jq" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; }
+
+test: $(VENV)/.test-ready browser fonts xterm facephotos jq
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d $(VENV)/site
