@@ -5,6 +5,7 @@ thread, and the imports a text search skips."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -199,11 +200,19 @@ try:
     os.waitpid(-1, os.WNOHANG)
 except ChildProcessError:
     print("no child left")
+read, write = os.pipe()  # a child stopped in the middle of a value
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.write(write, (100).to_bytes(8, "little") + b"cut short")
+os.close(write)
+print(TextAhead(pid, read).value(0))
 threading.Thread(target=time.sleep, args=(1,)).start()
 print(TextAhead.start(good))
 """)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["[1, 2] ('hint',) None", "first None", "True", "no child left", "None"]
+    assert proc.stdout.splitlines() == ["[1, 2] ('hint',) None", "first None", "True", "no child left", "None",
+                                        "None"]
     assert proc.stderr == ""  # the failed child says nothing: the caller does that part itself
 
 
@@ -215,13 +224,14 @@ for forks in (True, False):
     with Library({str(catalog)!r}) as lib:
         lib.forks_text = forks
         hits = lib.search('deux cercles rouges dans la neige', n=6)
-        answers.append(([(h.path, round(h.score, 5)) for h in hits],
-                        lib.language_hint('deux cercles rouges dans la neige'), lib._ahead is not None))
+        hint = lib.language_hint('deux cercles rouges dans la neige')
+        from_child = lib._ahead is not None and len(lib._ahead._values) == 2 and not lib.text_encoder.loaded
+        answers.append(([(h.path, round(h.score, 5)) for h in hits], hint, from_child))
 print(json.dumps(answers))
 """)
     assert proc.returncode == 0, proc.stderr
-    (forked, hint, ahead), (plain, plain_hint, none) = json.loads(proc.stdout)
-    assert ahead and not none  # the first made its vectors in a child, the second here
+    (forked, hint, from_child), (plain, plain_hint, here) = json.loads(proc.stdout)
+    assert from_child and not here  # the first had its vectors and hint from a child, the second made them
     assert forked == plain and len(plain) == 6
     assert hint == plain_hint and "looks French" in hint
 
@@ -234,3 +244,18 @@ def test_a_child_that_cannot_load_the_encoder_leaves_the_error_to_the_command(tm
                    f"{str(catalog)!r}, '--model', {str(broken)!r}]))")
     assert proc.returncode == 1
     assert "text_model.onnx is missing" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_an_answer_that_cannot_be_written_is_one_line_and_a_failure(catalog: Path) -> None:
+    """The answering commands end without the interpreter's teardown: their last flush is theirs to
+    check (a full disk under `> answer.txt`), and a reader gone (`| head`) is still no error."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # the answer waits in the buffer
+    for command in (["status"], ["search", "a red circle"]):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "picfind", *command, "--db", str(catalog)], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith("picfind: error: cannot write the answer") and proc.stderr.count("\n") == 1
+    head = subprocess.run(f"{sys.executable} -m picfind search 'a red circle' --db {catalog} | head -c 1",
+                          shell=True, capture_output=True, text=True, env=env)
+    assert head.stderr == ""

@@ -139,7 +139,7 @@ def cmd_watch(args: argparse.Namespace, lib: Library) -> int:
 def cmd_search(args: argparse.Namespace, lib: Library) -> int:
     if args.here:
         _index_here(args, lib)
-    lib.forks_text = True  # one query, in a fresh process: its text side beside the index's opening
+    lib.forks_text = not args.here  # one query in a fresh process: its text side beside the index's opening
 
     def find(where: Filter) -> Hits:
         line = understood_line(lib, args.query, where)
@@ -375,10 +375,16 @@ def run() -> None:
         # The catalog is closed and the answer written; what is left is the interpreter taking
         # apart ONNX Runtime's sessions, the mapped index and every module one object at a time:
         # 50-80 ms of a cold search's 0.7 s, skipped.
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a reader gone (| head), or closed after a broken pipe
-                pass
+        try:
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # a reader gone (| head), or closed after a broken pipe
+            pass
+        except OSError as e:  # a full disk under a redirected answer
+            print(f"picfind: error: cannot write the answer: {terminal(explain(e, None) or str(e))}", file=sys.stderr)
+            code = EXIT_ERROR
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
         os._exit(code)
     sys.exit(code)

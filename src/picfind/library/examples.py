@@ -14,9 +14,10 @@ from picfind.media.safefile import read_regular
 from picfind.search.moments import moment_vector, video_file
 
 if TYPE_CHECKING:
+    from picfind.models.encoder import Encoder
     from picfind.models.preprocess import Preprocessing
 
-__all__ = ["Example", "ExampleDoors", "decode_example"]
+__all__ = ["Example", "ExampleDoors", "decode_example", "text_vector"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ def _stream_hash(path: str) -> str:
         return stream_hash(f)
 
 
+def text_vector(encoder: Encoder, text: str) -> np.ndarray:
+    """A text's vector from this text encoder; NLLB-CLIP is told the text's language."""
+    language = None
+    if encoder.bundle.text.language_token is not None:
+        from picfind.library.multilingual import language_of
+
+        language = language_of(text)
+    return encoder.encode_text(text, language)
+
+
 class ExampleDoors(FileDoors):
     def embed_text(self, text: str) -> np.ndarray:
         """A text's vector from the text side in use (`text_bundle`); NLLB-CLIP is told its language.
@@ -60,13 +71,7 @@ class ExampleDoors(FileDoors):
         vectors = self._ahead.value(0) if self._ahead and text in self._ahead_texts else None
         if isinstance(vectors, list):
             return vectors[self._ahead_texts.index(text)]
-        encoder = self.text_encoder
-        language = None
-        if encoder.bundle.text.language_token is not None:
-            from picfind.library.multilingual import language_of
-
-            language = language_of(text)
-        return encoder.encode_text(text, language)
+        return text_vector(self.text_encoder, text)
 
     def embed_image(self, data: bytes | Example) -> tuple[np.ndarray, str]:
         """An image file's vector and content hash: from the catalog when this content is indexed,

@@ -10,7 +10,7 @@ import numpy as np
 
 from picfind.catalogs.opening import is_server
 from picfind.filters import Filter
-from picfind.library.examples import Example, ExampleDoors
+from picfind.library.examples import Example, ExampleDoors, text_vector
 from picfind.library.text_ahead import FORK_FROM, TextAhead
 from picfind.media.safefile import read_regular
 from picfind.ocr.reader import MODELS as OCR_MODELS
@@ -53,12 +53,14 @@ class SearchDoors(ExampleDoors):
     def _text_ahead(self, texts: list[str]) -> TextAhead | None:
         from picfind.library.multilingual import hint
 
-        reader, model = self.text_bundle, self.model
-        self.text_encoder  # noqa: B018 - chosen here, from the catalog's settings: the child reads no catalog
+        # Chosen here, from the catalog's settings: the child never uses the catalog's connection.
+        encoder, model = self.text_encoder, self.model
+        if encoder.loaded:  # its threads (ONNX Runtime's, CUDA's) would not come along
+            return None
 
         def work() -> Iterator[object]:
-            yield [self.embed_text(t) for t in texts]
-            yield (hint(" ".join(texts), reader, model),)  # after: the search needs only the vectors
+            yield [text_vector(encoder, t) for t in texts]
+            yield (hint(" ".join(texts), encoder.bundle, model),)  # after: the search needs only the vectors
         return TextAhead.start(work)
 
     def query_vector(self, query: str | list[str], files: bool = True) -> tuple[np.ndarray, set[str]]:

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 _LENGTH = struct.Struct("<Q")
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 
 # Vectors in an embedded catalog from which a search forks its text side: usearch's view takes
 # about 0.04 s a million, the child's own start (ONNX Runtime, the tokenizer) about 0.4 s.
@@ -46,9 +47,16 @@ class TextAhead:
         if not sys.platform.startswith("linux") or threading.active_count() > 1:
             return None
         read, write = os.pipe()
+        # No Ctrl-C between the fork and the child's own handling: it would unwind this
+        # process's stack in the child (its messages said twice, the catalog closed from there).
+        stopping = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         pid = os.fork()
         if pid == 0:
+            for stop in _STOPS:  # the child just ends on Ctrl-C, running nothing of the parent's
+                signal.signal(stop, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, stopping)
             _child(read, write, work)
+        signal.pthread_sigmask(signal.SIG_SETMASK, stopping)
         os.close(write)
         return cls(pid, read)
 
@@ -56,10 +64,12 @@ class TextAhead:
         while len(self._values) <= i and not self._ended:
             head = self._pipe.read(_LENGTH.size)
             data = self._pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
-            if not data:
+            try:
+                if not data or len(data) != _LENGTH.unpack(head)[0]:
+                    raise EOFError
+                self._values.append(pickle.loads(data))  # noqa: S301 - this process's own child
+            except (EOFError, pickle.UnpicklingError):  # ended, or stopped mid-write: the rest is the caller's
                 self.close()
-                break
-            self._values.append(pickle.loads(data))  # noqa: S301 - this process's own child
         return self._values[i] if i < len(self._values) else None
 
     def close(self) -> None:

@@ -69,6 +69,11 @@ class Encoder:
                 self._tokenizer = TextTokenizer(self.bundle.tokenizer_path, self.bundle.text)
         return self._tokenizer
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a session is open (or opening): ONNX Runtime's threads are running."""
+        return bool(self._sessions) or self._preloading is not None
+
     def preload_text(self) -> None:
         """Start loading the text encoder, then its tokenizer, on a thread of their own. ONNX
         Runtime lets go of the GIL while it loads, so whatever the caller does meanwhile (the
