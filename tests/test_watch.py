@@ -165,6 +165,8 @@ def test_a_video_written_into_a_watched_root_is_indexed_and_moved_without_a_mode
     with watching(db, [str(root)]) as w, Library(db, model=MODEL) as lib:
         shapes_video(root / "clip.mp4", {0.0: RED_CIRCLE}, duration=2.0)  # written in place, as a copy is
         until(lambda: files(lib).get("clip.mp4", (None,))[0] == "ok", "the video indexed")
+        # its batch is reported after its commit: counted before the rename, not after it
+        until(lambda: sum(b.report.embedded for b in w.batches) == 2, "the picture's and the video's batches")
         k = len(w.batches)
         (root / "clip.mp4").rename(root / "renamed.mp4")
         until(lambda: "renamed.mp4" in ok_names(lib) and "clip.mp4" not in files(lib), "the renamed video")
