@@ -63,12 +63,13 @@ class TextAhead:
     def value(self, i: int) -> object:
         while len(self._values) <= i and not self._ended:
             head = self._pipe.read(_LENGTH.size)
-            data = self._pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
+            size = _LENGTH.unpack(head)[0] if len(head) == _LENGTH.size else 0
+            data = self._pipe.read(size) if size else b""
             try:
-                if not data or len(data) != _LENGTH.unpack(head)[0]:
+                if not size or len(data) != size:  # ended, or stopped mid-write: the rest is the caller's
                     raise EOFError
                 self._values.append(pickle.loads(data))  # noqa: S301 - this process's own child
-            except (EOFError, pickle.UnpicklingError):  # ended, or stopped mid-write: the rest is the caller's
+            except (EOFError, pickle.UnpicklingError):
                 self.close()
         return self._values[i] if i < len(self._values) else None
 
